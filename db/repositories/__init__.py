@@ -1,0 +1,1 @@
+"""Queries, always scoped to one organization."""

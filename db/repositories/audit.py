@@ -1,0 +1,73 @@
+"""The audit trail: append under the chain lock, read in order."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.locks import LockNamespace, advisory_xact_lock
+from db.models import AuditEntry
+from db.repositories.pagination import Page, paginate
+
+
+class AuditRepository:
+    def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
+        self.session = session
+        self.organization_id = organization_id
+
+    async def lock_chain(self) -> None:
+        """Serialize appends so that each entry links to exactly one predecessor."""
+        await advisory_xact_lock(self.session, LockNamespace.AUDIT_CHAIN, self.organization_id)
+
+    async def last(self) -> AuditEntry | None:
+        return await self.session.scalar(
+            select(AuditEntry)
+            .where(AuditEntry.organization_id == self.organization_id)
+            .order_by(AuditEntry.seq.desc())
+            .limit(1)
+        )
+
+    async def add(self, entry: AuditEntry) -> AuditEntry:
+        entry.organization_id = self.organization_id
+        self.session.add(entry)
+        await self.session.flush()
+        return entry
+
+    async def list(
+        self,
+        *,
+        first: int | None,
+        after: str | None,
+        action: str | None = None,
+        target_type: str | None = None,
+        target_id: str | None = None,
+    ) -> Page[AuditEntry]:
+        stmt = select(AuditEntry).where(AuditEntry.organization_id == self.organization_id)
+        if action:
+            stmt = stmt.where(AuditEntry.action == action)
+        if target_type:
+            stmt = stmt.where(AuditEntry.target_type == target_type)
+        if target_id:
+            stmt = stmt.where(AuditEntry.target_id == target_id)
+        return await paginate(self.session, stmt, (AuditEntry.seq,), first=first, after=after, descending=True)
+
+    async def in_order(self, batch: int = 1000) -> AsyncIterator[AuditEntry]:
+        """Every entry of the organization, oldest first, streamed in batches."""
+        last_seq = 0
+        while True:
+            rows = (
+                await self.session.scalars(
+                    select(AuditEntry)
+                    .where(AuditEntry.organization_id == self.organization_id, AuditEntry.seq > last_seq)
+                    .order_by(AuditEntry.seq)
+                    .limit(batch)
+                )
+            ).all()
+            if not rows:
+                return
+            for row in rows:
+                yield row
+            last_seq = rows[-1].seq

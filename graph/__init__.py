@@ -1,0 +1,1 @@
+"""Strawberry GraphQL: thin translation between the API and services/. No billing rule here."""

@@ -1,0 +1,40 @@
+"""What every resolver can reach: the caller, the request id, and the app's services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from broadcaster import Broadcast
+
+from db.session import Database
+from services.actors import Actor
+from services.auth import Authenticator, SessionConfig
+
+
+@dataclass
+class AppServices:
+    db: Database
+    authenticator: Authenticator
+    session_config: SessionConfig
+    broadcast: Broadcast
+
+
+class Context:
+    """One per HTTP request or per WebSocket connection."""
+
+    def __init__(
+        self,
+        services: AppServices,
+        actor: Actor | None,
+        request_id: str | None,
+        request: Any = None,
+        response: Any = None,
+    ) -> None:
+        self.services = services
+        self.db = services.db
+        self.request_id = request_id
+        self.actor = actor.with_request(request_id) if actor else None
+        self.request = request
+        self.response = response
+        self.connection_params: dict[str, Any] | None = None

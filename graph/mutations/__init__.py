@@ -1,0 +1,1 @@
+"""Mutations: each takes one `input` and returns a payload with `userErrors`."""

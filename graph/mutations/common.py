@@ -1,0 +1,38 @@
+"""The one way a mutation runs: role check, one transaction, errors as values."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import IntegrityError
+from strawberry.types import Info
+
+from db.models import Role
+from db.session import UnitOfWork
+from graph.context import Context
+from graph.errors import UserError, user_error
+from graph.permissions import require_role
+from services.actors import Actor
+from services.errors import Forbidden, UseCaseError
+
+R = TypeVar("R")
+
+
+async def run_use_case(
+    info: Info[Context, None], role: Role, use_case: Callable[[UnitOfWork, Actor], Awaitable[R]]
+) -> tuple[R | None, list[UserError]]:
+    """Commit when the use case succeeds; on bad input nothing is written and userErrors say why."""
+    actor = require_role(info, role)
+    try:
+        async with info.context.db.unit_of_work() as uow:
+            return await use_case(uow, actor), []
+    except UseCaseError as exc:
+        return None, [user_error(exc)]
+    except Forbidden as exc:
+        return None, [UserError(field=["input"], message=exc.reason, code="FORBIDDEN")]
+    except IntegrityError:
+        # A concurrent request won the race for a unique value.
+        return None, [
+            UserError(field=["input"], message="this conflicts with a concurrent change; retry", code="CONFLICT")
+        ]

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from db.models import Role
+from graph.context import Context
+from graph.errors import UserError
+from graph.mutations.common import run_use_case
+from graph.types.organization import Organization
+from services import organizations
+
+
+@strawberry.input
+class UpdateOrganizationInput:
+    name: str | None = None
+    default_currency: str | None = None
+    timezone: str | None = None
+    invoice_prefix: str | None = None
+
+
+@strawberry.type
+class OrganizationPayload:
+    organization: Organization | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class OrganizationMutations:
+    @strawberry.mutation(description="Change the organization's settings (ADMIN).")
+    async def update_organization(
+        self, info: Info[Context, None], input: UpdateOrganizationInput
+    ) -> OrganizationPayload:
+        org, errors = await run_use_case(
+            info,
+            Role.ADMIN,
+            lambda uow, actor: organizations.update_organization(
+                uow,
+                actor,
+                name=input.name,
+                default_currency=input.default_currency,
+                timezone=input.timezone,
+                invoice_prefix=input.invoice_prefix,
+            ),
+        )
+        return OrganizationPayload(organization=Organization.of(org) if org else None, user_errors=errors)

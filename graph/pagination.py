@@ -1,0 +1,66 @@
+"""Relay connections with totalCount, built from a repository Page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import strawberry
+
+from db.repositories.pagination import InvalidCursor, Page
+from graph.errors import PublicError
+
+T = TypeVar("T")
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    node: T
+    cursor: str
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+    total_count: int
+
+    @strawberry.field
+    def nodes(self) -> list[T]:
+        return [edge.node for edge in self.edges]
+
+
+def connection(page: Page[Any], to_node: Callable[[Any], T]) -> Connection[T]:
+    edges = [Edge(node=to_node(item), cursor=cursor) for cursor, item in page.items]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        total_count=page.total_count,
+    )
+
+
+class BadPageRequest(PublicError):
+    code = "BAD_PAGINATION"
+
+
+async def fetch_page(load: Callable[[], Any]) -> Page[Any]:
+    """Run a repository list call, turning bad `first`/`after` into a client error."""
+    try:
+        return await load()
+    except InvalidCursor as exc:
+        raise BadPageRequest(str(exc)) from exc
+    except ValueError as exc:
+        raise BadPageRequest(str(exc)) from exc

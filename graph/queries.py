@@ -1,0 +1,89 @@
+"""The Query root."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from db.models import Role
+from db.repositories.audit import AuditRepository
+from db.repositories.organizations import ApiKeyRepository, OrganizationRepository, StaffUserRepository
+from graph.context import Context
+from graph.pagination import Connection, connection, fetch_page
+from graph.permissions import current_actor, require_role
+from graph.types.api_key import ApiKey
+from graph.types.audit_log import AuditChainVerification, AuditLog
+from graph.types.organization import Organization
+from graph.types.staff_user import StaffUser
+from graph.types.viewer import PrincipalKind, Viewer
+from services import audit
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The caller, or null for an anonymous request.")
+    def viewer(self, info: Info[Context, None]) -> Viewer | None:
+        actor = info.context.actor
+        if actor is None:
+            return None
+        return Viewer(
+            kind=PrincipalKind(actor.kind),
+            id=strawberry.ID(actor.id or ""),
+            name=actor.name,
+            role=actor.role,
+            organization_id=str(actor.organization_id),
+        )
+
+    @strawberry.field(description="The caller's organization.")
+    async def organization(self, info: Info[Context, None]) -> Organization:
+        actor = current_actor(info)
+        async with info.context.db.read() as session:
+            return Organization.of(await OrganizationRepository(session).get(actor.organization_id))
+
+    @strawberry.field(description="API keys of the organization (ADMIN).")
+    async def api_keys(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> Connection[ApiKey]:
+        actor = require_role(info, Role.ADMIN)
+        async with info.context.db.read() as session:
+            repo = ApiKeyRepository(session, actor.organization_id)
+            return connection(await fetch_page(lambda: repo.list(first=first, after=after)), ApiKey.of)
+
+    @strawberry.field(description="Staff users of the organization (ADMIN).")
+    async def staff_users(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> Connection[StaffUser]:
+        actor = require_role(info, Role.ADMIN)
+        async with info.context.db.read() as session:
+            repo = StaffUserRepository(session, actor.organization_id)
+            return connection(await fetch_page(lambda: repo.list(first=first, after=after)), StaffUser.of)
+
+    @strawberry.field(description="The audit trail, newest first (FINANCE or stronger).")
+    async def audit_logs(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        action: str | None = None,
+        target_type: str | None = None,
+        target_id: str | None = None,
+    ) -> Connection[AuditLog]:
+        actor = require_role(info, Role.FINANCE)
+        async with info.context.db.read() as session:
+            repo = AuditRepository(session, actor.organization_id)
+            page = await fetch_page(
+                lambda: repo.list(first=first, after=after, action=action, target_type=target_type, target_id=target_id)
+            )
+            return connection(page, AuditLog.of)
+
+    @strawberry.field(description="Recompute the audit hash chain and report the first broken link.")
+    async def verify_audit_chain(self, info: Info[Context, None]) -> AuditChainVerification:
+        actor = require_role(info, Role.FINANCE)
+        async with info.context.db.unit_of_work() as uow:
+            result = await audit.verify_chain(uow, actor.organization_id)
+        return AuditChainVerification(
+            valid=result.valid,
+            checked_entries=result.checked,
+            first_broken_seq=result.first_broken_seq,
+            reason=result.reason,
+        )

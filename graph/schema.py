@@ -1,0 +1,59 @@
+"""The schema: roots, scalars and the extensions every request runs through."""
+
+from __future__ import annotations
+
+import logging
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+
+from graph.errors import MaskUnexpectedErrors
+from graph.metrics import OperationMetrics
+from graph.mutations.access import AccessMutations
+from graph.mutations.organization import OrganizationMutations
+from graph.queries import Query
+from graph.scalars import SCALAR_OVERRIDES
+from graph.subscriptions import Live
+
+log = logging.getLogger("valueverse.graph")
+MAX_DEPTH = 12
+MAX_ALIASES = 30
+
+
+class ValueVerseSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: object = None) -> None:
+        """Client mistakes are not server errors; unexpected ones are logged where they are masked."""
+        for error in errors:
+            log.debug("graphql error: %s", error.message)
+
+
+@strawberry.type
+class Mutation(AccessMutations, OrganizationMutations):
+    pass
+
+
+def build_schema() -> strawberry.Schema:
+    return ValueVerseSchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Live,
+        scalar_overrides=SCALAR_OVERRIDES,
+        config=StrawberryConfig(auto_camel_case=True),
+        extensions=[
+            OperationMetrics,
+            MaskUnexpectedErrors,
+            ParserCache,
+            ValidationCache,
+            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        ],
+    )
+
+
+schema = build_schema()
+
+
+def printed_schema() -> str:
+    return schema.as_str() + "\n"

@@ -1,0 +1,1 @@
+"""One Strawberry type per module."""

@@ -1,0 +1,44 @@
+"""Errors a use case reports to its caller: a stable code, a field path, a message."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class UseCaseError(Exception):
+    code = "INVALID"
+
+    def __init__(self, message: str, *, field: Sequence[str] = (), code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = tuple(field)
+        if code is not None:
+            self.code = code
+
+
+class NotFound(UseCaseError):
+    code = "NOT_FOUND"
+
+
+class AlreadyExists(UseCaseError):
+    code = "ALREADY_EXISTS"
+
+
+class Invalid(UseCaseError):
+    code = "INVALID"
+
+
+class Unauthenticated(Exception):
+    """The credentials are missing, malformed, unknown, revoked or expired."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Forbidden(Exception):
+    """The caller is known but its role does not allow the operation."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -1,0 +1,123 @@
+"""Organizations: the tenants. Created by the CLI (or a future sign-up), edited by admins."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from db.models import Organization, Role
+from db.repositories.organizations import OrganizationRepository
+from db.session import UnitOfWork
+from services import audit
+from services.actors import Actor, system_actor
+from services.auth import IssuedApiKey, issue_api_key
+from services.errors import Invalid, NotFound
+
+PREFIX_PATTERN = re.compile(r"^[A-Z0-9]{2,12}$")
+
+
+def default_invoice_prefix(name: str) -> str:
+    letters = re.sub(r"[^A-Za-z0-9]", "", name).upper()
+    return (letters[:6] or "INV").ljust(2, "X")
+
+
+def validate_timezone(tz: str, field: tuple[str, ...]) -> str:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise Invalid(
+            f"unknown timezone {tz!r} (use an IANA name such as Europe/Paris)", field=field, code="UNKNOWN_TIMEZONE"
+        ) from exc
+    return tz
+
+
+def validate_currency_code(code: str, field: tuple[str, ...]) -> str:
+    from domain.money import validate_currency
+
+    try:
+        validate_currency(code)
+    except Exception as exc:
+        raise Invalid(f"unknown currency {code!r} (ISO 4217)", field=field, code="UNKNOWN_CURRENCY") from exc
+    return code
+
+
+def _view(org: Organization) -> dict[str, object]:
+    return {
+        "name": org.name,
+        "defaultCurrency": org.default_currency,
+        "timezone": org.timezone,
+        "invoicePrefix": org.invoice_prefix,
+    }
+
+
+@dataclass(frozen=True)
+class CreatedOrganization:
+    organization: Organization
+    api_key: IssuedApiKey
+
+
+async def create_organization(
+    uow: UnitOfWork,
+    *,
+    name: str,
+    default_currency: str = "USD",
+    timezone: str = "UTC",
+    invoice_prefix: str | None = None,
+) -> CreatedOrganization:
+    """A new tenant with one OWNER API key (its secret is returned once, never stored)."""
+    if not name.strip():
+        raise Invalid("a name is required", field=("name",), code="REQUIRED")
+    prefix = invoice_prefix or default_invoice_prefix(name)
+    _check_prefix(prefix)
+    org = await OrganizationRepository(uow.session).add(
+        Organization(
+            id=uuid.uuid4(),
+            name=name.strip(),
+            default_currency=validate_currency_code(default_currency.upper(), ("defaultCurrency",)),
+            timezone=validate_timezone(timezone, ("timezone",)),
+            invoice_prefix=prefix,
+        )
+    )
+    actor = system_actor(org.id, name="cli")
+    await audit.record(uow, actor, "organization.created", "organization", org.id, after=_view(org))
+    key = await issue_api_key(uow, actor, "default", Role.OWNER)
+    return CreatedOrganization(org, key)
+
+
+def _check_prefix(prefix: str) -> None:
+    if not PREFIX_PATTERN.match(prefix):
+        raise Invalid(
+            "an invoice prefix is 2 to 12 capital letters or digits",
+            field=("invoicePrefix",),
+            code="INVALID_INVOICE_PREFIX",
+        )
+
+
+async def update_organization(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    name: str | None = None,
+    default_currency: str | None = None,
+    timezone: str | None = None,
+    invoice_prefix: str | None = None,
+) -> Organization:
+    org = await OrganizationRepository(uow.session).get(actor.organization_id)
+    if org is None:
+        raise NotFound("organization not found")
+    before = _view(org)
+    if name is not None:
+        if not name.strip():
+            raise Invalid("a name is required", field=("name",), code="REQUIRED")
+        org.name = name.strip()
+    if default_currency is not None:
+        org.default_currency = validate_currency_code(default_currency.upper(), ("defaultCurrency",))
+    if timezone is not None:
+        org.timezone = validate_timezone(timezone, ("timezone",))
+    if invoice_prefix is not None:
+        _check_prefix(invoice_prefix)
+        org.invoice_prefix = invoice_prefix
+    await audit.record(uow, actor, "organization.updated", "organization", org.id, before=before, after=_view(org))
+    return org

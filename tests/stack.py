@@ -1,0 +1,195 @@
+"""The servers a test run talks to: its own database and Redis db, a real API process and worker.
+
+PostgreSQL: TEST_DATABASE_URL, else the local server at 127.0.0.1:5432, else an embedded one.
+Redis: TEST_REDIS_URL, else 127.0.0.1:6379, else an embedded one. Each run creates a fresh
+database and claims an empty Redis db number; at the end it removes exactly those.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+CLAIM_KEY = "valueverse:test-run"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _reachable_pg(url: str) -> bool:
+    try:
+        conn = await asyncpg.connect(url, timeout=3)
+    except Exception:
+        return False
+    await conn.close()
+    return True
+
+
+def postgres_admin_url(embedded: list) -> str:
+    """A URL to a maintenance database on a server where we may create databases."""
+    candidates = [os.environ.get("TEST_DATABASE_URL"), "postgresql://postgres@127.0.0.1:5432/postgres"]
+    for url in filter(None, candidates):
+        if asyncio.run(_reachable_pg(url)):
+            return url
+    from valueverse.embedded import EmbeddedPostgres
+
+    pg = EmbeddedPostgres(ROOT / ".valueverse" / "test")
+    url = pg.start()
+    embedded.append(pg)
+    return url.rsplit("/", 1)[0] + "/postgres"
+
+
+def redis_base_url(embedded: list) -> str:
+    for url in filter(None, [os.environ.get("TEST_REDIS_URL"), "redis://127.0.0.1:6379/0"]):
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+            return url
+        except Exception:
+            continue
+    from valueverse.embedded import EmbeddedRedis
+
+    server = EmbeddedRedis(ROOT / ".valueverse" / "test")
+    url = server.start()
+    embedded.append(server)
+    return url
+
+
+def claim_redis_db(base_url: str) -> tuple[str, redis.Redis]:
+    """An empty db number, marked as ours so that concurrent runs pick others."""
+    base = base_url.rsplit("/", 1)[0] if base_url.count("/") > 2 else base_url
+    for number in range(15, 0, -1):
+        client = redis.Redis.from_url(f"{base}/{number}")
+        if client.dbsize() == 0 and client.set(CLAIM_KEY, str(os.getpid()), nx=True):
+            return f"{base}/{number}", client
+    raise RuntimeError("no empty Redis db number to run the tests in")
+
+
+@dataclass
+class Stack:
+    api_url: str
+    database_url: str
+    redis_url: str
+    secret_key: str
+    env: dict[str, str]
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def graphql_url(self) -> str:
+        return f"{self.api_url}/graphql"
+
+    @property
+    def ws_url(self) -> str:
+        return self.graphql_url.replace("http://", "ws://")
+
+    def cli(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "valueverse.cli", *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            input=input,
+            check=check,
+            timeout=120,
+        )
+
+
+def _wait_ready(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the API exited during start-up:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the API did not become ready:\n{log.read_text()[-4000:]}")
+
+
+class StackManager:
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.embedded: list = []
+        self.admin_url = ""
+        self.database = ""
+        self.redis_client: redis.Redis | None = None
+        self.stack: Stack | None = None
+
+    def start(self) -> Stack:
+        self.admin_url = postgres_admin_url(self.embedded)
+        self.database = f"vv_test_{secrets.token_hex(6)}"
+        asyncio.run(self._sql(f'CREATE DATABASE "{self.database}"'))
+        database_url = self.admin_url.rsplit("/", 1)[0] + "/" + self.database
+        redis_url, self.redis_client = claim_redis_db(redis_base_url(self.embedded))
+        secret = secrets.token_urlsafe(32)
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "SECRET_KEY": secret,
+            "LOG_LEVEL": "INFO",
+            "DATA_DIR": str(self.log_dir / "data"),
+        }
+        from db.migrate import upgrade
+
+        upgrade(database_url)
+        port = _free_port()
+        api_log = self.log_dir / "api.log"
+        api = subprocess.Popen(
+            [sys.executable, "-m", "valueverse.cli", "serve", "--port", str(port), "--no-worker"],
+            env=env,
+            cwd=ROOT,
+            stdout=api_log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "valueverse.cli", "worker"],
+            env=env,
+            cwd=ROOT,
+            stdout=(self.log_dir / "worker.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        self.stack = Stack(f"http://127.0.0.1:{port}", database_url, redis_url, secret, env, [api, worker])
+        _wait_ready(self.stack.api_url, api, api_log)
+        return self.stack
+
+    async def _sql(self, statement: str) -> None:
+        conn = await asyncpg.connect(self.admin_url)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    def stop(self) -> None:
+        if self.stack:
+            for process in self.stack.processes:
+                process.terminate()
+            for process in self.stack.processes:
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        if self.database:
+            asyncio.run(self._sql(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'))
+        if self.redis_client is not None:
+            self.redis_client.flushdb()  # the db was empty when we claimed it: all of it is ours
+        for server in reversed(self.embedded):
+            server.stop()

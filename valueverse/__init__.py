@@ -1,0 +1,1 @@
+"""Composition root: settings, ASGI app assembly, CLI, embedded servers."""

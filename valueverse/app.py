@@ -1,0 +1,183 @@
+"""ASGI app assembly: /graphql (HTTP + WebSocket), /healthz, /readyz, /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
+from broadcaster import Broadcast
+from cross_web import HTTPException
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from redis.asyncio import Redis
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from db.session import Database
+from graph.context import AppServices, Context
+from graph.schema import schema
+from services.auth import Authenticator, SessionConfig
+from services.errors import Unauthenticated
+from valueverse.settings import Settings
+
+HTTP_REQUESTS = Counter("valueverse_http_requests_total", "HTTP requests", ["route", "method", "status"])
+HTTP_LATENCY = Histogram("valueverse_http_request_seconds", "HTTP request latency", ["route", "method"])
+KNOWN_ROUTES = {"/graphql", "/healthz", "/readyz", "/metrics"}
+
+
+def error_body(message: str, code: str) -> bytes:
+    return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+
+
+class GraphQLApp(GraphQL):
+    """Strawberry's ASGI view with our context, authentication and JSON error bodies."""
+
+    def __init__(self, services: AppServices) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql",
+            allow_queries_via_get=False,
+            keep_alive=True,
+            keep_alive_interval=15,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        )
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as exc:
+            code = {401: "UNAUTHENTICATED", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "BAD_REQUEST")
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+            response = Response(
+                error_body(exc.reason, code),
+                status_code=exc.status_code,
+                media_type="application/json",
+                headers=headers,
+            )
+        await response(scope, receive, send)
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        if isinstance(request, WebSocket):
+            return Context(self.services, None, None, request, response)  # authenticated in on_ws_connect
+        try:
+            actor = await self.services.authenticator.authenticate(request.headers.get("authorization"))
+        except Unauthenticated as exc:
+            raise HTTPException(401, exc.reason) from exc
+        return Context(self.services, actor, correlation_id.get(), request, response)
+
+    async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        header = params.get("authorization") or params.get("Authorization")
+        try:
+            actor = await self.services.authenticator.authenticate(header if isinstance(header, str) else None)
+        except Unauthenticated as exc:
+            raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "reason": exc.reason}) from exc
+        if actor is None:
+            raise ConnectionRejectionError(
+                {"code": "UNAUTHENTICATED", "reason": 'send {"authorization": "Bearer …"} in connection_init'}
+            )
+        context.actor = actor
+        return None
+
+
+class RequestMetrics:
+    """Counts and times every HTTP request by route (unknown paths share one label)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = scope["path"] if scope["path"] in KNOWN_ROUTES else "other"
+        started, status = time.perf_counter(), 500
+
+        async def send_with_status(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            HTTP_REQUESTS.labels(route, scope["method"], str(status)).inc()
+            HTTP_LATENCY.labels(route, scope["method"]).observe(time.perf_counter() - started)
+
+
+def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlette:
+    broadcast = Broadcast(redis_url)
+
+    async def publish(channel: str, message: bytes) -> None:
+        await broadcast.publish(channel, message.decode())
+
+    db = Database(database_url, pool_size=settings.db_pool_size, publish=publish)
+    session_config = SessionConfig(settings.resolved_secret_key(), settings.session_ttl_seconds)
+    services = AppServices(db, Authenticator(db, session_config), session_config, broadcast)
+    redis = Redis.from_url(redis_url)
+    graphql_app = GraphQLApp(services)
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        checks: dict[str, str] = {}
+        try:
+            async with asyncio.timeout(2), db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        try:
+            async with asyncio.timeout(2):
+                await redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"unreachable: {type(exc).__name__}"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+        )
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await broadcast.connect()
+        try:
+            yield
+        finally:
+            await broadcast.disconnect()
+            await redis.aclose()
+            await db.dispose()
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+            Route("/graphql", graphql_app, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql_app),
+        ],
+        middleware=[Middleware(RequestMetrics), Middleware(CorrelationIdMiddleware, header_name="X-Request-ID")],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,241 @@
+"""`valueverse`: serve, worker, migrate, create-org, create-user, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from valueverse.settings import Settings
+
+
+@contextlib.contextmanager
+def servers(settings: Settings, *, embedded_allowed: bool = True) -> Iterator[tuple[str, str]]:
+    """The database and Redis URLs: from the environment, or embedded servers we start and stop."""
+    from valueverse.embedded import EmbeddedPostgres, EmbeddedRedis
+
+    started: list[EmbeddedPostgres | EmbeddedRedis] = []
+    try:
+        database_url, redis_url = settings.database_url, settings.redis_url
+        if not database_url:
+            if not embedded_allowed:
+                raise SystemExit("DATABASE_URL is not set")
+            pg = EmbeddedPostgres(settings.data_dir)
+            database_url = pg.start()
+            started.append(pg)
+            print(f"embedded PostgreSQL: {database_url}", file=sys.stderr)
+        if not redis_url:
+            if not embedded_allowed:
+                raise SystemExit("REDIS_URL is not set")
+            redis = EmbeddedRedis(settings.data_dir)
+            redis_url = redis.start()
+            started.append(redis)
+            print(f"embedded Redis: {redis_url}", file=sys.stderr)
+        yield database_url, redis_url
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from db.migrate import upgrade
+
+    with servers(settings) as (database_url, _):
+        upgrade(database_url)
+    print("migrations applied", file=sys.stderr)
+    return 0
+
+
+def _create_org(database_url: str, name: str, currency: str, timezone: str) -> dict[str, str]:
+    from db.session import Database
+    from services.organizations import create_organization
+
+    async def run() -> dict[str, str]:
+        db = Database(database_url, pool_size=1)
+        try:
+            async with db.unit_of_work() as uow:
+                created = await create_organization(uow, name=name, default_currency=currency, timezone=timezone)
+            return {"organizationId": str(created.organization.id), "apiKey": created.api_key.secret}
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def cmd_create_org(settings: Settings, args: argparse.Namespace) -> int:
+    from services.errors import UseCaseError
+
+    with servers(settings) as (database_url, _):
+        try:
+            print(json.dumps(_create_org(database_url, args.name, args.currency, args.timezone)))
+        except UseCaseError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
+    return 0
+
+
+def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
+    import uuid
+
+    from db.models import Role
+    from db.session import Database
+    from services.actors import system_actor
+    from services.auth import create_staff_user
+    from services.errors import UseCaseError
+
+    password = args.password or os.environ.get("VALUEVERSE_PASSWORD")
+    if not password:
+        import getpass
+
+        password = getpass.getpass("password: ")
+
+    async def run(database_url: str) -> dict[str, str]:
+        db = Database(database_url, pool_size=1)
+        try:
+            async with db.unit_of_work() as uow:
+                actor = system_actor(uuid.UUID(args.organization), name="cli")
+                user = await create_staff_user(
+                    uow, actor, email=args.email, name=args.name or "", role=Role(args.role), password=password
+                )
+            return {"userId": str(user.id), "email": user.email, "role": user.role.value}
+        finally:
+            await db.dispose()
+
+    with servers(settings) as (database_url, _):
+        try:
+            print(json.dumps(asyncio.run(run(database_url))))
+        except UseCaseError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
+        except Exception as exc:  # e.g. an organization id that does not exist
+            print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 2
+    return 0
+
+
+def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
+    from graph.schema import printed_schema
+
+    text = printed_schema()
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from arq.worker import run_worker
+
+    from valueverse.logs import configure_logging
+    from workers.settings import worker_settings
+
+    configure_logging(settings.log_level, settings.log_format)
+    with servers(settings) as (database_url, redis_url):
+        run_worker(worker_settings(database_url, redis_url))  # type: ignore[arg-type]
+    return 0
+
+
+def _local_api_key(settings: Settings, database_url: str) -> dict[str, str]:
+    """The local organization of `make run`, created once; its key is kept in the data dir."""
+    path = settings.data_dir / "local-organization.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    created = _create_org(database_url, "Local", "USD", "UTC")
+    path.write_text(json.dumps(created))
+    path.chmod(0o600)
+    return created
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from db.migrate import upgrade
+    from valueverse.app import create_app
+    from valueverse.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    host, port = args.host or settings.host, args.port or settings.port
+    with servers(settings) as (database_url, redis_url):
+        upgrade(database_url)
+        worker = None
+        if not args.no_worker:
+            env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+            worker = subprocess.Popen([sys.executable, "-m", "valueverse.cli", "worker"], env=env)
+        try:
+            if args.local_org:
+                local = _local_api_key(settings, database_url)
+                print(
+                    f"\n  GraphiQL:  http://{host}:{port}/graphql\n"
+                    f"  API key:   {local['apiKey']}   (organization {local['organizationId']})\n"
+                    f"  Try:       curl -s http://{host}:{port}/graphql -H 'Authorization: Bearer "
+                    f"{local['apiKey']}' -H 'Content-Type: application/json' "
+                    '-d \'{"query":"{ viewer { name role organization { name } } }"}\'\n',
+                    file=sys.stderr,
+                    flush=True,
+                )
+            app = create_app(settings, database_url, redis_url)
+            uvicorn.run(
+                app,
+                host=host,
+                port=port,
+                log_config=None,
+                access_log=False,
+                timeout_graceful_shutdown=10,
+                ws="websockets-sansio",
+            )
+        finally:
+            if worker is not None and worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+                try:
+                    worker.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="valueverse", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="API (+ worker); embedded PostgreSQL/Redis when unset")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--no-worker", action="store_true", help="do not start a worker process")
+    serve.add_argument("--local-org", action="store_true", help="create/print a local organization's API key")
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("worker", help="run the arq worker").set_defaults(func=cmd_worker)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+
+    org = sub.add_parser("create-org", help="create an organization; prints its id and an OWNER API key")
+    org.add_argument("name")
+    org.add_argument("--currency", default="USD")
+    org.add_argument("--timezone", default="UTC")
+    org.set_defaults(func=cmd_create_org)
+
+    user = sub.add_parser("create-user", help="add a staff user to an organization")
+    user.add_argument("--organization", required=True, help="organization id")
+    user.add_argument("--email", required=True)
+    user.add_argument("--role", default="ADMIN", choices=["OWNER", "ADMIN", "FINANCE", "VIEWER"])
+    user.add_argument("--name")
+    user.add_argument("--password", help="or VALUEVERSE_PASSWORD, or asked for")
+    user.set_defaults(func=cmd_create_user)
+
+    export = sub.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    export.add_argument("--output", "-o")
+    export.set_defaults(func=cmd_export_schema)
+
+    args = parser.parse_args(argv)
+    return int(args.func(Settings(), args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""arq jobs: thin, idempotent, deterministic job ids."""
