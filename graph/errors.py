@@ -8,7 +8,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from services.errors import UseCaseError
+from domain.errors import DomainError
 
 log = logging.getLogger("valueverse.graph")
 
@@ -20,7 +20,7 @@ class UserError:
     code: str
 
 
-def user_error(exc: UseCaseError, root: str = "input") -> UserError:
+def user_error(exc: DomainError, root: str = "input") -> UserError:
     return UserError(field=[root, *exc.field] if exc.field or root else None, message=exc.message, code=exc.code)
 
 
@@ -43,8 +43,10 @@ class AccessDenied(PublicError):
 
 
 def _is_unexpected(error: GraphQLError) -> bool:
+    """A resolver failed for a reason not meant for the client. Errors without a path come from
+    parsing, validation or variable coercion: they describe the request and are shown as they are."""
     original = error.original_error
-    return original is not None and not isinstance(original, PublicError)
+    return original is not None and error.path is not None and not isinstance(original, PublicError)
 
 
 class MaskUnexpectedErrors(MaskErrors):

@@ -20,20 +20,14 @@ def _parse_decimal(value: Any) -> Decimal:
     return result
 
 
-DecimalScalar = strawberry.scalar(
-    Decimal,
-    name="Decimal",
-    description='An exact decimal number, serialized as a string such as "12.50".',
-    serialize=lambda v: format(v, "f"),
-    parse_value=_parse_decimal,
-)
+JSON = NewType("JSON", object)
 
-JSON = strawberry.scalar(
-    NewType("JSON", object),
-    name="JSON",
-    description="A JSON value.",
-    serialize=lambda v: v,
-    parse_value=lambda v: v,
-)
-
-SCALAR_OVERRIDES = {Decimal: DecimalScalar}
+SCALAR_MAP = {
+    Decimal: strawberry.scalar(
+        name="Decimal",
+        description='An exact decimal number, serialized as a string such as "12.50".',
+        serialize=lambda v: format(v, "f"),
+        parse_value=_parse_decimal,
+    ),
+    JSON: strawberry.scalar(name="JSON", description="A JSON value.", serialize=lambda v: v, parse_value=lambda v: v),
+}

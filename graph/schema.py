@@ -14,7 +14,7 @@ from graph.metrics import OperationMetrics
 from graph.mutations.access import AccessMutations
 from graph.mutations.organization import OrganizationMutations
 from graph.queries import Query
-from graph.scalars import SCALAR_OVERRIDES
+from graph.scalars import SCALAR_MAP
 from graph.subscriptions import Live
 
 log = logging.getLogger("valueverse.graph")
@@ -39,8 +39,7 @@ def build_schema() -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Live,
-        scalar_overrides=SCALAR_OVERRIDES,
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
         extensions=[
             OperationMetrics,
             MaskUnexpectedErrors,

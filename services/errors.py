@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from domain.errors import DomainError
 
-class UseCaseError(Exception):
+
+class UseCaseError(DomainError):
+    """Bad input found by a use case (not by a pure rule): same shape as a DomainError."""
+
     code = "INVALID"
 
     def __init__(self, message: str, *, field: Sequence[str] = (), code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = tuple(field)
+        super().__init__(message, field=field)
         if code is not None:
             self.code = code
 

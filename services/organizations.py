@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from db.models import Organization, Role
 from db.repositories.organizations import OrganizationRepository
 from db.session import UnitOfWork
+from domain import money, periods
+from domain.errors import DomainError
 from services import audit
 from services.actors import Actor, system_actor
 from services.auth import IssuedApiKey, issue_api_key
@@ -25,21 +26,17 @@ def default_invoice_prefix(name: str) -> str:
 
 def validate_timezone(tz: str, field: tuple[str, ...]) -> str:
     try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise Invalid(
-            f"unknown timezone {tz!r} (use an IANA name such as Europe/Paris)", field=field, code="UNKNOWN_TIMEZONE"
-        ) from exc
+        periods.zone(tz)
+    except DomainError as exc:
+        raise Invalid(exc.message, field=field, code=exc.code) from None
     return tz
 
 
 def validate_currency_code(code: str, field: tuple[str, ...]) -> str:
-    from domain.money import validate_currency
-
     try:
-        validate_currency(code)
-    except Exception as exc:
-        raise Invalid(f"unknown currency {code!r} (ISO 4217)", field=field, code="UNKNOWN_CURRENCY") from exc
+        money.validate_currency(code)
+    except DomainError as exc:
+        raise Invalid(exc.message, field=field, code=exc.code) from None
     return code
 
 

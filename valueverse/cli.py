@@ -70,12 +70,12 @@ def _create_org(database_url: str, name: str, currency: str, timezone: str) -> d
 
 
 def cmd_create_org(settings: Settings, args: argparse.Namespace) -> int:
-    from services.errors import UseCaseError
+    from domain.errors import DomainError
 
     with servers(settings) as (database_url, _):
         try:
             print(json.dumps(_create_org(database_url, args.name, args.currency, args.timezone)))
-        except UseCaseError as exc:
+        except DomainError as exc:
             print(f"error: {exc.message}", file=sys.stderr)
             return 2
     return 0
@@ -86,9 +86,9 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
 
     from db.models import Role
     from db.session import Database
+    from domain.errors import DomainError
     from services.actors import system_actor
     from services.auth import create_staff_user
-    from services.errors import UseCaseError
 
     password = args.password or os.environ.get("VALUEVERSE_PASSWORD")
     if not password:
@@ -111,7 +111,7 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
     with servers(settings) as (database_url, _):
         try:
             print(json.dumps(asyncio.run(run(database_url))))
-        except UseCaseError as exc:
+        except DomainError as exc:
             print(f"error: {exc.message}", file=sys.stderr)
             return 2
         except Exception as exc:  # e.g. an organization id that does not exist

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from db.models import Role as RoleModel
+from domain.errors import DomainError
 from graph.context import Context
 from graph.errors import UserError, user_error
 from graph.mutations.common import run_use_case
@@ -16,7 +17,7 @@ from graph.types.api_key import ApiKey
 from graph.types.enums import Role
 from graph.types.staff_user import StaffUser
 from services import auth
-from services.errors import UseCaseError
+from services.errors import Invalid
 
 
 @strawberry.input
@@ -76,7 +77,7 @@ def _uuid(value: str, field: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError as exc:
-        raise UseCaseError("not a valid id", field=(field,), code="INVALID_ID") from exc
+        raise Invalid("not a valid id", field=(field,), code="INVALID_ID") from exc
 
 
 @strawberry.type
@@ -90,7 +91,7 @@ class AccessMutations:
                 token, user = await auth.login(
                     uow, config, email=input.email, password=input.password, organization_id=org_id
                 )
-        except UseCaseError as exc:
+        except DomainError as exc:
             return LoginPayload(token=None, expires_at=None, user=None, user_errors=[user_error(exc)])
         expires = datetime.now(UTC) + timedelta(seconds=config.ttl_seconds)
         return LoginPayload(token=token, expires_at=expires, user=StaffUser.of(user), user_errors=[])

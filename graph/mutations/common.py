@@ -10,11 +10,12 @@ from strawberry.types import Info
 
 from db.models import Role
 from db.session import UnitOfWork
+from domain.errors import DomainError
 from graph.context import Context
 from graph.errors import UserError, user_error
 from graph.permissions import require_role
 from services.actors import Actor
-from services.errors import Forbidden, UseCaseError
+from services.errors import Forbidden
 
 R = TypeVar("R")
 
@@ -27,7 +28,7 @@ async def run_use_case(
     try:
         async with info.context.db.unit_of_work() as uow:
             return await use_case(uow, actor), []
-    except UseCaseError as exc:
+    except DomainError as exc:
         return None, [user_error(exc)]
     except Forbidden as exc:
         return None, [UserError(field=["input"], message=exc.reason, code="FORBIDDEN")]
