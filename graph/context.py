@@ -8,6 +8,7 @@ from typing import Any
 from broadcaster import Broadcast
 
 from db.session import Database
+from graph.dataloaders import Loaders
 from services.actors import Actor
 from services.auth import Authenticator, SessionConfig
 
@@ -38,3 +39,11 @@ class Context:
         self.request = request
         self.response = response
         self.connection_params: dict[str, Any] | None = None
+        self._loaders: Loaders | None = None
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            assert self.actor is not None, "loaders serve authenticated requests only"
+            self._loaders = Loaders(self.db, self.actor.organization_id)
+        return self._loaders

@@ -1,4 +1,4 @@
-"""The Query root."""
+"""Queries about the organization, its credentials and its audit trail."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from services import audit
 
 
 @strawberry.type
-class Query:
+class AccessQueries:
     @strawberry.field(description="The caller, or null for an anonymous request.")
     def viewer(self, info: Info[Context, None]) -> Viewer | None:
         actor = info.context.actor

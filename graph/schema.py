@@ -9,11 +9,16 @@ from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
+from graph.catalog_queries import CatalogQueries
 from graph.errors import MaskUnexpectedErrors
 from graph.metrics import OperationMetrics
 from graph.mutations.access import AccessMutations
+from graph.mutations.catalog import CatalogMutations
+from graph.mutations.customers import CustomerMutations
 from graph.mutations.organization import OrganizationMutations
-from graph.queries import Query
+from graph.mutations.subscriptions import SubscriptionMutations
+from graph.mutations.usage import UsageMutations
+from graph.queries import AccessQueries
 from graph.scalars import SCALAR_MAP
 from graph.subscriptions import Live
 
@@ -30,7 +35,14 @@ class ValueVerseSchema(strawberry.Schema):
 
 
 @strawberry.type
-class Mutation(AccessMutations, OrganizationMutations):
+class Query(AccessQueries, CatalogQueries):
+    pass
+
+
+@strawberry.type
+class Mutation(
+    AccessMutations, OrganizationMutations, CatalogMutations, CustomerMutations, SubscriptionMutations, UsageMutations
+):
     pass
 
 

@@ -2,6 +2,24 @@
 
 from db.models.audit import AuditEntry
 from db.models.base import Base
+from db.models.catalog import BillableMetric, Charge, Plan
+from db.models.customer import Customer
 from db.models.organization import ApiKey, Organization, Role, StaffUser
+from db.models.subscription import Subscription, SubscriptionPhase
+from db.models.usage import UsageEventRow
 
-__all__ = ["ApiKey", "AuditEntry", "Base", "Organization", "Role", "StaffUser"]
+__all__ = [
+    "ApiKey",
+    "AuditEntry",
+    "Base",
+    "BillableMetric",
+    "Charge",
+    "Customer",
+    "Organization",
+    "Plan",
+    "Role",
+    "StaffUser",
+    "Subscription",
+    "SubscriptionPhase",
+    "UsageEventRow",
+]

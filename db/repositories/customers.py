@@ -1,0 +1,69 @@
+"""Customers of one organization."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Customer, Subscription
+from db.repositories.pagination import Page, paginate
+
+
+class CustomerRepository:
+    def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
+        self.session = session
+        self.organization_id = organization_id
+
+    def _live(self):
+        return select(Customer).where(Customer.organization_id == self.organization_id, Customer.deleted_at.is_(None))
+
+    async def add(self, customer: Customer) -> Customer:
+        customer.organization_id = self.organization_id
+        self.session.add(customer)
+        await self.session.flush()
+        return customer
+
+    async def by_external_id(self, external_id: str) -> Customer | None:
+        return await self.session.scalar(self._live().where(Customer.external_id == external_id))
+
+    async def by_external_ids(self, external_ids: Iterable[str]) -> dict[str, Customer]:
+        rows = await self.session.scalars(self._live().where(Customer.external_id.in_(list(external_ids))))
+        return {c.external_id: c for c in rows}
+
+    async def by_ids(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Customer]:
+        rows = await self.session.scalars(
+            select(Customer).where(Customer.organization_id == self.organization_id, Customer.id.in_(list(ids)))
+        )
+        return {c.id: c for c in rows}
+
+    async def has_subscriptions(self, customer_id: uuid.UUID) -> bool:
+        return bool(
+            await self.session.scalar(
+                select(
+                    exists().where(
+                        Subscription.customer_id == customer_id, Subscription.organization_id == self.organization_id
+                    )
+                )
+            )
+        )
+
+    async def delete(self, customer: Customer) -> None:
+        await self.session.delete(customer)
+        await self.session.flush()
+
+    async def list(self, *, first: int | None, after: str | None, search: str | None) -> Page[Customer]:
+        stmt = self._live()
+        if search:
+            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            stmt = stmt.where(
+                or_(
+                    Customer.name.ilike(pattern),
+                    Customer.external_id.ilike(pattern),
+                    Customer.email.ilike(pattern),
+                    Customer.legal_name.ilike(pattern),
+                )
+            )
+        return await paginate(self.session, stmt, (Customer.created_at, Customer.id), first=first, after=after)

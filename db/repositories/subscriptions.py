@@ -1,0 +1,74 @@
+"""Subscriptions (with their phases) of one organization."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Customer, Subscription, SubscriptionPhase
+from db.repositories.pagination import Page, paginate
+
+
+class SubscriptionRepository:
+    def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
+        self.session = session
+        self.organization_id = organization_id
+
+    def _scoped(self):
+        return select(Subscription).where(Subscription.organization_id == self.organization_id)
+
+    async def add(self, subscription: Subscription) -> Subscription:
+        subscription.organization_id = self.organization_id
+        for phase in subscription.phases:
+            phase.organization_id = self.organization_id
+        self.session.add(subscription)
+        await self.session.flush()
+        return subscription
+
+    async def add_phase(self, subscription: Subscription, phase: SubscriptionPhase) -> SubscriptionPhase:
+        phase.organization_id = self.organization_id
+        subscription.phases.append(phase)
+        await self.session.flush()
+        return phase
+
+    async def remove_phase(self, subscription: Subscription, phase: SubscriptionPhase) -> None:
+        subscription.phases.remove(phase)
+        await self.session.flush()
+
+    async def by_external_id(self, external_id: str, *, for_update: bool = False) -> Subscription | None:
+        stmt = self._scoped().where(Subscription.external_id == external_id)
+        if for_update:
+            stmt = stmt.with_for_update(of=Subscription)
+        return await self.session.scalar(stmt)
+
+    async def by_external_ids(self, external_ids: Iterable[str]) -> dict[str, Subscription]:
+        rows = await self.session.scalars(self._scoped().where(Subscription.external_id.in_(list(external_ids))))
+        return {s.external_id: s for s in rows}
+
+    async def of_customer(self, customer_id: uuid.UUID) -> list[Subscription]:
+        rows = await self.session.scalars(
+            self._scoped().where(Subscription.customer_id == customer_id).order_by(Subscription.started_at)
+        )
+        return list(rows)
+
+    async def of_customers(self, customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[Subscription]]:
+        rows = await self.session.scalars(
+            self._scoped().where(Subscription.customer_id.in_(list(customer_ids))).order_by(Subscription.started_at)
+        )
+        grouped: dict[uuid.UUID, list[Subscription]] = {}
+        for row in rows:
+            grouped.setdefault(row.customer_id, []).append(row)
+        return grouped
+
+    async def list(
+        self, *, first: int | None, after: str | None, customer_external_id: str | None = None
+    ) -> Page[Subscription]:
+        stmt = self._scoped()
+        if customer_external_id is not None:
+            stmt = stmt.join(Customer, Customer.id == Subscription.customer_id).where(
+                Customer.external_id == customer_external_id, Customer.deleted_at.is_(None)
+            )
+        return await paginate(self.session, stmt, (Subscription.created_at, Subscription.id), first=first, after=after)

@@ -1,0 +1,110 @@
+"""Queries over the catalog, customers, subscriptions and usage (VIEWER or stronger)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import strawberry
+from strawberry.types import Info
+
+from db.repositories.catalog import BillableMetricRepository, PlanRepository
+from db.repositories.customers import CustomerRepository
+from db.repositories.subscriptions import SubscriptionRepository
+from graph.context import Context
+from graph.errors import PublicError
+from graph.pagination import Connection, connection, fetch_page
+from graph.permissions import current_actor
+from graph.types.billable_metric import BillableMetric
+from graph.types.customer import Customer
+from graph.types.plan import Plan
+from graph.types.subscription import Subscription
+from graph.types.usage import CustomerUsage
+from services import usage
+
+
+@strawberry.type
+class CatalogQueries:
+    @strawberry.field
+    async def billable_metric(self, info: Info[Context, None], code: str) -> BillableMetric | None:
+        actor = current_actor(info)
+        async with info.context.db.read() as session:
+            metric = await BillableMetricRepository(session, actor.organization_id).by_code(code)
+            return BillableMetric.of(metric) if metric else None
+
+    @strawberry.field
+    async def billable_metrics(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> Connection[BillableMetric]:
+        actor = current_actor(info)
+        async with info.context.db.read() as session:
+            repo = BillableMetricRepository(session, actor.organization_id)
+            return connection(await fetch_page(lambda: repo.list(first=first, after=after)), BillableMetric.of)
+
+    @strawberry.field
+    async def plan(self, info: Info[Context, None], code: str) -> Plan | None:
+        actor = current_actor(info)
+        async with info.context.db.read() as session:
+            plan = await PlanRepository(session, actor.organization_id).by_code(code)
+            return Plan.of(plan) if plan else None
+
+    @strawberry.field
+    async def plans(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> Connection[Plan]:
+        actor = current_actor(info)
+        async with info.context.db.read() as session:
+            repo = PlanRepository(session, actor.organization_id)
+            return connection(await fetch_page(lambda: repo.list(first=first, after=after)), Plan.of)
+
+    @strawberry.field
+    async def customer(self, info: Info[Context, None], external_id: str) -> Customer | None:
+        actor = current_actor(info)
+        async with info.context.db.read() as session:
+            customer = await CustomerRepository(session, actor.organization_id).by_external_id(external_id)
+            return Customer.of(customer) if customer else None
+
+    @strawberry.field(description="Customers, oldest first; `search` matches name, legal name, externalId, email.")
+    async def customers(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None, search: str | None = None
+    ) -> Connection[Customer]:
+        actor = current_actor(info)
+        async with info.context.db.read() as session:
+            repo = CustomerRepository(session, actor.organization_id)
+            return connection(await fetch_page(lambda: repo.list(first=first, after=after, search=search)), Customer.of)
+
+    @strawberry.field
+    async def subscription(self, info: Info[Context, None], external_id: str) -> Subscription | None:
+        actor = current_actor(info)
+        async with info.context.db.read() as session:
+            row = await SubscriptionRepository(session, actor.organization_id).by_external_id(external_id)
+            return Subscription.of(row) if row else None
+
+    @strawberry.field
+    async def subscriptions(
+        self,
+        info: Info[Context, None],
+        customer_external_id: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Subscription]:
+        actor = current_actor(info)
+        async with info.context.db.read() as session:
+            repo = SubscriptionRepository(session, actor.organization_id)
+            page = await fetch_page(
+                lambda: repo.list(first=first, after=after, customer_external_id=customer_external_id)
+            )
+            return connection(page, Subscription.of)
+
+    @strawberry.field(description="The current period's usage charges, each rounded as an invoice line would be.")
+    async def customer_usage(
+        self, info: Info[Context, None], customer_external_id: str, subscription_external_id: str | None = None
+    ) -> CustomerUsage:
+        actor = current_actor(info)
+        async with info.context.db.read() as session:
+            try:
+                report = await usage.current_usage(
+                    session, actor.organization_id, customer_external_id, subscription_external_id, datetime.now(UTC)
+                )
+            except usage.UsageUnavailable as exc:
+                raise PublicError(exc.message, exc.code) from None
+            return CustomerUsage.of(report)

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from db.models import Customer as CustomerModel
+from graph.context import Context
+from graph.scalars import JSON
+
+if TYPE_CHECKING:
+    from graph.types.subscription import Subscription
+
+
+@strawberry.type
+class Customer:
+    id: strawberry.ID
+    external_id: str = strawberry.field(description="Your own id of the customer, unique in the organization.")
+    name: str
+    legal_name: str | None
+    email: str | None
+    address_line1: str | None
+    address_line2: str | None
+    city: str | None
+    state: str | None
+    postal_code: str | None
+    country: str | None = strawberry.field(description="ISO 3166-1 alpha-2.")
+    currency: str | None = strawberry.field(description="ISO 4217; set by the first subscription if not given.")
+    timezone: str | None = strawberry.field(description="IANA name; periods and proration use it.")
+    tax_identification_number: str | None
+    tax_exempt: bool
+    metadata: JSON
+    created_at: datetime
+    row: strawberry.Private[CustomerModel]
+
+    @strawberry.field(description="Every subscription of the customer, oldest first.")
+    async def subscriptions(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[Subscription, strawberry.lazy("graph.types.subscription")]]:
+        from graph.types.subscription import Subscription
+
+        rows = await info.context.loaders.subscriptions_of_customer.load(self.row.id)
+        return [Subscription.of(s) for s in rows]
+
+    @classmethod
+    def of(cls, c: CustomerModel) -> Customer:
+        return cls(
+            id=strawberry.ID(str(c.id)),
+            external_id=c.external_id,
+            name=c.name,
+            legal_name=c.legal_name,
+            email=c.email,
+            address_line1=c.address_line1,
+            address_line2=c.address_line2,
+            city=c.city,
+            state=c.state,
+            postal_code=c.postal_code,
+            country=c.country,
+            currency=c.currency,
+            timezone=c.timezone,
+            tax_identification_number=c.tax_identification_number,
+            tax_exempt=c.tax_exempt,
+            metadata=c.metadata_ or {},
+            created_at=c.created_at,
+            row=c,
+        )

@@ -1,0 +1,375 @@
+"""Billable metrics and plans: create, update, delete (archive when referenced)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from db.models import BillableMetric, Charge, Plan
+from db.repositories.catalog import BillableMetricRepository, PlanRepository
+from db.session import UnitOfWork
+from domain import aggregation, money, pricing
+from domain.errors import DomainError
+from domain.periods import Interval
+from services import audit
+from services.actors import Actor
+from services.errors import AlreadyExists, Invalid, NotFound
+
+CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}$")
+
+
+def check_code(code: str, field: tuple[str, ...]) -> str:
+    if not CODE.match(code or ""):
+        raise Invalid(
+            "a code is 1 to 100 letters, digits, '_', '-', '.', ':' and starts with a letter or digit",
+            field=field,
+            code="INVALID_CODE",
+        )
+    return code
+
+
+def check_name(name: str, field: tuple[str, ...]) -> str:
+    if not (name or "").strip():
+        raise Invalid("a name is required", field=field, code="REQUIRED")
+    return name.strip()
+
+
+# --- billable metrics ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    code: str
+    name: str
+    aggregation: str
+    field_name: str | None = None
+    recurring: bool = False
+    description: str = ""
+    filters: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+
+def _check_metric_filters(filters: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    checked: dict[str, list[str]] = {}
+    for index, (key, values) in enumerate(filters.items()):
+        if not key.strip():
+            raise Invalid("a filter needs a key", field=("filters", str(index), "key"), code="REQUIRED")
+        if not values or len(set(values)) != len(values):
+            raise Invalid(
+                "a filter needs distinct values", field=("filters", str(index), "values"), code="INVALID_FILTER_VALUES"
+            )
+        checked[key] = list(values)
+    return checked
+
+
+def metric_view(metric: BillableMetric) -> dict[str, Any]:
+    return {
+        "code": metric.code,
+        "name": metric.name,
+        "aggregation": metric.aggregation,
+        "fieldName": metric.field_name,
+        "recurring": metric.recurring,
+        "filters": metric.filters,
+    }
+
+
+async def create_metric(uow: UnitOfWork, actor: Actor, spec: MetricSpec) -> BillableMetric:
+    repo = BillableMetricRepository(uow.session, actor.organization_id)
+    check_code(spec.code, ("code",))
+    kind = aggregation.Aggregation(spec.aggregation)
+    aggregation.validate_metric(kind, spec.field_name or None, spec.recurring)
+    filters = _check_metric_filters(spec.filters)
+    if await repo.by_code(spec.code) is not None:
+        raise AlreadyExists(f"a billable metric with code {spec.code!r} exists", field=("code",))
+    metric = await repo.add(
+        BillableMetric(
+            code=spec.code,
+            name=check_name(spec.name, ("name",)),
+            description=spec.description or "",
+            aggregation=kind.value,
+            field_name=spec.field_name or None,
+            recurring=spec.recurring,
+            filters=filters,
+        )
+    )
+    await audit.record(uow, actor, "billable_metric.created", "billable_metric", metric.id, after=metric_view(metric))
+    return metric
+
+
+async def update_metric(
+    uow: UnitOfWork,
+    actor: Actor,
+    code: str,
+    *,
+    name: str | None,
+    description: str | None,
+    filters: Mapping[str, Sequence[str]] | None,
+) -> BillableMetric:
+    """Name, description and filters may change; what is aggregated may not (it would rewrite history)."""
+    repo = BillableMetricRepository(uow.session, actor.organization_id)
+    metric = await repo.by_code(code)
+    if metric is None:
+        raise NotFound(f"no billable metric with code {code!r}", field=("code",))
+    before = metric_view(metric)
+    if name is not None:
+        metric.name = check_name(name, ("name",))
+    if description is not None:
+        metric.description = description
+    if filters is not None:
+        metric.filters = _check_metric_filters(filters)
+    await audit.record(
+        uow, actor, "billable_metric.updated", "billable_metric", metric.id, before=before, after=metric_view(metric)
+    )
+    return metric
+
+
+async def delete_metric(uow: UnitOfWork, actor: Actor, code: str) -> BillableMetric:
+    """Deleted when no plan charges it, archived otherwise (its code is then free again)."""
+    repo = BillableMetricRepository(uow.session, actor.organization_id)
+    metric = await repo.by_code(code)
+    if metric is None:
+        raise NotFound(f"no billable metric with code {code!r}", field=("code",))
+    if await repo.is_charged(metric.id):
+        metric.archived_at = datetime.now(UTC)
+        action = "billable_metric.archived"
+    else:
+        await repo.delete(metric)
+        action = "billable_metric.deleted"
+    await audit.record(uow, actor, action, "billable_metric", metric.id, before=metric_view(metric))
+    return metric
+
+
+# --- plans ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChargeFilterSpec:
+    values: Mapping[str, Sequence[str]]
+    properties: Mapping[str, Any]
+    invoice_display_name: str | None = None
+
+
+@dataclass(frozen=True)
+class ChargeSpec:
+    billable_metric_code: str
+    model: str
+    properties: Mapping[str, Any]
+    pay_in_advance: bool = False
+    prorated: bool = False
+    min_amount: Decimal | None = None
+    invoice_display_name: str | None = None
+    filters: Sequence[ChargeFilterSpec] = ()
+
+
+@dataclass(frozen=True)
+class PlanSpec:
+    code: str
+    name: str
+    interval: str
+    currency: str
+    amount: Decimal
+    pay_in_advance: bool = False
+    trial_period_days: int = 0
+    minimum_commitment: Decimal | None = None
+    description: str = ""
+    charges: Sequence[ChargeSpec] = ()
+
+
+def _amount(value: Any, field: tuple[str, ...], *, optional: bool = False) -> Decimal | None:
+    if value is None and optional:
+        return None
+    parsed = money.parse_decimal(value, field=field)
+    if parsed < 0:
+        raise Invalid("must not be negative", field=field, code="NEGATIVE_AMOUNT")
+    return parsed
+
+
+def parse_charge_properties(
+    model: pricing.ChargeModel, raw: Mapping[str, Any], at: tuple[str, ...]
+) -> pricing.ChargeProperties:
+    try:
+        return pricing.parse_properties(model, raw)
+    except DomainError as exc:
+        raise exc.at(*at) from None
+
+
+def _check_charge_filters(
+    metric: BillableMetric, model: pricing.ChargeModel, filters: Sequence[ChargeFilterSpec], at: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    checked = []
+    for index, spec in enumerate(filters):
+        here = (*at, "filters", str(index))
+        if not spec.values:
+            raise Invalid("a charge filter needs at least one dimension", field=(*here, "values"), code="REQUIRED")
+        for key, values in spec.values.items():
+            allowed = metric.filters.get(key)
+            if allowed is None:
+                raise Invalid(
+                    f"the metric {metric.code!r} has no filter {key!r}", field=(*here, "values"), code="UNKNOWN_FILTER"
+                )
+            unknown = [v for v in values if v not in allowed]
+            if unknown or not values:
+                raise Invalid(
+                    f"values {unknown} are not allowed for {key!r} (allowed: {allowed})",
+                    field=(*here, "values"),
+                    code="UNKNOWN_FILTER_VALUE",
+                )
+        props = parse_charge_properties(model, spec.properties, (*here, "properties"))
+        checked.append(
+            {
+                "values": {k: list(v) for k, v in spec.values.items()},
+                "properties": pricing.properties_as_json(props),
+                "invoiceDisplayName": spec.invoice_display_name,
+            }
+        )
+    return checked
+
+
+async def _build_charges(uow: UnitOfWork, actor: Actor, specs: Sequence[ChargeSpec]) -> list[Charge]:
+    metrics = await BillableMetricRepository(uow.session, actor.organization_id).by_codes(
+        {c.billable_metric_code for c in specs}
+    )
+    charges = []
+    for index, spec in enumerate(specs):
+        at = ("charges", str(index))
+        metric = metrics.get(spec.billable_metric_code)
+        if metric is None:
+            raise NotFound(
+                f"no billable metric with code {spec.billable_metric_code!r}",
+                field=(*at, "billableMetricCode"),
+                code="UNKNOWN_METRIC",
+            )
+        model = pricing.ChargeModel(spec.model)
+        if model is pricing.ChargeModel.PERCENTAGE and metric.aggregation != aggregation.Aggregation.SUM:
+            raise Invalid(
+                "a PERCENTAGE charge prices each event's amount: its metric must aggregate with SUM",
+                field=(*at, "model"),
+                code="PERCENTAGE_REQUIRES_SUM",
+            )
+        props = parse_charge_properties(model, spec.properties, (*at, "properties"))
+        charges.append(
+            Charge(
+                billable_metric=metric,
+                billable_metric_id=metric.id,
+                position=index,
+                model=model.value,
+                pay_in_advance=spec.pay_in_advance,
+                prorated=spec.prorated,
+                min_amount=_amount(spec.min_amount, (*at, "minAmount"), optional=True),
+                invoice_display_name=spec.invoice_display_name,
+                properties=pricing.properties_as_json(props),
+                filters=_check_charge_filters(metric, model, spec.filters, at),
+            )
+        )
+    return charges
+
+
+def plan_view(plan: Plan) -> dict[str, Any]:
+    return {
+        "code": plan.code,
+        "name": plan.name,
+        "interval": plan.interval,
+        "currency": plan.currency,
+        "amount": plan.amount,
+        "payInAdvance": plan.pay_in_advance,
+        "trialPeriodDays": plan.trial_period_days,
+        "minimumCommitment": plan.minimum_commitment,
+        "charges": [
+            {
+                "billableMetricCode": c.billable_metric.code,
+                "model": c.model,
+                "properties": c.properties,
+                "filters": c.filters,
+            }
+            for c in plan.charges
+        ],
+    }
+
+
+def _check_trial(days: int) -> int:
+    if days < 0 or days > 3650:
+        raise Invalid("trialPeriodDays is between 0 and 3650", field=("trialPeriodDays",), code="INVALID_TRIAL")
+    return days
+
+
+async def create_plan(uow: UnitOfWork, actor: Actor, spec: PlanSpec) -> Plan:
+    repo = PlanRepository(uow.session, actor.organization_id)
+    check_code(spec.code, ("code",))
+    try:
+        money.validate_currency(spec.currency)
+    except DomainError as exc:
+        raise Invalid(exc.message, field=("currency",), code=exc.code) from None
+    plan = Plan(
+        code=spec.code,
+        name=check_name(spec.name, ("name",)),
+        description=spec.description or "",
+        interval=Interval(spec.interval).value,
+        currency=spec.currency,
+        amount=_amount(spec.amount, ("amount",)),
+        pay_in_advance=spec.pay_in_advance,
+        trial_period_days=_check_trial(spec.trial_period_days),
+        minimum_commitment=_amount(spec.minimum_commitment, ("minimumCommitment",), optional=True),
+        charges=await _build_charges(uow, actor, spec.charges),
+    )
+    if await repo.by_code(spec.code) is not None:
+        raise AlreadyExists(f"a plan with code {spec.code!r} exists", field=("code",))
+    await repo.add(plan)
+    await audit.record(uow, actor, "plan.created", "plan", plan.id, after=plan_view(plan))
+    return plan
+
+
+async def update_plan(
+    uow: UnitOfWork,
+    actor: Actor,
+    code: str,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    amount: Decimal | None = None,
+    trial_period_days: int | None = None,
+    minimum_commitment: Decimal | None = None,
+    charges: Sequence[ChargeSpec] | None = None,
+) -> Plan:
+    """Changes apply to every subscription on the plan from its next invoice on."""
+    repo = PlanRepository(uow.session, actor.organization_id)
+    plan = await repo.by_code(code)
+    if plan is None:
+        raise NotFound(f"no plan with code {code!r}", field=("code",))
+    before = plan_view(plan)
+    if name is not None:
+        plan.name = check_name(name, ("name",))
+    if description is not None:
+        plan.description = description
+    if amount is not None:
+        plan.amount = _amount(amount, ("amount",))
+    if trial_period_days is not None:
+        plan.trial_period_days = _check_trial(trial_period_days)
+    if minimum_commitment is not None:
+        plan.minimum_commitment = _amount(minimum_commitment, ("minimumCommitment",))
+    if charges is not None:
+        new_charges = await _build_charges(uow, actor, charges)
+        for charge in new_charges:
+            charge.organization_id = actor.organization_id
+        plan.charges = new_charges
+    await uow.session.flush()
+    await audit.record(uow, actor, "plan.updated", "plan", plan.id, before=before, after=plan_view(plan))
+    return plan
+
+
+async def delete_plan(uow: UnitOfWork, actor: Actor, code: str) -> Plan:
+    repo = PlanRepository(uow.session, actor.organization_id)
+    plan = await repo.by_code(code)
+    if plan is None:
+        raise NotFound(f"no plan with code {code!r}", field=("code",))
+    before = plan_view(plan)
+    if await repo.is_subscribed(plan.id):
+        plan.archived_at = datetime.now(UTC)
+        action = "plan.archived"
+    else:
+        await repo.delete(plan)
+        action = "plan.deleted"
+    await audit.record(uow, actor, action, "plan", plan.id, before=before)
+    return plan

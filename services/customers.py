@@ -1,0 +1,162 @@
+"""Customers: create, update, delete (soft, once they have billing history)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+import pycountry
+
+from db.models import Customer
+from db.repositories.customers import CustomerRepository
+from db.repositories.subscriptions import SubscriptionRepository
+from db.session import UnitOfWork
+from domain import money, periods
+from domain.errors import DomainError
+from domain.subscriptions import is_live
+from services import audit
+from services.actors import Actor
+from services.errors import AlreadyExists, Invalid, NotFound
+from services.subscriptions import status_now
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+UNSET: Any = object()
+
+
+@dataclass
+class CustomerFields:
+    """Editable fields; UNSET leaves a field as it is on update."""
+
+    name: Any = UNSET
+    legal_name: Any = UNSET
+    email: Any = UNSET
+    address_line1: Any = UNSET
+    address_line2: Any = UNSET
+    city: Any = UNSET
+    state: Any = UNSET
+    postal_code: Any = UNSET
+    country: Any = UNSET
+    currency: Any = UNSET
+    timezone: Any = UNSET
+    tax_identification_number: Any = UNSET
+    tax_exempt: Any = UNSET
+    metadata: Any = field(default=UNSET)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def _check(values: CustomerFields) -> dict[str, Any]:
+    checked: dict[str, Any] = {}
+    for f in fields(values):
+        value = getattr(values, f.name)
+        if value is UNSET:
+            continue
+        if isinstance(value, str):
+            value = value.strip() or None
+        checked[f.name] = value
+    if "email" in checked and checked["email"] is not None and not EMAIL.match(checked["email"]):
+        raise Invalid("not an email address", field=("email",), code="INVALID_EMAIL")
+    if checked.get("country") is not None:
+        country = checked["country"].upper()
+        if pycountry.countries.get(alpha_2=country) is None:
+            raise Invalid(
+                f"{country!r} is not an ISO 3166-1 alpha-2 country code", field=("country",), code="UNKNOWN_COUNTRY"
+            )
+        checked["country"] = country
+    if checked.get("currency") is not None:
+        try:
+            checked["currency"] = money.validate_currency(checked["currency"].upper())
+        except DomainError as exc:
+            raise Invalid(exc.message, field=("currency",), code=exc.code) from None
+    if checked.get("timezone") is not None:
+        try:
+            periods.zone(checked["timezone"])
+        except DomainError as exc:
+            raise Invalid(exc.message, field=("timezone",), code=exc.code) from None
+    if "tax_exempt" in checked and checked["tax_exempt"] is None:
+        checked["tax_exempt"] = False
+    if "metadata" in checked:
+        metadata = checked["metadata"] or {}
+        if not isinstance(metadata, dict) or not all(
+            isinstance(v, str | int | bool) or v is None for v in metadata.values()
+        ):
+            raise Invalid(
+                "metadata is a JSON object of strings, numbers or booleans",
+                field=("metadata",),
+                code="INVALID_METADATA",
+            )
+        checked["metadata_"] = audit.jsonable(metadata)
+        del checked["metadata"]
+    return checked
+
+
+def customer_view(customer: Customer) -> dict[str, Any]:
+    view = {
+        _camel(f.name): getattr(customer, "metadata_" if f.name == "metadata" else f.name)
+        for f in fields(CustomerFields)
+    }
+    return {"externalId": customer.external_id, **view}
+
+
+async def create_customer(uow: UnitOfWork, actor: Actor, external_id: str, values: CustomerFields) -> Customer:
+    external_id = (external_id or "").strip()
+    if not external_id or len(external_id) > 200:
+        raise Invalid("externalId is 1 to 200 characters", field=("externalId",), code="REQUIRED")
+    checked = _check(values)
+    checked.setdefault("name", None)
+    checked["name"] = checked["name"] or external_id
+    repo = CustomerRepository(uow.session, actor.organization_id)
+    if await repo.by_external_id(external_id) is not None:
+        raise AlreadyExists(f"a customer with externalId {external_id!r} exists", field=("externalId",))
+    customer = await repo.add(Customer(external_id=external_id, **{"tax_exempt": False, "metadata_": {}, **checked}))
+    await audit.record(uow, actor, "customer.created", "customer", customer.id, after=customer_view(customer))
+    return customer
+
+
+async def update_customer(uow: UnitOfWork, actor: Actor, external_id: str, values: CustomerFields) -> Customer:
+    repo = CustomerRepository(uow.session, actor.organization_id)
+    customer = await repo.by_external_id(external_id)
+    if customer is None:
+        raise NotFound(f"no customer with externalId {external_id!r}", field=("externalId",))
+    checked = _check(values)
+    if "name" in checked and not checked["name"]:
+        raise Invalid("a name cannot be blank", field=("name",), code="REQUIRED")
+    if "currency" in checked and checked["currency"] != customer.currency and await repo.has_subscriptions(customer.id):
+        raise Invalid(
+            "the currency of a customer with subscriptions cannot change", field=("currency",), code="CURRENCY_LOCKED"
+        )
+    before = customer_view(customer)
+    for name, value in checked.items():
+        setattr(customer, name, value)
+    await uow.session.flush()
+    await audit.record(
+        uow, actor, "customer.updated", "customer", customer.id, before=before, after=customer_view(customer)
+    )
+    return customer
+
+
+async def delete_customer(uow: UnitOfWork, actor: Actor, external_id: str) -> Customer:
+    """Refused while a subscription is live; soft-deleted so that its invoices keep their buyer."""
+    repo = CustomerRepository(uow.session, actor.organization_id)
+    customer = await repo.by_external_id(external_id)
+    if customer is None:
+        raise NotFound(f"no customer with externalId {external_id!r}", field=("externalId",))
+    subscriptions = await SubscriptionRepository(uow.session, actor.organization_id).of_customer(customer.id)
+    if any(is_live(status_now(s)) for s in subscriptions):
+        raise Invalid(
+            "terminate the customer's subscriptions first",
+            field=("externalId",),
+            code="CUSTOMER_HAS_LIVE_SUBSCRIPTIONS",
+        )
+    before = customer_view(customer)
+    if subscriptions:
+        customer.deleted_at = datetime.now(UTC)
+    else:
+        await repo.delete(customer)
+    await audit.record(uow, actor, "customer.deleted", "customer", customer.id, before=before)
+    return customer
