@@ -23,6 +23,9 @@ import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 CLAIM_KEY = "valueverse:test-run"
+# Tried after TEST_DATABASE_URL / TEST_REDIS_URL and before starting embedded servers.
+LOCAL_POSTGRES = ["postgresql://postgres@127.0.0.1:5432/postgres"]
+LOCAL_REDIS = ["redis://127.0.0.1:6379/0"]
 
 
 def _free_port() -> int:
@@ -42,8 +45,7 @@ async def _reachable_pg(url: str) -> bool:
 
 def postgres_admin_url(embedded: list) -> str:
     """A URL to a maintenance database on a server where we may create databases."""
-    candidates = [os.environ.get("TEST_DATABASE_URL"), "postgresql://postgres@127.0.0.1:5432/postgres"]
-    for url in filter(None, candidates):
+    for url in filter(None, [os.environ.get("TEST_DATABASE_URL"), *LOCAL_POSTGRES]):
         if asyncio.run(_reachable_pg(url)):
             return url
     from valueverse.embedded import EmbeddedPostgres
@@ -55,7 +57,7 @@ def postgres_admin_url(embedded: list) -> str:
 
 
 def redis_base_url(embedded: list) -> str:
-    for url in filter(None, [os.environ.get("TEST_REDIS_URL"), "redis://127.0.0.1:6379/0"]):
+    for url in filter(None, [os.environ.get("TEST_REDIS_URL"), *LOCAL_REDIS]):
         try:
             redis.Redis.from_url(url, socket_connect_timeout=2).ping()
             return url
@@ -86,6 +88,7 @@ class Stack:
     redis_url: str
     secret_key: str
     env: dict[str, str]
+    log_dir: Path  # api.log and worker.log: what the processes wrote to stdout and stderr
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     @property
@@ -167,7 +170,9 @@ class StackManager:
             stdout=(self.log_dir / "worker.log").open("w"),
             stderr=subprocess.STDOUT,
         )
-        self.stack = Stack(f"http://127.0.0.1:{port}", database_url, redis_url, secret, env, [api, worker])
+        self.stack = Stack(
+            f"http://127.0.0.1:{port}", database_url, redis_url, secret, env, self.log_dir, [api, worker]
+        )
         _wait_ready(self.stack.api_url, api, api_log)
         return self.stack
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -38,6 +40,14 @@ from valueverse.settings import Settings
 HTTP_REQUESTS = Counter("valueverse_http_requests_total", "HTTP requests", ["route", "method", "status"])
 HTTP_LATENCY = Histogram("valueverse_http_request_seconds", "HTTP request latency", ["route", "method"])
 KNOWN_ROUTES = {"/graphql", "/healthz", "/readyz", "/metrics"}
+# Request ids come from load balancers and clients in many shapes (UUIDs, nginx/OTel hex, ULIDs,
+# "svc-123"); accept any short token that cannot break a log line or a header.
+REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+log = logging.getLogger("valueverse.http")
+
+
+def valid_request_id(value: str) -> bool:
+    return REQUEST_ID.fullmatch(value) is not None
 
 
 def error_body(message: str, code: str) -> bytes:
@@ -104,7 +114,9 @@ class GraphQLApp(GraphQL):
 
 
 class RequestMetrics:
-    """Counts and times every HTTP request by route (unknown paths share one label)."""
+    """Counts and times every HTTP request by route (unknown paths share one label); logs failed ones.
+
+    Runs inside CorrelationIdMiddleware so that its log lines carry the request id."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -125,8 +137,20 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
+            elapsed = time.perf_counter() - started
             HTTP_REQUESTS.labels(route, scope["method"], str(status)).inc()
-            HTTP_LATENCY.labels(route, scope["method"]).observe(time.perf_counter() - started)
+            HTTP_LATENCY.labels(route, scope["method"]).observe(elapsed)
+            if status >= 400:  # successful requests are counted, not logged: the hot path stays quiet
+                log.log(
+                    logging.ERROR if status >= 500 else logging.INFO,
+                    "request failed",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
 
 
 def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlette:
@@ -184,6 +208,9 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
         ],
-        middleware=[Middleware(RequestMetrics), Middleware(CorrelationIdMiddleware, header_name="X-Request-ID")],
+        middleware=[
+            Middleware(CorrelationIdMiddleware, header_name="X-Request-ID", validator=valid_request_id),
+            Middleware(RequestMetrics),
+        ],
         lifespan=lifespan,
     )

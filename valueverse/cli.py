@@ -17,7 +17,7 @@ from valueverse.settings import Settings
 
 
 @contextlib.contextmanager
-def servers(settings: Settings, *, embedded_allowed: bool = True) -> Iterator[tuple[str, str]]:
+def servers(settings: Settings, *, embedded_allowed: bool = True, redis: bool = True) -> Iterator[tuple[str, str]]:
     """The database and Redis URLs: from the environment, or embedded servers we start and stop."""
     from valueverse.embedded import EmbeddedPostgres, EmbeddedRedis
 
@@ -31,14 +31,14 @@ def servers(settings: Settings, *, embedded_allowed: bool = True) -> Iterator[tu
             database_url = pg.start()
             started.append(pg)
             print(f"embedded PostgreSQL: {database_url}", file=sys.stderr)
-        if not redis_url:
+        if not redis_url and redis:
             if not embedded_allowed:
                 raise SystemExit("REDIS_URL is not set")
-            redis = EmbeddedRedis(settings.data_dir)
-            redis_url = redis.start()
-            started.append(redis)
+            embedded_redis = EmbeddedRedis(settings.data_dir)
+            redis_url = embedded_redis.start()
+            started.append(embedded_redis)
             print(f"embedded Redis: {redis_url}", file=sys.stderr)
-        yield database_url, redis_url
+        yield database_url, redis_url or ""
     finally:
         for server in reversed(started):
             server.stop()
@@ -47,7 +47,7 @@ def servers(settings: Settings, *, embedded_allowed: bool = True) -> Iterator[tu
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from db.migrate import upgrade
 
-    with servers(settings) as (database_url, _):
+    with servers(settings, redis=False) as (database_url, _):
         upgrade(database_url)
     print("migrations applied", file=sys.stderr)
     return 0
@@ -72,7 +72,7 @@ def _create_org(database_url: str, name: str, currency: str, timezone: str) -> d
 def cmd_create_org(settings: Settings, args: argparse.Namespace) -> int:
     from domain.errors import DomainError
 
-    with servers(settings) as (database_url, _):
+    with servers(settings, redis=False) as (database_url, _):
         try:
             print(json.dumps(_create_org(database_url, args.name, args.currency, args.timezone)))
         except DomainError as exc:
@@ -85,22 +85,30 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
     import uuid
 
     from db.models import Role
+    from db.repositories.organizations import OrganizationRepository
     from db.session import Database
     from domain.errors import DomainError
     from services.actors import system_actor
     from services.auth import create_staff_user
 
+    try:
+        organization_id = uuid.UUID(args.organization)
+    except ValueError:
+        print(f"error: --organization must be an organization id (a UUID), not {args.organization!r}", file=sys.stderr)
+        return 2
     password = args.password or os.environ.get("VALUEVERSE_PASSWORD")
     if not password:
         import getpass
 
         password = getpass.getpass("password: ")
 
-    async def run(database_url: str) -> dict[str, str]:
+    async def run(database_url: str) -> dict[str, str] | None:
         db = Database(database_url, pool_size=1)
         try:
             async with db.unit_of_work() as uow:
-                actor = system_actor(uuid.UUID(args.organization), name="cli")
+                if await OrganizationRepository(uow.session).get(organization_id) is None:
+                    return None
+                actor = system_actor(organization_id, name="cli")
                 user = await create_staff_user(
                     uow, actor, email=args.email, name=args.name or "", role=Role(args.role), password=password
                 )
@@ -108,15 +116,16 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await db.dispose()
 
-    with servers(settings) as (database_url, _):
+    with servers(settings, redis=False) as (database_url, _):
         try:
-            print(json.dumps(asyncio.run(run(database_url))))
+            created = asyncio.run(run(database_url))
         except DomainError as exc:
             print(f"error: {exc.message}", file=sys.stderr)
             return 2
-        except Exception as exc:  # e.g. an organization id that does not exist
-            print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if created is None:
+            print(f"error: there is no organization {organization_id}", file=sys.stderr)
             return 2
+        print(json.dumps(created))
     return 0
 
 
@@ -154,6 +163,19 @@ def _local_api_key(settings: Settings, database_url: str) -> dict[str, str]:
     return created
 
 
+def _exit_cleanly_on_sigterm() -> None:
+    """SIGTERM (docker stop, systemd, kill) ends `serve` like Ctrl-C: exit 0 after cleaning up.
+
+    uvicorn catches SIGTERM, shuts down gracefully, then re-raises it to the handler it found; with the
+    default handler the process would die right there, skipping the `finally` blocks that stop the
+    worker and the embedded servers (and exiting -15)."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -162,6 +184,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from valueverse.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
+    _exit_cleanly_on_sigterm()
     host, port = args.host or settings.host, args.port or settings.port
     with servers(settings) as (database_url, redis_url):
         upgrade(database_url)
@@ -234,7 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     export.set_defaults(func=cmd_export_schema)
 
     args = parser.parse_args(argv)
-    return int(args.func(Settings(), args) or 0)
+    try:
+        return int(args.func(Settings(), args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C before the server took over its signals: no traceback
+        return 130
 
 
 if __name__ == "__main__":

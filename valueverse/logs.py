@@ -16,6 +16,12 @@ def _add_request_id(_: object, __: str, event: dict) -> dict:
     return event
 
 
+def _drop_color_message(_: object, __: str, event: dict) -> dict:
+    """uvicorn passes an ANSI-coloured copy of its message as an extra; JSON lines do not want it."""
+    event.pop("color_message", None)
+    return event
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     renderer = structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer()
     shared = [
@@ -33,7 +39,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+            foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _drop_color_message],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,

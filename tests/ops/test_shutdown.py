@@ -1,0 +1,35 @@
+"""`serve` stops cleanly on SIGTERM (docker stop, systemd, Kubernetes): exit 0, promptly."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+from tests.stack import ROOT, Stack, _free_port, _wait_ready
+
+
+def test_serve_exits_zero_soon_after_sigterm(stack: Stack) -> None:
+    port = _free_port()
+    log = stack.log_dir / f"serve-{port}.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "valueverse.cli", "serve", "--no-worker", "--port", str(port)],
+            env=stack.env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", server, log)
+        started = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        returncode = server.wait(timeout=15)
+        assert returncode == 0, log.read_text()[-4000:]
+        assert time.monotonic() - started < 15
+        assert "Traceback" not in log.read_text()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
