@@ -11,6 +11,7 @@ from db.session import Database
 from graph.dataloaders import Loaders
 from services.actors import Actor
 from services.auth import Authenticator, SessionConfig
+from services.usage import UsageIngestor
 
 
 @dataclass
@@ -19,6 +20,7 @@ class AppServices:
     authenticator: Authenticator
     session_config: SessionConfig
     broadcast: Broadcast
+    ingestor: UsageIngestor
 
 
 class Context:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, NewType
 
@@ -28,9 +29,14 @@ def _serialize_json(value: Any) -> Any:
     return value
 
 
+NUMBER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
 def _parse_decimal(value: Any) -> Decimal:
     if isinstance(value, bool | float):
         raise ValueError('send decimals as strings ("12.50") so that no precision is lost')
+    if isinstance(value, str) and not NUMBER_TEXT.fullmatch(value):
+        raise ValueError(f"{value!r} is not a decimal number (JSON number text such as \"12.50\")")
     try:
         result = Decimal(str(value))
     except InvalidOperation as exc:

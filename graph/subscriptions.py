@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
 
 import orjson
 import strawberry
@@ -11,9 +13,26 @@ from strawberry.types import Info
 
 from db.models import AuditEntry, Role
 from graph.context import Context
-from graph.permissions import require_role
+from graph.errors import PublicError
+from graph.permissions import current_actor, require_role
 from graph.types.audit_log import AuditLog
+from graph.types.usage import CustomerUsage
+from services import usage
 from services.audit import audit_channel
+
+# A burst of usage yields one push per window, not one per event.
+COALESCE_SECONDS = 0.1
+
+
+async def _usage(info: Info[Context, None], customer: str, subscription: str | None) -> CustomerUsage:
+    actor = current_actor(info)
+    async with info.context.db.read() as session:
+        try:
+            report = await usage.current_usage(session, actor.organization_id, customer, subscription,
+                                               datetime.now(UTC))
+        except usage.UsageUnavailable as exc:
+            raise PublicError(exc.message, exc.code) from None
+    return CustomerUsage.of(report)
 
 
 @strawberry.type(name="Live")
@@ -26,10 +45,26 @@ class Live:
             async for event in subscriber:
                 entry_id = orjson.loads(event.message)["id"]
                 async with info.context.db.read() as session:
-                    entry = await session.scalar(
-                        select(AuditEntry).where(
-                            AuditEntry.id == entry_id, AuditEntry.organization_id == actor.organization_id
-                        )
-                    )
+                    entry = await session.scalar(select(AuditEntry).where(
+                        AuditEntry.id == entry_id, AuditEntry.organization_id == actor.organization_id))
                 if entry is not None:
                     yield AuditLog.of(entry)
+
+    @strawberry.subscription(description="The customer's current usage: sent once at once, then again after new "
+                                         "usage is stored (a burst is coalesced into one push).")
+    async def usage_updated(self, info: Info[Context, None], customer_external_id: str,
+                            subscription_external_id: str | None = None) -> AsyncGenerator[CustomerUsage, None]:
+        actor = current_actor(info)
+        channel = usage.usage_channel(actor.organization_id, customer_external_id)
+        async with info.context.services.broadcast.subscribe(channel) as subscriber:
+            yield await _usage(info, customer_external_id, subscription_external_id)
+            loop = asyncio.get_running_loop()
+            while True:
+                await subscriber.get()
+                deadline = loop.time() + COALESCE_SECONDS
+                while (left := deadline - loop.time()) > 0:
+                    try:
+                        await asyncio.wait_for(subscriber.get(), timeout=left)
+                    except TimeoutError:
+                        break
+                yield await _usage(info, customer_external_id, subscription_external_id)

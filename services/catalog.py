@@ -298,8 +298,9 @@ def _check_trial(days: int) -> int:
 async def create_plan(uow: UnitOfWork, actor: Actor, spec: PlanSpec) -> Plan:
     repo = PlanRepository(uow.session, actor.organization_id)
     check_code(spec.code, ("code",))
+    currency = (spec.currency or "").strip().upper()
     try:
-        money.validate_currency(spec.currency)
+        money.validate_currency(currency)
     except DomainError as exc:
         raise Invalid(exc.message, field=("currency",), code=exc.code) from None
     plan = Plan(
@@ -307,7 +308,7 @@ async def create_plan(uow: UnitOfWork, actor: Actor, spec: PlanSpec) -> Plan:
         name=check_name(spec.name, ("name",)),
         description=spec.description or "",
         interval=Interval(spec.interval).value,
-        currency=spec.currency,
+        currency=currency,
         amount=_amount(spec.amount, ("amount",)),
         pay_in_advance=spec.pay_in_advance,
         trial_period_days=_check_trial(spec.trial_period_days),

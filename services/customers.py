@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pycountry
@@ -83,7 +84,7 @@ def _check(values: CustomerFields) -> dict[str, Any]:
     if "metadata" in checked:
         metadata = checked["metadata"] or {}
         if not isinstance(metadata, dict) or not all(
-            isinstance(v, str | int | bool) or v is None for v in metadata.values()
+            isinstance(v, str | int | bool | Decimal) or v is None for v in metadata.values()
         ):
             raise Invalid(
                 "metadata is a JSON object of strings, numbers or booleans",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,8 +18,9 @@ from db.repositories.catalog import BillableMetricRepository
 from db.repositories.customers import CustomerRepository
 from db.repositories.organizations import OrganizationRepository
 from db.repositories.subscriptions import SubscriptionRepository
-from db.repositories.usage import UsageEventRepository
-from db.session import UnitOfWork
+from db.repositories.usage import Rollup, StoredEvent, UsageEventRepository
+from db.session import Database, Publish
+from db.usage_writer import EventRow, UsageWriter
 from domain import aggregation, money, pricing
 from domain.aggregation import Aggregation, UsageEvent
 from domain.periods import Period
@@ -99,109 +101,177 @@ def _text(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() and len(value) <= MAX_ID_LENGTH else None
 
 
-async def ingest(uow: UnitOfWork, actor: Actor, events: Sequence[EventInput], received_at: datetime) -> IngestResult:
-    """Store the valid events of a batch (each transaction id once, ever); say why the others were refused."""
-    if len(events) > MAX_BATCH:
-        raise Invalid(f"a batch holds at most {MAX_BATCH} events", field=("events",), code="BATCH_TOO_LARGE")
-    result = IngestResult()
-    org = actor.organization_id
-    metrics = await BillableMetricRepository(uow.session, org).by_codes(
-        {e.metric_code for e in events if isinstance(e.metric_code, str)}
-    )
-    subscriptions = {
-        s: await SubscriptionRepository(uow.session, org).by_external_id(s)
-        for s in {e.subscription_external_id for e in events if isinstance(e.subscription_external_id, str)}
-    }
-    customers = await CustomerRepository(uow.session, org).by_external_ids(
-        {e.customer_external_id for e in events if isinstance(e.customer_external_id, str)}
-    )
-    rows: dict[str, dict[str, Any]] = {}
-    seen_in_batch = 0
-    for index, event in enumerate(events):
-        tid = _text(event.transaction_id)
-        if tid is None:
-            _reject(
-                result,
-                index,
-                event.transaction_id,
-                "INVALID_TRANSACTION_ID",
-                f"transactionId is required: 1 to {MAX_ID_LENGTH} characters",
-            )
-            continue
-        metric = metrics.get(event.metric_code) if isinstance(event.metric_code, str) else None
-        if metric is None:
-            _reject(result, index, tid, "UNKNOWN_METRIC", f"no billable metric with code {event.metric_code!r}")
-            continue
-        subscription_id = _text(event.subscription_external_id)
-        customer_id = _text(event.customer_external_id)
-        if subscription_id is not None:
-            subscription = subscriptions.get(subscription_id)
-            if subscription is None:
-                _reject(result, index, tid, "SUBSCRIPTION_NOT_FOUND", f"no subscription {subscription_id!r}")
-                continue
-            if customer_id is not None and customer_id != subscription.customer.external_id:
-                _reject(result, index, tid, "CUSTOMER_MISMATCH", "the subscription belongs to another customer")
-                continue
-            customer_id = subscription.customer.external_id
-        elif customer_id is None or customer_id not in customers:
-            _reject(
-                result,
-                index,
-                tid,
-                "CUSTOMER_NOT_FOUND",
-                f"no customer {event.customer_external_id!r} (send customerExternalId or subscriptionExternalId)",
-            )
-            continue
-        try:
-            moment = _timestamp(event.timestamp, received_at)
-        except ValueError as exc:
-            _reject(result, index, tid, "INVALID_TIMESTAMP", str(exc))
-            continue
-        if moment < received_at - MAX_AGE:
-            _reject(result, index, tid, "TIMESTAMP_TOO_OLD", "events may be at most 35 days old")
-            continue
-        if moment > received_at + CLOCK_SKEW:
-            _reject(result, index, tid, "TIMESTAMP_IN_FUTURE", "the timestamp is in the future")
-            continue
-        properties = event.properties if event.properties is not None else {}
-        problem = _property_problem(metric, properties)
-        if problem is not None:
-            _reject(result, index, tid, *problem)
-            continue
-        if tid in rows:
-            seen_in_batch += 1
-            continue
-        rows[tid] = {
-            "transaction_id": tid,
-            "customer_external_id": customer_id,
-            "subscription_external_id": subscription_id,
-            "metric_code": metric.code,
-            "timestamp": moment,
-            "properties": jsonable(properties),
-            "received_at": received_at,
-        }
-    inserted = await UsageEventRepository(uow.session, org).insert_new(list(rows.values()))
-    result.accepted = len(inserted)
-    result.duplicates = len(rows) - len(inserted) + seen_in_batch
-    for customer in sorted({rows[t]["customer_external_id"] for t in inserted}):
-        uow.publish_after_commit(usage_channel(org, customer), b"{}")
-    return result
+@dataclass(frozen=True)
+class MetricInfo:
+    code: str
+    aggregation: Aggregation
+    field_name: str | None
+    filter_keys: tuple[str, ...]
 
 
-def _property_problem(metric: BillableMetric, properties: Any) -> tuple[str, str] | None:
-    if not isinstance(properties, Mapping):
-        return "INVALID_PROPERTIES", "properties must be a JSON object"
-    if len(orjson.dumps(jsonable(properties))) > MAX_PROPERTIES_BYTES:
-        return "PROPERTIES_TOO_LARGE", f"properties may take at most {MAX_PROPERTIES_BYTES} bytes of JSON"
-    kind = Aggregation(metric.aggregation)
-    if kind is Aggregation.COUNT or metric.field_name is None:
+class CatalogCache:
+    """What ingestion checks events against, per organization, without a query per request.
+
+    Metrics are reloaded every few seconds, and at once on an unknown code;
+    customers and subscriptions are remembered once found, and forgotten every minute so that
+    deletions take effect.
+    """
+
+    METRICS_TTL = 5.0
+    MISS_INTERVAL = 1.0
+    KNOWN_TTL = 60.0
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._metrics: dict[Any, tuple[float, dict[str, MetricInfo]]] = {}
+        self._missed: dict[tuple[Any, str], float] = {}
+        self._known: dict[Any, tuple[float, set[str], dict[str, str]]] = {}
+
+    async def metrics(self, org: Any, codes: set[str]) -> dict[str, MetricInfo]:
+        now = time.monotonic()
+        loaded_at, metrics = self._metrics.get(org, (-1e9, {}))
+        # An unknown code reloads at once (the metric may have just been created), but a code found
+        # unknown less than a second ago does not: a sender repeating a bad code costs no queries.
+        unknown = {c for c in codes - metrics.keys() if now - self._missed.get((org, c), -1e9) > self.MISS_INTERVAL}
+        if now - loaded_at > self.METRICS_TTL or unknown:
+            async with self.db.read() as session:
+                rows = await BillableMetricRepository(session, org).all()
+            metrics = {m.code: MetricInfo(m.code, Aggregation(m.aggregation), m.field_name, tuple(sorted(m.filters)))
+                       for m in rows}
+            self._metrics[org] = (now, metrics)
+            if len(self._missed) > 10_000:
+                self._missed.clear()
+            self._missed.update({(org, c): now for c in unknown - metrics.keys()})
+        return metrics
+
+    async def owners(self, org: Any, customers: set[str], subscriptions: set[str]) -> tuple[set[str], dict[str, str]]:
+        """The known customer external ids, and subscription external id -> its customer's external id."""
+        now = time.monotonic()
+        since, known_customers, known_subscriptions = self._known.get(org, (now, set(), {}))
+        if now - since > self.KNOWN_TTL:
+            since, known_customers, known_subscriptions = now, set(), {}
+        new_customers = customers - known_customers
+        new_subscriptions = subscriptions - known_subscriptions.keys()
+        if new_customers or new_subscriptions:
+            async with self.db.read() as session:
+                if new_customers:
+                    found = await CustomerRepository(session, org).by_external_ids(new_customers)
+                    known_customers |= found.keys()
+                if new_subscriptions:
+                    found_subs = await SubscriptionRepository(session, org).by_external_ids(new_subscriptions)
+                    known_subscriptions.update({k: s.customer.external_id for k, s in found_subs.items()})
+        self._known[org] = (since, known_customers, known_subscriptions)
+        return known_customers, known_subscriptions
+
+
+def _dims(metric: MetricInfo, properties: Mapping[str, Any]) -> str:
+    """The event's values of the metric's filter dimensions: the rollup key that charge filters match."""
+    if not metric.filter_keys:
+        return ""
+    return orjson.dumps({k: aggregation.dimension_text(properties.get(k)) for k in metric.filter_keys}).decode()
+
+
+class UsageIngestor:
+    """Validates batches and hands the valid events to the group-commit writer."""
+
+    def __init__(self, db: Database, writer: UsageWriter, publish: Publish | None = None) -> None:
+        self.cache = CatalogCache(db)
+        self.writer = writer
+        self.publish = publish
+
+    async def ingest(self, actor: Actor, events: Sequence[EventInput], received_at: datetime) -> IngestResult:
+        """Store the valid events of a batch (each transaction id once, ever); say why the others were refused.
+
+        Returns once the new events are committed: an accepted event survives a crash."""
+        if len(events) > MAX_BATCH:
+            raise Invalid(f"a batch holds at most {MAX_BATCH} events", field=("events",), code="BATCH_TOO_LARGE")
+        org = actor.organization_id
+        result = IngestResult()
+        metrics = await self.cache.metrics(org, {e.metric_code for e in events if isinstance(e.metric_code, str)})
+        customers, subscriptions = await self.cache.owners(
+            org, {e.customer_external_id for e in events if isinstance(e.customer_external_id, str)},
+            {e.subscription_external_id for e in events if isinstance(e.subscription_external_id, str)})
+        rows: dict[str, EventRow] = {}
+        for index, event in enumerate(events):
+            row = _validated(result, index, event, org, metrics, customers, subscriptions, received_at)
+            if row is None:
+                continue
+            if row.transaction_id in rows:
+                result.duplicates += 1
+                continue
+            rows[row.transaction_id] = row
+        inserted = await self.writer.write(list(rows.values()))
+        result.accepted = len(inserted)
+        result.duplicates += len(rows) - len(inserted)
+        if self.publish is not None:
+            for customer in sorted({rows[t].customer_external_id for t in inserted}):
+                await self.publish(usage_channel(org, customer), b"{}")
+        return result
+
+
+def _validated(result: IngestResult, index: int, event: EventInput, org: Any, metrics: Mapping[str, MetricInfo],
+               customers: set[str], subscriptions: Mapping[str, str], received_at: datetime) -> EventRow | None:
+    if not isinstance(event.transaction_id, str | None):
+        _reject(result, index, None, "INVALID_EVENT", "an event is a JSON object")
         return None
-    value = properties.get(metric.field_name)
-    if value is None:
-        return "MISSING_PROPERTY", f"the metric {metric.code!r} aggregates properties.{metric.field_name}"
-    if kind is not Aggregation.UNIQUE_COUNT and aggregation.numeric_value(value) is None:
-        return "INVALID_PROPERTY", f"properties.{metric.field_name} must be a number (or a numeric string)"
-    return None
+    tid = _text(event.transaction_id)
+    if tid is None:
+        _reject(result, index, event.transaction_id, "INVALID_TRANSACTION_ID",
+                f"transactionId is required: 1 to {MAX_ID_LENGTH} characters")
+        return None
+    metric = metrics.get(event.metric_code) if isinstance(event.metric_code, str) else None
+    if metric is None:
+        _reject(result, index, tid, "UNKNOWN_METRIC", f"no billable metric with code {event.metric_code!r}")
+        return None
+    subscription_id = _text(event.subscription_external_id)
+    customer_id = _text(event.customer_external_id)
+    if subscription_id is not None:
+        owner = subscriptions.get(subscription_id)
+        if owner is None:
+            _reject(result, index, tid, "SUBSCRIPTION_NOT_FOUND", f"no subscription {subscription_id!r}")
+            return None
+        if customer_id is not None and customer_id != owner:
+            _reject(result, index, tid, "CUSTOMER_MISMATCH", "the subscription belongs to another customer")
+            return None
+        customer_id = owner
+    elif customer_id is None or customer_id not in customers:
+        _reject(result, index, tid, "CUSTOMER_NOT_FOUND",
+                f"no customer {event.customer_external_id!r} (send customerExternalId or subscriptionExternalId)")
+        return None
+    try:
+        moment = _timestamp(event.timestamp, received_at)
+    except ValueError as exc:
+        _reject(result, index, tid, "INVALID_TIMESTAMP", str(exc))
+        return None
+    if moment < received_at - MAX_AGE:
+        _reject(result, index, tid, "TIMESTAMP_TOO_OLD", "events may be at most 35 days old")
+        return None
+    if moment > received_at + CLOCK_SKEW:
+        _reject(result, index, tid, "TIMESTAMP_IN_FUTURE", "the timestamp is in the future")
+        return None
+    properties = event.properties if event.properties is not None else {}
+    if not isinstance(properties, Mapping):
+        _reject(result, index, tid, "INVALID_PROPERTIES", "properties must be a JSON object")
+        return None
+    text = orjson.dumps(jsonable(properties)).decode()
+    if len(text) > MAX_PROPERTIES_BYTES:
+        _reject(result, index, tid, "PROPERTIES_TOO_LARGE",
+                f"properties may take at most {MAX_PROPERTIES_BYTES} bytes of JSON")
+        return None
+    value = None
+    if metric.field_name is not None and metric.aggregation is not Aggregation.COUNT:
+        raw = properties.get(metric.field_name)
+        if raw is None:
+            _reject(result, index, tid, "MISSING_PROPERTY",
+                    f"the metric {metric.code!r} aggregates properties.{metric.field_name}")
+            return None
+        value = aggregation.numeric_value(raw) if not isinstance(raw, float) else None
+        if value is None and metric.aggregation is not Aggregation.UNIQUE_COUNT:
+            _reject(result, index, tid, "INVALID_PROPERTY",
+                    f"properties.{metric.field_name} must be a number (or a numeric string)")
+            return None
+    return EventRow(org, tid, customer_id, subscription_id, metric.code, moment, text, value,
+                    _dims(metric, properties), received_at)
 
 
 # --- current usage ---------------------------------------------------------------------------
@@ -241,130 +311,175 @@ class UsageUnavailable(NotFound):
     pass
 
 
-def _as_event(row: Any) -> UsageEvent:
+def _as_event(row: StoredEvent) -> UsageEvent:
     return UsageEvent(row.timestamp, row.properties, row.transaction_id)
 
 
-def _rate(
-    charge: EffectiveCharge,
-    metric: BillableMetric,
-    events: list[UsageEvent],
-    period: Period,
-    carried: Decimal | None,
-    values: Mapping[str, Sequence[str]] | None,
-    properties: pricing.ChargeProperties,
-    currency: str,
-) -> tuple[Decimal, Decimal, pricing.ChargeFee]:
-    kind = Aggregation(metric.aggregation)
-    units = aggregation.aggregate(kind, events, metric.field_name, period, values, carried)
-    event_values = None
-    if charge.model is pricing.ChargeModel.PERCENTAGE:
-        counted = [
-            e
-            for e in events
-            if period.start <= e.timestamp < period.end and aggregation.matches_filters(e.properties, values)
-        ]
-        event_values = [aggregation.numeric_value(e.properties.get(metric.field_name)) or Decimal(0) for e in counted]
-    fee = pricing.charge_fee(charge.model, properties, units, event_values)
+Filters = Mapping[str, Sequence[str]]
+
+
+def _selected(properties: Mapping[str, Any], only: Filters | None, excluded: Sequence[Filters]) -> bool:
+    return aggregation.matches_filters(properties, only) and not any(
+        aggregation.matches_filters(properties, f) for f in excluded)
+
+
+class RawUsage:
+    """A metric's events of the period, read one by one: exact for every aggregation and model."""
+
+    def __init__(self, metric: BillableMetric, events: list[UsageEvent], period: Period,
+                 carried: Decimal | None) -> None:
+        self.metric, self.events, self.period, self.carried = metric, events, period, carried
+
+    def units(self, only: Filters | None, excluded: Sequence[Filters]) -> Decimal:
+        chosen = [e for e in self.events if _selected(e.properties, None, excluded)]
+        carried = self.carried if only is None else None
+        return aggregation.aggregate(Aggregation(self.metric.aggregation), chosen, self.metric.field_name,
+                                     self.period, only, carried)
+
+    def event_values(self, only: Filters | None, excluded: Sequence[Filters]) -> list[Decimal]:
+        return [aggregation.numeric_value(e.properties.get(self.metric.field_name)) or Decimal(0)
+                for e in self.events if self.period.start <= e.timestamp < self.period.end
+                and _selected(e.properties, only, excluded)]
+
+
+class RolledUpUsage:
+    """COUNT, SUM or MAX from hourly rollups, plus the raw events of the partial hours at both ends."""
+
+    def __init__(self, metric: BillableMetric, rollups: list[Rollup], edge_events: list[UsageEvent],
+                 period: Period) -> None:
+        self.metric, self.period = metric, period
+        self.kind = Aggregation(metric.aggregation)
+        self.rollups = [(orjson.loads(r.dims) if r.dims else {}, r) for r in rollups]
+        self.edge = RawUsage(metric, edge_events, period, None)
+
+    def units(self, only: Filters | None, excluded: Sequence[Filters]) -> Decimal:
+        total = None
+        for dims, rollup in self.rollups:
+            if not _selected(dims, only, excluded):
+                continue
+            part = {Aggregation.COUNT: Decimal(rollup.events), Aggregation.SUM: rollup.value_sum,
+                    Aggregation.MAX: rollup.value_max}[self.kind]
+            total = aggregation.combine(self.kind, total, part)
+        edge = [e for e in self.edge.events if _selected(e.properties, only, excluded)]
+        if edge:
+            total = aggregation.combine(self.kind, total, aggregation.aggregate(
+                self.kind, edge, self.metric.field_name, self.period, None))
+        return total if total is not None else Decimal(0)
+
+
+def _fee(charge: EffectiveCharge, source: RawUsage | RolledUpUsage, only: Filters | None,
+         excluded: Sequence[Filters], properties: pricing.ChargeProperties,
+         currency: str) -> tuple[Decimal, Decimal, pricing.ChargeFee]:
+    units = source.units(only, excluded)
+    values = source.event_values(only, excluded) if charge.model is pricing.ChargeModel.PERCENTAGE else None
+    fee = pricing.charge_fee(charge.model, properties, units, values)
     return units, money.round_minor(fee.amount, currency), fee
 
 
-def rate_charge(
-    charge: EffectiveCharge,
-    metric: BillableMetric,
-    events: list[UsageEvent],
-    period: Period,
-    carried: Decimal | None,
-    currency: str,
-) -> ChargeUsage:
+def rate_charge(charge: EffectiveCharge, metric: BillableMetric, source: RawUsage | RolledUpUsage,
+                currency: str) -> ChargeUsage:
     """A charge's usage for a period: one fee per charge filter plus one for the rest, each rounded."""
     if not charge.filters:
-        units, amount, fee = _rate(charge, metric, events, period, carried, None, charge.properties, currency)
+        units, amount, fee = _fee(charge, source, None, (), charge.properties, currency)
         return ChargeUsage(charge.metric_code, metric.name, charge.model, units, amount, fee, ())
-    parts: list[FilterUsage] = []
-    unmatched = list(events)
+    parts = []
+    earlier: list[Filters] = []
     for values, properties, display in charge.filters:
-        units, amount, fee = _rate(charge, metric, events, period, None, values, properties, currency)
+        # An event matching several filters is priced once, by the first of them.
+        units, amount, fee = _fee(charge, source, values, tuple(earlier), properties, currency)
         parts.append(FilterUsage(values, display, units, amount, fee))
-        unmatched = [e for e in unmatched if not aggregation.matches_filters(e.properties, values)]
-    units, amount, fee = _rate(charge, metric, unmatched, period, carried, None, charge.properties, currency)
+        earlier.append(values)
+    units, amount, fee = _fee(charge, source, None, [f[0] for f in charge.filters], charge.properties, currency)
     parts.append(FilterUsage(None, None, units, amount, fee))
-    return ChargeUsage(
-        charge.metric_code,
-        metric.name,
-        charge.model,
-        sum((p.units for p in parts), Decimal(0)),
-        sum((p.amount for p in parts), Decimal(0)),
-        None,
-        tuple(parts),
-    )
+    return ChargeUsage(charge.metric_code, metric.name, charge.model, sum((p.units for p in parts), Decimal(0)),
+                       sum((p.amount for p in parts), Decimal(0)), None, tuple(parts))
 
 
 LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
 
 
-async def current_usage(
-    session: AsyncSession,
-    organization_id: Any,
-    customer_external_id: str,
-    subscription_external_id: str | None,
-    at: datetime,
-) -> UsageReport:
+def _uses_rollups(metric: BillableMetric, charges: Sequence[EffectiveCharge]) -> bool:
+    return (Aggregation(metric.aggregation) in aggregation.COMBINABLE and not metric.recurring
+            and all(c.model is not pricing.ChargeModel.PERCENTAGE for c in charges))
+
+
+def _hour_ceil(moment: datetime) -> datetime:
+    floor = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return floor if floor == moment else floor + timedelta(hours=1)
+
+
+async def _sources(repo: UsageEventRepository, subscription: Subscription, plan: Any,
+                   window: Period) -> dict[str, RawUsage | RolledUpUsage]:
+    """Per metric, where its units come from: rollups where they suffice, raw events otherwise."""
+    metrics = {c.charge.billable_metric.code: c.charge.billable_metric for c in plan.charges}
+    charges_of: dict[str, list[EffectiveCharge]] = defaultdict(list)
+    for charge in plan.charges:
+        charges_of[charge.metric_code].append(charge)
+    rolled = {code for code, m in metrics.items() if _uses_rollups(m, charges_of[code])}
+    raw = set(metrics) - rolled
+    owner = {"customer_external_id": subscription.customer.external_id,
+             "subscription_external_id": subscription.external_id}
+    sources: dict[str, RawUsage | RolledUpUsage] = {}
+    if raw:
+        # Recurring metrics carry their value from the subscription's start: read their whole history.
+        history = subscription.started_at if any(metrics[c].recurring for c in raw) else window.start
+        by_metric: dict[str, list[UsageEvent]] = defaultdict(list)
+        for row in await repo.events(**owner, metric_codes=raw, start=min(history, window.start), end=window.end):
+            by_metric[row.metric_code].append(_as_event(row))
+        for code in raw:
+            metric, events = metrics[code], by_metric.get(code, [])
+            carried = None
+            if metric.recurring:
+                carried = Decimal(0) if history >= window.start else aggregation.closing_value(
+                    Aggregation(metric.aggregation), events, metric.field_name, Period(history, window.start))
+            sources[code] = RawUsage(metric, events, window, carried)
+    if rolled:
+        first_hour, last_hour = _hour_ceil(window.start), window.end.astimezone(UTC).replace(
+            minute=0, second=0, microsecond=0)
+        rollups: dict[str, list[Rollup]] = defaultdict(list)
+        edges: dict[str, list[UsageEvent]] = defaultdict(list)
+        if first_hour < last_hour:
+            for r in await repo.rollups(**owner, metric_codes=rolled, start_hour=first_hour, end_hour=last_hour):
+                rollups[r.metric_code].append(r)
+            spans = [(window.start, first_hour), (last_hour, window.end)]
+        else:
+            spans = [(window.start, window.end)]
+        for start, end in spans:
+            if start < end:
+                for row in await repo.events(**owner, metric_codes=rolled, start=start, end=end):
+                    edges[row.metric_code].append(_as_event(row))
+        for code in rolled:
+            sources[code] = RolledUpUsage(metrics[code], rollups.get(code, []), edges.get(code, []), window)
+    return sources
+
+
+async def current_usage(session: AsyncSession, organization_id: Any, customer_external_id: str,
+                        subscription_external_id: str | None, at: datetime) -> UsageReport:
     """What the customer's current period would cost in usage charges if it were invoiced now."""
     customer = await CustomerRepository(session, organization_id).by_external_id(customer_external_id)
     if customer is None:
         raise UsageUnavailable(f"no customer with externalId {customer_external_id!r}", code="CUSTOMER_NOT_FOUND")
-    subscriptions = [
-        s
-        for s in await SubscriptionRepository(session, organization_id).of_customer(customer.id)
-        if status_now(s, at) in LIVE
-    ]
+    subscriptions = [s for s in await SubscriptionRepository(session, organization_id).of_customer(customer.id)
+                     if status_now(s, at) in LIVE]
     if subscription_external_id is not None:
         subscriptions = [s for s in subscriptions if s.external_id == subscription_external_id]
     if not subscriptions:
-        raise UsageUnavailable(
-            "the customer has no active subscription"
-            + (f" {subscription_external_id!r}" if subscription_external_id else ""),
-            code="NO_ACTIVE_SUBSCRIPTION",
-        )
+        raise UsageUnavailable("the customer has no active subscription" +
+                               (f" {subscription_external_id!r}" if subscription_external_id else ""),
+                               code="NO_ACTIVE_SUBSCRIPTION")
     if len(subscriptions) > 1:
-        raise UsageUnavailable(
-            "the customer has several active subscriptions: give subscriptionExternalId", code="SUBSCRIPTION_REQUIRED"
-        )
+        raise UsageUnavailable("the customer has several active subscriptions: give subscriptionExternalId",
+                               code="SUBSCRIPTION_REQUIRED")
     subscription = subscriptions[0]
     organization = await OrganizationRepository(session).get(organization_id)
-    tz = customer_timezone(customer, organization)
-    period = current_period(subscription, tz, at)
+    period = current_period(subscription, customer_timezone(customer, organization), at)
     phase = phase_at(subscription, at)
-    window = Period(max(period.start, phase.starts_at), min(period.end, phase.ends_at or period.end))
+    # The first phase covers its whole start day (as the fee does); a later phase starts at the change.
+    opened = period.start if phase is subscription.phases[0] else max(period.start, phase.starts_at)
+    window = Period(opened, min(period.end, phase.ends_at or period.end))
     plan = effective_plan(phase)
-    metrics = {c.charge.billable_metric.code: c.charge.billable_metric for c in plan.charges}
-    recurring = [m for m in metrics.values() if m.recurring]
-    # Recurring metrics carry their value from the subscription's start: read their whole history.
-    history_start = subscription.started_at if recurring else window.start
-    rows = await UsageEventRepository(session, organization_id).for_subscription(
-        customer_external_id=customer.external_id,
-        subscription_external_id=subscription.external_id,
-        metric_codes=metrics.keys(),
-        start=history_start,
-        end=window.end,
-    )
-    by_metric: dict[str, list[UsageEvent]] = defaultdict(list)
-    for row in rows:
-        by_metric[row.metric_code].append(_as_event(row))
+    sources = await _sources(UsageEventRepository(session, organization_id), subscription, plan, window)
     currency = plan.plan.currency
-    charges = []
-    for charge in plan.charges:
-        metric = metrics[charge.metric_code]
-        events = by_metric.get(charge.metric_code, [])
-        carried = None
-        if metric.recurring and history_start < window.start:
-            carried = aggregation.closing_value(
-                Aggregation(metric.aggregation), events, metric.field_name, Period(history_start, window.start)
-            )
-        elif metric.recurring:
-            carried = Decimal(0)
-        charges.append(rate_charge(charge, metric, events, window, carried, currency))
-    return UsageReport(
-        subscription, window.start, window.end, currency, sum((c.amount for c in charges), Decimal(0)), tuple(charges)
-    )
+    charges = tuple(rate_charge(c, c.charge.billable_metric, sources[c.metric_code], currency) for c in plan.charges)
+    return UsageReport(subscription, window.start, window.end, currency,
+                       sum((c.amount for c in charges), Decimal(0)), charges)

@@ -31,15 +31,18 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from db.session import Database
+from db.usage_writer import UsageWriter
 from graph.context import AppServices, Context
+from graph.http_events import events_endpoint
 from graph.schema import schema
 from services.auth import Authenticator, SessionConfig
 from services.errors import Unauthenticated
+from services.usage import UsageIngestor
 from valueverse.settings import Settings
 
 HTTP_REQUESTS = Counter("valueverse_http_requests_total", "HTTP requests", ["route", "method", "status"])
 HTTP_LATENCY = Histogram("valueverse_http_request_seconds", "HTTP request latency", ["route", "method"])
-KNOWN_ROUTES = {"/graphql", "/healthz", "/readyz", "/metrics"}
+KNOWN_ROUTES = {"/graphql", "/healthz", "/readyz", "/metrics", "/v1/events"}
 # Request ids come from load balancers and clients in many shapes (UUIDs, nginx/OTel hex, ULIDs,
 # "svc-123"); accept any short token that cannot break a log line or a header.
 REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -161,7 +164,9 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
 
     db = Database(database_url, pool_size=settings.db_pool_size, publish=publish)
     session_config = SessionConfig(settings.resolved_secret_key(), settings.session_ttl_seconds)
-    services = AppServices(db, Authenticator(db, session_config), session_config, broadcast)
+    writer = UsageWriter(db.url)
+    authenticator = Authenticator(db, session_config)
+    services = AppServices(db, authenticator, session_config, broadcast, UsageIngestor(db, writer, publish))
     redis = Redis.from_url(redis_url)
     graphql_app = GraphQLApp(services)
 
@@ -193,9 +198,11 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await broadcast.connect()
+        await writer.start()
         try:
             yield
         finally:
+            await writer.stop()
             await broadcast.disconnect()
             await redis.aclose()
             await db.dispose()
@@ -205,6 +212,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            Route("/v1/events", events_endpoint(authenticator.authenticate, services.ingestor), methods=["POST"]),
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
         ],

@@ -6,7 +6,7 @@ from db.models.catalog import BillableMetric, Charge, Plan
 from db.models.customer import Customer
 from db.models.organization import ApiKey, Organization, Role, StaffUser
 from db.models.subscription import Subscription, SubscriptionPhase
-from db.models.usage import UsageEventRow
+from db.models.usage import usage_event_keys, usage_events, usage_rollups
 
 __all__ = [
     "ApiKey",
@@ -21,5 +21,7 @@ __all__ = [
     "StaffUser",
     "Subscription",
     "SubscriptionPhase",
-    "UsageEventRow",
+    "usage_event_keys",
+    "usage_events",
+    "usage_rollups",
 ]

@@ -1,37 +1,49 @@
-"""Usage events as received: the idempotency key is (organization, transaction id)."""
+"""Usage tables (migration 0003): written by db.usage_writer with COPY, read by db.repositories.usage.
+
+They are plain Core tables: no ORM object is ever built per event.
+"""
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-from typing import Any
-
-from sqlalchemy import BigInteger, DateTime, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, Numeric, String, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
-from sqlalchemy.orm import Mapped, mapped_column
 
 from db.models.base import Base
 
+SKIP = {"skip_autogenerate": True}  # partitioned: managed by hand-written migrations
 
-class UsageEventRow(Base):
-    __tablename__ = "usage_events"
-    __table_args__ = (
-        UniqueConstraint("organization_id", "transaction_id"),
-        Index(
-            "ix_usage_events_customer_metric_time",
-            "organization_id",
-            "customer_external_id",
-            "metric_code",
-            "timestamp",
-        ),
-    )
+usage_event_keys = Table(
+    "usage_event_keys", Base.metadata,
+    Column("organization_id", UUID(as_uuid=True), primary_key=True),
+    Column("transaction_id", String(200), primary_key=True),
+    info=SKIP,
+)
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    organization_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    transaction_id: Mapped[str] = mapped_column(String(200))
-    customer_external_id: Mapped[str] = mapped_column(String(200))
-    subscription_external_id: Mapped[str | None] = mapped_column(String(200))
-    metric_code: Mapped[str] = mapped_column(String(100))
-    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    properties: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+usage_events = Table(
+    "usage_events", Base.metadata,
+    Column("organization_id", UUID(as_uuid=True), nullable=False),
+    Column("transaction_id", String(200), nullable=False),
+    Column("customer_external_id", String(200), nullable=False),
+    Column("subscription_external_id", String(200)),
+    Column("metric_code", String(100), nullable=False),
+    Column("timestamp", DateTime(timezone=True), nullable=False),
+    Column("properties", JSONB, nullable=False),
+    Column("value", Numeric),
+    Column("dims", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    info=SKIP,
+)
+
+usage_rollups = Table(
+    "usage_rollups", Base.metadata,
+    Column("organization_id", UUID(as_uuid=True), primary_key=True),
+    Column("customer_external_id", String(200), primary_key=True),
+    Column("metric_code", String(100), primary_key=True),
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    Column("subscription_external_id", String(200), primary_key=True),
+    Column("dims", Text, primary_key=True),
+    Column("events", BigInteger, nullable=False),
+    Column("value_sum", Numeric, nullable=False),
+    Column("value_max", Numeric),
+    info=SKIP,
+)

@@ -35,6 +35,9 @@ class BillableMetricRepository:
         rows = await self.session.scalars(self._live().where(BillableMetric.code.in_(list(codes))))
         return {m.code: m for m in rows}
 
+    async def all(self) -> list[BillableMetric]:
+        return list(await self.session.scalars(self._live()))
+
     async def by_ids(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, BillableMetric]:
         rows = await self.session.scalars(
             select(BillableMetric).where(

@@ -1,17 +1,35 @@
-"""Usage events: batched idempotent writes and period reads."""
+"""Usage reads: raw events where every event matters, hourly rollups where sums suffice."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import UsageEventRow
+from db.models import usage_events, usage_rollups
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    transaction_id: str
+    metric_code: str
+    timestamp: datetime
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    metric_code: str
+    dims: str
+    events: int
+    value_sum: Decimal
+    value_max: Decimal | None
 
 
 class UsageEventRepository:
@@ -19,41 +37,32 @@ class UsageEventRepository:
         self.session = session
         self.organization_id = organization_id
 
-    async def insert_new(self, rows: Sequence[dict[str, Any]]) -> set[str]:
-        """Insert the rows whose transaction id is new; return the transaction ids inserted."""
-        if not rows:
-            return set()
-        stmt = (
-            insert(UsageEventRow)
-            .values([{**row, "organization_id": self.organization_id} for row in rows])
-            .on_conflict_do_nothing(index_elements=["organization_id", "transaction_id"])
-            .returning(UsageEventRow.transaction_id)
-        )
-        return set((await self.session.scalars(stmt)).all())
+    def _belongs(self, table: Any, customer_external_id: str, subscription_external_id: str) -> Any:
+        """Events of the customer sent for this subscription or for none."""
+        sub = table.c.subscription_external_id
+        none = sub.is_(None) if table is usage_events else sub == ""
+        return and_(table.c.organization_id == self.organization_id,
+                    table.c.customer_external_id == customer_external_id,
+                    or_(none, sub == subscription_external_id))
 
-    async def for_subscription(
-        self,
-        *,
-        customer_external_id: str,
-        subscription_external_id: str,
-        metric_codes: Iterable[str],
-        start: datetime,
-        end: datetime,
-    ) -> list[UsageEventRow]:
-        """Events of the customer in [start, end) for these metrics that belong to this subscription
-        (sent with its external id, or with none)."""
-        rows = await self.session.scalars(
-            select(UsageEventRow)
-            .where(
-                UsageEventRow.organization_id == self.organization_id,
-                UsageEventRow.customer_external_id == customer_external_id,
-                UsageEventRow.metric_code.in_(list(metric_codes)),
-                and_(UsageEventRow.timestamp >= start, UsageEventRow.timestamp < end),
-                or_(
-                    UsageEventRow.subscription_external_id.is_(None),
-                    UsageEventRow.subscription_external_id == subscription_external_id,
-                ),
-            )
-            .order_by(UsageEventRow.timestamp, UsageEventRow.transaction_id)
-        )
-        return list(rows)
+    async def events(self, *, customer_external_id: str, subscription_external_id: str,
+                     metric_codes: Iterable[str], start: datetime, end: datetime) -> list[StoredEvent]:
+        """Every event in [start, end), in time order."""
+        t = usage_events
+        rows = await self.session.execute(
+            select(t.c.transaction_id, t.c.metric_code, t.c.timestamp, t.c.properties)
+            .where(self._belongs(t, customer_external_id, subscription_external_id),
+                   t.c.metric_code.in_(list(metric_codes)), t.c.timestamp >= start, t.c.timestamp < end)
+            .order_by(t.c.timestamp, t.c.transaction_id))
+        return [StoredEvent(*row) for row in rows]
+
+    async def rollups(self, *, customer_external_id: str, subscription_external_id: str,
+                      metric_codes: Iterable[str], start_hour: datetime, end_hour: datetime) -> list[Rollup]:
+        """COUNT, SUM and MAX per metric and filter dimensions over whole hours [start_hour, end_hour)."""
+        r = usage_rollups
+        rows = await self.session.execute(
+            select(r.c.metric_code, r.c.dims, func.sum(r.c.events), func.sum(r.c.value_sum), func.max(r.c.value_max))
+            .where(self._belongs(r, customer_external_id, subscription_external_id),
+                   r.c.metric_code.in_(list(metric_codes)), r.c.hour >= start_hour, r.c.hour < end_hour)
+            .group_by(r.c.metric_code, r.c.dims))
+        return [Rollup(code, dims, int(n), Decimal(total), peak) for code, dims, n, total, peak in rows]

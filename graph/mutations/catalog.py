@@ -222,7 +222,7 @@ class CatalogMutations:
         return PlanPayload(plan=Plan.of(plan) if plan else None, user_errors=errors)
 
     @strawberry.mutation(
-        description="Change a plan; subscriptions on it pay the new prices from their next invoice (ADMIN)."
+        description="Change a plan; current usage and every invoice not yet issued use the new prices (ADMIN)."
     )
     async def update_plan(self, info: Info[Context, None], input: UpdatePlanInput) -> PlanPayload:
         async def use_case(uow, actor):

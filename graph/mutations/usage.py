@@ -8,9 +8,11 @@ import strawberry
 from strawberry.types import Info
 
 from db.models import Role
+from db.usage_writer import WriterUnavailable
+from domain.errors import DomainError
 from graph.context import Context
-from graph.errors import UserError
-from graph.mutations.common import run_use_case
+from graph.errors import PublicError, UserError, user_error
+from graph.permissions import require_role
 from graph.scalars import JSON
 from services import usage
 
@@ -63,12 +65,14 @@ class UsageMutations:
             )
             for e in input.events
         ]
-        received_at = datetime.now(UTC)
-        result, errors = await run_use_case(
-            info, Role.FINANCE, lambda uow, a: usage.ingest(uow, a, events, received_at)
-        )
-        if result is None:
-            return IngestUsagePayload(accepted=0, duplicates=0, rejected=[], user_errors=errors)
+        actor = require_role(info, Role.FINANCE)
+        try:
+            result = await info.context.services.ingestor.ingest(actor, events, datetime.now(UTC))
+        except DomainError as exc:
+            return IngestUsagePayload(accepted=0, duplicates=0, rejected=[], user_errors=[user_error(exc)])
+        except WriterUnavailable:
+            raise PublicError("usage cannot be stored right now: nothing was accepted, retry",
+                              "SERVICE_UNAVAILABLE") from None
         return IngestUsagePayload(
             accepted=result.accepted,
             duplicates=result.duplicates,

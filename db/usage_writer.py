@@ -1,0 +1,162 @@
+"""Group commit for usage events: concurrent requests share one transaction and one COPY.
+
+Each request hands its rows to the writer and waits; a writer task takes everything queued
+(up to MAX_ROWS), COPYs it into a temporary staging table, and in one statement claims the
+new idempotency keys, inserts the new events and updates the hourly rollups, then commits.
+Only after the commit does each request learn which of its transaction ids were new: an
+acknowledged event is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
+
+import asyncpg
+
+log = logging.getLogger("valueverse.usage_writer")
+
+MAX_ROWS = 20_000
+COLUMNS = ("organization_id", "transaction_id", "customer_external_id", "subscription_external_id", "metric_code",
+           "timestamp", "properties", "value", "dims", "received_at")
+
+STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS usage_staging (
+    organization_id uuid, transaction_id varchar(200), customer_external_id varchar(200),
+    subscription_external_id varchar(200), metric_code varchar(100), "timestamp" timestamptz,
+    properties jsonb, value numeric, dims text, received_at timestamptz
+) ON COMMIT DELETE ROWS"""
+
+MERGE = """
+WITH staged AS (
+    SELECT DISTINCT ON (organization_id, transaction_id) * FROM usage_staging
+    ORDER BY organization_id, transaction_id
+), new_keys AS (
+    INSERT INTO usage_event_keys (organization_id, transaction_id)
+    SELECT organization_id, transaction_id FROM staged
+    ON CONFLICT DO NOTHING
+    RETURNING organization_id, transaction_id
+), new_events AS (
+    INSERT INTO usage_events (organization_id, transaction_id, customer_external_id, subscription_external_id,
+                              metric_code, "timestamp", properties, value, dims, received_at)
+    SELECT s.organization_id, s.transaction_id, s.customer_external_id, s.subscription_external_id, s.metric_code,
+           s."timestamp", s.properties, s.value, s.dims, s.received_at
+    FROM staged s JOIN new_keys k USING (organization_id, transaction_id)
+    RETURNING organization_id, customer_external_id, subscription_external_id, metric_code, "timestamp", value, dims
+), rolled AS (
+    INSERT INTO usage_rollups AS r (organization_id, customer_external_id, metric_code, hour,
+                                    subscription_external_id, dims, events, value_sum, value_max)
+    SELECT organization_id, customer_external_id, metric_code, date_trunc('hour', "timestamp", 'UTC'),
+           coalesce(subscription_external_id, ''), dims, count(*), coalesce(sum(value), 0), max(value)
+    FROM new_events
+    GROUP BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (organization_id, customer_external_id, metric_code, hour, subscription_external_id, dims)
+    DO UPDATE SET events = r.events + excluded.events, value_sum = r.value_sum + excluded.value_sum,
+                  value_max = greatest(r.value_max, excluded.value_max)
+)
+SELECT organization_id, transaction_id FROM new_keys
+"""
+
+
+class EventRow(NamedTuple):
+    """One event as stored; a tuple so that COPY takes it as it is."""
+
+    organization_id: uuid.UUID
+    transaction_id: str
+    customer_external_id: str
+    subscription_external_id: str | None
+    metric_code: str
+    timestamp: datetime
+    properties: str  # JSON text
+    value: Decimal | None
+    dims: str
+    received_at: datetime
+
+
+class WriterUnavailable(Exception):
+    """The events could not be stored (database unreachable); nothing was acknowledged."""
+
+
+class UsageWriter:
+    def __init__(self, dsn: str, *, writers: int = 2) -> None:
+        self.dsn = dsn
+        self.writers = writers
+        self._queue: asyncio.Queue[tuple[Sequence[EventRow], asyncio.Future[set[str]]]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._run(), name=f"usage-writer-{i}") for i in range(self.writers)]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def write(self, rows: Sequence[EventRow]) -> set[str]:
+        """Store the rows whose (organization, transaction id) is new; return those transaction ids."""
+        if not rows:
+            return set()
+        if not self._tasks:
+            raise WriterUnavailable("the usage writer is not running")
+        future: asyncio.Future[set[str]] = asyncio.get_running_loop().create_future()
+        await self._queue.put((rows, future))
+        return await future
+
+    async def _connect(self) -> asyncpg.Connection:
+        conn = await asyncpg.connect(self.dsn)
+        await conn.execute(STAGING)
+        return conn
+
+    async def _run(self) -> None:
+        conn: asyncpg.Connection | None = None
+        while True:
+            batch = [await self._queue.get()]
+            size = len(batch[0][0])
+            while size < MAX_ROWS and not self._queue.empty():
+                item = self._queue.get_nowait()
+                batch.append(item)
+                size += len(item[0])
+            try:
+                if conn is None or conn.is_closed():
+                    conn = await self._connect()
+                inserted = await self._merge(conn, [row for rows, _ in batch for row in rows])
+            except asyncio.CancelledError:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(WriterUnavailable("the server is shutting down"))
+                raise
+            except Exception as exc:
+                log.exception("usage batch of %d events failed", size)
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+                    conn = None
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(WriterUnavailable(str(exc)))
+                continue
+            # A key sent by two requests of the same batch is new for the first one only.
+            for rows, future in batch:
+                mine = set()
+                for r in rows:
+                    key = (r.organization_id, r.transaction_id)
+                    if key in inserted:
+                        inserted.discard(key)
+                        mine.add(r.transaction_id)
+                if not future.done():
+                    future.set_result(mine)
+
+    @staticmethod
+    async def _merge(conn: asyncpg.Connection, rows: list[EventRow]) -> set[tuple[uuid.UUID, str]]:
+        async with conn.transaction():
+            await conn.copy_records_to_table("usage_staging", records=rows, columns=COLUMNS)
+            result = await conn.fetch(MERGE)
+        return {(r["organization_id"], r["transaction_id"]) for r in result}

@@ -1,0 +1,91 @@
+"""POST /v1/events: usage for high-volume senders, without GraphQL's per-field cost.
+
+Same semantics and answer as the ingestUsage mutation. The body is a JSON array of events
+(`application/json`) or a CloudEvents 1.0 batch (`application/cloudevents-batch+json`: `id` is
+the transaction id, `subject` the customer, `type` the metric code, `time` the timestamp,
+`data` the properties). Numbers are decoded as decimals, exactly as written.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from db.models import Role
+from db.usage_writer import WriterUnavailable
+from domain.errors import DomainError
+from services.errors import Unauthenticated
+from services.usage import EventInput, UsageIngestor
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+_decoder = msgspec.json.Decoder(float_hook=Decimal)
+_encoder = msgspec.json.Encoder()
+INVALID = object()  # an array item that is not a JSON object
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    body = _encoder.encode({"errors": [{"message": message, "extensions": {"code": code}}]})
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def _plain(item: Any) -> EventInput:
+    if not isinstance(item, dict):
+        return EventInput(INVALID, None)
+    return EventInput(item.get("transactionId"), item.get("metricCode"), item.get("customerExternalId"),
+                      item.get("subscriptionExternalId"), item.get("timestamp"), item.get("properties"))
+
+
+def _cloud_event(item: Any) -> EventInput:
+    if not isinstance(item, dict) or item.get("specversion") != "1.0":
+        return EventInput(INVALID, None)
+    return EventInput(item.get("id"), item.get("type"), item.get("subject"), None, item.get("time"),
+                      item.get("data"))
+
+
+def events_endpoint(authenticate: Any, ingestor: UsageIngestor) -> Any:
+    async def post_events(request: Request) -> Response:
+        try:
+            actor = await authenticate(request.headers.get("authorization"))
+        except Unauthenticated as exc:
+            return _error(401, "UNAUTHENTICATED", exc.reason)
+        if actor is None:
+            return _error(401, "UNAUTHENTICATED", "send 'Authorization: Bearer <API key>'")
+        if not actor.has_role(Role.FINANCE):
+            return _error(403, "FORBIDDEN", f"sending usage needs the FINANCE role or stronger, not {actor.role}")
+        media_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if media_type not in ("application/json", "application/cloudevents-batch+json"):
+            return _error(415, "UNSUPPORTED_MEDIA_TYPE",
+                          "send application/json (an array of events) or application/cloudevents-batch+json")
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return _error(413, "PAYLOAD_TOO_LARGE", f"a body holds at most {MAX_BODY_BYTES} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                return _error(413, "PAYLOAD_TOO_LARGE", f"a body holds at most {MAX_BODY_BYTES} bytes")
+        try:
+            items = _decoder.decode(body)
+        except msgspec.DecodeError as exc:
+            return _error(400, "INVALID_JSON", f"the body is not JSON: {exc}")
+        if not isinstance(items, list):
+            return _error(400, "INVALID_BODY", "the body must be a JSON array of events")
+        convert = _cloud_event if media_type == "application/cloudevents-batch+json" else _plain
+        try:
+            result = await ingestor.ingest(actor, [convert(item) for item in items], datetime.now(UTC))
+        except DomainError as exc:
+            return _error(400 if exc.code != "BATCH_TOO_LARGE" else 413, exc.code, exc.message)
+        except WriterUnavailable:
+            return _error(503, "SERVICE_UNAVAILABLE", "usage cannot be stored right now: nothing was accepted, retry")
+        return Response(_encoder.encode({
+            "accepted": result.accepted, "duplicates": result.duplicates,
+            "rejected": [{"index": r.index, "transactionId": r.transaction_id, "code": r.code, "message": r.message}
+                         for r in result.rejected]}), media_type="application/json")
+
+    return post_events
