@@ -5,12 +5,13 @@ Tests of pure rules (tests/domain) never ask for it and run without any server.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import pytest
 
+from db.session import Database
+from services.organizations import create_organization
 from tests.client import Api
 from tests.stack import Stack, StackManager
 
@@ -31,20 +32,30 @@ class Tenant:
     api: Api
 
 
-def make_tenant(stack: Stack, name: str) -> Tenant:
-    """A new organization through the CLI, as an operator creates one."""
-    created = json.loads(stack.cli("create-org", name).stdout)
-    return Tenant(created["organizationId"], created["apiKey"], Api(stack.graphql_url, created["apiKey"]))
+@pytest.fixture(scope="session")
+async def operator_db(stack: Stack) -> AsyncIterator[Database]:
+    """The operator's own connection, for what `valueverse create-org` does (tests/cli runs the CLI itself)."""
+    db = Database(stack.database_url, pool_size=2)
+    yield db
+    await db.dispose()
+
+
+async def make_tenant(db: Database, stack: Stack, name: str) -> Tenant:
+    """A new organization, created the way `valueverse create-org` creates one (without a process per test)."""
+    async with db.unit_of_work() as uow:
+        created = await create_organization(uow, name=name)
+    key = created.api_key.secret
+    return Tenant(str(created.organization.id), key, Api(stack.graphql_url, key))
 
 
 @pytest.fixture
-def tenant(stack: Stack) -> Tenant:
-    return make_tenant(stack, "Acme Analytics")
+async def tenant(operator_db: Database, stack: Stack) -> Tenant:
+    return await make_tenant(operator_db, stack, "Acme Analytics")
 
 
 @pytest.fixture
-def other_tenant(stack: Stack) -> Tenant:
-    return make_tenant(stack, "Globex")
+async def other_tenant(operator_db: Database, stack: Stack) -> Tenant:
+    return await make_tenant(operator_db, stack, "Globex")
 
 
 @pytest.fixture

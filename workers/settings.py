@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from arq.connections import RedisSettings
+from arq.cron import cron
 
+from db.repositories.usage import ensure_month_partitions
 from db.session import Database
 
 QUEUE_NAME = "valueverse:queue"
@@ -20,18 +23,25 @@ async def ping(ctx: dict[str, Any]) -> str:
     return "pong"
 
 
+async def maintain_usage_partitions(ctx: dict[str, Any]) -> list[str]:
+    """Keep the coming months' usage partitions ready (daily, and when the worker starts)."""
+    async with ctx["db"].unit_of_work() as uow:
+        return await ensure_month_partitions(uow.session, datetime.now(UTC))
+
+
 def worker_settings(database_url: str, redis_url: str) -> dict[str, Any]:
     """The options `arq.run_worker` takes, bound to this deployment's servers."""
 
     async def startup(ctx: dict[str, Any]) -> None:
         ctx["db"] = Database(database_url, pool_size=5)
+        await maintain_usage_partitions(ctx)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         await ctx["db"].dispose()
 
     return {
-        "functions": [ping],
-        "cron_jobs": [],
+        "functions": [ping, maintain_usage_partitions],
+        "cron_jobs": [cron(maintain_usage_partitions, hour={3}, minute={17}, unique=True)],
         "redis_settings": RedisSettings.from_dsn(redis_url),
         "queue_name": QUEUE_NAME,
         "on_startup": startup,

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import usage_events, usage_rollups
@@ -66,3 +66,23 @@ class UsageEventRepository:
                    r.c.metric_code.in_(list(metric_codes)), r.c.hour >= start_hour, r.c.hour < end_hour)
             .group_by(r.c.metric_code, r.c.dims))
         return [Rollup(code, dims, int(n), Decimal(total), peak) for code, dims, n, total, peak in rows]
+
+
+async def ensure_month_partitions(session: AsyncSession, around: datetime, months_ahead: int = 3) -> list[str]:
+    """Create the monthly partitions of usage_events from this month to `months_ahead` on (idempotent).
+
+    They must exist before events arrive: a month's rows would otherwise land in the default
+    partition, which then blocks creating that month's partition."""
+    created = []
+    month = datetime(around.year, around.month, 1, tzinfo=around.tzinfo)
+    for _ in range(months_ahead + 1):
+        following = datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=month.tzinfo)
+        name = f"usage_events_{month:%Y%m}"
+        exists = await session.scalar(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": name})
+        if not exists:
+            await session.execute(text(
+                f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF usage_events "
+                f"FOR VALUES FROM ('{month.date()}') TO ('{following.date()}')"))
+            created.append(name)
+        month = following
+    return created
