@@ -111,3 +111,12 @@ async def test_graphiql_is_served_to_browsers(stack) -> None:
 
 async def test_server_still_serves_after_all_that(stack, tenant) -> None:
     assert (await tenant.api("{ viewer { name } }"))["viewer"]["name"] == "default"
+
+
+async def test_over_deep_queries_are_refused(tenant) -> None:
+    on_customer = "subscriptions { plan { charges { billableMetric { filters { key } } } } }"
+    for _ in range(3):  # customer -> subscriptions -> customer -> ...: 14 levels in all
+        on_customer = f"subscriptions {{ customer {{ {on_customer} }} }}"
+    with pytest.raises(TransportQueryError) as error:
+        await tenant.api("{ customers { nodes { " + on_customer + " } } }")
+    assert "exceeds maximum operation depth" in str(error.value)
