@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from decimal import Decimal
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 AfterCommit = Callable[[], Awaitable[None]]
 Publish = Callable[[str, bytes], Awaitable[None]]
+
+
+_json = msgspec.json.Decoder(float_hook=Decimal)
+
+
+def _read_json(text: str) -> object:
+    """JSON columns read exactly: a stored 0.1 comes back as Decimal('0.1'), never a float."""
+    return _json.decode(text)
 
 
 def async_url(url: str) -> str:
@@ -47,7 +57,8 @@ class Database:
         self.url = plain_url(url)
         self.publish = publish
         self.engine = create_async_engine(
-            async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+            json_deserializer=_read_json,
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 

@@ -182,3 +182,72 @@ def error_codes() -> dict[str, type[DomainError]]:
         found[cls.code] = cls
         pending.extend(cls.__subclasses__())
     return found
+
+
+# --- tax ------------------------------------------------------------------------------
+
+
+class TaxRateOutOfRange(DomainError):
+    code = "TAX_RATE_OUT_OF_RANGE"
+
+
+class InvalidVatNumber(DomainError):
+    code = "INVALID_VAT_NUMBER"
+
+
+class UnknownCountry(DomainError):
+    code = "UNKNOWN_COUNTRY"
+
+
+# --- coupons --------------------------------------------------------------------------
+
+
+class InvalidCoupon(DomainError):
+    code = "COUPON_INVALID"
+
+
+class CouponInvalidCode(InvalidCoupon):
+    code = "COUPON_INVALID_CODE"
+
+
+class CouponInvalidAmount(InvalidCoupon):
+    code = "COUPON_INVALID_AMOUNT"
+
+
+class CouponInvalidPercentage(InvalidCoupon):
+    code = "COUPON_INVALID_PERCENTAGE"
+
+
+class CouponInvalidCurrency(InvalidCoupon):
+    code = "COUPON_INVALID_CURRENCY"
+
+
+class CouponInvalidDuration(InvalidCoupon):
+    code = "COUPON_INVALID_DURATION"
+
+
+class CouponCurrencyMismatch(DomainError):
+    code = "COUPON_CURRENCY_MISMATCH"
+
+
+# --- invoices -------------------------------------------------------------------------
+
+
+class NegativeInvoiceAmount(DomainError):
+    code = "NEGATIVE_INVOICE_AMOUNT"
+
+
+class InvalidPeriodFraction(DomainError):
+    code = "INVALID_PERIOD_FRACTION"
+
+
+class InvalidInvoicePrefix(DomainError):
+    code = "INVALID_INVOICE_PREFIX"
+
+
+class InvalidInvoiceNumber(DomainError):
+    code = "INVALID_INVOICE_NUMBER"
+
+
+class InvalidInvoiceTransition(DomainError):
+    code = "INVALID_INVOICE_TRANSITION"

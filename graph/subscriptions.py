@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 
@@ -12,12 +13,14 @@ from sqlalchemy import select
 from strawberry.types import Info
 
 from db.models import AuditEntry, Role
+from db.repositories.billing import InvoiceRepository
 from graph.context import Context
 from graph.errors import PublicError
 from graph.permissions import current_actor, require_role
 from graph.types.audit_log import AuditLog
+from graph.types.invoice import Invoice
 from graph.types.usage import CustomerUsage
-from services import usage
+from services import billing, usage
 from services.audit import audit_channel
 
 # A burst of usage yields one push per window, not one per event.
@@ -49,6 +52,20 @@ class Live:
                         AuditEntry.id == entry_id, AuditEntry.organization_id == actor.organization_id))
                 if entry is not None:
                     yield AuditLog.of(entry)
+
+    @strawberry.subscription(description="Invoices as they are created, finalized, paid or voided; of one customer "
+                                         "or of all.")
+    async def invoice_updated(self, info: Info[Context, None],
+                              customer_external_id: str | None = None) -> AsyncGenerator[Invoice, None]:
+        actor = current_actor(info)
+        channel = billing.invoice_channel(actor.organization_id, customer_external_id)
+        async with info.context.services.broadcast.subscribe(channel) as subscriber:
+            async for event in subscriber:
+                invoice_id = uuid.UUID(orjson.loads(event.message)["id"])
+                async with info.context.db.read() as session:
+                    row = await InvoiceRepository(session, actor.organization_id).get(invoice_id)
+                    if row is not None:
+                        yield Invoice.of(row)
 
     @strawberry.subscription(description="The customer's current usage: sent once at once, then again after new "
                                          "usage is stored (a burst is coalesced into one push).")

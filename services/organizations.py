@@ -6,6 +6,8 @@ import re
 import uuid
 from dataclasses import dataclass
 
+import pycountry
+
 from db.models import Organization, Role
 from db.repositories.organizations import OrganizationRepository
 from db.session import UnitOfWork
@@ -100,7 +102,13 @@ async def update_organization(
     default_currency: str | None = None,
     timezone: str | None = None,
     invoice_prefix: str | None = None,
+    country: str | None = None,
+    legal_name: str | None = None,
+    address: str | None = None,
+    tax_identification_number: str | None = None,
+    net_payment_term_days: int | None = None,
 ) -> Organization:
+    """The seller's identity (country, legal name, address, tax id) is what invoices and tax rules use."""
     org = await OrganizationRepository(uow.session).get(actor.organization_id)
     if org is None:
         raise NotFound("organization not found")
@@ -116,5 +124,21 @@ async def update_organization(
     if invoice_prefix is not None:
         _check_prefix(invoice_prefix)
         org.invoice_prefix = invoice_prefix
+    if country is not None:
+        if pycountry.countries.get(alpha_2=country.upper()) is None:
+            raise Invalid(
+                f"{country!r} is not an ISO 3166-1 alpha-2 country code", field=("country",), code="UNKNOWN_COUNTRY"
+            )
+        org.country = country.upper()
+    if legal_name is not None:
+        org.legal_name = legal_name.strip() or None
+    if address is not None:
+        org.address = address.strip() or None
+    if tax_identification_number is not None:
+        org.tax_identification_number = tax_identification_number.strip() or None
+    if net_payment_term_days is not None:
+        if not 0 <= net_payment_term_days <= 365:
+            raise Invalid("between 0 and 365 days", field=("netPaymentTermDays",), code="INVALID_PAYMENT_TERM")
+        org.net_payment_term_days = net_payment_term_days
     await audit.record(uow, actor, "organization.updated", "organization", org.id, before=before, after=_view(org))
     return org

@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -30,12 +31,14 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from db.models import Invoice as InvoiceRow
 from db.session import Database
 from db.usage_writer import UsageWriter
 from graph.context import AppServices, Context
 from graph.http_events import events_endpoint
 from graph.schema import schema
 from services.auth import Authenticator, SessionConfig
+from services.documents import link_is_valid, render_invoice
 from services.errors import Unauthenticated
 from services.usage import UsageIngestor
 from valueverse.settings import Settings
@@ -192,6 +195,25 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
         )
 
+    async def invoice_pdf(request: Request) -> Response:
+        """A signed link (see Invoice.pdfUrl): no Authorization header needed, valid for an hour."""
+        try:
+            invoice_id = uuid.UUID(request.path_params["invoice_id"])
+        except ValueError:
+            return Response(error_body("not an invoice id", "NOT_FOUND"), 404, media_type="application/json")
+        if not link_is_valid(invoice_id, request.query_params.get("expires", ""),
+                             request.query_params.get("signature", ""), session_config.secret_key):
+            return Response(error_body("the link is invalid or has expired: ask for a new pdfUrl", "FORBIDDEN"),
+                            403, media_type="application/json")
+        async with db.read() as session:
+            invoice = await session.get(InvoiceRow, invoice_id)
+            if invoice is None or invoice.number is None:
+                return Response(error_body("no finalized invoice with this id", "NOT_FOUND"), 404,
+                                media_type="application/json")
+            pdf = render_invoice(invoice)
+        return Response(pdf, media_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="{invoice.number}.pdf"'})
+
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -212,6 +234,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            Route("/v1/invoices/{invoice_id}/pdf", invoice_pdf),
             Route("/v1/events", events_endpoint(authenticator.authenticate, services.ingestor), methods=["POST"]),
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),

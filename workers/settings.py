@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from arq.connections import RedisSettings
 from arq.cron import cron
 
+from db.repositories.organizations import all_organization_ids
+from db.repositories.subscriptions import SubscriptionRepository
 from db.repositories.usage import ensure_month_partitions
 from db.session import Database
+from services import billing
 
 QUEUE_NAME = "valueverse:queue"
 
@@ -29,6 +33,40 @@ async def maintain_usage_partitions(ctx: dict[str, Any]) -> list[str]:
         return await ensure_month_partitions(uow.session, datetime.now(UTC))
 
 
+async def bill_customer(ctx: dict[str, Any], organization_id: str, customer_id: str, as_of: str) -> int:
+    """Bill one customer up to `as_of` (idempotent: a re-run or a retry after a crash creates nothing twice)."""
+    org = uuid.UUID(organization_id)
+    async with ctx["db"].unit_of_work() as uow:
+        invoices = await billing.bill_customer(
+            uow, billing.job_actor(org), uuid.UUID(customer_id), datetime.fromisoformat(as_of)
+        )
+    return len(invoices)
+
+
+async def schedule_billing(ctx: dict[str, Any]) -> int:
+    """Hourly: one job per customer with subscriptions, named by customer and hour so that it runs once."""
+    as_of = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    queued = 0
+    async with ctx["db"].read() as session:
+        organizations = await all_organization_ids(session)
+        targets = [
+            (org, customer)
+            for org in organizations
+            for customer, _ in await SubscriptionRepository(session, org).customers_with_subscriptions()
+        ]
+    for org, customer in targets:
+        job = await ctx["redis"].enqueue_job(
+            "bill_customer",
+            str(org),
+            str(customer),
+            as_of.isoformat(),
+            _job_id=f"bill_customer:{customer}:{as_of:%Y%m%d%H}",
+            _queue_name=QUEUE_NAME,
+        )
+        queued += job is not None
+    return queued
+
+
 def worker_settings(database_url: str, redis_url: str) -> dict[str, Any]:
     """The options `arq.run_worker` takes, bound to this deployment's servers."""
 
@@ -40,8 +78,11 @@ def worker_settings(database_url: str, redis_url: str) -> dict[str, Any]:
         await ctx["db"].dispose()
 
     return {
-        "functions": [ping, maintain_usage_partitions],
-        "cron_jobs": [cron(maintain_usage_partitions, hour={3}, minute={17}, unique=True)],
+        "functions": [ping, maintain_usage_partitions, bill_customer, schedule_billing],
+        "cron_jobs": [
+            cron(maintain_usage_partitions, hour={3}, minute={17}, unique=True),
+            cron(schedule_billing, minute={5}, unique=True),
+        ],
         "redis_settings": RedisSettings.from_dsn(redis_url),
         "queue_name": QUEUE_NAME,
         "on_startup": startup,

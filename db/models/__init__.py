@@ -4,6 +4,7 @@ from db.models.audit import AuditEntry
 from db.models.base import Base
 from db.models.catalog import BillableMetric, Charge, Plan
 from db.models.customer import Customer
+from db.models.invoice import Invoice, InvoiceLine, InvoiceNumberSequence, TaxRate, TaxRateAssignment
 from db.models.organization import ApiKey, Organization, Role, StaffUser
 from db.models.subscription import Subscription, SubscriptionPhase
 from db.models.usage import usage_event_keys, usage_events, usage_rollups
@@ -15,12 +16,17 @@ __all__ = [
     "BillableMetric",
     "Charge",
     "Customer",
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceNumberSequence",
     "Organization",
     "Plan",
     "Role",
     "StaffUser",
     "Subscription",
     "SubscriptionPhase",
+    "TaxRate",
+    "TaxRateAssignment",
     "usage_event_keys",
     "usage_events",
     "usage_rollups",

@@ -39,6 +39,8 @@ class Subscription(Base):
     terminated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_status: Mapped[str | None] = mapped_column(String(12))  # TERMINATED or CANCELED once ended
     past_due: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Billing progress: every boundary up to here has its invoice (arrears and in-advance fees alike).
+    billed_through: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at()
 
     customer: Mapped[Customer] = relationship(lazy="joined")

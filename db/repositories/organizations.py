@@ -28,6 +28,11 @@ class OrganizationRepository:
         return await self.session.scalar(select(Organization).order_by(Organization.created_at))
 
 
+async def all_organization_ids(session: AsyncSession) -> list[uuid.UUID]:
+    """For jobs that visit every tenant (each then works scoped to one)."""
+    return list(await session.scalars(select(Organization.id).order_by(Organization.created_at)))
+
+
 class ApiKeyRepository:
     def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
         self.session = session

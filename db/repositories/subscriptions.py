@@ -72,3 +72,17 @@ class SubscriptionRepository:
                 Customer.external_id == customer_external_id, Customer.deleted_at.is_(None)
             )
         return await paginate(self.session, stmt, (Subscription.created_at, Subscription.id), first=first, after=after)
+
+    async def customers_with_subscriptions(self) -> list[tuple[uuid.UUID, str]]:
+        """(id, external id) of every customer that has or had a subscription, oldest first."""
+        rows = await self.session.execute(
+            select(Customer.id, Customer.external_id)
+            .where(
+                Customer.organization_id == self.organization_id,
+                Customer.id.in_(
+                    select(Subscription.customer_id).where(Subscription.organization_id == self.organization_id)
+                ),
+            )
+            .order_by(Customer.created_at)
+        )
+        return [(customer_id, external_id) for customer_id, external_id in rows]

@@ -17,6 +17,11 @@ class UpdateOrganizationInput:
     default_currency: str | None = None
     timezone: str | None = None
     invoice_prefix: str | None = None
+    country: str | None = strawberry.field(default=None, description="The seller's country (taxes, reverse charge).")
+    legal_name: str | None = None
+    address: str | None = None
+    tax_identification_number: str | None = None
+    net_payment_term_days: int | None = None
 
 
 @strawberry.type
@@ -41,6 +46,11 @@ class OrganizationMutations:
                 default_currency=input.default_currency,
                 timezone=input.timezone,
                 invoice_prefix=input.invoice_prefix,
+                country=input.country,
+                legal_name=input.legal_name,
+                address=input.address,
+                tax_identification_number=input.tax_identification_number,
+                net_payment_term_days=input.net_payment_term_days,
             ),
         )
         return OrganizationPayload(organization=Organization.of(org) if org else None, user_errors=errors)

@@ -14,6 +14,11 @@ class Organization:
     default_currency: str
     timezone: str
     invoice_prefix: str
+    country: str | None
+    legal_name: str | None
+    address: str | None
+    tax_identification_number: str | None
+    net_payment_term_days: int
     created_at: datetime
 
     @classmethod
@@ -24,5 +29,10 @@ class Organization:
             default_currency=org.default_currency,
             timezone=org.timezone,
             invoice_prefix=org.invoice_prefix,
+            country=org.country,
+            legal_name=org.legal_name,
+            address=org.address,
+            tax_identification_number=org.tax_identification_number,
+            net_payment_term_days=org.net_payment_term_days,
             created_at=org.created_at,
         )

@@ -1,0 +1,151 @@
+"""Invoices, their numbering, and tax rates of one organization."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, exists, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Customer, Invoice, InvoiceNumberSequence, TaxRate, TaxRateAssignment
+from db.repositories.pagination import Page, paginate
+
+
+class InvoiceRepository:
+    def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
+        self.session = session
+        self.organization_id = organization_id
+
+    async def add(self, invoice: Invoice) -> Invoice:
+        invoice.organization_id = self.organization_id
+        for line in invoice.lines:
+            line.organization_id = self.organization_id
+        self.session.add(invoice)
+        await self.session.flush()
+        return invoice
+
+    async def get(self, invoice_id: uuid.UUID, *, for_update: bool = False) -> Invoice | None:
+        stmt = select(Invoice).where(Invoice.organization_id == self.organization_id, Invoice.id == invoice_id)
+        if for_update:
+            stmt = stmt.with_for_update(of=Invoice)
+        return await self.session.scalar(stmt)
+
+    async def has_billing_key(self, customer_id: uuid.UUID, billing_key: str) -> bool:
+        return bool(
+            await self.session.scalar(
+                select(
+                    exists().where(
+                        Invoice.organization_id == self.organization_id,
+                        Invoice.customer_id == customer_id,
+                        Invoice.billing_key == billing_key,
+                    )
+                )
+            )
+        )
+
+    async def next_number(self) -> int:
+        """The next number of the organization's gapless sequence; the row stays locked until commit,
+        so concurrent finalizations queue and a rolled-back one gives its number back."""
+        await self.session.execute(
+            insert(InvoiceNumberSequence)
+            .values(organization_id=self.organization_id, last_number=0)
+            .on_conflict_do_nothing()
+        )
+        row = await self.session.scalar(
+            select(InvoiceNumberSequence)
+            .where(InvoiceNumberSequence.organization_id == self.organization_id)
+            .with_for_update()
+        )
+        row.last_number += 1
+        await self.session.flush()
+        return row.last_number
+
+    async def list(
+        self,
+        *,
+        first: int | None,
+        after: str | None,
+        customer_external_id: str | None = None,
+        status: str | None = None,
+    ) -> Page[Invoice]:
+        stmt = select(Invoice).where(Invoice.organization_id == self.organization_id)
+        if customer_external_id is not None:
+            stmt = stmt.join(Customer, Customer.id == Invoice.customer_id).where(
+                Customer.external_id == customer_external_id
+            )
+        if status is not None:
+            stmt = stmt.where(Invoice.status == status)
+        return await paginate(
+            self.session, stmt, (Invoice.created_at, Invoice.id), first=first, after=after, descending=True
+        )
+
+
+@dataclass
+class TaxAssignments:
+    """Tax rates by what they are attached to; `organization` holds the default ones."""
+
+    organization: list[TaxRate] = field(default_factory=list)
+    by_target: dict[tuple[str, uuid.UUID], list[TaxRate]] = field(default_factory=lambda: defaultdict(list))
+
+    def of(self, target_type: str, target_id: Any) -> list[TaxRate]:
+        return self.by_target.get((target_type, target_id), [])
+
+
+class TaxRateRepository:
+    def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
+        self.session = session
+        self.organization_id = organization_id
+
+    def _live(self):
+        return select(TaxRate).where(TaxRate.organization_id == self.organization_id, TaxRate.archived_at.is_(None))
+
+    async def add(self, rate: TaxRate) -> TaxRate:
+        rate.organization_id = self.organization_id
+        self.session.add(rate)
+        await self.session.flush()
+        return rate
+
+    async def by_code(self, code: str) -> TaxRate | None:
+        return await self.session.scalar(self._live().where(TaxRate.code == code))
+
+    async def list(self, *, first: int | None, after: str | None) -> Page[TaxRate]:
+        return await paginate(self.session, self._live(), (TaxRate.created_at, TaxRate.id), first=first, after=after)
+
+    async def assign(self, rate: TaxRate, target_type: str, target_id: uuid.UUID) -> None:
+        await self.session.execute(
+            insert(TaxRateAssignment)
+            .values(
+                id=uuid.uuid4(),
+                organization_id=self.organization_id,
+                tax_rate_id=rate.id,
+                target_type=target_type,
+                target_id=target_id,
+            )
+            .on_conflict_do_nothing()
+        )
+
+    async def unassign(self, rate: TaxRate, target_type: str, target_id: uuid.UUID) -> None:
+        await self.session.execute(
+            delete(TaxRateAssignment).where(
+                TaxRateAssignment.organization_id == self.organization_id,
+                TaxRateAssignment.tax_rate_id == rate.id,
+                TaxRateAssignment.target_type == target_type,
+                TaxRateAssignment.target_id == target_id,
+            )
+        )
+
+    async def assignments(self) -> TaxAssignments:
+        result = TaxAssignments(
+            organization=list(await self.session.scalars(self._live().where(TaxRate.applies_to_organization.is_(True))))
+        )
+        rows = await self.session.scalars(
+            select(TaxRateAssignment).where(TaxRateAssignment.organization_id == self.organization_id)
+        )
+        for row in rows:
+            if row.tax_rate.archived_at is None:
+                result.by_target[(row.target_type, row.target_id)].append(row.tax_rate)
+        return result

@@ -1,0 +1,60 @@
+"""Invoices and tax rates (VIEWER or stronger)."""
+
+from __future__ import annotations
+
+import uuid
+
+import strawberry
+from strawberry.types import Info
+
+from db.repositories.billing import InvoiceRepository, TaxRateRepository
+from graph.context import Context
+from graph.pagination import Connection, connection, fetch_page
+from graph.permissions import current_actor
+from graph.types.invoice import Invoice, InvoiceStatus
+from graph.types.tax_rate import TaxRate
+
+
+@strawberry.type
+class BillingQueries:
+    @strawberry.field(description="Invoices, newest first.")
+    async def invoices(
+        self,
+        info: Info[Context, None],
+        customer_external_id: str | None = None,
+        status: InvoiceStatus | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Invoice]:
+        actor = current_actor(info)
+        async with info.context.db.read() as session:
+            repo = InvoiceRepository(session, actor.organization_id)
+            page = await fetch_page(
+                lambda: repo.list(
+                    first=first,
+                    after=after,
+                    customer_external_id=customer_external_id,
+                    status=status.value if status else None,
+                )
+            )
+            return connection(page, Invoice.of)
+
+    @strawberry.field
+    async def invoice(self, info: Info[Context, None], id: strawberry.ID) -> Invoice | None:
+        actor = current_actor(info)
+        try:
+            invoice_id = uuid.UUID(str(id))
+        except ValueError:
+            return None
+        async with info.context.db.read() as session:
+            row = await InvoiceRepository(session, actor.organization_id).get(invoice_id)
+            return Invoice.of(row) if row else None
+
+    @strawberry.field
+    async def tax_rates(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> Connection[TaxRate]:
+        actor = current_actor(info)
+        async with info.context.db.read() as session:
+            repo = TaxRateRepository(session, actor.organization_id)
+            return connection(await fetch_page(lambda: repo.list(first=first, after=after)), TaxRate.of)

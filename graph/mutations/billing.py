@@ -1,0 +1,145 @@
+"""Billing runs, invoice lifecycle and tax rates."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import strawberry
+from strawberry.types import Info
+
+from db.models import Role
+from graph.context import Context
+from graph.errors import UserError
+from graph.mutations.common import run_use_case
+from graph.permissions import require_role
+from graph.types.invoice import Invoice
+from graph.types.tax_rate import TaxRate
+from services import billing, taxes
+from services.errors import Invalid
+
+
+@strawberry.input
+class RunBillingInput:
+    as_of: datetime | None = strawberry.field(default=None, description="Now when left out.")
+
+
+@strawberry.type
+class BillingFailure:
+    customer_external_id: str
+    reason: str
+
+
+@strawberry.type
+class RunBillingPayload:
+    invoices: list[Invoice] = strawberry.field(description="The invoices this run created (none when re-run).")
+    failures: list[BillingFailure] = strawberry.field(
+        description="Customers that could not be billed; run again to retry them."
+    )
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class InvoiceIdInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class InvoicePayload:
+    invoice: Invoice | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class CreateTaxRateInput:
+    code: str
+    name: str
+    rate: Decimal = strawberry.field(description="Percent: 20 is 20 %.")
+    applies_to_organization: bool = strawberry.field(default=False, description="The default for every invoice.")
+
+
+@strawberry.input(description="Attach a tax rate to exactly one of: a customer, a plan, or a plan's charge.")
+class TaxRateAssignmentInput:
+    tax_rate_code: str
+    customer_external_id: str | None = None
+    plan_code: str | None = None
+    billable_metric_code: str | None = strawberry.field(default=None, description="With planCode: that charge.")
+
+
+@strawberry.type
+class TaxRatePayload:
+    tax_rate: TaxRate | None
+    user_errors: list[UserError]
+
+
+def _id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Invalid("not a valid id", field=("id",), code="INVALID_ID") from None
+
+
+@strawberry.type
+class BillingMutations:
+    @strawberry.mutation(
+        description="Bill every period that ended by asOf (ADMIN). Idempotent: a second run creates nothing."
+    )
+    async def run_billing(self, info: Info[Context, None], input: RunBillingInput) -> RunBillingPayload:
+        actor = require_role(info, Role.ADMIN)
+        as_of = input.as_of or datetime.now(UTC)
+        if as_of.tzinfo is None:
+            return RunBillingPayload(
+                invoices=[],
+                failures=[],
+                user_errors=[
+                    UserError(field=["input", "asOf"], message="asOf needs a UTC offset", code="NAIVE_DATETIME")
+                ],
+            )
+        result = await billing.run_billing(info.context.db, actor, as_of)
+        return RunBillingPayload(
+            invoices=[Invoice.of(i) for i in result.invoices],
+            user_errors=[],
+            failures=[BillingFailure(customer_external_id=c, reason=r) for c, r in result.failures],
+        )
+
+    @strawberry.mutation(description="DRAFT → OPEN with the next invoice number (FINANCE).")
+    async def finalize_invoice(self, info: Info[Context, None], input: InvoiceIdInput) -> InvoicePayload:
+        invoice, errors = await run_use_case(
+            info, Role.FINANCE, lambda uow, a: billing.finalize_invoice(uow, a, _id(input.id))
+        )
+        return InvoicePayload(invoice=Invoice.of(invoice) if invoice else None, user_errors=errors)
+
+    @strawberry.mutation(description="Void a draft or open invoice (FINANCE).")
+    async def void_invoice(self, info: Info[Context, None], input: InvoiceIdInput) -> InvoicePayload:
+        invoice, errors = await run_use_case(
+            info, Role.FINANCE, lambda uow, a: billing.void_invoice(uow, a, _id(input.id))
+        )
+        return InvoicePayload(invoice=Invoice.of(invoice) if invoice else None, user_errors=errors)
+
+    @strawberry.mutation(description="Define a tax rate (ADMIN).")
+    async def create_tax_rate(self, info: Info[Context, None], input: CreateTaxRateInput) -> TaxRatePayload:
+        rate, errors = await run_use_case(
+            info,
+            Role.ADMIN,
+            lambda uow, a: taxes.create_tax_rate(
+                uow, a, input.code, input.name, input.rate, input.applies_to_organization
+            ),
+        )
+        return TaxRatePayload(tax_rate=TaxRate.of(rate) if rate else None, user_errors=errors)
+
+    @strawberry.mutation(description="Apply a tax rate to a customer, a plan or a charge (ADMIN).")
+    async def assign_tax_rate(self, info: Info[Context, None], input: TaxRateAssignmentInput) -> TaxRatePayload:
+        rate, errors = await run_use_case(
+            info,
+            Role.ADMIN,
+            lambda uow, a: taxes.assign_tax_rate(
+                uow,
+                a,
+                input.tax_rate_code,
+                customer_external_id=input.customer_external_id,
+                plan_code=input.plan_code,
+                billable_metric_code=input.billable_metric_code,
+            ),
+        )
+        return TaxRatePayload(tax_rate=TaxRate.of(rate) if rate else None, user_errors=errors)

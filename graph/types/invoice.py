@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+
+import strawberry
+from strawberry.types import Info
+
+from db.models import Invoice as InvoiceModel
+from db.models import InvoiceLine as InvoiceLineModel
+from domain import money
+from graph.context import Context
+from graph.scalars import JSON
+from graph.types.customer import Customer
+
+
+@strawberry.enum
+class InvoiceStatus(Enum):
+    DRAFT = "DRAFT"
+    OPEN = "OPEN"
+    PAID = "PAID"
+    VOID = "VOID"
+    UNCOLLECTIBLE = "UNCOLLECTIBLE"
+
+
+@strawberry.enum
+class InvoiceLineKind(Enum):
+    SUBSCRIPTION = "SUBSCRIPTION"
+    CHARGE = "CHARGE"
+    TRUE_UP = "TRUE_UP"
+    ONE_OFF = "ONE_OFF"
+    CREDIT = "CREDIT"
+
+
+@strawberry.type
+class InvoiceTaxRate:
+    code: str
+    name: str
+    rate: Decimal
+
+
+@strawberry.type
+class InvoiceLine:
+    kind: InvoiceLineKind
+    description: str
+    subscription_external_id: str | None
+    billable_metric_code: str | None
+    units: Decimal | None
+    period_start: datetime | None
+    period_end: datetime | None
+    amount: Decimal = strawberry.field(description="Rounded once to the currency's minor unit.")
+    discount_amount: Decimal
+    tax_amount: Decimal
+    tax_rates: list[InvoiceTaxRate]
+    breakdown: JSON = strawberry.field(description="How the amount was reached (ranges, units, unit prices).")
+
+    @classmethod
+    def of(cls, line: InvoiceLineModel, currency: str) -> InvoiceLine:
+        amount = money.from_minor_units
+        return cls(
+            kind=InvoiceLineKind(line.kind),
+            description=line.description,
+            subscription_external_id=line.subscription_external_id,
+            billable_metric_code=line.billable_metric_code,
+            units=Decimal(format(line.units.normalize(), "f")) if line.units is not None else None,
+            period_start=line.period_start,
+            period_end=line.period_end,
+            amount=amount(line.amount_minor, currency),
+            discount_amount=amount(line.discount_minor, currency),
+            tax_amount=amount(line.tax_minor, currency),
+            tax_rates=[InvoiceTaxRate(code=r["code"], name=r["name"], rate=Decimal(r["rate"])) for r in line.tax_rates],
+            breakdown=line.breakdown,
+        )
+
+
+@strawberry.type
+class Invoice:
+    id: strawberry.ID
+    number: str | None = strawberry.field(description="PREFIX-YYYYMM-NNNN, gapless; assigned at finalization.")
+    status: InvoiceStatus
+    currency: str
+    period_start: datetime
+    period_end: datetime
+    issued_at: datetime | None
+    due_at: datetime | None
+    subtotal_amount: Decimal
+    discount_amount: Decimal
+    tax_amount: Decimal
+    total_amount: Decimal
+    credit_notes_amount: Decimal
+    credits_amount: Decimal = strawberry.field(description="Prepaid credits (wallet) applied.")
+    amount_due: Decimal
+    reverse_charge: bool
+    notes: str
+    lines: list[InvoiceLine]
+    row: strawberry.Private[InvoiceModel]
+
+    @strawberry.field
+    def customer(self) -> Customer:
+        return Customer.of(self.row.customer)
+
+    @strawberry.field(description="A link to the PDF, valid for an hour (finalized invoices only).")
+    def pdf_url(self, info: Info[Context, None]) -> str | None:
+        if self.row.number is None:
+            return None
+        from services.documents import signed_pdf_path
+
+        base = str(info.context.request.base_url).rstrip("/") if info.context.request is not None else ""
+        return base + signed_pdf_path(self.row.id, info.context.services.session_config.secret_key)
+
+    @classmethod
+    def of(cls, i: InvoiceModel) -> Invoice:
+        amount = money.from_minor_units
+        c = i.currency
+        return cls(
+            id=strawberry.ID(str(i.id)),
+            number=i.number,
+            status=InvoiceStatus(i.status),
+            currency=c,
+            period_start=i.period_start,
+            period_end=i.period_end,
+            issued_at=i.issued_at,
+            due_at=i.due_at,
+            subtotal_amount=amount(i.subtotal_minor, c),
+            discount_amount=amount(i.discount_minor, c),
+            tax_amount=amount(i.tax_minor, c),
+            total_amount=amount(i.total_minor, c),
+            credit_notes_amount=amount(i.credit_notes_minor, c),
+            credits_amount=amount(i.credits_minor, c),
+            amount_due=amount(i.amount_due_minor, c),
+            reverse_charge=i.reverse_charge,
+            notes=i.notes,
+            lines=[InvoiceLine.of(line, c) for line in i.lines],
+            row=i,
+        )

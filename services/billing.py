@@ -1,0 +1,505 @@
+"""Billing runs: turn ended periods (and in-advance fees) into invoices, once each.
+
+A customer's subscriptions are billed at *billing dates*: the end of each period (fees in
+arrears, usage, true-ups) which is also the start of the next (fees in advance), the very
+first start (in-advance fee of the first period), and a termination. Every billing date of a
+customer yields one invoice holding all its subscriptions' lines; `billing_key` (the date) is
+unique per customer, so a second or concurrent run never makes another. Each customer is
+billed in its own transaction under its advisory lock: one failing customer stops nobody else.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.locks import LockNamespace, advisory_xact_lock
+from db.models import Customer, Invoice, InvoiceLine, Organization, Subscription, SubscriptionPhase
+from db.repositories.billing import InvoiceRepository, TaxRateRepository
+from db.repositories.customers import CustomerRepository
+from db.repositories.organizations import OrganizationRepository
+from db.repositories.subscriptions import SubscriptionRepository
+from db.session import Database, UnitOfWork
+from domain import invoicing, money, numbering, proration, tax
+from domain.errors import DomainError
+from domain.periods import BillingTime, Interval, Period, full_period_containing, period_containing
+from domain.subscriptions import SubscriptionStatus
+from services import audit
+from services.actors import Actor, system_actor
+from services.errors import Invalid, NotFound
+from services.subscriptions import customer_timezone, effective_plan
+from services.usage import ChargeUsage, rate_window
+
+log = logging.getLogger("valueverse.billing")
+
+
+def invoice_channel(organization_id: Any, customer_external_id: str | None = None) -> str:
+    return f"invoices.{organization_id}" + (f".{customer_external_id}" if customer_external_id else "")
+
+
+# --- what is due at a billing date ---------------------------------------------------------
+
+
+@dataclass
+class DueLine:
+    kind: str  # SUBSCRIPTION, CHARGE, TRUE_UP
+    description: str
+    amount: Decimal
+    subscription: Subscription
+    tax_targets: tuple[tuple[str, uuid.UUID], ...]  # (CHARGE|PLAN, id) most specific first
+    units: Decimal | None = None
+    metric_code: str | None = None
+    period: Period | None = None
+    breakdown: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _phase_window(subscription: Subscription, phase: SubscriptionPhase, period: Period, end: datetime) -> Period | None:
+    """The part of `period` (cut at `end`) during which `phase` was in effect."""
+    start = period.start if phase is subscription.phases[0] else max(period.start, phase.starts_at)
+    stop = min(end, phase.ends_at or end)
+    return Period(start, stop) if start < stop else None
+
+
+def _service_end(subscription: Subscription, tz: str) -> datetime | None:
+    if subscription.terminated_at is not None and subscription.ended_status == SubscriptionStatus.TERMINATED:
+        return proration.end_of_local_day(subscription.terminated_at, tz)  # the termination day is billed
+    return subscription.ending_at
+
+
+def _fee_line(
+    subscription: Subscription, phase: SubscriptionPhase, period: Period, end: datetime, tz: str, anchor: datetime
+) -> DueLine | None:
+    plan = effective_plan(phase)
+    window = _phase_window(subscription, phase, period, end)
+    if window is None or plan.amount == 0:
+        return None
+    interval, billing_time = Interval(phase.plan.interval), BillingTime(subscription.billing_time)
+    full = full_period_containing(anchor, interval, billing_time, period.start, tz)
+    amount = proration.period_fee(
+        plan.amount,
+        period,
+        full,
+        tz,
+        service_start=window.start,
+        service_end=window.end,
+        trial_end=subscription.trial_ends_at,
+    )
+    if amount == 0:
+        return None
+    days = proration.billable_days(period, window.start, window.end, subscription.trial_ends_at, tz)
+    description = (
+        f"{phase.plan.name} ({days}/{proration.days_in(full, tz)} days)" if amount != plan.amount else phase.plan.name
+    )
+    return DueLine(
+        "SUBSCRIPTION",
+        description,
+        amount,
+        subscription,
+        (("PLAN", phase.plan.id),),
+        period=Period(window.start, window.end),
+    )
+
+
+def _usage_lines(
+    subscription: Subscription, phase: SubscriptionPhase, charges: Sequence[ChargeUsage], window: Period
+) -> list[DueLine]:
+    plan = effective_plan(phase)
+    lines: list[DueLine] = []
+    fees = Decimal(0)
+    for effective, usage in zip(plan.charges, charges, strict=True):
+        targets = (("CHARGE", effective.charge.id), ("PLAN", phase.plan.id))
+        name = effective.charge.invoice_display_name or usage.metric_name
+        parts = usage.filters or ()
+        if parts:
+            for part in parts:
+                label = part.invoice_display_name or (
+                    name + " - " + ", ".join(f"{k}: {'/'.join(v)}" for k, v in part.values.items())
+                    if part.values
+                    else name
+                )
+                lines.append(
+                    DueLine(
+                        "CHARGE",
+                        label,
+                        part.fee.amount,
+                        subscription,
+                        targets,
+                        part.units,
+                        usage.metric_code,
+                        window,
+                        _breakdown(part.fee),
+                    )
+                )
+                fees += money.round_minor(part.fee.amount, plan.plan.currency)
+        else:
+            lines.append(
+                DueLine(
+                    "CHARGE",
+                    name,
+                    usage.fee.amount,
+                    subscription,
+                    targets,
+                    usage.units,
+                    usage.metric_code,
+                    window,
+                    _breakdown(usage.fee),
+                )
+            )
+            fees += money.round_minor(usage.fee.amount, plan.plan.currency)
+        if effective.charge.min_amount:
+            topped = invoicing.charge_minimum_true_up(effective.charge.min_amount, usage.amount)
+            if topped > 0:
+                lines.append(
+                    DueLine(
+                        "TRUE_UP",
+                        f"{name} - minimum spend",
+                        topped,
+                        subscription,
+                        targets,
+                        metric_code=usage.metric_code,
+                        period=window,
+                    )
+                )
+                fees += topped
+    return lines
+
+
+def _breakdown(fee: Any) -> list[dict[str, Any]]:
+    return [
+        audit.jsonable({k: getattr(line, k) for k in line.__slots__ if getattr(line, k) is not None})
+        for line in fee.breakdown
+    ]
+
+
+@dataclass
+class BillingDate:
+    at: datetime
+    lines: list[DueLine] = field(default_factory=list)
+    periods: list[Period] = field(default_factory=list)
+    advanced: dict[uuid.UUID, datetime] = field(default_factory=dict)  # subscription -> billed through
+
+
+async def _due(
+    session: AsyncSession, org: Organization, customer: Customer, subscriptions: Sequence[Subscription], as_of: datetime
+) -> dict[datetime, BillingDate]:
+    tz = customer_timezone(customer, org)
+    dates: dict[datetime, BillingDate] = {}
+
+    def at(moment: datetime) -> BillingDate:
+        return dates.setdefault(moment, BillingDate(moment))
+
+    for sub in subscriptions:
+        anchor, billing_time = sub.started_at, BillingTime(sub.billing_time)
+        service_end = _service_end(sub, tz)
+        if sub.ended_status == SubscriptionStatus.CANCELED and sub.terminated_at and sub.started_at > sub.terminated_at:
+            continue  # canceled before it started: nothing to bill
+        first_phase = sub.phases[0]
+        first = period_containing(anchor, Interval(first_phase.plan.interval), billing_time, anchor, tz)
+        cursor = sub.billed_through
+        if cursor is None:
+            if first.start > as_of:
+                continue
+            if first_phase.plan.pay_in_advance:
+                line = _fee_line(sub, first_phase, first, first.end, tz, anchor)
+                if line is not None:
+                    at(first.start).lines.append(line)
+            at(first.start).advanced[sub.id] = first.start
+            cursor = first.start
+        while True:
+            phase = _phase_at(sub, cursor)
+            period = period_containing(anchor, Interval(phase.plan.interval), billing_time, cursor, tz)
+            end = min(period.end, service_end) if service_end else period.end
+            if end > as_of or end <= cursor:
+                break
+            bill = at(end)
+            bill.periods.append(Period(period.start, end))
+            sub_lines: list[DueLine] = []
+            for p in sub.phases:
+                window = _phase_window(sub, p, period, end)
+                if window is None:
+                    continue
+                if not p.plan.pay_in_advance:
+                    line = _fee_line(sub, p, period, end, tz, anchor)
+                    if line is not None:
+                        sub_lines.append(line)
+                charges = await rate_window(session, customer.organization_id, sub, effective_plan(p), window)
+                sub_lines += _usage_lines(sub, p, charges, window)
+            commitment = effective_plan(phase).minimum_commitment
+            if commitment:
+                full = full_period_containing(anchor, Interval(phase.plan.interval), billing_time, period.start, tz)
+                fraction = Decimal(proration.billable_days(period, period.start, end, None, tz)) / Decimal(
+                    proration.days_in(full, tz)
+                )
+                spent = sum((money.round_minor(line.amount, phase.plan.currency) for line in sub_lines), Decimal(0))
+                topped = invoicing.minimum_commitment_true_up(commitment, fraction, spent)
+                if topped > 0:
+                    sub_lines.append(
+                        DueLine(
+                            "TRUE_UP",
+                            f"{phase.plan.name} - minimum commitment",
+                            topped,
+                            sub,
+                            (("PLAN", phase.plan.id),),
+                            period=Period(period.start, end),
+                        )
+                    )
+            bill.lines += sub_lines
+            ended = service_end is not None and end >= service_end
+            if not ended:
+                next_phase = _phase_at(sub, end)
+                if next_phase.plan.pay_in_advance:
+                    following = period_containing(anchor, Interval(next_phase.plan.interval), billing_time, end, tz)
+                    line = _fee_line(sub, next_phase, following, following.end, tz, anchor)
+                    if line is not None:
+                        bill.lines.append(line)
+            bill.advanced[sub.id] = end
+            cursor = end
+            if ended:
+                break
+    return dates
+
+
+def _phase_at(subscription: Subscription, at: datetime) -> SubscriptionPhase:
+    for phase in subscription.phases:
+        if phase.starts_at <= at and (phase.ends_at is None or at < phase.ends_at):
+            return phase
+    return subscription.phases[0] if at < subscription.phases[0].starts_at else subscription.phases[-1]
+
+
+# --- invoices --------------------------------------------------------------------------------
+
+
+async def _tax_context(session: AsyncSession, org: Organization, customer: Customer) -> tuple[Any, Any]:
+    rates = await TaxRateRepository(session, org.id).assignments()
+    ctx = tax.TaxContext(
+        seller_country=org.country,
+        customer_country=customer.country,
+        customer_tax_id=customer.tax_identification_number,
+        customer_tax_exempt=customer.tax_exempt,
+    )
+    return rates, ctx
+
+
+def _rates_for(line: DueLine, rates: Any, customer: Customer) -> tuple[tax.TaxRate, ...]:
+    levels = {"CHARGE": [], "PLAN": []}
+    for kind, target in line.tax_targets:
+        levels[kind] = rates.of(kind, target)
+
+    def domain(rows: Sequence[Any]) -> list[tax.TaxRate]:
+        return [tax.TaxRate(code=r.code, name=r.name, rate=r.rate) for r in rows]
+
+    return tax.applicable_rates(domain(levels["CHARGE"]), domain(levels["PLAN"]),
+                                domain(rates.of("CUSTOMER", customer.id)), domain(rates.organization))
+
+
+async def _issue(
+    uow: UnitOfWork, actor: Actor, org: Organization, customer: Customer, bill: BillingDate, currency: str
+) -> Invoice:
+    rates, ctx = await _tax_context(uow.session, org, customer)
+    inputs = [
+        invoicing.InvoiceLineInput(
+            kind=line.kind,
+            description=line.description,
+            amount=line.amount,
+            tax_rates=tuple(_rates_for(line, rates, customer)),
+            units=line.units,
+            metric_code=line.metric_code,
+            breakdown=tuple(),
+        )
+        for line in bill.lines
+    ]
+    totals = invoicing.compute_invoice(inputs, (), ctx, Decimal(0), Decimal(0), currency)
+    start = min((p.start for p in bill.periods), default=bill.at)
+    invoice = Invoice(
+        customer=customer,
+        customer_id=customer.id,
+        status=numbering.InvoiceStatus.DRAFT.value,
+        kind="SUBSCRIPTION",
+        billing_key=bill.at.astimezone(UTC).isoformat(),
+        currency=currency,
+        period_start=start,
+        period_end=bill.at,
+        reverse_charge=totals.reverse_charge,
+        notes=totals.note or "",
+        seller={
+            "name": org.legal_name or org.name,
+            "address": org.address,
+            "country": org.country,
+            "taxIdentificationNumber": org.tax_identification_number,
+        },
+        buyer={
+            "externalId": customer.external_id,
+            "name": customer.legal_name or customer.name,
+            "email": customer.email,
+            "address": [
+                a
+                for a in (
+                    customer.address_line1,
+                    customer.address_line2,
+                    customer.postal_code,
+                    customer.city,
+                    customer.state,
+                )
+                if a
+            ],
+            "country": customer.country,
+            "taxIdentificationNumber": customer.tax_identification_number,
+        },
+        lines=[
+            InvoiceLine(
+                position=i,
+                kind=line.kind,
+                description=line.description[:300],
+                subscription_external_id=line.subscription.external_id,
+                billable_metric_code=line.metric_code,
+                units=line.units,
+                period_start=line.period.start if line.period else None,
+                period_end=line.period.end if line.period else None,
+                amount_minor=money.to_minor_units(computed.amount, currency),
+                discount_minor=money.to_minor_units(computed.discount, currency),
+                tax_minor=money.to_minor_units(computed.tax, currency),
+                tax_rates=[{"code": r.code, "name": r.name, "rate": str(r.rate)} for r in computed.rates],
+                breakdown=line.breakdown,
+            )
+            for i, (line, computed) in enumerate(zip(bill.lines, totals.lines, strict=True))
+        ],
+    )
+    _set_totals(invoice, totals, currency)
+    repo = InvoiceRepository(uow.session, org.id)
+    await repo.add(invoice)
+    await audit.record(uow, actor, "invoice.created", "invoice", invoice.id, after=invoice_view(invoice))
+    await finalize(uow, actor, invoice, org)
+    return invoice
+
+
+def _set_totals(invoice: Invoice, totals: Any, currency: str) -> None:
+    to_minor = money.to_minor_units
+    invoice.subtotal_minor = to_minor(totals.subtotal, currency)
+    invoice.discount_minor = to_minor(totals.discount_amount, currency)
+    invoice.tax_minor = to_minor(totals.tax_amount, currency)
+    invoice.total_minor = to_minor(totals.total, currency)
+    invoice.credit_notes_minor = to_minor(totals.credit_notes_amount, currency)
+    invoice.credits_minor = to_minor(totals.credits_amount, currency)
+    invoice.amount_due_minor = to_minor(totals.amount_due, currency)
+
+
+def invoice_view(invoice: Invoice) -> dict[str, Any]:
+    return {
+        "number": invoice.number,
+        "status": invoice.status,
+        "currency": invoice.currency,
+        "periodStart": invoice.period_start,
+        "periodEnd": invoice.period_end,
+        "totalMinor": invoice.total_minor,
+        "amountDueMinor": invoice.amount_due_minor,
+    }
+
+
+async def finalize(uow: UnitOfWork, actor: Actor, invoice: Invoice, org: Organization | None = None) -> Invoice:
+    """DRAFT → OPEN with the next gapless number (a zero amount due is PAID at once)."""
+    numbering.transition(numbering.InvoiceStatus(invoice.status), numbering.InvoiceStatus.OPEN)
+    org = org or await OrganizationRepository(uow.session).get(actor.organization_id)
+    before = invoice_view(invoice)
+    now = datetime.now(UTC)
+    sequence = await InvoiceRepository(uow.session, org.id).next_number()
+    issued = now.astimezone(UTC)
+    invoice.number = numbering.invoice_number(org.invoice_prefix, issued.year, issued.month, sequence)
+    invoice.status = numbering.InvoiceStatus.OPEN.value
+    invoice.finalized_at = invoice.issued_at = now
+    invoice.due_at = now + timedelta(days=org.net_payment_term_days)
+    if invoice.amount_due_minor == 0:
+        invoice.status = numbering.InvoiceStatus.PAID.value
+        invoice.paid_at = now
+    await audit.record(
+        uow, actor, "invoice.finalized", "invoice", invoice.id, before=before, after=invoice_view(invoice)
+    )
+    _announce(uow, invoice)
+    return invoice
+
+
+def _announce(uow: UnitOfWork, invoice: Invoice) -> None:
+    message = orjson.dumps({"id": str(invoice.id)})
+    uow.publish_after_commit(invoice_channel(invoice.organization_id), message)
+    uow.publish_after_commit(invoice_channel(invoice.organization_id, invoice.customer.external_id), message)
+
+
+async def void_invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> Invoice:
+    invoice = await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True)
+    if invoice is None:
+        raise NotFound("no invoice with this id", field=("id",))
+    before = invoice_view(invoice)
+    numbering.transition(numbering.InvoiceStatus(invoice.status), numbering.InvoiceStatus.VOID)
+    invoice.status = numbering.InvoiceStatus.VOID.value
+    invoice.voided_at = datetime.now(UTC)
+    await audit.record(uow, actor, "invoice.voided", "invoice", invoice.id, before=before, after=invoice_view(invoice))
+    _announce(uow, invoice)
+    return invoice
+
+
+async def finalize_invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> Invoice:
+    invoice = await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True)
+    if invoice is None:
+        raise NotFound("no invoice with this id", field=("id",))
+    return await finalize(uow, actor, invoice)
+
+
+# --- runs ----------------------------------------------------------------------------------
+
+
+async def bill_customer(uow: UnitOfWork, actor: Actor, customer_id: uuid.UUID, as_of: datetime) -> list[Invoice]:
+    """Every billing date of the customer up to `as_of` that has no invoice yet gets one."""
+    await advisory_xact_lock(uow.session, LockNamespace.CUSTOMER_BILLING, customer_id)
+    org = await OrganizationRepository(uow.session).get(actor.organization_id)
+    customer = (await CustomerRepository(uow.session, org.id).by_ids([customer_id])).get(customer_id)
+    if customer is None:
+        raise NotFound("no such customer", field=("customerId",))
+    subscriptions = await SubscriptionRepository(uow.session, org.id).of_customer(customer.id)
+    dates = await _due(uow.session, org, customer, subscriptions, as_of)
+    repo = InvoiceRepository(uow.session, org.id)
+    by_id = {s.id: s for s in subscriptions}
+    invoices = []
+    for moment in sorted(dates):
+        bill = dates[moment]
+        if bill.lines and not await repo.has_billing_key(customer.id, moment.astimezone(UTC).isoformat()):
+            invoices.append(await _issue(uow, actor, org, customer, bill, customer.currency or org.default_currency))
+        for sub_id, through in bill.advanced.items():
+            by_id[sub_id].billed_through = max(through, by_id[sub_id].billed_through or through)
+    await uow.session.flush()
+    return invoices
+
+
+@dataclass
+class RunResult:
+    invoices: list[Invoice] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (customer external id, reason)
+
+
+async def run_billing(db: Database, actor: Actor, as_of: datetime) -> RunResult:
+    """Bill every customer of the organization, each in its own transaction."""
+    if as_of.tzinfo is None:
+        raise Invalid("asOf needs a UTC offset", field=("asOf",), code="NAIVE_DATETIME")
+    async with db.read() as session:
+        customers = await SubscriptionRepository(session, actor.organization_id).customers_with_subscriptions()
+    result = RunResult()
+    for customer_id, external_id in customers:
+        try:
+            async with db.unit_of_work() as uow:
+                result.invoices += await bill_customer(uow, actor, customer_id, as_of)
+        except DomainError as exc:
+            result.failures.append((external_id, f"{exc.code}: {exc.message}"))
+        except Exception:  # one customer's failure must not stop the others; it is reported, the trace logged
+            log.exception("billing customer %s failed", external_id)
+            result.failures.append((external_id, "internal error: see the server log"))
+    return result
+
+
+def job_actor(organization_id: uuid.UUID) -> Actor:
+    return system_actor(organization_id, name="billing", kind="job")

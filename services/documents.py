@@ -1,0 +1,137 @@
+"""Invoice PDFs (fpdf2) and the signed links that serve them."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from fpdf import FPDF
+
+from db.models import Invoice
+from domain import money
+
+LINK_TTL_SECONDS = 3600
+
+
+def _signature(invoice_id: uuid.UUID, expires: int, secret: str) -> str:
+    digest = hmac.new(secret.encode(), f"invoice-pdf:{invoice_id}:{expires}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def signed_pdf_path(invoice_id: uuid.UUID, secret: str, now: float | None = None) -> str:
+    expires = int((now or time.time()) + LINK_TTL_SECONDS)
+    return f"/v1/invoices/{invoice_id}/pdf?expires={expires}&signature={_signature(invoice_id, expires, secret)}"
+
+
+def link_is_valid(invoice_id: uuid.UUID, expires: str, signature: str, secret: str) -> bool:
+    if not expires.isdigit() or int(expires) < time.time():
+        return False
+    return hmac.compare_digest(_signature(invoice_id, int(expires), secret), signature)
+
+
+def _latin(text: str) -> str:
+    """The PDF core fonts are Latin-1: other characters print as '?' rather than failing the document."""
+    return text.replace("\u2014", "-").encode("latin-1", "replace").decode("latin-1")
+
+
+def _money(minor: int, currency: str) -> str:
+    return f"{money.from_minor_units(minor, currency):,} {currency}"
+
+
+def _party(pdf: FPDF, title: str, party: dict[str, Any]) -> None:
+    pdf.set_font("Helvetica", "B", 10)
+    pdf.cell(0, 5, title, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 10)
+    lines = [party.get("name")]
+    address = party.get("address")
+    lines += address if isinstance(address, list) else [address]
+    lines += [
+        party.get("country"),
+        f"Tax id: {party['taxIdentificationNumber']}" if party.get("taxIdentificationNumber") else None,
+    ]
+    for text in filter(None, lines):
+        pdf.cell(0, 5, _latin(str(text)), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+
+
+def render_invoice(invoice: Invoice) -> bytes:
+    """A PDF with seller, buyer, lines with their math, tax summary, notes and totals."""
+    c = invoice.currency
+    pdf = FPDF()
+    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.cell(0, 10, f"Invoice {invoice.number or '(draft)'}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 10)
+    issued = invoice.issued_at.date().isoformat() if invoice.issued_at else "-"
+    due = invoice.due_at.date().isoformat() if invoice.due_at else "-"
+    pdf.cell(0, 5, f"Issued {issued}  -  due {due}  -  status {invoice.status}", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(
+        0, 5, f"Period {invoice.period_start.date()} to {invoice.period_end.date()}", new_x="LMARGIN", new_y="NEXT"
+    )
+    pdf.ln(4)
+    _party(pdf, "From", invoice.seller)
+    _party(pdf, "Bill to", invoice.buyer)
+    pdf.set_font("Helvetica", "B", 10)
+    pdf.cell(110, 6, "Description", border="B")
+    pdf.cell(25, 6, "Units", border="B", align="R")
+    pdf.cell(25, 6, "Tax", border="B", align="R")
+    pdf.cell(30, 6, "Amount", border="B", align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 9)
+    tax_summary: dict[str, int] = {}
+    for line in invoice.lines:
+        units = format(line.units.normalize(), "f") if line.units is not None else ""
+        pdf.cell(110, 6, _latin(line.description[:70]))
+        pdf.cell(25, 6, units, align="R")
+        pdf.cell(25, 6, _money(line.tax_minor, c), align="R")
+        pdf.cell(30, 6, _money(line.amount_minor, c), align="R", new_x="LMARGIN", new_y="NEXT")
+        for step in line.breakdown:
+            pdf.set_text_color(90, 90, 90)
+            pdf.cell(0, 4, _latin("    " + _step(step)), new_x="LMARGIN", new_y="NEXT")
+            pdf.set_text_color(0, 0, 0)
+        for rate in line.tax_rates:
+            label = f"{rate['name']} ({Decimal(rate['rate']).normalize()}%)"
+            tax_summary[label] = tax_summary.get(label, 0) + line.tax_minor
+    pdf.ln(3)
+    totals = [
+        ("Subtotal", invoice.subtotal_minor),
+        ("Discounts", -invoice.discount_minor),
+        *[(f"Tax: {k}", v) for k, v in tax_summary.items()],
+        ("Tax", invoice.tax_minor),
+        ("Total", invoice.total_minor),
+        ("Credit notes", -invoice.credit_notes_minor),
+        ("Prepaid credits", -invoice.credits_minor),
+        ("Amount due", invoice.amount_due_minor),
+    ]
+    for label, minor in totals:
+        pdf.set_font("Helvetica", "B" if label in ("Total", "Amount due") else "", 10)
+        pdf.cell(160, 6, _latin(label), align="R")
+        pdf.cell(30, 6, _money(minor, c), align="R", new_x="LMARGIN", new_y="NEXT")
+    if invoice.notes:
+        pdf.ln(4)
+        pdf.set_font("Helvetica", "I", 9)
+        pdf.multi_cell(0, 5, _latin(invoice.notes))
+    pdf.ln(4)
+    pdf.set_font("Helvetica", "", 9)
+    pdf.multi_cell(0, 5, f"Payment: pay by card or bank transfer quoting reference {invoice.number or invoice.id}.")
+    return bytes(pdf.output())
+
+
+def _step(step: dict[str, Any]) -> str:
+    parts = [step.get("kind", "")]
+    if step.get("from_value") is not None:
+        parts.append(f"{step['from_value']}-{step.get('to_value') or 'inf'}")
+    parts.append(f"{step.get('units', '')} units")
+    if step.get("per_unit_amount") is not None:
+        parts.append(f"x {step['per_unit_amount']}")
+    if step.get("rate") is not None:
+        parts.append(f"at {step['rate']}%")
+    if step.get("flat_amount") not in (None, "0"):
+        parts.append(f"+ {step['flat_amount']} flat")
+    parts.append(f"= {step.get('amount', '')}")
+    return " ".join(str(p) for p in parts)

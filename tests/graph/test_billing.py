@@ -1,0 +1,178 @@
+"""Billing runs through the public API: invoices with fees, usage, true-ups and taxes, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import aiohttp
+import pypdf
+from gql import gql
+
+from tests.client import ws_client
+from tests.graph.catalog_helpers import customer, metric, plan, subscribe, uid
+
+RUN = """mutation($asOf: DateTime) { runBilling(input: {asOf: $asOf}) {
+  invoices { id number status currency periodStart periodEnd subtotalAmount discountAmount taxAmount totalAmount
+    creditNotesAmount creditsAmount amountDue reverseCharge notes pdfUrl customer { externalId }
+    lines { kind description billableMetricCode units amount taxAmount taxRates { code rate } } }
+  failures { customerExternalId reason } userErrors { code } } }"""
+INVOICES = """query($c: String) { invoices(customerExternalId: $c) {
+  totalCount nodes { id number status totalAmount } } }"""
+
+
+def _months_ago(n: int, extra_days: int = 1) -> str:
+    now = datetime.now(UTC)
+    return (now - timedelta(days=31 * n + extra_days)).isoformat()
+
+
+async def _run(api, as_of: str | None = None) -> dict:
+    data = (await api(RUN, asOf=as_of))["runBilling"]
+    assert data["userErrors"] == [] and data["failures"] == [], data
+    return data
+
+
+def _check_invariants(invoice: dict) -> None:
+    d = {k: Decimal(invoice[k]) for k in ("subtotalAmount", "discountAmount", "taxAmount", "totalAmount",
+                                          "creditNotesAmount", "creditsAmount", "amountDue")}
+    assert d["totalAmount"] == d["subtotalAmount"] - d["discountAmount"] + d["taxAmount"]
+    assert d["amountDue"] == d["totalAmount"] - d["creditNotesAmount"] - d["creditsAmount"]
+    assert sum(Decimal(line["amount"]) for line in invoice["lines"]) == d["subtotalAmount"]
+    assert sum(Decimal(line["taxAmount"]) for line in invoice["lines"]) == d["taxAmount"]
+
+
+async def _monthly_customer(api, *, amount: str = "30", unit_price: str = "0.5", **plan_extra) -> tuple[str, str]:
+    m = uid("calls")
+    await metric(api, m, "COUNT")
+    code = uid("plan")
+    await plan(api, code, [{"billableMetricCode": m, "model": "STANDARD", "properties": {"amount": unit_price}}],
+               amount=amount, **plan_extra)
+    cust = uid("cust")
+    await customer(api, cust, timezone="UTC")
+    await subscribe(api, cust, code, uid("sub"), startedAt=_months_ago(2), billingTime="ANNIVERSARY")
+    return cust, m
+
+
+async def test_each_ended_period_is_invoiced_once_with_fee_and_usage(tenant) -> None:
+    cust, m = await _monthly_customer(tenant.api)
+    now = datetime.now(UTC)
+    events = [{"transactionId": uid("t"), "customerExternalId": cust, "metricCode": m,
+               "timestamp": (now - timedelta(days=d)).isoformat()} for d in (5, 6, 7, 8)]
+    # the second period ended 1 day ago: these four events are in it
+    result = await tenant.api("mutation($e: [UsageEventInput!]!) { ingestUsage(input: {events: $e}) { accepted } }",
+                              e=events)
+    assert result["ingestUsage"]["accepted"] == 4
+    first = await _run(tenant.api)
+    invoices = sorted(first["invoices"], key=lambda i: i["periodEnd"])
+    assert len(invoices) == 2
+    for invoice in invoices:
+        _check_invariants(invoice)
+        assert invoice["status"] == "OPEN" and invoice["currency"] == "USD"
+        assert invoice["lines"][0] == {"kind": "SUBSCRIPTION", "description": invoice["lines"][0]["description"],
+                                       "billableMetricCode": None, "units": None, "amount": "30.00",
+                                       "taxAmount": "0.00", "taxRates": []}
+    assert [line["units"] for line in invoices[1]["lines"] if line["kind"] == "CHARGE"] == ["4"]
+    assert invoices[1]["totalAmount"] == "32.00" and invoices[0]["totalAmount"] == "30.00"
+    numbers = [i["number"] for i in invoices]
+    prefix = numbers[0].rsplit("-", 1)[0]
+    assert numbers == [f"{prefix}-0001", f"{prefix}-0002"]
+    again = await _run(tenant.api)
+    assert again["invoices"] == []
+    assert (await tenant.api(INVOICES, c=cust))["invoices"]["totalCount"] == 2
+
+
+async def test_concurrent_runs_never_duplicate_an_invoice(tenant) -> None:
+    customers = [await _monthly_customer(tenant.api) for _ in range(3)]
+    runs = await asyncio.gather(*[tenant.api(RUN, asOf=None) for _ in range(4)])
+    made = [i for r in runs for i in r["runBilling"]["invoices"]]
+    assert len(made) == 6
+    for cust, _ in customers:
+        assert (await tenant.api(INVOICES, c=cust))["invoices"]["totalCount"] == 2
+    numbers = sorted(int(i["number"].rsplit("-", 1)[1]) for i in made)
+    assert numbers == list(range(1, 7))  # gapless
+
+
+async def test_taxes_most_specific_level_wins_and_exempt_customers_pay_none(tenant) -> None:
+    api = tenant.api
+    for code, rate, default in (("vat20", "20", True), ("reduced", "5.5", False)):
+        data = await api("mutation($i: CreateTaxRateInput!) { createTaxRate(input: $i) { userErrors { code } } }",
+                         i={"code": code, "name": code.upper(), "rate": rate, "appliesToOrganization": default})
+        assert data["createTaxRate"]["userErrors"] == []
+    default_cust, _ = await _monthly_customer(api, amount="10")
+    reduced_cust, _ = await _monthly_customer(api, amount="10")
+    exempt_cust, _ = await _monthly_customer(api, amount="10")
+    await api('mutation($c: String!) { assignTaxRate(input: {taxRateCode: "reduced", customerExternalId: $c}) '
+              "{ userErrors { code } } }", c=reduced_cust)
+    await api('mutation($c: String!) { updateCustomer(input: {externalId: $c, taxExempt: true}) '
+              "{ userErrors { code } } }", c=exempt_cust)
+    invoices = {i["customer"]["externalId"]: i for i in (await _run(api))["invoices"]}
+    assert invoices[default_cust]["taxAmount"] == "2.00" and invoices[default_cust]["totalAmount"] == "12.00"
+    assert invoices[reduced_cust]["taxAmount"] == "0.55"
+    assert invoices[exempt_cust]["taxAmount"] == "0.00"
+    for invoice in invoices.values():
+        _check_invariants(invoice)
+
+
+async def test_eu_reverse_charge_puts_no_tax_and_a_note(tenant) -> None:
+    api = tenant.api
+    await api('mutation { updateOrganization(input: {country: "FR", legalName: "Acme SAS", '
+              'taxIdentificationNumber: "FR40303265045"}) { userErrors { code } } }')
+    await api('mutation { createTaxRate(input: {code: "tva", name: "TVA", rate: "20", appliesToOrganization: true}) '
+              "{ userErrors { code } } }")
+    cust, _ = await _monthly_customer(api, amount="100")
+    await api('mutation($c: String!) { updateCustomer(input: {externalId: $c, country: "DE", '
+              'taxIdentificationNumber: "DE136695976"}) { userErrors { code } } }', c=cust)
+    invoice = next(i for i in (await _run(api))["invoices"] if i["customer"]["externalId"] == cust)
+    assert invoice["taxAmount"] == "0.00" and invoice["reverseCharge"] is True
+    assert "reverse charge" in invoice["notes"].lower()
+
+
+async def test_minimum_commitment_is_trued_up(tenant) -> None:
+    await _monthly_customer(tenant.api, amount="10", minimumCommitment="50")
+    invoice = sorted((await _run(tenant.api))["invoices"], key=lambda i: i["periodEnd"])[0]
+    true_up = [line for line in invoice["lines"] if line["kind"] == "TRUE_UP"]
+    assert [line["amount"] for line in true_up] == ["40.00"] and invoice["totalAmount"] == "50.00"
+
+
+async def test_void_and_bad_transitions(tenant) -> None:
+    await _monthly_customer(tenant.api)
+    invoice = (await _run(tenant.api))["invoices"][0]
+    voided = await tenant.api('mutation($id: ID!) { voidInvoice(input: {id: $id}) { invoice { status } '
+                              "userErrors { code } } }", id=invoice["id"])
+    assert voided["voidInvoice"]["invoice"]["status"] == "VOID"
+    again = await tenant.api('mutation($id: ID!) { finalizeInvoice(input: {id: $id}) { invoice { status } '
+                             "userErrors { code field } } }", id=invoice["id"])
+    assert again["finalizeInvoice"]["invoice"] is None
+    assert again["finalizeInvoice"]["userErrors"][0]["code"] == "INVALID_INVOICE_TRANSITION"
+
+
+async def test_the_pdf_reads_back_with_its_numbers(stack, tenant) -> None:
+    cust, _ = await _monthly_customer(tenant.api)
+    invoice = sorted((await _run(tenant.api))["invoices"], key=lambda i: i["periodEnd"])[0]
+    async with aiohttp.ClientSession() as http, http.get(invoice["pdfUrl"]) as response:
+        assert response.status == 200 and response.content_type == "application/pdf"
+        text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(await response.read())).pages)
+    assert invoice["number"] in text and "30.00 USD" in text and cust in text
+    forged = invoice["pdfUrl"].replace("signature=", "signature=x")
+    async with aiohttp.ClientSession() as http, http.get(forged) as response:
+        assert response.status == 403
+
+
+async def test_invoice_updated_is_pushed(stack, tenant) -> None:
+    cust, _ = await _monthly_customer(tenant.api)
+    request = gql("subscription($c: String) { invoiceUpdated(customerExternalId: $c) { number status } }")
+    request.variable_values = {"c": cust}
+    async with ws_client(stack.ws_url, tenant.api_key) as session:
+        stream = session.subscribe(request).__aiter__()
+        waiter = asyncio.create_task(stream.__anext__())
+        for _ in range(50):  # the subscription is live once the server subscribed; retry the run until seen
+            await _run(tenant.api)
+            done, _ = await asyncio.wait({waiter}, timeout=0.2)
+            if done:
+                break
+            await tenant.api("mutation($id: ID!) { voidInvoice(input: {id: $id}) { userErrors { code } } }",
+                             id=(await tenant.api(INVOICES, c=cust))["invoices"]["nodes"][0]["id"])
+        pushed = await asyncio.wait_for(waiter, timeout=10)
+    assert pushed["invoiceUpdated"]["status"] in ("OPEN", "VOID")
