@@ -123,6 +123,7 @@ class BenchStack:
         self.db_pool_size = db_pool_size
         self.database = ""
         self.database_url = ""
+        self.extra_databases: list[str] = []
         self.redis_url = ""
         self.redis_client: redis.Redis | None = None
         self.server: subprocess.Popen | None = None
@@ -186,18 +187,40 @@ class BenchStack:
         }
         if self.db_pool_size:
             self.env["DB_POOL_SIZE"] = str(self.db_pool_size)
-        log = (self.log_dir / "api.log").open("w")
-        self.server = subprocess.Popen(
-            [sys.executable, "-m", "valueverse.cli", "serve", "--port", str(self.port), "--no-worker"],
-            env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        self._wait_ready()
+        self.start_server()
         created = subprocess.run([sys.executable, "-m", "valueverse.cli", "create-org", "Bench Org"],
                                  env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
         data = json.loads(created.stdout)
         self.org = Org(data["organizationId"], data["apiKey"])
         print(f"stack: database {self.database}, redis {self.redis_url}, server pid {self.server.pid} "
               f"on {self.api_url} (ready in {time.monotonic() - t0:.1f} s)", flush=True)
+
+    def start_server(self, database_url: str | None = None) -> None:
+        """(Re)start the API process, on this run's database or on another one of this run (a clone)."""
+        env = {**self.env, "DATABASE_URL": database_url or self.database_url}
+        log = (self.log_dir / "api.log").open("a")
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "valueverse.cli", "serve", "--port", str(self.port), "--no-worker"],
+            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self._wait_ready()
+
+    def stop_server(self) -> None:
+        if self.server is not None and self.server.poll() is None:
+            self.server.terminate()
+            try:
+                self.server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+                self.server.wait(timeout=10)
+
+    def clone_database(self, suffix: str) -> str:
+        """A copy of this run's database (CREATE DATABASE … TEMPLATE; nobody may be connected to it: stop the
+        server first). Dropped with the run. Returns its URL."""
+        name = f"{self.database}_{suffix}"
+        asyncio.run(admin_sql(self.admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{self.database}"'))
+        self.extra_databases.append(name)
+        return self.admin_url.rsplit("/", 1)[0] + "/" + name
 
     def _wait_ready(self) -> None:
         assert self.server is not None
@@ -234,16 +257,14 @@ class BenchStack:
         return total
 
     def stop(self) -> None:
-        if self.server is not None and self.server.poll() is None:
-            self.server.terminate()
-            try:
-                self.server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.server.kill()
-                self.server.wait(timeout=10)
+        self.stop_server()
         log = self.server_log()
         if "Traceback" in log or "ERROR" in log:
             print(f"--- server log (tail) ---\n{log[-3000:]}", file=sys.stderr)
+        while self.extra_databases:
+            name = self.extra_databases.pop()
+            asyncio.run(admin_sql(self.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            print(f"teardown: dropped database {name}", flush=True)
         if self.database:
             asyncio.run(admin_sql(self.admin_url, f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'))
             print(f"teardown: dropped database {self.database}", flush=True)

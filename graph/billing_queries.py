@@ -8,9 +8,12 @@ import strawberry
 from strawberry.types import Info
 
 from db.repositories.billing import InvoiceRepository, TaxRateRepository
+from db.repositories.credits import CreditRepository
+from db.repositories.customers import CustomerRepository
 from graph.context import Context
 from graph.pagination import Connection, connection, fetch_page
 from graph.permissions import current_actor
+from graph.types.credits import Coupon, Wallet
 from graph.types.invoice import Invoice, InvoiceStatus
 from graph.types.tax_rate import TaxRate
 
@@ -49,6 +52,22 @@ class BillingQueries:
         async with info.context.db.read() as session:
             row = await InvoiceRepository(session, actor.organization_id).get(invoice_id)
             return Invoice.of(row) if row else None
+
+    @strawberry.field(description="The customer's prepaid-credits wallet, if any.")
+    async def wallet(self, info: Info[Context, None], customer_external_id: str) -> Wallet | None:
+        actor = current_actor(info)
+        async with info.context.db.read() as session:
+            customer = await CustomerRepository(session, actor.organization_id).by_external_id(customer_external_id)
+            row = await CreditRepository(session, actor.organization_id).wallet(customer.id) if customer else None
+            return Wallet.of(row) if row else None
+
+    @strawberry.field
+    async def coupons(self, info: Info[Context, None], first: int | None = None,
+                      after: str | None = None) -> Connection[Coupon]:
+        actor = current_actor(info)
+        async with info.context.db.read() as session:
+            repo = CreditRepository(session, actor.organization_id)
+            return connection(await fetch_page(lambda: repo.coupons(first=first, after=after)), Coupon.of)
 
     @strawberry.field
     async def tax_rates(

@@ -18,6 +18,7 @@ from graph.metrics import OperationMetrics
 from graph.mutations.access import AccessMutations
 from graph.mutations.billing import BillingMutations
 from graph.mutations.catalog import CatalogMutations
+from graph.mutations.credits import CreditMutations
 from graph.mutations.customers import CustomerMutations
 from graph.mutations.organization import OrganizationMutations
 from graph.mutations.subscriptions import SubscriptionMutations
@@ -64,6 +65,7 @@ class Mutation(
     SubscriptionMutations,
     UsageMutations,
     BillingMutations,
+    CreditMutations,
 ):
     pass
 

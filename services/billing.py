@@ -22,12 +22,14 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.locks import LockNamespace, advisory_xact_lock
-from db.models import Customer, Invoice, InvoiceLine, Organization, Subscription, SubscriptionPhase
+from db.models import Customer, Invoice, InvoiceLine, Organization, Subscription, SubscriptionPhase, WalletTransaction
 from db.repositories.billing import InvoiceRepository, TaxRateRepository
+from db.repositories.credits import CreditRepository
 from db.repositories.customers import CustomerRepository
 from db.repositories.organizations import OrganizationRepository
 from db.repositories.subscriptions import SubscriptionRepository
 from db.session import Database, UnitOfWork
+from domain import coupons as coupon_rules
 from domain import invoicing, money, numbering, proration, tax
 from domain.errors import DomainError
 from domain.periods import BillingTime, Interval, Period, full_period_containing, period_containing
@@ -53,7 +55,7 @@ class DueLine:
     kind: str  # SUBSCRIPTION, CHARGE, TRUE_UP
     description: str
     amount: Decimal
-    subscription: Subscription
+    subscription: Subscription | None
     tax_targets: tuple[tuple[str, uuid.UUID], ...]  # (CHARGE|PLAN, id) most specific first
     units: Decimal | None = None
     metric_code: str | None = None
@@ -303,62 +305,76 @@ def _rates_for(line: DueLine, rates: Any, customer: Customer) -> tuple[tax.TaxRa
 async def _issue(
     uow: UnitOfWork, actor: Actor, org: Organization, customer: Customer, bill: BillingDate, currency: str
 ) -> Invoice:
+    start = min((p.start for p in bill.periods), default=bill.at)
+    return await issue_invoice(uow, actor, org, customer, bill.lines, currency, kind="SUBSCRIPTION",
+                               billing_key=bill.at.astimezone(UTC).isoformat(), period=Period(start, bill.at),
+                               deductions=True)
+
+
+async def issue_invoice(
+    uow: UnitOfWork,
+    actor: Actor,
+    org: Organization,
+    customer: Customer,
+    lines: Sequence[DueLine],
+    currency: str,
+    *,
+    kind: str,
+    billing_key: str | None,
+    period: Period,
+    deductions: bool,
+    taxed: bool = True,
+) -> Invoice:
+    """Compute (fees → coupons → taxes → credit notes → wallet), store, finalize. With `deductions`, the
+    customer's coupons, credit notes and prepaid credits apply and are consumed in the same transaction."""
     rates, ctx = await _tax_context(uow.session, org, customer)
     inputs = [
         invoicing.InvoiceLineInput(
             kind=line.kind,
             description=line.description,
             amount=line.amount,
-            tax_rates=tuple(_rates_for(line, rates, customer)),
+            tax_rates=tuple(_rates_for(line, rates, customer)) if taxed else (),
             units=line.units,
             metric_code=line.metric_code,
             breakdown=tuple(),
         )
-        for line in bill.lines
+        for line in lines
     ]
-    totals = invoicing.compute_invoice(inputs, (), ctx, Decimal(0), Decimal(0), currency)
-    start = min((p.start for p in bill.periods), default=bill.at)
+    credits = CreditRepository(uow.session, org.id)
+    applied_rows, notes, wallet = [], [], None
+    if deductions:
+        applied_rows = await credits.active_coupons(customer.id, for_update=True)
+        notes = await credits.available_credit_notes(customer.id)
+        wallet = await credits.wallet(customer.id, for_update=True)
+    applied = [coupon_rules.AppliedCoupon(domain_coupon(row.coupon), row.periods_used) for row in applied_rows]
+    available_notes = money.from_minor_units(sum(n.remaining_minor for n in notes), currency)
+    balance = money.from_minor_units(wallet.balance_minor, currency) if wallet and wallet.currency == currency \
+        else Decimal(0)
+    totals = invoicing.compute_invoice(inputs, applied, ctx, available_notes, balance, currency)
     invoice = Invoice(
         customer=customer,
         customer_id=customer.id,
         status=numbering.InvoiceStatus.DRAFT.value,
-        kind="SUBSCRIPTION",
-        billing_key=bill.at.astimezone(UTC).isoformat(),
+        kind=kind,
+        billing_key=billing_key,
         currency=currency,
-        period_start=start,
-        period_end=bill.at,
+        period_start=period.start,
+        period_end=period.end,
         reverse_charge=totals.reverse_charge,
         notes=totals.note or "",
-        seller={
-            "name": org.legal_name or org.name,
-            "address": org.address,
-            "country": org.country,
-            "taxIdentificationNumber": org.tax_identification_number,
-        },
-        buyer={
-            "externalId": customer.external_id,
-            "name": customer.legal_name or customer.name,
-            "email": customer.email,
-            "address": [
-                a
-                for a in (
-                    customer.address_line1,
-                    customer.address_line2,
-                    customer.postal_code,
-                    customer.city,
-                    customer.state,
-                )
-                if a
-            ],
-            "country": customer.country,
-            "taxIdentificationNumber": customer.tax_identification_number,
-        },
+        seller={"name": org.legal_name or org.name, "address": org.address, "country": org.country,
+                "taxIdentificationNumber": org.tax_identification_number},
+        buyer={"externalId": customer.external_id, "name": customer.legal_name or customer.name,
+               "email": customer.email,
+               "address": [a for a in (customer.address_line1, customer.address_line2, customer.postal_code,
+                                       customer.city, customer.state) if a],
+               "country": customer.country, "taxIdentificationNumber": customer.tax_identification_number},
         lines=[
             InvoiceLine(
                 position=i,
                 kind=line.kind,
                 description=line.description[:300],
-                subscription_external_id=line.subscription.external_id,
+                subscription_external_id=line.subscription.external_id if line.subscription else None,
                 billable_metric_code=line.metric_code,
                 units=line.units,
                 period_start=line.period.start if line.period else None,
@@ -369,15 +385,35 @@ async def _issue(
                 tax_rates=[{"code": r.code, "name": r.name, "rate": str(r.rate)} for r in computed.rates],
                 breakdown=line.breakdown,
             )
-            for i, (line, computed) in enumerate(zip(bill.lines, totals.lines, strict=True))
+            for i, (line, computed) in enumerate(zip(lines, totals.lines, strict=True))
         ],
     )
     _set_totals(invoice, totals, currency)
-    repo = InvoiceRepository(uow.session, org.id)
-    await repo.add(invoice)
+    await InvoiceRepository(uow.session, org.id).add(invoice)
+    # What this invoice consumed: coupon periods, credit-note balances, prepaid credits.
+    for row, after in zip(applied_rows, totals.applied_coupons, strict=True):
+        row.periods_used = after.periods_used
+        if after.used_up:
+            row.terminated_at = datetime.now(UTC)
+    left = invoice.credit_notes_minor
+    for note in notes:
+        taken = min(left, note.remaining_minor)
+        note.remaining_minor -= taken
+        left -= taken
+    if wallet is not None and invoice.credits_minor:
+        wallet.balance_minor -= invoice.credits_minor
+        await credits.add(WalletTransaction(wallet_id=wallet.id, kind="APPLIED", amount_minor=-invoice.credits_minor,
+                                            invoice_id=invoice.id, settled_at=datetime.now(UTC)))
     await audit.record(uow, actor, "invoice.created", "invoice", invoice.id, after=invoice_view(invoice))
     await finalize(uow, actor, invoice, org)
     return invoice
+
+
+def domain_coupon(row: Any) -> coupon_rules.Coupon:
+    return coupon_rules.Coupon(code=row.code, kind=coupon_rules.CouponKind(row.kind), amount=row.amount,
+                               percentage=row.percentage, currency=row.currency,
+                               duration=coupon_rules.CouponDuration(row.duration),
+                               duration_periods=row.duration_periods)
 
 
 def _set_totals(invoice: Invoice, totals: Any, currency: str) -> None:

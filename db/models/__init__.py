@@ -3,6 +3,7 @@
 from db.models.audit import AuditEntry
 from db.models.base import Base
 from db.models.catalog import BillableMetric, Charge, Plan
+from db.models.credits import AppliedCoupon, Coupon, CreditNote, Wallet, WalletTransaction
 from db.models.customer import Customer
 from db.models.invoice import Invoice, InvoiceLine, InvoiceNumberSequence, TaxRate, TaxRateAssignment
 from db.models.organization import ApiKey, Organization, Role, StaffUser
@@ -10,6 +11,11 @@ from db.models.subscription import Subscription, SubscriptionPhase
 from db.models.usage import usage_event_keys, usage_events, usage_rollups
 
 __all__ = [
+    "AppliedCoupon",
+    "Coupon",
+    "CreditNote",
+    "Wallet",
+    "WalletTransaction",
     "ApiKey",
     "AuditEntry",
     "Base",

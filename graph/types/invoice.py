@@ -12,6 +12,7 @@ from db.models import InvoiceLine as InvoiceLineModel
 from domain import money
 from graph.context import Context
 from graph.scalars import JSON
+from graph.types.credits import CreditNote
 from graph.types.customer import Customer
 
 
@@ -99,6 +100,14 @@ class Invoice:
     @strawberry.field
     def customer(self) -> Customer:
         return Customer.of(self.row.customer)
+
+    @strawberry.field(description="Credit notes issued against this invoice, oldest first.")
+    async def credit_notes(self, info: Info[Context, None]) -> list[CreditNote]:
+        from db.repositories.credits import CreditRepository
+
+        async with info.context.db.read() as session:
+            rows = await CreditRepository(session, self.row.organization_id).credit_notes_of_invoice(self.row.id)
+        return [CreditNote.of(n) for n in rows]
 
     @strawberry.field(description="A link to the PDF, valid for an hour (finalized invoices only).")
     def pdf_url(self, info: Info[Context, None]) -> str | None:

@@ -1,0 +1,84 @@
+"""Coupons, wallets and credit notes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+
+import strawberry
+
+from db.models import Coupon as CouponRow
+from db.models import CreditNote as CreditNoteRow
+from db.models import Wallet as WalletRow
+from domain import money
+from graph.scalars import price
+
+
+@strawberry.enum
+class CouponKind(Enum):
+    FIXED = "FIXED"
+    PERCENTAGE = "PERCENTAGE"
+
+
+@strawberry.enum
+class CouponDuration(Enum):
+    ONCE = "ONCE"
+    REPEATING = "REPEATING"
+    FOREVER = "FOREVER"
+
+
+@strawberry.enum
+class CreditNoteKind(Enum):
+    CREDIT = "CREDIT"
+    REFUND = "REFUND"
+
+
+@strawberry.type
+class Coupon:
+    id: strawberry.ID
+    code: str
+    name: str
+    kind: CouponKind
+    amount: Decimal | None
+    percentage: Decimal | None
+    currency: str | None
+    duration: CouponDuration
+    duration_periods: int | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, c: CouponRow) -> Coupon:
+        return cls(id=strawberry.ID(str(c.id)), code=c.code, name=c.name, kind=CouponKind(c.kind),
+                   amount=price(c.amount), percentage=price(c.percentage), currency=c.currency,
+                   duration=CouponDuration(c.duration), duration_periods=c.duration_periods, created_at=c.created_at)
+
+
+@strawberry.type(description="Prepaid credits, applied to invoices after tax.")
+class Wallet:
+    id: strawberry.ID
+    currency: str
+    balance: Decimal
+
+    @classmethod
+    def of(cls, w: WalletRow) -> Wallet:
+        return cls(id=strawberry.ID(str(w.id)), currency=w.currency,
+                   balance=money.from_minor_units(w.balance_minor, w.currency))
+
+
+@strawberry.type
+class CreditNote:
+    id: strawberry.ID
+    number: str
+    kind: CreditNoteKind
+    reason: str
+    currency: str
+    amount: Decimal
+    remaining_credit: Decimal = strawberry.field(description="Left to deduct from the customer's next invoices.")
+    created_at: datetime
+
+    @classmethod
+    def of(cls, n: CreditNoteRow) -> CreditNote:
+        return cls(id=strawberry.ID(str(n.id)), number=n.number, kind=CreditNoteKind(n.kind), reason=n.reason,
+                   currency=n.currency, amount=money.from_minor_units(n.amount_minor, n.currency),
+                   remaining_credit=money.from_minor_units(n.remaining_minor, n.currency), created_at=n.created_at)

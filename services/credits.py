@@ -1,0 +1,248 @@
+"""Coupons, prepaid credits (wallets), credit notes, one-off invoices and manual payments."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from db.models import AppliedCoupon, Coupon, CreditNote, Customer, Invoice, Wallet, WalletTransaction
+from db.repositories.billing import InvoiceRepository
+from db.repositories.credits import CreditRepository
+from db.repositories.customers import CustomerRepository
+from db.repositories.organizations import OrganizationRepository
+from db.session import UnitOfWork
+from domain import coupons as coupon_rules
+from domain import money, numbering
+from domain.errors import DomainError
+from domain.periods import Period
+from services import audit
+from services.actors import Actor
+from services.billing import DueLine, domain_coupon, invoice_view, issue_invoice
+from services.catalog import check_code, check_name
+from services.errors import AlreadyExists, Invalid, NotFound
+
+
+async def _customer(uow: UnitOfWork, actor: Actor, external_id: str) -> Customer:
+    customer = await CustomerRepository(uow.session, actor.organization_id).by_external_id(external_id)
+    if customer is None:
+        raise NotFound(f"no customer with externalId {external_id!r}", field=("customerExternalId",),
+                       code="CUSTOMER_NOT_FOUND")
+    return customer
+
+
+async def _currency(uow: UnitOfWork, actor: Actor, customer: Customer) -> str:
+    if customer.currency:
+        return customer.currency
+    org = await OrganizationRepository(uow.session).get(actor.organization_id)
+    return org.default_currency
+
+
+# --- coupons ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CouponSpec:
+    code: str
+    name: str
+    kind: str
+    amount: Decimal | None = None
+    percentage: Decimal | None = None
+    currency: str | None = None
+    duration: str = "ONCE"
+    duration_periods: int | None = None
+
+
+async def create_coupon(uow: UnitOfWork, actor: Actor, spec: CouponSpec) -> Coupon:
+    check_code(spec.code, ("code",))
+    row = Coupon(code=spec.code, name=check_name(spec.name, ("name",)), kind=spec.kind, amount=spec.amount,
+                 percentage=spec.percentage, currency=spec.currency.upper() if spec.currency else None,
+                 duration=spec.duration, duration_periods=spec.duration_periods)
+    domain_coupon(row)  # validates kind, amount/percentage, currency, duration (COUPON_INVALID_*)
+    repo = CreditRepository(uow.session, actor.organization_id)
+    if await repo.coupon(spec.code) is not None:
+        raise AlreadyExists(f"a coupon with code {spec.code!r} exists", field=("code",))
+    await repo.add(row)
+    await audit.record(uow, actor, "coupon.created", "coupon", row.id,
+                       after={"code": row.code, "kind": row.kind, "amount": row.amount, "percentage": row.percentage,
+                              "currency": row.currency, "duration": row.duration,
+                              "durationPeriods": row.duration_periods})
+    return row
+
+
+async def apply_coupon(uow: UnitOfWork, actor: Actor, customer_external_id: str, coupon_code: str) -> AppliedCoupon:
+    repo = CreditRepository(uow.session, actor.organization_id)
+    coupon = await repo.coupon(coupon_code)
+    if coupon is None:
+        raise NotFound(f"no coupon with code {coupon_code!r}", field=("couponCode",))
+    customer = await _customer(uow, actor, customer_external_id)
+    currency = await _currency(uow, actor, customer)
+    try:
+        coupon_rules.coupon_applies(coupon_rules.AppliedCoupon(domain_coupon(coupon)), currency)
+    except DomainError as exc:
+        raise Invalid(exc.message, field=("couponCode",), code=exc.code) from None
+    if any(a.coupon_id == coupon.id for a in await repo.active_coupons(customer.id)):
+        raise AlreadyExists("this coupon is already applied to the customer", field=("couponCode",),
+                            code="COUPON_ALREADY_APPLIED")
+    applied = AppliedCoupon(coupon=coupon, coupon_id=coupon.id, customer_id=customer.id, periods_used=0)
+    await repo.add(applied)
+    await audit.record(uow, actor, "coupon.applied", "customer", customer.id, after={"coupon": coupon.code})
+    return applied
+
+
+# --- wallets --------------------------------------------------------------------------------
+
+
+async def create_wallet(uow: UnitOfWork, actor: Actor, customer_external_id: str) -> Wallet:
+    customer = await _customer(uow, actor, customer_external_id)
+    repo = CreditRepository(uow.session, actor.organization_id)
+    if await repo.wallet(customer.id) is not None:
+        raise AlreadyExists("the customer has a wallet", field=("customerExternalId",))
+    wallet = Wallet(customer_id=customer.id, currency=await _currency(uow, actor, customer), balance_minor=0)
+    await repo.add(wallet)
+    await audit.record(uow, actor, "wallet.created", "wallet", wallet.id, after={"currency": wallet.currency})
+    return wallet
+
+
+async def top_up_wallet(uow: UnitOfWork, actor: Actor, customer_external_id: str, *, paid: Decimal,
+                        granted: Decimal) -> Wallet:
+    """Granted credits are available at once; paid credits once their invoice is paid."""
+    customer = await _customer(uow, actor, customer_external_id)
+    repo = CreditRepository(uow.session, actor.organization_id)
+    wallet = await repo.wallet(customer.id, for_update=True)
+    if wallet is None:
+        raise NotFound("the customer has no wallet: create it first", field=("customerExternalId",),
+                       code="WALLET_NOT_FOUND")
+    amounts = {}
+    for name, value in (("paidCredits", paid), ("grantedCredits", granted)):
+        if value < 0:
+            raise Invalid("a top-up cannot be negative", field=(name,), code="NEGATIVE_AMOUNT")
+        if value != money.round_minor(value, wallet.currency):
+            raise Invalid(f"{wallet.currency} has {money.currency_exponent(wallet.currency)} decimals",
+                          field=(name,), code="INVALID_DECIMAL")
+        amounts[name] = money.to_minor_units(value, wallet.currency)
+    if not any(amounts.values()):
+        raise Invalid("top up a positive amount", field=("paidCredits",), code="NOTHING_TO_TOP_UP")
+    before = {"balanceMinor": wallet.balance_minor}
+    if amounts["grantedCredits"]:
+        wallet.balance_minor += amounts["grantedCredits"]
+        await repo.add(WalletTransaction(wallet_id=wallet.id, kind="GRANTED", amount_minor=amounts["grantedCredits"],
+                                         settled_at=datetime.now(UTC)))
+    if amounts["paidCredits"]:
+        org = await OrganizationRepository(uow.session).get(actor.organization_id)
+        now = datetime.now(UTC)
+        invoice = await issue_invoice(
+            uow, actor, org, customer, [DueLine("ONE_OFF", "Prepaid credits", paid, None, ())], wallet.currency,
+            kind="CREDIT_PURCHASE", billing_key=None, period=Period(now, now + timedelta(seconds=1)),
+            deductions=False, taxed=False)
+        await repo.add(WalletTransaction(wallet_id=wallet.id, kind="PENDING_PAYMENT",
+                                         amount_minor=amounts["paidCredits"], invoice_id=invoice.id))
+    await audit.record(uow, actor, "wallet.topped_up", "wallet", wallet.id, before=before,
+                       after={"balanceMinor": wallet.balance_minor, **amounts})
+    return wallet
+
+
+# --- payments recorded by hand, one-off invoices ------------------------------------------------
+
+
+async def _invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> Invoice:
+    invoice = await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True)
+    if invoice is None:
+        raise NotFound("no invoice with this id", field=("invoiceId",))
+    return invoice
+
+
+async def mark_invoice_paid(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> Invoice:
+    """A payment received outside the providers (wire transfer, cheque): the invoice is paid in full."""
+    invoice = await _invoice(uow, actor, invoice_id)
+    before = invoice_view(invoice)
+    numbering.transition(numbering.InvoiceStatus(invoice.status), numbering.InvoiceStatus.PAID)
+    invoice.status = numbering.InvoiceStatus.PAID.value
+    invoice.paid_minor = invoice.amount_due_minor
+    invoice.paid_at = datetime.now(UTC)
+    repo = CreditRepository(uow.session, actor.organization_id)
+    pending = await repo.pending_top_up(invoice.id)
+    if pending is not None:  # paid credits become available now
+        wallet = await repo.wallet(invoice.customer_id, for_update=True)
+        wallet.balance_minor += pending.amount_minor
+        pending.kind, pending.settled_at = "PAID", invoice.paid_at
+    await audit.record(uow, actor, "invoice.paid", "invoice", invoice.id, before=before, after=invoice_view(invoice))
+    return invoice
+
+
+@dataclass(frozen=True)
+class OneOffLine:
+    description: str
+    amount: Decimal
+    units: Decimal | None = None
+
+
+async def create_one_off_invoice(uow: UnitOfWork, actor: Actor, customer_external_id: str,
+                                 lines: Sequence[OneOffLine]) -> Invoice:
+    """Add-ons and services outside subscriptions: taxed like everything else, finalized at once."""
+    if not lines:
+        raise Invalid("an invoice needs at least one line", field=("lines",), code="REQUIRED")
+    customer = await _customer(uow, actor, customer_external_id)
+    currency = await _currency(uow, actor, customer)
+    due = []
+    for index, line in enumerate(lines):
+        at = ("lines", str(index))
+        if line.amount < 0:
+            raise Invalid("must not be negative", field=(*at, "amount"), code="NEGATIVE_AMOUNT")
+        check_name(line.description, (*at, "description"))
+        amount = line.amount * line.units if line.units is not None else line.amount
+        due.append(DueLine("ONE_OFF", line.description.strip(), amount, None, (), units=line.units))
+    org = await OrganizationRepository(uow.session).get(actor.organization_id)
+    now = datetime.now(UTC)
+    return await issue_invoice(uow, actor, org, customer, due, currency, kind="ONE_OFF", billing_key=None,
+                               period=Period(now, now + timedelta(seconds=1)), deductions=False)
+
+
+# --- credit notes ---------------------------------------------------------------------------------
+
+
+async def create_credit_note(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID, kind: str, amount: Decimal,
+                             reason: str) -> CreditNote:
+    """CREDIT lowers what is due (or credits the next invoices once paid); REFUND returns paid money."""
+    invoice = await _invoice(uow, actor, invoice_id)
+    status = numbering.InvoiceStatus(invoice.status)
+    if status not in (numbering.InvoiceStatus.OPEN, numbering.InvoiceStatus.PAID,
+                      numbering.InvoiceStatus.UNCOLLECTIBLE):
+        raise Invalid(f"a {status} invoice cannot be credited", field=("invoiceId",), code="INVOICE_NOT_CREDITABLE")
+    c = invoice.currency
+    if amount <= 0 or amount != money.round_minor(amount, c):
+        raise Invalid(f"a positive amount with at most {money.currency_exponent(c)} decimals", field=("amount",),
+                      code="INVALID_AMOUNT")
+    minor = money.to_minor_units(amount, c)
+    repo = CreditRepository(uow.session, actor.organization_id)
+    existing = await repo.credit_notes_of_invoice(invoice.id)
+    creditable = invoice.total_minor - sum(n.amount_minor for n in existing)
+    if minor > creditable:
+        raise Invalid(f"at most {money.from_minor_units(creditable, c)} {c} can still be credited on this invoice",
+                      field=("amount",), code="CREDIT_NOTE_TOO_LARGE")
+    remaining = 0
+    if kind == "REFUND":
+        refundable = invoice.paid_minor - sum(n.amount_minor for n in existing if n.kind == "REFUND")
+        if minor > refundable:
+            raise Invalid(f"at most {money.from_minor_units(refundable, c)} {c} was paid and can be refunded",
+                          field=("amount",), code="REFUND_TOO_LARGE")
+    elif status is numbering.InvoiceStatus.PAID:
+        remaining = minor  # credited on the customer's next invoices
+    else:
+        applied = min(minor, invoice.amount_due_minor)
+        invoice.credit_notes_minor += applied
+        invoice.amount_due_minor -= applied
+        remaining = minor - applied
+        if invoice.amount_due_minor == 0:
+            invoice.status, invoice.paid_at = numbering.InvoiceStatus.PAID.value, datetime.now(UTC)
+    note = CreditNote(invoice_id=invoice.id, customer_id=invoice.customer_id, kind=kind,
+                      number=numbering.credit_note_number(invoice.number, await repo.credit_note_count(invoice.id) + 1),
+                      reason=(reason or "").strip()[:300], currency=c, amount_minor=minor, remaining_minor=remaining)
+    await repo.add(note)
+    await audit.record(uow, actor, "credit_note.created", "invoice", invoice.id,
+                       after={"number": note.number, "kind": kind, "amountMinor": minor, "reason": note.reason})
+    return note
+
+
