@@ -11,16 +11,14 @@ from db.models.subscription import Subscription, SubscriptionPhase
 from db.models.usage import usage_event_keys, usage_events, usage_rollups
 
 __all__ = [
-    "AppliedCoupon",
-    "Coupon",
-    "CreditNote",
-    "Wallet",
-    "WalletTransaction",
     "ApiKey",
+    "AppliedCoupon",
     "AuditEntry",
     "Base",
     "BillableMetric",
     "Charge",
+    "Coupon",
+    "CreditNote",
     "Customer",
     "Invoice",
     "InvoiceLine",
@@ -33,6 +31,8 @@ __all__ = [
     "SubscriptionPhase",
     "TaxRate",
     "TaxRateAssignment",
+    "Wallet",
+    "WalletTransaction",
     "usage_event_keys",
     "usage_events",
     "usage_rollups",
