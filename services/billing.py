@@ -308,7 +308,89 @@ async def _issue(
     start = min((p.start for p in bill.periods), default=bill.at)
     return await issue_invoice(uow, actor, org, customer, bill.lines, currency, kind="SUBSCRIPTION",
                                billing_key=bill.at.astimezone(UTC).isoformat(), period=Period(start, bill.at),
-                               deductions=True)
+                               deductions=True, draft=org.invoice_grace_period_days > 0)
+
+
+@dataclass
+class _Computed:
+    totals: Any
+    coupons: list[Any]
+    notes: list[Any]
+    wallet: Any
+
+
+async def _compute(uow: UnitOfWork, org: Organization, customer: Customer, lines: Sequence[DueLine], currency: str,
+                   *, deductions: bool, taxed: bool) -> _Computed:
+    """Fees → coupons → taxes → credit notes → prepaid credits, for these lines (nothing is consumed yet)."""
+    rates, ctx = await _tax_context(uow.session, org, customer)
+    inputs = [
+        invoicing.InvoiceLineInput(kind=line.kind, description=line.description, amount=line.amount,
+                                   tax_rates=tuple(_rates_for(line, rates, customer)) if taxed else (),
+                                   units=line.units, metric_code=line.metric_code, breakdown=tuple())
+        for line in lines
+    ]
+    credits = CreditRepository(uow.session, org.id)
+    coupons, notes, wallet = [], [], None
+    if deductions:
+        coupons = await credits.active_coupons(customer.id, for_update=True)
+        notes = await credits.available_credit_notes(customer.id)
+        wallet = await credits.wallet(customer.id, for_update=True)
+    applied = [coupon_rules.AppliedCoupon(domain_coupon(row.coupon), row.periods_used) for row in coupons]
+    available_notes = money.from_minor_units(sum(n.remaining_minor for n in notes), currency)
+    balance = money.from_minor_units(wallet.balance_minor, currency) if wallet and wallet.currency == currency \
+        else Decimal(0)
+    totals = invoicing.compute_invoice(inputs, applied, ctx, available_notes, balance, currency)
+    return _Computed(totals, coupons, notes, wallet)
+
+
+def _fill(invoice: Invoice, lines: Sequence[DueLine], computed: _Computed, currency: str) -> None:
+    totals = computed.totals
+    invoice.reverse_charge, invoice.notes = totals.reverse_charge, totals.note or ""
+    invoice.lines = [
+        InvoiceLine(
+            organization_id=invoice.organization_id, position=i, kind=line.kind, description=line.description[:300],
+            subscription_external_id=line.subscription.external_id if line.subscription else None,
+            billable_metric_code=line.metric_code, units=line.units,
+            period_start=line.period.start if line.period else None,
+            period_end=line.period.end if line.period else None,
+            amount_minor=money.to_minor_units(result.amount, currency),
+            discount_minor=money.to_minor_units(result.discount, currency),
+            tax_minor=money.to_minor_units(result.tax, currency),
+            tax_rates=[{"code": r.code, "name": r.name, "rate": str(r.rate)} for r in result.rates],
+            breakdown=line.breakdown,
+        )
+        for i, (line, result) in enumerate(zip(lines, totals.lines, strict=True))
+    ]
+    _set_totals(invoice, totals, currency)
+
+
+async def _consume(uow: UnitOfWork, invoice: Invoice, computed: _Computed) -> None:
+    """What the invoice used up: coupon periods, credit-note balances, prepaid credits."""
+    for row, after in zip(computed.coupons, computed.totals.applied_coupons, strict=True):
+        row.periods_used = after.periods_used
+        if after.used_up:
+            row.terminated_at = datetime.now(UTC)
+    left = invoice.credit_notes_minor
+    for note in computed.notes:
+        taken = min(left, note.remaining_minor)
+        note.remaining_minor -= taken
+        left -= taken
+    if computed.wallet is not None and invoice.credits_minor:
+        computed.wallet.balance_minor -= invoice.credits_minor
+        await CreditRepository(uow.session, invoice.organization_id).add(WalletTransaction(
+            wallet_id=computed.wallet.id, kind="APPLIED", amount_minor=-invoice.credits_minor, invoice_id=invoice.id,
+            settled_at=datetime.now(UTC)))
+
+
+def _parties(org: Organization, customer: Customer) -> tuple[dict[str, Any], dict[str, Any]]:
+    seller = {"name": org.legal_name or org.name, "address": org.address, "country": org.country,
+              "taxIdentificationNumber": org.tax_identification_number}
+    buyer = {"externalId": customer.external_id, "name": customer.legal_name or customer.name,
+             "email": customer.email,
+             "address": [a for a in (customer.address_line1, customer.address_line2, customer.postal_code,
+                                     customer.city, customer.state) if a],
+             "country": customer.country, "taxIdentificationNumber": customer.tax_identification_number}
+    return seller, buyer
 
 
 async def issue_invoice(
@@ -324,88 +406,61 @@ async def issue_invoice(
     period: Period,
     deductions: bool,
     taxed: bool = True,
+    draft: bool = False,
 ) -> Invoice:
-    """Compute (fees → coupons → taxes → credit notes → wallet), store, finalize. With `deductions`, the
-    customer's coupons, credit notes and prepaid credits apply and are consumed in the same transaction."""
-    rates, ctx = await _tax_context(uow.session, org, customer)
-    inputs = [
-        invoicing.InvoiceLineInput(
-            kind=line.kind,
-            description=line.description,
-            amount=line.amount,
-            tax_rates=tuple(_rates_for(line, rates, customer)) if taxed else (),
-            units=line.units,
-            metric_code=line.metric_code,
-            breakdown=tuple(),
-        )
-        for line in lines
-    ]
-    credits = CreditRepository(uow.session, org.id)
-    applied_rows, notes, wallet = [], [], None
-    if deductions:
-        applied_rows = await credits.active_coupons(customer.id, for_update=True)
-        notes = await credits.available_credit_notes(customer.id)
-        wallet = await credits.wallet(customer.id, for_update=True)
-    applied = [coupon_rules.AppliedCoupon(domain_coupon(row.coupon), row.periods_used) for row in applied_rows]
-    available_notes = money.from_minor_units(sum(n.remaining_minor for n in notes), currency)
-    balance = money.from_minor_units(wallet.balance_minor, currency) if wallet and wallet.currency == currency \
-        else Decimal(0)
-    totals = invoicing.compute_invoice(inputs, applied, ctx, available_notes, balance, currency)
-    invoice = Invoice(
-        customer=customer,
-        customer_id=customer.id,
-        status=numbering.InvoiceStatus.DRAFT.value,
-        kind=kind,
-        billing_key=billing_key,
-        currency=currency,
-        period_start=period.start,
-        period_end=period.end,
-        reverse_charge=totals.reverse_charge,
-        notes=totals.note or "",
-        seller={"name": org.legal_name or org.name, "address": org.address, "country": org.country,
-                "taxIdentificationNumber": org.tax_identification_number},
-        buyer={"externalId": customer.external_id, "name": customer.legal_name or customer.name,
-               "email": customer.email,
-               "address": [a for a in (customer.address_line1, customer.address_line2, customer.postal_code,
-                                       customer.city, customer.state) if a],
-               "country": customer.country, "taxIdentificationNumber": customer.tax_identification_number},
-        lines=[
-            InvoiceLine(
-                position=i,
-                kind=line.kind,
-                description=line.description[:300],
-                subscription_external_id=line.subscription.external_id if line.subscription else None,
-                billable_metric_code=line.metric_code,
-                units=line.units,
-                period_start=line.period.start if line.period else None,
-                period_end=line.period.end if line.period else None,
-                amount_minor=money.to_minor_units(computed.amount, currency),
-                discount_minor=money.to_minor_units(computed.discount, currency),
-                tax_minor=money.to_minor_units(computed.tax, currency),
-                tax_rates=[{"code": r.code, "name": r.name, "rate": str(r.rate)} for r in computed.rates],
-                breakdown=line.breakdown,
-            )
-            for i, (line, computed) in enumerate(zip(lines, totals.lines, strict=True))
-        ],
-    )
-    _set_totals(invoice, totals, currency)
+    """Compute, store and finalize an invoice. With `deductions`, the customer's coupons, credit notes and
+    prepaid credits apply and are consumed in the same transaction; a `draft` defers both to finalization."""
+    computed = await _compute(uow, org, customer, lines, currency, deductions=deductions and not draft, taxed=taxed)
+    seller, buyer = _parties(org, customer)
+    invoice = Invoice(organization_id=org.id, customer=customer, customer_id=customer.id,
+                      status=numbering.InvoiceStatus.DRAFT.value, kind=kind, billing_key=billing_key,
+                      currency=currency, period_start=period.start, period_end=period.end, seller=seller,
+                      buyer=buyer, billed_from={})
+    _fill(invoice, lines, computed, currency)
     await InvoiceRepository(uow.session, org.id).add(invoice)
-    # What this invoice consumed: coupon periods, credit-note balances, prepaid credits.
-    for row, after in zip(applied_rows, totals.applied_coupons, strict=True):
-        row.periods_used = after.periods_used
-        if after.used_up:
-            row.terminated_at = datetime.now(UTC)
-    left = invoice.credit_notes_minor
-    for note in notes:
-        taken = min(left, note.remaining_minor)
-        note.remaining_minor -= taken
-        left -= taken
-    if wallet is not None and invoice.credits_minor:
-        wallet.balance_minor -= invoice.credits_minor
-        await credits.add(WalletTransaction(wallet_id=wallet.id, kind="APPLIED", amount_minor=-invoice.credits_minor,
-                                            invoice_id=invoice.id, settled_at=datetime.now(UTC)))
     await audit.record(uow, actor, "invoice.created", "invoice", invoice.id, after=invoice_view(invoice))
+    if draft:
+        _announce(uow, invoice)
+        return invoice
+    await _consume(uow, invoice, computed)
     await finalize(uow, actor, invoice, org)
+    return invoice
+
+
+async def refresh_invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID, *, finalize_after: bool = False
+                          ) -> Invoice:
+    """Recompute a draft from current data (late events included); optionally finalize it."""
+    repo = InvoiceRepository(uow.session, actor.organization_id)
+    invoice = await repo.get(invoice_id, for_update=True)
+    if invoice is None:
+        raise NotFound("no invoice with this id", field=("id",))
+    if invoice.status != numbering.InvoiceStatus.DRAFT.value or invoice.kind != "SUBSCRIPTION":
+        raise Invalid("only a draft subscription invoice can be refreshed", field=("id",), code="INVOICE_NOT_DRAFT")
+    await advisory_xact_lock(uow.session, LockNamespace.CUSTOMER_BILLING, invoice.customer_id)
+    org = await OrganizationRepository(uow.session).get(actor.organization_id)
+    customer = invoice.customer
+    subscriptions = await SubscriptionRepository(uow.session, org.id).of_customer(customer.id)
+    for sub in subscriptions:  # rewind to where this draft started billing them
+        if str(sub.id) in invoice.billed_from:
+            previous = invoice.billed_from[str(sub.id)]
+            sub.billed_through = datetime.fromisoformat(previous) if previous else None
+    before = invoice_view(invoice)
+    bill = (await _due(uow.session, org, customer, subscriptions, invoice.period_end)).get(
+        invoice.period_end, BillingDate(invoice.period_end))
+    by_id = {s.id: s for s in subscriptions}
+    for sub_id, through in bill.advanced.items():
+        by_id[sub_id].billed_through = max(through, by_id[sub_id].billed_through or through)
+    computed = await _compute(uow, org, customer, bill.lines, invoice.currency, deductions=finalize_after,
+                              taxed=True)
+    _fill(invoice, bill.lines, computed, invoice.currency)
+    await uow.session.flush()
+    await audit.record(uow, actor, "invoice.refreshed", "invoice", invoice.id, before=before,
+                       after=invoice_view(invoice))
+    if finalize_after:
+        await _consume(uow, invoice, computed)
+        await finalize(uow, actor, invoice, org)
+    else:
+        _announce(uow, invoice)
     return invoice
 
 
@@ -484,7 +539,17 @@ async def finalize_invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID)
     invoice = await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True)
     if invoice is None:
         raise NotFound("no invoice with this id", field=("id",))
+    if invoice.status == numbering.InvoiceStatus.DRAFT.value and invoice.kind == "SUBSCRIPTION":
+        return await refresh_invoice(uow, actor, invoice_id, finalize_after=True)
     return await finalize(uow, actor, invoice)
+
+
+async def finalize_expired_drafts(uow: UnitOfWork, actor: Actor, now: datetime) -> list[Invoice]:
+    """Drafts whose grace period is over are refreshed one last time and finalized."""
+    org = await OrganizationRepository(uow.session).get(actor.organization_id)
+    cutoff = now - timedelta(days=org.invoice_grace_period_days)
+    drafts = await InvoiceRepository(uow.session, org.id).drafts_created_before(cutoff)
+    return [await refresh_invoice(uow, actor, d.id, finalize_after=True) for d in drafts]
 
 
 # --- runs ----------------------------------------------------------------------------------
@@ -505,7 +570,11 @@ async def bill_customer(uow: UnitOfWork, actor: Actor, customer_id: uuid.UUID, a
     for moment in sorted(dates):
         bill = dates[moment]
         if bill.lines and not await repo.has_billing_key(customer.id, moment.astimezone(UTC).isoformat()):
-            invoices.append(await _issue(uow, actor, org, customer, bill, customer.currency or org.default_currency))
+            invoice = await _issue(uow, actor, org, customer, bill, customer.currency or org.default_currency)
+            # Where billing of each subscription stood before: a refresh of a draft starts again from there.
+            invoice.billed_from = {str(k): by_id[k].billed_through.isoformat() if by_id[k].billed_through else None
+                                   for k in bill.advanced}
+            invoices.append(invoice)
         for sub_id, through in bill.advanced.items():
             by_id[sub_id].billed_through = max(through, by_id[sub_id].billed_through or through)
     await uow.session.flush()

@@ -107,6 +107,7 @@ async def update_organization(
     address: str | None = None,
     tax_identification_number: str | None = None,
     net_payment_term_days: int | None = None,
+    invoice_grace_period_days: int | None = None,
 ) -> Organization:
     """The seller's identity (country, legal name, address, tax id) is what invoices and tax rules use."""
     org = await OrganizationRepository(uow.session).get(actor.organization_id)
@@ -140,5 +141,9 @@ async def update_organization(
         if not 0 <= net_payment_term_days <= 365:
             raise Invalid("between 0 and 365 days", field=("netPaymentTermDays",), code="INVALID_PAYMENT_TERM")
         org.net_payment_term_days = net_payment_term_days
+    if invoice_grace_period_days is not None:
+        if not 0 <= invoice_grace_period_days <= 60:
+            raise Invalid("between 0 and 60 days", field=("invoiceGracePeriodDays",), code="INVALID_GRACE_PERIOD")
+        org.invoice_grace_period_days = invoice_grace_period_days
     await audit.record(uow, actor, "organization.updated", "organization", org.id, before=before, after=_view(org))
     return org

@@ -67,6 +67,17 @@ async def schedule_billing(ctx: dict[str, Any]) -> int:
     return queued
 
 
+async def finalize_drafts(ctx: dict[str, Any]) -> int:
+    """Hourly: drafts past their organization's grace period are refreshed and finalized."""
+    async with ctx["db"].read() as session:
+        organizations = await all_organization_ids(session)
+    finalized = 0
+    for org in organizations:
+        async with ctx["db"].unit_of_work() as uow:
+            finalized += len(await billing.finalize_expired_drafts(uow, billing.job_actor(org), datetime.now(UTC)))
+    return finalized
+
+
 def worker_settings(database_url: str, redis_url: str) -> dict[str, Any]:
     """The options `arq.run_worker` takes, bound to this deployment's servers."""
 
@@ -78,10 +89,11 @@ def worker_settings(database_url: str, redis_url: str) -> dict[str, Any]:
         await ctx["db"].dispose()
 
     return {
-        "functions": [ping, maintain_usage_partitions, bill_customer, schedule_billing],
+        "functions": [ping, maintain_usage_partitions, bill_customer, schedule_billing, finalize_drafts],
         "cron_jobs": [
             cron(maintain_usage_partitions, hour={3}, minute={17}, unique=True),
             cron(schedule_billing, minute={5}, unique=True),
+            cron(finalize_drafts, minute={35}, unique=True),
         ],
         "redis_settings": RedisSettings.from_dsn(redis_url),
         "queue_name": QUEUE_NAME,

@@ -104,6 +104,8 @@ class Invoice(Base):
     paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     reverse_charge: Mapped[bool] = mapped_column(Boolean, default=False)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # Subscription id -> its billed_through before this invoice (for refreshing a draft).
+    billed_from: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     seller: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     buyer: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     finalized_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

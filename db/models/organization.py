@@ -34,6 +34,7 @@ class Organization(Base):
     address: Mapped[str | None] = mapped_column(String(600))
     tax_identification_number: Mapped[str | None] = mapped_column(String(64))
     net_payment_term_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    invoice_grace_period_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = created_at()
 
 

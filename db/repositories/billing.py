@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, exists, select
@@ -33,6 +34,11 @@ class InvoiceRepository:
         if for_update:
             stmt = stmt.with_for_update(of=Invoice)
         return await self.session.scalar(stmt)
+
+    async def drafts_created_before(self, cutoff: datetime) -> list[Invoice]:
+        return list(await self.session.scalars(select(Invoice).where(
+            Invoice.organization_id == self.organization_id, Invoice.status == "DRAFT", Invoice.kind == "SUBSCRIPTION",
+            Invoice.created_at <= cutoff).order_by(Invoice.created_at)))
 
     async def has_billing_key(self, customer_id: uuid.UUID, billing_key: str) -> bool:
         return bool(

@@ -110,6 +110,13 @@ class BillingMutations:
         )
         return InvoicePayload(invoice=Invoice.of(invoice) if invoice else None, user_errors=errors)
 
+    @strawberry.mutation(description="Recompute a draft from current usage and prices (FINANCE).")
+    async def refresh_invoice(self, info: Info[Context, None], input: InvoiceIdInput) -> InvoicePayload:
+        invoice, errors = await run_use_case(
+            info, Role.FINANCE, lambda uow, a: billing.refresh_invoice(uow, a, _id(input.id))
+        )
+        return InvoicePayload(invoice=Invoice.of(invoice) if invoice else None, user_errors=errors)
+
     @strawberry.mutation(description="Void a draft or open invoice (FINANCE).")
     async def void_invoice(self, info: Info[Context, None], input: InvoiceIdInput) -> InvoicePayload:
         invoice, errors = await run_use_case(

@@ -22,6 +22,9 @@ class UpdateOrganizationInput:
     address: str | None = None
     tax_identification_number: str | None = None
     net_payment_term_days: int | None = None
+    invoice_grace_period_days: int | None = strawberry.field(
+        default=None, description="Days invoices stay refreshable drafts before they are finalized (0: at once)."
+    )
 
 
 @strawberry.type
@@ -51,6 +54,7 @@ class OrganizationMutations:
                 address=input.address,
                 tax_identification_number=input.tax_identification_number,
                 net_payment_term_days=input.net_payment_term_days,
+                invoice_grace_period_days=input.invoice_grace_period_days,
             ),
         )
         return OrganizationPayload(organization=Organization.of(org) if org else None, user_errors=errors)

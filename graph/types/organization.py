@@ -19,6 +19,7 @@ class Organization:
     address: str | None
     tax_identification_number: str | None
     net_payment_term_days: int
+    invoice_grace_period_days: int
     created_at: datetime
 
     @classmethod
@@ -34,5 +35,6 @@ class Organization:
             address=org.address,
             tax_identification_number=org.tax_identification_number,
             net_payment_term_days=org.net_payment_term_days,
+            invoice_grace_period_days=org.invoice_grace_period_days,
             created_at=org.created_at,
         )

@@ -176,3 +176,29 @@ async def test_invoice_updated_is_pushed(stack, tenant) -> None:
                              id=(await tenant.api(INVOICES, c=cust))["invoices"]["nodes"][0]["id"])
         pushed = await asyncio.wait_for(waiter, timeout=10)
     assert pushed["invoiceUpdated"]["status"] in ("OPEN", "VOID")
+
+
+async def test_grace_period_keeps_refreshable_drafts_until_finalized(tenant) -> None:
+    api = tenant.api
+    await api("mutation { updateOrganization(input: {invoiceGracePeriodDays: 3}) { userErrors { code } } }")
+    cust, m = await _monthly_customer(api, amount="30")
+    drafts = sorted((await _run(api))["invoices"], key=lambda i: i["periodEnd"])
+    assert [(d["status"], d["number"], d["pdfUrl"]) for d in drafts] == [("DRAFT", None, None)] * 2
+    assert [line["units"] for line in drafts[1]["lines"] if line["kind"] == "CHARGE"] == ["0"]
+    late = datetime.now(UTC) - timedelta(days=3)  # a late event inside the second (ended) period
+    await api("mutation($e: [UsageEventInput!]!) { ingestUsage(input: {events: $e}) { accepted } }",
+              e=[{"transactionId": uid("late"), "customerExternalId": cust, "metricCode": m,
+                  "timestamp": late.isoformat()}])
+    refreshed = await api("mutation($id: ID!) { refreshInvoice(input: {id: $id}) { invoice { status totalAmount "
+                          "lines { kind units } } userErrors { code } } }", id=drafts[1]["id"])
+    invoice = refreshed["refreshInvoice"]["invoice"]
+    assert invoice["status"] == "DRAFT" and invoice["totalAmount"] == "30.50"
+    assert [line["units"] for line in invoice["lines"] if line["kind"] == "CHARGE"] == ["1"]
+    assert (await _run(api))["invoices"] == []  # drafts count: no second invoice for the period
+    final = await api("mutation($id: ID!) { finalizeInvoice(input: {id: $id}) { invoice { status number totalAmount }"
+                      " userErrors { code } } }", id=drafts[1]["id"])
+    assert final["finalizeInvoice"]["invoice"]["status"] == "OPEN"
+    assert final["finalizeInvoice"]["invoice"]["number"].endswith("-0001")  # numbered when finalized, gapless
+    again = await api("mutation($id: ID!) { refreshInvoice(input: {id: $id}) { userErrors { code } } }",
+                      id=drafts[1]["id"])
+    assert again["refreshInvoice"]["userErrors"] == [{"code": "INVOICE_NOT_DRAFT"}]
