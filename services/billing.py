@@ -37,7 +37,7 @@ from domain.subscriptions import SubscriptionStatus
 from services import audit
 from services.actors import Actor, system_actor
 from services.errors import Invalid, NotFound
-from services.subscriptions import customer_timezone, effective_plan
+from services.subscriptions import current_period, customer_timezone, effective_plan, status_now
 from services.usage import ChargeUsage, rate_window
 
 log = logging.getLogger("valueverse.billing")
@@ -187,6 +187,7 @@ class BillingDate:
     lines: list[DueLine] = field(default_factory=list)
     periods: list[Period] = field(default_factory=list)
     advanced: dict[uuid.UUID, datetime] = field(default_factory=dict)  # subscription -> billed through
+    progressive: list[tuple[Subscription, Period]] = field(default_factory=list)  # periods that may have interims
 
 
 async def _due(
@@ -254,6 +255,8 @@ async def _due(
                         )
                     )
             bill.lines += sub_lines
+            if phase.plan.usage_thresholds:
+                bill.progressive.append((sub, Period(period.start, end)))
             ended = service_end is not None and end >= service_end
             if not ended:
                 next_phase = _phase_at(sub, end)
@@ -298,17 +301,47 @@ def _rates_for(line: DueLine, rates: Any, customer: Customer) -> tuple[tax.TaxRa
     def domain(rows: Sequence[Any]) -> list[tax.TaxRate]:
         return [tax.TaxRate(code=r.code, name=r.name, rate=r.rate) for r in rows]
 
-    return tax.applicable_rates(domain(levels["CHARGE"]), domain(levels["PLAN"]),
-                                domain(rates.of("CUSTOMER", customer.id)), domain(rates.organization))
+    return tax.applicable_rates(
+        domain(levels["CHARGE"]),
+        domain(levels["PLAN"]),
+        domain(rates.of("CUSTOMER", customer.id)),
+        domain(rates.organization),
+    )
 
 
 async def _issue(
     uow: UnitOfWork, actor: Actor, org: Organization, customer: Customer, bill: BillingDate, currency: str
 ) -> Invoice:
     start = min((p.start for p in bill.periods), default=bill.at)
-    return await issue_invoice(uow, actor, org, customer, bill.lines, currency, kind="SUBSCRIPTION",
-                               billing_key=bill.at.astimezone(UTC).isoformat(), period=Period(start, bill.at),
-                               deductions=True, draft=org.invoice_grace_period_days > 0)
+    return await issue_invoice(
+        uow,
+        actor,
+        org,
+        customer,
+        bill.lines,
+        currency,
+        kind="SUBSCRIPTION",
+        billing_key=bill.at.astimezone(UTC).isoformat(),
+        period=Period(start, bill.at),
+        deductions=True,
+        draft=org.invoice_grace_period_days > 0,
+        progressive_credit=await _interim_billed(uow, org, bill.progressive, currency),
+    )
+
+
+async def _interim_billed(
+    uow: UnitOfWork, org: Organization, periods: Sequence[tuple[Subscription, Period]], currency: str
+) -> Decimal:
+    """What interim (progressive) invoices already billed, before tax, for these subscription periods."""
+    repo = InvoiceRepository(uow.session, org.id)
+    minor = 0
+    for sub, period in periods:
+        minor += await repo.progressive_billed(_progressive_prefix(sub, period.start))
+    return money.from_minor_units(minor, currency)
+
+
+def _progressive_prefix(subscription: Subscription, period_start: datetime) -> str:
+    return f"progressive:{subscription.id}:{period_start.astimezone(UTC).isoformat()}:"
 
 
 @dataclass
@@ -319,14 +352,29 @@ class _Computed:
     wallet: Any
 
 
-async def _compute(uow: UnitOfWork, org: Organization, customer: Customer, lines: Sequence[DueLine], currency: str,
-                   *, deductions: bool, taxed: bool) -> _Computed:
+async def _compute(
+    uow: UnitOfWork,
+    org: Organization,
+    customer: Customer,
+    lines: Sequence[DueLine],
+    currency: str,
+    *,
+    deductions: bool,
+    taxed: bool,
+    progressive_credit: Decimal = Decimal(0),
+) -> _Computed:
     """Fees → coupons → taxes → credit notes → prepaid credits, for these lines (nothing is consumed yet)."""
     rates, ctx = await _tax_context(uow.session, org, customer)
     inputs = [
-        invoicing.InvoiceLineInput(kind=line.kind, description=line.description, amount=line.amount,
-                                   tax_rates=tuple(_rates_for(line, rates, customer)) if taxed else (),
-                                   units=line.units, metric_code=line.metric_code, breakdown=tuple())
+        invoicing.InvoiceLineInput(
+            kind=line.kind,
+            description=line.description,
+            amount=line.amount,
+            tax_rates=tuple(_rates_for(line, rates, customer)) if taxed else (),
+            units=line.units,
+            metric_code=line.metric_code,
+            breakdown=tuple(),
+        )
         for line in lines
     ]
     credits = CreditRepository(uow.session, org.id)
@@ -337,9 +385,12 @@ async def _compute(uow: UnitOfWork, org: Organization, customer: Customer, lines
         wallet = await credits.wallet(customer.id, for_update=True)
     applied = [coupon_rules.AppliedCoupon(domain_coupon(row.coupon), row.periods_used) for row in coupons]
     available_notes = money.from_minor_units(sum(n.remaining_minor for n in notes), currency)
-    balance = money.from_minor_units(wallet.balance_minor, currency) if wallet and wallet.currency == currency \
-        else Decimal(0)
-    totals = invoicing.compute_invoice(inputs, applied, ctx, available_notes, balance, currency)
+    balance = (
+        money.from_minor_units(wallet.balance_minor, currency) if wallet and wallet.currency == currency else Decimal(0)
+    )
+    totals = invoicing.compute_invoice(
+        inputs, applied, ctx, available_notes, balance, currency, progressive_billing_credit=progressive_credit
+    )
     return _Computed(totals, coupons, notes, wallet)
 
 
@@ -348,9 +399,13 @@ def _fill(invoice: Invoice, lines: Sequence[DueLine], computed: _Computed, curre
     invoice.reverse_charge, invoice.notes = totals.reverse_charge, totals.note or ""
     invoice.lines = [
         InvoiceLine(
-            organization_id=invoice.organization_id, position=i, kind=line.kind, description=line.description[:300],
+            organization_id=invoice.organization_id,
+            position=i,
+            kind=line.kind,
+            description=line.description[:300],
             subscription_external_id=line.subscription.external_id if line.subscription else None,
-            billable_metric_code=line.metric_code, units=line.units,
+            billable_metric_code=line.metric_code,
+            units=line.units,
             period_start=line.period.start if line.period else None,
             period_end=line.period.end if line.period else None,
             amount_minor=money.to_minor_units(result.amount, currency),
@@ -377,19 +432,42 @@ async def _consume(uow: UnitOfWork, invoice: Invoice, computed: _Computed) -> No
         left -= taken
     if computed.wallet is not None and invoice.credits_minor:
         computed.wallet.balance_minor -= invoice.credits_minor
-        await CreditRepository(uow.session, invoice.organization_id).add(WalletTransaction(
-            wallet_id=computed.wallet.id, kind="APPLIED", amount_minor=-invoice.credits_minor, invoice_id=invoice.id,
-            settled_at=datetime.now(UTC)))
+        await CreditRepository(uow.session, invoice.organization_id).add(
+            WalletTransaction(
+                wallet_id=computed.wallet.id,
+                kind="APPLIED",
+                amount_minor=-invoice.credits_minor,
+                invoice_id=invoice.id,
+                settled_at=datetime.now(UTC),
+            )
+        )
 
 
 def _parties(org: Organization, customer: Customer) -> tuple[dict[str, Any], dict[str, Any]]:
-    seller = {"name": org.legal_name or org.name, "address": org.address, "country": org.country,
-              "taxIdentificationNumber": org.tax_identification_number}
-    buyer = {"externalId": customer.external_id, "name": customer.legal_name or customer.name,
-             "email": customer.email,
-             "address": [a for a in (customer.address_line1, customer.address_line2, customer.postal_code,
-                                     customer.city, customer.state) if a],
-             "country": customer.country, "taxIdentificationNumber": customer.tax_identification_number}
+    seller = {
+        "name": org.legal_name or org.name,
+        "address": org.address,
+        "country": org.country,
+        "taxIdentificationNumber": org.tax_identification_number,
+    }
+    buyer = {
+        "externalId": customer.external_id,
+        "name": customer.legal_name or customer.name,
+        "email": customer.email,
+        "address": [
+            a
+            for a in (
+                customer.address_line1,
+                customer.address_line2,
+                customer.postal_code,
+                customer.city,
+                customer.state,
+            )
+            if a
+        ],
+        "country": customer.country,
+        "taxIdentificationNumber": customer.tax_identification_number,
+    }
     return seller, buyer
 
 
@@ -407,15 +485,35 @@ async def issue_invoice(
     deductions: bool,
     taxed: bool = True,
     draft: bool = False,
+    progressive_credit: Decimal = Decimal(0),
 ) -> Invoice:
     """Compute, store and finalize an invoice. With `deductions`, the customer's coupons, credit notes and
     prepaid credits apply and are consumed in the same transaction; a `draft` defers both to finalization."""
-    computed = await _compute(uow, org, customer, lines, currency, deductions=deductions and not draft, taxed=taxed)
+    computed = await _compute(
+        uow,
+        org,
+        customer,
+        lines,
+        currency,
+        deductions=deductions and not draft,
+        taxed=taxed,
+        progressive_credit=progressive_credit,
+    )
     seller, buyer = _parties(org, customer)
-    invoice = Invoice(organization_id=org.id, customer=customer, customer_id=customer.id,
-                      status=numbering.InvoiceStatus.DRAFT.value, kind=kind, billing_key=billing_key,
-                      currency=currency, period_start=period.start, period_end=period.end, seller=seller,
-                      buyer=buyer, billed_from={})
+    invoice = Invoice(
+        organization_id=org.id,
+        customer=customer,
+        customer_id=customer.id,
+        status=numbering.InvoiceStatus.DRAFT.value,
+        kind=kind,
+        billing_key=billing_key,
+        currency=currency,
+        period_start=period.start,
+        period_end=period.end,
+        seller=seller,
+        buyer=buyer,
+        billed_from={},
+    )
     _fill(invoice, lines, computed, currency)
     await InvoiceRepository(uow.session, org.id).add(invoice)
     await audit.record(uow, actor, "invoice.created", "invoice", invoice.id, after=invoice_view(invoice))
@@ -427,8 +525,9 @@ async def issue_invoice(
     return invoice
 
 
-async def refresh_invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID, *, finalize_after: bool = False
-                          ) -> Invoice:
+async def refresh_invoice(
+    uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID, *, finalize_after: bool = False
+) -> Invoice:
     """Recompute a draft from current data (late events included); optionally finalize it."""
     repo = InvoiceRepository(uow.session, actor.organization_id)
     invoice = await repo.get(invoice_id, for_update=True)
@@ -446,16 +545,26 @@ async def refresh_invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID, 
             sub.billed_through = datetime.fromisoformat(previous) if previous else None
     before = invoice_view(invoice)
     bill = (await _due(uow.session, org, customer, subscriptions, invoice.period_end)).get(
-        invoice.period_end, BillingDate(invoice.period_end))
+        invoice.period_end, BillingDate(invoice.period_end)
+    )
     by_id = {s.id: s for s in subscriptions}
     for sub_id, through in bill.advanced.items():
         by_id[sub_id].billed_through = max(through, by_id[sub_id].billed_through or through)
-    computed = await _compute(uow, org, customer, bill.lines, invoice.currency, deductions=finalize_after,
-                              taxed=True)
+    computed = await _compute(
+        uow,
+        org,
+        customer,
+        bill.lines,
+        invoice.currency,
+        deductions=finalize_after,
+        taxed=True,
+        progressive_credit=await _interim_billed(uow, org, bill.progressive, invoice.currency),
+    )
     _fill(invoice, bill.lines, computed, invoice.currency)
     await uow.session.flush()
-    await audit.record(uow, actor, "invoice.refreshed", "invoice", invoice.id, before=before,
-                       after=invoice_view(invoice))
+    await audit.record(
+        uow, actor, "invoice.refreshed", "invoice", invoice.id, before=before, after=invoice_view(invoice)
+    )
     if finalize_after:
         await _consume(uow, invoice, computed)
         await finalize(uow, actor, invoice, org)
@@ -465,16 +574,22 @@ async def refresh_invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID, 
 
 
 def domain_coupon(row: Any) -> coupon_rules.Coupon:
-    return coupon_rules.Coupon(code=row.code, kind=coupon_rules.CouponKind(row.kind), amount=row.amount,
-                               percentage=row.percentage, currency=row.currency,
-                               duration=coupon_rules.CouponDuration(row.duration),
-                               duration_periods=row.duration_periods)
+    return coupon_rules.Coupon(
+        code=row.code,
+        kind=coupon_rules.CouponKind(row.kind),
+        amount=row.amount,
+        percentage=row.percentage,
+        currency=row.currency,
+        duration=coupon_rules.CouponDuration(row.duration),
+        duration_periods=row.duration_periods,
+    )
 
 
 def _set_totals(invoice: Invoice, totals: Any, currency: str) -> None:
     to_minor = money.to_minor_units
     invoice.subtotal_minor = to_minor(totals.subtotal, currency)
     invoice.discount_minor = to_minor(totals.discount_amount, currency)
+    invoice.progressive_credit_minor = to_minor(totals.progressive_billing_credit_amount, currency)
     invoice.tax_minor = to_minor(totals.tax_amount, currency)
     invoice.total_minor = to_minor(totals.total, currency)
     invoice.credit_notes_minor = to_minor(totals.credit_notes_amount, currency)
@@ -552,6 +667,75 @@ async def finalize_expired_drafts(uow: UnitOfWork, actor: Actor, now: datetime) 
     return [await refresh_invoice(uow, actor, d.id, finalize_after=True) for d in drafts]
 
 
+# --- progressive billing ------------------------------------------------------------------------
+
+
+async def check_usage_thresholds(uow: UnitOfWork, actor: Actor, customer_id: uuid.UUID, now: datetime) -> list[Invoice]:
+    """An interim invoice when a subscription's usage this period reaches a threshold of its plan.
+
+    It bills the usage so far minus what earlier interim invoices of the period billed; the period
+    invoice later deducts all of it (before tax), so nothing is billed or taxed twice."""
+    await advisory_xact_lock(uow.session, LockNamespace.CUSTOMER_BILLING, customer_id)
+    org = await OrganizationRepository(uow.session).get(actor.organization_id)
+    customer = (await CustomerRepository(uow.session, org.id).by_ids([customer_id])).get(customer_id)
+    if customer is None:
+        return []
+    tz = customer_timezone(customer, org)
+    repo = InvoiceRepository(uow.session, org.id)
+    invoices = []
+    for sub in await SubscriptionRepository(uow.session, org.id).of_customer(customer.id):
+        if status_now(sub, now) not in (
+            SubscriptionStatus.ACTIVE,
+            SubscriptionStatus.TRIALING,
+            SubscriptionStatus.PAST_DUE,
+        ):
+            continue
+        phase = _phase_at(sub, now)
+        thresholds = [Decimal(t) for t in phase.plan.usage_thresholds or []]
+        if not thresholds:
+            continue
+        period = current_period(sub, tz, now)
+        window = _phase_window(sub, phase, period, period.end)
+        if window is None:
+            continue
+        plan = effective_plan(phase)
+        charges = await rate_window(uow.session, org.id, sub, plan, window)
+        used = sum((c.amount for c in charges), Decimal(0))
+        reached = [t for t in thresholds if t <= used]
+        if not reached:
+            continue
+        prefix = _progressive_prefix(sub, period.start)
+        key = f"{prefix}{reached[-1]}"
+        if await repo.has_billing_key(customer.id, key):
+            continue
+        billed = money.from_minor_units(await repo.progressive_billed(prefix), plan.plan.currency)
+        if used <= billed:
+            continue
+        line = DueLine(
+            "CHARGE",
+            f"Usage to date - {phase.plan.name} (threshold {reached[-1]} reached)",
+            used - billed,
+            sub,
+            (("PLAN", phase.plan.id),),
+            period=Period(window.start, now),
+        )
+        invoices.append(
+            await issue_invoice(
+                uow,
+                actor,
+                org,
+                customer,
+                [line],
+                plan.plan.currency,
+                kind="PROGRESSIVE",
+                billing_key=key,
+                period=Period(window.start, now),
+                deductions=False,
+            )
+        )
+    return invoices
+
+
 # --- runs ----------------------------------------------------------------------------------
 
 
@@ -572,8 +756,9 @@ async def bill_customer(uow: UnitOfWork, actor: Actor, customer_id: uuid.UUID, a
         if bill.lines and not await repo.has_billing_key(customer.id, moment.astimezone(UTC).isoformat()):
             invoice = await _issue(uow, actor, org, customer, bill, customer.currency or org.default_currency)
             # Where billing of each subscription stood before: a refresh of a draft starts again from there.
-            invoice.billed_from = {str(k): by_id[k].billed_through.isoformat() if by_id[k].billed_through else None
-                                   for k in bill.advanced}
+            invoice.billed_from = {
+                str(k): by_id[k].billed_through.isoformat() if by_id[k].billed_through else None for k in bill.advanced
+            }
             invoices.append(invoice)
         for sub_id, through in bill.advanced.items():
             by_id[sub_id].billed_through = max(through, by_id[sub_id].billed_through or through)

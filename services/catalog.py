@@ -176,6 +176,19 @@ class PlanSpec:
     minimum_commitment: Decimal | None = None
     description: str = ""
     charges: Sequence[ChargeSpec] = ()
+    usage_thresholds: Sequence[Decimal] = ()
+
+
+def _thresholds(values: Sequence[Any]) -> list[str]:
+    """Progressive billing: usage amounts (before tax) that trigger an interim invoice, strictly increasing."""
+    checked: list[Decimal] = []
+    for index, value in enumerate(values):
+        amount = _amount(value, ("usageThresholds", str(index)))
+        if amount <= 0 or (checked and amount <= checked[-1]):
+            raise Invalid("thresholds are positive and strictly increasing", field=("usageThresholds", str(index)),
+                          code="INVALID_THRESHOLDS")
+        checked.append(amount)
+    return [str(v) for v in checked]
 
 
 def _amount(value: Any, field: tuple[str, ...], *, optional: bool = False) -> Decimal | None:
@@ -277,6 +290,7 @@ def plan_view(plan: Plan) -> dict[str, Any]:
         "payInAdvance": plan.pay_in_advance,
         "trialPeriodDays": plan.trial_period_days,
         "minimumCommitment": plan.minimum_commitment,
+        "usageThresholds": plan.usage_thresholds,
         "charges": [
             {
                 "billableMetricCode": c.billable_metric.code,
@@ -314,6 +328,7 @@ async def create_plan(uow: UnitOfWork, actor: Actor, spec: PlanSpec) -> Plan:
         trial_period_days=_check_trial(spec.trial_period_days),
         minimum_commitment=_amount(spec.minimum_commitment, ("minimumCommitment",), optional=True),
         charges=await _build_charges(uow, actor, spec.charges),
+        usage_thresholds=_thresholds(spec.usage_thresholds),
     )
     if await repo.by_code(spec.code) is not None:
         raise AlreadyExists(f"a plan with code {spec.code!r} exists", field=("code",))

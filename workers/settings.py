@@ -67,6 +67,38 @@ async def schedule_billing(ctx: dict[str, Any]) -> int:
     return queued
 
 
+async def check_usage_thresholds(ctx: dict[str, Any], organization_id: str, customer_id: str) -> int:
+    """Progressive billing for one customer: an interim invoice per threshold reached (idempotent)."""
+    org = uuid.UUID(organization_id)
+    async with ctx["db"].unit_of_work() as uow:
+        invoices = await billing.check_usage_thresholds(
+            uow, billing.job_actor(org), uuid.UUID(customer_id), datetime.now(UTC)
+        )
+    return len(invoices)
+
+
+async def scan_usage_thresholds(ctx: dict[str, Any]) -> int:
+    """Every 5 minutes: one threshold check per customer with subscriptions."""
+    slot = datetime.now(UTC).replace(second=0, microsecond=0)
+    async with ctx["db"].read() as session:
+        targets = [
+            (org, customer)
+            for org in await all_organization_ids(session)
+            for customer, _ in await SubscriptionRepository(session, org).customers_with_subscriptions()
+        ]
+    queued = 0
+    for org, customer in targets:
+        job = await ctx["redis"].enqueue_job(
+            "check_usage_thresholds",
+            str(org),
+            str(customer),
+            _job_id=f"check_usage_thresholds:{customer}:{slot:%Y%m%d%H%M}",
+            _queue_name=QUEUE_NAME,
+        )
+        queued += job is not None
+    return queued
+
+
 async def finalize_drafts(ctx: dict[str, Any]) -> int:
     """Hourly: drafts past their organization's grace period are refreshed and finalized."""
     async with ctx["db"].read() as session:
@@ -89,11 +121,20 @@ def worker_settings(database_url: str, redis_url: str) -> dict[str, Any]:
         await ctx["db"].dispose()
 
     return {
-        "functions": [ping, maintain_usage_partitions, bill_customer, schedule_billing, finalize_drafts],
+        "functions": [
+            ping,
+            maintain_usage_partitions,
+            bill_customer,
+            schedule_billing,
+            finalize_drafts,
+            check_usage_thresholds,
+            scan_usage_thresholds,
+        ],
         "cron_jobs": [
             cron(maintain_usage_partitions, hour={3}, minute={17}, unique=True),
             cron(schedule_billing, minute={5}, unique=True),
             cron(finalize_drafts, minute={35}, unique=True),
+            cron(scan_usage_thresholds, minute=set(range(0, 60, 5)), unique=True),
         ],
         "redis_settings": RedisSettings.from_dsn(redis_url),
         "queue_name": QUEUE_NAME,

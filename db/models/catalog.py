@@ -62,6 +62,8 @@ class Plan(Base):
     pay_in_advance: Mapped[bool] = mapped_column(Boolean, default=False)
     trial_period_days: Mapped[int] = mapped_column(Integer, default=0)
     minimum_commitment: Mapped[Decimal | None] = mapped_column(PRICE)
+    # Progressive billing: usage amounts that trigger an interim invoice within a period.
+    usage_thresholds: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default="[]")
     created_at: Mapped[datetime] = created_at()
     archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

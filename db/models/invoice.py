@@ -87,7 +87,7 @@ class Invoice(Base):
     customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
     number: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(16))
-    kind: Mapped[str] = mapped_column(String(16))  # SUBSCRIPTION, ONE_OFF
+    kind: Mapped[str] = mapped_column(String(16))  # SUBSCRIPTION, PROGRESSIVE, ONE_OFF, CREDIT_PURCHASE
     billing_key: Mapped[str | None] = mapped_column(String(80))
     currency: Mapped[str] = mapped_column(String(3))
     period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -96,6 +96,8 @@ class Invoice(Base):
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     subtotal_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     discount_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # What interim (progressive billing) invoices already billed of this period, before tax.
+    progressive_credit_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     tax_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     total_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     credit_notes_minor: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,9 +36,30 @@ class InvoiceRepository:
         return await self.session.scalar(stmt)
 
     async def drafts_created_before(self, cutoff: datetime) -> list[Invoice]:
-        return list(await self.session.scalars(select(Invoice).where(
-            Invoice.organization_id == self.organization_id, Invoice.status == "DRAFT", Invoice.kind == "SUBSCRIPTION",
-            Invoice.created_at <= cutoff).order_by(Invoice.created_at)))
+        return list(
+            await self.session.scalars(
+                select(Invoice)
+                .where(
+                    Invoice.organization_id == self.organization_id,
+                    Invoice.status == "DRAFT",
+                    Invoice.kind == "SUBSCRIPTION",
+                    Invoice.created_at <= cutoff,
+                )
+                .order_by(Invoice.created_at)
+            )
+        )
+
+    async def progressive_billed(self, key_prefix: str) -> int:
+        """Minor units billed before tax by the live interim invoices whose billing key starts so."""
+        total = await self.session.scalar(
+            select(func.coalesce(func.sum(Invoice.subtotal_minor - Invoice.discount_minor), 0)).where(
+                Invoice.organization_id == self.organization_id,
+                Invoice.kind == "PROGRESSIVE",
+                Invoice.status != "VOID",
+                Invoice.billing_key.startswith(key_prefix, autoescape=True),
+            )
+        )
+        return int(total or 0)
 
     async def has_billing_key(self, customer_id: uuid.UUID, billing_key: str) -> bool:
         return bool(

@@ -91,6 +91,8 @@ class CreatePlanInput:
     minimum_commitment: Decimal | None = None
     description: str = ""
     charges: list[ChargeInput] | None = None
+    usage_thresholds: list[Decimal] | None = strawberry.field(
+        default=None, description="Progressive billing: an interim invoice when current usage reaches each amount.")
 
 
 @strawberry.input(description="Fields left out stay as they are; `charges`, when given, replaces them all.")
@@ -215,6 +217,7 @@ class CatalogMutations:
                 minimum_commitment=input.minimum_commitment,
                 description=input.description,
                 charges=_charges(input.charges),
+                usage_thresholds=input.usage_thresholds or (),
             )
             return await catalog.create_plan(uow, actor, spec)
 

@@ -80,6 +80,7 @@ class Invoice:
     id: strawberry.ID
     number: str | None = strawberry.field(description="PREFIX-YYYYMM-NNNN, gapless; assigned at finalization.")
     status: InvoiceStatus
+    kind: str = strawberry.field(description="SUBSCRIPTION, PROGRESSIVE (interim), ONE_OFF or CREDIT_PURCHASE.")
     currency: str
     period_start: datetime
     period_end: datetime
@@ -87,6 +88,8 @@ class Invoice:
     due_at: datetime | None
     subtotal_amount: Decimal
     discount_amount: Decimal
+    progressive_billing_credit_amount: Decimal = strawberry.field(
+        description="Billed earlier in the period by interim invoices (before tax) and deducted here.")
     tax_amount: Decimal
     total_amount: Decimal
     credit_notes_amount: Decimal
@@ -126,6 +129,7 @@ class Invoice:
             id=strawberry.ID(str(i.id)),
             number=i.number,
             status=InvoiceStatus(i.status),
+            kind=i.kind,
             currency=c,
             period_start=i.period_start,
             period_end=i.period_end,
@@ -133,6 +137,7 @@ class Invoice:
             due_at=i.due_at,
             subtotal_amount=amount(i.subtotal_minor, c),
             discount_amount=amount(i.discount_minor, c),
+            progressive_billing_credit_amount=amount(i.progressive_credit_minor, c),
             tax_amount=amount(i.tax_minor, c),
             total_amount=amount(i.total_minor, c),
             credit_notes_amount=amount(i.credit_notes_minor, c),

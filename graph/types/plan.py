@@ -69,6 +69,7 @@ class Plan:
     trial_period_days: int
     minimum_commitment: Decimal | None
     charges: list[Charge]
+    usage_thresholds: list[Decimal] = strawberry.field(description="Progressive billing thresholds.")
     created_at: datetime
     archived_at: datetime | None
 
@@ -86,6 +87,7 @@ class Plan:
             trial_period_days=p.trial_period_days,
             minimum_commitment=price(p.minimum_commitment),
             charges=[Charge.of(c) for c in p.charges],
+            usage_thresholds=[Decimal(t) for t in p.usage_thresholds or []],
             created_at=p.created_at,
             archived_at=p.archived_at,
         )

@@ -15,7 +15,8 @@ from tests.client import ws_client
 from tests.graph.catalog_helpers import customer, metric, plan, subscribe, uid
 
 RUN = """mutation($asOf: DateTime) { runBilling(input: {asOf: $asOf}) {
-  invoices { id number status currency periodStart periodEnd subtotalAmount discountAmount taxAmount totalAmount
+  invoices { id number status kind currency periodStart periodEnd subtotalAmount discountAmount
+    progressiveBillingCreditAmount taxAmount totalAmount
     creditNotesAmount creditsAmount amountDue reverseCharge notes pdfUrl customer { externalId }
     lines { kind description billableMetricCode units amount taxAmount taxRates { code rate } } }
   failures { customerExternalId reason } userErrors { code } } }"""
@@ -37,7 +38,8 @@ async def _run(api, as_of: str | None = None) -> dict:
 def _check_invariants(invoice: dict) -> None:
     d = {k: Decimal(invoice[k]) for k in ("subtotalAmount", "discountAmount", "taxAmount", "totalAmount",
                                           "creditNotesAmount", "creditsAmount", "amountDue")}
-    assert d["totalAmount"] == d["subtotalAmount"] - d["discountAmount"] + d["taxAmount"]
+    interim = Decimal(invoice.get("progressiveBillingCreditAmount", "0"))
+    assert d["totalAmount"] == d["subtotalAmount"] - d["discountAmount"] - interim + d["taxAmount"]
     assert d["amountDue"] == d["totalAmount"] - d["creditNotesAmount"] - d["creditsAmount"]
     assert sum(Decimal(line["amount"]) for line in invoice["lines"]) == d["subtotalAmount"]
     assert sum(Decimal(line["taxAmount"]) for line in invoice["lines"]) == d["taxAmount"]

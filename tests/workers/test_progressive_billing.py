@@ -1,0 +1,67 @@
+"""Progressive billing: interim invoices when usage reaches a threshold, deducted on the period invoice."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from arq import create_pool
+from arq.connections import RedisSettings
+
+from tests.graph.catalog_helpers import customer, metric, plan, send, subscribe, uid
+from tests.graph.test_billing import RUN, _check_invariants
+from workers.settings import QUEUE_NAME
+
+INVOICES = (
+    """query($c: String) { invoices(customerExternalId: $c) { nodes { kind status subtotalAmount totalAmount } } }"""
+)
+
+
+async def _check(stack, organization_id: str, customer_id: str) -> int:
+    redis = await create_pool(RedisSettings.from_dsn(stack.redis_url))
+    try:
+        job = await redis.enqueue_job("check_usage_thresholds", organization_id, customer_id, _queue_name=QUEUE_NAME)
+        return await job.result(timeout=30)
+    finally:
+        await redis.aclose()
+
+
+async def test_thresholds_bill_usage_to_date_and_the_period_invoice_deducts_it(stack, tenant) -> None:
+    api = tenant.api
+    m = uid("api")
+    await metric(api, m, "COUNT")
+    await plan(
+        api,
+        "progressive",
+        [{"billableMetricCode": m, "model": "STANDARD", "properties": {"amount": "1"}}],
+        usageThresholds=["10", "20"],
+    )
+    cust = uid("cust")
+    created = await customer(api, cust)
+    await subscribe(api, cust, "progressive", uid("sub"))
+    await send(api, cust, m, [None] * 15)
+    assert await _check(stack, tenant.organization_id, created["id"]) == 1
+    await send(api, cust, m, [None] * 10)
+    assert await _check(stack, tenant.organization_id, created["id"]) == 1
+    assert await _check(stack, tenant.organization_id, created["id"]) == 0  # nothing new reached
+    interims = (await api(INVOICES, c=cust))["invoices"]["nodes"]
+    assert sorted((i["kind"], i["totalAmount"]) for i in interims) == [
+        ("PROGRESSIVE", "10.00"),
+        ("PROGRESSIVE", "15.00"),
+    ]
+    await api(
+        "mutation($s: String!) { terminateSubscription(input: {externalId: $s}) { userErrors { code } } }",
+        s=(await api("query($c: String!) { customer(externalId: $c) { subscriptions { externalId } } }", c=cust))[
+            "customer"
+        ]["subscriptions"][0]["externalId"],
+    )
+    tomorrow = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    final = [
+        i for i in (await api(RUN, asOf=tomorrow))["runBilling"]["invoices"] if i["customer"]["externalId"] == cust
+    ]
+    assert len(final) == 1
+    assert (final[0]["subtotalAmount"], final[0]["progressiveBillingCreditAmount"], final[0]["totalAmount"]) == (
+        "25.00",
+        "25.00",
+        "0.00",
+    )
+    _check_invariants(final[0])
