@@ -255,7 +255,7 @@ async def _due(
                         )
                     )
             bill.lines += sub_lines
-            if phase.plan.usage_thresholds:
+            if phase.plan.usage_thresholds or any(c.pay_in_advance for c in phase.plan.charges):
                 bill.progressive.append((sub, Period(period.start, end)))
             ended = service_end is not None and end >= service_end
             if not ended:
@@ -692,7 +692,7 @@ async def check_usage_thresholds(uow: UnitOfWork, actor: Actor, customer_id: uui
             continue
         phase = _phase_at(sub, now)
         thresholds = [Decimal(t) for t in phase.plan.usage_thresholds or []]
-        if not thresholds:
+        if not thresholds and not any(c.pay_in_advance for c in phase.plan.charges):
             continue
         period = current_period(sub, tz, now)
         window = _phase_window(sub, phase, period, period.end)
@@ -700,11 +700,25 @@ async def check_usage_thresholds(uow: UnitOfWork, actor: Actor, customer_id: uui
             continue
         plan = effective_plan(phase)
         charges = await rate_window(uow.session, org.id, sub, plan, window)
+        prefix = _progressive_prefix(sub, period.start)
+        for effective, usage in zip(plan.charges, charges, strict=True):
+            if not effective.charge.pay_in_advance:
+                continue
+            charge_prefix = f"{prefix}advance:{effective.charge.id}:"
+            billed = money.from_minor_units(await repo.progressive_billed(charge_prefix), plan.plan.currency)
+            key = f"{charge_prefix}{usage.amount}"
+            if usage.amount > billed and not await repo.has_billing_key(customer.id, key):
+                name = effective.charge.invoice_display_name or usage.metric_name
+                line = DueLine("CHARGE", f"{name} (paid in advance)", usage.amount - billed, sub,
+                               (("CHARGE", effective.charge.id), ("PLAN", phase.plan.id)), usage.units,
+                               usage.metric_code, Period(window.start, now))
+                invoices.append(await issue_invoice(uow, actor, org, customer, [line], plan.plan.currency,
+                                                    kind="PROGRESSIVE", billing_key=key,
+                                                    period=Period(window.start, now), deductions=False))
         used = sum((c.amount for c in charges), Decimal(0))
         reached = [t for t in thresholds if t <= used]
         if not reached:
             continue
-        prefix = _progressive_prefix(sub, period.start)
         key = f"{prefix}{reached[-1]}"
         if await repo.has_billing_key(customer.id, key):
             continue

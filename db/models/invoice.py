@@ -88,7 +88,7 @@ class Invoice(Base):
     number: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(16))  # SUBSCRIPTION, PROGRESSIVE, ONE_OFF, CREDIT_PURCHASE
-    billing_key: Mapped[str | None] = mapped_column(String(80))
+    billing_key: Mapped[str | None] = mapped_column(String(200))
     currency: Mapped[str] = mapped_column(String(3))
     period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))

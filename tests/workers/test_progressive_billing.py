@@ -65,3 +65,21 @@ async def test_thresholds_bill_usage_to_date_and_the_period_invoice_deducts_it(s
         "0.00",
     )
     _check_invariants(final[0])
+
+
+async def test_pay_in_advance_charges_are_billed_as_usage_arrives(stack, tenant) -> None:
+    api = tenant.api
+    m = uid("seat_adds")
+    await metric(api, m, "COUNT")
+    await plan(api, "advance", [{"billableMetricCode": m, "model": "STANDARD", "payInAdvance": True,
+                                 "properties": {"amount": "3"}}])
+    cust = uid("cust")
+    created = await customer(api, cust)
+    await subscribe(api, cust, "advance", uid("sub"))
+    await send(api, cust, m, [None] * 2)
+    assert await _check(stack, tenant.organization_id, created["id"]) == 1
+    await send(api, cust, m, [None])
+    assert await _check(stack, tenant.organization_id, created["id"]) == 1
+    assert await _check(stack, tenant.organization_id, created["id"]) == 0
+    interims = (await api(INVOICES, c=cust))["invoices"]["nodes"]
+    assert sorted(i["totalAmount"] for i in interims) == ["3.00", "6.00"]
