@@ -12,26 +12,30 @@ from typing import Any
 
 from fpdf import FPDF
 
-from db.models import Invoice
+from db.models import CreditNote, Invoice
 from domain import money
 
 LINK_TTL_SECONDS = 3600
 
 
-def _signature(invoice_id: uuid.UUID, expires: int, secret: str) -> str:
-    digest = hmac.new(secret.encode(), f"invoice-pdf:{invoice_id}:{expires}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+def _signature(kind: str, document_id: uuid.UUID, expires: int, secret: str) -> str:
+    message = f"{kind}-pdf:{document_id}:{expires}".encode()
+    return base64.urlsafe_b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode().rstrip("=")
 
 
-def signed_pdf_path(invoice_id: uuid.UUID, secret: str, now: float | None = None) -> str:
+def signed_pdf_path(document_id: uuid.UUID, secret: str, now: float | None = None, kind: str = "invoice") -> str:
+    """A link to a document's PDF that works without credentials for an hour (kind: invoice, credit-note)."""
     expires = int((now or time.time()) + LINK_TTL_SECONDS)
-    return f"/v1/invoices/{invoice_id}/pdf?expires={expires}&signature={_signature(invoice_id, expires, secret)}"
+    folder = "invoices" if kind == "invoice" else "credit-notes"
+    return (
+        f"/v1/{folder}/{document_id}/pdf?expires={expires}&signature={_signature(kind, document_id, expires, secret)}"
+    )
 
 
-def link_is_valid(invoice_id: uuid.UUID, expires: str, signature: str, secret: str) -> bool:
+def link_is_valid(document_id: uuid.UUID, expires: str, signature: str, secret: str, kind: str = "invoice") -> bool:
     if not expires.isdigit() or int(expires) < time.time():
         return False
-    return hmac.compare_digest(_signature(invoice_id, int(expires), secret), signature)
+    return hmac.compare_digest(_signature(kind, document_id, int(expires), secret), signature)
 
 
 def _latin(text: str) -> str:
@@ -119,6 +123,29 @@ def render_invoice(invoice: Invoice) -> bytes:
     pdf.ln(4)
     pdf.set_font("Helvetica", "", 9)
     pdf.multi_cell(0, 5, f"Payment: pay by card or bank transfer quoting reference {invoice.number or invoice.id}.")
+    return bytes(pdf.output())
+
+
+def render_credit_note(note: CreditNote, invoice: Invoice) -> bytes:
+    """A credit note: who, which invoice, credit or refund, amount and reason."""
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.cell(0, 10, _latin(f"Credit note {note.number}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 10)
+    pdf.cell(
+        0, 5, _latin(f"Issued {note.created_at.date()} against invoice {invoice.number}"), new_x="LMARGIN", new_y="NEXT"
+    )
+    pdf.ln(4)
+    _party(pdf, "From", invoice.seller)
+    _party(pdf, "To", invoice.buyer)
+    kind = "Refund" if note.kind == "REFUND" else "Credit"
+    pdf.set_font("Helvetica", "B", 11)
+    pdf.cell(160, 7, kind, align="R")
+    pdf.cell(30, 7, _money(note.amount_minor, note.currency), align="R", new_x="LMARGIN", new_y="NEXT")
+    if note.reason:
+        pdf.set_font("Helvetica", "", 10)
+        pdf.multi_cell(0, 5, _latin(f"Reason: {note.reason}"))
     return bytes(pdf.output())
 
 

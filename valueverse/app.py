@@ -31,6 +31,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from db.models import CreditNote as CreditNoteRow
 from db.models import Invoice as InvoiceRow
 from db.session import Database
 from db.usage_writer import UsageWriter
@@ -38,7 +39,7 @@ from graph.context import AppServices, Context
 from graph.http_events import events_endpoint
 from graph.schema import schema
 from services.auth import Authenticator, SessionConfig
-from services.documents import link_is_valid, render_invoice
+from services.documents import link_is_valid, render_credit_note, render_invoice
 from services.errors import Unauthenticated
 from services.usage import UsageIngestor
 from valueverse.settings import Settings
@@ -201,18 +202,58 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             invoice_id = uuid.UUID(request.path_params["invoice_id"])
         except ValueError:
             return Response(error_body("not an invoice id", "NOT_FOUND"), 404, media_type="application/json")
-        if not link_is_valid(invoice_id, request.query_params.get("expires", ""),
-                             request.query_params.get("signature", ""), session_config.secret_key):
-            return Response(error_body("the link is invalid or has expired: ask for a new pdfUrl", "FORBIDDEN"),
-                            403, media_type="application/json")
+        if not link_is_valid(
+            invoice_id,
+            request.query_params.get("expires", ""),
+            request.query_params.get("signature", ""),
+            session_config.secret_key,
+        ):
+            return Response(
+                error_body("the link is invalid or has expired: ask for a new pdfUrl", "FORBIDDEN"),
+                403,
+                media_type="application/json",
+            )
         async with db.read() as session:
             invoice = await session.get(InvoiceRow, invoice_id)
             if invoice is None or invoice.number is None:
-                return Response(error_body("no finalized invoice with this id", "NOT_FOUND"), 404,
-                                media_type="application/json")
+                return Response(
+                    error_body("no finalized invoice with this id", "NOT_FOUND"), 404, media_type="application/json"
+                )
             pdf = render_invoice(invoice)
-        return Response(pdf, media_type="application/pdf",
-                        headers={"Content-Disposition": f'inline; filename="{invoice.number}.pdf"'})
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="{invoice.number}.pdf"'},
+        )
+
+    async def credit_note_pdf(request: Request) -> Response:
+        try:
+            note_id = uuid.UUID(request.path_params["note_id"])
+        except ValueError:
+            return Response(error_body("not a credit note id", "NOT_FOUND"), 404, media_type="application/json")
+        if not link_is_valid(
+            note_id,
+            request.query_params.get("expires", ""),
+            request.query_params.get("signature", ""),
+            session_config.secret_key,
+            kind="credit-note",
+        ):
+            return Response(
+                error_body("the link is invalid or has expired: ask for a new pdfUrl", "FORBIDDEN"),
+                403,
+                media_type="application/json",
+            )
+        async with db.read() as session:
+            note = await session.get(CreditNoteRow, note_id)
+            invoice = await session.get(InvoiceRow, note.invoice_id) if note else None
+            if note is None or invoice is None:
+                return Response(
+                    error_body("no credit note with this id", "NOT_FOUND"), 404, media_type="application/json"
+                )
+            pdf = render_credit_note(note, invoice)
+        return Response(
+            pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{note.number}.pdf"'}
+        )
 
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
@@ -235,6 +276,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route("/v1/invoices/{invoice_id}/pdf", invoice_pdf),
+            Route("/v1/credit-notes/{note_id}/pdf", credit_note_pdf),
             Route("/v1/events", events_endpoint(authenticator.authenticate, services.ingestor), methods=["POST"]),
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),

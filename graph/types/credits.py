@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 
 import strawberry
+from strawberry.types import Info
 
 from db.models import Coupon as CouponRow
 from db.models import CreditNote as CreditNoteRow
 from db.models import Wallet as WalletRow
 from domain import money
+from graph.context import Context
 from graph.scalars import price
 
 
@@ -49,9 +52,18 @@ class Coupon:
 
     @classmethod
     def of(cls, c: CouponRow) -> Coupon:
-        return cls(id=strawberry.ID(str(c.id)), code=c.code, name=c.name, kind=CouponKind(c.kind),
-                   amount=price(c.amount), percentage=price(c.percentage), currency=c.currency,
-                   duration=CouponDuration(c.duration), duration_periods=c.duration_periods, created_at=c.created_at)
+        return cls(
+            id=strawberry.ID(str(c.id)),
+            code=c.code,
+            name=c.name,
+            kind=CouponKind(c.kind),
+            amount=price(c.amount),
+            percentage=price(c.percentage),
+            currency=c.currency,
+            duration=CouponDuration(c.duration),
+            duration_periods=c.duration_periods,
+            created_at=c.created_at,
+        )
 
 
 @strawberry.type(description="Prepaid credits, applied to invoices after tax.")
@@ -62,8 +74,11 @@ class Wallet:
 
     @classmethod
     def of(cls, w: WalletRow) -> Wallet:
-        return cls(id=strawberry.ID(str(w.id)), currency=w.currency,
-                   balance=money.from_minor_units(w.balance_minor, w.currency))
+        return cls(
+            id=strawberry.ID(str(w.id)),
+            currency=w.currency,
+            balance=money.from_minor_units(w.balance_minor, w.currency),
+        )
 
 
 @strawberry.type
@@ -77,8 +92,24 @@ class CreditNote:
     remaining_credit: Decimal = strawberry.field(description="Left to deduct from the customer's next invoices.")
     created_at: datetime
 
+    @strawberry.field(description="A link to the PDF, valid for an hour.")
+    def pdf_url(self, info: Info[Context, None]) -> str:
+        from services.documents import signed_pdf_path
+
+        base = str(info.context.request.base_url).rstrip("/") if info.context.request is not None else ""
+        return base + signed_pdf_path(
+            uuid.UUID(str(self.id)), info.context.services.session_config.secret_key, kind="credit-note"
+        )
+
     @classmethod
     def of(cls, n: CreditNoteRow) -> CreditNote:
-        return cls(id=strawberry.ID(str(n.id)), number=n.number, kind=CreditNoteKind(n.kind), reason=n.reason,
-                   currency=n.currency, amount=money.from_minor_units(n.amount_minor, n.currency),
-                   remaining_credit=money.from_minor_units(n.remaining_minor, n.currency), created_at=n.created_at)
+        return cls(
+            id=strawberry.ID(str(n.id)),
+            number=n.number,
+            kind=CreditNoteKind(n.kind),
+            reason=n.reason,
+            currency=n.currency,
+            amount=money.from_minor_units(n.amount_minor, n.currency),
+            remaining_credit=money.from_minor_units(n.remaining_minor, n.currency),
+            created_at=n.created_at,
+        )

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
+
+import aiohttp
+import pypdf
+
 from tests.graph.test_billing import INVOICES, _check_invariants, _monthly_customer, _run
 
 CREDIT_NOTE = """mutation($i: CreateCreditNoteInput!) { createCreditNote(input: $i) {
-  creditNote { number kind amount remainingCredit } userErrors { field code message } } }"""
+  creditNote { number kind amount remainingCredit pdfUrl } userErrors { field code message } } }"""
 INVOICE = """query($id: ID!) { invoice(id: $id) { status totalAmount creditNotesAmount creditsAmount amountDue
   subtotalAmount discountAmount taxAmount lines { amount taxAmount } creditNotes { number amount } } }"""
 PAID = "mutation($id: ID!) { markInvoicePaid(input: {invoiceId: $id}) { invoice { status } userErrors { code } } }"
@@ -13,12 +18,17 @@ PAID = "mutation($id: ID!) { markInvoicePaid(input: {invoiceId: $id}) { invoice 
 
 async def test_a_once_coupon_discounts_the_first_invoice_only(tenant) -> None:
     api = tenant.api
-    data = await api('mutation { createCoupon(input: {code: "WELCOME10", name: "Welcome", kind: PERCENTAGE, '
-                     'percentage: "10"}) { coupon { code duration } userErrors { code } } }')
+    data = await api(
+        'mutation { createCoupon(input: {code: "WELCOME10", name: "Welcome", kind: PERCENTAGE, '
+        'percentage: "10"}) { coupon { code duration } userErrors { code } } }'
+    )
     assert data["createCoupon"] == {"coupon": {"code": "WELCOME10", "duration": "ONCE"}, "userErrors": []}
     cust, _ = await _monthly_customer(api, amount="30")
-    applied = await api('mutation($c: String!) { applyCoupon(input: {customerExternalId: $c, couponCode: "WELCOME10"})'
-                        " { userErrors { code } } }", c=cust)
+    applied = await api(
+        'mutation($c: String!) { applyCoupon(input: {customerExternalId: $c, couponCode: "WELCOME10"})'
+        " { userErrors { code } } }",
+        c=cust,
+    )
     assert applied["applyCoupon"]["userErrors"] == []
     invoices = sorted((await _run(api))["invoices"], key=lambda i: i["periodEnd"])
     assert [i["discountAmount"] for i in invoices] == ["3.00", "0.00"]
@@ -29,69 +39,97 @@ async def test_a_once_coupon_discounts_the_first_invoice_only(tenant) -> None:
 
 async def test_a_coupon_in_another_currency_is_refused(tenant) -> None:
     api = tenant.api
-    await api('mutation { createCoupon(input: {code: "EUR5", name: "Five euros", kind: FIXED, amount: "5", '
-              'currency: "EUR"}) { userErrors { code } } }')
+    await api(
+        'mutation { createCoupon(input: {code: "EUR5", name: "Five euros", kind: FIXED, amount: "5", '
+        'currency: "EUR"}) { userErrors { code } } }'
+    )
     cust, _ = await _monthly_customer(api)
-    data = await api('mutation($c: String!) { applyCoupon(input: {customerExternalId: $c, couponCode: "EUR5"}) '
-                     "{ coupon { code } userErrors { field code } } }", c=cust)
-    assert data["applyCoupon"] == {"coupon": None, "userErrors": [{"field": ["input", "couponCode"],
-                                                                   "code": "COUPON_CURRENCY_MISMATCH"}]}
-    bad = await api('mutation { createCoupon(input: {code: "BAD", name: "Bad", kind: PERCENTAGE, percentage: "150"}) '
-                    "{ userErrors { code } } }")
+    data = await api(
+        'mutation($c: String!) { applyCoupon(input: {customerExternalId: $c, couponCode: "EUR5"}) '
+        "{ coupon { code } userErrors { field code } } }",
+        c=cust,
+    )
+    assert data["applyCoupon"] == {
+        "coupon": None,
+        "userErrors": [{"field": ["input", "couponCode"], "code": "COUPON_CURRENCY_MISMATCH"}],
+    }
+    bad = await api(
+        'mutation { createCoupon(input: {code: "BAD", name: "Bad", kind: PERCENTAGE, percentage: "150"}) '
+        "{ userErrors { code } } }"
+    )
     assert bad["createCoupon"]["userErrors"][0]["code"].startswith("COUPON_INVALID")
 
 
 async def test_prepaid_credits_apply_after_tax_and_never_go_negative(tenant) -> None:
     api = tenant.api
     cust, _ = await _monthly_customer(api, amount="30")
-    await api('mutation($c: String!) { createWallet(input: {customerExternalId: $c}) { userErrors { code } } }', c=cust)
-    topped = await api('mutation($c: String!) { topUpWallet(input: {customerExternalId: $c, grantedCredits: "40"}) '
-                       "{ wallet { balance } userErrors { code } } }", c=cust)
+    await api("mutation($c: String!) { createWallet(input: {customerExternalId: $c}) { userErrors { code } } }", c=cust)
+    topped = await api(
+        'mutation($c: String!) { topUpWallet(input: {customerExternalId: $c, grantedCredits: "40"}) '
+        "{ wallet { balance } userErrors { code } } }",
+        c=cust,
+    )
     assert topped["topUpWallet"]["wallet"]["balance"] == "40.00"
-    negative = await api('mutation($c: String!) { topUpWallet(input: {customerExternalId: $c, grantedCredits: "-1"}) '
-                         "{ wallet { balance } userErrors { code } } }", c=cust)
+    negative = await api(
+        'mutation($c: String!) { topUpWallet(input: {customerExternalId: $c, grantedCredits: "-1"}) '
+        "{ wallet { balance } userErrors { code } } }",
+        c=cust,
+    )
     assert negative["topUpWallet"]["userErrors"] == [{"code": "NEGATIVE_AMOUNT"}]
     invoices = sorted((await _run(api))["invoices"], key=lambda i: i["periodEnd"])
     assert [(i["creditsAmount"], i["amountDue"]) for i in invoices] == [("30.00", "0.00"), ("10.00", "20.00")]
     assert [i["status"] for i in invoices] == ["PAID", "OPEN"]
-    wallet = await api('query($c: String!) { wallet(customerExternalId: $c) { balance } }', c=cust)
+    wallet = await api("query($c: String!) { wallet(customerExternalId: $c) { balance } }", c=cust)
     assert wallet["wallet"]["balance"] == "0.00"
 
 
 async def test_paid_credits_become_available_when_their_invoice_is_paid(tenant) -> None:
     api = tenant.api
     cust, _ = await _monthly_customer(api)
-    await api('mutation($c: String!) { createWallet(input: {customerExternalId: $c}) { userErrors { code } } }', c=cust)
-    await api('mutation($c: String!) { topUpWallet(input: {customerExternalId: $c, paidCredits: "20"}) '
-              "{ userErrors { code } } }", c=cust)
+    await api("mutation($c: String!) { createWallet(input: {customerExternalId: $c}) { userErrors { code } } }", c=cust)
+    await api(
+        'mutation($c: String!) { topUpWallet(input: {customerExternalId: $c, paidCredits: "20"}) '
+        "{ userErrors { code } } }",
+        c=cust,
+    )
     invoice = (await api(INVOICES, c=cust))["invoices"]["nodes"][0]
     assert invoice["status"] == "OPEN" and invoice["totalAmount"] == "20.00"
-    assert (await api('query($c: String!) { wallet(customerExternalId: $c) { balance } }', c=cust))["wallet"][
-        "balance"] == "0.00"
+    assert (await api("query($c: String!) { wallet(customerExternalId: $c) { balance } }", c=cust))["wallet"][
+        "balance"
+    ] == "0.00"
     assert (await api(PAID, id=invoice["id"]))["markInvoicePaid"]["invoice"]["status"] == "PAID"
-    assert (await api('query($c: String!) { wallet(customerExternalId: $c) { balance } }', c=cust))["wallet"][
-        "balance"] == "20.00"
+    assert (await api("query($c: String!) { wallet(customerExternalId: $c) { balance } }", c=cust))["wallet"][
+        "balance"
+    ] == "20.00"
 
 
 async def test_credit_notes_lower_what_is_due_and_never_exceed_the_invoice(tenant) -> None:
     api = tenant.api
     await _monthly_customer(api, amount="30")
     invoice = sorted((await _run(api))["invoices"], key=lambda i: i["periodEnd"])[0]
-    note = (await api(CREDIT_NOTE, i={"invoiceId": invoice["id"], "kind": "CREDIT", "amount": "10",
-                                      "reason": "outage"}))["createCreditNote"]
+    note = (
+        await api(CREDIT_NOTE, i={"invoiceId": invoice["id"], "kind": "CREDIT", "amount": "10", "reason": "outage"})
+    )["createCreditNote"]
     assert note["userErrors"] == [] and note["creditNote"]["number"] == invoice["number"] + "-CN1"
+    async with aiohttp.ClientSession() as http, http.get(note["creditNote"]["pdfUrl"]) as response:
+        assert response.status == 200
+        text = pypdf.PdfReader(io.BytesIO(await response.read())).pages[0].extract_text()
+    assert note["creditNote"]["number"] in text and "10.00 USD" in text and "outage" in text
     after = (await api(INVOICE, id=invoice["id"]))["invoice"]
     assert (after["creditNotesAmount"], after["amountDue"]) == ("10.00", "20.00")
     _check_invariants(after | {"creditsAmount": after["creditsAmount"]})
-    too_much = (await api(CREDIT_NOTE, i={"invoiceId": invoice["id"], "kind": "CREDIT",
-                                          "amount": "25"}))["createCreditNote"]
+    too_much = (await api(CREDIT_NOTE, i={"invoiceId": invoice["id"], "kind": "CREDIT", "amount": "25"}))[
+        "createCreditNote"
+    ]
     assert too_much["userErrors"][0]["code"] == "CREDIT_NOTE_TOO_LARGE"
-    refund = (await api(CREDIT_NOTE, i={"invoiceId": invoice["id"], "kind": "REFUND",
-                                        "amount": "5"}))["createCreditNote"]
+    refund = (await api(CREDIT_NOTE, i={"invoiceId": invoice["id"], "kind": "REFUND", "amount": "5"}))[
+        "createCreditNote"
+    ]
     assert refund["userErrors"][0]["code"] == "REFUND_TOO_LARGE"  # nothing was paid yet
     await api(PAID, id=invoice["id"])
-    refund = (await api(CREDIT_NOTE, i={"invoiceId": invoice["id"], "kind": "REFUND",
-                                        "amount": "5"}))["createCreditNote"]
+    refund = (await api(CREDIT_NOTE, i={"invoiceId": invoice["id"], "kind": "REFUND", "amount": "5"}))[
+        "createCreditNote"
+    ]
     assert refund["userErrors"] == [] and refund["creditNote"]["number"].endswith("-CN2")
     assert len((await api(INVOICE, id=invoice["id"]))["invoice"]["creditNotes"]) == 2
 
@@ -100,21 +138,26 @@ async def test_a_void_invoice_cannot_be_credited(tenant) -> None:
     await _monthly_customer(tenant.api)
     invoice = (await _run(tenant.api))["invoices"][0]
     await tenant.api("mutation($id: ID!) { voidInvoice(input: {id: $id}) { userErrors { code } } }", id=invoice["id"])
-    note = (await tenant.api(CREDIT_NOTE, i={"invoiceId": invoice["id"], "kind": "CREDIT",
-                                             "amount": "1"}))["createCreditNote"]
+    note = (await tenant.api(CREDIT_NOTE, i={"invoiceId": invoice["id"], "kind": "CREDIT", "amount": "1"}))[
+        "createCreditNote"
+    ]
     assert note["userErrors"][0]["code"] == "INVOICE_NOT_CREDITABLE"
 
 
 async def test_one_off_invoice_is_taxed_and_numbered(tenant) -> None:
     api = tenant.api
-    await api('mutation { createTaxRate(input: {code: "vat", name: "VAT", rate: "20", appliesToOrganization: true}) '
-              "{ userErrors { code } } }")
+    await api(
+        'mutation { createTaxRate(input: {code: "vat", name: "VAT", rate: "20", appliesToOrganization: true}) '
+        "{ userErrors { code } } }"
+    )
     cust, _ = await _monthly_customer(api)
-    data = await api('mutation($c: String!) { createOneOffInvoice(input: {customerExternalId: $c, lines: ['
-                     '{description: "Onboarding day", amount: "50", units: "2"}, {description: "Setup", amount: "10"}'
-                     ']}) { invoice { number status subtotalAmount taxAmount totalAmount discountAmount '
-                     "creditNotesAmount creditsAmount amountDue lines { amount taxAmount } } userErrors { code } } }",
-                     c=cust)
+    data = await api(
+        "mutation($c: String!) { createOneOffInvoice(input: {customerExternalId: $c, lines: ["
+        '{description: "Onboarding day", amount: "50", units: "2"}, {description: "Setup", amount: "10"}'
+        "]}) { invoice { number status subtotalAmount taxAmount totalAmount discountAmount "
+        "creditNotesAmount creditsAmount amountDue lines { amount taxAmount } } userErrors { code } } }",
+        c=cust,
+    )
     invoice = data["createOneOffInvoice"]["invoice"]
     assert (invoice["subtotalAmount"], invoice["taxAmount"], invoice["totalAmount"]) == ("110.00", "22.00", "132.00")
     assert invoice["status"] == "OPEN" and invoice["number"].endswith("-0001")
