@@ -71,12 +71,17 @@ def _phase_window(subscription: Subscription, phase: SubscriptionPhase, period: 
 
 
 def _service_end(subscription: Subscription, tz: str) -> datetime | None:
+    """When billing of a subscription stops: its termination (billed at once), or the end of a cancel."""
     if subscription.terminated_at is not None and subscription.ended_status == SubscriptionStatus.TERMINATED:
-        return proration.end_of_local_day(subscription.terminated_at, tz)  # the termination day is billed
+        return subscription.terminated_at
     return subscription.ending_at
 
 
-def _fee_line(
+def _terminated_on(subscription: Subscription, moment: datetime) -> bool:
+    return subscription.ended_status == SubscriptionStatus.TERMINATED and subscription.terminated_at == moment
+
+
+def fee_line(
     subscription: Subscription, phase: SubscriptionPhase, period: Period, end: datetime, tz: str, anchor: datetime
 ) -> DueLine | None:
     plan = effective_plan(phase)
@@ -85,6 +90,8 @@ def _fee_line(
         return None
     interval, billing_time = Interval(phase.plan.interval), BillingTime(subscription.billing_time)
     full = full_period_containing(anchor, interval, billing_time, period.start, tz)
+    if _terminated_on(subscription, window.end):  # the termination day itself is billed
+        window = Period(window.start, min(period.end, proration.end_of_local_day(window.end, tz)))
     amount = proration.period_fee(
         plan.amount,
         period,
@@ -174,7 +181,17 @@ def _usage_lines(
     return lines
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
 def _breakdown(fee: Any) -> list[dict[str, Any]]:
+    """A fee's math as the API shows it (camelCase keys, decimal strings)."""
+    return [{_camel(k): v for k, v in step.items()} for step in _raw_breakdown(fee)]
+
+
+def _raw_breakdown(fee: Any) -> list[dict[str, Any]]:
     return [
         audit.jsonable({k: getattr(line, k) for k in line.__slots__ if getattr(line, k) is not None})
         for line in fee.breakdown
@@ -211,7 +228,7 @@ async def _due(
             if first.start > as_of:
                 continue
             if first_phase.plan.pay_in_advance:
-                line = _fee_line(sub, first_phase, first, first.end, tz, anchor)
+                line = fee_line(sub, first_phase, first, first.end, tz, anchor)
                 if line is not None:
                     at(first.start).lines.append(line)
             at(first.start).advanced[sub.id] = first.start
@@ -230,7 +247,7 @@ async def _due(
                 if window is None:
                     continue
                 if not p.plan.pay_in_advance:
-                    line = _fee_line(sub, p, period, end, tz, anchor)
+                    line = fee_line(sub, p, period, end, tz, anchor)
                     if line is not None:
                         sub_lines.append(line)
                 charges = await rate_window(session, customer.organization_id, sub, effective_plan(p), window)
@@ -262,7 +279,7 @@ async def _due(
                 next_phase = _phase_at(sub, end)
                 if next_phase.plan.pay_in_advance:
                     following = period_containing(anchor, Interval(next_phase.plan.interval), billing_time, end, tz)
-                    line = _fee_line(sub, next_phase, following, following.end, tz, anchor)
+                    line = fee_line(sub, next_phase, following, following.end, tz, anchor)
                     if line is not None:
                         bill.lines.append(line)
             bill.advanced[sub.id] = end
@@ -312,7 +329,10 @@ def _rates_for(line: DueLine, rates: Any, customer: Customer) -> tuple[tax.TaxRa
 async def _issue(
     uow: UnitOfWork, actor: Actor, org: Organization, customer: Customer, bill: BillingDate, currency: str
 ) -> Invoice:
-    start = min((p.start for p in bill.periods), default=bill.at)
+    # Arrears: the periods that ended here. In advance only (a first start): the period paid for.
+    covered = list(bill.periods) or [line.period for line in bill.lines if line.period is not None]
+    start = min((p.start for p in covered), default=bill.at)
+    end = bill.at if bill.periods else max((p.end for p in covered), default=bill.at)
     return await issue_invoice(
         uow,
         actor,
@@ -322,7 +342,7 @@ async def _issue(
         currency,
         kind="SUBSCRIPTION",
         billing_key=bill.at.astimezone(UTC).isoformat(),
-        period=Period(start, bill.at),
+        period=Period(start, end),
         deductions=True,
         draft=org.invoice_grace_period_days > 0,
         progressive_credit=await _interim_billed(uow, org, bill.progressive, currency),
@@ -518,7 +538,7 @@ async def issue_invoice(
     await InvoiceRepository(uow.session, org.id).add(invoice)
     await audit.record(uow, actor, "invoice.created", "invoice", invoice.id, after=invoice_view(invoice))
     if draft:
-        _announce(uow, invoice)
+        announce_invoice(uow, invoice)
         return invoice
     await _consume(uow, invoice, computed)
     await finalize(uow, actor, invoice, org)
@@ -569,7 +589,7 @@ async def refresh_invoice(
         await _consume(uow, invoice, computed)
         await finalize(uow, actor, invoice, org)
     else:
-        _announce(uow, invoice)
+        announce_invoice(uow, invoice)
     return invoice
 
 
@@ -627,11 +647,11 @@ async def finalize(uow: UnitOfWork, actor: Actor, invoice: Invoice, org: Organiz
     await audit.record(
         uow, actor, "invoice.finalized", "invoice", invoice.id, before=before, after=invoice_view(invoice)
     )
-    _announce(uow, invoice)
+    announce_invoice(uow, invoice)
     return invoice
 
 
-def _announce(uow: UnitOfWork, invoice: Invoice) -> None:
+def announce_invoice(uow: UnitOfWork, invoice: Invoice) -> None:
     message = orjson.dumps({"id": str(invoice.id)})
     uow.publish_after_commit(invoice_channel(invoice.organization_id), message)
     uow.publish_after_commit(invoice_channel(invoice.organization_id, invoice.customer.external_id), message)
@@ -646,7 +666,22 @@ async def void_invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> 
     invoice.status = numbering.InvoiceStatus.VOID.value
     invoice.voided_at = datetime.now(UTC)
     await audit.record(uow, actor, "invoice.voided", "invoice", invoice.id, before=before, after=invoice_view(invoice))
-    _announce(uow, invoice)
+    announce_invoice(uow, invoice)
+    return invoice
+
+
+async def mark_uncollectible(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> Invoice:
+    """Give up collecting an open invoice (it can still be paid or voided later)."""
+    invoice = await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True)
+    if invoice is None:
+        raise NotFound("no invoice with this id", field=("id",))
+    before = invoice_view(invoice)
+    numbering.transition(numbering.InvoiceStatus(invoice.status), numbering.InvoiceStatus.UNCOLLECTIBLE)
+    invoice.status = numbering.InvoiceStatus.UNCOLLECTIBLE.value
+    await audit.record(
+        uow, actor, "invoice.uncollectible", "invoice", invoice.id, before=before, after=invoice_view(invoice)
+    )
+    announce_invoice(uow, invoice)
     return invoice
 
 
@@ -709,12 +744,30 @@ async def check_usage_thresholds(uow: UnitOfWork, actor: Actor, customer_id: uui
             key = f"{charge_prefix}{usage.amount}"
             if usage.amount > billed and not await repo.has_billing_key(customer.id, key):
                 name = effective.charge.invoice_display_name or usage.metric_name
-                line = DueLine("CHARGE", f"{name} (paid in advance)", usage.amount - billed, sub,
-                               (("CHARGE", effective.charge.id), ("PLAN", phase.plan.id)), usage.units,
-                               usage.metric_code, Period(window.start, now))
-                invoices.append(await issue_invoice(uow, actor, org, customer, [line], plan.plan.currency,
-                                                    kind="PROGRESSIVE", billing_key=key,
-                                                    period=Period(window.start, now), deductions=False))
+                line = DueLine(
+                    "CHARGE",
+                    f"{name} (paid in advance)",
+                    usage.amount - billed,
+                    sub,
+                    (("CHARGE", effective.charge.id), ("PLAN", phase.plan.id)),
+                    usage.units,
+                    usage.metric_code,
+                    Period(window.start, now),
+                )
+                invoices.append(
+                    await issue_invoice(
+                        uow,
+                        actor,
+                        org,
+                        customer,
+                        [line],
+                        plan.plan.currency,
+                        kind="PROGRESSIVE",
+                        billing_key=key,
+                        period=Period(window.start, now),
+                        deductions=False,
+                    )
+                )
         used = sum((c.amount for c in charges), Decimal(0))
         reached = [t for t in thresholds if t <= used]
         if not reached:

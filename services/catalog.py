@@ -185,8 +185,11 @@ def _thresholds(values: Sequence[Any]) -> list[str]:
     for index, value in enumerate(values):
         amount = _amount(value, ("usageThresholds", str(index)))
         if amount <= 0 or (checked and amount <= checked[-1]):
-            raise Invalid("thresholds are positive and strictly increasing", field=("usageThresholds", str(index)),
-                          code="INVALID_THRESHOLDS")
+            raise Invalid(
+                "thresholds are positive and strictly increasing",
+                field=("usageThresholds", str(index)),
+                code="INVALID_THRESHOLDS",
+            )
         checked.append(amount)
     return [str(v) for v in checked]
 

@@ -20,7 +20,7 @@ from domain.errors import DomainError
 from domain.periods import Period
 from services import audit
 from services.actors import Actor
-from services.billing import DueLine, domain_coupon, invoice_view, issue_invoice
+from services.billing import DueLine, announce_invoice, domain_coupon, invoice_view, issue_invoice
 from services.catalog import check_code, check_name
 from services.errors import AlreadyExists, Invalid, NotFound
 
@@ -28,8 +28,9 @@ from services.errors import AlreadyExists, Invalid, NotFound
 async def _customer(uow: UnitOfWork, actor: Actor, external_id: str) -> Customer:
     customer = await CustomerRepository(uow.session, actor.organization_id).by_external_id(external_id)
     if customer is None:
-        raise NotFound(f"no customer with externalId {external_id!r}", field=("customerExternalId",),
-                       code="CUSTOMER_NOT_FOUND")
+        raise NotFound(
+            f"no customer with externalId {external_id!r}", field=("customerExternalId",), code="CUSTOMER_NOT_FOUND"
+        )
     return customer
 
 
@@ -57,18 +58,37 @@ class CouponSpec:
 
 async def create_coupon(uow: UnitOfWork, actor: Actor, spec: CouponSpec) -> Coupon:
     check_code(spec.code, ("code",))
-    row = Coupon(code=spec.code, name=check_name(spec.name, ("name",)), kind=spec.kind, amount=spec.amount,
-                 percentage=spec.percentage, currency=spec.currency.upper() if spec.currency else None,
-                 duration=spec.duration, duration_periods=spec.duration_periods)
+    row = Coupon(
+        code=spec.code,
+        name=check_name(spec.name, ("name",)),
+        kind=spec.kind,
+        amount=spec.amount,
+        percentage=spec.percentage,
+        currency=spec.currency.upper() if spec.currency else None,
+        duration=spec.duration,
+        duration_periods=spec.duration_periods,
+    )
     domain_coupon(row)  # validates kind, amount/percentage, currency, duration (COUPON_INVALID_*)
     repo = CreditRepository(uow.session, actor.organization_id)
     if await repo.coupon(spec.code) is not None:
         raise AlreadyExists(f"a coupon with code {spec.code!r} exists", field=("code",))
     await repo.add(row)
-    await audit.record(uow, actor, "coupon.created", "coupon", row.id,
-                       after={"code": row.code, "kind": row.kind, "amount": row.amount, "percentage": row.percentage,
-                              "currency": row.currency, "duration": row.duration,
-                              "durationPeriods": row.duration_periods})
+    await audit.record(
+        uow,
+        actor,
+        "coupon.created",
+        "coupon",
+        row.id,
+        after={
+            "code": row.code,
+            "kind": row.kind,
+            "amount": row.amount,
+            "percentage": row.percentage,
+            "currency": row.currency,
+            "duration": row.duration,
+            "durationPeriods": row.duration_periods,
+        },
+    )
     return row
 
 
@@ -84,8 +104,9 @@ async def apply_coupon(uow: UnitOfWork, actor: Actor, customer_external_id: str,
     except DomainError as exc:
         raise Invalid(exc.message, field=("couponCode",), code=exc.code) from None
     if any(a.coupon_id == coupon.id for a in await repo.active_coupons(customer.id)):
-        raise AlreadyExists("this coupon is already applied to the customer", field=("couponCode",),
-                            code="COUPON_ALREADY_APPLIED")
+        raise AlreadyExists(
+            "this coupon is already applied to the customer", field=("couponCode",), code="COUPON_ALREADY_APPLIED"
+        )
     applied = AppliedCoupon(coupon=coupon, coupon_id=coupon.id, customer_id=customer.id, periods_used=0)
     await repo.add(applied)
     await audit.record(uow, actor, "coupon.applied", "customer", customer.id, after={"coupon": coupon.code})
@@ -106,41 +127,71 @@ async def create_wallet(uow: UnitOfWork, actor: Actor, customer_external_id: str
     return wallet
 
 
-async def top_up_wallet(uow: UnitOfWork, actor: Actor, customer_external_id: str, *, paid: Decimal,
-                        granted: Decimal) -> Wallet:
+async def top_up_wallet(
+    uow: UnitOfWork, actor: Actor, customer_external_id: str, *, paid: Decimal, granted: Decimal
+) -> Wallet:
     """Granted credits are available at once; paid credits once their invoice is paid."""
     customer = await _customer(uow, actor, customer_external_id)
     repo = CreditRepository(uow.session, actor.organization_id)
     wallet = await repo.wallet(customer.id, for_update=True)
     if wallet is None:
-        raise NotFound("the customer has no wallet: create it first", field=("customerExternalId",),
-                       code="WALLET_NOT_FOUND")
+        raise NotFound(
+            "the customer has no wallet: create it first", field=("customerExternalId",), code="WALLET_NOT_FOUND"
+        )
     amounts = {}
     for name, value in (("paidCredits", paid), ("grantedCredits", granted)):
         if value < 0:
             raise Invalid("a top-up cannot be negative", field=(name,), code="NEGATIVE_AMOUNT")
         if value != money.round_minor(value, wallet.currency):
-            raise Invalid(f"{wallet.currency} has {money.currency_exponent(wallet.currency)} decimals",
-                          field=(name,), code="INVALID_DECIMAL")
+            raise Invalid(
+                f"{wallet.currency} has {money.currency_exponent(wallet.currency)} decimals",
+                field=(name,),
+                code="INVALID_DECIMAL",
+            )
         amounts[name] = money.to_minor_units(value, wallet.currency)
     if not any(amounts.values()):
         raise Invalid("top up a positive amount", field=("paidCredits",), code="NOTHING_TO_TOP_UP")
     before = {"balanceMinor": wallet.balance_minor}
     if amounts["grantedCredits"]:
         wallet.balance_minor += amounts["grantedCredits"]
-        await repo.add(WalletTransaction(wallet_id=wallet.id, kind="GRANTED", amount_minor=amounts["grantedCredits"],
-                                         settled_at=datetime.now(UTC)))
+        await repo.add(
+            WalletTransaction(
+                wallet_id=wallet.id,
+                kind="GRANTED",
+                amount_minor=amounts["grantedCredits"],
+                settled_at=datetime.now(UTC),
+            )
+        )
     if amounts["paidCredits"]:
         org = await OrganizationRepository(uow.session).get(actor.organization_id)
         now = datetime.now(UTC)
         invoice = await issue_invoice(
-            uow, actor, org, customer, [DueLine("ONE_OFF", "Prepaid credits", paid, None, ())], wallet.currency,
-            kind="CREDIT_PURCHASE", billing_key=None, period=Period(now, now + timedelta(seconds=1)),
-            deductions=False, taxed=False)
-        await repo.add(WalletTransaction(wallet_id=wallet.id, kind="PENDING_PAYMENT",
-                                         amount_minor=amounts["paidCredits"], invoice_id=invoice.id))
-    await audit.record(uow, actor, "wallet.topped_up", "wallet", wallet.id, before=before,
-                       after={"balanceMinor": wallet.balance_minor, **amounts})
+            uow,
+            actor,
+            org,
+            customer,
+            [DueLine("ONE_OFF", "Prepaid credits", paid, None, ())],
+            wallet.currency,
+            kind="CREDIT_PURCHASE",
+            billing_key=None,
+            period=Period(now, now + timedelta(seconds=1)),
+            deductions=False,
+            taxed=False,
+        )
+        await repo.add(
+            WalletTransaction(
+                wallet_id=wallet.id, kind="PENDING_PAYMENT", amount_minor=amounts["paidCredits"], invoice_id=invoice.id
+            )
+        )
+    await audit.record(
+        uow,
+        actor,
+        "wallet.topped_up",
+        "wallet",
+        wallet.id,
+        before=before,
+        after={"balanceMinor": wallet.balance_minor, **amounts},
+    )
     return wallet
 
 
@@ -169,6 +220,7 @@ async def mark_invoice_paid(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID
         wallet.balance_minor += pending.amount_minor
         pending.kind, pending.settled_at = "PAID", invoice.paid_at
     await audit.record(uow, actor, "invoice.paid", "invoice", invoice.id, before=before, after=invoice_view(invoice))
+    announce_invoice(uow, invoice)
     return invoice
 
 
@@ -179,8 +231,9 @@ class OneOffLine:
     units: Decimal | None = None
 
 
-async def create_one_off_invoice(uow: UnitOfWork, actor: Actor, customer_external_id: str,
-                                 lines: Sequence[OneOffLine]) -> Invoice:
+async def create_one_off_invoice(
+    uow: UnitOfWork, actor: Actor, customer_external_id: str, lines: Sequence[OneOffLine]
+) -> Invoice:
     """Add-ons and services outside subscriptions: taxed like everything else, finalized at once."""
     if not lines:
         raise Invalid("an invoice needs at least one line", field=("lines",), code="REQUIRED")
@@ -196,38 +249,61 @@ async def create_one_off_invoice(uow: UnitOfWork, actor: Actor, customer_externa
         due.append(DueLine("ONE_OFF", line.description.strip(), amount, None, (), units=line.units))
     org = await OrganizationRepository(uow.session).get(actor.organization_id)
     now = datetime.now(UTC)
-    return await issue_invoice(uow, actor, org, customer, due, currency, kind="ONE_OFF", billing_key=None,
-                               period=Period(now, now + timedelta(seconds=1)), deductions=False)
+    return await issue_invoice(
+        uow,
+        actor,
+        org,
+        customer,
+        due,
+        currency,
+        kind="ONE_OFF",
+        billing_key=None,
+        period=Period(now, now + timedelta(seconds=1)),
+        deductions=False,
+    )
 
 
 # --- credit notes ---------------------------------------------------------------------------------
 
 
-async def create_credit_note(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID, kind: str, amount: Decimal,
-                             reason: str) -> CreditNote:
+async def create_credit_note(
+    uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID, kind: str, amount: Decimal, reason: str
+) -> CreditNote:
     """CREDIT lowers what is due (or credits the next invoices once paid); REFUND returns paid money."""
     invoice = await _invoice(uow, actor, invoice_id)
     status = numbering.InvoiceStatus(invoice.status)
-    if status not in (numbering.InvoiceStatus.OPEN, numbering.InvoiceStatus.PAID,
-                      numbering.InvoiceStatus.UNCOLLECTIBLE):
+    if status not in (
+        numbering.InvoiceStatus.OPEN,
+        numbering.InvoiceStatus.PAID,
+        numbering.InvoiceStatus.UNCOLLECTIBLE,
+    ):
         raise Invalid(f"a {status} invoice cannot be credited", field=("invoiceId",), code="INVOICE_NOT_CREDITABLE")
     c = invoice.currency
     if amount <= 0 or amount != money.round_minor(amount, c):
-        raise Invalid(f"a positive amount with at most {money.currency_exponent(c)} decimals", field=("amount",),
-                      code="INVALID_AMOUNT")
+        raise Invalid(
+            f"a positive amount with at most {money.currency_exponent(c)} decimals",
+            field=("amount",),
+            code="INVALID_AMOUNT",
+        )
     minor = money.to_minor_units(amount, c)
     repo = CreditRepository(uow.session, actor.organization_id)
     existing = await repo.credit_notes_of_invoice(invoice.id)
     creditable = invoice.total_minor - sum(n.amount_minor for n in existing)
     if minor > creditable:
-        raise Invalid(f"at most {money.from_minor_units(creditable, c)} {c} can still be credited on this invoice",
-                      field=("amount",), code="CREDIT_NOTE_TOO_LARGE")
+        raise Invalid(
+            f"at most {money.from_minor_units(creditable, c)} {c} can still be credited on this invoice",
+            field=("amount",),
+            code="CREDIT_NOTE_TOO_LARGE",
+        )
     remaining = 0
     if kind == "REFUND":
         refundable = invoice.paid_minor - sum(n.amount_minor for n in existing if n.kind == "REFUND")
         if minor > refundable:
-            raise Invalid(f"at most {money.from_minor_units(refundable, c)} {c} was paid and can be refunded",
-                          field=("amount",), code="REFUND_TOO_LARGE")
+            raise Invalid(
+                f"at most {money.from_minor_units(refundable, c)} {c} was paid and can be refunded",
+                field=("amount",),
+                code="REFUND_TOO_LARGE",
+            )
     elif status is numbering.InvoiceStatus.PAID:
         remaining = minor  # credited on the customer's next invoices
     else:
@@ -237,12 +313,24 @@ async def create_credit_note(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUI
         remaining = minor - applied
         if invoice.amount_due_minor == 0:
             invoice.status, invoice.paid_at = numbering.InvoiceStatus.PAID.value, datetime.now(UTC)
-    note = CreditNote(invoice_id=invoice.id, customer_id=invoice.customer_id, kind=kind,
-                      number=numbering.credit_note_number(invoice.number, await repo.credit_note_count(invoice.id) + 1),
-                      reason=(reason or "").strip()[:300], currency=c, amount_minor=minor, remaining_minor=remaining)
+    note = CreditNote(
+        invoice_id=invoice.id,
+        customer_id=invoice.customer_id,
+        kind=kind,
+        number=numbering.credit_note_number(invoice.number, await repo.credit_note_count(invoice.id) + 1),
+        reason=(reason or "").strip()[:300],
+        currency=c,
+        amount_minor=minor,
+        remaining_minor=remaining,
+    )
     await repo.add(note)
-    await audit.record(uow, actor, "credit_note.created", "invoice", invoice.id,
-                       after={"number": note.number, "kind": kind, "amountMinor": minor, "reason": note.reason})
+    announce_invoice(uow, invoice)
+    await audit.record(
+        uow,
+        actor,
+        "credit_note.created",
+        "invoice",
+        invoice.id,
+        after={"number": note.number, "kind": kind, "amountMinor": minor, "reason": note.reason},
+    )
     return note
-
-

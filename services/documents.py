@@ -99,7 +99,7 @@ def render_invoice(invoice: Invoice) -> bytes:
             pdf.cell(0, 4, _latin("    " + _step(step)), new_x="LMARGIN", new_y="NEXT")
             pdf.set_text_color(0, 0, 0)
         for rate in line.tax_rates:
-            label = f"{rate['name']} ({Decimal(rate['rate']).normalize()}%)"
+            label = f"{rate['name']} ({format(Decimal(rate['rate']).normalize(), 'f')}%)"
             tax_summary[label] = tax_summary.get(label, 0) + line.tax_minor
     pdf.ln(3)
     totals = [
@@ -151,14 +151,14 @@ def render_credit_note(note: CreditNote, invoice: Invoice) -> bytes:
 
 def _step(step: dict[str, Any]) -> str:
     parts = [step.get("kind", "")]
-    if step.get("from_value") is not None:
-        parts.append(f"{step['from_value']}-{step.get('to_value') or 'inf'}")
+    if step.get("fromValue") is not None:
+        parts.append(f"{step['fromValue']}-{step.get('toValue') or 'inf'}")
     parts.append(f"{step.get('units', '')} units")
-    if step.get("per_unit_amount") is not None:
-        parts.append(f"x {step['per_unit_amount']}")
+    if step.get("perUnitAmount") is not None:
+        parts.append(f"x {step['perUnitAmount']}")
     if step.get("rate") is not None:
         parts.append(f"at {step['rate']}%")
-    if step.get("flat_amount") not in (None, "0"):
-        parts.append(f"+ {step['flat_amount']} flat")
+    if step.get("flatAmount") not in (None, "0"):
+        parts.append(f"+ {step['flatAmount']} flat")
     parts.append(f"= {step.get('amount', '')}")
     return " ".join(str(p) for p in parts)

@@ -251,9 +251,17 @@ async def _drop_future_phases(repo: SubscriptionRepository, subscription: Subscr
         await repo.remove_phase(subscription, phase)
 
 
+@dataclass(frozen=True)
+class PlanChange:
+    subscription: Subscription
+    upgraded_at: datetime | None = None  # set when an upgrade of a started subscription applied at once
+    previous_phase: SubscriptionPhase | None = None
+    new_phase: SubscriptionPhase | None = None
+
+
 async def change_plan(
     uow: UnitOfWork, actor: Actor, external_id: str, plan_code: str, overrides: PlanOverrides | None = None
-) -> Subscription:
+) -> PlanChange:
     """An upgrade (dearer per year) applies now; a downgrade at the end of the current period."""
     subscription = await _live_subscription(uow, actor, external_id)
     await advisory_xact_lock(uow.session, LockNamespace.CUSTOMER_BILLING, subscription.customer_id)
@@ -269,10 +277,18 @@ async def change_plan(
         # Back to the current plan: the scheduled downgrade is dropped.
         await _drop_future_phases(repo, subscription, at)
         current.ends_at = subscription.ending_at
-        await audit.record(uow, actor, "subscription.downgrade_canceled", "subscription", subscription.id,
-                           before=before, after=subscription_view(subscription))
-        return subscription
+        await audit.record(
+            uow,
+            actor,
+            "subscription.downgrade_canceled",
+            "subscription",
+            subscription.id,
+            before=before,
+            after=subscription_view(subscription),
+        )
+        return PlanChange(subscription)
     await _drop_future_phases(repo, subscription, at)
+    change = PlanChange(subscription)
     if status_now(subscription, at) is SubscriptionStatus.PENDING:
         current.plan, current.plan_id, current.overrides = new_plan, new_plan.id, new_overrides
         action = "subscription.plan_changed"
@@ -286,15 +302,15 @@ async def change_plan(
         period = current_period(subscription, customer_timezone(subscription.customer, organization), at)
         switch_at = proration.plan_change_effective(upgrade, at, period)
         current.ends_at = switch_at
-        await repo.add_phase(
-            subscription,
-            SubscriptionPhase(plan=new_plan, plan_id=new_plan.id, starts_at=switch_at, overrides=new_overrides),
-        )
+        new_phase = SubscriptionPhase(plan=new_plan, plan_id=new_plan.id, starts_at=switch_at, overrides=new_overrides)
+        await repo.add_phase(subscription, new_phase)
         action = "subscription.upgraded" if upgrade else "subscription.downgrade_scheduled"
+        if upgrade:
+            change = PlanChange(subscription, switch_at, current, new_phase)
     await audit.record(
         uow, actor, action, "subscription", subscription.id, before=before, after=subscription_view(subscription)
     )
-    return subscription
+    return change
 
 
 async def terminate_subscription(uow: UnitOfWork, actor: Actor, external_id: str) -> Subscription:

@@ -138,8 +138,10 @@ class CatalogCache:
         if now - loaded_at > self.METRICS_TTL or unknown:
             async with self.db.read() as session:
                 rows = await BillableMetricRepository(session, org).all()
-            metrics = {m.code: MetricInfo(m.code, Aggregation(m.aggregation), m.field_name, tuple(sorted(m.filters)))
-                       for m in rows}
+            metrics = {
+                m.code: MetricInfo(m.code, Aggregation(m.aggregation), m.field_name, tuple(sorted(m.filters)))
+                for m in rows
+            }
             self._metrics[org] = (now, metrics)
             if len(self._missed) > 10_000:
                 self._missed.clear()
@@ -195,8 +197,10 @@ class UsageIngestor:
         result = IngestResult()
         metrics = await self.cache.metrics(org, {e.metric_code for e in events if isinstance(e.metric_code, str)})
         customers, subscriptions = await self.cache.owners(
-            org, {e.customer_external_id for e in events if isinstance(e.customer_external_id, str)},
-            {e.subscription_external_id for e in events if isinstance(e.subscription_external_id, str)})
+            org,
+            {e.customer_external_id for e in events if isinstance(e.customer_external_id, str)},
+            {e.subscription_external_id for e in events if isinstance(e.subscription_external_id, str)},
+        )
         rows: dict[str, EventRow] = {}
         for index, event in enumerate(events):
             row = _validated(result, index, event, org, metrics, customers, subscriptions, received_at)
@@ -210,20 +214,37 @@ class UsageIngestor:
         result.accepted = len(inserted)
         result.duplicates += len(rows) - len(inserted)
         if self.publish is not None:
-            await asyncio.gather(*[self.publish(usage_channel(org, customer), b"{}")
-                                   for customer in {rows[t].customer_external_id for t in inserted}])
+            await asyncio.gather(
+                *[
+                    self.publish(usage_channel(org, customer), b"{}")
+                    for customer in {rows[t].customer_external_id for t in inserted}
+                ]
+            )
         return result
 
 
-def _validated(result: IngestResult, index: int, event: EventInput, org: Any, metrics: Mapping[str, MetricInfo],
-               customers: set[str], subscriptions: Mapping[str, str], received_at: datetime) -> EventRow | None:
+def _validated(
+    result: IngestResult,
+    index: int,
+    event: EventInput,
+    org: Any,
+    metrics: Mapping[str, MetricInfo],
+    customers: set[str],
+    subscriptions: Mapping[str, str],
+    received_at: datetime,
+) -> EventRow | None:
     if not isinstance(event.transaction_id, str | None):
         _reject(result, index, None, "INVALID_EVENT", "an event is a JSON object")
         return None
     tid = _text(event.transaction_id)
     if tid is None:
-        _reject(result, index, event.transaction_id, "INVALID_TRANSACTION_ID",
-                f"transactionId is required: 1 to {MAX_ID_LENGTH} characters")
+        _reject(
+            result,
+            index,
+            event.transaction_id,
+            "INVALID_TRANSACTION_ID",
+            f"transactionId is required: 1 to {MAX_ID_LENGTH} characters",
+        )
         return None
     metric = metrics.get(event.metric_code) if isinstance(event.metric_code, str) else None
     if metric is None:
@@ -241,8 +262,13 @@ def _validated(result: IngestResult, index: int, event: EventInput, org: Any, me
             return None
         customer_id = owner
     elif customer_id is None or customer_id not in customers:
-        _reject(result, index, tid, "CUSTOMER_NOT_FOUND",
-                f"no customer {event.customer_external_id!r} (send customerExternalId or subscriptionExternalId)")
+        _reject(
+            result,
+            index,
+            tid,
+            "CUSTOMER_NOT_FOUND",
+            f"no customer {event.customer_external_id!r} (send customerExternalId or subscriptionExternalId)",
+        )
         return None
     try:
         moment = _timestamp(event.timestamp, received_at)
@@ -261,23 +287,39 @@ def _validated(result: IngestResult, index: int, event: EventInput, org: Any, me
         return None
     text = _properties_json.encode(properties).decode()
     if len(text) > MAX_PROPERTIES_BYTES:
-        _reject(result, index, tid, "PROPERTIES_TOO_LARGE",
-                f"properties may take at most {MAX_PROPERTIES_BYTES} bytes of JSON")
+        _reject(
+            result,
+            index,
+            tid,
+            "PROPERTIES_TOO_LARGE",
+            f"properties may take at most {MAX_PROPERTIES_BYTES} bytes of JSON",
+        )
         return None
     value = None
     if metric.field_name is not None and metric.aggregation is not Aggregation.COUNT:
         raw = properties.get(metric.field_name)
         if raw is None:
-            _reject(result, index, tid, "MISSING_PROPERTY",
-                    f"the metric {metric.code!r} aggregates properties.{metric.field_name}")
+            _reject(
+                result,
+                index,
+                tid,
+                "MISSING_PROPERTY",
+                f"the metric {metric.code!r} aggregates properties.{metric.field_name}",
+            )
             return None
         value = aggregation.numeric_value(raw) if not isinstance(raw, float) else None
         if value is None and metric.aggregation is not Aggregation.UNIQUE_COUNT:
-            _reject(result, index, tid, "INVALID_PROPERTY",
-                    f"properties.{metric.field_name} must be a number (or a numeric string)")
+            _reject(
+                result,
+                index,
+                tid,
+                "INVALID_PROPERTY",
+                f"properties.{metric.field_name} must be a number (or a numeric string)",
+            )
             return None
-    return EventRow(org, tid, customer_id, subscription_id, metric.code, moment, text, value,
-                    _dims(metric, properties), received_at)
+    return EventRow(
+        org, tid, customer_id, subscription_id, metric.code, moment, text, value, _dims(metric, properties), received_at
+    )
 
 
 # --- current usage ---------------------------------------------------------------------------
@@ -326,33 +368,39 @@ Filters = Mapping[str, Sequence[str]]
 
 def _selected(properties: Mapping[str, Any], only: Filters | None, excluded: Sequence[Filters]) -> bool:
     return aggregation.matches_filters(properties, only) and not any(
-        aggregation.matches_filters(properties, f) for f in excluded)
+        aggregation.matches_filters(properties, f) for f in excluded
+    )
 
 
 class RawUsage:
     """A metric's events of the period, read one by one: exact for every aggregation and model."""
 
-    def __init__(self, metric: BillableMetric, events: list[UsageEvent], period: Period,
-                 carried: Decimal | None) -> None:
+    def __init__(
+        self, metric: BillableMetric, events: list[UsageEvent], period: Period, carried: Decimal | None
+    ) -> None:
         self.metric, self.events, self.period, self.carried = metric, events, period, carried
 
     def units(self, only: Filters | None, excluded: Sequence[Filters]) -> Decimal:
         chosen = [e for e in self.events if _selected(e.properties, None, excluded)]
         carried = self.carried if only is None else None
-        return aggregation.aggregate(Aggregation(self.metric.aggregation), chosen, self.metric.field_name,
-                                     self.period, only, carried)
+        return aggregation.aggregate(
+            Aggregation(self.metric.aggregation), chosen, self.metric.field_name, self.period, only, carried
+        )
 
     def event_values(self, only: Filters | None, excluded: Sequence[Filters]) -> list[Decimal]:
-        return [aggregation.numeric_value(e.properties.get(self.metric.field_name)) or Decimal(0)
-                for e in self.events if self.period.start <= e.timestamp < self.period.end
-                and _selected(e.properties, only, excluded)]
+        return [
+            aggregation.numeric_value(e.properties.get(self.metric.field_name)) or Decimal(0)
+            for e in self.events
+            if self.period.start <= e.timestamp < self.period.end and _selected(e.properties, only, excluded)
+        ]
 
 
 class RolledUpUsage:
     """COUNT, SUM or MAX from hourly rollups, plus the raw events of the partial hours at both ends."""
 
-    def __init__(self, metric: BillableMetric, rollups: list[Rollup], edge_events: list[UsageEvent],
-                 period: Period) -> None:
+    def __init__(
+        self, metric: BillableMetric, rollups: list[Rollup], edge_events: list[UsageEvent], period: Period
+    ) -> None:
         self.metric, self.period = metric, period
         self.kind = Aggregation(metric.aggregation)
         self.rollups = [(orjson.loads(r.dims) if r.dims else {}, r) for r in rollups]
@@ -363,27 +411,37 @@ class RolledUpUsage:
         for dims, rollup in self.rollups:
             if not _selected(dims, only, excluded):
                 continue
-            part = {Aggregation.COUNT: Decimal(rollup.events), Aggregation.SUM: rollup.value_sum,
-                    Aggregation.MAX: rollup.value_max}[self.kind]
+            part = {
+                Aggregation.COUNT: Decimal(rollup.events),
+                Aggregation.SUM: rollup.value_sum,
+                Aggregation.MAX: rollup.value_max,
+            }[self.kind]
             total = aggregation.combine(self.kind, total, part)
         edge = [e for e in self.edge.events if _selected(e.properties, only, excluded)]
         if edge:
-            total = aggregation.combine(self.kind, total, aggregation.aggregate(
-                self.kind, edge, self.metric.field_name, self.period, None))
+            total = aggregation.combine(
+                self.kind, total, aggregation.aggregate(self.kind, edge, self.metric.field_name, self.period, None)
+            )
         return total if total is not None else Decimal(0)
 
 
-def _fee(charge: EffectiveCharge, source: RawUsage | RolledUpUsage, only: Filters | None,
-         excluded: Sequence[Filters], properties: pricing.ChargeProperties,
-         currency: str) -> tuple[Decimal, Decimal, pricing.ChargeFee]:
+def _fee(
+    charge: EffectiveCharge,
+    source: RawUsage | RolledUpUsage,
+    only: Filters | None,
+    excluded: Sequence[Filters],
+    properties: pricing.ChargeProperties,
+    currency: str,
+) -> tuple[Decimal, Decimal, pricing.ChargeFee]:
     units = source.units(only, excluded)
     values = source.event_values(only, excluded) if charge.model is pricing.ChargeModel.PERCENTAGE else None
     fee = pricing.charge_fee(charge.model, properties, units, values)
     return units, money.round_minor(fee.amount, currency), fee
 
 
-def rate_charge(charge: EffectiveCharge, metric: BillableMetric, source: RawUsage | RolledUpUsage,
-                currency: str) -> ChargeUsage:
+def rate_charge(
+    charge: EffectiveCharge, metric: BillableMetric, source: RawUsage | RolledUpUsage, currency: str
+) -> ChargeUsage:
     """A charge's usage for a period: one fee per charge filter plus one for the rest, each rounded."""
     if not charge.filters:
         units, amount, fee = _fee(charge, source, None, (), charge.properties, currency)
@@ -397,16 +455,26 @@ def rate_charge(charge: EffectiveCharge, metric: BillableMetric, source: RawUsag
         earlier.append(values)
     units, amount, fee = _fee(charge, source, None, [f[0] for f in charge.filters], charge.properties, currency)
     parts.append(FilterUsage(None, None, units, amount, fee))
-    return ChargeUsage(charge.metric_code, metric.name, charge.model, sum((p.units for p in parts), Decimal(0)),
-                       sum((p.amount for p in parts), Decimal(0)), None, tuple(parts))
+    return ChargeUsage(
+        charge.metric_code,
+        metric.name,
+        charge.model,
+        sum((p.units for p in parts), Decimal(0)),
+        sum((p.amount for p in parts), Decimal(0)),
+        None,
+        tuple(parts),
+    )
 
 
 LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
 
 
 def _uses_rollups(metric: BillableMetric, charges: Sequence[EffectiveCharge]) -> bool:
-    return (Aggregation(metric.aggregation) in aggregation.COMBINABLE and not metric.recurring
-            and all(c.model is not pricing.ChargeModel.PERCENTAGE for c in charges))
+    return (
+        Aggregation(metric.aggregation) in aggregation.COMBINABLE
+        and not metric.recurring
+        and all(c.model is not pricing.ChargeModel.PERCENTAGE for c in charges)
+    )
 
 
 def _hour_ceil(moment: datetime) -> datetime:
@@ -414,8 +482,9 @@ def _hour_ceil(moment: datetime) -> datetime:
     return floor if floor == moment else floor + timedelta(hours=1)
 
 
-async def _sources(repo: UsageEventRepository, subscription: Subscription, plan: Any,
-                   window: Period) -> dict[str, RawUsage | RolledUpUsage]:
+async def _sources(
+    repo: UsageEventRepository, subscription: Subscription, plan: Any, window: Period
+) -> dict[str, RawUsage | RolledUpUsage]:
     """Per metric, where its units come from: rollups where they suffice, raw events otherwise."""
     metrics = {c.charge.billable_metric.code: c.charge.billable_metric for c in plan.charges}
     charges_of: dict[str, list[EffectiveCharge]] = defaultdict(list)
@@ -423,8 +492,10 @@ async def _sources(repo: UsageEventRepository, subscription: Subscription, plan:
         charges_of[charge.metric_code].append(charge)
     rolled = {code for code, m in metrics.items() if _uses_rollups(m, charges_of[code])}
     raw = set(metrics) - rolled
-    owner = {"customer_external_id": subscription.customer.external_id,
-             "subscription_external_id": subscription.external_id}
+    owner = {
+        "customer_external_id": subscription.customer.external_id,
+        "subscription_external_id": subscription.external_id,
+    }
     sources: dict[str, RawUsage | RolledUpUsage] = {}
     if raw:
         # Recurring metrics carry their value from the subscription's start: read their whole history.
@@ -436,12 +507,19 @@ async def _sources(repo: UsageEventRepository, subscription: Subscription, plan:
             metric, events = metrics[code], by_metric.get(code, [])
             carried = None
             if metric.recurring:
-                carried = Decimal(0) if history >= window.start else aggregation.closing_value(
-                    Aggregation(metric.aggregation), events, metric.field_name, Period(history, window.start))
+                carried = (
+                    Decimal(0)
+                    if history >= window.start
+                    else aggregation.closing_value(
+                        Aggregation(metric.aggregation), events, metric.field_name, Period(history, window.start)
+                    )
+                )
             sources[code] = RawUsage(metric, events, window, carried)
     if rolled:
-        first_hour, last_hour = _hour_ceil(window.start), window.end.astimezone(UTC).replace(
-            minute=0, second=0, microsecond=0)
+        first_hour, last_hour = (
+            _hour_ceil(window.start),
+            window.end.astimezone(UTC).replace(minute=0, second=0, microsecond=0),
+        )
         rollups: dict[str, list[Rollup]] = defaultdict(list)
         edges: dict[str, list[UsageEvent]] = defaultdict(list)
         if first_hour < last_hour:
@@ -459,23 +537,34 @@ async def _sources(repo: UsageEventRepository, subscription: Subscription, plan:
     return sources
 
 
-async def current_usage(session: AsyncSession, organization_id: Any, customer_external_id: str,
-                        subscription_external_id: str | None, at: datetime) -> UsageReport:
+async def current_usage(
+    session: AsyncSession,
+    organization_id: Any,
+    customer_external_id: str,
+    subscription_external_id: str | None,
+    at: datetime,
+) -> UsageReport:
     """What the customer's current period would cost in usage charges if it were invoiced now."""
     customer = await CustomerRepository(session, organization_id).by_external_id(customer_external_id)
     if customer is None:
         raise UsageUnavailable(f"no customer with externalId {customer_external_id!r}", code="CUSTOMER_NOT_FOUND")
-    subscriptions = [s for s in await SubscriptionRepository(session, organization_id).of_customer(customer.id)
-                     if status_now(s, at) in LIVE]
+    subscriptions = [
+        s
+        for s in await SubscriptionRepository(session, organization_id).of_customer(customer.id)
+        if status_now(s, at) in LIVE
+    ]
     if subscription_external_id is not None:
         subscriptions = [s for s in subscriptions if s.external_id == subscription_external_id]
     if not subscriptions:
-        raise UsageUnavailable("the customer has no active subscription" +
-                               (f" {subscription_external_id!r}" if subscription_external_id else ""),
-                               code="NO_ACTIVE_SUBSCRIPTION")
+        raise UsageUnavailable(
+            "the customer has no active subscription"
+            + (f" {subscription_external_id!r}" if subscription_external_id else ""),
+            code="NO_ACTIVE_SUBSCRIPTION",
+        )
     if len(subscriptions) > 1:
-        raise UsageUnavailable("the customer has several active subscriptions: give subscriptionExternalId",
-                               code="SUBSCRIPTION_REQUIRED")
+        raise UsageUnavailable(
+            "the customer has several active subscriptions: give subscriptionExternalId", code="SUBSCRIPTION_REQUIRED"
+        )
     subscription = subscriptions[0]
     organization = await OrganizationRepository(session).get(organization_id)
     period = current_period(subscription, customer_timezone(customer, organization), at)
@@ -485,12 +574,19 @@ async def current_usage(session: AsyncSession, organization_id: Any, customer_ex
     window = Period(opened, min(period.end, phase.ends_at or period.end))
     plan = effective_plan(phase)
     charges = await rate_window(session, organization_id, subscription, plan, window)
-    return UsageReport(subscription, window.start, window.end, plan.plan.currency,
-                       sum((c.amount for c in charges), Decimal(0)), charges)
+    return UsageReport(
+        subscription,
+        window.start,
+        window.end,
+        plan.plan.currency,
+        sum((c.amount for c in charges), Decimal(0)),
+        charges,
+    )
 
 
-async def rate_window(session: AsyncSession, organization_id: Any, subscription: Subscription, plan: Any,
-                      window: Period) -> tuple[ChargeUsage, ...]:
+async def rate_window(
+    session: AsyncSession, organization_id: Any, subscription: Subscription, plan: Any, window: Period
+) -> tuple[ChargeUsage, ...]:
     """Every charge of a plan over a window of a subscription's usage: what usage views and invoices show."""
     sources = await _sources(UsageEventRepository(session, organization_id), subscription, plan, window)
     currency = plan.plan.currency

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, exists, func, select
@@ -34,6 +34,18 @@ class InvoiceRepository:
         if for_update:
             stmt = stmt.with_for_update(of=Invoice)
         return await self.session.scalar(stmt)
+
+    async def by_billing_key(self, customer_id: uuid.UUID, billing_date: datetime) -> Invoice | None:
+        """The invoice of a customer's billing date (its period boundary)."""
+        return await self.session.scalar(
+            select(Invoice)
+            .where(
+                Invoice.organization_id == self.organization_id,
+                Invoice.customer_id == customer_id,
+                Invoice.billing_key == billing_date.astimezone(UTC).isoformat(),
+            )
+            .with_for_update(of=Invoice)
+        )
 
     async def drafts_created_before(self, cutoff: datetime) -> list[Invoice]:
         return list(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import strawberry
@@ -96,6 +96,18 @@ class BillingMutations:
                     UserError(field=["input", "asOf"], message="asOf needs a UTC offset", code="NAIVE_DATETIME")
                 ],
             )
+        if as_of > datetime.now(UTC) + timedelta(minutes=5):
+            return RunBillingPayload(
+                invoices=[],
+                failures=[],
+                user_errors=[
+                    UserError(
+                        field=["input", "asOf"],
+                        message="asOf is in the future: only ended periods are billed",
+                        code="AS_OF_IN_FUTURE",
+                    )
+                ],
+            )
         result = await billing.run_billing(info.context.db, actor, as_of)
         return RunBillingPayload(
             invoices=[Invoice.of(i) for i in result.invoices],
@@ -121,6 +133,13 @@ class BillingMutations:
     async def void_invoice(self, info: Info[Context, None], input: InvoiceIdInput) -> InvoicePayload:
         invoice, errors = await run_use_case(
             info, Role.FINANCE, lambda uow, a: billing.void_invoice(uow, a, _id(input.id))
+        )
+        return InvoicePayload(invoice=Invoice.of(invoice) if invoice else None, user_errors=errors)
+
+    @strawberry.mutation(description="Stop collecting an open invoice (FINANCE).")
+    async def mark_invoice_uncollectible(self, info: Info[Context, None], input: InvoiceIdInput) -> InvoicePayload:
+        invoice, errors = await run_use_case(
+            info, Role.FINANCE, lambda uow, a: billing.mark_uncollectible(uow, a, _id(input.id))
         )
         return InvoicePayload(invoice=Invoice.of(invoice) if invoice else None, user_errors=errors)
 

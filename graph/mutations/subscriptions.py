@@ -16,7 +16,7 @@ from graph.mutations.common import run_use_case
 from graph.types.charge_properties import ChargePropertiesInput
 from graph.types.enums import BillingTime
 from graph.types.subscription import Subscription
-from services import subscriptions
+from services import plan_changes, subscriptions
 
 
 @strawberry.input
@@ -120,7 +120,7 @@ class SubscriptionMutations:
             *await run_use_case(
                 info,
                 Role.FINANCE,
-                lambda uow, a: subscriptions.change_plan(
+                lambda uow, a: plan_changes.change_subscription_plan(
                     uow, a, input.external_id, input.plan_code, _overrides(input.plan_overrides)
                 ),
             )

@@ -11,7 +11,7 @@ from db.models import Invoice as InvoiceModel
 from db.models import InvoiceLine as InvoiceLineModel
 from domain import money
 from graph.context import Context
-from graph.scalars import JSON
+from graph.scalars import JSON, price
 from graph.types.credits import CreditNote
 from graph.types.customer import Customer
 
@@ -70,7 +70,9 @@ class InvoiceLine:
             amount=amount(line.amount_minor, currency),
             discount_amount=amount(line.discount_minor, currency),
             tax_amount=amount(line.tax_minor, currency),
-            tax_rates=[InvoiceTaxRate(code=r["code"], name=r["name"], rate=Decimal(r["rate"])) for r in line.tax_rates],
+            tax_rates=[
+                InvoiceTaxRate(code=r["code"], name=r["name"], rate=price(Decimal(r["rate"]))) for r in line.tax_rates
+            ],
             breakdown=line.breakdown,
         )
 
@@ -89,7 +91,8 @@ class Invoice:
     subtotal_amount: Decimal
     discount_amount: Decimal
     progressive_billing_credit_amount: Decimal = strawberry.field(
-        description="Billed earlier in the period by interim invoices (before tax) and deducted here.")
+        description="Billed earlier in the period by interim invoices (before tax) and deducted here."
+    )
     tax_amount: Decimal
     total_amount: Decimal
     credit_notes_amount: Decimal

@@ -204,3 +204,29 @@ async def test_grace_period_keeps_refreshable_drafts_until_finalized(tenant) -> 
     again = await api("mutation($id: ID!) { refreshInvoice(input: {id: $id}) { userErrors { code } } }",
                       id=drafts[1]["id"])
     assert again["refreshInvoice"]["userErrors"] == [{"code": "INVOICE_NOT_DRAFT"}]
+
+
+async def test_upgrade_credits_unused_advance_fee_and_bills_the_new_plan_at_once(tenant) -> None:
+    api = tenant.api
+    await plan(api, "adv-basic", [], amount="30", payInAdvance=True)
+    await plan(api, "adv-pro", [], amount="90", payInAdvance=True)
+    cust = uid("cust")
+    await customer(api, cust, timezone="UTC")
+    started = (datetime.now(UTC) - timedelta(days=10)).isoformat()
+    sub = await subscribe(api, cust, "adv-basic", uid("sub"), startedAt=started, billingTime="ANNIVERSARY")
+    first = (await _run(api))["invoices"]
+    assert [i["totalAmount"] for i in first] == ["30.00"]  # the first period, in advance
+    changed = await api('mutation($s: String!) { changeSubscriptionPlan(input: {externalId: $s, planCode: "adv-pro"})'
+                        " { subscription { plan { code } currentPeriodStart currentPeriodEnd } userErrors { code } } }",
+                        s=sub["externalId"])
+    state = changed["changeSubscriptionPlan"]["subscription"]
+    assert state["plan"]["code"] == "adv-pro"
+    start, end = (datetime.fromisoformat(state[k]) for k in ("currentPeriodStart", "currentPeriodEnd"))
+    days, today = (end - start).days, datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    left = (end - today).days  # the change day onwards
+    credited = (Decimal("30") * left / days).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
+    billed = (Decimal("90") * left / days).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
+    notes = await api('query($id: ID!) { invoice(id: $id) { creditNotes { amount } amountDue } }', id=first[0]["id"])
+    assert [n["amount"] for n in notes["invoice"]["creditNotes"]] == [str(credited)]
+    invoices = (await api(INVOICES, c=cust))["invoices"]["nodes"]
+    assert sorted(i["totalAmount"] for i in invoices) == sorted(["30.00", str(billed)])
