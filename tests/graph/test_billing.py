@@ -36,8 +36,18 @@ async def _run(api, as_of: str | None = None) -> dict:
 
 
 def _check_invariants(invoice: dict) -> None:
-    d = {k: Decimal(invoice[k]) for k in ("subtotalAmount", "discountAmount", "taxAmount", "totalAmount",
-                                          "creditNotesAmount", "creditsAmount", "amountDue")}
+    d = {
+        k: Decimal(invoice[k])
+        for k in (
+            "subtotalAmount",
+            "discountAmount",
+            "taxAmount",
+            "totalAmount",
+            "creditNotesAmount",
+            "creditsAmount",
+            "amountDue",
+        )
+    }
     interim = Decimal(invoice.get("progressiveBillingCreditAmount", "0"))
     assert d["totalAmount"] == d["subtotalAmount"] - d["discountAmount"] - interim + d["taxAmount"]
     assert d["amountDue"] == d["totalAmount"] - d["creditNotesAmount"] - d["creditsAmount"]
@@ -49,8 +59,13 @@ async def _monthly_customer(api, *, amount: str = "30", unit_price: str = "0.5",
     m = uid("calls")
     await metric(api, m, "COUNT")
     code = uid("plan")
-    await plan(api, code, [{"billableMetricCode": m, "model": "STANDARD", "properties": {"amount": unit_price}}],
-               amount=amount, **plan_extra)
+    await plan(
+        api,
+        code,
+        [{"billableMetricCode": m, "model": "STANDARD", "properties": {"amount": unit_price}}],
+        amount=amount,
+        **plan_extra,
+    )
     cust = uid("cust")
     await customer(api, cust, timezone="UTC")
     await subscribe(api, cust, code, uid("sub"), startedAt=_months_ago(2), billingTime="ANNIVERSARY")
@@ -60,11 +75,19 @@ async def _monthly_customer(api, *, amount: str = "30", unit_price: str = "0.5",
 async def test_each_ended_period_is_invoiced_once_with_fee_and_usage(tenant) -> None:
     cust, m = await _monthly_customer(tenant.api)
     now = datetime.now(UTC)
-    events = [{"transactionId": uid("t"), "customerExternalId": cust, "metricCode": m,
-               "timestamp": (now - timedelta(days=d)).isoformat()} for d in (5, 6, 7, 8)]
+    events = [
+        {
+            "transactionId": uid("t"),
+            "customerExternalId": cust,
+            "metricCode": m,
+            "timestamp": (now - timedelta(days=d)).isoformat(),
+        }
+        for d in (5, 6, 7, 8)
+    ]
     # the second period ended 1 day ago: these four events are in it
-    result = await tenant.api("mutation($e: [UsageEventInput!]!) { ingestUsage(input: {events: $e}) { accepted } }",
-                              e=events)
+    result = await tenant.api(
+        "mutation($e: [UsageEventInput!]!) { ingestUsage(input: {events: $e}) { accepted } }", e=events
+    )
     assert result["ingestUsage"]["accepted"] == 4
     first = await _run(tenant.api)
     invoices = sorted(first["invoices"], key=lambda i: i["periodEnd"])
@@ -72,9 +95,15 @@ async def test_each_ended_period_is_invoiced_once_with_fee_and_usage(tenant) -> 
     for invoice in invoices:
         _check_invariants(invoice)
         assert invoice["status"] == "OPEN" and invoice["currency"] == "USD"
-        assert invoice["lines"][0] == {"kind": "SUBSCRIPTION", "description": invoice["lines"][0]["description"],
-                                       "billableMetricCode": None, "units": None, "amount": "30.00",
-                                       "taxAmount": "0.00", "taxRates": []}
+        assert invoice["lines"][0] == {
+            "kind": "SUBSCRIPTION",
+            "description": invoice["lines"][0]["description"],
+            "billableMetricCode": None,
+            "units": None,
+            "amount": "30.00",
+            "taxAmount": "0.00",
+            "taxRates": [],
+        }
     assert [line["units"] for line in invoices[1]["lines"] if line["kind"] == "CHARGE"] == ["4"]
     assert invoices[1]["totalAmount"] == "32.00" and invoices[0]["totalAmount"] == "30.00"
     numbers = [i["number"] for i in invoices]
@@ -99,16 +128,23 @@ async def test_concurrent_runs_never_duplicate_an_invoice(tenant) -> None:
 async def test_taxes_most_specific_level_wins_and_exempt_customers_pay_none(tenant) -> None:
     api = tenant.api
     for code, rate, default in (("vat20", "20", True), ("reduced", "5.5", False)):
-        data = await api("mutation($i: CreateTaxRateInput!) { createTaxRate(input: $i) { userErrors { code } } }",
-                         i={"code": code, "name": code.upper(), "rate": rate, "appliesToOrganization": default})
+        data = await api(
+            "mutation($i: CreateTaxRateInput!) { createTaxRate(input: $i) { userErrors { code } } }",
+            i={"code": code, "name": code.upper(), "rate": rate, "appliesToOrganization": default},
+        )
         assert data["createTaxRate"]["userErrors"] == []
     default_cust, _ = await _monthly_customer(api, amount="10")
     reduced_cust, _ = await _monthly_customer(api, amount="10")
     exempt_cust, _ = await _monthly_customer(api, amount="10")
-    await api('mutation($c: String!) { assignTaxRate(input: {taxRateCode: "reduced", customerExternalId: $c}) '
-              "{ userErrors { code } } }", c=reduced_cust)
-    await api('mutation($c: String!) { updateCustomer(input: {externalId: $c, taxExempt: true}) '
-              "{ userErrors { code } } }", c=exempt_cust)
+    await api(
+        'mutation($c: String!) { assignTaxRate(input: {taxRateCode: "reduced", customerExternalId: $c}) '
+        "{ userErrors { code } } }",
+        c=reduced_cust,
+    )
+    await api(
+        "mutation($c: String!) { updateCustomer(input: {externalId: $c, taxExempt: true}) { userErrors { code } } }",
+        c=exempt_cust,
+    )
     invoices = {i["customer"]["externalId"]: i for i in (await _run(api))["invoices"]}
     assert invoices[default_cust]["taxAmount"] == "2.00" and invoices[default_cust]["totalAmount"] == "12.00"
     assert invoices[reduced_cust]["taxAmount"] == "0.55"
@@ -119,13 +155,20 @@ async def test_taxes_most_specific_level_wins_and_exempt_customers_pay_none(tena
 
 async def test_eu_reverse_charge_puts_no_tax_and_a_note(tenant) -> None:
     api = tenant.api
-    await api('mutation { updateOrganization(input: {country: "FR", legalName: "Acme SAS", '
-              'taxIdentificationNumber: "FR40303265045"}) { userErrors { code } } }')
-    await api('mutation { createTaxRate(input: {code: "tva", name: "TVA", rate: "20", appliesToOrganization: true}) '
-              "{ userErrors { code } } }")
+    await api(
+        'mutation { updateOrganization(input: {country: "FR", legalName: "Acme SAS", '
+        'taxIdentificationNumber: "FR40303265045"}) { userErrors { code } } }'
+    )
+    await api(
+        'mutation { createTaxRate(input: {code: "tva", name: "TVA", rate: "20", appliesToOrganization: true}) '
+        "{ userErrors { code } } }"
+    )
     cust, _ = await _monthly_customer(api, amount="100")
-    await api('mutation($c: String!) { updateCustomer(input: {externalId: $c, country: "DE", '
-              'taxIdentificationNumber: "DE136695976"}) { userErrors { code } } }', c=cust)
+    await api(
+        'mutation($c: String!) { updateCustomer(input: {externalId: $c, country: "DE", '
+        'taxIdentificationNumber: "DE136695976"}) { userErrors { code } } }',
+        c=cust,
+    )
     invoice = next(i for i in (await _run(api))["invoices"] if i["customer"]["externalId"] == cust)
     assert invoice["taxAmount"] == "0.00" and invoice["reverseCharge"] is True
     assert "reverse charge" in invoice["notes"].lower()
@@ -141,11 +184,15 @@ async def test_minimum_commitment_is_trued_up(tenant) -> None:
 async def test_void_and_bad_transitions(tenant) -> None:
     await _monthly_customer(tenant.api)
     invoice = (await _run(tenant.api))["invoices"][0]
-    voided = await tenant.api('mutation($id: ID!) { voidInvoice(input: {id: $id}) { invoice { status } '
-                              "userErrors { code } } }", id=invoice["id"])
+    voided = await tenant.api(
+        "mutation($id: ID!) { voidInvoice(input: {id: $id}) { invoice { status } userErrors { code } } }",
+        id=invoice["id"],
+    )
     assert voided["voidInvoice"]["invoice"]["status"] == "VOID"
-    again = await tenant.api('mutation($id: ID!) { finalizeInvoice(input: {id: $id}) { invoice { status } '
-                             "userErrors { code field } } }", id=invoice["id"])
+    again = await tenant.api(
+        "mutation($id: ID!) { finalizeInvoice(input: {id: $id}) { invoice { status } userErrors { code field } } }",
+        id=invoice["id"],
+    )
     assert again["finalizeInvoice"]["invoice"] is None
     assert again["finalizeInvoice"]["userErrors"][0]["code"] == "INVALID_INVOICE_TRANSITION"
 
@@ -174,8 +221,10 @@ async def test_invoice_updated_is_pushed(stack, tenant) -> None:
             done, _ = await asyncio.wait({waiter}, timeout=0.2)
             if done:
                 break
-            await tenant.api("mutation($id: ID!) { voidInvoice(input: {id: $id}) { userErrors { code } } }",
-                             id=(await tenant.api(INVOICES, c=cust))["invoices"]["nodes"][0]["id"])
+            await tenant.api(
+                "mutation($id: ID!) { voidInvoice(input: {id: $id}) { userErrors { code } } }",
+                id=(await tenant.api(INVOICES, c=cust))["invoices"]["nodes"][0]["id"],
+            )
         pushed = await asyncio.wait_for(waiter, timeout=10)
     assert pushed["invoiceUpdated"]["status"] in ("OPEN", "VOID")
 
@@ -188,21 +237,29 @@ async def test_grace_period_keeps_refreshable_drafts_until_finalized(tenant) -> 
     assert [(d["status"], d["number"], d["pdfUrl"]) for d in drafts] == [("DRAFT", None, None)] * 2
     assert [line["units"] for line in drafts[1]["lines"] if line["kind"] == "CHARGE"] == ["0"]
     late = datetime.now(UTC) - timedelta(days=3)  # a late event inside the second (ended) period
-    await api("mutation($e: [UsageEventInput!]!) { ingestUsage(input: {events: $e}) { accepted } }",
-              e=[{"transactionId": uid("late"), "customerExternalId": cust, "metricCode": m,
-                  "timestamp": late.isoformat()}])
-    refreshed = await api("mutation($id: ID!) { refreshInvoice(input: {id: $id}) { invoice { status totalAmount "
-                          "lines { kind units } } userErrors { code } } }", id=drafts[1]["id"])
+    await api(
+        "mutation($e: [UsageEventInput!]!) { ingestUsage(input: {events: $e}) { accepted } }",
+        e=[{"transactionId": uid("late"), "customerExternalId": cust, "metricCode": m, "timestamp": late.isoformat()}],
+    )
+    refreshed = await api(
+        "mutation($id: ID!) { refreshInvoice(input: {id: $id}) { invoice { status totalAmount "
+        "lines { kind units } } userErrors { code } } }",
+        id=drafts[1]["id"],
+    )
     invoice = refreshed["refreshInvoice"]["invoice"]
     assert invoice["status"] == "DRAFT" and invoice["totalAmount"] == "30.50"
     assert [line["units"] for line in invoice["lines"] if line["kind"] == "CHARGE"] == ["1"]
     assert (await _run(api))["invoices"] == []  # drafts count: no second invoice for the period
-    final = await api("mutation($id: ID!) { finalizeInvoice(input: {id: $id}) { invoice { status number totalAmount }"
-                      " userErrors { code } } }", id=drafts[1]["id"])
+    final = await api(
+        "mutation($id: ID!) { finalizeInvoice(input: {id: $id}) { invoice { status number totalAmount }"
+        " userErrors { code } } }",
+        id=drafts[1]["id"],
+    )
     assert final["finalizeInvoice"]["invoice"]["status"] == "OPEN"
     assert final["finalizeInvoice"]["invoice"]["number"].endswith("-0001")  # numbered when finalized, gapless
-    again = await api("mutation($id: ID!) { refreshInvoice(input: {id: $id}) { userErrors { code } } }",
-                      id=drafts[1]["id"])
+    again = await api(
+        "mutation($id: ID!) { refreshInvoice(input: {id: $id}) { userErrors { code } } }", id=drafts[1]["id"]
+    )
     assert again["refreshInvoice"]["userErrors"] == [{"code": "INVOICE_NOT_DRAFT"}]
 
 
@@ -216,9 +273,11 @@ async def test_upgrade_credits_unused_advance_fee_and_bills_the_new_plan_at_once
     sub = await subscribe(api, cust, "adv-basic", uid("sub"), startedAt=started, billingTime="ANNIVERSARY")
     first = (await _run(api))["invoices"]
     assert [i["totalAmount"] for i in first] == ["30.00"]  # the first period, in advance
-    changed = await api('mutation($s: String!) { changeSubscriptionPlan(input: {externalId: $s, planCode: "adv-pro"})'
-                        " { subscription { plan { code } currentPeriodStart currentPeriodEnd } userErrors { code } } }",
-                        s=sub["externalId"])
+    changed = await api(
+        'mutation($s: String!) { changeSubscriptionPlan(input: {externalId: $s, planCode: "adv-pro"})'
+        " { subscription { plan { code } currentPeriodStart currentPeriodEnd } userErrors { code } } }",
+        s=sub["externalId"],
+    )
     state = changed["changeSubscriptionPlan"]["subscription"]
     assert state["plan"]["code"] == "adv-pro"
     start, end = (datetime.fromisoformat(state[k]) for k in ("currentPeriodStart", "currentPeriodEnd"))
@@ -226,7 +285,37 @@ async def test_upgrade_credits_unused_advance_fee_and_bills_the_new_plan_at_once
     left = (end - today).days  # the change day onwards
     credited = (Decimal("30") * left / days).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
     billed = (Decimal("90") * left / days).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
-    notes = await api('query($id: ID!) { invoice(id: $id) { creditNotes { amount } amountDue } }', id=first[0]["id"])
+    notes = await api("query($id: ID!) { invoice(id: $id) { creditNotes { amount } amountDue } }", id=first[0]["id"])
     assert [n["amount"] for n in notes["invoice"]["creditNotes"]] == [str(credited)]
     invoices = (await api(INVOICES, c=cust))["invoices"]["nodes"]
     assert sorted(i["totalAmount"] for i in invoices) == sorted(["30.00", str(billed)])
+
+
+async def test_trial_days_are_not_billed_and_calendar_first_period_is_prorated(tenant) -> None:
+    api = tenant.api
+    await plan(api, "trial-30", [], amount="30", trialPeriodDays=14)
+    await plan(api, "calendar-31", [], amount="31")
+    started = datetime.now(UTC) - timedelta(days=75)
+    trial_cust, cal_cust = uid("cust"), uid("cust")
+    await customer(api, trial_cust, timezone="UTC")
+    await customer(api, cal_cust, timezone="UTC")
+    await subscribe(api, trial_cust, "trial-30", uid("sub"), startedAt=started.isoformat(), billingTime="ANNIVERSARY")
+    await subscribe(api, cal_cust, "calendar-31", uid("sub"), startedAt=started.isoformat(), billingTime="CALENDAR")
+    invoices = (await _run(api))["invoices"]
+    first = {
+        c: min((i for i in invoices if i["customer"]["externalId"] == c), key=lambda i: i["periodEnd"])
+        for c in (trial_cust, cal_cust)
+    }
+    start_day = started.date()
+    # ANNIVERSARY: the first period runs from the start day for one month; 14 of its days are trial days.
+    trial_end = datetime.fromisoformat(first[trial_cust]["periodEnd"]).date()
+    days = (trial_end - start_day).days
+    expected = (Decimal("30") * (days - 14) / days).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
+    assert first[trial_cust]["totalAmount"] == str(expected)
+    # CALENDAR: the first period runs from the start day to the 1st of the next month, prorated over the month.
+    month_days = (datetime.fromisoformat(first[cal_cust]["periodEnd"]).date() - start_day.replace(day=1)).days
+    billed_days = (datetime.fromisoformat(first[cal_cust]["periodEnd"]).date() - start_day).days
+    expected = (Decimal("31") * billed_days / month_days).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
+    assert first[cal_cust]["totalAmount"] == str(expected)
+    for invoice in invoices:
+        _check_invariants(invoice)
