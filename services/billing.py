@@ -706,10 +706,11 @@ async def finalize_expired_drafts(uow: UnitOfWork, actor: Actor, now: datetime) 
 
 
 async def check_usage_thresholds(uow: UnitOfWork, actor: Actor, customer_id: uuid.UUID, now: datetime) -> list[Invoice]:
-    """An interim invoice when a subscription's usage this period reaches a threshold of its plan.
+    """Interim invoices of the current period: usage of pay-in-advance charges not billed yet, and the
+    usage to date when it reaches a threshold of the plan (progressive billing).
 
-    It bills the usage so far minus what earlier interim invoices of the period billed; the period
-    invoice later deducts all of it (before tax), so nothing is billed or taxed twice."""
+    Each bills what grew since the earlier interim invoices of the period; the period invoice later
+    deducts all of them (before tax), so nothing is billed or taxed twice. Billing keys make it idempotent."""
     await advisory_xact_lock(uow.session, LockNamespace.CUSTOMER_BILLING, customer_id)
     org = await OrganizationRepository(uow.session).get(actor.organization_id)
     customer = (await CustomerRepository(uow.session, org.id).by_ids([customer_id])).get(customer_id)
@@ -717,13 +718,10 @@ async def check_usage_thresholds(uow: UnitOfWork, actor: Actor, customer_id: uui
         return []
     tz = customer_timezone(customer, org)
     repo = InvoiceRepository(uow.session, org.id)
-    invoices = []
+    invoices: list[Invoice] = []
+    live = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
     for sub in await SubscriptionRepository(uow.session, org.id).of_customer(customer.id):
-        if status_now(sub, now) not in (
-            SubscriptionStatus.ACTIVE,
-            SubscriptionStatus.TRIALING,
-            SubscriptionStatus.PAST_DUE,
-        ):
+        if status_now(sub, now) not in live:
             continue
         phase = _phase_at(sub, now)
         thresholds = [Decimal(t) for t in phase.plan.usage_thresholds or []]
@@ -734,26 +732,16 @@ async def check_usage_thresholds(uow: UnitOfWork, actor: Actor, customer_id: uui
         if window is None:
             continue
         plan = effective_plan(phase)
+        currency = plan.plan.currency
         charges = await rate_window(uow.session, org.id, sub, plan, window)
         prefix = _progressive_prefix(sub, period.start)
-        for effective, usage in zip(plan.charges, charges, strict=True):
-            if not effective.charge.pay_in_advance:
-                continue
-            charge_prefix = f"{prefix}advance:{effective.charge.id}:"
-            billed = money.from_minor_units(await repo.progressive_billed(charge_prefix), plan.plan.currency)
-            key = f"{charge_prefix}{usage.amount}"
-            if usage.amount > billed and not await repo.has_billing_key(customer.id, key):
-                name = effective.charge.invoice_display_name or usage.metric_name
-                line = DueLine(
-                    "CHARGE",
-                    f"{name} (paid in advance)",
-                    usage.amount - billed,
-                    sub,
-                    (("CHARGE", effective.charge.id), ("PLAN", phase.plan.id)),
-                    usage.units,
-                    usage.metric_code,
-                    Period(window.start, now),
-                )
+
+        async def interim(
+            key_prefix: str, key: str, amount: Decimal, line: DueLine, currency: str = currency, window: Period = window
+        ) -> None:
+            billed = money.from_minor_units(await repo.progressive_billed(key_prefix), currency)
+            if amount > billed and not await repo.has_billing_key(customer.id, key):
+                line.amount = amount - billed
                 invoices.append(
                     await issue_invoice(
                         uow,
@@ -761,45 +749,49 @@ async def check_usage_thresholds(uow: UnitOfWork, actor: Actor, customer_id: uui
                         org,
                         customer,
                         [line],
-                        plan.plan.currency,
+                        currency,
                         kind="PROGRESSIVE",
                         billing_key=key,
                         period=Period(window.start, now),
                         deductions=False,
                     )
                 )
+
+        for effective, usage in zip(plan.charges, charges, strict=True):
+            if effective.charge.pay_in_advance:
+                name = effective.charge.invoice_display_name or usage.metric_name
+                charge_prefix = f"{prefix}advance:{effective.charge.id}:"
+                await interim(
+                    charge_prefix,
+                    f"{charge_prefix}{usage.amount}",
+                    usage.amount,
+                    DueLine(
+                        "CHARGE",
+                        f"{name} (paid in advance)",
+                        Decimal(0),
+                        sub,
+                        (("CHARGE", effective.charge.id), ("PLAN", phase.plan.id)),
+                        usage.units,
+                        usage.metric_code,
+                        Period(window.start, now),
+                    ),
+                )
         used = sum((c.amount for c in charges), Decimal(0))
         reached = [t for t in thresholds if t <= used]
-        if not reached:
-            continue
-        key = f"{prefix}{reached[-1]}"
-        if await repo.has_billing_key(customer.id, key):
-            continue
-        billed = money.from_minor_units(await repo.progressive_billed(prefix), plan.plan.currency)
-        if used <= billed:
-            continue
-        line = DueLine(
-            "CHARGE",
-            f"Usage to date - {phase.plan.name} (threshold {reached[-1]} reached)",
-            used - billed,
-            sub,
-            (("PLAN", phase.plan.id),),
-            period=Period(window.start, now),
-        )
-        invoices.append(
-            await issue_invoice(
-                uow,
-                actor,
-                org,
-                customer,
-                [line],
-                plan.plan.currency,
-                kind="PROGRESSIVE",
-                billing_key=key,
-                period=Period(window.start, now),
-                deductions=False,
+        if reached:
+            await interim(
+                prefix,
+                f"{prefix}{reached[-1]}",
+                used,
+                DueLine(
+                    "CHARGE",
+                    f"Usage to date - {phase.plan.name} (threshold {reached[-1]} reached)",
+                    Decimal(0),
+                    sub,
+                    (("PLAN", phase.plan.id),),
+                    period=Period(window.start, now),
+                ),
             )
-        )
     return invoices
 
 
