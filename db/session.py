@@ -57,7 +57,10 @@ class Database:
         self.url = plain_url(url)
         self.publish = publish
         self.engine = create_async_engine(
-            async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+            async_url(url),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
             json_deserializer=_read_json,
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)

@@ -23,8 +23,18 @@ import asyncpg
 log = logging.getLogger("valueverse.usage_writer")
 
 MAX_ROWS = 20_000
-COLUMNS = ("organization_id", "transaction_id", "customer_external_id", "subscription_external_id", "metric_code",
-           "timestamp", "properties", "value", "dims", "received_at")
+COLUMNS = (
+    "organization_id",
+    "transaction_id",
+    "customer_external_id",
+    "subscription_external_id",
+    "metric_code",
+    "timestamp",
+    "properties",
+    "value",
+    "dims",
+    "received_at",
+)
 
 STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS usage_staging (

@@ -440,18 +440,25 @@ def _fill(invoice: Invoice, lines: Sequence[DueLine], computed: _Computed, curre
 
 
 async def _consume(uow: UnitOfWork, invoice: Invoice, computed: _Computed) -> None:
-    """What the invoice used up: coupon periods, credit-note balances, prepaid credits."""
+    """What the invoice used up: coupon periods, credit-note balances, prepaid credits. Each use is
+    written on the invoice (`deductions`) so that voiding it can give them back."""
+    used: dict[str, Any] = {"coupons": [], "creditNotes": [], "walletMinor": 0}
     for row, after in zip(computed.coupons, computed.totals.applied_coupons, strict=True):
+        if after.periods_used != row.periods_used:
+            used["coupons"].append({"id": str(row.id), "periodsBefore": row.periods_used})
         row.periods_used = after.periods_used
         if after.used_up:
             row.terminated_at = datetime.now(UTC)
     left = invoice.credit_notes_minor
     for note in computed.notes:
         taken = min(left, note.remaining_minor)
+        if taken:
+            used["creditNotes"].append({"id": str(note.id), "minor": taken})
         note.remaining_minor -= taken
         left -= taken
     if computed.wallet is not None and invoice.credits_minor:
         computed.wallet.balance_minor -= invoice.credits_minor
+        used["walletMinor"] = invoice.credits_minor
         await CreditRepository(uow.session, invoice.organization_id).add(
             WalletTransaction(
                 wallet_id=computed.wallet.id,
@@ -461,6 +468,38 @@ async def _consume(uow: UnitOfWork, invoice: Invoice, computed: _Computed) -> No
                 settled_at=datetime.now(UTC),
             )
         )
+    invoice.deductions = used
+
+
+async def _give_back(uow: UnitOfWork, invoice: Invoice) -> None:
+    """Undo what a voided invoice consumed: coupon periods, credit-note balances, prepaid credits."""
+    used = invoice.deductions or {}
+    credits = CreditRepository(uow.session, invoice.organization_id)
+    coupons = {
+        str(row.id): row
+        for row in await credits.active_coupons(invoice.customer_id, for_update=True, include_ended=True)
+    }
+    for item in used.get("coupons", []):
+        row = coupons.get(item["id"])
+        if row is not None:
+            row.periods_used, row.terminated_at = item["periodsBefore"], None
+    notes = {str(n.id): n for n in await credits.credit_notes_of_customer(invoice.customer_id)}
+    for item in used.get("creditNotes", []):
+        if item["id"] in notes:
+            notes[item["id"]].remaining_minor += item["minor"]
+    if used.get("walletMinor"):
+        wallet = await credits.wallet(invoice.customer_id, for_update=True)
+        wallet.balance_minor += used["walletMinor"]
+        await credits.add(
+            WalletTransaction(
+                wallet_id=wallet.id,
+                kind="RESTORED",
+                amount_minor=used["walletMinor"],
+                invoice_id=invoice.id,
+                settled_at=datetime.now(UTC),
+            )
+        )
+    invoice.deductions = {}
 
 
 def _parties(org: Organization, customer: Customer) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -665,6 +704,7 @@ async def void_invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> 
     numbering.transition(numbering.InvoiceStatus(invoice.status), numbering.InvoiceStatus.VOID)
     invoice.status = numbering.InvoiceStatus.VOID.value
     invoice.voided_at = datetime.now(UTC)
+    await _give_back(uow, invoice)
     await audit.record(uow, actor, "invoice.voided", "invoice", invoice.id, before=before, after=invoice_view(invoice))
     announce_invoice(uow, invoice)
     return invoice

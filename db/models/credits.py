@@ -19,8 +19,9 @@ def _org() -> Mapped[uuid.UUID]:
 
 class Coupon(Base):
     __tablename__ = "coupons"
-    __table_args__ = (Index("uq_coupons_code", "organization_id", "code", unique=True,
-                            postgresql_where=text("archived_at IS NULL")),)
+    __table_args__ = (
+        Index("uq_coupons_code", "organization_id", "code", unique=True, postgresql_where=text("archived_at IS NULL")),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     organization_id: Mapped[uuid.UUID] = _org()
@@ -38,9 +39,16 @@ class Coupon(Base):
 
 class AppliedCoupon(Base):
     __tablename__ = "applied_coupons"
-    __table_args__ = (Index("uq_applied_coupons_active", "coupon_id", "customer_id", unique=True,
-                            postgresql_where=text("terminated_at IS NULL")),
-                      Index("ix_applied_coupons_customer", "organization_id", "customer_id"))
+    __table_args__ = (
+        Index(
+            "uq_applied_coupons_active",
+            "coupon_id",
+            "customer_id",
+            unique=True,
+            postgresql_where=text("terminated_at IS NULL"),
+        ),
+        Index("ix_applied_coupons_customer", "organization_id", "customer_id"),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     organization_id: Mapped[uuid.UUID] = _org()
@@ -82,8 +90,10 @@ class WalletTransaction(Base):
 
 class CreditNote(Base):
     __tablename__ = "credit_notes"
-    __table_args__ = (Index("uq_credit_notes_number", "organization_id", "number", unique=True),
-                      Index("ix_credit_notes_customer", "organization_id", "customer_id"))
+    __table_args__ = (
+        Index("uq_credit_notes_number", "organization_id", "number", unique=True),
+        Index("ix_credit_notes_customer", "organization_id", "customer_id"),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     organization_id: Mapped[uuid.UUID] = _org()

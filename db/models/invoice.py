@@ -106,6 +106,8 @@ class Invoice(Base):
     paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     reverse_charge: Mapped[bool] = mapped_column(Boolean, default=False)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # What finalizing it consumed (coupon periods, credit notes, prepaid credits): given back on void.
+    deductions: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     # Subscription id -> its billed_through before this invoice (for refreshing a draft).
     billed_from: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     seller: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)

@@ -13,14 +13,16 @@ from db.models.base import Base
 SKIP = {"skip_autogenerate": True}  # partitioned: managed by hand-written migrations
 
 usage_event_keys = Table(
-    "usage_event_keys", Base.metadata,
+    "usage_event_keys",
+    Base.metadata,
     Column("organization_id", UUID(as_uuid=True), primary_key=True),
     Column("transaction_id", String(200), primary_key=True),
     info=SKIP,
 )
 
 usage_events = Table(
-    "usage_events", Base.metadata,
+    "usage_events",
+    Base.metadata,
     Column("organization_id", UUID(as_uuid=True), nullable=False),
     Column("transaction_id", String(200), nullable=False),
     Column("customer_external_id", String(200), nullable=False),
@@ -35,7 +37,8 @@ usage_events = Table(
 )
 
 usage_rollups = Table(
-    "usage_rollups", Base.metadata,
+    "usage_rollups",
+    Base.metadata,
     Column("organization_id", UUID(as_uuid=True), primary_key=True),
     Column("customer_external_id", String(200), primary_key=True),
     Column("metric_code", String(100), primary_key=True),

@@ -23,17 +23,29 @@ class CreditRepository:
         return row
 
     async def coupon(self, code: str) -> Coupon | None:
-        return await self.session.scalar(select(Coupon).where(
-            Coupon.organization_id == self.organization_id, Coupon.code == code, Coupon.archived_at.is_(None)))
+        return await self.session.scalar(
+            select(Coupon).where(
+                Coupon.organization_id == self.organization_id, Coupon.code == code, Coupon.archived_at.is_(None)
+            )
+        )
 
     async def coupons(self, *, first: int | None, after: str | None) -> Page[Coupon]:
         stmt = select(Coupon).where(Coupon.organization_id == self.organization_id, Coupon.archived_at.is_(None))
         return await paginate(self.session, stmt, (Coupon.created_at, Coupon.id), first=first, after=after)
 
-    async def active_coupons(self, customer_id: uuid.UUID, *, for_update: bool = False) -> list[AppliedCoupon]:
-        stmt = select(AppliedCoupon).where(
-            AppliedCoupon.organization_id == self.organization_id, AppliedCoupon.customer_id == customer_id,
-            AppliedCoupon.terminated_at.is_(None)).order_by(AppliedCoupon.created_at)
+    async def active_coupons(
+        self, customer_id: uuid.UUID, *, for_update: bool = False, include_ended: bool = False
+    ) -> list[AppliedCoupon]:
+        stmt = (
+            select(AppliedCoupon)
+            .where(
+                AppliedCoupon.organization_id == self.organization_id,
+                AppliedCoupon.customer_id == customer_id,
+            )
+            .order_by(AppliedCoupon.created_at)
+        )
+        if not include_ended:
+            stmt = stmt.where(AppliedCoupon.terminated_at.is_(None))
         if for_update:
             stmt = stmt.with_for_update(of=AppliedCoupon)
         return list(await self.session.scalars(stmt))
@@ -45,21 +57,55 @@ class CreditRepository:
         return await self.session.scalar(stmt)
 
     async def pending_top_up(self, invoice_id: uuid.UUID) -> WalletTransaction | None:
-        return await self.session.scalar(select(WalletTransaction).where(
-            WalletTransaction.organization_id == self.organization_id, WalletTransaction.invoice_id == invoice_id,
-            WalletTransaction.kind == "PENDING_PAYMENT").with_for_update())
+        return await self.session.scalar(
+            select(WalletTransaction)
+            .where(
+                WalletTransaction.organization_id == self.organization_id,
+                WalletTransaction.invoice_id == invoice_id,
+                WalletTransaction.kind == "PENDING_PAYMENT",
+            )
+            .with_for_update()
+        )
 
     async def credit_notes_of_invoice(self, invoice_id: uuid.UUID) -> list[CreditNote]:
-        return list(await self.session.scalars(select(CreditNote).where(
-            CreditNote.organization_id == self.organization_id, CreditNote.invoice_id == invoice_id)
-            .order_by(CreditNote.created_at)))
+        return list(
+            await self.session.scalars(
+                select(CreditNote)
+                .where(CreditNote.organization_id == self.organization_id, CreditNote.invoice_id == invoice_id)
+                .order_by(CreditNote.created_at)
+            )
+        )
+
+    async def credit_notes_of_customer(self, customer_id: uuid.UUID) -> list[CreditNote]:
+        return list(
+            await self.session.scalars(
+                select(CreditNote)
+                .where(CreditNote.organization_id == self.organization_id, CreditNote.customer_id == customer_id)
+                .with_for_update()
+            )
+        )
 
     async def available_credit_notes(self, customer_id: uuid.UUID) -> list[CreditNote]:
         """Credit notes with credit left for the customer's next invoices, oldest first (locked)."""
-        return list(await self.session.scalars(select(CreditNote).where(
-            CreditNote.organization_id == self.organization_id, CreditNote.customer_id == customer_id,
-            CreditNote.remaining_minor > 0).order_by(CreditNote.created_at).with_for_update()))
+        return list(
+            await self.session.scalars(
+                select(CreditNote)
+                .where(
+                    CreditNote.organization_id == self.organization_id,
+                    CreditNote.customer_id == customer_id,
+                    CreditNote.remaining_minor > 0,
+                )
+                .order_by(CreditNote.created_at)
+                .with_for_update()
+            )
+        )
 
     async def credit_note_count(self, invoice_id: uuid.UUID) -> int:
-        return int(await self.session.scalar(select(func.count()).select_from(CreditNote).where(
-            CreditNote.organization_id == self.organization_id, CreditNote.invoice_id == invoice_id)) or 0)
+        return int(
+            await self.session.scalar(
+                select(func.count())
+                .select_from(CreditNote)
+                .where(CreditNote.organization_id == self.organization_id, CreditNote.invoice_id == invoice_id)
+            )
+            or 0
+        )

@@ -41,30 +41,56 @@ class UsageEventRepository:
         """Events of the customer sent for this subscription or for none."""
         sub = table.c.subscription_external_id
         none = sub.is_(None) if table is usage_events else sub == ""
-        return and_(table.c.organization_id == self.organization_id,
-                    table.c.customer_external_id == customer_external_id,
-                    or_(none, sub == subscription_external_id))
+        return and_(
+            table.c.organization_id == self.organization_id,
+            table.c.customer_external_id == customer_external_id,
+            or_(none, sub == subscription_external_id),
+        )
 
-    async def events(self, *, customer_external_id: str, subscription_external_id: str,
-                     metric_codes: Iterable[str], start: datetime, end: datetime) -> list[StoredEvent]:
+    async def events(
+        self,
+        *,
+        customer_external_id: str,
+        subscription_external_id: str,
+        metric_codes: Iterable[str],
+        start: datetime,
+        end: datetime,
+    ) -> list[StoredEvent]:
         """Every event in [start, end), in time order."""
         t = usage_events
         rows = await self.session.execute(
             select(t.c.transaction_id, t.c.metric_code, t.c.timestamp, t.c.properties)
-            .where(self._belongs(t, customer_external_id, subscription_external_id),
-                   t.c.metric_code.in_(list(metric_codes)), t.c.timestamp >= start, t.c.timestamp < end)
-            .order_by(t.c.timestamp, t.c.transaction_id))
+            .where(
+                self._belongs(t, customer_external_id, subscription_external_id),
+                t.c.metric_code.in_(list(metric_codes)),
+                t.c.timestamp >= start,
+                t.c.timestamp < end,
+            )
+            .order_by(t.c.timestamp, t.c.transaction_id)
+        )
         return [StoredEvent(*row) for row in rows]
 
-    async def rollups(self, *, customer_external_id: str, subscription_external_id: str,
-                      metric_codes: Iterable[str], start_hour: datetime, end_hour: datetime) -> list[Rollup]:
+    async def rollups(
+        self,
+        *,
+        customer_external_id: str,
+        subscription_external_id: str,
+        metric_codes: Iterable[str],
+        start_hour: datetime,
+        end_hour: datetime,
+    ) -> list[Rollup]:
         """COUNT, SUM and MAX per metric and filter dimensions over whole hours [start_hour, end_hour)."""
         r = usage_rollups
         rows = await self.session.execute(
             select(r.c.metric_code, r.c.dims, func.sum(r.c.events), func.sum(r.c.value_sum), func.max(r.c.value_max))
-            .where(self._belongs(r, customer_external_id, subscription_external_id),
-                   r.c.metric_code.in_(list(metric_codes)), r.c.hour >= start_hour, r.c.hour < end_hour)
-            .group_by(r.c.metric_code, r.c.dims))
+            .where(
+                self._belongs(r, customer_external_id, subscription_external_id),
+                r.c.metric_code.in_(list(metric_codes)),
+                r.c.hour >= start_hour,
+                r.c.hour < end_hour,
+            )
+            .group_by(r.c.metric_code, r.c.dims)
+        )
         return [Rollup(code, dims, int(n), Decimal(total), peak) for code, dims, n, total, peak in rows]
 
 
@@ -80,9 +106,12 @@ async def ensure_month_partitions(session: AsyncSession, around: datetime, month
         name = f"usage_events_{month:%Y%m}"
         exists = await session.scalar(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": name})
         if not exists:
-            await session.execute(text(
-                f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF usage_events "
-                f"FOR VALUES FROM ('{month.date()}') TO ('{following.date()}')"))
+            await session.execute(
+                text(
+                    f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF usage_events "
+                    f"FOR VALUES FROM ('{month.date()}') TO ('{following.date()}')"
+                )
+            )
             created.append(name)
         month = following
     return created

@@ -162,3 +162,45 @@ async def test_one_off_invoice_is_taxed_and_numbered(tenant) -> None:
     assert (invoice["subtotalAmount"], invoice["taxAmount"], invoice["totalAmount"]) == ("110.00", "22.00", "132.00")
     assert invoice["status"] == "OPEN" and invoice["number"].endswith("-0001")
     _check_invariants(invoice)
+
+
+async def test_voiding_gives_back_coupon_periods_and_prepaid_credits(tenant) -> None:
+    api = tenant.api
+    await api(
+        'mutation { createCoupon(input: {code: "ONCE5", name: "Five off", kind: FIXED, amount: "5", '
+        'currency: "USD"}) { userErrors { code } } }'
+    )
+    cust, _ = await _monthly_customer(api, amount="30")
+    await api(
+        'mutation($c: String!) { applyCoupon(input: {customerExternalId: $c, couponCode: "ONCE5"}) '
+        "{ userErrors { code } } }",
+        c=cust,
+    )
+    await api("mutation($c: String!) { createWallet(input: {customerExternalId: $c}) { userErrors { code } } }", c=cust)
+    await api(
+        'mutation($c: String!) { topUpWallet(input: {customerExternalId: $c, grantedCredits: "10"}) '
+        "{ userErrors { code } } }",
+        c=cust,
+    )
+    first = sorted((await _run(api))["invoices"], key=lambda i: i["periodEnd"])[0]
+    assert (first["discountAmount"], first["creditsAmount"], first["amountDue"]) == ("5.00", "10.00", "15.00")
+    wallet = "query($c: String!) { wallet(customerExternalId: $c) { balance } }"
+    assert (await api(wallet, c=cust))["wallet"]["balance"] == "0.00"
+    voided = await api(
+        "mutation($id: ID!) { voidInvoice(input: {id: $id}) { invoice { status } userErrors { code } } }",
+        id=first["id"],
+    )
+    assert voided["voidInvoice"]["invoice"]["status"] == "VOID"
+    assert (await api(wallet, c=cust))["wallet"]["balance"] == "10.00"
+    one_off = await api(
+        "mutation($c: String!) { createOneOffInvoice(input: {customerExternalId: $c, lines: "
+        '[{description: "Re-issue", amount: "1"}]}) { invoice { id } } }',
+        c=cust,
+    )
+    assert one_off["createOneOffInvoice"]["invoice"]["id"]
+    applied = await api(
+        'mutation($c: String!) { applyCoupon(input: {customerExternalId: $c, couponCode: "ONCE5"}) '
+        "{ userErrors { code } } }",
+        c=cust,
+    )
+    assert applied["applyCoupon"]["userErrors"] == [{"code": "COUPON_ALREADY_APPLIED"}]  # active again, unused
