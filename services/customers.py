@@ -14,7 +14,7 @@ from db.models import Customer
 from db.repositories.customers import CustomerRepository
 from db.repositories.subscriptions import SubscriptionRepository
 from db.session import UnitOfWork
-from domain import money, periods
+from domain import money, periods, tax
 from domain.errors import DomainError
 from domain.subscriptions import is_live
 from services import audit
@@ -96,6 +96,20 @@ def _check(values: CustomerFields) -> dict[str, Any]:
     return checked
 
 
+def _check_vat(checked: dict[str, Any], country: str | None, tax_id: str | None) -> None:
+    """An EU customer's tax id is its VAT number: its format is checked (python-stdnum) and stored compact,
+    since reverse charge depends on it. Other countries' tax ids are kept as given."""
+    if "country" not in checked and "tax_identification_number" not in checked:
+        return
+    if not country or not tax_id or country not in tax.EU_MEMBER_STATES:
+        return
+    try:
+        normalized = tax.validate_vat_number(country, tax_id)
+    except DomainError as exc:
+        raise Invalid(exc.message, field=("taxIdentificationNumber",), code=exc.code) from None
+    checked["tax_identification_number"] = normalized
+
+
 def customer_view(customer: Customer) -> dict[str, Any]:
     view = {
         _camel(f.name): getattr(customer, "metadata_" if f.name == "metadata" else f.name)
@@ -109,6 +123,7 @@ async def create_customer(uow: UnitOfWork, actor: Actor, external_id: str, value
     if not external_id or len(external_id) > 200:
         raise Invalid("externalId is 1 to 200 characters", field=("externalId",), code="REQUIRED")
     checked = _check(values)
+    _check_vat(checked, checked.get("country"), checked.get("tax_identification_number"))
     checked.setdefault("name", None)
     checked["name"] = checked["name"] or external_id
     repo = CustomerRepository(uow.session, actor.organization_id)
@@ -125,6 +140,11 @@ async def update_customer(uow: UnitOfWork, actor: Actor, external_id: str, value
     if customer is None:
         raise NotFound(f"no customer with externalId {external_id!r}", field=("externalId",))
     checked = _check(values)
+    _check_vat(
+        checked,
+        checked.get("country", customer.country),
+        checked.get("tax_identification_number", customer.tax_identification_number),
+    )
     if "name" in checked and not checked["name"]:
         raise Invalid("a name cannot be blank", field=("name",), code="REQUIRED")
     if "currency" in checked and checked["currency"] != customer.currency and await repo.has_subscriptions(customer.id):

@@ -219,3 +219,16 @@ async def test_viewer_may_read_but_not_change_the_catalog(tenant) -> None:
         with pytest.raises(TransportQueryError) as refused:
             await viewer(document)
         assert refused.value.errors[0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_eu_vat_numbers_are_checked_and_stored_compact(tenant) -> None:
+    created = await customer(tenant.api, "eu-buyer", country="DE", taxIdentificationNumber="de 136 695 976")
+    data = await tenant.api('{ customer(externalId: "eu-buyer") { taxIdentificationNumber } }')
+    assert created["country"] == "DE" and data["customer"]["taxIdentificationNumber"] == "DE136695976"
+    bad = await tenant.api(CREATE_CUSTOMER, input={"externalId": "eu-bad", "country": "FR",
+                                                   "taxIdentificationNumber": "FR00000000000"})
+    assert bad["createCustomer"]["userErrors"] == [{"field": ["input", "taxIdentificationNumber"],
+                                                    "code": "INVALID_VAT_NUMBER",
+                                                    "message": bad["createCustomer"]["userErrors"][0]["message"]}]
+    us = await customer(tenant.api, "us-buyer", country="US", taxIdentificationNumber="12-3456789")
+    assert us["country"] == "US"
