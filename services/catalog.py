@@ -352,7 +352,7 @@ async def update_plan(
     minimum_commitment: Decimal | None = None,
     charges: Sequence[ChargeSpec] | None = None,
 ) -> Plan:
-    """Changes apply to every subscription on the plan from its next invoice on."""
+    """Changes apply to every subscription on the plan: current usage and every invoice not issued yet."""
     repo = PlanRepository(uow.session, actor.organization_id)
     plan = await repo.by_code(code)
     if plan is None:
