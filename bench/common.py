@@ -99,9 +99,10 @@ async def admin_sql(admin_url: str, statement: str) -> None:
 def claim_redis_db(base_url: str) -> tuple[str, redis.Redis]:
     """An empty db number, marked as ours so that concurrent runs (tests, other benchmarks) pick others."""
     base = base_url.rsplit("/", 1)[0] if base_url.count("/") > 2 else base_url
+    claim = "if redis.call('DBSIZE') == 0 then redis.call('SET', KEYS[1], ARGV[1]) return 1 end return 0"
     for number in range(15, 0, -1):
         client = redis.Redis.from_url(f"{base}/{number}", socket_connect_timeout=3)
-        if client.dbsize() == 0 and client.set(CLAIM_KEY, str(os.getpid()), nx=True):
+        if client.eval(claim, 1, CLAIM_KEY, str(os.getpid())) == 1:  # atomic: empty, then ours
             return f"{base}/{number}", client
     raise BenchError("no empty Redis db number to run the benchmark in")
 
@@ -511,12 +512,14 @@ class LoadGenerator:
 
 
 def _postgres_cpu() -> dict[int, float]:
+    """CPU seconds per PostgreSQL process, children included: a backend that exits (a pool closing an overflow
+    connection) is reaped by the postmaster, whose children times then hold it. Compare sums, not pids."""
     out = {}
     for proc in psutil.process_iter(["name"]):
         if proc.info["name"] in ("postgres", "postmaster"):
             with contextlib.suppress(psutil.Error):
                 t = proc.cpu_times()
-                out[proc.pid] = t.user + t.system
+                out[proc.pid] = t.user + t.system + t.children_user + t.children_system
     return out
 
 
@@ -556,7 +559,7 @@ class Monitor:
         return {
             "elapsed": elapsed,
             "server_cpu": self._cpu() - self.server_cpu0,
-            "postgres_cpu": sum(v - self.pg_cpu0.get(pid, 0.0) for pid, v in pg_now.items()),
+            "postgres_cpu": sum(pg_now.values()) - sum(self.pg_cpu0.values()),
             "machine_cpu": busy(machine) - busy(self.machine_cpu0),
             "peak_rss": float(self.peak_rss),
         }
@@ -616,6 +619,25 @@ def _frame(name: str) -> str:
     return f"{func} ({where})"
 
 
+_LAYERS = (
+    ("(sqlalchemy/", "SQLAlchemy"), ("(asyncpg/", "asyncpg"), ("(strawberry/", "GraphQL"), ("(graphql/", "GraphQL"),
+    ("(starlette/", "HTTP"), ("(uvicorn/", "HTTP"), ("(asgi_correlation_id/", "HTTP"), ("(redis/", "Redis client"),
+    ("(services/", "project"), ("(domain/", "project"), ("(db/", "project"), ("(graph/", "project"),
+    ("(valueverse/", "project"), ("(workers/", "project"), ("(arq/", "arq"), ("(msgspec", "project"),
+    ("(<sqlalchemy generated", "SQLAlchemy"), ("(greenlet", "SQLAlchemy"),
+)
+
+
+def _layer(frame: str) -> str:
+    """Which layer a leaf frame belongs to; `Runner.run` self time is the event loop's native work and idling."""
+    if frame.startswith("Runner.run ") or frame.startswith("BaseEventLoop.") or frame.startswith("_run_once"):
+        return "event loop"
+    for marker, layer in _LAYERS:
+        if marker in frame:
+            return layer
+    return "stdlib/other"
+
+
 def print_profile(path: Path, top: int = 25) -> None:
     self_time: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
@@ -636,6 +658,10 @@ def print_profile(path: Path, top: int = 25) -> None:
         print("empty profile")
         return
     print(f"profile: {total} samples of the server's busy threads (py-spy, {path})")
+    layers: Counter[str] = Counter()
+    for name, n in self_time.items():
+        layers[_layer(name)] += n
+    print("  self time by layer: " + ", ".join(f"{what} {100 * n / total:.0f} %" for what, n in layers.most_common()))
     print("  self time:")
     for name, n in self_time.most_common(top):
         print(f"    {100 * n / total:5.1f} %  {name}")
