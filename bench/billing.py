@@ -334,6 +334,16 @@ async def customer_rows(database_url: str, org: uuid.UUID) -> list[str]:
         await conn.close()
 
 
+# What the other sessions on the database are doing (sampled while the jobs run): working, waiting for a lock
+# (which one), or holding a transaction open while the worker's Python runs ("idle in transaction").
+ACTIVITY = """SELECT CASE WHEN wait_event_type = 'Lock' THEN 'waiting for a lock (' || wait_event || ')'
+                   WHEN state = 'active' THEN 'running a statement'
+                   WHEN state = 'idle in transaction' THEN 'idle in transaction (Python side)'
+                   ELSE coalesce(state, '?') END AS what
+  FROM pg_stat_activity
+ WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"""
+
+
 async def run_jobs(stack: BenchStack, database_url: str, as_of: datetime, n: int,
                    stall_seconds: float = 60.0) -> dict[str, Any]:
     from arq import create_pool
@@ -357,8 +367,11 @@ async def run_jobs(stack: BenchStack, database_url: str, as_of: datetime, n: int
                     for c in customers[i:i + 500]))
             enqueued = time.perf_counter() - t0
             last_change, last = time.perf_counter(), -1
+            states: dict[str, int] = {}
             while True:
                 count = await invoice_count(conn, org)
+                for row in await conn.fetch(ACTIVITY):
+                    states[row["what"]] = states.get(row["what"], 0) + 1
                 now = time.perf_counter()
                 progress.append((now - t0, count))
                 if count >= n:
@@ -378,6 +391,7 @@ async def run_jobs(stack: BenchStack, database_url: str, as_of: datetime, n: int
         failed = [i for i in done if not i.success]
         run_ms = sorted((i.finish_time - i.start_time).total_seconds() for i in done)
         return {"elapsed": elapsed, "enqueue": enqueued, "jobs": len(jobs), "results": len(done),
+                "states": states,
                 "failed": len(failed), "first_error": repr(failed[0].result)[:300] if failed else "",
                 "job_p50": common.percentile(run_ms, 50), "job_p95": common.percentile(run_ms, 95),
                 "progress": progress}
@@ -617,6 +631,11 @@ def main() -> int:
                   "(up to 20 jobs at once per worker)")
             print(f"    invoices/s over each tenth of the run: {pace(r['progress'], n)}")
             print(f"    {usage}; workers' RSS {mib(rss)}")
+            sampled = sum(r["states"].values())
+            shares = ", ".join(f"{what} {100 * k / max(1, sampled):.0f} %"
+                               for what, k in sorted(r["states"].items(), key=lambda kv: -kv[1]))
+            print(f"    the workers' PostgreSQL sessions, sampled every 0.2 s "
+                  f"({sampled / max(1, len(r['progress'])):.1f} open on average): {shares}")
             if prof:
                 prof.finish(30)
             c = asyncio.run(check(url, stack.org.organization_id, n, usage_total))
