@@ -19,9 +19,10 @@ The set is then copied with CREATE DATABASE … TEMPLATE (the API is stopped for
 worker configuration, so that every measurement bills the same fresh 10,000 subscriptions:
   (a) one `runBilling` mutation (the API bills customer after customer, one transaction each);
       then a second `runBilling`, which must create no invoice;
-  (b) for each count in --workers: that many `valueverse worker` processes on a copy, one
-      `bill_customer` job per customer enqueued with arq, timed from the first enqueue until
-      SQL counts N invoices.
+  (b) for each count in --workers: that many `valueverse worker` processes on a copy (started one
+      after the other: see start_workers), one `bill_customer` job per customer enqueued with arq,
+      timed from the first enqueue until SQL counts N invoices; meanwhile pg_stat_activity is
+      sampled to show whether the workers' sessions run statements or wait for locks.
 Each path is checked: exactly N invoices, one per customer, numbers gapless 1..N, the CHARGE
 lines' units add up to the usage sent. With --profile, py-spy samples the API during (a) and
 the first worker during the first (b) run (for --profile-seconds); the numbers of a profiled run
