@@ -350,7 +350,7 @@ async def run_jobs(stack: BenchStack, database_url: str, as_of: datetime, n: int
     from arq import create_pool
     from arq.connections import RedisSettings
 
-    from workers.settings import QUEUE_NAME
+    from workers.settings import enqueue_billing
 
     assert stack.org is not None
     org = uuid.UUID(stack.org.organization_id)
@@ -360,12 +360,13 @@ async def run_jobs(stack: BenchStack, database_url: str, as_of: datetime, n: int
     try:
         conn = await asyncpg.connect(database_url)
         try:
+            # Job ids are named by customer and asOf: forget the jobs of an earlier measurement on another copy.
+            stale = [key async for key in pool.scan_iter(match="arq:*bill_customers:*")]
+            if stale:
+                await pool.delete(*stale)
             t0 = time.perf_counter()
-            jobs = []
-            for i in range(0, len(customers), 500):
-                jobs += await asyncio.gather(*(
-                    pool.enqueue_job("bill_customer", str(org), c, as_of.isoformat(), _queue_name=QUEUE_NAME)
-                    for c in customers[i:i + 500]))
+            # what the hourly schedule_billing cron does: one bill_customers job per batch of customers
+            jobs = await enqueue_billing(pool, [(org, uuid.UUID(c)) for c in customers], as_of)
             enqueued = time.perf_counter() - t0
             last_change, last = time.perf_counter(), -1
             states: dict[str, int] = {}
@@ -400,13 +401,20 @@ async def run_jobs(stack: BenchStack, database_url: str, as_of: datetime, n: int
         await pool.aclose()
 
 
+def worker_jobs() -> int:
+    from workers.settings import MAX_JOBS
+
+    return MAX_JOBS
+
+
 # --- where a customer's time goes (diagnostic) ----------------------------------------------------
 
 
 async def breakdown(database_url: str, organization_id: str, as_of: datetime, customers: int) -> str:
-    """Bill `customers` customers in-process, one unit of work each (what runBilling does, without HTTP and
-    GraphQL), with wall-clock timers around the steps of services.billing.bill_customer and SQLAlchemy events
-    counting the statements and the time spent inside cursor.execute (driver + round trip + PostgreSQL)."""
+    """Bill `customers` customers in-process, a batch of services.billing.BATCH_SIZE per unit of work (what
+    runBilling does, without HTTP and GraphQL), with wall-clock timers around the steps of
+    services.billing.bill_customers and SQLAlchemy events counting the statements and the time spent inside
+    cursor.execute (driver + round trip + PostgreSQL)."""
     import functools
 
     from sqlalchemy import event
@@ -417,7 +425,7 @@ async def breakdown(database_url: str, organization_id: str, as_of: datetime, cu
     from db.repositories.organizations import OrganizationRepository
     from db.repositories.subscriptions import SubscriptionRepository
     from db.session import Database
-    from services import audit, billing
+    from services import audit, billing, usage
 
     spent: dict[str, float] = {}
     calls: dict[str, int] = {}
@@ -437,23 +445,19 @@ async def breakdown(database_url: str, organization_id: str, as_of: datetime, cu
         setattr(owner, name, wrapper)
 
     steps = [  # (owner, attribute, label); labels indented under the step that contains them
-        (billing, "bill_customer", "services/billing.py bill_customer (all of it, commit excluded)"),
-        (billing, "advisory_xact_lock", "  db/locks.py advisory_xact_lock (customer)"),
+        (billing, "bill_customers", "services/billing.py bill_customers (all of it but the before-commit seal)"),
+        (billing, "advisory_xact_locks", "  db/locks.py advisory_xact_locks (the batch's customers)"),
         (OrganizationRepository, "get", "  OrganizationRepository.get"),
         (CustomerRepository, "by_ids", "  CustomerRepository.by_ids"),
-        (SubscriptionRepository, "of_customer", "  SubscriptionRepository.of_customer (+ phases, plans, charges)"),
-        (billing, "_due", "  services/billing.py _due"),
-        (billing, "rate_window", "    services/usage.py rate_window (usage of the period)"),
-        (InvoiceRepository, "has_billing_key", "  InvoiceRepository.has_billing_key"),
-        (billing, "_issue", "  services/billing.py _issue"),
-        (billing, "_tax_context", "    _tax_context (tax rates)"),
-        (InvoiceRepository, "add", "    InvoiceRepository.add (flush: INSERT invoice + lines)"),
-        (audit, "record", "    services/audit.py record (x2: invoice.created, invoice.finalized)"),
-        (AuditRepository, "lock_chain", "      AuditRepository.lock_chain (org-wide advisory lock)"),
-        (AuditRepository, "last", "      AuditRepository.last (previous entry of the chain)"),
-        (AuditRepository, "add", "      AuditRepository.add (flush: INSERT audit entry)"),
-        (billing, "finalize", "    services/billing.py finalize"),
-        (InvoiceRepository, "next_number", "      InvoiceRepository.next_number (gapless, row lock)"),
+        (SubscriptionRepository, "of_customers", "  SubscriptionRepository.of_customers (+ phases, plans, charges)"),
+        (usage, "rate_windows", "  services/usage.py rate_windows (usage of the periods, batched)"),
+        (InvoiceRepository, "billing_keys", "  InvoiceRepository.billing_keys (invoices that exist)"),
+        (billing.InvoicingContext, "load", "  InvoicingContext.load (tax rates, coupons, credit notes, wallets)"),
+        (billing, "_issue", "  services/billing.py _issue (compute and stage each invoice)"),
+        (billing, "finalize_many", "  services/billing.py finalize_many"),
+        (InvoiceRepository, "next_numbers", "    InvoiceRepository.next_numbers (gapless, row lock; flushes)"),
+        (audit, "_seal", "services/audit.py _seal (before COMMIT: chain lock, link, INSERT entries)"),
+        (AuditRepository, "append", "  AuditRepository.append (INSERT of the batch's entries)"),
     ]
     originals = [(owner, name, getattr(owner, name)) for owner, name, _ in steps]
     for owner, name, label in steps:
@@ -474,14 +478,15 @@ async def breakdown(database_url: str, organization_id: str, as_of: datetime, cu
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", before)
     event.listen(db.engine.sync_engine, "after_cursor_execute", after)
+    size = billing.BATCH_SIZE
     try:
         ids = [uuid.UUID(c) for c in (await customer_rows(database_url, org))[:customers]]
         actor = billing.job_actor(org)
         made, total = 0, 0.0
-        for cid in ids:
+        for i in range(0, len(ids), size):
             t0 = time.perf_counter()
             async with db.unit_of_work() as uow:
-                made += len(await billing.bill_customer(uow, actor, cid, as_of))
+                made += len(await billing.bill_customers(uow, actor, ids[i:i + size], as_of))
             total += time.perf_counter() - t0
     finally:
         for owner, name, original in originals:
@@ -489,16 +494,16 @@ async def breakdown(database_url: str, organization_id: str, as_of: datetime, cu
         await db.dispose()
     k = len(ids)
     per = lambda seconds: 1000 * seconds / k  # noqa: E731
-    lines = [f"where a customer's time goes: in-process bill_customer, one unit of work each, {k} customers "
-             f"({made} invoices), {per(total):.1f} ms per customer (wall clock, sequential):",
-             f"  {per(total):6.2f} ms 100 %  unit of work (session, BEGIN, bill_customer, COMMIT)"]
+    lines = [f"where a customer's time goes: in-process bill_customers, {size} customers per unit of work, {k} "
+             f"customers ({made} invoices), {per(total):.2f} ms per customer (wall clock, sequential):",
+             f"  {per(total):6.2f} ms 100 %  unit of work (session, BEGIN, bill_customers, seal, COMMIT)"]
     for _, _, label in steps:
         if label in spent:
             ms_ = per(spent[label])
             lines.append(f"  {ms_:6.2f} ms {100 * ms_ / per(total):3.0f} %  {label}  [{calls[label] / k:g}/customer]")
     lines.append(f"  {per(in_cursor[0]):6.2f} ms {100 * in_cursor[0] / total:3.0f} %  (across all steps) inside "
-                 f"cursor.execute: {sum(statements.values()) / k:.1f} statements per customer (+ BEGIN/COMMIT); the "
-                 f"rest, {per(total - in_cursor[0]):.2f} ms, is Python (SQLAlchemy ORM, project code, event loop)")
+                 f"cursor.execute: {sum(statements.values()) / k:.2f} statements per customer (+ BEGIN/COMMIT); "
+                 f"the rest, {per(total - in_cursor[0]):.2f} ms, is Python (SQLAlchemy ORM, project code, event loop)")
     lines += [f"      {n / k:5.2f}  {head}" for head, n in sorted(statements.items(), key=lambda kv: -kv[1])[:14]]
     return "\n".join(lines)
 
@@ -624,12 +629,12 @@ def main() -> int:
                 rss = sum(psutil.Process(w.pid).memory_info().rss for w in workers if w.poll() is None)
             finally:
                 stop_workers(workers)
-            print(f"\n(b) {count} worker process(es), {r['jobs']:,} bill_customer jobs "
+            print(f"\n(b) {count} worker process(es), {r['jobs']:,} bill_customers jobs "
                   f"(enqueued in {r['enqueue']:.1f} s): {n:,} invoices in {r['elapsed']:.1f} s = "
                   f"{n / r['elapsed']:.0f} invoices/s")
             print(f"    jobs: {r['results']:,} results, {r['failed']} failed {r['first_error']}; time in a job "
                   f"p50 {1000 * r['job_p50']:.0f} ms, p95 {1000 * r['job_p95']:.0f} ms "
-                  "(up to 20 jobs at once per worker)")
+                  f"(up to {worker_jobs()} jobs at once per worker)")
             print(f"    invoices/s over each tenth of the run: {pace(r['progress'], n)}")
             print(f"    {usage}; workers' RSS {mib(rss)}")
             sampled = sum(r["states"].values())

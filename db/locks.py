@@ -2,6 +2,7 @@
 
 import enum
 import uuid
+from collections.abc import Iterable
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,4 +19,16 @@ async def advisory_xact_lock(session: AsyncSession, namespace: LockNamespace, ke
     await session.execute(
         text("SELECT pg_advisory_xact_lock(:ns, hashtext(:key))"),
         {"ns": int(namespace), "key": str(key)},
+    )
+
+
+async def advisory_xact_locks(session: AsyncSession, namespace: LockNamespace, keys: Iterable[uuid.UUID]) -> None:
+    """`advisory_xact_lock` on many keys in one round trip, always in the same order (no deadlock between two
+    holders of overlapping sets)."""
+    await session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(:ns, h) FROM "
+            "(SELECT DISTINCT hashtext(k) AS h FROM unnest(CAST(:keys AS text[])) AS k ORDER BY h) AS ordered"
+        ),
+        {"ns": int(namespace), "keys": [str(k) for k in keys]},
     )

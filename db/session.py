@@ -1,17 +1,21 @@
-"""Engine and unit of work: one transaction per use case, hooks run after commit."""
+"""Engine and unit of work: one transaction per use case, hooks run before and after commit."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-AfterCommit = Callable[[], Awaitable[None]]
-Publish = Callable[[str, bytes], Awaitable[None]]
+Hook = Callable[[], Awaitable[None]]
+# Sends (channel, message) pairs to live subscribers, all at once (one round trip).
+Publish = Callable[[Sequence[tuple[str, bytes]]], Awaitable[None]]
 
+log = logging.getLogger("valueverse.db")
 
 _json = msgspec.json.Decoder(float_hook=Decimal)
 
@@ -35,21 +39,45 @@ def plain_url(url: str) -> str:
 
 
 class UnitOfWork:
-    """A session plus the work to do once its transaction has committed."""
+    """A session, the work to do just before its transaction commits, and what to tell once it has."""
 
     def __init__(self, session: AsyncSession, publish: Publish | None) -> None:
         self.session = session
         self._publish = publish
-        self._after_commit: list[AfterCommit] = []
+        self._before_commit: dict[str, Hook] = {}
+        self._after_commit: list[Hook] = []
+        self._messages: list[tuple[str, bytes] | Callable[[], tuple[str, bytes]]] = []
+        # What the use case's services gather during the transaction for their before-commit hooks.
+        self.pending: dict[Any, Any] = {}
 
-    def after_commit(self, hook: AfterCommit) -> None:
+    def before_commit(self, key: str, hook: Hook) -> None:
+        """Run `hook` once, as the last work of the transaction (a second call with the same key is ignored).
+
+        Work that takes an organization-wide lock belongs here: the lock is then held only until COMMIT."""
+        self._before_commit.setdefault(key, hook)
+
+    def after_commit(self, hook: Hook) -> None:
         self._after_commit.append(hook)
 
-    def publish_after_commit(self, channel: str, message: bytes) -> None:
-        """Tell live subscribers, but only about what was really committed."""
-        publish = self._publish
-        if publish is not None:
-            self.after_commit(lambda: publish(channel, message))
+    def publish_after_commit(self, channel: str, message: bytes | Callable[[], bytes]) -> None:
+        """Tell live subscribers, but only about what was really committed (`message` may be computed then)."""
+        if self._publish is not None:
+            self._messages.append((channel, message) if isinstance(message, bytes) else lambda: (channel, message()))
+
+    async def _run_before_commit(self) -> None:
+        while self._before_commit:  # a hook may register another one
+            key = next(iter(self._before_commit))
+            await self._before_commit.pop(key)()
+
+    async def _run_after_commit(self) -> None:
+        if self._messages and self._publish is not None:
+            messages = [m if isinstance(m, tuple) else m() for m in self._messages]
+            try:
+                await self._publish(messages)
+            except Exception:  # committed is committed: a missed live push must not turn into an error
+                log.exception("publishing %d message(s) after commit failed", len(messages))
+        for hook in self._after_commit:
+            await hook()
 
 
 class Database:
@@ -72,8 +100,8 @@ class Database:
             uow = UnitOfWork(session, self.publish)
             async with session.begin():
                 yield uow
-            for hook in uow._after_commit:
-                await hook()
+                await uow._run_before_commit()
+            await uow._run_after_commit()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

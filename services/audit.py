@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -35,21 +36,26 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def entry_digest(prev_hash: str, entry: AuditEntry) -> str:
+_CHAINED = (
+    ("organizationId", "organization_id"),
+    ("seq", "seq"),
+    ("actorType", "actor_type"),
+    ("actorId", "actor_id"),
+    ("action", "action"),
+    ("targetType", "target_type"),
+    ("targetId", "target_id"),
+    ("before", "before"),
+    ("after", "after"),
+    ("requestId", "request_id"),
+)
+
+
+def entry_digest(prev_hash: str, entry: Mapping[str, Any] | AuditEntry) -> str:
     """SHA-256 over the previous hash and a canonical JSON of the entry's content."""
-    content = {
-        "organizationId": str(entry.organization_id),
-        "seq": entry.seq,
-        "actorType": entry.actor_type,
-        "actorId": entry.actor_id,
-        "action": entry.action,
-        "targetType": entry.target_type,
-        "targetId": entry.target_id,
-        "before": entry.before,
-        "after": entry.after,
-        "requestId": entry.request_id,
-        "createdAt": entry.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
-    }
+    value = entry.get if isinstance(entry, Mapping) else lambda name: getattr(entry, name)
+    content = {key: value(name) for key, name in _CHAINED}
+    content["organizationId"] = str(content["organizationId"])
+    content["createdAt"] = value("created_at").astimezone(UTC).isoformat(timespec="microseconds")
     canonical = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
 
@@ -63,29 +69,44 @@ async def record(
     *,
     before: Any = None,
     after: Any = None,
-) -> AuditEntry:
-    """Append an entry inside the caller's transaction: it commits or rolls back with it."""
-    repo = AuditRepository(uow.session, actor.organization_id)
-    await repo.lock_chain()
-    last = await repo.last()
-    entry = AuditEntry(
-        organization_id=actor.organization_id,
-        seq=(last.seq + 1) if last else 1,
-        actor_type=actor.kind,
-        actor_id=actor.id,
-        action=action,
-        target_type=target_type,
-        target_id=None if target_id is None else str(target_id),
-        before=jsonable(before),
-        after=jsonable(after),
-        request_id=actor.request_id,
-        created_at=datetime.now(UTC),
-        prev_hash=last.hash if last else GENESIS,
+) -> None:
+    """Append an entry to the caller's transaction: it commits or rolls back with it.
+
+    Entries are linked into the organization's chain just before COMMIT (`_seal`), so the chain's
+    lock is held only for that last step, not across the whole use case."""
+    org = actor.organization_id
+    pending = uow.pending.setdefault(("audit", org), [])
+    pending.append(
+        {
+            "organization_id": org,
+            "actor_type": actor.kind,
+            "actor_id": actor.id,
+            "action": action,
+            "target_type": target_type,
+            "target_id": None if target_id is None else str(target_id),
+            "before": jsonable(before),
+            "after": jsonable(after),
+            "request_id": actor.request_id,
+        }
     )
-    entry.hash = entry_digest(entry.prev_hash, entry)
-    await repo.add(entry)
-    uow.publish_after_commit(audit_channel(actor.organization_id), orjson.dumps({"id": entry.id}))
-    return entry
+    uow.before_commit(f"audit:{org}", lambda: _seal(uow, org))
+
+
+async def _seal(uow: UnitOfWork, organization_id: uuid.UUID) -> None:
+    """Number, link and store the transaction's pending entries, under the chain's lock until COMMIT."""
+    entries = uow.pending.pop(("audit", organization_id), [])
+    if not entries:
+        return
+    repo = AuditRepository(uow.session, organization_id)
+    await repo.lock_chain()
+    seq, prev_hash = await repo.last_link() or (0, GENESIS)
+    now = datetime.now(UTC)
+    for entry in entries:
+        seq += 1
+        entry.update(seq=seq, created_at=now, prev_hash=prev_hash)
+        entry["hash"] = prev_hash = entry_digest(prev_hash, entry)
+    for entry_id in await repo.append(entries):
+        uow.publish_after_commit(audit_channel(organization_id), orjson.dumps({"id": entry_id}))
 
 
 def audit_channel(organization_id: uuid.UUID) -> str:

@@ -10,6 +10,7 @@ billed in its own transaction under its advisory lock: one failing customer stop
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
@@ -19,11 +20,21 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.locks import LockNamespace, advisory_xact_lock
-from db.models import Customer, Invoice, InvoiceLine, Organization, Subscription, SubscriptionPhase, WalletTransaction
-from db.repositories.billing import InvoiceRepository, TaxRateRepository
+from db.locks import LockNamespace, advisory_xact_lock, advisory_xact_locks
+from db.models import (
+    AppliedCoupon,
+    CreditNote,
+    Customer,
+    Invoice,
+    InvoiceLine,
+    Organization,
+    Subscription,
+    SubscriptionPhase,
+    Wallet,
+    WalletTransaction,
+)
+from db.repositories.billing import InvoiceRepository, TaxAssignments, TaxRateRepository
 from db.repositories.credits import CreditRepository
 from db.repositories.customers import CustomerRepository
 from db.repositories.organizations import OrganizationRepository
@@ -37,8 +48,8 @@ from domain.subscriptions import SubscriptionStatus
 from services import audit
 from services.actors import Actor, system_actor
 from services.errors import Invalid, NotFound
-from services.subscriptions import current_period, customer_timezone, effective_plan, status_now
-from services.usage import ChargeUsage, rate_window
+from services.subscriptions import EffectivePlan, current_period, customer_timezone, effective_plan, status_now
+from services.usage import BatchedRating, ChargeUsage, rate_window
 
 log = logging.getLogger("valueverse.billing")
 
@@ -118,9 +129,12 @@ def fee_line(
 
 
 def _usage_lines(
-    subscription: Subscription, phase: SubscriptionPhase, charges: Sequence[ChargeUsage], window: Period
+    subscription: Subscription,
+    phase: SubscriptionPhase,
+    plan: EffectivePlan,
+    charges: Sequence[ChargeUsage],
+    window: Period,
 ) -> list[DueLine]:
-    plan = effective_plan(phase)
     lines: list[DueLine] = []
     fees = Decimal(0)
     for effective, usage in zip(plan.charges, charges, strict=True):
@@ -201,6 +215,12 @@ def _raw_breakdown(fee: Any) -> list[dict[str, Any]]:
 @dataclass
 class BillingDate:
     at: datetime
+
+    @property
+    def key(self) -> str:
+        """The invoice's `billing_key`: a customer has one invoice per billing date."""
+        return self.at.astimezone(UTC).isoformat()
+
     lines: list[DueLine] = field(default_factory=list)
     periods: list[Period] = field(default_factory=list)
     advanced: dict[uuid.UUID, datetime] = field(default_factory=dict)  # subscription -> billed through
@@ -208,8 +228,12 @@ class BillingDate:
 
 
 async def _due(
-    session: AsyncSession, org: Organization, customer: Customer, subscriptions: Sequence[Subscription], as_of: datetime
+    rate: BatchedRating, org: Organization, customer: Customer, subscriptions: Sequence[Subscription], as_of: datetime
 ) -> dict[datetime, BillingDate]:
+    """What each billing date of the customer up to `as_of` bills, from where billing of each subscription stands.
+
+    Usage is rated through `rate`, so that the dates of many customers computed side by side read their usage
+    together."""
     tz = customer_timezone(customer, org)
     dates: dict[datetime, BillingDate] = {}
 
@@ -250,8 +274,8 @@ async def _due(
                     line = fee_line(sub, p, period, end, tz, anchor)
                     if line is not None:
                         sub_lines.append(line)
-                charges = await rate_window(session, customer.organization_id, sub, effective_plan(p), window)
-                sub_lines += _usage_lines(sub, p, charges, window)
+                plan = effective_plan(p)
+                sub_lines += _usage_lines(sub, p, plan, await rate(sub, plan, window), window)
             commitment = effective_plan(phase).minimum_commitment
             if commitment:
                 full = full_period_containing(anchor, Interval(phase.plan.interval), billing_time, period.start, tz)
@@ -299,15 +323,44 @@ def _phase_at(subscription: Subscription, at: datetime) -> SubscriptionPhase:
 # --- invoices --------------------------------------------------------------------------------
 
 
-async def _tax_context(session: AsyncSession, org: Organization, customer: Customer) -> tuple[Any, Any]:
-    rates = await TaxRateRepository(session, org.id).assignments()
-    ctx = tax.TaxContext(
-        seller_country=org.country,
-        customer_country=customer.country,
-        customer_tax_id=customer.tax_identification_number,
-        customer_tax_exempt=customer.tax_exempt,
-    )
-    return rates, ctx
+@dataclass
+class _Deductions:
+    """A customer's coupons, credit notes and prepaid credits, locked: invoices consume them in turn."""
+
+    coupons: list[AppliedCoupon] = field(default_factory=list)
+    notes: list[CreditNote] = field(default_factory=list)
+    wallet: Wallet | None = None
+
+
+@dataclass
+class InvoicingContext:
+    """What the invoices of some customers are computed with, loaded once for all of them."""
+
+    org: Organization
+    rates: TaxAssignments
+    deductions: dict[uuid.UUID, _Deductions]
+
+    @classmethod
+    async def load(
+        cls, uow: UnitOfWork, org: Organization, customer_ids: Sequence[uuid.UUID], *, deductions: bool
+    ) -> InvoicingContext:
+        rates = await TaxRateRepository(uow.session, org.id).assignments()
+        found: dict[uuid.UUID, _Deductions] = {}
+        if deductions and customer_ids:
+            credits = CreditRepository(uow.session, org.id)
+            coupons = await credits.active_coupons_of(customer_ids, for_update=True)
+            notes = await credits.available_credit_notes_of(customer_ids)
+            wallets = await credits.wallets_of(customer_ids, for_update=True)
+            found = {c: _Deductions(coupons.get(c, []), notes.get(c, []), wallets.get(c)) for c in customer_ids}
+        return cls(org, rates, found)
+
+    def tax_context(self, customer: Customer) -> tax.TaxContext:
+        return tax.TaxContext(
+            seller_country=self.org.country,
+            customer_country=customer.country,
+            customer_tax_id=customer.tax_identification_number,
+            customer_tax_exempt=customer.tax_exempt,
+        )
 
 
 def _rates_for(line: DueLine, rates: Any, customer: Customer) -> tuple[tax.TaxRate, ...]:
@@ -327,8 +380,10 @@ def _rates_for(line: DueLine, rates: Any, customer: Customer) -> tuple[tax.TaxRa
 
 
 async def _issue(
-    uow: UnitOfWork, actor: Actor, org: Organization, customer: Customer, bill: BillingDate, currency: str
+    uow: UnitOfWork, actor: Actor, context: InvoicingContext, customer: Customer, bill: BillingDate, currency: str
 ) -> Invoice:
+    """The invoice of one billing date, not yet finalized (a run finalizes its invoices together)."""
+    org = context.org
     # Arrears: the periods that ended here. In advance only (a first start): the period paid for.
     covered = list(bill.periods) or [line.period for line in bill.lines if line.period is not None]
     start = min((p.start for p in covered), default=bill.at)
@@ -341,11 +396,13 @@ async def _issue(
         bill.lines,
         currency,
         kind="SUBSCRIPTION",
-        billing_key=bill.at.astimezone(UTC).isoformat(),
+        billing_key=bill.key,
         period=Period(start, end),
         deductions=True,
         draft=org.invoice_grace_period_days > 0,
         progressive_credit=await _interim_billed(uow, org, bill.progressive, currency),
+        context=context,
+        finalize_now=False,
     )
 
 
@@ -372,9 +429,8 @@ class _Computed:
     wallet: Any
 
 
-async def _compute(
-    uow: UnitOfWork,
-    org: Organization,
+def _compute(
+    context: InvoicingContext,
     customer: Customer,
     lines: Sequence[DueLine],
     currency: str,
@@ -384,7 +440,7 @@ async def _compute(
     progressive_credit: Decimal = Decimal(0),
 ) -> _Computed:
     """Fees → coupons → taxes → credit notes → prepaid credits, for these lines (nothing is consumed yet)."""
-    rates, ctx = await _tax_context(uow.session, org, customer)
+    rates = context.rates
     inputs = [
         invoicing.InvoiceLineInput(
             kind=line.kind,
@@ -397,19 +453,27 @@ async def _compute(
         )
         for line in lines
     ]
-    credits = CreditRepository(uow.session, org.id)
-    coupons, notes, wallet = [], [], None
+    coupons: list[AppliedCoupon] = []
+    notes: list[CreditNote] = []
+    wallet = None
     if deductions:
-        coupons = await credits.active_coupons(customer.id, for_update=True)
-        notes = await credits.available_credit_notes(customer.id)
-        wallet = await credits.wallet(customer.id, for_update=True)
+        held = context.deductions.get(customer.id) or _Deductions()
+        coupons = [row for row in held.coupons if row.terminated_at is None]
+        notes = [note for note in held.notes if note.remaining_minor > 0]
+        wallet = held.wallet
     applied = [coupon_rules.AppliedCoupon(domain_coupon(row.coupon), row.periods_used) for row in coupons]
     available_notes = money.from_minor_units(sum(n.remaining_minor for n in notes), currency)
     balance = (
         money.from_minor_units(wallet.balance_minor, currency) if wallet and wallet.currency == currency else Decimal(0)
     )
     totals = invoicing.compute_invoice(
-        inputs, applied, ctx, available_notes, balance, currency, progressive_billing_credit=progressive_credit
+        inputs,
+        applied,
+        context.tax_context(customer),
+        available_notes,
+        balance,
+        currency,
+        progressive_billing_credit=progressive_credit,
     )
     return _Computed(totals, coupons, notes, wallet)
 
@@ -439,7 +503,7 @@ def _fill(invoice: Invoice, lines: Sequence[DueLine], computed: _Computed, curre
     _set_totals(invoice, totals, currency)
 
 
-async def _consume(uow: UnitOfWork, invoice: Invoice, computed: _Computed) -> None:
+def _consume(uow: UnitOfWork, invoice: Invoice, computed: _Computed) -> None:
     """What the invoice used up: coupon periods, credit-note balances, prepaid credits. Each use is
     written on the invoice (`deductions`) so that voiding it can give them back."""
     used: dict[str, Any] = {"coupons": [], "creditNotes": [], "walletMinor": 0}
@@ -459,12 +523,12 @@ async def _consume(uow: UnitOfWork, invoice: Invoice, computed: _Computed) -> No
     if computed.wallet is not None and invoice.credits_minor:
         computed.wallet.balance_minor -= invoice.credits_minor
         used["walletMinor"] = invoice.credits_minor
-        await CreditRepository(uow.session, invoice.organization_id).add(
+        CreditRepository(uow.session, invoice.organization_id).stage(
             WalletTransaction(
                 wallet_id=computed.wallet.id,
                 kind="APPLIED",
                 amount_minor=-invoice.credits_minor,
-                invoice_id=invoice.id,
+                invoice=invoice,
                 settled_at=datetime.now(UTC),
             )
         )
@@ -545,12 +609,16 @@ async def issue_invoice(
     taxed: bool = True,
     draft: bool = False,
     progressive_credit: Decimal = Decimal(0),
+    context: InvoicingContext | None = None,
+    finalize_now: bool = True,
 ) -> Invoice:
     """Compute, store and finalize an invoice. With `deductions`, the customer's coupons, credit notes and
-    prepaid credits apply and are consumed in the same transaction; a `draft` defers both to finalization."""
-    computed = await _compute(
-        uow,
-        org,
+    prepaid credits apply and are consumed in the same transaction; a `draft` defers both to finalization.
+    Without `finalize_now` the caller finalizes it (`finalize_many`), still in this transaction."""
+    if context is None:
+        context = await InvoicingContext.load(uow, org, [customer.id], deductions=deductions and not draft)
+    computed = _compute(
+        context,
         customer,
         lines,
         currency,
@@ -560,6 +628,7 @@ async def issue_invoice(
     )
     seller, buyer = _parties(org, customer)
     invoice = Invoice(
+        id=uuid.uuid4(),
         organization_id=org.id,
         customer=customer,
         customer_id=customer.id,
@@ -574,13 +643,15 @@ async def issue_invoice(
         billed_from={},
     )
     _fill(invoice, lines, computed, currency)
-    await InvoiceRepository(uow.session, org.id).add(invoice)
+    InvoiceRepository(uow.session, org.id).stage(invoice)
     await audit.record(uow, actor, "invoice.created", "invoice", invoice.id, after=invoice_view(invoice))
     if draft:
+        await uow.session.flush()
         announce_invoice(uow, invoice)
         return invoice
-    await _consume(uow, invoice, computed)
-    await finalize(uow, actor, invoice, org)
+    _consume(uow, invoice, computed)
+    if finalize_now:
+        await finalize_many(uow, actor, [invoice], org)
     return invoice
 
 
@@ -603,15 +674,14 @@ async def refresh_invoice(
             previous = invoice.billed_from[str(sub.id)]
             sub.billed_through = datetime.fromisoformat(previous) if previous else None
     before = invoice_view(invoice)
-    bill = (await _due(uow.session, org, customer, subscriptions, invoice.period_end)).get(
-        invoice.period_end, BillingDate(invoice.period_end)
-    )
+    dates = await _due(BatchedRating(uow.session, org.id), org, customer, subscriptions, invoice.period_end)
+    bill = dates.get(invoice.period_end, BillingDate(invoice.period_end))
     by_id = {s.id: s for s in subscriptions}
     for sub_id, through in bill.advanced.items():
         by_id[sub_id].billed_through = max(through, by_id[sub_id].billed_through or through)
-    computed = await _compute(
-        uow,
-        org,
+    context = await InvoicingContext.load(uow, org, [customer.id], deductions=finalize_after)
+    computed = _compute(
+        context,
         customer,
         bill.lines,
         invoice.currency,
@@ -625,7 +695,7 @@ async def refresh_invoice(
         uow, actor, "invoice.refreshed", "invoice", invoice.id, before=before, after=invoice_view(invoice)
     )
     if finalize_after:
-        await _consume(uow, invoice, computed)
+        _consume(uow, invoice, computed)
         await finalize(uow, actor, invoice, org)
     else:
         announce_invoice(uow, invoice)
@@ -670,24 +740,34 @@ def invoice_view(invoice: Invoice) -> dict[str, Any]:
 
 async def finalize(uow: UnitOfWork, actor: Actor, invoice: Invoice, org: Organization | None = None) -> Invoice:
     """DRAFT → OPEN with the next gapless number (a zero amount due is PAID at once)."""
-    numbering.transition(numbering.InvoiceStatus(invoice.status), numbering.InvoiceStatus.OPEN)
     org = org or await OrganizationRepository(uow.session).get(actor.organization_id)
-    before = invoice_view(invoice)
-    now = datetime.now(UTC)
-    sequence = await InvoiceRepository(uow.session, org.id).next_number()
-    issued = now.astimezone(UTC)
-    invoice.number = numbering.invoice_number(org.invoice_prefix, issued.year, issued.month, sequence)
-    invoice.status = numbering.InvoiceStatus.OPEN.value
-    invoice.finalized_at = invoice.issued_at = now
-    invoice.due_at = now + timedelta(days=org.net_payment_term_days)
-    if invoice.amount_due_minor == 0:
-        invoice.status = numbering.InvoiceStatus.PAID.value
-        invoice.paid_at = now
-    await audit.record(
-        uow, actor, "invoice.finalized", "invoice", invoice.id, before=before, after=invoice_view(invoice)
-    )
-    announce_invoice(uow, invoice)
+    await finalize_many(uow, actor, [invoice], org)
     return invoice
+
+
+async def finalize_many(uow: UnitOfWork, actor: Actor, invoices: Sequence[Invoice], org: Organization) -> None:
+    """`finalize` for several invoices of one organization: their numbers are taken together, in order.
+
+    The numbering row stays locked until COMMIT: call it as late in the transaction as possible."""
+    if not invoices:
+        return
+    for invoice in invoices:
+        numbering.transition(numbering.InvoiceStatus(invoice.status), numbering.InvoiceStatus.OPEN)
+    befores = [invoice_view(invoice) for invoice in invoices]
+    numbers = await InvoiceRepository(uow.session, org.id).next_numbers(len(invoices))
+    now = datetime.now(UTC)
+    for invoice, before, sequence in zip(invoices, befores, numbers, strict=True):
+        invoice.number = numbering.invoice_number(org.invoice_prefix, now.year, now.month, sequence)
+        invoice.status = numbering.InvoiceStatus.OPEN.value
+        invoice.finalized_at = invoice.issued_at = now
+        invoice.due_at = now + timedelta(days=org.net_payment_term_days)
+        if invoice.amount_due_minor == 0:
+            invoice.status = numbering.InvoiceStatus.PAID.value
+            invoice.paid_at = now
+        await audit.record(
+            uow, actor, "invoice.finalized", "invoice", invoice.id, before=before, after=invoice_view(invoice)
+        )
+        announce_invoice(uow, invoice)
 
 
 def announce_invoice(uow: UnitOfWork, invoice: Invoice) -> None:
@@ -838,30 +918,63 @@ async def check_usage_thresholds(uow: UnitOfWork, actor: Actor, customer_id: uui
 # --- runs ----------------------------------------------------------------------------------
 
 
+BATCH_SIZE = 100  # customers billed in one transaction by a run
+
+
 async def bill_customer(uow: UnitOfWork, actor: Actor, customer_id: uuid.UUID, as_of: datetime) -> list[Invoice]:
     """Every billing date of the customer up to `as_of` that has no invoice yet gets one."""
-    await advisory_xact_lock(uow.session, LockNamespace.CUSTOMER_BILLING, customer_id)
-    org = await OrganizationRepository(uow.session).get(actor.organization_id)
-    customer = (await CustomerRepository(uow.session, org.id).by_ids([customer_id])).get(customer_id)
-    if customer is None:
-        raise NotFound("no such customer", field=("customerId",))
-    subscriptions = await SubscriptionRepository(uow.session, org.id).of_customer(customer.id)
-    dates = await _due(uow.session, org, customer, subscriptions, as_of)
-    repo = InvoiceRepository(uow.session, org.id)
-    by_id = {s.id: s for s in subscriptions}
-    invoices = []
-    for moment in sorted(dates):
-        bill = dates[moment]
-        if bill.lines and not await repo.has_billing_key(customer.id, moment.astimezone(UTC).isoformat()):
-            invoice = await _issue(uow, actor, org, customer, bill, customer.currency or org.default_currency)
-            # Where billing of each subscription stood before: a refresh of a draft starts again from there.
-            invoice.billed_from = {
-                str(k): by_id[k].billed_through.isoformat() if by_id[k].billed_through else None for k in bill.advanced
-            }
-            invoices.append(invoice)
-        for sub_id, through in bill.advanced.items():
-            by_id[sub_id].billed_through = max(through, by_id[sub_id].billed_through or through)
-    await uow.session.flush()
+    return await bill_customers(uow, actor, [customer_id], as_of)
+
+
+async def bill_customers(
+    uow: UnitOfWork, actor: Actor, customer_ids: Sequence[uuid.UUID], as_of: datetime
+) -> list[Invoice]:
+    """`bill_customer` for several customers of one organization in this one transaction.
+
+    Their billing locks are taken together; subscriptions, usage, existing invoices, tax rates and
+    deductions are read for all of them at once, the invoices written in one flush and numbered together
+    at the end, so that the organization's numbering row and audit chain are held only until COMMIT."""
+    session = uow.session
+    await advisory_xact_locks(session, LockNamespace.CUSTOMER_BILLING, customer_ids)
+    org = await OrganizationRepository(session).get(actor.organization_id)
+    customers = await CustomerRepository(session, org.id).by_ids(customer_ids)
+    missing = [c for c in customer_ids if c not in customers]
+    if missing:
+        raise NotFound(f"no such customer: {missing[0]}", field=("customerId",))
+    subscriptions = await SubscriptionRepository(session, org.id).of_customers(customer_ids)
+    rate = BatchedRating(session, org.id)
+    dues = await asyncio.gather(
+        *(_due(rate, org, customers[c], subscriptions.get(c, []), as_of) for c in customer_ids)
+    )
+    keys = {(c, bill.key) for c, dates in zip(customer_ids, dues, strict=True) for bill in dates.values()}
+    repo = InvoiceRepository(session, org.id)
+    billed = await repo.billing_keys({c for c, _ in keys}, {k for _, k in keys})
+    to_bill = [
+        c
+        for c, dates in zip(customer_ids, dues, strict=True)
+        if any(b.lines and (c, b.key) not in billed for b in dates.values())
+    ]
+    drafts = org.invoice_grace_period_days > 0  # kept refreshable: deductions apply at finalization
+    context = await InvoicingContext.load(uow, org, to_bill, deductions=not drafts)
+    invoices: list[Invoice] = []
+    for customer_id, dates in zip(customer_ids, dues, strict=True):
+        customer = customers[customer_id]
+        by_id = {s.id: s for s in subscriptions.get(customer_id, [])}
+        for moment in sorted(dates):
+            bill = dates[moment]
+            if bill.lines and (customer_id, bill.key) not in billed:
+                invoice = await _issue(uow, actor, context, customer, bill, customer.currency or org.default_currency)
+                # Where billing of each subscription stood before: a refresh of a draft starts again from there.
+                invoice.billed_from = {
+                    str(k): by_id[k].billed_through.isoformat() if by_id[k].billed_through else None
+                    for k in bill.advanced
+                }
+                invoices.append(invoice)
+            for sub_id, through in bill.advanced.items():
+                by_id[sub_id].billed_through = max(through, by_id[sub_id].billed_through or through)
+    if not drafts:
+        await finalize_many(uow, actor, invoices, org)
+    await session.flush()
     return invoices
 
 
@@ -871,23 +984,39 @@ class RunResult:
     failures: list[tuple[str, str]] = field(default_factory=list)  # (customer external id, reason)
 
 
-async def run_billing(db: Database, actor: Actor, as_of: datetime) -> RunResult:
-    """Bill every customer of the organization, each in its own transaction."""
+async def run_billing(db: Database, actor: Actor, as_of: datetime, *, batch_size: int = BATCH_SIZE) -> RunResult:
+    """Bill every customer of the organization: a batch of customers per transaction, and a customer per
+    transaction for a batch that fails, so that one customer's failure stops nobody else."""
     if as_of.tzinfo is None:
         raise Invalid("asOf needs a UTC offset", field=("asOf",), code="NAIVE_DATETIME")
     async with db.read() as session:
         customers = await SubscriptionRepository(session, actor.organization_id).customers_with_subscriptions()
     result = RunResult()
+    for start in range(0, len(customers), batch_size):
+        await bill_batch(db, actor, customers[start : start + batch_size], as_of, result)
+    return result
+
+
+async def bill_batch(
+    db: Database, actor: Actor, customers: Sequence[tuple[uuid.UUID, str]], as_of: datetime, result: RunResult
+) -> None:
+    """Bill (id, external id) customers in one transaction; if it fails, each in its own, failures noted."""
+    if len(customers) > 1:
+        try:
+            async with db.unit_of_work() as uow:
+                result.invoices += await bill_customers(uow, actor, [c for c, _ in customers], as_of)
+            return
+        except Exception:  # find out which customer it was: one transaction each
+            log.info("a billing batch of %d customers failed; billing them one by one", len(customers))
     for customer_id, external_id in customers:
         try:
             async with db.unit_of_work() as uow:
-                result.invoices += await bill_customer(uow, actor, customer_id, as_of)
+                result.invoices += await bill_customers(uow, actor, [customer_id], as_of)
         except DomainError as exc:
             result.failures.append((external_id, f"{exc.code}: {exc.message}"))
         except Exception:  # one customer's failure must not stop the others; it is reported, the trace logged
             log.exception("billing customer %s failed", external_id)
             result.failures.append((external_id, "internal error: see the server log"))
-    return result
 
 
 def job_actor(organization_id: uuid.UUID) -> Actor:

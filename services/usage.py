@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -20,7 +21,7 @@ from db.repositories.catalog import BillableMetricRepository
 from db.repositories.customers import CustomerRepository
 from db.repositories.organizations import OrganizationRepository
 from db.repositories.subscriptions import SubscriptionRepository
-from db.repositories.usage import Rollup, StoredEvent, UsageEventRepository
+from db.repositories.usage import Rollup, StoredEvent, UsageEventRepository, UsageSpan
 from db.session import Database, Publish
 from db.usage_writer import EventRow, UsageWriter
 from domain import aggregation, money, pricing
@@ -31,12 +32,15 @@ from services.actors import Actor
 from services.errors import Invalid, NotFound
 from services.subscriptions import (
     EffectiveCharge,
+    EffectivePlan,
     current_period,
     customer_timezone,
     effective_plan,
     phase_at,
     status_now,
 )
+
+log = logging.getLogger("valueverse.usage")
 
 MAX_BATCH = 10_000
 MAX_ID_LENGTH = 200
@@ -213,13 +217,12 @@ class UsageIngestor:
         inserted = await self.writer.write(list(rows.values()))
         result.accepted = len(inserted)
         result.duplicates += len(rows) - len(inserted)
-        if self.publish is not None:
-            await asyncio.gather(
-                *[
-                    self.publish(usage_channel(org, customer), b"{}")
-                    for customer in {rows[t].customer_external_id for t in inserted}
-                ]
-            )
+        if self.publish is not None and inserted:
+            customers = {rows[t].customer_external_id for t in inserted}
+            try:
+                await self.publish([(usage_channel(org, customer), b"{}") for customer in customers])
+            except Exception:  # the events are stored: a missed live push must not fail the request
+                log.exception("publishing usage updates failed")
         return result
 
 
@@ -482,59 +485,145 @@ def _hour_ceil(moment: datetime) -> datetime:
     return floor if floor == moment else floor + timedelta(hours=1)
 
 
-async def _sources(
-    repo: UsageEventRepository, subscription: Subscription, plan: Any, window: Period
-) -> dict[str, RawUsage | RolledUpUsage]:
-    """Per metric, where its units come from: rollups where they suffice, raw events otherwise."""
-    metrics = {c.charge.billable_metric.code: c.charge.billable_metric for c in plan.charges}
-    charges_of: dict[str, list[EffectiveCharge]] = defaultdict(list)
-    for charge in plan.charges:
-        charges_of[charge.metric_code].append(charge)
-    rolled = {code for code, m in metrics.items() if _uses_rollups(m, charges_of[code])}
-    raw = set(metrics) - rolled
-    owner = {
-        "customer_external_id": subscription.customer.external_id,
-        "subscription_external_id": subscription.external_id,
-    }
-    sources: dict[str, RawUsage | RolledUpUsage] = {}
-    if raw:
+class _UsageReads:
+    """Where the units of one rating request come from: rollups where they suffice, raw events otherwise.
+
+    The spans to read are keyed `3 * index` (the raw events, or the rollups), `+ 1` and `+ 2` (the raw
+    events of the partial hours at both ends of the rolled-up part)."""
+
+    def __init__(self, index: int, request: RatingRequest) -> None:
+        subscription, plan, window = request
+        self.window = window
+        self.key = 3 * index
+        self.metrics = {c.charge.billable_metric.code: c.charge.billable_metric for c in plan.charges}
+        charges_of: dict[str, list[EffectiveCharge]] = defaultdict(list)
+        for charge in plan.charges:
+            charges_of[charge.metric_code].append(charge)
+        self.rolled = tuple(sorted(code for code, m in self.metrics.items() if _uses_rollups(m, charges_of[code])))
+        self.raw = tuple(sorted(set(self.metrics) - set(self.rolled)))
+        owner = (subscription.customer.external_id, subscription.external_id)
+        self.event_spans: list[UsageSpan] = []
+        self.rollup_span: UsageSpan | None = None
         # Recurring metrics carry their value from the subscription's start: read their whole history.
-        history = subscription.started_at if any(metrics[c].recurring for c in raw) else window.start
+        self.history = (
+            subscription.started_at if any(self.metrics[c].recurring for c in self.raw) else window.start
+        )
+        if self.raw:
+            self.event_spans.append(
+                UsageSpan(self.key, *owner, self.raw, min(self.history, window.start), window.end)
+            )
+        if self.rolled:
+            first_hour = _hour_ceil(window.start)
+            last_hour = window.end.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+            if first_hour < last_hour:
+                self.rollup_span = UsageSpan(self.key, *owner, self.rolled, first_hour, last_hour)
+                edges = [(window.start, first_hour), (last_hour, window.end)]
+            else:
+                edges = [(window.start, window.end)]
+            for offset, (start, end) in enumerate(edges, 1):
+                if start < end:
+                    self.event_spans.append(UsageSpan(self.key + offset, *owner, self.rolled, start, end))
+
+    def sources(
+        self, events: Mapping[int, list[StoredEvent]], rollups: Mapping[int, list[Rollup]]
+    ) -> dict[str, RawUsage | RolledUpUsage]:
+        window, sources = self.window, {}
         by_metric: dict[str, list[UsageEvent]] = defaultdict(list)
-        for row in await repo.events(**owner, metric_codes=raw, start=min(history, window.start), end=window.end):
+        for row in events.get(self.key, ()) if self.raw else ():
             by_metric[row.metric_code].append(_as_event(row))
-        for code in raw:
-            metric, events = metrics[code], by_metric.get(code, [])
+        for code in self.raw:
+            metric, history = self.metrics[code], by_metric.get(code, [])
             carried = None
             if metric.recurring:
                 carried = (
                     Decimal(0)
-                    if history >= window.start
+                    if self.history >= window.start
                     else aggregation.closing_value(
-                        Aggregation(metric.aggregation), events, metric.field_name, Period(history, window.start)
+                        Aggregation(metric.aggregation), history, metric.field_name, Period(self.history, window.start)
                     )
                 )
-            sources[code] = RawUsage(metric, events, window, carried)
-    if rolled:
-        first_hour, last_hour = (
-            _hour_ceil(window.start),
-            window.end.astimezone(UTC).replace(minute=0, second=0, microsecond=0),
-        )
-        rollups: dict[str, list[Rollup]] = defaultdict(list)
-        edges: dict[str, list[UsageEvent]] = defaultdict(list)
-        if first_hour < last_hour:
-            for r in await repo.rollups(**owner, metric_codes=rolled, start_hour=first_hour, end_hour=last_hour):
-                rollups[r.metric_code].append(r)
-            spans = [(window.start, first_hour), (last_hour, window.end)]
-        else:
-            spans = [(window.start, window.end)]
-        for start, end in spans:
-            if start < end:
-                for row in await repo.events(**owner, metric_codes=rolled, start=start, end=end):
+            sources[code] = RawUsage(metric, history, window, carried)
+        if self.rolled:
+            rolled: dict[str, list[Rollup]] = defaultdict(list)
+            for r in rollups.get(self.key, ()) if self.rollup_span else ():
+                rolled[r.metric_code].append(r)
+            edges: dict[str, list[UsageEvent]] = defaultdict(list)
+            for offset in (1, 2):
+                for row in events.get(self.key + offset, ()):
                     edges[row.metric_code].append(_as_event(row))
-        for code in rolled:
-            sources[code] = RolledUpUsage(metrics[code], rollups.get(code, []), edges.get(code, []), window)
-    return sources
+            for code in self.rolled:
+                sources[code] = RolledUpUsage(self.metrics[code], rolled.get(code, []), edges.get(code, []), window)
+        return sources
+
+
+class RatingRequest(NamedTuple):
+    subscription: Subscription
+    plan: EffectivePlan
+    window: Period
+
+
+async def rate_windows(
+    session: AsyncSession, organization_id: Any, requests: Sequence[RatingRequest]
+) -> list[tuple[ChargeUsage, ...]]:
+    """Every charge of each plan over each window of a subscription's usage (what usage views and invoices
+    show), read with two queries however many windows there are."""
+    reads = [_UsageReads(i, r) for i, r in enumerate(requests)]
+    repo = UsageEventRepository(session, organization_id)
+    events = await repo.events_in([span for r in reads for span in r.event_spans])
+    rollups = await repo.rollups_in([r.rollup_span for r in reads if r.rollup_span is not None])
+    rated = []
+    for read, (_, plan, _) in zip(reads, requests, strict=True):
+        sources = read.sources(events, rollups)
+        currency = plan.plan.currency
+        rated.append(
+            tuple(rate_charge(c, c.charge.billable_metric, sources[c.metric_code], currency) for c in plan.charges)
+        )
+    return rated
+
+
+async def rate_window(
+    session: AsyncSession, organization_id: Any, subscription: Subscription, plan: Any, window: Period
+) -> tuple[ChargeUsage, ...]:
+    """Every charge of a plan over a window of a subscription's usage."""
+    return (await rate_windows(session, organization_id, [RatingRequest(subscription, plan, window)]))[0]
+
+
+class BatchedRating:
+    """`rate_window` for many coroutines at once (the DataLoader pattern): the requests they make while
+    they run side by side are read together, in one `rate_windows`, when they are all waiting for it."""
+
+    def __init__(self, session: AsyncSession, organization_id: Any) -> None:
+        self.session, self.organization_id = session, organization_id
+        self._queue: list[tuple[RatingRequest, asyncio.Future[tuple[ChargeUsage, ...]]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __call__(
+        self, subscription: Subscription, plan: EffectivePlan, window: Period
+    ) -> asyncio.Future[tuple[ChargeUsage, ...]]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[ChargeUsage, ...]] = loop.create_future()
+        self._queue.append((RatingRequest(subscription, plan, window), future))
+        if len(self._queue) == 1:  # read once every coroutine now ready has had its turn
+            loop.call_soon(self._dispatch)
+        return future
+
+    def _dispatch(self) -> None:
+        task = asyncio.ensure_future(self._rate(self._queue))
+        self._queue = []
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _rate(self, queue: list[tuple[RatingRequest, asyncio.Future[tuple[ChargeUsage, ...]]]]) -> None:
+        try:
+            rated = await rate_windows(self.session, self.organization_id, [request for request, _ in queue])
+        except BaseException as exc:  # every waiting coroutine fails with it
+            for _, future in queue:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), result in zip(queue, rated, strict=True):
+            if not future.done():
+                future.set_result(result)
 
 
 async def current_usage(
@@ -582,12 +671,3 @@ async def current_usage(
         sum((c.amount for c in charges), Decimal(0)),
         charges,
     )
-
-
-async def rate_window(
-    session: AsyncSession, organization_id: Any, subscription: Subscription, plan: Any, window: Period
-) -> tuple[ChargeUsage, ...]:
-    """Every charge of a plan over a window of a subscription's usage: what usage views and invoices show."""
-    sources = await _sources(UsageEventRepository(session, organization_id), subscription, plan, window)
-    currency = plan.plan.currency
-    return tuple(rate_charge(c, c.charge.billable_metric, sources[c.metric_code], currency) for c in plan.charges)

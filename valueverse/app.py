@@ -38,6 +38,7 @@ from db.usage_writer import UsageWriter
 from graph.context import AppServices, Context
 from graph.http_events import events_endpoint
 from graph.schema import schema
+from integrations.pubsub import RedisPublisher
 from services.auth import Authenticator, SessionConfig
 from services.documents import link_is_valid, render_credit_note, render_invoice
 from services.errors import Unauthenticated
@@ -162,10 +163,7 @@ class RequestMetrics:
 
 def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlette:
     broadcast = Broadcast(redis_url)
-
-    async def publish(channel: str, message: bytes) -> None:
-        await broadcast.publish(channel, message.decode())
-
+    publish = RedisPublisher(redis_url)
     db = Database(database_url, pool_size=settings.db_pool_size, publish=publish)
     session_config = SessionConfig(settings.resolved_secret_key(), settings.session_ttl_seconds)
     writer = UsageWriter(db.url)
@@ -268,6 +266,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             await writer.stop()
             await broadcast.disconnect()
             await redis.aclose()
+            await publish.close()
             await db.dispose()
 
     return Starlette(

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from arq.connections import RedisSettings
+from arq.connections import ArqRedis, RedisSettings
 from arq.cron import cron
+from arq.jobs import Job
 
+from db.repositories.customers import CustomerRepository
 from db.repositories.organizations import all_organization_ids
 from db.repositories.subscriptions import SubscriptionRepository
 from db.repositories.usage import ensure_month_partitions
 from db.session import Database
+from integrations.pubsub import RedisPublisher
 from services import billing
 
 QUEUE_NAME = "valueverse:queue"
+MAX_JOBS = 10  # jobs at once per worker process
 
 
 async def ping(ctx: dict[str, Any]) -> str:
@@ -33,20 +38,63 @@ async def maintain_usage_partitions(ctx: dict[str, Any]) -> list[str]:
         return await ensure_month_partitions(uow.session, datetime.now(UTC))
 
 
-async def bill_customer(ctx: dict[str, Any], organization_id: str, customer_id: str, as_of: str) -> int:
-    """Bill one customer up to `as_of` (idempotent: a re-run or a retry after a crash creates nothing twice)."""
+class BillingFailed(Exception):
+    """Some customers of a billing job could not be billed (the others were): arq records the job as failed
+    with this message, and the next hourly schedule bills them again."""
+
+
+async def bill_customers(ctx: dict[str, Any], organization_id: str, customer_ids: list[str], as_of: str) -> int:
+    """Bill these customers of one organization up to `as_of`: in one transaction, or one each if that fails.
+
+    Idempotent: a re-run or a retry after a crash creates nothing twice. Returns the invoices made."""
     org = uuid.UUID(organization_id)
-    async with ctx["db"].unit_of_work() as uow:
-        invoices = await billing.bill_customer(
-            uow, billing.job_actor(org), uuid.UUID(customer_id), datetime.fromisoformat(as_of)
+    async with ctx["db"].read() as session:
+        customers = await CustomerRepository(session, org).external_ids([uuid.UUID(c) for c in customer_ids])
+    result = billing.RunResult()
+    await billing.bill_batch(ctx["db"], billing.job_actor(org), customers, datetime.fromisoformat(as_of), result)
+    if result.failures:
+        raise BillingFailed(
+            f"{len(result.failures)} of {len(customers)} customers not billed "
+            f"({len(result.invoices)} invoices made): "
+            + "; ".join(f"{external_id}: {reason}" for external_id, reason in result.failures)
         )
-    return len(invoices)
+    return len(result.invoices)
+
+
+async def bill_customer(ctx: dict[str, Any], organization_id: str, customer_id: str, as_of: str) -> int:
+    """Bill one customer up to `as_of` (idempotent)."""
+    return await bill_customers(ctx, organization_id, [customer_id], as_of)
+
+
+async def enqueue_billing(
+    redis: ArqRedis, targets: Sequence[tuple[uuid.UUID, uuid.UUID]], as_of: datetime
+) -> list[Job]:
+    """One `bill_customers` job per organization and batch of its customers (`targets`: (organization,
+    customer), in a stable order), named by its first customer and the time so that it is queued once.
+    Returns the jobs queued now (not those already queued)."""
+    batches: list[tuple[uuid.UUID, list[uuid.UUID]]] = []
+    for org, customer in targets:
+        if not batches or batches[-1][0] != org or len(batches[-1][1]) >= billing.BATCH_SIZE:
+            batches.append((org, []))
+        batches[-1][1].append(customer)
+    queued = []
+    for org, customers in batches:
+        job = await redis.enqueue_job(
+            "bill_customers",
+            str(org),
+            [str(c) for c in customers],
+            as_of.isoformat(),
+            _job_id=f"bill_customers:{customers[0]}:{len(customers)}:{as_of.astimezone(UTC).isoformat()}",
+            _queue_name=QUEUE_NAME,
+        )
+        if job is not None:
+            queued.append(job)
+    return queued
 
 
 async def schedule_billing(ctx: dict[str, Any]) -> int:
-    """Hourly: one job per customer with subscriptions, named by customer and hour so that it runs once."""
+    """Hourly: every customer with subscriptions, in batches of `billing.BATCH_SIZE` per job."""
     as_of = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    queued = 0
     async with ctx["db"].read() as session:
         organizations = await all_organization_ids(session)
         targets = [
@@ -54,17 +102,7 @@ async def schedule_billing(ctx: dict[str, Any]) -> int:
             for org in organizations
             for customer, _ in await SubscriptionRepository(session, org).customers_with_subscriptions()
         ]
-    for org, customer in targets:
-        job = await ctx["redis"].enqueue_job(
-            "bill_customer",
-            str(org),
-            str(customer),
-            as_of.isoformat(),
-            _job_id=f"bill_customer:{customer}:{as_of:%Y%m%d%H}",
-            _queue_name=QUEUE_NAME,
-        )
-        queued += job is not None
-    return queued
+    return len(await enqueue_billing(ctx["redis"], targets, as_of))
 
 
 async def check_usage_thresholds(ctx: dict[str, Any], organization_id: str, customer_id: str) -> int:
@@ -114,17 +152,22 @@ def worker_settings(database_url: str, redis_url: str) -> dict[str, Any]:
     """The options `arq.run_worker` takes, bound to this deployment's servers."""
 
     async def startup(ctx: dict[str, Any]) -> None:
-        ctx["db"] = Database(database_url, pool_size=5)
+        # Jobs tell live subscribers (invoiceUpdated, auditTrail) what they committed, as the API does.
+        ctx["publish"] = RedisPublisher(redis_url)
+        # A connection for every job that may run at once (half of them in the pool's overflow).
+        ctx["db"] = Database(database_url, pool_size=MAX_JOBS // 2, publish=ctx["publish"])
         await maintain_usage_partitions(ctx)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         await ctx["db"].dispose()
+        await ctx["publish"].close()
 
     return {
         "functions": [
             ping,
             maintain_usage_partitions,
             bill_customer,
+            bill_customers,
             schedule_billing,
             finalize_drafts,
             check_usage_thresholds,
@@ -142,5 +185,5 @@ def worker_settings(database_url: str, redis_url: str) -> dict[str, Any]:
         "on_shutdown": shutdown,
         "handle_signals": True,
         "job_timeout": 300,
-        "max_jobs": 20,
+        "max_jobs": MAX_JOBS,
     }

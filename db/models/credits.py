@@ -5,12 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, Numeric, String, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db.models.base import Base, created_at, uuid_pk
+
+if TYPE_CHECKING:
+    from db.models.invoice import Invoice
 
 
 def _org() -> Mapped[uuid.UUID]:
@@ -86,6 +90,9 @@ class WalletTransaction(Base):
     invoice_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("invoices.id"))
     settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at()
+
+    # Never loaded: it tells a flush to write the invoice before the transactions that refer to it.
+    invoice: Mapped[Invoice | None] = relationship(lazy="raise")
 
 
 class CreditNote(Base):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.locks import LockNamespace, advisory_xact_lock
@@ -22,19 +23,27 @@ class AuditRepository:
         """Serialize appends so that each entry links to exactly one predecessor."""
         await advisory_xact_lock(self.session, LockNamespace.AUDIT_CHAIN, self.organization_id)
 
-    async def last(self) -> AuditEntry | None:
-        return await self.session.scalar(
-            select(AuditEntry)
-            .where(AuditEntry.organization_id == self.organization_id)
-            .order_by(AuditEntry.seq.desc())
-            .limit(1)
-        )
+    async def last_link(self) -> tuple[int, str] | None:
+        """(seq, hash) of the newest entry: what the next one links to."""
+        row = (
+            await self.session.execute(
+                select(AuditEntry.seq, AuditEntry.hash)
+                .where(AuditEntry.organization_id == self.organization_id)
+                .order_by(AuditEntry.seq.desc())
+                .limit(1)
+            )
+        ).first()
+        return (row[0], row[1]) if row else None
 
-    async def add(self, entry: AuditEntry) -> AuditEntry:
-        entry.organization_id = self.organization_id
-        self.session.add(entry)
-        await self.session.flush()
-        return entry
+    async def append(self, entries: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Insert linked entries in one statement; their ids, in order (call under `lock_chain`)."""
+        for entry in entries:
+            if entry["organization_id"] != self.organization_id:
+                raise ValueError("an audit entry of another organization")
+        rows = await self.session.execute(
+            insert(AuditEntry).returning(AuditEntry.id, sort_by_parameter_order=True), list(entries)
+        )
+        return list(rows.scalars())
 
     async def list(
         self,

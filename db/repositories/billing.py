@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,11 +23,16 @@ class InvoiceRepository:
         self.organization_id = organization_id
 
     async def add(self, invoice: Invoice) -> Invoice:
+        self.stage(invoice)
+        await self.session.flush()
+        return invoice
+
+    def stage(self, invoice: Invoice) -> Invoice:
+        """Add without writing yet: many invoices then go out in one flush."""
         invoice.organization_id = self.organization_id
         for line in invoice.lines:
             line.organization_id = self.organization_id
         self.session.add(invoice)
-        await self.session.flush()
         return invoice
 
     async def get(self, invoice_id: uuid.UUID, *, for_update: bool = False) -> Invoice | None:
@@ -74,34 +80,35 @@ class InvoiceRepository:
         return int(total or 0)
 
     async def has_billing_key(self, customer_id: uuid.UUID, billing_key: str) -> bool:
-        return bool(
-            await self.session.scalar(
-                select(
-                    exists().where(
-                        Invoice.organization_id == self.organization_id,
-                        Invoice.customer_id == customer_id,
-                        Invoice.billing_key == billing_key,
-                    )
-                )
+        return (customer_id, billing_key) in await self.billing_keys([customer_id], [billing_key])
+
+    async def billing_keys(
+        self, customer_ids: Iterable[uuid.UUID], billing_keys: Iterable[str]
+    ) -> set[tuple[uuid.UUID, str]]:
+        """Which of these customers' billing keys already have an invoice: (customer id, key)."""
+        keys = list(set(billing_keys))
+        if not keys:
+            return set()
+        rows = await self.session.execute(
+            select(Invoice.customer_id, Invoice.billing_key).where(
+                Invoice.organization_id == self.organization_id,
+                Invoice.customer_id.in_(list(customer_ids)),
+                Invoice.billing_key.in_(keys),
             )
         )
+        return {(customer_id, key) for customer_id, key in rows}
 
-    async def next_number(self) -> int:
-        """The next number of the organization's gapless sequence; the row stays locked until commit,
-        so concurrent finalizations queue and a rolled-back one gives its number back."""
-        await self.session.execute(
-            insert(InvoiceNumberSequence)
-            .values(organization_id=self.organization_id, last_number=0)
-            .on_conflict_do_nothing()
+    async def next_numbers(self, count: int) -> range:
+        """The next `count` numbers of the organization's gapless sequence. The row stays locked until
+        commit, so concurrent finalizations queue and a rolled-back one gives its numbers back."""
+        stmt = insert(InvoiceNumberSequence).values(organization_id=self.organization_id, last_number=count)
+        last = await self.session.scalar(
+            stmt.on_conflict_do_update(
+                index_elements=[InvoiceNumberSequence.organization_id],
+                set_={"last_number": InvoiceNumberSequence.last_number + count},
+            ).returning(InvoiceNumberSequence.last_number)
         )
-        row = await self.session.scalar(
-            select(InvoiceNumberSequence)
-            .where(InvoiceNumberSequence.organization_id == self.organization_id)
-            .with_for_update()
-        )
-        row.last_number += 1
-        await self.session.flush()
-        return row.last_number
+        return range(last - count + 1, last + 1)
 
     async def list(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,9 +18,14 @@ class CreditRepository:
         self.organization_id = organization_id
 
     async def add(self, row: object) -> object:
+        self.stage(row)
+        await self.session.flush()
+        return row
+
+    def stage(self, row: object) -> object:
+        """Add without writing yet (it goes out with the next flush)."""
         row.organization_id = self.organization_id  # type: ignore[attr-defined]
         self.session.add(row)
-        await self.session.flush()
         return row
 
     async def coupon(self, code: str) -> Coupon | None:
@@ -36,25 +42,42 @@ class CreditRepository:
     async def active_coupons(
         self, customer_id: uuid.UUID, *, for_update: bool = False, include_ended: bool = False
     ) -> list[AppliedCoupon]:
+        found = await self.active_coupons_of([customer_id], for_update=for_update, include_ended=include_ended)
+        return found.get(customer_id, [])
+
+    async def active_coupons_of(
+        self, customer_ids: Iterable[uuid.UUID], *, for_update: bool = False, include_ended: bool = False
+    ) -> dict[uuid.UUID, list[AppliedCoupon]]:
+        """Coupons applied to each of these customers, oldest first."""
         stmt = (
             select(AppliedCoupon)
             .where(
                 AppliedCoupon.organization_id == self.organization_id,
-                AppliedCoupon.customer_id == customer_id,
+                AppliedCoupon.customer_id.in_(list(customer_ids)),
             )
-            .order_by(AppliedCoupon.created_at)
+            .order_by(AppliedCoupon.created_at, AppliedCoupon.id)
         )
         if not include_ended:
             stmt = stmt.where(AppliedCoupon.terminated_at.is_(None))
         if for_update:
             stmt = stmt.with_for_update(of=AppliedCoupon)
-        return list(await self.session.scalars(stmt))
+        found: dict[uuid.UUID, list[AppliedCoupon]] = {}
+        for row in await self.session.scalars(stmt):
+            found.setdefault(row.customer_id, []).append(row)
+        return found
 
     async def wallet(self, customer_id: uuid.UUID, *, for_update: bool = False) -> Wallet | None:
-        stmt = select(Wallet).where(Wallet.organization_id == self.organization_id, Wallet.customer_id == customer_id)
+        return (await self.wallets_of([customer_id], for_update=for_update)).get(customer_id)
+
+    async def wallets_of(
+        self, customer_ids: Iterable[uuid.UUID], *, for_update: bool = False
+    ) -> dict[uuid.UUID, Wallet]:
+        stmt = select(Wallet).where(
+            Wallet.organization_id == self.organization_id, Wallet.customer_id.in_(list(customer_ids))
+        )
         if for_update:
             stmt = stmt.with_for_update()
-        return await self.session.scalar(stmt)
+        return {w.customer_id: w for w in await self.session.scalars(stmt)}
 
     async def pending_top_up(self, invoice_id: uuid.UUID) -> WalletTransaction | None:
         return await self.session.scalar(
@@ -87,18 +110,23 @@ class CreditRepository:
 
     async def available_credit_notes(self, customer_id: uuid.UUID) -> list[CreditNote]:
         """Credit notes with credit left for the customer's next invoices, oldest first (locked)."""
-        return list(
-            await self.session.scalars(
-                select(CreditNote)
-                .where(
-                    CreditNote.organization_id == self.organization_id,
-                    CreditNote.customer_id == customer_id,
-                    CreditNote.remaining_minor > 0,
-                )
-                .order_by(CreditNote.created_at)
-                .with_for_update()
+        return (await self.available_credit_notes_of([customer_id])).get(customer_id, [])
+
+    async def available_credit_notes_of(self, customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[CreditNote]]:
+        found: dict[uuid.UUID, list[CreditNote]] = {}
+        rows = await self.session.scalars(
+            select(CreditNote)
+            .where(
+                CreditNote.organization_id == self.organization_id,
+                CreditNote.customer_id.in_(list(customer_ids)),
+                CreditNote.remaining_minor > 0,
             )
+            .order_by(CreditNote.created_at, CreditNote.id)
+            .with_for_update()
         )
+        for row in rows:
+            found.setdefault(row.customer_id, []).append(row)
+        return found
 
     async def credit_note_count(self, invoice_id: uuid.UUID) -> int:
         return int(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +38,16 @@ class CustomerRepository:
             select(Customer).where(Customer.organization_id == self.organization_id, Customer.id.in_(list(ids)))
         )
         return {c.id: c for c in rows}
+
+    async def external_ids(self, ids: Sequence[uuid.UUID]) -> list[tuple[uuid.UUID, str]]:
+        """(id, external id) of these customers, in the order given (unknown ids keep their id as name)."""
+        rows = await self.session.execute(
+            select(Customer.id, Customer.external_id).where(
+                Customer.organization_id == self.organization_id, Customer.id.in_(list(ids))
+            )
+        )
+        names = dict(rows.tuples().all())
+        return [(i, names.get(i, str(i))) for i in ids]
 
     async def has_subscriptions(self, customer_id: uuid.UUID) -> bool:
         return bool(

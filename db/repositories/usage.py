@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import DateTime, Integer, String, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from db.models import usage_events, usage_rollups
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,19 @@ class StoredEvent:
     metric_code: str
     timestamp: datetime
     properties: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSpan:
+    """What to read: events of one customer (sent for this subscription or for none) of some metrics in
+    [start, end). `key` tells the answers of several spans apart."""
+
+    key: int
+    customer_external_id: str
+    subscription_external_id: str
+    metric_codes: tuple[str, ...]
+    start: datetime
+    end: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,61 +50,73 @@ class UsageEventRepository:
         self.session = session
         self.organization_id = organization_id
 
-    def _belongs(self, table: Any, customer_external_id: str, subscription_external_id: str) -> Any:
-        """Events of the customer sent for this subscription or for none."""
-        sub = table.c.subscription_external_id
-        none = sub.is_(None) if table is usage_events else sub == ""
-        return and_(
-            table.c.organization_id == self.organization_id,
-            table.c.customer_external_id == customer_external_id,
-            or_(none, sub == subscription_external_id),
-        )
-
-    async def events(
-        self,
-        *,
-        customer_external_id: str,
-        subscription_external_id: str,
-        metric_codes: Iterable[str],
-        start: datetime,
-        end: datetime,
-    ) -> list[StoredEvent]:
-        """Every event in [start, end), in time order."""
-        t = usage_events
+    async def events_in(self, spans: Sequence[UsageSpan]) -> dict[int, list[StoredEvent]]:
+        """Every event of each span, in time order, by span key: one query for all of them."""
+        if not spans:
+            return {}
         rows = await self.session.execute(
-            select(t.c.transaction_id, t.c.metric_code, t.c.timestamp, t.c.properties)
-            .where(
-                self._belongs(t, customer_external_id, subscription_external_id),
-                t.c.metric_code.in_(list(metric_codes)),
-                t.c.timestamp >= start,
-                t.c.timestamp < end,
-            )
-            .order_by(t.c.timestamp, t.c.transaction_id)
+            text(
+                f"""SELECT s.key, e.transaction_id, e.metric_code, e.timestamp, e.properties FROM {_SPANS}
+                JOIN usage_events e ON e.organization_id = :org AND e.customer_external_id = s.customer
+                 AND e.metric_code = s.code
+                 AND (e.subscription_external_id IS NULL OR e.subscription_external_id = s.subscription)
+                 AND e.timestamp >= s.start_at AND e.timestamp < s.end_at
+                ORDER BY s.key, e.timestamp, e.transaction_id"""
+            ).columns(
+                key=Integer,
+                transaction_id=String,
+                metric_code=String,
+                timestamp=DateTime(timezone=True),
+                properties=JSONB,
+            ),
+            {"org": self.organization_id, **_span_params(spans)},
         )
-        return [StoredEvent(*row) for row in rows]
+        found: dict[int, list[StoredEvent]] = defaultdict(list)
+        for key, *event in rows:
+            found[key].append(StoredEvent(*event))
+        return found
 
-    async def rollups(
-        self,
-        *,
-        customer_external_id: str,
-        subscription_external_id: str,
-        metric_codes: Iterable[str],
-        start_hour: datetime,
-        end_hour: datetime,
-    ) -> list[Rollup]:
-        """COUNT, SUM and MAX per metric and filter dimensions over whole hours [start_hour, end_hour)."""
-        r = usage_rollups
+    async def rollups_in(self, spans: Sequence[UsageSpan]) -> dict[int, list[Rollup]]:
+        """COUNT, SUM and MAX per metric and filter dimensions over each span's whole hours, by span key."""
+        if not spans:
+            return {}
         rows = await self.session.execute(
-            select(r.c.metric_code, r.c.dims, func.sum(r.c.events), func.sum(r.c.value_sum), func.max(r.c.value_max))
-            .where(
-                self._belongs(r, customer_external_id, subscription_external_id),
-                r.c.metric_code.in_(list(metric_codes)),
-                r.c.hour >= start_hour,
-                r.c.hour < end_hour,
-            )
-            .group_by(r.c.metric_code, r.c.dims)
+            text(
+                f"""SELECT s.key, r.metric_code, r.dims, sum(r.events), sum(r.value_sum), max(r.value_max)
+                FROM {_SPANS}
+                JOIN usage_rollups r ON r.organization_id = :org AND r.customer_external_id = s.customer
+                 AND r.metric_code = s.code
+                 AND (r.subscription_external_id = '' OR r.subscription_external_id = s.subscription)
+                 AND r.hour >= s.start_at AND r.hour < s.end_at
+                GROUP BY s.key, r.metric_code, r.dims"""
+            ),
+            {"org": self.organization_id, **_span_params(spans)},
         )
-        return [Rollup(code, dims, int(n), Decimal(total), peak) for code, dims, n, total, peak in rows]
+        found: dict[int, list[Rollup]] = defaultdict(list)
+        for key, code, dims, n, total, peak in rows:
+            found[key].append(Rollup(code, dims, int(n), Decimal(total), peak))
+        return found
+
+
+# One row per span and metric code: (key, customer, subscription, code, start_at, end_at).
+_SPANS = (
+    "unnest(CAST(:keys AS int[]), CAST(:customers AS text[]), CAST(:subscriptions AS text[]), "
+    "CAST(:codes AS text[]), CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[])) "
+    "AS s(key, customer, subscription, code, start_at, end_at)"
+)
+
+
+def _span_params(spans: Sequence[UsageSpan]) -> dict[str, list[Any]]:
+    params: dict[str, list[Any]] = {k: [] for k in ("keys", "customers", "subscriptions", "codes", "starts", "ends")}
+    for span in spans:
+        for code in span.metric_codes:
+            params["keys"].append(span.key)
+            params["customers"].append(span.customer_external_id)
+            params["subscriptions"].append(span.subscription_external_id)
+            params["codes"].append(code)
+            params["starts"].append(span.start)
+            params["ends"].append(span.end)
+    return params
 
 
 async def ensure_month_partitions(session: AsyncSession, around: datetime, months_ahead: int = 3) -> list[str]:

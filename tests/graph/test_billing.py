@@ -123,6 +123,14 @@ async def test_concurrent_runs_never_duplicate_an_invoice(tenant) -> None:
         assert (await tenant.api(INVOICES, c=cust))["invoices"]["totalCount"] == 2
     numbers = sorted(int(i["number"].rsplit("-", 1)[1]) for i in made)
     assert numbers == list(range(1, 7))  # gapless
+    # every run wrote its entries into one unbroken chain: created + finalized per invoice
+    chain = (await tenant.api("{ verifyAuditChain { valid checkedEntries } }"))["verifyAuditChain"]
+    audited = await tenant.api(
+        '{ auditLogs(first: 100, action: "invoice.finalized") { totalCount nodes { targetId after } } }'
+    )
+    assert chain["valid"] is True
+    assert audited["auditLogs"]["totalCount"] == 6
+    assert sorted(n["targetId"] for n in audited["auditLogs"]["nodes"]) == sorted(i["id"] for i in made)
 
 
 async def test_taxes_most_specific_level_wins_and_exempt_customers_pay_none(tenant) -> None:
