@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.locks import LockNamespace, advisory_xact_lock
 from db.models import usage_events, usage_rollups
 
 
@@ -98,7 +99,10 @@ async def ensure_month_partitions(session: AsyncSession, around: datetime, month
     """Create the monthly partitions of usage_events from this month to `months_ahead` on (idempotent).
 
     They must exist before events arrive: a month's rows would otherwise land in the default
-    partition, which then blocks creating that month's partition."""
+    partition, which then blocks creating that month's partition. Workers starting together
+    take turns: `CREATE TABLE IF NOT EXISTS` fails with "already exists" against a concurrent
+    create, so the check and the create happen under a lock held until the transaction ends."""
+    await advisory_xact_lock(session, LockNamespace.USAGE_PARTITIONS, usage_events.name)
     created = []
     month = datetime(around.year, around.month, 1, tzinfo=around.tzinfo)
     for _ in range(months_ahead + 1):
