@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -174,6 +175,16 @@ class TaxRateRepository:
                 TaxRateAssignment.tax_rate_id == rate.id,
                 TaxRateAssignment.target_type == target_type,
                 TaxRateAssignment.target_id == target_id,
+            )
+        )
+
+    async def unassign_all(self, target_type: str, target_ids: Iterable[uuid.UUID]) -> None:
+        """Every tax rate's assignment to these targets (they no longer exist)."""
+        await self.session.execute(
+            delete(TaxRateAssignment).where(
+                TaxRateAssignment.organization_id == self.organization_id,
+                TaxRateAssignment.target_type == target_type,
+                TaxRateAssignment.target_id.in_(list(target_ids)),
             )
         )
 
