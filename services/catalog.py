@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from db.models import BillableMetric, Charge, Plan
+from db.repositories.billing import TaxRateRepository
 from db.repositories.catalog import BillableMetricRepository, PlanRepository
 from db.session import UnitOfWork
 from domain import aggregation, money, pricing
@@ -244,7 +246,8 @@ def _check_charge_filters(
     return checked
 
 
-async def _build_charges(uow: UnitOfWork, actor: Actor, specs: Sequence[ChargeSpec]) -> list[Charge]:
+async def _checked_charges(uow: UnitOfWork, actor: Actor, specs: Sequence[ChargeSpec]) -> list[dict[str, Any]]:
+    """The column values of each charge, checked, in the order given."""
     metrics = await BillableMetricRepository(uow.session, actor.organization_id).by_codes(
         {c.billable_metric_code for c in specs}
     )
@@ -267,20 +270,44 @@ async def _build_charges(uow: UnitOfWork, actor: Actor, specs: Sequence[ChargeSp
             )
         props = parse_charge_properties(model, spec.properties, (*at, "properties"))
         charges.append(
-            Charge(
-                billable_metric=metric,
-                billable_metric_id=metric.id,
-                position=index,
-                model=model.value,
-                pay_in_advance=spec.pay_in_advance,
-                prorated=spec.prorated,
-                min_amount=_amount(spec.min_amount, (*at, "minAmount"), optional=True),
-                invoice_display_name=spec.invoice_display_name,
-                properties=pricing.properties_as_json(props),
-                filters=_check_charge_filters(metric, model, spec.filters, at),
-            )
+            {
+                "billable_metric": metric,
+                "billable_metric_id": metric.id,
+                "position": index,
+                "model": model.value,
+                "pay_in_advance": spec.pay_in_advance,
+                "prorated": spec.prorated,
+                "min_amount": _amount(spec.min_amount, (*at, "minAmount"), optional=True),
+                "invoice_display_name": spec.invoice_display_name,
+                "properties": pricing.properties_as_json(props),
+                "filters": _check_charge_filters(metric, model, spec.filters, at),
+            }
         )
     return charges
+
+
+def _reconcile_charges(
+    current: Sequence[Charge], wanted: Sequence[dict[str, Any]], organization_id: uuid.UUID
+) -> tuple[list[Charge], list[Charge]]:
+    """The plan's charges after an update, and those removed.
+
+    A charge whose metric is still charged is updated in place and keeps its id, so what refers to
+    it stays with it: its tax rates, the billing keys of its pay-in-advance interim invoices. When a
+    metric is charged more than once, the n-th charge of it in the new list is its n-th one before."""
+    unclaimed: dict[uuid.UUID, list[Charge]] = {}
+    for charge in current:  # in position order
+        unclaimed.setdefault(charge.billable_metric_id, []).append(charge)
+    charges = []
+    for fields in wanted:
+        same_metric = unclaimed.get(fields["billable_metric_id"])
+        if same_metric:
+            charge = same_metric.pop(0)
+            for name, value in fields.items():
+                setattr(charge, name, value)
+        else:
+            charge = Charge(organization_id=organization_id, **fields)
+        charges.append(charge)
+    return charges, [charge for rest in unclaimed.values() for charge in rest]
 
 
 def plan_view(plan: Plan) -> dict[str, Any]:
@@ -330,7 +357,7 @@ async def create_plan(uow: UnitOfWork, actor: Actor, spec: PlanSpec) -> Plan:
         pay_in_advance=spec.pay_in_advance,
         trial_period_days=_check_trial(spec.trial_period_days),
         minimum_commitment=_amount(spec.minimum_commitment, ("minimumCommitment",), optional=True),
-        charges=await _build_charges(uow, actor, spec.charges),
+        charges=[Charge(**fields) for fields in await _checked_charges(uow, actor, spec.charges)],
         usage_thresholds=_thresholds(spec.usage_thresholds),
     )
     if await repo.by_code(spec.code) is not None:
@@ -352,7 +379,10 @@ async def update_plan(
     minimum_commitment: Decimal | None = None,
     charges: Sequence[ChargeSpec] | None = None,
 ) -> Plan:
-    """Changes apply to every subscription on the plan: current usage and every invoice not issued yet."""
+    """Changes apply to every subscription on the plan: current usage and every invoice not issued yet.
+
+    `charges` replaces the list: a charge of a metric still charged keeps its id and tax rates; a
+    charge removed loses its tax-rate assignments."""
     repo = PlanRepository(uow.session, actor.organization_id)
     plan = await repo.by_code(code)
     if plan is None:
@@ -368,12 +398,14 @@ async def update_plan(
         plan.trial_period_days = _check_trial(trial_period_days)
     if minimum_commitment is not None:
         plan.minimum_commitment = _amount(minimum_commitment, ("minimumCommitment",))
+    removed: list[Charge] = []
     if charges is not None:
-        new_charges = await _build_charges(uow, actor, charges)
-        for charge in new_charges:
-            charge.organization_id = actor.organization_id
-        plan.charges = new_charges
+        plan.charges, removed = _reconcile_charges(
+            plan.charges, await _checked_charges(uow, actor, charges), actor.organization_id
+        )
     await uow.session.flush()
+    if removed:
+        await TaxRateRepository(uow.session, actor.organization_id).unassign_all("CHARGE", [c.id for c in removed])
     await audit.record(uow, actor, "plan.updated", "plan", plan.id, before=before, after=plan_view(plan))
     return plan
 

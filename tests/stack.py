@@ -71,13 +71,19 @@ def redis_base_url(embedded: list) -> str:
     return url
 
 
-def claim_redis_db(base_url: str) -> tuple[str, redis.Redis]:
-    """An empty db number, marked as ours so that concurrent runs pick others."""
+# One step on the server: checking DBSIZE and then setting our key in two steps let a benchmark
+# (bench/common.py, claim key valueverse:bench-run, the same script) take the same empty db between them.
+CLAIM_IF_EMPTY = "if redis.call('DBSIZE') == 0 then redis.call('SET', KEYS[1], ARGV[1]) return 1 end return 0"
+
+
+def claim_redis_db(base_url: str, claim_key: str = CLAIM_KEY) -> tuple[str, redis.Redis]:
+    """An empty db number, marked as ours so that concurrent runs (tests, benchmarks) pick others."""
     base = base_url.rsplit("/", 1)[0] if base_url.count("/") > 2 else base_url
     for number in range(15, 0, -1):
         client = redis.Redis.from_url(f"{base}/{number}")
-        if client.dbsize() == 0 and client.set(CLAIM_KEY, str(os.getpid()), nx=True):
+        if client.eval(CLAIM_IF_EMPTY, 1, claim_key, str(os.getpid())) == 1:
             return f"{base}/{number}", client
+        client.close()
     raise RuntimeError("no empty Redis db number to run the tests in")
 
 

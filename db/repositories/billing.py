@@ -184,6 +184,16 @@ class TaxRateRepository:
             )
         )
 
+    async def unassign_all(self, target_type: str, target_ids: Iterable[uuid.UUID]) -> None:
+        """Every tax rate's assignment to these targets (they no longer exist)."""
+        await self.session.execute(
+            delete(TaxRateAssignment).where(
+                TaxRateAssignment.organization_id == self.organization_id,
+                TaxRateAssignment.target_type == target_type,
+                TaxRateAssignment.target_id.in_(list(target_ids)),
+            )
+        )
+
     async def assignments(self) -> TaxAssignments:
         result = TaxAssignments(
             organization=list(await self.session.scalars(self._live().where(TaxRate.applies_to_organization.is_(True))))

@@ -14,6 +14,9 @@ from sqlalchemy import DateTime, Integer, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.locks import LockNamespace, advisory_xact_lock
+from db.models import usage_events
+
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
@@ -123,7 +126,10 @@ async def ensure_month_partitions(session: AsyncSession, around: datetime, month
     """Create the monthly partitions of usage_events from this month to `months_ahead` on (idempotent).
 
     They must exist before events arrive: a month's rows would otherwise land in the default
-    partition, which then blocks creating that month's partition."""
+    partition, which then blocks creating that month's partition. Workers starting together
+    take turns: `CREATE TABLE IF NOT EXISTS` fails with "already exists" against a concurrent
+    create, so the check and the create happen under a lock held until the transaction ends."""
+    await advisory_xact_lock(session, LockNamespace.USAGE_PARTITIONS, usage_events.name)
     created = []
     month = datetime(around.year, around.month, 1, tzinfo=around.tzinfo)
     for _ in range(months_ahead + 1):

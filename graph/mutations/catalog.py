@@ -95,7 +95,10 @@ class CreatePlanInput:
         default=None, description="Progressive billing: an interim invoice when current usage reaches each amount.")
 
 
-@strawberry.input(description="Fields left out stay as they are; `charges`, when given, replaces them all.")
+@strawberry.input(
+    description="Fields left out stay as they are. `charges`, when given, is the new list: a charge of a metric "
+    "charged before keeps its id and tax rates and takes the new price; the other charges are removed, with theirs."
+)
 class UpdatePlanInput:
     code: str
     name: str | None = None

@@ -12,6 +12,7 @@ import pypdf
 from gql import gql
 
 from tests.client import ws_client
+from tests.db import scalar
 from tests.graph.catalog_helpers import customer, metric, plan, subscribe, uid
 
 RUN = """mutation($asOf: DateTime) { runBilling(input: {asOf: $asOf}) {
@@ -327,3 +328,92 @@ async def test_trial_days_are_not_billed_and_calendar_first_period_is_prorated(t
     assert first[cal_cust]["totalAmount"] == str(expected)
     for invoice in invoices:
         _check_invariants(invoice)
+
+
+async def test_update_plan_keeps_a_kept_charge_with_its_tax_rate_and_forgets_a_removed_one(stack, tenant) -> None:
+    api = tenant.api
+    for code, rate in (("plan-rate", "20"), ("calls-rate", "5.5"), ("storage-rate", "10")):
+        data = await api(
+            "mutation($i: CreateTaxRateInput!) { createTaxRate(input: $i) { userErrors { code } } }",
+            i={"code": code, "name": code, "rate": rate, "appliesToOrganization": False},
+        )
+        assert data["createTaxRate"]["userErrors"] == []
+    calls, storage, seats = uid("calls"), uid("storage"), uid("seats")
+    for m in (calls, storage, seats):
+        await metric(api, m, "COUNT")
+    code = uid("plan")
+    await plan(
+        api,
+        code,
+        [
+            {"billableMetricCode": calls, "model": "STANDARD", "properties": {"amount": "0.5"}},
+            {"billableMetricCode": storage, "model": "STANDARD", "properties": {"amount": "1"}},
+        ],
+        amount="30",
+    )
+    assign = (
+        "mutation($r: String!, $p: String!, $m: String) { assignTaxRate(input: "
+        "{taxRateCode: $r, planCode: $p, billableMetricCode: $m}) { userErrors { code } } }"
+    )
+    for rate, m in (("plan-rate", None), ("calls-rate", calls), ("storage-rate", storage)):
+        assert (await api(assign, r=rate, p=code, m=m))["assignTaxRate"]["userErrors"] == []
+    charges = await api("query($p: String!) { plan(code: $p) { charges { id billableMetric { code } } } }", p=code)
+    before = {c["billableMetric"]["code"]: c["id"] for c in charges["plan"]["charges"]}
+    assert before.keys() == {calls, storage}
+
+    cust = uid("cust")
+    await customer(api, cust, timezone="UTC")
+    await subscribe(api, cust, code, uid("sub"), startedAt=_months_ago(2), billingTime="ANNIVERSARY")
+    now = datetime.now(UTC)
+    events = [  # in the second period, which ended a day ago and is not invoiced yet
+        {
+            "transactionId": uid("t"),
+            "customerExternalId": cust,
+            "metricCode": m,
+            "timestamp": (now - timedelta(days=d)).isoformat(),
+        }
+        for m, days in ((calls, (5, 6, 7, 8)), (storage, (5, 6)), (seats, (5,)))
+        for d in days
+    ]
+    ingested = await api(
+        "mutation($e: [UsageEventInput!]!) { ingestUsage(input: {events: $e}) { accepted } }", e=events
+    )
+    assert ingested["ingestUsage"]["accepted"] == 7
+
+    # calls: another model and price; storage: removed; seats: new
+    updated = await api(
+        "mutation($i: UpdatePlanInput!) { updatePlan(input: $i) "
+        "{ plan { charges { id billableMetric { code } model } } userErrors { code } } }",
+        i={
+            "code": code,
+            "charges": [
+                {"billableMetricCode": seats, "model": "STANDARD", "properties": {"amount": "3"}},
+                {"billableMetricCode": calls, "model": "PACKAGE", "properties": {"amount": "2", "packageSize": "1"}},
+            ],
+        },
+    )
+    assert updated["updatePlan"]["userErrors"] == []
+    after = updated["updatePlan"]["plan"]["charges"]
+    assert [(c["billableMetric"]["code"], c["model"]) for c in after] == [(seats, "STANDARD"), (calls, "PACKAGE")]
+    assert after[1]["id"] == before[calls]  # kept: the same charge, priced anew
+    assert after[0]["id"] not in before.values()
+    charge_assignments = (
+        "SELECT count(*) FROM tax_rate_assignments WHERE target_type = 'CHARGE' AND target_id = $1::uuid"
+    )
+    assert await scalar(stack.database_url, charge_assignments, before[calls]) == 1
+    assert await scalar(stack.database_url, charge_assignments, before[storage]) == 0  # removed with its charge
+
+    invoice = max((await _run(api))["invoices"], key=lambda i: i["periodEnd"])
+    _check_invariants(invoice)
+    lines = {line["billableMetricCode"]: line for line in invoice["lines"] if line["kind"] == "CHARGE"}
+    assert set(lines) == {calls, seats}
+    assert (lines[calls]["amount"], lines[calls]["taxRates"], lines[calls]["taxAmount"]) == (
+        "8.00",
+        [{"code": "calls-rate", "rate": "5.5"}],
+        "0.44",
+    )
+    assert (lines[seats]["amount"], lines[seats]["taxRates"], lines[seats]["taxAmount"]) == (
+        "3.00",
+        [{"code": "plan-rate", "rate": "20"}],
+        "0.60",
+    )

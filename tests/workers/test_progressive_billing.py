@@ -83,3 +83,27 @@ async def test_pay_in_advance_charges_are_billed_as_usage_arrives(stack, tenant)
     assert await _check(stack, tenant.organization_id, created["id"]) == 0
     interims = (await api(INVOICES, c=cust))["invoices"]["nodes"]
     assert sorted(i["totalAmount"] for i in interims) == ["3.00", "6.00"]
+
+
+async def test_a_plan_update_does_not_bill_a_kept_pay_in_advance_charge_again(stack, tenant) -> None:
+    api = tenant.api
+    m = uid("seat_adds")
+    await metric(api, m, "COUNT")
+    code = uid("advance")
+    charge = {"billableMetricCode": m, "model": "STANDARD", "payInAdvance": True, "properties": {"amount": "3"}}
+    await plan(api, code, [charge])
+    cust = uid("cust")
+    created = await customer(api, cust)
+    await subscribe(api, cust, code, uid("sub"))
+    await send(api, cust, m, [None] * 2)
+    assert await _check(stack, tenant.organization_id, created["id"]) == 1
+    updated = await api(
+        "mutation($i: UpdatePlanInput!) { updatePlan(input: $i) { userErrors { code } } }",
+        i={"code": code, "charges": [{**charge, "invoiceDisplayName": "Seats added"}]},
+    )
+    assert updated["updatePlan"]["userErrors"] == []
+    assert await _check(stack, tenant.organization_id, created["id"]) == 0  # the same charge: already billed
+    await send(api, cust, m, [None])
+    assert await _check(stack, tenant.organization_id, created["id"]) == 1
+    interims = (await api(INVOICES, c=cust))["invoices"]["nodes"]
+    assert sorted(i["totalAmount"] for i in interims) == ["3.00", "6.00"]
