@@ -54,6 +54,11 @@ from services.usage import BatchedRating, ChargeUsage, rate_window
 log = logging.getLogger("valueverse.billing")
 
 
+def upgrade_billing_key(subscription: Subscription, at: datetime) -> str:
+    """The billing key of the invoice an upgrade makes at once (the new plan's fee in advance)."""
+    return f"upgrade:{subscription.id}:{at.astimezone(UTC).isoformat()}"
+
+
 def invoice_channel(organization_id: Any, customer_external_id: str | None = None) -> str:
     return f"invoices.{organization_id}" + (f".{customer_external_id}" if customer_external_id else "")
 
@@ -266,23 +271,28 @@ async def _due(
             bill = at(end)
             bill.periods.append(Period(period.start, end))
             sub_lines: list[DueLine] = []
+            paid_in_advance = Decimal(0)  # this period's fees billed at its start (net of any credit since)
             for p in sub.phases:
                 window = _phase_window(sub, p, period, end)
                 if window is None:
                     continue
-                if not p.plan.pay_in_advance:
-                    line = fee_line(sub, p, period, end, tz, anchor)
-                    if line is not None:
-                        sub_lines.append(line)
+                line = fee_line(sub, p, period, end, tz, anchor)
+                if line is not None and p.plan.pay_in_advance:
+                    paid_in_advance += money.round_minor(line.amount, p.plan.currency)
+                elif line is not None:
+                    sub_lines.append(line)
                 plan = effective_plan(p)
                 sub_lines += _usage_lines(sub, p, plan, await rate(sub, plan, window), window)
             commitment = effective_plan(phase).minimum_commitment
             if commitment:
+                # The commitment covers the days billed (not trial days), and every fee of the period counts
+                # towards it, whether billed now or in advance.
                 full = full_period_containing(anchor, Interval(phase.plan.interval), billing_time, period.start, tz)
-                fraction = Decimal(proration.billable_days(period, period.start, end, None, tz)) / Decimal(
-                    proration.days_in(full, tz)
+                days = proration.billable_days(period, period.start, end, sub.trial_ends_at, tz)
+                fraction = Decimal(days) / Decimal(proration.days_in(full, tz))
+                spent = paid_in_advance + sum(
+                    (money.round_minor(line.amount, phase.plan.currency) for line in sub_lines), Decimal(0)
                 )
-                spent = sum((money.round_minor(line.amount, phase.plan.currency) for line in sub_lines), Decimal(0))
                 topped = invoicing.minimum_commitment_true_up(commitment, fraction, spent)
                 if topped > 0:
                     sub_lines.append(

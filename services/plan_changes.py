@@ -1,16 +1,19 @@
-"""Plan changes with their money: an upgrade credits the unused part of an old fee paid in advance
-(credit note) and bills a new in-advance fee for the rest of the period at once."""
+"""Plan changes and terminations with their money: a fee paid in advance for the current period is
+credited for what the customer no longer owes (credit note), and an upgrade bills a new in-advance fee
+for the rest of the period at once."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
-from db.models import Subscription
+from db.models import Organization, Subscription, SubscriptionPhase
 from db.repositories.billing import InvoiceRepository
 from db.repositories.organizations import OrganizationRepository
 from db.session import UnitOfWork
-from domain import money, numbering, proration
+from domain import money, numbering
 from domain.periods import BillingTime, Interval, Period, period_containing
+from domain.subscriptions import SubscriptionStatus
 from services import billing, credits, subscriptions
 from services.actors import Actor
 
@@ -28,43 +31,79 @@ async def change_subscription_plan(
     return change.subscription
 
 
+async def terminate_subscription(uow: UnitOfWork, actor: Actor, external_id: str) -> Subscription:
+    """Ends now, billed to the end of today; the rest of a fee paid in advance for this period is credited."""
+    sub = await subscriptions.terminate_subscription(uow, actor, external_id)
+    if sub.ended_status != SubscriptionStatus.TERMINATED.value:
+        return sub  # it had not started: nothing was billed
+    org = await OrganizationRepository(uow.session).get(actor.organization_id)
+    phase = next(p for p in sub.phases if p.ends_at == sub.terminated_at)
+    period = _period_at(sub, phase, org, sub.terminated_at)
+    await _credit_unused_advance_fee(uow, actor, org, sub, phase, period, f"Unused {phase.plan.name} after termination")
+    return sub
+
+
+def _period_at(sub: Subscription, phase: SubscriptionPhase, org: Organization, at: datetime) -> Period:
+    tz = subscriptions.customer_timezone(sub.customer, org)
+    return period_containing(sub.started_at, Interval(phase.plan.interval), BillingTime(sub.billing_time), at, tz)
+
+
+async def _credit_unused_advance_fee(
+    uow: UnitOfWork,
+    actor: Actor,
+    org: Organization,
+    sub: Subscription,
+    phase: SubscriptionPhase,
+    period: Period,
+    reason: str,
+) -> None:
+    """Credit what was billed in advance for `phase` in `period` beyond what its days in effect now owe.
+
+    The phase has just been cut short (its `ends_at` set); what it owes is what the period invoice would
+    bill for it in arrears, so that paid - credited = owed to the cent."""
+    if not phase.plan.pay_in_advance or sub.billed_through is None or sub.billed_through < period.start:
+        return  # nothing of this period was billed yet
+    customer, currency = sub.customer, sub.customer.currency or org.default_currency
+    # The fee of a phase that began with the period was billed at the period's start; one begun by an
+    # upgrade within the period, at the upgrade.
+    key = (
+        billing.BillingDate(period.start).key
+        if phase.starts_at <= period.start or phase is sub.phases[0]
+        else billing.upgrade_billing_key(sub, phase.starts_at)
+    )
+    invoice = await InvoiceRepository(uow.session, org.id).by_billing_key(customer.id, key)
+    billable = (numbering.InvoiceStatus.OPEN.value, numbering.InvoiceStatus.PAID.value)
+    if invoice is None or invoice.status not in billable:
+        return
+    line = next(
+        (ln for ln in invoice.lines if ln.kind == "SUBSCRIPTION" and ln.subscription_external_id == sub.external_id),
+        None,
+    )
+    if line is None or not line.amount_minor:
+        return
+    tz = subscriptions.customer_timezone(customer, org)
+    owed_line = billing.fee_line(sub, phase, period, period.end, tz, sub.started_at)
+    owed = money.round_minor(owed_line.amount, currency) if owed_line else Decimal(0)
+    unused = money.from_minor_units(line.amount_minor, currency) - owed
+    if unused <= 0:
+        return
+    # The credit note gives back the unused fee with its tax.
+    gross = money.round_minor(
+        unused * Decimal(line.amount_minor + line.tax_minor) / Decimal(line.amount_minor), currency
+    )
+    await credits.create_credit_note(uow, actor, invoice.id, "CREDIT", gross, reason)
+
+
 async def _settle_upgrade(uow: UnitOfWork, actor: Actor, change: subscriptions.PlanChange) -> None:
     sub, old, new, at = change.subscription, change.previous_phase, change.new_phase, change.upgraded_at
     org = await OrganizationRepository(uow.session).get(actor.organization_id)
     customer = sub.customer
     tz = subscriptions.customer_timezone(customer, org)
-    period = period_containing(sub.started_at, Interval(old.plan.interval), BillingTime(sub.billing_time), at, tz)
+    period = _period_at(sub, old, org, at)
     currency = customer.currency or org.default_currency
-    if old.plan.pay_in_advance and sub.billed_through is not None and sub.billed_through >= period.start:
-        invoice = await InvoiceRepository(uow.session, org.id).by_billing_key(customer.id, period.start)
-        line = (
-            next(
-                (
-                    ln
-                    for ln in invoice.lines
-                    if ln.kind == "SUBSCRIPTION" and ln.subscription_external_id == sub.external_id
-                ),
-                None,
-            )
-            if invoice
-            else None
-        )
-        billable = (numbering.InvoiceStatus.OPEN.value, numbering.InvoiceStatus.PAID.value)
-        if invoice is not None and line is not None and line.amount_minor and invoice.status in billable:
-            paid_fee = money.from_minor_units(line.amount_minor, currency)
-            unused = proration.unused_credit(paid_fee, period, at, tz)
-            # The credit note gives back the unused fee with its tax.
-            gross = unused * Decimal(line.amount_minor + line.tax_minor) / Decimal(line.amount_minor)
-            amount = money.round_minor(gross, currency)
-            if amount > 0:
-                await credits.create_credit_note(
-                    uow,
-                    actor,
-                    invoice.id,
-                    "CREDIT",
-                    amount,
-                    f"Unused {old.plan.name} after the upgrade to {new.plan.name}",
-                )
+    await _credit_unused_advance_fee(
+        uow, actor, org, sub, old, period, f"Unused {old.plan.name} after the upgrade to {new.plan.name}"
+    )
     if new.plan.pay_in_advance:
         bill = billing.BillingDate(at)
         line = billing.fee_line(sub, new, period, period.end, tz, sub.started_at)
@@ -78,7 +117,7 @@ async def _settle_upgrade(uow: UnitOfWork, actor: Actor, change: subscriptions.P
                 bill.lines,
                 currency,
                 kind="SUBSCRIPTION",
-                billing_key=f"upgrade:{sub.id}:{at.isoformat()}",
+                billing_key=billing.upgrade_billing_key(sub, at),
                 period=Period(at, period.end),
                 deductions=True,
             )

@@ -6,7 +6,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -41,14 +41,14 @@ class InvoiceRepository:
             stmt = stmt.with_for_update(of=Invoice)
         return await self.session.scalar(stmt)
 
-    async def by_billing_key(self, customer_id: uuid.UUID, billing_date: datetime) -> Invoice | None:
-        """The invoice of a customer's billing date (its period boundary)."""
+    async def by_billing_key(self, customer_id: uuid.UUID, billing_key: str) -> Invoice | None:
+        """The invoice of a customer's billing key (e.g. a billing date), locked."""
         return await self.session.scalar(
             select(Invoice)
             .where(
                 Invoice.organization_id == self.organization_id,
                 Invoice.customer_id == customer_id,
-                Invoice.billing_key == billing_date.astimezone(UTC).isoformat(),
+                Invoice.billing_key == billing_key,
             )
             .with_for_update(of=Invoice)
         )

@@ -132,7 +132,7 @@ class SubscriptionMutations:
     ) -> SubscriptionPayload:
         return _payload(
             *await run_use_case(
-                info, Role.FINANCE, lambda uow, a: subscriptions.terminate_subscription(uow, a, input.external_id)
+                info, Role.FINANCE, lambda uow, a: plan_changes.terminate_subscription(uow, a, input.external_id)
             )
         )
 

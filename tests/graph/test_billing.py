@@ -13,7 +13,7 @@ from gql import gql
 
 from tests.client import ws_client
 from tests.db import scalar
-from tests.graph.catalog_helpers import customer, metric, plan, subscribe, uid
+from tests.graph.catalog_helpers import customer, metric, plan, send, subscribe, uid
 
 RUN = """mutation($asOf: DateTime) { runBilling(input: {asOf: $asOf}) {
   invoices { id number status kind currency periodStart periodEnd subtotalAmount discountAmount
@@ -23,6 +23,8 @@ RUN = """mutation($asOf: DateTime) { runBilling(input: {asOf: $asOf}) {
   failures { customerExternalId reason } userErrors { code } } }"""
 INVOICES = """query($c: String) { invoices(customerExternalId: $c) {
   totalCount nodes { id number status totalAmount } } }"""
+INVOICES_WITH_PERIOD = """query($c: String) { invoices(customerExternalId: $c) {
+  nodes { id periodStart periodEnd } } }"""
 
 
 def _months_ago(n: int, extra_days: int = 1) -> str:
@@ -190,6 +192,33 @@ async def test_minimum_commitment_is_trued_up(tenant) -> None:
     assert [line["amount"] for line in true_up] == ["40.00"] and invoice["totalAmount"] == "50.00"
 
 
+async def test_minimum_commitment_counts_fees_paid_in_advance_and_leaves_out_trial_days(tenant) -> None:
+    api = tenant.api
+    await plan(api, "advance-10", [], amount="10", payInAdvance=True, minimumCommitment="50")
+    await plan(api, "trial-commit", [], amount="0", minimumCommitment="31", trialPeriodDays=10)
+    started = datetime.now(UTC) - timedelta(days=75)
+    advance, trial = uid("cust"), uid("cust")
+    for cust, code in ((advance, "advance-10"), (trial, "trial-commit")):
+        await customer(api, cust, timezone="UTC")
+        await subscribe(api, cust, code, uid("sub"), startedAt=started.isoformat(), billingTime="ANNIVERSARY")
+    invoices = sorted((await _run(api))["invoices"], key=lambda i: i["periodEnd"])
+    for invoice in invoices:
+        _check_invariants(invoice)
+    # In advance: the first invoice (at the start) bills the first period's 10.00; the end of that period bills
+    # the next period's 10.00 and lifts the first period to 50: 50 - 10 already billed = 40.
+    mine = [i for i in invoices if i["customer"]["externalId"] == advance]
+    assert [line["amount"] for line in mine[0]["lines"]] == ["10.00"]
+    assert sorted((line["kind"], line["amount"]) for line in mine[1]["lines"]) == [
+        ("SUBSCRIPTION", "10.00"),
+        ("TRUE_UP", "40.00"),
+    ]
+    # Trial: the commitment covers the billed days only, 31 x (days - 10) / days of the first period.
+    first = next(i for i in invoices if i["customer"]["externalId"] == trial)
+    days = (datetime.fromisoformat(first["periodEnd"]).date() - started.date()).days
+    expected = (Decimal(31) * (days - 10) / days).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
+    assert [(line["kind"], line["amount"]) for line in first["lines"]] == [("TRUE_UP", str(expected))]
+
+
 async def test_void_and_bad_transitions(tenant) -> None:
     await _monthly_customer(tenant.api)
     invoice = (await _run(tenant.api))["invoices"][0]
@@ -292,12 +321,46 @@ async def test_upgrade_credits_unused_advance_fee_and_bills_the_new_plan_at_once
     start, end = (datetime.fromisoformat(state[k]) for k in ("currentPeriodStart", "currentPeriodEnd"))
     days, today = (end - start).days, datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     left = (end - today).days  # the change day onwards
-    credited = (Decimal("30") * left / days).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
+    # the old plan owes the days before the change; the rest of the 30.00 paid is credited
+    owed = (Decimal("30") * (days - left) / days).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
+    credited = Decimal("30.00") - owed
     billed = (Decimal("90") * left / days).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
     notes = await api("query($id: ID!) { invoice(id: $id) { creditNotes { amount } amountDue } }", id=first[0]["id"])
     assert [n["amount"] for n in notes["invoice"]["creditNotes"]] == [str(credited)]
     invoices = (await api(INVOICES, c=cust))["invoices"]["nodes"]
     assert sorted(i["totalAmount"] for i in invoices) == sorted(["30.00", str(billed)])
+
+
+async def test_termination_credits_the_unused_advance_fee_after_the_termination_day(tenant) -> None:
+    api = tenant.api
+    m = uid("calls")
+    await metric(api, m, "COUNT")
+    code = uid("plan")
+    charges = [{"billableMetricCode": m, "model": "STANDARD", "properties": {"amount": "0.5"}}]
+    await plan(api, code, charges, amount="30", payInAdvance=True)
+    cust = uid("cust")
+    await customer(api, cust, timezone="UTC")
+    started = datetime.now(UTC) - timedelta(days=10)
+    sub = await subscribe(api, cust, code, uid("sub"), startedAt=started.isoformat(), billingTime="ANNIVERSARY")
+    first = (await _run(api))["invoices"]
+    assert [i["totalAmount"] for i in first] == ["30.00"]
+    await send(api, cust, m, [None] * 4)
+    ended = await api(
+        "mutation($s: String!) { terminateSubscription(input: {externalId: $s}) "
+        "{ subscription { status currentPeriodStart currentPeriodEnd } userErrors { code } } }",
+        s=sub["externalId"],
+    )
+    assert ended["terminateSubscription"]["userErrors"] == []
+    period = (await api(INVOICES_WITH_PERIOD, c=cust))["invoices"]["nodes"][0]
+    start, end = (datetime.fromisoformat(period[k]).date() for k in ("periodStart", "periodEnd"))
+    days, used = (end - start).days, (datetime.now(UTC).date() - start).days + 1  # the termination day is used
+    owed = (Decimal(30) * used / days).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
+    notes = await api("query($id: ID!) { invoice(id: $id) { creditNotes { amount } } }", id=first[0]["id"])
+    assert [n["amount"] for n in notes["invoice"]["creditNotes"]] == [str(Decimal("30.00") - owed)]
+    # the termination's invoice bills the usage (4 x 0.50); the fee was paid in advance
+    last = (await _run(api))["invoices"]
+    assert [[(ln["kind"], ln["amount"]) for ln in i["lines"]] for i in last] == [[("CHARGE", "2.00")]]
+    assert (await _run(api))["invoices"] == []
 
 
 async def test_trial_days_are_not_billed_and_calendar_first_period_is_prorated(tenant) -> None:
