@@ -22,6 +22,11 @@ Decisions (write them into docs/ as the metric reference):
   (see `closing_value`): SUM and COUNT add to it, MAX keeps it as a floor, LATEST falls
   back to it when the period has no event, WEIGHTED_SUM starts its level at it.
   UNIQUE_COUNT cannot carry a number (it would need the set): RECURRING_NOT_SUPPORTED.
+- A *prorated* charge on a recurring COUNT or SUM metric (seats) counts each unit for the local
+  days it was in use ÷ the days of the full billing period, as Lago does: the carried units for
+  every day of the window, a unit added on a day from that day on, a unit removed on a day up to
+  and including that day. E.g. in a 30-day month, 10 seats all month and +5 on the 16th:
+  10 + 5 x 15/30 = 12.5 units. See `prorated_units`.
 """
 
 from __future__ import annotations
@@ -33,9 +38,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from domain.errors import AggregationNotCombinable, FieldNameRequired, RecurringNotSupported
+from domain.errors import AggregationNotCombinable, FieldNameRequired, ProrationNotSupported, RecurringNotSupported
 from domain.money import require_decimal
-from domain.periods import Period, require_aware
+from domain.periods import Period, local_date, require_aware
+
+PRORATABLE = frozenset({"COUNT", "SUM"})
+"""Aggregations of recurring metrics whose charges may be prorated (a level of units changed by events)."""
 
 
 class Aggregation(enum.StrEnum):
@@ -211,6 +219,55 @@ def aggregate(
     if carried is not None:
         numbers.append(carried)
     return max(numbers, default=_ZERO)
+
+
+def validate_proration(aggregation: Aggregation, recurring: bool) -> None:
+    """Whether a charge on this metric may be prorated (PRORATION_NOT_SUPPORTED otherwise)."""
+    if not recurring or Aggregation(aggregation) not in PRORATABLE:
+        raise ProrationNotSupported(
+            "only charges on a recurring COUNT or SUM metric can be prorated", field=("prorated",)
+        )
+
+
+def prorated_units(
+    aggregation: Aggregation,
+    events: Iterable[UsageEvent],
+    field_name: str | None,
+    window: Period,
+    full_period_days: int,
+    tz: str,
+    filters: Mapping[str, Sequence[str]] | None = None,
+    carried_value: Decimal | None = None,
+    days_until: datetime | None = None,
+) -> Decimal:
+    """Units of a prorated charge: unit-days in use over `window` ÷ the days of the full period.
+
+    The level opens at `carried_value` on the window's first local day; an event changes it by its
+    value (COUNT: +1). An increase counts from its local day, a decrease stops counting after its day.
+    The days counted run from the window's first local day to the local day of `days_until` (default:
+    the window's end), excluded: a window cut by a plan change leaves the change day to the next plan,
+    as fees do; a termination passes the end of its day, which it bills.
+    """
+    aggregation = Aggregation(aggregation)
+    validate_proration(aggregation, recurring=True)
+    validate_metric(aggregation, field_name, recurring=True)
+    if not isinstance(full_period_days, int) or full_period_days <= 0:
+        raise ValueError("full_period_days must be a positive int")
+    after_last = local_date(require_aware(days_until or window.end, "days_until"), tz)
+    first = local_date(window.start, tz)
+    unit_days = require_decimal(carried_value or _ZERO, "carried_value") * max((after_last - first).days, 0)
+    for event in events:
+        if not (window.start <= event.timestamp < window.end and matches_filters(event.properties, filters)):
+            continue
+        if aggregation is Aggregation.COUNT:
+            change: Decimal | None = Decimal(1)
+        else:
+            change = numeric_value(event.properties.get(field_name or ""))
+        if not change:
+            continue
+        in_use = (after_last - max(local_date(event.timestamp, tz), first)).days - (0 if change > 0 else 1)
+        unit_days += change * max(in_use, 0)
+    return unit_days / full_period_days
 
 
 def closing_value(

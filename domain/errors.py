@@ -95,6 +95,10 @@ class AggregationNotCombinable(InvalidMetric):
     code = "AGGREGATION_NOT_COMBINABLE"
 
 
+class ProrationNotSupported(InvalidMetric):
+    code = "PRORATION_NOT_SUPPORTED"
+
+
 # --- charge properties ----------------------------------------------------------------
 
 

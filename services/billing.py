@@ -48,7 +48,14 @@ from domain.subscriptions import SubscriptionStatus
 from services import audit
 from services.actors import Actor, system_actor
 from services.errors import Invalid, NotFound
-from services.subscriptions import EffectivePlan, current_period, customer_timezone, effective_plan, status_now
+from services.subscriptions import (
+    EffectivePlan,
+    billed_days_end,
+    current_period,
+    customer_timezone,
+    effective_plan,
+    status_now,
+)
 from services.usage import BatchedRating, ChargeUsage, rate_window
 
 log = logging.getLogger("valueverse.billing")
@@ -93,10 +100,6 @@ def _service_end(subscription: Subscription, tz: str) -> datetime | None:
     return subscription.ending_at
 
 
-def _terminated_on(subscription: Subscription, moment: datetime) -> bool:
-    return subscription.ended_status == SubscriptionStatus.TERMINATED and subscription.terminated_at == moment
-
-
 def fee_line(
     subscription: Subscription, phase: SubscriptionPhase, period: Period, end: datetime, tz: str, anchor: datetime
 ) -> DueLine | None:
@@ -106,8 +109,7 @@ def fee_line(
         return None
     interval, billing_time = Interval(phase.plan.interval), BillingTime(subscription.billing_time)
     full = full_period_containing(anchor, interval, billing_time, period.start, tz)
-    if _terminated_on(subscription, window.end):  # the termination day itself is billed
-        window = Period(window.start, min(period.end, proration.end_of_local_day(window.end, tz)))
+    window = Period(window.start, min(period.end, billed_days_end(subscription, window.end, tz)))
     amount = proration.period_fee(
         plan.amount,
         period,
@@ -282,7 +284,7 @@ async def _due(
                 elif line is not None:
                     sub_lines.append(line)
                 plan = effective_plan(p)
-                sub_lines += _usage_lines(sub, p, plan, await rate(sub, plan, window), window)
+                sub_lines += _usage_lines(sub, p, plan, await rate(sub, plan, window, tz), window)
             commitment = effective_plan(phase).minimum_commitment
             if commitment:
                 # The commitment covers the days billed (not trial days), and every fee of the period counts
@@ -863,7 +865,7 @@ async def check_usage_thresholds(uow: UnitOfWork, actor: Actor, customer_id: uui
             continue
         plan = effective_plan(phase)
         currency = plan.plan.currency
-        charges = await rate_window(uow.session, org.id, sub, plan, window)
+        charges = await rate_window(uow.session, org.id, sub, plan, window, tz)
         prefix = _progressive_prefix(sub, period.start)
 
         async def interim(

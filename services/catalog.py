@@ -246,6 +246,23 @@ def _check_charge_filters(
     return checked
 
 
+PRORATED_MODELS = (pricing.ChargeModel.STANDARD, pricing.ChargeModel.GRADUATED, pricing.ChargeModel.VOLUME)
+
+
+def _check_proration(metric: BillableMetric, model: pricing.ChargeModel, in_advance: bool, at: tuple[str, ...]) -> None:
+    """A prorated charge prices a recurring level of units by days in use (as Lago does)."""
+    try:
+        aggregation.validate_proration(aggregation.Aggregation(metric.aggregation), metric.recurring)
+    except DomainError as exc:
+        raise Invalid(exc.message, field=at, code=exc.code) from None
+    if model not in PRORATED_MODELS or in_advance:
+        raise Invalid(
+            "only STANDARD, GRADUATED and VOLUME charges billed in arrears can be prorated",
+            field=at,
+            code="PRORATION_NOT_SUPPORTED",
+        )
+
+
 async def _checked_charges(uow: UnitOfWork, actor: Actor, specs: Sequence[ChargeSpec]) -> list[dict[str, Any]]:
     """The column values of each charge, checked, in the order given."""
     metrics = await BillableMetricRepository(uow.session, actor.organization_id).by_codes(
@@ -268,6 +285,8 @@ async def _checked_charges(uow: UnitOfWork, actor: Actor, specs: Sequence[Charge
                 field=(*at, "model"),
                 code="PERCENTAGE_REQUIRES_SUM",
             )
+        if spec.prorated:
+            _check_proration(metric, model, spec.pay_in_advance, (*at, "prorated"))
         props = parse_charge_properties(model, spec.properties, (*at, "properties"))
         charges.append(
             {

@@ -89,6 +89,14 @@ class EffectivePlan:
     charges: tuple[EffectiveCharge, ...]
 
 
+def billed_days_end(subscription: Subscription, end: datetime, tz: str) -> datetime:
+    """Where the days billed for a stretch of a subscription ending at `end` stop: a termination bills
+    its own day (to the next local midnight); any other end leaves its day to what follows."""
+    if subscription.ended_status == SubscriptionStatus.TERMINATED and subscription.terminated_at == end:
+        return proration.end_of_local_day(end, tz)
+    return end
+
+
 def effective_plan(phase: SubscriptionPhase) -> EffectivePlan:
     """The plan as this subscription pays it: an enterprise deal overrides the listed prices."""
     plan, overrides = phase.plan, phase.overrides or {}

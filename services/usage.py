@@ -26,13 +26,14 @@ from db.session import Database, Publish
 from db.usage_writer import EventRow, UsageWriter
 from domain import aggregation, money, pricing
 from domain.aggregation import Aggregation, UsageEvent
-from domain.periods import Period
+from domain.periods import BillingTime, Interval, Period, days_in, full_period_containing
 from domain.subscriptions import SubscriptionStatus
 from services.actors import Actor
 from services.errors import Invalid, NotFound
 from services.subscriptions import (
     EffectiveCharge,
     EffectivePlan,
+    billed_days_end,
     current_period,
     customer_timezone,
     effective_plan,
@@ -379,16 +380,27 @@ class RawUsage:
     """A metric's events of the period, read one by one: exact for every aggregation and model."""
 
     def __init__(
-        self, metric: BillableMetric, events: list[UsageEvent], period: Period, carried: Decimal | None
+        self,
+        metric: BillableMetric,
+        events: list[UsageEvent],
+        period: Period,
+        carried: Decimal | None,
+        days: tuple[str, int, datetime] | None = None,
     ) -> None:
         self.metric, self.events, self.period, self.carried = metric, events, period, carried
+        # For a prorated charge: the time zone, the days of the full billing period, where the days billed end.
+        self.days = days
 
-    def units(self, only: Filters | None, excluded: Sequence[Filters]) -> Decimal:
+    def units(self, only: Filters | None, excluded: Sequence[Filters], prorated: bool = False) -> Decimal:
         chosen = [e for e in self.events if _selected(e.properties, None, excluded)]
         carried = self.carried if only is None else None
-        return aggregation.aggregate(
-            Aggregation(self.metric.aggregation), chosen, self.metric.field_name, self.period, only, carried
-        )
+        kind = Aggregation(self.metric.aggregation)
+        if prorated and self.days is not None:
+            tz, full_days, until = self.days
+            return aggregation.prorated_units(
+                kind, chosen, self.metric.field_name, self.period, full_days, tz, only, carried, until
+            )
+        return aggregation.aggregate(kind, chosen, self.metric.field_name, self.period, only, carried)
 
     def event_values(self, only: Filters | None, excluded: Sequence[Filters]) -> list[Decimal]:
         return [
@@ -409,7 +421,8 @@ class RolledUpUsage:
         self.rollups = [(orjson.loads(r.dims) if r.dims else {}, r) for r in rollups]
         self.edge = RawUsage(metric, edge_events, period, None)
 
-    def units(self, only: Filters | None, excluded: Sequence[Filters]) -> Decimal:
+    def units(self, only: Filters | None, excluded: Sequence[Filters], prorated: bool = False) -> Decimal:
+        # (a prorated charge's metric is recurring: never rolled up)
         total = None
         for dims, rollup in self.rollups:
             if not _selected(dims, only, excluded):
@@ -436,7 +449,7 @@ def _fee(
     properties: pricing.ChargeProperties,
     currency: str,
 ) -> tuple[Decimal, Decimal, pricing.ChargeFee]:
-    units = source.units(only, excluded)
+    units = source.units(only, excluded, prorated=charge.charge.prorated)
     values = source.event_values(only, excluded) if charge.model is pricing.ChargeModel.PERCENTAGE else None
     fee = pricing.charge_fee(charge.model, properties, units, values)
     return units, money.round_minor(fee.amount, currency), fee
@@ -492,8 +505,18 @@ class _UsageReads:
     events of the partial hours at both ends of the rolled-up part)."""
 
     def __init__(self, index: int, request: RatingRequest) -> None:
-        subscription, plan, window = request
+        subscription, plan, window, tz = request
         self.window = window
+        self.days: tuple[str, int, datetime] | None = None
+        if any(c.charge.prorated for c in plan.charges):
+            full = full_period_containing(
+                subscription.started_at,
+                Interval(plan.plan.interval),
+                BillingTime(subscription.billing_time),
+                window.start,
+                tz,
+            )
+            self.days = (tz, days_in(full, tz), billed_days_end(subscription, window.end, tz))
         self.key = 3 * index
         self.metrics = {c.charge.billable_metric.code: c.charge.billable_metric for c in plan.charges}
         charges_of: dict[str, list[EffectiveCharge]] = defaultdict(list)
@@ -542,7 +565,7 @@ class _UsageReads:
                         Aggregation(metric.aggregation), history, metric.field_name, Period(self.history, window.start)
                     )
                 )
-            sources[code] = RawUsage(metric, history, window, carried)
+            sources[code] = RawUsage(metric, history, window, carried, self.days)
         if self.rolled:
             rolled: dict[str, list[Rollup]] = defaultdict(list)
             for r in rollups.get(self.key, ()) if self.rollup_span else ():
@@ -560,6 +583,7 @@ class RatingRequest(NamedTuple):
     subscription: Subscription
     plan: EffectivePlan
     window: Period
+    tz: str  # the customer's: where prorated charges count their days
 
 
 async def rate_windows(
@@ -572,7 +596,7 @@ async def rate_windows(
     events = await repo.events_in([span for r in reads for span in r.event_spans])
     rollups = await repo.rollups_in([r.rollup_span for r in reads if r.rollup_span is not None])
     rated = []
-    for read, (_, plan, _) in zip(reads, requests, strict=True):
+    for read, (_, plan, _, _) in zip(reads, requests, strict=True):
         sources = read.sources(events, rollups)
         currency = plan.plan.currency
         rated.append(
@@ -582,10 +606,10 @@ async def rate_windows(
 
 
 async def rate_window(
-    session: AsyncSession, organization_id: Any, subscription: Subscription, plan: Any, window: Period
+    session: AsyncSession, organization_id: Any, subscription: Subscription, plan: Any, window: Period, tz: str
 ) -> tuple[ChargeUsage, ...]:
     """Every charge of a plan over a window of a subscription's usage."""
-    return (await rate_windows(session, organization_id, [RatingRequest(subscription, plan, window)]))[0]
+    return (await rate_windows(session, organization_id, [RatingRequest(subscription, plan, window, tz)]))[0]
 
 
 class BatchedRating:
@@ -598,11 +622,11 @@ class BatchedRating:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def __call__(
-        self, subscription: Subscription, plan: EffectivePlan, window: Period
+        self, subscription: Subscription, plan: EffectivePlan, window: Period, tz: str
     ) -> asyncio.Future[tuple[ChargeUsage, ...]]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[ChargeUsage, ...]] = loop.create_future()
-        self._queue.append((RatingRequest(subscription, plan, window), future))
+        self._queue.append((RatingRequest(subscription, plan, window, tz), future))
         if len(self._queue) == 1:  # read once every coroutine now ready has had its turn
             loop.call_soon(self._dispatch)
         return future
@@ -656,13 +680,14 @@ async def current_usage(
         )
     subscription = subscriptions[0]
     organization = await OrganizationRepository(session).get(organization_id)
-    period = current_period(subscription, customer_timezone(customer, organization), at)
+    tz = customer_timezone(customer, organization)
+    period = current_period(subscription, tz, at)
     phase = phase_at(subscription, at)
     # The first phase covers its whole start day (as the fee does); a later phase starts at the change.
     opened = period.start if phase is subscription.phases[0] else max(period.start, phase.starts_at)
     window = Period(opened, min(period.end, phase.ends_at or period.end))
     plan = effective_plan(phase)
-    charges = await rate_window(session, organization_id, subscription, plan, window)
+    charges = await rate_window(session, organization_id, subscription, plan, window, tz)
     return UsageReport(
         subscription,
         window.start,

@@ -20,7 +20,7 @@ from integrations.pubsub import RedisPublisher
 from services import billing
 
 QUEUE_NAME = "valueverse:queue"
-MAX_JOBS = 10  # jobs at once per worker process
+MAX_JOBS = 3  # jobs at once per worker process: more only delays the one holding the numbering lock
 
 
 async def ping(ctx: dict[str, Any]) -> str:
@@ -154,8 +154,8 @@ def worker_settings(database_url: str, redis_url: str) -> dict[str, Any]:
     async def startup(ctx: dict[str, Any]) -> None:
         # Jobs tell live subscribers (invoiceUpdated, auditTrail) what they committed, as the API does.
         ctx["publish"] = RedisPublisher(redis_url)
-        # A connection for every job that may run at once (half of them in the pool's overflow).
-        ctx["db"] = Database(database_url, pool_size=MAX_JOBS // 2, publish=ctx["publish"])
+        # A connection for every job that may run at once (and as many again in the pool's overflow).
+        ctx["db"] = Database(database_url, pool_size=MAX_JOBS, publish=ctx["publish"])
         await maintain_usage_partitions(ctx)
 
     async def shutdown(ctx: dict[str, Any]) -> None:

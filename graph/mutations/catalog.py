@@ -73,7 +73,11 @@ class ChargeInput:
     model: ChargeModel
     properties: ChargePropertiesInput
     pay_in_advance: bool = False
-    prorated: bool = False
+    prorated: bool = strawberry.field(
+        default=False,
+        description="Bill each unit of a recurring COUNT or SUM metric for the days it was in use "
+        "(STANDARD, GRADUATED or VOLUME, billed in arrears).",
+    )
     min_amount: Decimal | None = None
     invoice_display_name: str | None = None
     filters: list[ChargeFilterInput] | None = None

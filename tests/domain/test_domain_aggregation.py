@@ -181,3 +181,73 @@ def test_weighted_sum_lies_between_the_lowest_and_highest_level(increments, carr
     result = aggregate(Aggregation.WEIGHTED_SUM, events, "gb", PERIOD, carried_value=D(carried))
     assert isinstance(result, D)
     assert min(levels) - D("1e-20") <= result <= max(levels) + D("1e-20")
+
+
+# --- prorated charges on recurring metrics ----------------------------------------------------------
+
+JUNE = Period(datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC))
+
+
+def seat(day: int, change, hour: int = 12, transaction_id: str = "s"):
+    return UsageEvent(datetime(2026, 6, day, hour, tzinfo=UTC), {"seats": change}, transaction_id)
+
+
+def test_prorated_seats_count_each_unit_for_the_days_it_was_in_use():
+    # Lago's example, in a 30-day month: 10 seats all month, 5 more from the 16th (16..30: 15 days)
+    units = aggregation.prorated_units(Aggregation.SUM, [seat(16, 5)], "seats", JUNE, 30, "UTC", carried_value=D(10))
+    assert units == D("12.5")
+
+
+def test_a_removed_seat_counts_through_its_removal_day():
+    # one seat added on the 1st and removed on the 10th: in use June 1..10, 10 of 30 days
+    events = [seat(1, 1, transaction_id="a"), seat(10, -1, transaction_id="b")]
+    units = aggregation.prorated_units(Aggregation.SUM, events, "seats", JUNE, 30, "UTC")
+    assert units == D(10) / 30
+
+
+def test_prorated_count_adds_one_unit_per_event_and_days_are_local():
+    # 23:30 UTC on June 29 is already June 30 in Tokyo: one day of 30 there, two in UTC
+    late = UsageEvent(datetime(2026, 6, 29, 23, 30, tzinfo=UTC), {}, "x")
+    tokyo = Period(datetime(2026, 5, 31, 15, tzinfo=UTC), datetime(2026, 6, 30, 15, tzinfo=UTC))
+    assert aggregation.prorated_units(Aggregation.COUNT, [late], None, tokyo, 30, "Asia/Tokyo") == D(1) / 30
+    assert aggregation.prorated_units(Aggregation.COUNT, [late], None, JUNE, 30, "UTC") == D(2) / 30
+
+
+def test_a_partial_first_period_is_prorated_over_the_full_period():
+    # subscribed on June 21 (calendar billing): 4 seats carried in from the start, 10 of 30 days
+    window = Period(datetime(2026, 6, 21, tzinfo=UTC), JUNE.end)
+    assert aggregation.prorated_units(
+        Aggregation.SUM, [], "seats", window, 30, "UTC", carried_value=D(4)
+    ) == D(4) * 10 / 30
+
+
+def test_only_recurring_count_and_sum_can_be_prorated():
+    for kind in (Aggregation.MAX, Aggregation.LATEST, Aggregation.WEIGHTED_SUM, Aggregation.UNIQUE_COUNT):
+        with pytest.raises(aggregation.ProrationNotSupported):
+            aggregation.validate_proration(kind, recurring=True)
+    with pytest.raises(aggregation.ProrationNotSupported):
+        aggregation.validate_proration(Aggregation.SUM, recurring=False)
+
+
+@quick
+@given(
+    carried=st.integers(0, 50),
+    additions=st.lists(st.tuples(st.integers(1, 30), st.integers(1, 20)), max_size=8),
+)
+def test_prorated_units_never_exceed_the_full_count_and_reach_it_when_all_is_there_from_day_one(carried, additions):
+    events = [seat(day, n, transaction_id=str(i)) for i, (day, n) in enumerate(additions)]
+    full = D(carried + sum(n for _, n in additions))
+    units = aggregation.prorated_units(Aggregation.SUM, events, "seats", JUNE, 30, "UTC", carried_value=D(carried))
+    assert 0 <= units <= full
+    from_day_one = [seat(1, n, transaction_id=str(i)) for i, (_, n) in enumerate(additions)]
+    assert aggregation.prorated_units(
+        Aggregation.SUM, from_day_one, "seats", JUNE, 30, "UTC", carried_value=D(carried)
+    ) == full
+
+
+@quick
+@given(day=st.integers(1, 29), n=st.integers(1, 9))
+def test_a_unit_added_earlier_never_costs_less(day, n):
+    earlier = aggregation.prorated_units(Aggregation.SUM, [seat(day, n)], "seats", JUNE, 30, "UTC")
+    later = aggregation.prorated_units(Aggregation.SUM, [seat(day + 1, n)], "seats", JUNE, 30, "UTC")
+    assert earlier > later

@@ -13,7 +13,7 @@ from gql import gql
 
 from tests.client import ws_client
 from tests.db import scalar
-from tests.graph.catalog_helpers import customer, metric, plan, send, subscribe, uid
+from tests.graph.catalog_helpers import CREATE_PLAN, INGEST, USAGE, customer, metric, plan, send, subscribe, uid
 
 RUN = """mutation($asOf: DateTime) { runBilling(input: {asOf: $asOf}) {
   invoices { id number status kind currency periodStart periodEnd subtotalAmount discountAmount
@@ -480,3 +480,59 @@ async def test_update_plan_keeps_a_kept_charge_with_its_tax_rate_and_forgets_a_r
         [{"code": "plan-rate", "rate": "20"}],
         "0.60",
     )
+
+
+async def test_prorated_seats_are_billed_for_the_days_each_seat_was_in_use(tenant) -> None:
+    api = tenant.api
+    seats = uid("seats")
+    await metric(api, seats, "SUM", field="seats", recurring=True)
+    code = uid("plan")
+    charge = {"billableMetricCode": seats, "model": "STANDARD", "prorated": True, "properties": {"amount": "10"}}
+    await plan(api, code, [charge])
+    cust = uid("cust")
+    await customer(api, cust, timezone="UTC")
+    start = (datetime.now(UTC) - timedelta(days=33)).replace(hour=0, minute=0, second=0, microsecond=0)
+    await subscribe(api, cust, code, uid("sub"), startedAt=(start + timedelta(hours=9)).isoformat(),
+                    billingTime="ANNIVERSARY")
+    changes = [(1, 4), (11, 2), (20, -1)]  # (day of the period, seats added or removed)
+    events = [
+        {"transactionId": uid("t"), "customerExternalId": cust, "metricCode": seats,
+         "timestamp": (start + timedelta(days=day, hours=12)).isoformat(), "properties": {"seats": n}}
+        for day, n in changes
+    ]
+    assert (await api(INGEST, input={"events": events}))["ingestUsage"]["accepted"] == 3
+    invoice = next(i for i in (await _run(api))["invoices"] if i["customer"]["externalId"] == cust)
+    _check_invariants(invoice)
+    days = (datetime.fromisoformat(invoice["periodEnd"]) - datetime.fromisoformat(invoice["periodStart"])).days
+    # 4 seats from day 1 to the end, 2 from day 11, one of them gone after day 20 (its removal day is used)
+    unit_days = 4 * (days - 1) + 2 * (days - 11) - (days - 21)
+    units = Decimal(unit_days) / days
+    line = next(ln for ln in invoice["lines"] if ln["kind"] == "CHARGE")
+    assert Decimal(line["units"]) == units
+    assert line["amount"] == str((units * 10).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP"))
+    # the next period starts with the 5 seats left: all of its days, so 5 whole units
+    usage = (await api(USAGE, c=cust))["customerUsage"]
+    assert [(c["units"], c["amount"]) for c in usage["charges"]] == [("5", "50.00")]
+
+
+async def test_only_arrears_charges_on_recurring_count_or_sum_metrics_can_be_prorated(tenant) -> None:
+    api = tenant.api
+    metered, seats = uid("calls"), uid("seats")
+    await metric(api, metered, "SUM")
+    await metric(api, seats, "SUM", recurring=True)
+    cases = [
+        (metered, "STANDARD", {"amount": "1"}, False),  # not recurring
+        (seats, "PACKAGE", {"amount": "1", "packageSize": "10"}, False),  # a model that is not prorated
+        (seats, "STANDARD", {"amount": "1"}, True),  # billed in advance
+    ]
+    for code, model, properties, in_advance in cases:
+        data = await api(
+            CREATE_PLAN,
+            input={"code": uid("p"), "name": "p", "interval": "MONTHLY", "currency": "USD", "amount": "0",
+                   "charges": [{"billableMetricCode": code, "model": model, "prorated": True,
+                                "payInAdvance": in_advance, "properties": properties}]},
+        )
+        assert data["createPlan"]["plan"] is None
+        assert [(e["code"], e["field"]) for e in data["createPlan"]["userErrors"]] == [
+            ("PRORATION_NOT_SUPPORTED", ["input", "charges", "0", "prorated"])
+        ]
