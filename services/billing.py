@@ -396,10 +396,11 @@ async def _issue(
 ) -> Invoice:
     """The invoice of one billing date, not yet finalized (a run finalizes its invoices together)."""
     org = context.org
-    # Arrears: the periods that ended here. In advance only (a first start): the period paid for.
-    covered = list(bill.periods) or [line.period for line in bill.lines if line.period is not None]
+    # What it bills: the periods that ended at its billing date (arrears) and each line's own period (a fee
+    # in advance covers the period it pays for; a termination bills to the end of its day).
+    covered = [*bill.periods, *(line.period for line in bill.lines if line.period is not None)]
     start = min((p.start for p in covered), default=bill.at)
-    end = bill.at if bill.periods else max((p.end for p in covered), default=bill.at)
+    end = max((p.end for p in covered), default=bill.at)
     return await issue_invoice(
         uow,
         actor,
@@ -686,8 +687,9 @@ async def refresh_invoice(
             previous = invoice.billed_from[str(sub.id)]
             sub.billed_through = datetime.fromisoformat(previous) if previous else None
     before = invoice_view(invoice)
-    dates = await _due(BatchedRating(uow.session, org.id), org, customer, subscriptions, invoice.period_end)
-    bill = dates.get(invoice.period_end, BillingDate(invoice.period_end))
+    billing_date = datetime.fromisoformat(invoice.billing_key)  # a subscription invoice's key is its date
+    dates = await _due(BatchedRating(uow.session, org.id), org, customer, subscriptions, billing_date)
+    bill = dates.get(billing_date, BillingDate(billing_date))
     by_id = {s.id: s for s in subscriptions}
     for sub_id, through in bill.advanced.items():
         by_id[sub_id].billed_through = max(through, by_id[sub_id].billed_through or through)

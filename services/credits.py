@@ -266,6 +266,12 @@ async def create_one_off_invoice(
 # --- credit notes ---------------------------------------------------------------------------------
 
 
+async def creditable_minor(uow: UnitOfWork, invoice: Invoice) -> int:
+    """What can still be credited on an invoice, in minor units: its total less its credit notes."""
+    existing = await CreditRepository(uow.session, invoice.organization_id).credit_notes_of_invoice(invoice.id)
+    return invoice.total_minor - sum(n.amount_minor for n in existing)
+
+
 async def create_credit_note(
     uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID, kind: str, amount: Decimal, reason: str
 ) -> CreditNote:
@@ -287,8 +293,7 @@ async def create_credit_note(
         )
     minor = money.to_minor_units(amount, c)
     repo = CreditRepository(uow.session, actor.organization_id)
-    existing = await repo.credit_notes_of_invoice(invoice.id)
-    creditable = invoice.total_minor - sum(n.amount_minor for n in existing)
+    creditable = await creditable_minor(uow, invoice)
     if minor > creditable:
         raise Invalid(
             f"at most {money.from_minor_units(creditable, c)} {c} can still be credited on this invoice",
@@ -297,7 +302,8 @@ async def create_credit_note(
         )
     remaining = 0
     if kind == "REFUND":
-        refundable = invoice.paid_minor - sum(n.amount_minor for n in existing if n.kind == "REFUND")
+        refunds = [n for n in await repo.credit_notes_of_invoice(invoice.id) if n.kind == "REFUND"]
+        refundable = invoice.paid_minor - sum(n.amount_minor for n in refunds)
         if minor > refundable:
             raise Invalid(
                 f"at most {money.from_minor_units(refundable, c)} {c} was paid and can be refunded",

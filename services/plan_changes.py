@@ -84,14 +84,19 @@ async def _credit_unused_advance_fee(
     tz = subscriptions.customer_timezone(customer, org)
     owed_line = billing.fee_line(sub, phase, period, period.end, tz, sub.started_at)
     owed = money.round_minor(owed_line.amount, currency) if owed_line else Decimal(0)
-    unused = money.from_minor_units(line.amount_minor, currency) - owed
+    fee = money.from_minor_units(line.amount_minor, currency)
+    unused = fee - owed
     if unused <= 0:
         return
-    # The credit note gives back the unused fee with its tax.
-    gross = money.round_minor(
-        unused * Decimal(line.amount_minor + line.tax_minor) / Decimal(line.amount_minor), currency
+    # That share of what the line cost: after its discount, with its tax; never more than the invoice can
+    # still be credited (e.g. after a credit note by hand).
+    charged = money.from_minor_units(line.amount_minor - line.discount_minor + line.tax_minor, currency)
+    credit = min(
+        money.round_minor(charged * unused / fee, currency),
+        money.from_minor_units(await credits.creditable_minor(uow, invoice), currency),
     )
-    await credits.create_credit_note(uow, actor, invoice.id, "CREDIT", gross, reason)
+    if credit > 0:
+        await credits.create_credit_note(uow, actor, invoice.id, "CREDIT", credit, reason)
 
 
 async def _settle_upgrade(uow: UnitOfWork, actor: Actor, change: subscriptions.PlanChange) -> None:

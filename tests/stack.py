@@ -156,6 +156,8 @@ class StackManager:
             "SECRET_KEY": secret,
             "LOG_LEVEL": "INFO",
             "DATA_DIR": str(self.log_dir / "data"),
+            # Tests queue the jobs they need; the hourly schedule would bill their customers behind their back.
+            "WORKER_CRON": "false",
         }
         from db.migrate import upgrade
 

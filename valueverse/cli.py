@@ -148,7 +148,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
     configure_logging(settings.log_level, settings.log_format)
     with servers(settings) as (database_url, redis_url):
-        run_worker(worker_settings(database_url, redis_url))  # type: ignore[arg-type]
+        run_worker(worker_settings(database_url, redis_url, scheduled=settings.worker_cron))  # type: ignore[arg-type]
     return 0
 
 

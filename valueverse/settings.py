@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = "json"
     db_pool_size: int = 10
+    worker_cron: bool = True  # the worker's schedule (billing, drafts, thresholds, partitions); off: jobs only
 
     def resolved_secret_key(self) -> str:
         """The configured key, or one generated once and kept in the data directory (local use)."""

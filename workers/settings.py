@@ -116,13 +116,13 @@ async def check_usage_thresholds(ctx: dict[str, Any], organization_id: str, cust
 
 
 async def scan_usage_thresholds(ctx: dict[str, Any]) -> int:
-    """Every 5 minutes: one threshold check per customer with subscriptions."""
+    """Every 5 minutes: one threshold check per customer whose plan can make interim invoices."""
     slot = datetime.now(UTC).replace(second=0, microsecond=0)
     async with ctx["db"].read() as session:
         targets = [
             (org, customer)
             for org in await all_organization_ids(session)
-            for customer, _ in await SubscriptionRepository(session, org).customers_with_subscriptions()
+            for customer in await SubscriptionRepository(session, org).customers_with_interim_billing(slot)
         ]
     queued = 0
     for org, customer in targets:
@@ -148,8 +148,10 @@ async def finalize_drafts(ctx: dict[str, Any]) -> int:
     return finalized
 
 
-def worker_settings(database_url: str, redis_url: str) -> dict[str, Any]:
-    """The options `arq.run_worker` takes, bound to this deployment's servers."""
+def worker_settings(database_url: str, redis_url: str, *, scheduled: bool = True) -> dict[str, Any]:
+    """The options `arq.run_worker` takes, bound to this deployment's servers; `scheduled=False` runs queued
+    jobs only (no hourly billing of its own: what the test stack wants, so that no test is billed behind
+    its back)."""
 
     async def startup(ctx: dict[str, Any]) -> None:
         # Jobs tell live subscribers (invoiceUpdated, auditTrail) what they committed, as the API does.
@@ -178,7 +180,9 @@ def worker_settings(database_url: str, redis_url: str) -> dict[str, Any]:
             cron(schedule_billing, minute={5}, unique=True),
             cron(finalize_drafts, minute={35}, unique=True),
             cron(scan_usage_thresholds, minute=set(range(0, 60, 5)), unique=True),
-        ],
+        ]
+        if scheduled
+        else [],
         "redis_settings": RedisSettings.from_dsn(redis_url),
         "queue_name": QUEUE_NAME,
         "on_startup": startup,

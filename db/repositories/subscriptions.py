@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Customer, Subscription, SubscriptionPhase
+from db.models import Charge, Customer, Plan, Subscription, SubscriptionPhase
 from db.repositories.pagination import Page, paginate
 
 
@@ -72,6 +73,27 @@ class SubscriptionRepository:
                 Customer.external_id == customer_external_id, Customer.deleted_at.is_(None)
             )
         return await paginate(self.session, stmt, (Subscription.created_at, Subscription.id), first=first, after=after)
+
+    async def customers_with_interim_billing(self, now: datetime) -> list[uuid.UUID]:
+        """Customers with a subscription not ended by `now` on a plan (in any phase) with usage
+        thresholds or a charge paid in advance: the only ones that can get an interim invoice."""
+        interim = or_(
+            func.jsonb_array_length(Plan.usage_thresholds) > 0,
+            select(Charge.id).where(Charge.plan_id == Plan.id, Charge.pay_in_advance.is_(True)).exists(),
+        )
+        rows = await self.session.scalars(
+            select(Subscription.customer_id)
+            .join(SubscriptionPhase, SubscriptionPhase.subscription_id == Subscription.id)
+            .join(Plan, Plan.id == SubscriptionPhase.plan_id)
+            .where(
+                Subscription.organization_id == self.organization_id,
+                Subscription.terminated_at.is_(None),
+                or_(Subscription.ending_at.is_(None), Subscription.ending_at > now),
+                interim,
+            )
+            .distinct()
+        )
+        return list(rows)
 
     async def customers_with_subscriptions(self) -> list[tuple[uuid.UUID, str]]:
         """(id, external id) of every customer that has or had a subscription, oldest first."""

@@ -116,3 +116,18 @@ async def test_a_failing_customer_stops_nobody_else_and_is_billed_once_fixed(sta
         tenant.organization_id,
     )
     assert [int(n.rsplit("-", 1)[1]) for n in numbers] == list(range(1, 7))
+
+
+def test_a_worker_without_its_schedule_only_runs_queued_jobs() -> None:
+    from workers.settings import worker_settings
+
+    scheduled = worker_settings("postgresql://x@127.0.0.1/db", "redis://127.0.0.1:6379/0")
+    assert sorted(c.name for c in scheduled["cron_jobs"]) == [
+        "cron:finalize_drafts",
+        "cron:maintain_usage_partitions",
+        "cron:scan_usage_thresholds",
+        "cron:schedule_billing",
+    ]
+    queued_only = worker_settings("postgresql://x@127.0.0.1/db", "redis://127.0.0.1:6379/0", scheduled=False)
+    assert queued_only["cron_jobs"] == []
+    assert {f.__name__ for f in queued_only["functions"]} >= {"bill_customers", "schedule_billing"}

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from arq import create_pool
 from arq.connections import RedisSettings
+from arq.jobs import Job, JobStatus
 
 from tests.graph.catalog_helpers import customer, metric, plan, send, subscribe, uid
 from tests.graph.test_billing import RUN, _check_invariants
@@ -107,3 +108,39 @@ async def test_a_plan_update_does_not_bill_a_kept_pay_in_advance_charge_again(st
     assert await _check(stack, tenant.organization_id, created["id"]) == 1
     interims = (await api(INVOICES, c=cust))["invoices"]["nodes"]
     assert sorted(i["totalAmount"] for i in interims) == ["3.00", "6.00"]
+
+
+async def test_the_scan_checks_only_customers_whose_plan_can_bill_in_between(stack, tenant) -> None:
+    api = tenant.api
+    m = uid("api")
+    await metric(api, m, "COUNT")
+    standard = [{"billableMetricCode": m, "model": "STANDARD", "properties": {"amount": "1"}}]
+    await plan(api, "with-thresholds", standard, usageThresholds=["10"])
+    await plan(api, "in-advance-charge", [{**standard[0], "payInAdvance": True}])
+    await plan(api, "plain", standard)
+    ids = {}
+    for code in ("with-thresholds", "in-advance-charge", "plain"):
+        cust = uid("cust")
+        ids[code] = (await customer(api, cust))["id"]
+        await subscribe(api, cust, code, uid("sub"))
+    redis = await create_pool(RedisSettings.from_dsn(stack.redis_url))
+    try:
+        before = datetime.now(UTC).replace(second=0, microsecond=0)
+        scan = await redis.enqueue_job("scan_usage_thresholds", _queue_name=QUEUE_NAME)
+        await scan.result(timeout=30)
+        after = datetime.now(UTC).replace(second=0, microsecond=0)
+
+        async def checked(customer_id: str) -> bool:
+            for slot in {before, after}:
+                job = Job(f"check_usage_thresholds:{customer_id}:{slot:%Y%m%d%H%M}", redis, _queue_name=QUEUE_NAME)
+                if await job.status() is not JobStatus.not_found:
+                    return True
+            return False
+
+        assert {code: await checked(i) for code, i in ids.items()} == {
+            "with-thresholds": True,
+            "in-advance-charge": True,
+            "plain": False,
+        }
+    finally:
+        await redis.aclose()
