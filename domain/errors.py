@@ -245,6 +245,14 @@ class InvalidPeriodFraction(DomainError):
     code = "INVALID_PERIOD_FRACTION"
 
 
+class InvalidCreditAmount(DomainError):
+    code = "INVALID_AMOUNT"
+
+
+class CreditNoteLineTooLarge(DomainError):
+    code = "CREDIT_NOTE_LINE_TOO_LARGE"
+
+
 class InvalidInvoicePrefix(DomainError):
     code = "INVALID_INVOICE_PREFIX"
 

@@ -27,10 +27,16 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from domain.coupons import AppliedCoupon, Coupon, allocate_minor_units, coupon_applies, discount_lines, record_use
-from domain.errors import DomainError, InvalidPeriodFraction, NegativeInvoiceAmount
+from domain.errors import (
+    CreditNoteLineTooLarge,
+    DomainError,
+    InvalidCreditAmount,
+    InvalidPeriodFraction,
+    NegativeInvoiceAmount,
+)
 from domain.money import currency_exponent, from_minor_units, require_decimal, round_minor, to_minor_units
 from domain.pricing import FeeBreakdownLine
 from domain.proration import true_up
@@ -280,3 +286,33 @@ def progressive_billing_credit(interim_invoices_totals: Iterable[Decimal]) -> De
             raise NegativeInvoiceAmount("an interim invoice total must not be negative", field=(str(index),))
         total += amount
     return total
+
+
+@dataclass(frozen=True)
+class CreditableLine:
+    """An invoice line as a credit note sees it, in minor units: what it cost before tax (after its
+    discount), its tax, and how much of each earlier credit notes already gave back."""
+
+    net_minor: int
+    tax_minor: int
+    credited_net_minor: int = 0
+    credited_tax_minor: int = 0
+
+
+def credit_note_item(line: CreditableLine, amount_minor: int | None = None) -> tuple[int, int]:
+    """(net, tax) that a credit note gives back for `amount_minor` of a line's amount before tax (all that is
+    left of it when None). The tax goes back in proportion, rounded half away from zero; the last part of a
+    line gives back exactly the tax left on it, so crediting a line in parts never drifts from its tax."""
+    left_net = line.net_minor - line.credited_net_minor
+    left_tax = line.tax_minor - line.credited_tax_minor
+    amount = left_net if amount_minor is None else amount_minor
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise InvalidCreditAmount("a positive amount of a line that has something left to credit", field=("amount",))
+    if amount > left_net:
+        raise CreditNoteLineTooLarge(
+            f"at most {left_net} minor units of this line can still be credited", field=("amount",)
+        )
+    if amount == left_net:
+        return amount, left_tax
+    tax = int((Decimal(line.tax_minor) * amount / line.net_minor).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return amount, min(tax, left_tax)

@@ -1008,7 +1008,26 @@ async def run_billing(db: Database, actor: Actor, as_of: datetime, *, batch_size
     result = RunResult()
     for start in range(0, len(customers), batch_size):
         await bill_batch(db, actor, customers[start : start + batch_size], as_of, result)
+    await record_run(db, actor, as_of, len(customers), result)
     return result
+
+
+async def record_run(db: Database, actor: Actor, as_of: datetime, customers: int, result: RunResult) -> None:
+    """The run's own audit entry, after its billing transactions: what it billed, who failed and why."""
+    async with db.unit_of_work() as uow:
+        await audit.record(
+            uow,
+            actor,
+            "billing.run",
+            "organization",
+            actor.organization_id,
+            after={
+                "asOf": as_of,
+                "customers": customers,
+                "invoices": len(result.invoices),
+                "failures": [{"customerExternalId": c, "reason": r} for c, r in result.failures],
+            },
+        )
 
 
 async def bill_batch(

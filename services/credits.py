@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from db.models import AppliedCoupon, Coupon, CreditNote, Customer, Invoice, Wallet, WalletTransaction
+from db.models import AppliedCoupon, Coupon, CreditNote, CreditNoteItem, Customer, Invoice, Wallet, WalletTransaction
 from db.repositories.billing import InvoiceRepository
 from db.repositories.credits import CreditRepository
 from db.repositories.customers import CustomerRepository
 from db.repositories.organizations import OrganizationRepository
 from db.session import UnitOfWork
 from domain import coupons as coupon_rules
-from domain import money, numbering
+from domain import invoicing, money, numbering
 from domain.errors import DomainError
 from domain.periods import Period
 from services import audit
@@ -272,10 +272,76 @@ async def creditable_minor(uow: UnitOfWork, invoice: Invoice) -> int:
     return invoice.total_minor - sum(n.amount_minor for n in existing)
 
 
+@dataclass(frozen=True)
+class CreditNoteLine:
+    """What to credit of one invoice line, before tax: `amount`, or all that is left of it when None."""
+
+    invoice_line_id: uuid.UUID
+    amount: Decimal | None = None
+
+
+def _minor(amount: Decimal, currency: str, field: tuple[str, ...]) -> int:
+    if amount <= 0 or amount != money.round_minor(amount, currency):
+        raise Invalid(
+            f"a positive amount with at most {money.currency_exponent(currency)} decimals",
+            field=field,
+            code="INVALID_AMOUNT",
+        )
+    return money.to_minor_units(amount, currency)
+
+
+async def _items(
+    uow: UnitOfWork, invoice: Invoice, lines: Sequence[CreditNoteLine]
+) -> list[CreditNoteItem]:
+    """A credit note's items: each line's part before tax and its share of the line's tax (domain rule)."""
+    if not lines:
+        raise Invalid("name at least one invoice line", field=("lines",), code="INVALID_INPUT")
+    by_id = {line.id: line for line in invoice.lines}
+    credited = await CreditRepository(uow.session, invoice.organization_id).credited_by_line(invoice.id)
+    items, seen = [], set()
+    for index, wanted in enumerate(lines):
+        at = ("lines", str(index))
+        line = by_id.get(wanted.invoice_line_id)
+        if line is None:
+            raise NotFound("no such line on this invoice", field=(*at, "invoiceLineId"), code="INVOICE_LINE_NOT_FOUND")
+        if line.id in seen:
+            raise Invalid("a line may be named once", field=(*at, "invoiceLineId"), code="DUPLICATE_LINE")
+        seen.add(line.id)
+        net_minor = line.amount_minor - line.discount_minor
+        if net_minor <= 0:
+            raise Invalid("this line cost nothing to credit", field=(*at, "invoiceLineId"), code="INVALID_AMOUNT")
+        done_net, done_tax = credited.get(line.id, (0, 0))
+        amount = None if wanted.amount is None else _minor(wanted.amount, invoice.currency, (*at, "amount"))
+        try:
+            net, tax_minor = invoicing.credit_note_item(
+                invoicing.CreditableLine(net_minor, line.tax_minor, done_net, done_tax), amount
+            )
+        except DomainError as exc:
+            raise exc.at(*at) from None
+        items.append(
+            CreditNoteItem(
+                invoice_line_id=line.id,
+                position=index,
+                description=line.description,
+                amount_minor=net,
+                tax_minor=tax_minor,
+            )
+        )
+    return items
+
+
 async def create_credit_note(
-    uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID, kind: str, amount: Decimal, reason: str
+    uow: UnitOfWork,
+    actor: Actor,
+    invoice_id: uuid.UUID,
+    kind: str,
+    amount: Decimal | None,
+    reason: str,
+    lines: Sequence[CreditNoteLine] | None = None,
 ) -> CreditNote:
-    """CREDIT lowers what is due (or credits the next invoices once paid); REFUND returns paid money."""
+    """CREDIT lowers what is due (or credits the next invoices once paid); REFUND returns paid money.
+
+    By `amount` (tax included), or by `lines`: parts of invoice lines before tax, each with its tax."""
     invoice = await _invoice(uow, actor, invoice_id)
     status = numbering.InvoiceStatus(invoice.status)
     if status not in (
@@ -285,19 +351,16 @@ async def create_credit_note(
     ):
         raise Invalid(f"a {status} invoice cannot be credited", field=("invoiceId",), code="INVOICE_NOT_CREDITABLE")
     c = invoice.currency
-    if amount <= 0 or amount != money.round_minor(amount, c):
-        raise Invalid(
-            f"a positive amount with at most {money.currency_exponent(c)} decimals",
-            field=("amount",),
-            code="INVALID_AMOUNT",
-        )
-    minor = money.to_minor_units(amount, c)
+    if (amount is None) == (lines is None):
+        raise Invalid("give either amount or lines", field=("amount",), code="INVALID_INPUT")
+    items = await _items(uow, invoice, lines) if lines is not None else []
+    minor = sum(i.amount_minor + i.tax_minor for i in items) if lines is not None else _minor(amount, c, ("amount",))
     repo = CreditRepository(uow.session, actor.organization_id)
     creditable = await creditable_minor(uow, invoice)
     if minor > creditable:
         raise Invalid(
             f"at most {money.from_minor_units(creditable, c)} {c} can still be credited on this invoice",
-            field=("amount",),
+            field=("amount",) if lines is None else ("lines",),
             code="CREDIT_NOTE_TOO_LARGE",
         )
     remaining = 0
@@ -328,7 +391,10 @@ async def create_credit_note(
         currency=c,
         amount_minor=minor,
         remaining_minor=remaining,
+        items=items,
     )
+    for item in items:
+        item.organization_id = invoice.organization_id
     await repo.add(note)
     announce_invoice(uow, invoice)
     await audit.record(
@@ -337,6 +403,15 @@ async def create_credit_note(
         "credit_note.created",
         "invoice",
         invoice.id,
-        after={"number": note.number, "kind": kind, "amountMinor": minor, "reason": note.reason},
+        after={
+            "number": note.number,
+            "kind": kind,
+            "amountMinor": minor,
+            "reason": note.reason,
+            "items": [
+                {"invoiceLineId": i.invoice_line_id, "amountMinor": i.amount_minor, "taxMinor": i.tax_minor}
+                for i in items
+            ],
+        },
     )
     return note

@@ -140,6 +140,17 @@ def render_credit_note(note: CreditNote, invoice: Invoice) -> bytes:
     _party(pdf, "From", invoice.seller)
     _party(pdf, "To", invoice.buyer)
     kind = "Refund" if note.kind == "REFUND" else "Credit"
+    if note.items:
+        pdf.set_font("Helvetica", "B", 10)
+        pdf.cell(130, 6, "Invoice line")
+        pdf.cell(30, 6, "Amount", align="R")
+        pdf.cell(30, 6, "Tax", align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", "", 10)
+        for item in note.items:
+            pdf.cell(130, 6, _latin(item.description[:70]))
+            pdf.cell(30, 6, _money(item.amount_minor, note.currency), align="R")
+            pdf.cell(30, 6, _money(item.tax_minor, note.currency), align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(2)
     pdf.set_font("Helvetica", "B", 11)
     pdf.cell(160, 7, kind, align="R")
     pdf.cell(30, 7, _money(note.amount_minor, note.currency), align="R", new_x="LMARGIN", new_y="NEXT")

@@ -50,8 +50,10 @@ async def bill_customers(ctx: dict[str, Any], organization_id: str, customer_ids
     org = uuid.UUID(organization_id)
     async with ctx["db"].read() as session:
         customers = await CustomerRepository(session, org).external_ids([uuid.UUID(c) for c in customer_ids])
-    result = billing.RunResult()
-    await billing.bill_batch(ctx["db"], billing.job_actor(org), customers, datetime.fromisoformat(as_of), result)
+    result, actor, moment = billing.RunResult(), billing.job_actor(org), datetime.fromisoformat(as_of)
+    await billing.bill_batch(ctx["db"], actor, customers, moment, result)
+    if result.invoices or result.failures:  # an hourly job that found nothing due leaves no entry
+        await billing.record_run(ctx["db"], actor, moment, len(customers), result)
     if result.failures:
         raise BillingFailed(
             f"{len(result.failures)} of {len(customers)} customers not billed "

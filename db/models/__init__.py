@@ -3,7 +3,7 @@
 from db.models.audit import AuditEntry
 from db.models.base import Base
 from db.models.catalog import BillableMetric, Charge, Plan
-from db.models.credits import AppliedCoupon, Coupon, CreditNote, Wallet, WalletTransaction
+from db.models.credits import AppliedCoupon, Coupon, CreditNote, CreditNoteItem, Wallet, WalletTransaction
 from db.models.customer import Customer
 from db.models.invoice import Invoice, InvoiceLine, InvoiceNumberSequence, TaxRate, TaxRateAssignment
 from db.models.organization import ApiKey, Organization, Role, StaffUser
@@ -19,6 +19,7 @@ __all__ = [
     "Charge",
     "Coupon",
     "CreditNote",
+    "CreditNoteItem",
     "Customer",
     "Invoice",
     "InvoiceLine",

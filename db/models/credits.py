@@ -114,3 +114,25 @@ class CreditNote(Base):
     # CREDIT on a paid invoice: what is left to take off the customer's next invoices.
     remaining_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = created_at()
+
+    # A credit note by line: what it gives back of each invoice line (none for one by amount).
+    items: Mapped[list[CreditNoteItem]] = relationship(
+        order_by="CreditNoteItem.position", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class CreditNoteItem(Base):
+    """The part of one invoice line that a credit note gives back: before tax, and its tax."""
+
+    __tablename__ = "credit_note_items"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    organization_id: Mapped[uuid.UUID] = _org()
+    credit_note_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("credit_notes.id", ondelete="CASCADE"), index=True
+    )
+    invoice_line_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("invoice_lines.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(300))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    tax_minor: Mapped[int] = mapped_column(BigInteger)

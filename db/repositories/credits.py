@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import AppliedCoupon, Coupon, CreditNote, Wallet, WalletTransaction
+from db.models import AppliedCoupon, Coupon, CreditNote, CreditNoteItem, Wallet, WalletTransaction
 from db.repositories.pagination import Page, paginate
 
 
@@ -127,6 +127,20 @@ class CreditRepository:
         for row in rows:
             found.setdefault(row.customer_id, []).append(row)
         return found
+
+    async def credited_by_line(self, invoice_id: uuid.UUID) -> dict[uuid.UUID, tuple[int, int]]:
+        """What the invoice's credit notes by line already gave back of each line: (net, tax) in minor units."""
+        rows = await self.session.execute(
+            select(
+                CreditNoteItem.invoice_line_id,
+                func.sum(CreditNoteItem.amount_minor),
+                func.sum(CreditNoteItem.tax_minor),
+            )
+            .join(CreditNote, CreditNote.id == CreditNoteItem.credit_note_id)
+            .where(CreditNote.organization_id == self.organization_id, CreditNote.invoice_id == invoice_id)
+            .group_by(CreditNoteItem.invoice_line_id)
+        )
+        return {line: (int(net), int(tax)) for line, net, tax in rows}
 
     async def credit_note_count(self, invoice_id: uuid.UUID) -> int:
         return int(

@@ -18,11 +18,21 @@ from services import credits
 from services.errors import Invalid
 
 
-def _id(value: str, field: str = "invoiceId") -> uuid.UUID:
+def _id(value: str, field: str | tuple[str, ...] = "invoiceId") -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise Invalid("not a valid id", field=(field,), code="INVALID_ID") from None
+        path = (field,) if isinstance(field, str) else field
+        raise Invalid("not a valid id", field=path, code="INVALID_ID") from None
+
+
+def _lines(lines: list[CreditNoteLineInput] | None) -> list[credits.CreditNoteLine] | None:
+    if lines is None:
+        return None
+    return [
+        credits.CreditNoteLine(_id(line.invoice_line_id, ("lines", str(i), "invoiceLineId")), line.amount)
+        for i, line in enumerate(lines)
+    ]
 
 
 @strawberry.input
@@ -67,11 +77,22 @@ class WalletPayload:
     user_errors: list[UserError]
 
 
-@strawberry.input
+@strawberry.input(description="Part of an invoice line to credit, before tax (its tax goes back with it).")
+class CreditNoteLineInput:
+    invoice_line_id: strawberry.ID
+    amount: Decimal | None = strawberry.field(default=None, description="All that is left of the line when left out.")
+
+
+@strawberry.input(description="Either amount or lines.")
 class CreateCreditNoteInput:
     invoice_id: strawberry.ID
     kind: CreditNoteKind
-    amount: Decimal = strawberry.field(description="Tax included; never more than what can still be credited.")
+    amount: Decimal | None = strawberry.field(
+        default=None, description="Tax included; never more than what can still be credited."
+    )
+    lines: list[CreditNoteLineInput] | None = strawberry.field(
+        default=None, description="By line: each line's part before tax, with its share of the line's tax."
+    )
     reason: str = ""
 
 
@@ -137,7 +158,7 @@ class CreditMutations:
     @strawberry.mutation(description="Credit or refund an open or paid invoice (FINANCE).")
     async def create_credit_note(self, info: Info[Context, None], input: CreateCreditNoteInput) -> CreditNotePayload:
         row, errors = await run_use_case(info, Role.FINANCE, lambda uow, a: credits.create_credit_note(
-            uow, a, _id(input.invoice_id), input.kind.value, input.amount, input.reason))
+            uow, a, _id(input.invoice_id), input.kind.value, input.amount, input.reason, _lines(input.lines)))
         return CreditNotePayload(credit_note=CreditNote.of(row) if row else None, user_errors=errors)
 
     @strawberry.mutation(description="Invoice add-ons or services outside subscriptions (FINANCE).")

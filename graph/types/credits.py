@@ -81,6 +81,14 @@ class Wallet:
         )
 
 
+@strawberry.type(description="What a credit note by line gives back of one invoice line.")
+class CreditNoteItem:
+    invoice_line_id: strawberry.ID
+    description: str
+    amount: Decimal = strawberry.field(description="Before tax.")
+    tax_amount: Decimal
+
+
 @strawberry.type
 class CreditNote:
     id: strawberry.ID
@@ -91,6 +99,7 @@ class CreditNote:
     amount: Decimal
     remaining_credit: Decimal = strawberry.field(description="Left to deduct from the customer's next invoices.")
     created_at: datetime
+    items: list[CreditNoteItem] = strawberry.field(description="By line: what each line gets back; [] by amount.")
 
     @strawberry.field(description="A link to the PDF, valid for an hour.")
     def pdf_url(self, info: Info[Context, None]) -> str:
@@ -112,4 +121,13 @@ class CreditNote:
             amount=money.from_minor_units(n.amount_minor, n.currency),
             remaining_credit=money.from_minor_units(n.remaining_minor, n.currency),
             created_at=n.created_at,
+            items=[
+                CreditNoteItem(
+                    invoice_line_id=strawberry.ID(str(i.invoice_line_id)),
+                    description=i.description,
+                    amount=money.from_minor_units(i.amount_minor, n.currency),
+                    tax_amount=money.from_minor_units(i.tax_minor, n.currency),
+                )
+                for i in n.items
+            ],
         )

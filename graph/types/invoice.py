@@ -43,6 +43,7 @@ class InvoiceTaxRate:
 
 @strawberry.type
 class InvoiceLine:
+    id: strawberry.ID = strawberry.field(description="What a credit note by line names.")
     kind: InvoiceLineKind
     description: str
     subscription_external_id: str | None
@@ -60,6 +61,7 @@ class InvoiceLine:
     def of(cls, line: InvoiceLineModel, currency: str) -> InvoiceLine:
         amount = money.from_minor_units
         return cls(
+            id=strawberry.ID(str(line.id)),
             kind=InvoiceLineKind(line.kind),
             description=line.description,
             subscription_external_id=line.subscription_external_id,

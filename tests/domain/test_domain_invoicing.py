@@ -343,3 +343,54 @@ def test_tax_is_zero_exactly_when_exempt_or_reverse_charged(case):
     if t.tax_exempt or t.reverse_charge:
         assert t.tax_amount == 0
     assert t.reverse_charge == (t.note == invoicing.REVERSE_CHARGE_NOTE)
+
+
+# --- credit notes by line ---------------------------------------------------------------------------
+
+
+def test_a_whole_line_is_credited_with_its_tax():
+    from domain.invoicing import CreditableLine, credit_note_item
+
+    assert credit_note_item(CreditableLine(net_minor=10_000, tax_minor=2_000)) == (10_000, 2_000)
+
+
+def test_part_of_a_line_gives_back_its_share_of_the_tax_rounded_half_away_from_zero():
+    from domain.invoicing import CreditableLine, credit_note_item
+
+    # 20 % of 33.33 = 6.666 -> 6.67: a third of the 100.00 line taxed 20.00
+    assert credit_note_item(CreditableLine(10_000, 2_000), 3_333) == (3_333, 667)
+
+
+def test_a_line_cannot_be_credited_beyond_what_is_left_of_it():
+    from domain.errors import CreditNoteLineTooLarge, InvalidCreditAmount
+    from domain.invoicing import CreditableLine, credit_note_item
+
+    with pytest.raises(CreditNoteLineTooLarge):
+        credit_note_item(CreditableLine(10_000, 2_000, credited_net_minor=9_000, credited_tax_minor=1_800), 1_001)
+    with pytest.raises(InvalidCreditAmount):
+        credit_note_item(CreditableLine(10_000, 2_000, credited_net_minor=10_000, credited_tax_minor=2_000))
+    with pytest.raises(InvalidCreditAmount):
+        credit_note_item(CreditableLine(10_000, 2_000), 0)
+
+
+@settings(max_examples=80, deadline=None, database=None)
+@given(
+    net=st.integers(1, 10_000_000),
+    rate=st.sampled_from([0, 5, 7, 19, 20, 21, 25]),
+    cuts=st.lists(st.integers(1, 99), max_size=6),
+)
+def test_crediting_a_line_in_parts_gives_back_exactly_its_amount_and_tax(net, rate, cuts):
+    from domain.invoicing import CreditableLine, credit_note_item
+
+    tax = int((D(net) * rate / 100).quantize(D(1), rounding="ROUND_HALF_UP"))
+    credited_net = credited_tax = 0
+    for cut in cuts:
+        left = net - credited_net
+        part = max(1, left * cut // 100)
+        if part >= left:
+            break
+        item_net, item_tax = credit_note_item(CreditableLine(net, tax, credited_net, credited_tax), part)
+        assert item_net == part and 0 <= item_tax <= tax - credited_tax
+        credited_net, credited_tax = credited_net + item_net, credited_tax + item_tax
+    last = credit_note_item(CreditableLine(net, tax, credited_net, credited_tax))
+    assert (credited_net + last[0], credited_tax + last[1]) == (net, tax)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pypdf
 
+from tests.graph.catalog_helpers import INGEST, uid
 from tests.graph.test_billing import INVOICES, _check_invariants, _monthly_customer, _run
 
 CREDIT_NOTE = """mutation($i: CreateCreditNoteInput!) { createCreditNote(input: $i) {
   creditNote { number kind amount remainingCredit pdfUrl } userErrors { field code message } } }"""
 INVOICE = """query($id: ID!) { invoice(id: $id) { status totalAmount creditNotesAmount creditsAmount amountDue
   subtotalAmount discountAmount taxAmount lines { amount taxAmount } creditNotes { number amount } } }"""
+LINES = """query($id: ID!) { invoice(id: $id) { lines { id kind description amount taxAmount } } }"""
 PAID = "mutation($id: ID!) { markInvoicePaid(input: {invoiceId: $id}) { invoice { status } userErrors { code } } }"
 
 
@@ -204,3 +207,80 @@ async def test_voiding_gives_back_coupon_periods_and_prepaid_credits(tenant) -> 
         c=cust,
     )
     assert applied["applyCoupon"]["userErrors"] == [{"code": "COUPON_ALREADY_APPLIED"}]  # active again, unused
+
+
+CREDIT_BY_LINE = """mutation($i: CreateCreditNoteInput!) { createCreditNote(input: $i) {
+  creditNote { number kind amount remainingCredit pdfUrl items { invoiceLineId description amount taxAmount } }
+  userErrors { field code message } } }"""
+
+
+async def test_a_credit_note_by_line_gives_back_each_line_with_its_tax(stack, tenant) -> None:
+    api = tenant.api
+    await api(
+        'mutation { createTaxRate(input: {code: "vat20", name: "VAT", rate: "20", appliesToOrganization: true}) '
+        "{ userErrors { code } } }"
+    )
+    cust, m = await _monthly_customer(api, amount="30", unit_price="2.5")
+    when = (datetime.now(UTC) - timedelta(days=5)).isoformat()  # in the period that ended yesterday
+    events = [
+        {"transactionId": uid("t"), "customerExternalId": cust, "metricCode": m, "timestamp": when} for _ in range(4)
+    ]
+    assert (await api(INGEST, input={"events": events}))["ingestUsage"]["accepted"] == 4
+    invoice = next(
+        i for i in sorted((await _run(api))["invoices"], key=lambda i: i["periodEnd"]) if i["totalAmount"] != "36.00"
+    )
+    lines = (await api(LINES, id=invoice["id"]))["invoice"]["lines"]
+    fee, usage = (next(ln for ln in lines if ln["kind"] == kind) for kind in ("SUBSCRIPTION", "CHARGE"))
+    # the fee line 30.00 + 6.00 tax, the usage line 4 x 2.50 = 10.00 + 2.00 tax: total 48.00
+    assert (invoice["totalAmount"], usage["amount"], usage["taxAmount"]) == ("48.00", "10.00", "2.00")
+
+    # a third of the fee (10.00, its tax 2.00) and all of the usage (10.00 + 2.00)
+    note = (
+        await api(
+            CREDIT_BY_LINE,
+            i={"invoiceId": invoice["id"], "kind": "CREDIT", "reason": "outage",
+               "lines": [{"invoiceLineId": fee["id"], "amount": "10"}, {"invoiceLineId": usage["id"]}]},
+        )
+    )["createCreditNote"]
+    assert note["userErrors"] == []
+    assert note["creditNote"]["amount"] == "24.00"
+    assert [(i["invoiceLineId"], i["amount"], i["taxAmount"]) for i in note["creditNote"]["items"]] == [
+        (fee["id"], "10.00", "2.00"),
+        (usage["id"], "10.00", "2.00"),
+    ]
+    after = (await api(INVOICE, id=invoice["id"]))["invoice"]
+    assert (after["creditNotesAmount"], after["amountDue"]) == ("24.00", "24.00")
+
+    # the usage line has nothing left; the fee line has 20.00 left, not 20.01
+    refused = await api(
+        CREDIT_BY_LINE, i={"invoiceId": invoice["id"], "kind": "CREDIT", "lines": [{"invoiceLineId": usage["id"]}]}
+    )
+    assert [(e["field"], e["code"]) for e in refused["createCreditNote"]["userErrors"]] == [
+        (["input", "lines", "0", "amount"], "INVALID_AMOUNT")
+    ]
+    too_much = await api(
+        CREDIT_BY_LINE,
+        i={"invoiceId": invoice["id"], "kind": "CREDIT", "lines": [{"invoiceLineId": fee["id"], "amount": "20.01"}]},
+    )
+    assert [(e["field"], e["code"]) for e in too_much["createCreditNote"]["userErrors"]] == [
+        (["input", "lines", "0", "amount"], "CREDIT_NOTE_LINE_TOO_LARGE")
+    ]
+    both = await api(
+        CREDIT_BY_LINE,
+        i={"invoiceId": invoice["id"], "kind": "CREDIT", "amount": "1", "lines": [{"invoiceLineId": fee["id"]}]},
+    )
+    assert [e["code"] for e in both["createCreditNote"]["userErrors"]] == ["INVALID_INPUT"]
+    # the rest of the fee line: 20.00 and exactly the 4.00 of tax left on it
+    rest = (
+        await api(
+            CREDIT_BY_LINE, i={"invoiceId": invoice["id"], "kind": "CREDIT", "lines": [{"invoiceLineId": fee["id"]}]}
+        )
+    )["createCreditNote"]["creditNote"]
+    assert [(i["amount"], i["taxAmount"]) for i in rest["items"]] == [("20.00", "4.00")]
+    final = (await api(INVOICE, id=invoice["id"]))["invoice"]
+    assert (final["creditNotesAmount"], final["amountDue"], final["status"]) == ("48.00", "0.00", "PAID")
+
+    async with aiohttp.ClientSession() as http, http.get(rest["pdfUrl"]) as response:
+        text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(await response.read())).pages)
+    assert "Credit note" in text and "20.00" in text and usage["description"] not in text
+    assert fee["description"] in text
