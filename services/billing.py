@@ -668,6 +668,33 @@ async def issue_invoice(
     return invoice
 
 
+async def _billing_date_again(
+    uow: UnitOfWork, actor: Actor, invoice: Invoice
+) -> tuple[Organization, Customer, BillingDate]:
+    """What the billing date of a subscription invoice bills from current data (late events, new prices):
+    computed from where billing of each subscription stood before it (`billed_from`), under the customer's
+    billing lock; each subscription's progress is kept (never moved back)."""
+    await advisory_xact_lock(uow.session, LockNamespace.CUSTOMER_BILLING, invoice.customer_id)
+    org = await OrganizationRepository(uow.session).get(actor.organization_id)
+    customer = invoice.customer
+    subscriptions = await SubscriptionRepository(uow.session, org.id).of_customer(customer.id)
+    progress = {s.id: s.billed_through for s in subscriptions}
+    for sub in subscriptions:  # rewind to where this invoice started billing them
+        if str(sub.id) in invoice.billed_from:
+            previous = invoice.billed_from[str(sub.id)]
+            sub.billed_through = datetime.fromisoformat(previous) if previous else None
+    billing_date = datetime.fromisoformat(invoice.billing_key.split(VOIDED_KEY)[0])  # the key is its date
+    dates = await _due(BatchedRating(uow.session, org.id), org, customer, subscriptions, billing_date)
+    bill = dates.get(billing_date, BillingDate(billing_date))
+    for sub in subscriptions:
+        reached = [t for t in (progress[sub.id], bill.advanced.get(sub.id)) if t is not None]
+        sub.billed_through = max(reached) if reached else None
+    return org, customer, bill
+
+
+VOIDED_KEY = ":voided:"  # a regenerated invoice's voided predecessor keeps its billing key under this suffix
+
+
 async def refresh_invoice(
     uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID, *, finalize_after: bool = False
 ) -> Invoice:
@@ -678,21 +705,8 @@ async def refresh_invoice(
         raise NotFound("no invoice with this id", field=("id",))
     if invoice.status != numbering.InvoiceStatus.DRAFT.value or invoice.kind != "SUBSCRIPTION":
         raise Invalid("only a draft subscription invoice can be refreshed", field=("id",), code="INVOICE_NOT_DRAFT")
-    await advisory_xact_lock(uow.session, LockNamespace.CUSTOMER_BILLING, invoice.customer_id)
-    org = await OrganizationRepository(uow.session).get(actor.organization_id)
-    customer = invoice.customer
-    subscriptions = await SubscriptionRepository(uow.session, org.id).of_customer(customer.id)
-    for sub in subscriptions:  # rewind to where this draft started billing them
-        if str(sub.id) in invoice.billed_from:
-            previous = invoice.billed_from[str(sub.id)]
-            sub.billed_through = datetime.fromisoformat(previous) if previous else None
     before = invoice_view(invoice)
-    billing_date = datetime.fromisoformat(invoice.billing_key)  # a subscription invoice's key is its date
-    dates = await _due(BatchedRating(uow.session, org.id), org, customer, subscriptions, billing_date)
-    bill = dates.get(billing_date, BillingDate(billing_date))
-    by_id = {s.id: s for s in subscriptions}
-    for sub_id, through in bill.advanced.items():
-        by_id[sub_id].billed_through = max(through, by_id[sub_id].billed_through or through)
+    org, customer, bill = await _billing_date_again(uow, actor, invoice)
     context = await InvoicingContext.load(uow, org, [customer.id], deductions=finalize_after)
     computed = _compute(
         context,
@@ -802,6 +816,58 @@ async def void_invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> 
     await audit.record(uow, actor, "invoice.voided", "invoice", invoice.id, before=before, after=invoice_view(invoice))
     announce_invoice(uow, invoice)
     return invoice
+
+
+async def regenerate_invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> Invoice:
+    """Bill a voided subscription invoice's billing date again, from current data (prices fixed since,
+    late usage): a new invoice for the same date, numbered when finalized (a draft in a grace period).
+    The voided one stays as it is; its billing key moves aside so the date can be billed once more."""
+    repo = InvoiceRepository(uow.session, actor.organization_id)
+    voided = await repo.get(invoice_id, for_update=True)
+    if voided is None:
+        raise NotFound("no invoice with this id", field=("id",))
+    regenerable = (
+        voided.status == numbering.InvoiceStatus.VOID.value
+        and voided.kind == "SUBSCRIPTION"
+        and voided.billing_key is not None
+        and VOIDED_KEY not in voided.billing_key
+        and _is_date(voided.billing_key)
+    )
+    if not regenerable:
+        raise Invalid(
+            "only a voided subscription invoice of a billing date, not regenerated yet, can be regenerated",
+            field=("id",),
+            code="INVOICE_NOT_REGENERABLE",
+        )
+    date_key = voided.billing_key
+    voided.billing_key = f"{date_key}{VOIDED_KEY}{voided.id}"
+    await uow.session.flush()  # the date's key is free before the new invoice takes it
+    org, customer, bill = await _billing_date_again(uow, actor, voided)
+    if not bill.lines:
+        raise Invalid("nothing is billed at this billing date any more", field=("id",), code="NOTHING_TO_BILL")
+    drafts = org.invoice_grace_period_days > 0
+    context = await InvoicingContext.load(uow, org, [customer.id], deductions=not drafts)
+    invoice = await _issue(uow, actor, context, customer, bill, voided.currency)
+    invoice.billed_from = dict(voided.billed_from)
+    if not drafts:
+        await finalize_many(uow, actor, [invoice], org)
+    await audit.record(
+        uow,
+        actor,
+        "invoice.regenerated",
+        "invoice",
+        voided.id,
+        after={"regeneratedAs": invoice.id, "billingDate": date_key},
+    )
+    return invoice
+
+
+def _is_date(key: str) -> bool:
+    try:
+        datetime.fromisoformat(key)
+    except ValueError:
+        return False
+    return True
 
 
 async def mark_uncollectible(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> Invoice:

@@ -136,6 +136,16 @@ class BillingMutations:
         )
         return InvoicePayload(invoice=Invoice.of(invoice) if invoice else None, user_errors=errors)
 
+    @strawberry.mutation(
+        description="Bill a voided subscription invoice's billing date again from current data: a new invoice "
+        "for the same period (FINANCE)."
+    )
+    async def regenerate_invoice(self, info: Info[Context, None], input: InvoiceIdInput) -> InvoicePayload:
+        invoice, errors = await run_use_case(
+            info, Role.FINANCE, lambda uow, a: billing.regenerate_invoice(uow, a, _id(input.id))
+        )
+        return InvoicePayload(invoice=Invoice.of(invoice) if invoice else None, user_errors=errors)
+
     @strawberry.mutation(description="Stop collecting an open invoice (FINANCE).")
     async def mark_invoice_uncollectible(self, info: Info[Context, None], input: InvoiceIdInput) -> InvoicePayload:
         invoice, errors = await run_use_case(

@@ -536,3 +536,47 @@ async def test_only_arrears_charges_on_recurring_count_or_sum_metrics_can_be_pro
         assert [(e["code"], e["field"]) for e in data["createPlan"]["userErrors"]] == [
             ("PRORATION_NOT_SUPPORTED", ["input", "charges", "0", "prorated"])
         ]
+
+
+REGENERATE = """mutation($id: ID!) { regenerateInvoice(input: {id: $id}) {
+  invoice { id number status periodStart periodEnd totalAmount lines { kind amount } } userErrors { field code } } }"""
+
+
+async def test_a_voided_invoice_is_regenerated_once_from_current_prices(tenant) -> None:
+    api = tenant.api
+    cust, _ = await _monthly_customer(api, amount="30")
+    first, _ = sorted((await _run(api))["invoices"], key=lambda i: i["periodEnd"])
+    assert first["totalAmount"] == "30.00"
+    # regenerating needs a voided invoice
+    refused = (await api(REGENERATE, id=first["id"]))["regenerateInvoice"]
+    assert refused == {"invoice": None, "userErrors": [{"field": ["input", "id"], "code": "INVOICE_NOT_REGENERABLE"}]}
+    voided = await api("mutation($id: ID!) { voidInvoice(input: {id: $id}) { userErrors { code } } }", id=first["id"])
+    assert voided["voidInvoice"]["userErrors"] == []
+    assert (await _run(api))["invoices"] == []  # voiding alone bills nothing again
+    plan_code = (await api("query($c: String!) { customer(externalId: $c) { subscriptions { plan { code } } } }",
+                           c=cust))["customer"]["subscriptions"][0]["plan"]["code"]
+    updated = await api(
+        'mutation($p: String!) { updatePlan(input: {code: $p, amount: "25"}) { userErrors { code } } }', p=plan_code
+    )
+    assert updated["updatePlan"]["userErrors"] == []
+
+    again = (await api(REGENERATE, id=first["id"]))["regenerateInvoice"]
+    assert again["userErrors"] == []
+    new = again["invoice"]
+    # the same billing period, at the corrected price, with the next number
+    assert (new["periodStart"], new["periodEnd"]) == (first["periodStart"], first["periodEnd"])
+    fees = [ln["amount"] for ln in new["lines"] if ln["kind"] == "SUBSCRIPTION"]
+    assert (new["status"], new["totalAmount"], fees) == ("OPEN", "25.00", ["25.00"])
+    assert new["number"].rsplit("-", 1)[1] == "0003"  # after the two of the first run
+    # once only, and nothing else billed twice
+    assert (await api(REGENERATE, id=first["id"]))["regenerateInvoice"]["userErrors"][0]["code"] == (
+        "INVOICE_NOT_REGENERABLE"
+    )
+    assert (await _run(api))["invoices"] == []
+    listed = (await api(INVOICES, c=cust))["invoices"]
+    assert listed["totalCount"] == 3
+    assert sorted(n["status"] for n in listed["nodes"]) == ["OPEN", "OPEN", "VOID"]
+    logged = await api('{ auditLogs(first: 5, action: "invoice.regenerated") { nodes { targetId after } } }')
+    assert [(n["targetId"], n["after"]["regeneratedAs"]) for n in logged["auditLogs"]["nodes"]] == [
+        (first["id"], new["id"])
+    ]
