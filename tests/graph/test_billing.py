@@ -580,3 +580,20 @@ async def test_a_voided_invoice_is_regenerated_once_from_current_prices(tenant) 
     assert [(n["targetId"], n["after"]["regeneratedAs"]) for n in logged["auditLogs"]["nodes"]] == [
         (first["id"], new["id"])
     ]
+
+
+async def test_a_tax_rate_over_100_percent_or_below_0_is_refused_and_nothing_is_written(tenant) -> None:
+    api = tenant.api
+    create = (
+        "mutation($i: CreateTaxRateInput!) { createTaxRate(input: $i) { taxRate { code } userErrors { field code } } }"
+    )
+    for rate in ("100.01", "-1"):
+        data = await api(create, i={"code": f"bad-{rate}", "name": "Bad", "rate": rate})
+        assert data["createTaxRate"] == {
+            "taxRate": None,
+            "userErrors": [{"field": ["input", "rate"], "code": "TAX_RATE_OUT_OF_RANGE"}],
+        }
+    ok = await api(create, i={"code": "full", "name": "Full", "rate": "100"})
+    assert ok["createTaxRate"]["userErrors"] == []
+    listed = await api("{ taxRates { nodes { code } } }")
+    assert [n["code"] for n in listed["taxRates"]["nodes"]] == ["full"]
