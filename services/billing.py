@@ -1023,9 +1023,16 @@ async def bill_customers(
         raise NotFound(f"no such customer: {missing[0]}", field=("customerId",))
     subscriptions = await SubscriptionRepository(session, org.id).of_customers(customer_ids)
     rate = BatchedRating(session, org.id)
-    dues = await asyncio.gather(
-        *(_due(rate, org, customers[c], subscriptions.get(c, []), as_of) for c in customer_ids)
+    # Every customer's dates side by side, their usage read together; all of them finish (none is left
+    # reading on the session) before a failure of one fails the batch.
+    outcomes = await asyncio.gather(
+        *(_due(rate, org, customers[c], subscriptions.get(c, []), as_of) for c in customer_ids),
+        return_exceptions=True,
     )
+    failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
+    if failed is not None:
+        raise failed
+    dues = [o for o in outcomes if not isinstance(o, BaseException)]
     keys = {(c, bill.key) for c, dates in zip(customer_ids, dues, strict=True) for bill in dates.values()}
     repo = InvoiceRepository(session, org.id)
     billed = await repo.billing_keys({c for c, _ in keys}, {k for _, k in keys})
