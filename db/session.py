@@ -46,7 +46,7 @@ class UnitOfWork:
         self._publish = publish
         self._before_commit: dict[str, Hook] = {}
         self._after_commit: list[Hook] = []
-        self._messages: list[tuple[str, bytes] | Callable[[], tuple[str, bytes]]] = []
+        self._messages: list[tuple[str, bytes]] = []
         # What the use case's services gather during the transaction for their before-commit hooks.
         self.pending: dict[Any, Any] = {}
 
@@ -59,10 +59,10 @@ class UnitOfWork:
     def after_commit(self, hook: Hook) -> None:
         self._after_commit.append(hook)
 
-    def publish_after_commit(self, channel: str, message: bytes | Callable[[], bytes]) -> None:
-        """Tell live subscribers, but only about what was really committed (`message` may be computed then)."""
+    def publish_after_commit(self, channel: str, message: bytes) -> None:
+        """Tell live subscribers, but only about what was really committed."""
         if self._publish is not None:
-            self._messages.append((channel, message) if isinstance(message, bytes) else lambda: (channel, message()))
+            self._messages.append((channel, message))
 
     async def _run_before_commit(self) -> None:
         while self._before_commit:  # a hook may register another one
@@ -71,11 +71,10 @@ class UnitOfWork:
 
     async def _run_after_commit(self) -> None:
         if self._messages and self._publish is not None:
-            messages = [m if isinstance(m, tuple) else m() for m in self._messages]
             try:
-                await self._publish(messages)
+                await self._publish(self._messages)
             except Exception:  # committed is committed: a missed live push must not turn into an error
-                log.exception("publishing %d message(s) after commit failed", len(messages))
+                log.exception("publishing %d message(s) after commit failed", len(self._messages))
         for hook in self._after_commit:
             await hook()
 

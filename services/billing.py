@@ -222,16 +222,15 @@ def _raw_breakdown(fee: Any) -> list[dict[str, Any]]:
 @dataclass
 class BillingDate:
     at: datetime
+    lines: list[DueLine] = field(default_factory=list)
+    periods: list[Period] = field(default_factory=list)
+    advanced: dict[uuid.UUID, datetime] = field(default_factory=dict)  # subscription -> billed through
+    progressive: list[tuple[Subscription, Period]] = field(default_factory=list)  # periods that may have interims
 
     @property
     def key(self) -> str:
         """The invoice's `billing_key`: a customer has one invoice per billing date."""
         return self.at.astimezone(UTC).isoformat()
-
-    lines: list[DueLine] = field(default_factory=list)
-    periods: list[Period] = field(default_factory=list)
-    advanced: dict[uuid.UUID, datetime] = field(default_factory=dict)  # subscription -> billed through
-    progressive: list[tuple[Subscription, Period]] = field(default_factory=list)  # periods that may have interims
 
 
 async def _due(
@@ -1029,10 +1028,11 @@ async def bill_customers(
         *(_due(rate, org, customers[c], subscriptions.get(c, []), as_of) for c in customer_ids),
         return_exceptions=True,
     )
-    failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
-    if failed is not None:
-        raise failed
-    dues = [o for o in outcomes if not isinstance(o, BaseException)]
+    dues: list[dict[datetime, BillingDate]] = []
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+        dues.append(outcome)
     keys = {(c, bill.key) for c, dates in zip(customer_ids, dues, strict=True) for bill in dates.values()}
     repo = InvoiceRepository(session, org.id)
     billed = await repo.billing_keys({c for c, _ in keys}, {k for _, k in keys})

@@ -22,11 +22,6 @@ class InvoiceRepository:
         self.session = session
         self.organization_id = organization_id
 
-    async def add(self, invoice: Invoice) -> Invoice:
-        self.stage(invoice)
-        await self.session.flush()
-        return invoice
-
     def stage(self, invoice: Invoice) -> Invoice:
         """Add without writing yet: many invoices then go out in one flush."""
         invoice.organization_id = self.organization_id
