@@ -44,7 +44,7 @@ from services.documents import link_is_valid, render_credit_note, render_invoice
 from services.errors import Unauthenticated
 from services.usage import UsageIngestor
 from valueverse.metrics import metrics_endpoint
-from valueverse.security import SecurityHeaders, cors_middleware
+from valueverse.security import SecuredStarlette, cors_middleware
 from valueverse.settings import Settings
 
 HTTP_REQUESTS = Counter("valueverse_http_requests_total", "HTTP requests", ["route", "method", "status"])
@@ -270,7 +270,8 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             await publish.close()
             await db.dispose()
 
-    return Starlette(
+    return SecuredStarlette(
+        hsts=settings.hsts,
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
@@ -282,7 +283,6 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             WebSocketRoute("/graphql", graphql_app),
         ],
         middleware=[
-            Middleware(SecurityHeaders, hsts=settings.hsts),
             Middleware(CorrelationIdMiddleware, header_name="X-Request-ID", validator=valid_request_id),
             Middleware(RequestMetrics),
             *cors_middleware(settings.cors_origin_list()),

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from valueverse.settings import Settings
 
 
@@ -259,7 +261,13 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
-        return int(args.func(Settings(), args) or 0)
+        settings = Settings()
+    except ValidationError as exc:  # a bad setting: say which, without a traceback
+        for error in exc.errors():
+            print(f"error: {'.'.join(map(str, error['loc'])).upper()}: {error['msg']}", file=sys.stderr)
+        return 2
+    try:
+        return int(args.func(settings, args) or 0)
     except KeyboardInterrupt:  # Ctrl-C before the server took over its signals: no traceback
         return 130
 

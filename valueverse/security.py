@@ -1,7 +1,9 @@
 """Security headers of every HTTP response, and the Content-Security-Policy of pages with inline scripts.
 
-One middleware (`SecurityHeaders`) sets them all; a header a route already set wins, so a page that
-needs a different policy (an HTML page with inline scripts, a cacheable asset) sets its own:
+One middleware (`SecurityHeaders`) sets them all, outside everything else (`SecuredStarlette`), so that
+Starlette's own answers (a 500, a body over its size limit) carry them too. A header a route already set
+wins, so a page that needs a different policy (an HTML page with inline scripts, a cacheable asset) sets
+its own:
 
     html = Path("graphiql.html").read_text()
     Response(html, media_type="text/html", headers={"Content-Security-Policy": csp_for_html(html)})
@@ -13,7 +15,9 @@ import base64
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from html.parser import HTMLParser
+from typing import Any
 
+from starlette.applications import Starlette
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -131,6 +135,17 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class SecuredStarlette(Starlette):
+    """Starlette with `SecurityHeaders` around its whole middleware stack, error handling included."""
+
+    def __init__(self, *, hsts: bool = False, **kwargs: Any) -> None:
+        self.hsts = hsts
+        super().__init__(**kwargs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), hsts=self.hsts)
 
 
 class ListedOriginsCORS(CORSMiddleware):

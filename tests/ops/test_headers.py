@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import aiohttp
@@ -15,7 +17,7 @@ import pytest
 from multidict import CIMultiDict
 
 from tests.ops.servers import api_process
-from tests.stack import Stack, _free_port
+from tests.stack import ROOT, Stack, _free_port
 from valueverse.security import csp_for_html
 
 ALLOWED = "https://app.example.com"
@@ -195,3 +197,15 @@ async def test_metrics_on_their_own_address_and_absent_from_the_api_port_without
     status, headers, body = await _request("GET", f"{metrics}/metrics")
     assert status == 200 and headers["Content-Type"].startswith("text/plain")
     assert b"valueverse_http_requests_total" in body and b"valueverse_live_connected 1.0" in body
+
+
+def test_a_bad_origin_metrics_address_or_public_url_stops_serve_with_a_message(stack) -> None:
+    for name, value in [("CORS_ORIGINS", "https://app.example.com/path"), ("METRICS_ADDRESS", "9100"),
+                        ("PUBLIC_URL", "billing.example.com")]:
+        result = subprocess.run(
+            [sys.executable, "-m", "valueverse.cli", "serve", "--no-worker", "--port", str(_free_port())],
+            env={**stack.env, name: value}, cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )
+        assert result.returncode == 2, (name, result.stderr)
+        assert result.stderr.startswith(f"error: {name}: ") and value in result.stderr
+        assert "Traceback" not in result.stderr
