@@ -79,6 +79,7 @@ async def test_live_pushes_resume_after_redis_restarts_under_a_running_api(stack
             # ... and new usage is pushed again.
             await _ingest(api, tenant.api_key, code, cust, 3)
             await _push_with_amount(stream, "12.00")
+            await stream.aclose()
     log = (tmp_path / "api.log").read_text()
     assert "live hub lost Redis" in log and "live hub reconnected" in log
     assert "Traceback" not in log
@@ -99,6 +100,7 @@ async def test_the_api_starts_without_redis_and_goes_live_when_it_arrives(stack,
                 await until_ready(api, "ready")
                 await _ingest(api, tenant.api_key, code, cust, 4)
                 await _push_with_amount(stream, "10.00")
+                await stream.aclose()
     finally:
         redis.stop()
 
