@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from broadcaster import Broadcast
-
 from db.session import Database
 from graph.dataloaders import Loaders
+from integrations.live import LiveHub
 from services.actors import Actor
 from services.auth import Authenticator, SessionConfig
 from services.usage import UsageIngestor
@@ -19,7 +18,7 @@ class AppServices:
     db: Database
     authenticator: Authenticator
     session_config: SessionConfig
-    broadcast: Broadcast
+    broadcast: LiveHub  # live messages: `async with broadcast.subscribe(channel) as subscriber` (integrations/live.py)
     ingestor: UsageIngestor
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime
 
 import orjson
@@ -20,11 +21,23 @@ from graph.permissions import current_actor, require_role
 from graph.types.audit_log import AuditLog
 from graph.types.invoice import Invoice
 from graph.types.usage import CustomerUsage
+from integrations.live import Subscriber, SubscriberLagged
 from services import billing, usage
 from services.audit import audit_channel
 
 # A burst of usage yields one push per window, not one per event.
 COALESCE_SECONDS = 0.1
+
+
+@contextlib.asynccontextmanager
+async def _subscribe(info: Info[Context, None], channel: str, *, resync: bool = False) -> AsyncIterator[Subscriber]:
+    """The live hub's subscription; a subscriber that fell behind gets a clear error and may subscribe again."""
+    try:
+        async with info.context.services.broadcast.subscribe(channel, resync=resync) as subscriber:
+            yield subscriber
+    except SubscriberLagged:
+        raise PublicError("this subscription fell too far behind its live updates: subscribe again",
+                          "LIVE_UPDATES_LAGGED") from None
 
 
 async def _usage(info: Info[Context, None], customer: str, subscription: str | None) -> CustomerUsage:
@@ -43,8 +56,7 @@ class Live:
     @strawberry.subscription(description="Audit entries as they are committed (FINANCE or stronger).")
     async def audit_trail(self, info: Info[Context, None]) -> AsyncGenerator[AuditLog, None]:
         actor = require_role(info, Role.FINANCE)
-        broadcast = info.context.services.broadcast
-        async with broadcast.subscribe(audit_channel(actor.organization_id)) as subscriber:
+        async with _subscribe(info, audit_channel(actor.organization_id)) as subscriber:
             async for event in subscriber:
                 entry_id = orjson.loads(event.message)["id"]
                 async with info.context.db.read() as session:
@@ -59,7 +71,7 @@ class Live:
                               customer_external_id: str | None = None) -> AsyncGenerator[Invoice, None]:
         actor = current_actor(info)
         channel = billing.invoice_channel(actor.organization_id, customer_external_id)
-        async with info.context.services.broadcast.subscribe(channel) as subscriber:
+        async with _subscribe(info, channel) as subscriber:
             async for event in subscriber:
                 invoice_id = uuid.UUID(orjson.loads(event.message)["id"])
                 async with info.context.db.read() as session:
@@ -73,7 +85,8 @@ class Live:
                             subscription_external_id: str | None = None) -> AsyncGenerator[CustomerUsage, None]:
         actor = current_actor(info)
         channel = usage.usage_channel(actor.organization_id, customer_external_id)
-        async with info.context.services.broadcast.subscribe(channel) as subscriber:
+        # resync: after Redis comes back, usage stored while it was away is pushed without waiting for new events.
+        async with _subscribe(info, channel, resync=True) as subscriber:
             yield await _usage(info, customer_external_id, subscription_external_id)
             loop = asyncio.get_running_loop()
             while True:

@@ -1,19 +1,71 @@
-"""Live messages to Redis pub/sub, where the API's broadcaster hands them to WebSocket subscribers."""
+"""Live messages to Redis pub/sub, where each API process's live hub (integrations/live.py) hands them to
+WebSocket subscribers."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
 
+from prometheus_client import Counter
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("valueverse.pubsub")
+
+LIVE_DROPPED = Counter(
+    "valueverse_live_messages_dropped_total", "Live messages not published because Redis was unreachable"
+)
+TIMEOUT = 1.0  # seconds for one connection attempt and for one publish round trip
+RETRY_MIN, RETRY_MAX = 0.5, 5.0  # seconds without attempts after a failure, doubling while Redis stays down
 
 
 class RedisPublisher:
-    """`Publish` for a unit of work: every message of a transaction goes out in one pipeline."""
+    """`Publish` for a unit of work: every message of a transaction goes out in one pipeline.
 
-    def __init__(self, url: str) -> None:
-        self.redis = Redis.from_url(url)
+    Never raises for an unreachable Redis and never holds a request for long: an attempt is bounded by
+    `TIMEOUT`, and after a failure the messages of the next seconds are dropped without trying (one
+    attempt per `RETRY_MIN`…`RETRY_MAX` seconds, not one per request). Pub/sub is not durable anyway;
+    what was committed is in PostgreSQL."""
+
+    def __init__(self, url: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.redis = Redis.from_url(url, socket_connect_timeout=TIMEOUT, socket_timeout=TIMEOUT)
+        self._clock = clock
+        self._retry_at = 0.0
+        self._delay = RETRY_MIN
+        self._down_since: float | None = None
 
     async def __call__(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        now = self._clock()
+        if now < self._retry_at:
+            LIVE_DROPPED.inc(len(messages))
+            return
+        try:
+            async with asyncio.timeout(2 * TIMEOUT):
+                await self._send(messages)
+        except (RedisError, OSError, TimeoutError) as exc:
+            LIVE_DROPPED.inc(len(messages))
+            if self._down_since is None:
+                self._down_since = now
+                log.warning(
+                    "Redis unreachable (%s: %s): live messages are dropped until it answers again",
+                    type(exc).__name__,
+                    exc,
+                )
+            self._retry_at = now + self._delay
+            self._delay = min(self._delay * 2, RETRY_MAX)
+            return
+        if self._down_since is not None:
+            log.warning("Redis answers again after %.1f s: live messages are published", now - self._down_since)
+            self._down_since = None
+        self._retry_at, self._delay = 0.0, RETRY_MIN
+
+    def resume(self) -> None:
+        """Redis is known to be back (the live hub reconnected): try the next message at once."""
+        self._retry_at = 0.0
+
+    async def _send(self, messages: Sequence[tuple[str, bytes]]) -> None:
         if len(messages) == 1:
             await self.redis.publish(*messages[0])
             return

@@ -158,6 +158,7 @@ class StackManager:
             "DATA_DIR": str(self.log_dir / "data"),
             # Tests queue the jobs they need; the hourly schedule would bill their customers behind their back.
             "WORKER_CRON": "false",
+            "METRICS_TOKEN": secrets.token_urlsafe(16),
         }
         from db.migrate import upgrade
 

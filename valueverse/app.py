@@ -1,4 +1,4 @@
-"""ASGI app assembly: /graphql (HTTP + WebSocket), /healthz, /readyz, /metrics."""
+"""ASGI app assembly: /graphql (HTTP + WebSocket), /healthz, /readyz, /metrics; security headers, CORS."""
 
 from __future__ import annotations
 
@@ -15,9 +15,8 @@ from typing import Any
 
 import orjson
 from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
-from broadcaster import Broadcast
 from cross_web import HTTPException
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import Counter, Histogram
 from redis.asyncio import Redis
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -38,11 +37,14 @@ from db.usage_writer import UsageWriter
 from graph.context import AppServices, Context
 from graph.http_events import events_endpoint
 from graph.schema import schema
+from integrations.live import LiveHub
 from integrations.pubsub import RedisPublisher
 from services.auth import Authenticator, SessionConfig
 from services.documents import link_is_valid, render_credit_note, render_invoice
 from services.errors import Unauthenticated
 from services.usage import UsageIngestor
+from valueverse.metrics import metrics_endpoint
+from valueverse.security import SecuredStarlette, cors_middleware
 from valueverse.settings import Settings
 
 HTTP_REQUESTS = Counter("valueverse_http_requests_total", "HTTP requests", ["route", "method", "status"])
@@ -162,20 +164,22 @@ class RequestMetrics:
 
 
 def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlette:
-    broadcast = Broadcast(redis_url)
     publish = RedisPublisher(redis_url)
+    broadcast = LiveHub(redis_url, publish=publish, on_connect=publish.resume)
     db = Database(database_url, pool_size=settings.db_pool_size, publish=publish)
     session_config = SessionConfig(settings.resolved_secret_key(), settings.session_ttl_seconds)
     writer = UsageWriter(db.url)
     authenticator = Authenticator(db, session_config)
     services = AppServices(db, authenticator, session_config, broadcast, UsageIngestor(db, writer, publish))
-    redis = Redis.from_url(redis_url)
+    redis = Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=1)
     graphql_app = GraphQLApp(services)
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> Response:
+        """ready: everything answers; degraded (still 200): Redis is away, so live pushes pause while requests
+        keep working; not ready (503): the database is unreachable, so requests fail."""
         checks: dict[str, str] = {}
         try:
             async with asyncio.timeout(2), db.engine.connect() as conn:
@@ -186,13 +190,12 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
         try:
             async with asyncio.timeout(2):
                 await redis.ping()
-            checks["redis"] = "ok"
+            checks["redis"] = "ok" if broadcast.connected else "reconnecting: live subscriptions are not back yet"
         except Exception as exc:
             checks["redis"] = f"unreachable: {type(exc).__name__}"
-        ready = all(v == "ok" for v in checks.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
-        )
+        if checks["database"] != "ok":
+            return JSONResponse({"status": "not ready", "checks": checks}, status_code=503)
+        return JSONResponse({"status": "ready" if checks["redis"] == "ok" else "degraded", "checks": checks})
 
     async def invoice_pdf(request: Request) -> Response:
         """A signed link (see Invoice.pdfUrl): no Authorization header needed, valid for an hour."""
@@ -253,27 +256,26 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{note.number}.pdf"'}
         )
 
-    async def metrics(_: Request) -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        await broadcast.connect()
+        await broadcast.start()
+        await broadcast.wait_connected(within=2)  # no wait when Redis is away: the hub reconnects by itself
         await writer.start()
         try:
             yield
         finally:
             await writer.stop()
-            await broadcast.disconnect()
+            await broadcast.stop()
             await redis.aclose()
             await publish.close()
             await db.dispose()
 
-    return Starlette(
+    return SecuredStarlette(
+        hsts=settings.hsts,
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/metrics", metrics),
+            Route("/metrics", metrics_endpoint(settings.metrics_token)),
             Route("/v1/invoices/{invoice_id}/pdf", invoice_pdf),
             Route("/v1/credit-notes/{note_id}/pdf", credit_note_pdf),
             Route("/v1/events", events_endpoint(authenticator.authenticate, services.ingestor), methods=["POST"]),
@@ -283,6 +285,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
         middleware=[
             Middleware(CorrelationIdMiddleware, header_name="X-Request-ID", validator=valid_request_id),
             Middleware(RequestMetrics),
+            *cors_middleware(settings.cors_origin_list()),
         ],
         lifespan=lifespan,
     )

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from valueverse.settings import Settings
 
 
@@ -141,14 +143,12 @@ def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from arq.worker import run_worker
-
     from valueverse.logs import configure_logging
-    from workers.settings import worker_settings
+    from workers.settings import run
 
     configure_logging(settings.log_level, settings.log_format)
     with servers(settings) as (database_url, redis_url):
-        run_worker(worker_settings(database_url, redis_url, scheduled=settings.worker_cron))  # type: ignore[arg-type]
+        run(database_url, redis_url, scheduled=settings.worker_cron)
     return 0
 
 
@@ -182,6 +182,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from db.migrate import upgrade
     from valueverse.app import create_app
     from valueverse.logs import configure_logging
+    from valueverse.metrics import serve_metrics
 
     configure_logging(settings.log_level, settings.log_format)
     _exit_cleanly_on_sigterm()
@@ -205,6 +206,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                     flush=True,
                 )
             app = create_app(settings, database_url, redis_url)
+            serve_metrics(settings.metrics_address)  # once per `serve`, not per API process
             uvicorn.run(
                 app,
                 host=host,
@@ -213,6 +215,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                 access_log=False,
                 timeout_graceful_shutdown=10,
                 ws="websockets-sansio",
+                server_header=False,
             )
         finally:
             if worker is not None and worker.poll() is None:
@@ -258,7 +261,13 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
-        return int(args.func(Settings(), args) or 0)
+        settings = Settings()
+    except ValidationError as exc:  # a bad setting: say which, without a traceback
+        for error in exc.errors():
+            print(f"error: {'.'.join(map(str, error['loc'])).upper()}: {error['msg']}", file=sys.stderr)
+        return 2
+    try:
+        return int(args.func(settings, args) or 0)
     except KeyboardInterrupt:  # Ctrl-C before the server took over its signals: no traceback
         return 130
 

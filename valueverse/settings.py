@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +24,50 @@ class Settings(BaseSettings):
     log_format: str = "json"
     db_pool_size: int = 10
     worker_cron: bool = True  # the worker's schedule (billing, drafts, thresholds, partitions); off: jobs only
+    # The origin users reach the API at (links that leave the system; https turns HSTS on).
+    public_url: str | None = None
+    # Browser origins allowed to call the API cross-origin, comma-separated, or "*" (then without credentials).
+    cors_origins: str = ""
+    # GET /metrics on the API port needs `Authorization: Bearer <token>`; unset: 404 there.
+    metrics_token: str | None = None
+    # host:port of a separate metrics listener (no token), e.g. 127.0.0.1:9100; unset: none.
+    metrics_address: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"PUBLIC_URL must be an http(s) URL such as https://billing.example.com, not {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _cors_origins(cls, value: str) -> str:
+        for origin in _split(value):
+            parts = urlsplit(origin)
+            if origin != "*" and (
+                parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query
+            ):
+                raise ValueError(f"CORS_ORIGINS holds origins such as https://app.example.com, not {origin!r}")
+        return value
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _metrics_address(cls, value: str | None) -> str | None:
+        if value:
+            listen_address(value)
+        return value or None
+
+    @property
+    def hsts(self) -> bool:
+        """Whether responses carry Strict-Transport-Security: only when users reach us over https."""
+        return bool(self.public_url and self.public_url.startswith("https://"))
+
+    def cors_origin_list(self) -> list[str]:
+        return _split(self.cors_origins)
 
     def resolved_secret_key(self) -> str:
         """The configured key, or one generated once and kept in the data directory (local use)."""
@@ -33,3 +79,16 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip().rstrip("/") for item in value.replace(" ", ",").split(",") if item.strip()]
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """`host:port` (`[::1]:9100` for IPv6) → (host, port)."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"a listen address is host:port, such as 127.0.0.1:9100, not {value!r}")
+    return host, int(port)

@@ -65,7 +65,9 @@ async def test_readyz_checks_the_database_and_redis(stack) -> None:
 
 async def test_metrics_count_graphql_operations_by_name_and_http_requests(stack, tenant) -> None:
     assert (await tenant.api("query ViewerProbe { viewer { name } }"))["viewer"] is not None
-    status, headers, text = await _get(f"{stack.api_url}/metrics")
+    status, headers, text = await _get(
+        f"{stack.api_url}/metrics", headers={"Authorization": f"Bearer {stack.env['METRICS_TOKEN']}"}
+    )
     assert status == 200
     assert headers["Content-Type"].startswith("text/plain")
     operations = [line for line in text.splitlines() if line.startswith("valueverse_graphql_operations_total{")]
