@@ -45,8 +45,10 @@ class Limit:
 
 @dataclass(frozen=True)
 class RateLimitConfig:
-    per_credential: Limit = Limit(500, 1000)
-    per_ip: Limit = Limit(1000, 2000)
+    """The server's limits (settings RATE_LIMIT_*): per credential, and per IP address."""
+
+    per_credential: Limit
+    per_ip: Limit
 
 
 class RateLimited(Exception):
@@ -204,12 +206,12 @@ class LoginPolicy:
     failure (never longer than the lock); after `lock_after` failures, `lock_seconds`. Failures are
     forgotten `memory_seconds` after the last one; an account's also at its next successful login."""
 
-    account_delay_after: int = 5
-    account_lock_after: int = 10
-    ip_delay_after: int = 20
-    ip_lock_after: int = 50
-    first_delay_seconds: float = 1.0
-    lock_seconds: int = 900
+    account_delay_after: int  # the settings LOGIN_* (valueverse/settings.py) hold the defaults
+    account_lock_after: int
+    ip_delay_after: int
+    ip_lock_after: int
+    first_delay_seconds: float
+    lock_seconds: int
     memory_seconds: int = 3600
 
 

