@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from db.models import Role
 from db.session import Database
 from graph.dataloaders import Loaders
 from integrations.live import LiveHub
 from services.actors import Actor
 from services.auth import Authenticator, SessionConfig
+from services.rate_limits import LoginGuard, RateLimiter
 from services.usage import UsageIngestor
 
 
@@ -20,6 +23,9 @@ class AppServices:
     session_config: SessionConfig
     broadcast: LiveHub  # live messages: `async with broadcast.subscribe(channel) as subscriber` (integrations/live.py)
     ingestor: UsageIngestor
+    limiter: RateLimiter
+    login_guard: LoginGuard
+    recheck_seconds: float = 5.0  # how often a WebSocket's credentials are checked again
 
 
 class Context:
@@ -40,6 +46,9 @@ class Context:
         self.request = request
         self.response = response
         self.connection_params: dict[str, Any] | None = None
+        self.authorization: str | None = None  # a WebSocket's credentials, checked again while it lives
+        # The role each running subscription of a WebSocket needs, by its operation's task.
+        self.live_roles: dict[asyncio.Task, Role] = {}
         self._loaders: Loaders | None = None
 
     @property

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+
 import strawberry
 from strawberry.types import Info
 
 from db.models import Role
 from db.repositories.audit import AuditRepository
-from db.repositories.organizations import ApiKeyRepository, OrganizationRepository, StaffUserRepository
+from db.repositories.organizations import (
+    ApiKeyRepository,
+    OrganizationRepository,
+    StaffSessionRepository,
+    StaffUserRepository,
+)
 from graph.context import Context
+from graph.errors import AccessDenied, PublicError
 from graph.pagination import Connection, connection, fetch_page
 from graph.permissions import current_actor, require_role
 from graph.types.api_key import ApiKey
 from graph.types.audit_log import AuditChainVerification, AuditLog
 from graph.types.organization import Organization
+from graph.types.staff_session import StaffSession
 from graph.types.staff_user import StaffUser
 from graph.types.viewer import PrincipalKind, Viewer
 from services import audit
@@ -57,6 +67,38 @@ class AccessQueries:
         async with info.context.db.read() as session:
             repo = StaffUserRepository(session, actor.organization_id)
             return connection(await fetch_page(lambda: repo.list(first=first, after=after)), StaffUser.of)
+
+    @strawberry.field(
+        description="Staff sessions, newest first: the caller's own; for an ADMIN or OWNER every session of the "
+        "organization (or of `staffUserId`). Only live ones unless `includeEnded`."
+    )
+    async def sessions(
+        self,
+        info: Info[Context, None],
+        staff_user_id: strawberry.ID | None = None,
+        include_ended: bool = False,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[StaffSession]:
+        actor = current_actor(info)
+        try:
+            wanted = uuid.UUID(str(staff_user_id)) if staff_user_id is not None else None
+        except ValueError:
+            raise PublicError("staffUserId is not a valid id", "INVALID_ID") from None
+        if not actor.has_role(Role.ADMIN):
+            if actor.kind != "user":
+                raise AccessDenied("an API key has no sessions; the organization's sessions need the ADMIN role")
+            own = uuid.UUID(str(actor.id))
+            if wanted not in (None, own):
+                raise AccessDenied("the sessions of another user need the ADMIN role")
+            wanted = own
+        async with info.context.db.read() as session:
+            repo = StaffSessionRepository(session, actor.organization_id)
+            active_at = None if include_ended else datetime.now(UTC)
+            page = await fetch_page(
+                lambda: repo.list(first=first, after=after, staff_user_id=wanted, active_at=active_at)
+            )
+            return connection(page, lambda record: StaffSession.of(record, actor.session_id))
 
     @strawberry.field(description="The audit trail, newest first (FINANCE or stronger).")
     async def audit_logs(

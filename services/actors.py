@@ -14,10 +14,11 @@ ROLE_RANK = {Role.VIEWER: 0, Role.FINANCE: 1, Role.ADMIN: 2, Role.OWNER: 3}
 class Actor:
     organization_id: uuid.UUID
     role: Role
-    kind: str  # "api_key", "user", "job" or "system"
+    kind: str  # "api_key", "user", "job", "system" or "anonymous" (a failed login)
     id: str | None
     name: str
     request_id: str | None = None
+    session_id: uuid.UUID | None = None  # a user's: the session their token names
 
     def has_role(self, needed: Role) -> bool:
         return ROLE_RANK[self.role] >= ROLE_RANK[needed]

@@ -1,34 +1,58 @@
-"""Credentials: API keys (hashed, shown once), staff passwords (argon2), session tokens (JWT)."""
+"""Credentials: API keys (hashed, shown once), staff users and their passwords (argon2), session tokens
+(JWT naming a server-side session), and the Authenticator that checks them on every request."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import os
 import secrets
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import jwt
+import orjson
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from db.models import ApiKey, Role, StaffUser
 from db.repositories.organizations import (
     ApiKeyRepository,
+    StaffSessionRepository,
     StaffUserRepository,
     find_api_key_by_hash,
-    find_staff_users_by_email,
     touch_api_key,
 )
 from db.session import Database, UnitOfWork
 from services import audit
-from services.actors import Actor
+from services.actors import ROLE_RANK, Actor
 from services.errors import AlreadyExists, Forbidden, Invalid, NotFound, Unauthenticated
 
 API_KEY_PREFIX = "vv_"
 LAST_USED_RESOLUTION_S = 60.0
 MIN_PASSWORD_LENGTH = 10
+# Longer passwords are refused before any hashing: argon2 reads the whole input.
+MAX_PASSWORD_LENGTH = 1024
+# argon2 runs in these threads, never on the event loop (it releases the GIL); half the cores, so
+# that a burst of logins leaves the other half to everybody else, and at a lower CPU priority.
+HASHING_THREADS = max(1, (os.cpu_count() or 2) // 2)
+HASHING_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Linux: a thread has its own nice value, inherited by the threads argon2 starts for its lanes."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+
+
+_hashing = ThreadPoolExecutor(
+    max_workers=HASHING_THREADS, thread_name_prefix="argon2", initializer=_lower_priority
+)
 _hasher = PasswordHasher()
 # A dummy hash so that an unknown email costs as much as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
@@ -43,6 +67,50 @@ class SessionConfig:
 def hash_secret(secret: str) -> str:
     """API keys are 256-bit random: a fast hash is safe, and lookups stay one index probe."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def check_password_length(password: str, field: tuple[str, ...] = ("password",)) -> None:
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise Invalid(
+            f"a password has at most {MAX_PASSWORD_LENGTH} characters", field=field, code="PASSWORD_TOO_LONG"
+        )
+
+
+async def hash_password(password: str) -> str:
+    check_password_length(password)
+    return await asyncio.get_running_loop().run_in_executor(_hashing, _hasher.hash, password)
+
+
+async def password_matches(password_hash: str | None, password: str) -> bool:
+    """Verified in the hashing threads; None (no such user) is checked against a dummy hash, as long."""
+    check_password_length(password)
+    return await asyncio.get_running_loop().run_in_executor(
+        _hashing, _verify, password_hash or _DUMMY_HASH, password, password_hash is not None
+    )
+
+
+def _verify(password_hash: str, password: str, real: bool) -> bool:
+    try:
+        return _hasher.verify(password_hash, password) and real
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# --- revocation: live sockets of a principal hear of it over pub/sub ---------------------------
+
+
+def credentials_channel(organization_id: uuid.UUID) -> str:
+    return f"credentials.{organization_id}"
+
+
+def announce_change(uow: UnitOfWork, organization_id: uuid.UUID, kind: str, target_id: object) -> None:
+    """After commit, tell the API processes that a credential changed: `kind` is apiKey, staffUser or session."""
+    uow.publish_after_commit(
+        credentials_channel(organization_id), orjson.dumps({"kind": kind, "id": str(target_id)})
+    )
+
+
+# --- API keys -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -72,11 +140,15 @@ async def revoke_api_key(uow: UnitOfWork, actor: Actor, key_id: uuid.UUID) -> Ap
         before = _key_view(key)
         key.revoked_at = datetime.now(UTC)
         await audit.record(uow, actor, "api_key.revoked", "api_key", key.id, before=before, after=_key_view(key))
+        announce_change(uow, actor.organization_id, "apiKey", key.id)
     return key
 
 
 def _key_view(key: ApiKey) -> dict[str, object]:
     return {"name": key.name, "role": key.role, "prefix": key.prefix, "revokedAt": key.revoked_at}
+
+
+# --- staff users --------------------------------------------------------------------------------
 
 
 async def create_staff_user(
@@ -91,13 +163,16 @@ async def create_staff_user(
             field=("password",),
             code="PASSWORD_TOO_SHORT",
         )
+    check_password_length(password)
     if not actor.has_role(role):
         raise Forbidden(f"a {actor.role} cannot create a user with the stronger role {role}")
     users = StaffUserRepository(uow.session, actor.organization_id)
     if await users.by_email(email) is not None:
         raise AlreadyExists("a user with this email exists", field=("email",))
     user = await users.add(
-        StaffUser(email=email, name=name.strip(), role=role, password_hash=_hasher.hash(password), active=True)
+        StaffUser(
+            email=email, name=name.strip(), role=role, password_hash=await hash_password(password), active=True
+        )
     )
     await audit.record(
         uow,
@@ -110,53 +185,97 @@ async def create_staff_user(
     return user
 
 
-async def login(
-    uow: UnitOfWork, config: SessionConfig, *, email: str, password: str, organization_id: uuid.UUID | None
-) -> tuple[str, StaffUser]:
-    """A short-lived session token for a staff user whose password matches."""
-    candidates = [
-        u
-        for u in await find_staff_users_by_email(uow.session, email.strip())
-        if u.active and (organization_id is None or u.organization_id == organization_id)
-    ]
-    matching = [u for u in candidates if _password_matches(u.password_hash, password)]
-    if not candidates:
-        _password_matches(_DUMMY_HASH, password)
-    if not matching:
-        raise Invalid("email or password is wrong", field=("password",), code="INVALID_CREDENTIALS")
-    if len(matching) > 1:
-        raise Invalid(
-            "this email belongs to several organizations: give organizationId",
-            field=("organizationId",),
-            code="ORGANIZATION_REQUIRED",
-        )
-    user = matching[0]
-    now = int(time.time())
-    token = jwt.encode(
+def _user_view(user: StaffUser) -> dict[str, object]:
+    return {"email": user.email, "role": user.role, "active": user.active}
+
+
+async def _managed_user(uow: UnitOfWork, actor: Actor, user_id: uuid.UUID) -> StaffUser:
+    """The user an ADMIN acts on: never one with a stronger role than the actor's."""
+    user = await StaffUserRepository(uow.session, actor.organization_id).get_for_update(user_id)
+    if user is None:
+        raise NotFound("no staff user with this id", field=("id",))
+    if ROLE_RANK[user.role] > ROLE_RANK[actor.role]:
+        raise Forbidden(f"a {actor.role} cannot change a user with the stronger role {user.role}")
+    return user
+
+
+async def _keep_an_owner(uow: UnitOfWork, actor: Actor, user: StaffUser) -> None:
+    if user.role == Role.OWNER and user.active:
+        if await StaffUserRepository(uow.session, actor.organization_id).count_active_owners() <= 1:
+            raise Invalid(
+                "this is the organization's last active OWNER: make another user OWNER first",
+                field=("id",),
+                code="LAST_OWNER",
+            )
+
+
+async def change_staff_user_role(uow: UnitOfWork, actor: Actor, user_id: uuid.UUID, role: Role) -> StaffUser:
+    """A new role, effective at the user's next request; their live sockets are re-checked at once."""
+    user = await _managed_user(uow, actor, user_id)
+    if not actor.has_role(role):
+        raise Forbidden(f"a {actor.role} cannot give the stronger role {role}")
+    if user.role == role:
+        return user
+    if ROLE_RANK[role] < ROLE_RANK[user.role]:
+        await _keep_an_owner(uow, actor, user)
+    before = _user_view(user)
+    user.role = role
+    await audit.record(uow, actor, "staff_user.role_changed", "staff_user", user.id, before=before,
+                       after=_user_view(user))
+    announce_change(uow, actor.organization_id, "staffUser", user.id)
+    return user
+
+
+async def set_staff_user_active(uow: UnitOfWork, actor: Actor, user_id: uuid.UUID, active: bool) -> StaffUser:
+    """Disabling ends every session of the user (enabling again does not bring them back)."""
+    user = await _managed_user(uow, actor, user_id)
+    if user.active == active:
+        return user
+    if not active:
+        if actor.kind == "user" and actor.id == str(user.id):
+            raise Invalid("you cannot disable yourself", field=("id",), code="CANNOT_DISABLE_SELF")
+        await _keep_an_owner(uow, actor, user)
+    before = _user_view(user)
+    user.active = active
+    if not active:
+        await StaffSessionRepository(uow.session, actor.organization_id).revoke_of_user(user.id, datetime.now(UTC))
+    action = "staff_user.enabled" if active else "staff_user.disabled"
+    await audit.record(uow, actor, action, "staff_user", user.id, before=before, after=_user_view(user))
+    announce_change(uow, actor.organization_id, "staffUser", user.id)
+    return user
+
+
+# --- session tokens -----------------------------------------------------------------------------
+
+
+def issue_session_token(config: SessionConfig, user: StaffUser, session_id: uuid.UUID, expires_at: datetime) -> str:
+    return jwt.encode(
         {
             "sub": str(user.id),
             "org": str(user.organization_id),
-            "iat": now,
-            "exp": now + config.ttl_seconds,
+            "sid": str(session_id),
+            "iat": int(time.time()),
+            "exp": int(expires_at.timestamp()),
             "typ": "session",
         },
         config.secret_key,
         algorithm="HS256",
     )
-    actor = Actor(user.organization_id, user.role, "user", str(user.id), user.email)
-    await audit.record(uow, actor, "staff_user.logged_in", "staff_user", user.id)
-    return token, user
 
 
-def _password_matches(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+@dataclass(frozen=True)
+class Credentials:
+    """What a token stands for right now, and until when (None: until revoked)."""
+
+    actor: Actor
+    expires_at: datetime | None
 
 
 class Authenticator:
-    """Turns an `Authorization` header value into an Actor, or says why it cannot."""
+    """Turns an `Authorization` header value into an Actor, or says why it cannot.
+
+    Every call reads the key or the session and its user from the database: a revocation, a disabled
+    user or a new role takes effect at the caller's next request, in every API process."""
 
     def __init__(self, db: Database, config: SessionConfig) -> None:
         self.db = db
@@ -164,6 +283,11 @@ class Authenticator:
         self._last_touch: dict[uuid.UUID, float] = {}
 
     async def authenticate(self, authorization: str | None) -> Actor | None:
+        credentials = await self.verify(authorization)
+        return credentials.actor if credentials else None
+
+    async def verify(self, authorization: str | None, *, touch: bool = True) -> Credentials | None:
+        """None without credentials; `touch=False` for re-checks that are not a use of the credentials."""
         if not authorization:
             return None
         scheme, _, token = authorization.strip().partition(" ")
@@ -171,29 +295,32 @@ class Authenticator:
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("the Authorization header must be 'Bearer <API key or session token>'")
         if token.startswith(API_KEY_PREFIX):
-            return await self._api_key(token)
-        return await self._session(token)
+            return await self._api_key(token, touch)
+        return await self._session(token, touch)
 
-    async def _api_key(self, secret: str) -> Actor:
+    async def _api_key(self, secret: str, touch: bool) -> Credentials:
         async with self.db.read() as session:
             key = await find_api_key_by_hash(session, hash_secret(secret))
         if key is None:
             raise Unauthenticated("unknown API key")
         if key.revoked_at is not None:
             raise Unauthenticated("this API key was revoked")
-        await self._touch(key.id)
-        return Actor(key.organization_id, key.role, "api_key", str(key.id), key.name)
+        if touch and self._due(key.id):
+            async with self.db.unit_of_work() as uow:
+                await touch_api_key(uow.session, key.id, datetime.now(UTC))
+        return Credentials(Actor(key.organization_id, key.role, "api_key", str(key.id), key.name), None)
 
-    async def _touch(self, key_id: uuid.UUID) -> None:
-        # lastUsedAt to the minute: one write per key per minute, not one per request.
+    def _due(self, record_id: uuid.UUID) -> bool:
+        # lastUsedAt / lastSeenAt to the minute: one write per credential per minute, not one per request.
         now = time.monotonic()
-        if now - self._last_touch.get(key_id, -LAST_USED_RESOLUTION_S) < LAST_USED_RESOLUTION_S:
-            return
-        self._last_touch[key_id] = now
-        async with self.db.unit_of_work() as uow:
-            await touch_api_key(uow.session, key_id, datetime.now(UTC))
+        if now - self._last_touch.get(record_id, -LAST_USED_RESOLUTION_S) < LAST_USED_RESOLUTION_S:
+            return False
+        if len(self._last_touch) > 100_000:
+            self._last_touch.clear()
+        self._last_touch[record_id] = now
+        return True
 
-    async def _session(self, token: str) -> Actor:
+    async def _session(self, token: str, touch: bool) -> Credentials:
         try:
             claims = jwt.decode(
                 token, self.config.secret_key, algorithms=["HS256"], options={"require": ["exp", "sub", "org"]}
@@ -206,10 +333,23 @@ class Authenticator:
             raise Unauthenticated("the token is not a session token")
         try:
             user_id, org_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["org"])
-        except (ValueError, TypeError) as exc:
-            raise Unauthenticated("the session token is malformed") from exc
+            session_id = uuid.UUID(claims["sid"])
+        except (KeyError, ValueError, TypeError) as exc:
+            raise Unauthenticated("the session token is malformed or from an older version: log in again") from exc
+        now = datetime.now(UTC)
         async with self.db.read() as session:
-            user = await StaffUserRepository(session, org_id).get(user_id)
-        if user is None or not user.active:
-            raise Unauthenticated("the user of this session no longer exists or is disabled")
-        return Actor(user.organization_id, user.role, "user", str(user.id), user.email)
+            record = await StaffSessionRepository(session, org_id).get(session_id)
+        if record is None or record.staff_user_id != user_id:
+            raise Unauthenticated("this session does not exist: log in again")
+        if record.revoked_at is not None:
+            raise Unauthenticated("this session was ended (logout or revoked): log in again")
+        if record.expires_at <= now:
+            raise Unauthenticated("the session token has expired: log in again")
+        user = record.user
+        if not user.active:
+            raise Unauthenticated("the user of this session is disabled")
+        if touch and self._due(record.id):
+            async with self.db.unit_of_work() as uow:
+                await StaffSessionRepository(uow.session, org_id).touch(record.id, now)
+        actor = Actor(user.organization_id, user.role, "user", str(user.id), user.email, session_id=record.id)
+        return Credentials(actor, record.expires_at)

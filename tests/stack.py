@@ -118,6 +118,55 @@ class Stack:
         )
 
 
+@dataclass
+class ApiProcess:
+    """One more API process of the run (own settings, same database), for tests that need other settings."""
+
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def graphql_url(self) -> str:
+        return f"{self.url}/graphql"
+
+    @property
+    def ws_url(self) -> str:
+        return self.graphql_url.replace("http://", "ws://")
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_api(stack: Stack, name: str, **settings: str) -> ApiProcess:
+    """`valueverse serve --no-worker` on a free port with the stack's environment plus `settings`."""
+    port = _free_port()
+    log = stack.log_dir / f"{name}.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "valueverse.cli", "serve", "--port", str(port), "--no-worker"],
+        env={**stack.env, **settings},
+        cwd=ROOT,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    api = ApiProcess(f"http://127.0.0.1:{port}", process, log)
+    try:
+        _wait_ready(api.url, process, log)
+    except BaseException:
+        api.stop()
+        raise
+    return api
+
+
 def _wait_ready(url: str, process: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -159,6 +208,10 @@ class StackManager:
             # Tests queue the jobs they need; the hourly schedule would bill their customers behind their back.
             "WORKER_CRON": "false",
             "METRICS_TOKEN": secrets.token_urlsafe(16),
+            # Every test logs in from 127.0.0.1: failed logins of some tests must not lock the others out
+            # (tests of the per-IP brakes send X-Forwarded-For, or start an API process of their own).
+            "LOGIN_IP_DELAY_AFTER": "100000",
+            "LOGIN_IP_LOCK_AFTER": "200000",
         }
         from db.migrate import upgrade
 

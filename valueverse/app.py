@@ -36,12 +36,16 @@ from db.session import Database
 from db.usage_writer import UsageWriter
 from graph.context import AppServices, Context
 from graph.http_events import events_endpoint
+from graph.live_credentials import CredentialWatchingHandler
 from graph.schema import schema
 from integrations.live import LiveHub
 from integrations.pubsub import RedisPublisher
+from integrations.rate_limit import RedisLimitStore
+from services.actors import Actor
 from services.auth import Authenticator, SessionConfig
 from services.documents import link_is_valid, render_credit_note, render_invoice
 from services.errors import Unauthenticated
+from services.rate_limits import Limit, LoginGuard, LoginPolicy, RateLimitConfig, RateLimited, RateLimiter
 from services.usage import UsageIngestor
 from valueverse.metrics import metrics_endpoint
 from valueverse.security import SecuredStarlette, cors_middleware
@@ -66,6 +70,8 @@ def error_body(message: str, code: str) -> bytes:
 
 class GraphQLApp(GraphQL):
     """Strawberry's ASGI view with our context, authentication and JSON error bodies."""
+
+    graphql_transport_ws_handler_class = CredentialWatchingHandler  # sockets end with their credentials
 
     def __init__(self, services: AppServices) -> None:
         super().__init__(
@@ -106,6 +112,8 @@ class GraphQLApp(GraphQL):
             actor = await self.services.authenticator.authenticate(request.headers.get("authorization"))
         except Unauthenticated as exc:
             raise HTTPException(401, exc.reason) from exc
+        if actor is not None:
+            await self.services.limiter.check_credential(actor)  # RateLimited: 429 (rate_limited_response)
         return Context(self.services, actor, correlation_id.get(), request, response)
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
@@ -119,8 +127,55 @@ class GraphQLApp(GraphQL):
             raise ConnectionRejectionError(
                 {"code": "UNAUTHENTICATED", "reason": 'send {"authorization": "Bearer …"} in connection_init'}
             )
+        await self.services.limiter.check_credential(actor)  # RateLimited: closed with 4429
         context.actor = actor
+        context.authorization = header if isinstance(header, str) else None  # checked again while it lives
         return None
+
+
+def rate_limited_response(exc: RateLimited) -> Response:
+    """429 with Retry-After and a body naming the limit."""
+    body = orjson.dumps(
+        {
+            "errors": [
+                {
+                    "message": str(exc),
+                    "extensions": {
+                        "code": "RATE_LIMITED",
+                        "limit": exc.limit,
+                        "requestsPerSecond": exc.rule.per_second,
+                        "burst": exc.rule.burst,
+                        "retryAfter": exc.retry_after_seconds,
+                    },
+                }
+            ]
+        }
+    )
+    return Response(
+        body, status_code=429, media_type="application/json", headers={"Retry-After": str(exc.retry_after_seconds)}
+    )
+
+
+class IpRateLimit:
+    """The per-IP bucket, before any other work, for /graphql (HTTP and the WebSocket handshake) and /v1/…"""
+
+    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and (scope["path"] == "/graphql" or scope["path"].startswith("/v1/")):
+            client = scope.get("client")
+            try:
+                await self.limiter.check_ip(client[0] if client else None)
+            except RateLimited as exc:
+                response = rate_limited_response(exc)
+                if scope["type"] == "http" or "websocket.http.response" in scope.get("extensions", {}):
+                    await response(scope, receive, send)
+                else:
+                    await send({"type": "websocket.close", "code": 1008, "reason": "rate limited"})
+                return
+        await self.app(scope, receive, send)
 
 
 class RequestMetrics:
@@ -170,7 +225,45 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
     session_config = SessionConfig(settings.resolved_secret_key(), settings.session_ttl_seconds)
     writer = UsageWriter(db.url)
     authenticator = Authenticator(db, session_config)
-    services = AppServices(db, authenticator, session_config, broadcast, UsageIngestor(db, writer, publish))
+    limit_store = RedisLimitStore(redis_url)
+    limiter = RateLimiter(
+        limit_store,
+        db,
+        RateLimitConfig(
+            per_credential=Limit(settings.rate_limit_per_second, settings.rate_limit_burst),
+            per_ip=Limit(settings.rate_limit_ip_per_second, settings.rate_limit_ip_burst),
+        ),
+    )
+    login_guard = LoginGuard(
+        limit_store,
+        LoginPolicy(
+            account_delay_after=settings.login_delay_after,
+            account_lock_after=settings.login_lock_after,
+            ip_delay_after=settings.login_ip_delay_after,
+            ip_lock_after=settings.login_ip_lock_after,
+            first_delay_seconds=settings.login_delay_seconds,
+            lock_seconds=settings.login_lock_seconds,
+        ),
+        limiter.fail_open,
+    )
+    services = AppServices(
+        db,
+        authenticator,
+        session_config,
+        broadcast,
+        UsageIngestor(db, writer, publish),
+        limiter,
+        login_guard,
+        settings.socket_recheck_seconds,
+    )
+
+    async def admit(authorization: str | None) -> Actor | None:
+        """Authenticate, then take from the caller's bucket (RateLimited: 429)."""
+        actor = await authenticator.authenticate(authorization)
+        if actor is not None:
+            await limiter.check_credential(actor)
+        return actor
+
     redis = Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=1)
     graphql_app = GraphQLApp(services)
 
@@ -267,6 +360,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             await writer.stop()
             await broadcast.stop()
             await redis.aclose()
+            await limit_store.close()
             await publish.close()
             await db.dispose()
 
@@ -278,7 +372,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             Route("/metrics", metrics_endpoint(settings.metrics_token)),
             Route("/v1/invoices/{invoice_id}/pdf", invoice_pdf),
             Route("/v1/credit-notes/{note_id}/pdf", credit_note_pdf),
-            Route("/v1/events", events_endpoint(authenticator.authenticate, services.ingestor), methods=["POST"]),
+            Route("/v1/events", events_endpoint(admit, services.ingestor), methods=["POST"]),
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
         ],
@@ -286,6 +380,8 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             Middleware(CorrelationIdMiddleware, header_name="X-Request-ID", validator=valid_request_id),
             Middleware(RequestMetrics),
             *cors_middleware(settings.cors_origin_list()),
+            Middleware(IpRateLimit, limiter=limiter),
         ],
+        exception_handlers={RateLimited: lambda _request, exc: rate_limited_response(exc)},
         lifespan=lifespan,
     )

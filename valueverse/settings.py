@@ -24,6 +24,20 @@ class Settings(BaseSettings):
     log_format: str = "json"
     db_pool_size: int = 10
     worker_cron: bool = True  # the worker's schedule (billing, drafts, thresholds, partitions); off: jobs only
+    # Brakes (docs/api.md: "Rate limits", "Login protection"). A rate of 0 turns that limit off.
+    rate_limit_per_second: int = 500  # per API key / per staff user
+    rate_limit_burst: int = 1000
+    rate_limit_ip_per_second: int = 1000
+    rate_limit_ip_burst: int = 2000
+    login_delay_after: int = 5  # failures of one email before logins slow down
+    login_lock_after: int = 10
+    login_ip_delay_after: int = 20  # failures from one IP address
+    login_ip_lock_after: int = 50
+    login_delay_seconds: float = 1.0  # the first delay; it doubles with each further failure
+    login_lock_seconds: int = 900
+    # How often a WebSocket's credentials are checked again (revocations also arrive at once over Redis).
+    socket_recheck_seconds: float = 5.0
+
     # The origin users reach the API at (links that leave the system; https turns HSTS on).
     public_url: str | None = None
     # Browser origins allowed to call the API cross-origin, comma-separated, or "*" (then without credentials).

@@ -6,7 +6,7 @@ from db.models.catalog import BillableMetric, Charge, Plan
 from db.models.credits import AppliedCoupon, Coupon, CreditNote, CreditNoteItem, Wallet, WalletTransaction
 from db.models.customer import Customer
 from db.models.invoice import Invoice, InvoiceLine, InvoiceNumberSequence, TaxRate, TaxRateAssignment
-from db.models.organization import ApiKey, Organization, Role, StaffUser
+from db.models.organization import ApiKey, Organization, Role, StaffSession, StaffUser
 from db.models.subscription import Subscription, SubscriptionPhase
 from db.models.usage import usage_event_keys, usage_events, usage_rollups
 
@@ -27,6 +27,7 @@ __all__ = [
     "Organization",
     "Plan",
     "Role",
+    "StaffSession",
     "StaffUser",
     "Subscription",
     "SubscriptionPhase",

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import UUID
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db.models.base import Base, created_at, uuid_pk
 
@@ -35,6 +35,9 @@ class Organization(Base):
     tax_identification_number: Mapped[str | None] = mapped_column(String(64))
     net_payment_term_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     invoice_grace_period_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Overrides of the per-credential rate limit for this organization's keys and users (null: the default).
+    rate_limit_per_second: Mapped[int | None] = mapped_column(Integer)
+    rate_limit_burst: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = created_at()
 
 
@@ -68,3 +71,24 @@ class StaffUser(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = created_at()
+
+
+class StaffSession(Base):
+    """A staff user's signed-in session: its token names it, so it can end before it expires."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    staff_user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = created_at()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(400))
+    user: Mapped[StaffUser] = relationship(lazy="joined")

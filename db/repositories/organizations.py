@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import ApiKey, Organization, StaffUser
+from db.models import ApiKey, Organization, Role, StaffSession, StaffUser
 from db.repositories.pagination import Page, paginate
 
 
@@ -26,6 +26,17 @@ class OrganizationRepository:
 
     async def first(self) -> Organization | None:
         return await self.session.scalar(select(Organization).order_by(Organization.created_at))
+
+    async def rate_limit_override(self, organization_id: uuid.UUID) -> tuple[int | None, int | None] | None:
+        """(per second, burst) set for the organization, None when there is no organization."""
+        row = (
+            await self.session.execute(
+                select(Organization.rate_limit_per_second, Organization.rate_limit_burst).where(
+                    Organization.id == organization_id
+                )
+            )
+        ).first()
+        return None if row is None else (row[0], row[1])
 
 
 async def all_organization_ids(session: AsyncSession) -> list[uuid.UUID]:
@@ -90,6 +101,86 @@ class StaffUserRepository:
             select(StaffUser).where(StaffUser.email == email.lower(), StaffUser.organization_id == self.organization_id)
         )
 
+    async def get_for_update(self, user_id: uuid.UUID) -> StaffUser | None:
+        return await self.session.scalar(
+            select(StaffUser)
+            .where(StaffUser.id == user_id, StaffUser.organization_id == self.organization_id)
+            .with_for_update()
+        )
+
+    async def count_active_owners(self) -> int:
+        """Locks the organization's active owners, so two demotions cannot both leave none."""
+        rows = await self.session.scalars(
+            select(StaffUser.id)
+            .where(
+                StaffUser.organization_id == self.organization_id,
+                StaffUser.role == Role.OWNER,
+                StaffUser.active.is_(True),
+            )
+            .with_for_update()
+        )
+        return len(list(rows))
+
     async def list(self, *, first: int | None, after: str | None) -> Page[StaffUser]:
         stmt = select(StaffUser).where(StaffUser.organization_id == self.organization_id)
         return await paginate(self.session, stmt, (StaffUser.created_at, StaffUser.id), first=first, after=after)
+
+
+class StaffSessionRepository:
+    def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
+        self.session = session
+        self.organization_id = organization_id
+
+    async def add(self, record: StaffSession) -> StaffSession:
+        record.organization_id = self.organization_id
+        self.session.add(record)
+        await self.session.flush()
+        return record
+
+    async def get(self, session_id: uuid.UUID) -> StaffSession | None:
+        """The session with its user (one query: the user is joined)."""
+        return await self.session.scalar(
+            select(StaffSession).where(
+                StaffSession.id == session_id, StaffSession.organization_id == self.organization_id
+            )
+        )
+
+    async def revoke_of_user(self, user_id: uuid.UUID, at: datetime) -> list[uuid.UUID]:
+        """Ends every live session of a user; returns their ids."""
+        rows = await self.session.scalars(
+            update(StaffSession)
+            .where(
+                StaffSession.organization_id == self.organization_id,
+                StaffSession.staff_user_id == user_id,
+                StaffSession.revoked_at.is_(None),
+                StaffSession.expires_at > at,
+            )
+            .values(revoked_at=at)
+            .returning(StaffSession.id)
+        )
+        return list(rows)
+
+    async def touch(self, session_id: uuid.UUID, at: datetime) -> None:
+        await self.session.execute(
+            update(StaffSession)
+            .where(StaffSession.id == session_id, StaffSession.organization_id == self.organization_id)
+            .values(last_seen_at=at)
+        )
+
+    async def list(
+        self,
+        *,
+        first: int | None,
+        after: str | None,
+        staff_user_id: uuid.UUID | None,
+        active_at: datetime | None,
+    ) -> Page[StaffSession]:
+        """Newest first; `active_at` keeps the sessions not revoked and not expired at that moment."""
+        stmt = select(StaffSession).where(StaffSession.organization_id == self.organization_id)
+        if staff_user_id is not None:
+            stmt = stmt.where(StaffSession.staff_user_id == staff_user_id)
+        if active_at is not None:
+            stmt = stmt.where(StaffSession.revoked_at.is_(None), StaffSession.expires_at > active_at)
+        return await paginate(
+            self.session, stmt, (StaffSession.created_at, StaffSession.id), first=first, after=after, descending=True
+        )

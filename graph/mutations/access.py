@@ -1,9 +1,9 @@
-"""Sign-in and credentials: login, API keys, staff users."""
+"""Sign-in and credentials: login and logout, sessions, API keys, staff users."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import strawberry
 from strawberry.types import Info
@@ -15,16 +15,20 @@ from graph.errors import UserError, user_error
 from graph.mutations.common import run_use_case
 from graph.types.api_key import ApiKey
 from graph.types.enums import Role
+from graph.types.staff_session import StaffSession
 from graph.types.staff_user import StaffUser
-from services import auth
+from services import auth, sessions
 from services.errors import Invalid
 
 
 @strawberry.input
 class LoginInput:
     email: str
-    password: str
+    password: str = strawberry.field(description=f"At most {auth.MAX_PASSWORD_LENGTH} characters.")
     organization_id: strawberry.ID | None = None
+    expires_in_seconds: int | None = strawberry.field(
+        default=None, description="A session shorter than the server's (SESSION_TTL_SECONDS), never longer."
+    )
 
 
 @strawberry.type
@@ -32,7 +36,43 @@ class LoginPayload:
     token: str | None = strawberry.field(description="Send as 'Authorization: Bearer <token>'.")
     expires_at: datetime | None
     user: StaffUser | None
+    retry_after_seconds: int | None = strawberry.field(
+        default=None, description="When logins are slowed or locked (LOGIN_THROTTLED, LOGIN_LOCKED): wait this long."
+    )
     user_errors: list[UserError]
+
+
+@strawberry.input
+class LogoutInput:
+    everywhere: bool = strawberry.field(default=False, description="End every session of the caller, not only this.")
+
+
+@strawberry.type
+class LogoutPayload:
+    ended_sessions: int
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class RevokeSessionInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class StaffSessionPayload:
+    session: StaffSession | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class StaffUserIdInput:
+    id: strawberry.ID
+
+
+@strawberry.input
+class ChangeStaffUserRoleInput:
+    id: strawberry.ID
+    role: Role
 
 
 @strawberry.input
@@ -82,19 +122,79 @@ def _uuid(value: str, field: str) -> uuid.UUID:
 
 @strawberry.type
 class AccessMutations:
-    @strawberry.mutation(description="Exchange a staff user's email and password for a session token.")
+    @strawberry.mutation(
+        description="Exchange a staff user's email and password for a session token. Repeated failures slow "
+        "down and then lock logins for the email and for the address (LOGIN_THROTTLED, LOGIN_LOCKED)."
+    )
     async def login(self, info: Info[Context, None], input: LoginInput) -> LoginPayload:
-        config = info.context.services.session_config
+        services = info.context.services
+        request = info.context.request
+        client = getattr(request, "client", None)
         try:
             org_id = _uuid(input.organization_id, "organizationId") if input.organization_id else None
-            async with info.context.db.unit_of_work() as uow:
-                token, user = await auth.login(
-                    uow, config, email=input.email, password=input.password, organization_id=org_id
-                )
+            done = await sessions.login(
+                info.context.db,
+                services.session_config,
+                services.login_guard,
+                email=input.email,
+                password=input.password,
+                organization_id=org_id,
+                ip=client.host if client else None,
+                user_agent=request.headers.get("user-agent") if request is not None else None,
+                expires_in_seconds=input.expires_in_seconds,
+                request_id=info.context.request_id,
+            )
         except DomainError as exc:
-            return LoginPayload(token=None, expires_at=None, user=None, user_errors=[user_error(exc)])
-        expires = datetime.now(UTC) + timedelta(seconds=config.ttl_seconds)
-        return LoginPayload(token=token, expires_at=expires, user=StaffUser.of(user), user_errors=[])
+            retry = exc.retry_after_seconds if isinstance(exc, sessions.LoginRefused) else None
+            return LoginPayload(
+                token=None, expires_at=None, user=None, retry_after_seconds=retry, user_errors=[user_error(exc)]
+            )
+        return LoginPayload(token=done.token, expires_at=done.expires_at, user=StaffUser.of(done.user), user_errors=[])
+
+    @strawberry.mutation(description="End the caller's session (or, with everywhere, all of the caller's sessions).")
+    async def logout(self, info: Info[Context, None], input: LogoutInput | None = None) -> LogoutPayload:
+        everywhere = bool(input and input.everywhere)
+        ended, errors = await run_use_case(
+            info, RoleModel.VIEWER, lambda uow, actor: sessions.logout(uow, actor, everywhere=everywhere)
+        )
+        return LogoutPayload(ended_sessions=ended or 0, user_errors=errors)
+
+    @strawberry.mutation(description="End a session: one's own, or (ADMIN) any of the organization's.")
+    async def revoke_session(self, info: Info[Context, None], input: RevokeSessionInput) -> StaffSessionPayload:
+        async def revoke(uow, actor):
+            return await sessions.revoke_session(uow, actor, _uuid(input.id, "id"))
+
+        record, errors = await run_use_case(info, RoleModel.VIEWER, revoke)
+        current = info.context.actor.session_id if info.context.actor else None
+        return StaffSessionPayload(session=StaffSession.of(record, current) if record else None, user_errors=errors)
+
+    @strawberry.mutation(
+        description="Change a staff user's role (ADMIN; never to or from a role stronger than the caller's)."
+    )
+    async def change_staff_user_role(
+        self, info: Info[Context, None], input: ChangeStaffUserRoleInput
+    ) -> StaffUserPayload:
+        async def change(uow, actor):
+            return await auth.change_staff_user_role(uow, actor, _uuid(input.id, "id"), input.role)
+
+        user, errors = await run_use_case(info, RoleModel.ADMIN, change)
+        return StaffUserPayload(staff_user=StaffUser.of(user) if user else None, user_errors=errors)
+
+    @strawberry.mutation(description="Disable a staff user (ADMIN): every session of theirs ends at once.")
+    async def disable_staff_user(self, info: Info[Context, None], input: StaffUserIdInput) -> StaffUserPayload:
+        async def disable(uow, actor):
+            return await auth.set_staff_user_active(uow, actor, _uuid(input.id, "id"), False)
+
+        user, errors = await run_use_case(info, RoleModel.ADMIN, disable)
+        return StaffUserPayload(staff_user=StaffUser.of(user) if user else None, user_errors=errors)
+
+    @strawberry.mutation(description="Enable a disabled staff user again (ADMIN); they log in anew.")
+    async def enable_staff_user(self, info: Info[Context, None], input: StaffUserIdInput) -> StaffUserPayload:
+        async def enable(uow, actor):
+            return await auth.set_staff_user_active(uow, actor, _uuid(input.id, "id"), True)
+
+        user, errors = await run_use_case(info, RoleModel.ADMIN, enable)
+        return StaffUserPayload(staff_user=StaffUser.of(user) if user else None, user_errors=errors)
 
     @strawberry.mutation(description="Create an API key (ADMIN). The secret is in the payload, once.")
     async def create_api_key(self, info: Info[Context, None], input: CreateApiKeyInput) -> CreateApiKeyPayload:

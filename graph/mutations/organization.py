@@ -4,11 +4,12 @@ import strawberry
 from strawberry.types import Info
 
 from db.models import Role
+from db.repositories.organizations import OrganizationRepository
 from graph.context import Context
 from graph.errors import UserError
 from graph.mutations.common import run_use_case
 from graph.types.organization import Organization
-from services import organizations
+from services import organizations, rate_limits
 
 
 @strawberry.input
@@ -24,6 +25,16 @@ class UpdateOrganizationInput:
     net_payment_term_days: int | None = None
     invoice_grace_period_days: int | None = strawberry.field(
         default=None, description="Days invoices stay refreshable drafts before they are finalized (0: at once)."
+    )
+
+
+@strawberry.input
+class UpdateRateLimitsInput:
+    requests_per_second: int | None = strawberry.field(
+        default=None, description="Per API key and per staff user; at most the server's default. null: the default."
+    )
+    burst: int | None = strawberry.field(
+        default=None, description="Requests at once (default: twice requestsPerSecond); at most the server's."
     )
 
 
@@ -57,4 +68,22 @@ class OrganizationMutations:
                 invoice_grace_period_days=input.invoice_grace_period_days,
             ),
         )
+        return OrganizationPayload(organization=Organization.of(org) if org else None, user_errors=errors)
+
+    @strawberry.mutation(
+        description="Tighten the organization's rate limit per API key and staff user (ADMIN); both null: the "
+        "server's default. Takes effect within seconds."
+    )
+    async def update_rate_limits(self, info: Info[Context, None], input: UpdateRateLimitsInput) -> OrganizationPayload:
+        limiter = info.context.services.limiter
+
+        async def update(uow, actor):
+            await rate_limits.update_rate_limits(
+                uow, actor, limiter.config, per_second=input.requests_per_second, burst=input.burst
+            )
+            return await OrganizationRepository(uow.session).get(actor.organization_id)
+
+        org, errors = await run_use_case(info, Role.ADMIN, update)
+        if org is not None:
+            limiter.forget(org.id)
         return OrganizationPayload(organization=Organization.of(org) if org else None, user_errors=errors)

@@ -3,8 +3,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from strawberry.types import Info
 
 from db.models import Organization as OrganizationModel
+from graph.types.rate_limit import RateLimit
+from services.rate_limits import effective_limit
 
 
 @strawberry.type
@@ -21,6 +24,17 @@ class Organization:
     net_payment_term_days: int
     invoice_grace_period_days: int
     created_at: datetime
+    rate_limit_override: strawberry.Private[tuple[int | None, int | None]]
+
+    @strawberry.field(description="The limit of each API key and staff user (HTTP 429 beyond it).")
+    def rate_limit(self, info: Info) -> RateLimit:
+        limiter = info.context.services.limiter
+        rule = effective_limit(limiter.config.per_credential, *self.rate_limit_override)
+        return RateLimit(
+            requests_per_second=int(rule.per_second),
+            burst=rule.burst,
+            is_default=self.rate_limit_override == (None, None),
+        )
 
     @classmethod
     def of(cls, org: OrganizationModel) -> Organization:
@@ -37,4 +51,5 @@ class Organization:
             net_payment_term_days=org.net_payment_term_days,
             invoice_grace_period_days=org.invoice_grace_period_days,
             created_at=org.created_at,
+            rate_limit_override=(org.rate_limit_per_second, org.rate_limit_burst),
         )

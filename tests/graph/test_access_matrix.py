@@ -25,6 +25,7 @@ OPERATIONS = [
     Operation("organization", "{ organization { id name } }", "VIEWER"),
     Operation("apiKeys", "{ apiKeys { totalCount nodes { id } } }", "ADMIN"),
     Operation("staffUsers", "{ staffUsers { totalCount } }", "ADMIN"),
+    Operation("sessions", "{ sessions { totalCount } }", "ADMIN"),  # an API key has none of its own
     Operation("auditLogs", "{ auditLogs { totalCount } }", "FINANCE"),
     Operation("verifyAuditChain", "{ verifyAuditChain { valid } }", "FINANCE"),
     Operation(
@@ -49,6 +50,12 @@ OPERATIONS = [
     Operation(
         "updateOrganization",
         'mutation { updateOrganization(input: {name: "Renamed"}) { organization { name } userErrors { code } } }',
+        "ADMIN",
+        True,
+    ),
+    Operation(
+        "updateRateLimits",
+        "mutation { updateRateLimits(input: {requestsPerSecond: 400}) { organization { id } userErrors { code } } }",
         "ADMIN",
         True,
     ),

@@ -1,0 +1,209 @@
+"""Staff sessions: login (behind its brakes), logout, and ending a session early."""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from db.models import Role, StaffSession, StaffUser
+from db.repositories.organizations import StaffSessionRepository, find_staff_users_by_email
+from db.session import Database, UnitOfWork
+from services import audit
+from services.actors import Actor
+from services.auth import (
+    SessionConfig,
+    announce_change,
+    check_password_length,
+    issue_session_token,
+    password_matches,
+)
+from services.errors import Invalid, NotFound
+from services.rate_limits import LoginGuard, LoginVerdict
+
+log = logging.getLogger("valueverse.auth")
+MAX_EMAIL_LENGTH = 320
+MAX_USER_AGENT_LENGTH = 400
+
+
+class LoginRefused(Invalid):
+    """Too many failed logins for this email or from this address: wait, then try again."""
+
+    def __init__(self, verdict: LoginVerdict) -> None:
+        self.retry_after_seconds = max(1, math.ceil(verdict.retry_after))
+        until = (datetime.now(UTC) + timedelta(seconds=self.retry_after_seconds)).strftime("%H:%M:%S UTC")
+        if verdict.locked:
+            minutes = max(1, round(self.retry_after_seconds / 60))
+            message = (f"too many failed logins: logins with this email or from this address are locked "
+                       f"for about {minutes} min; try again after {until}")
+            code = "LOGIN_LOCKED"
+        else:
+            message = (f"too many failed logins: wait {self.retry_after_seconds} s before the next attempt "
+                       f"(after {until})")
+            code = "LOGIN_THROTTLED"
+        super().__init__(message, field=("email",), code=code)
+
+
+@dataclass(frozen=True)
+class LoggedIn:
+    token: str
+    user: StaffUser
+    expires_at: datetime
+
+
+async def login(
+    db: Database,
+    config: SessionConfig,
+    guard: LoginGuard,
+    *,
+    email: str,
+    password: str,
+    organization_id: uuid.UUID | None,
+    ip: str | None,
+    user_agent: str | None = None,
+    expires_in_seconds: int | None = None,
+    request_id: str | None = None,
+) -> LoggedIn:
+    """A session for the staff user whose password matches; failures are counted, slowed, locked, audited."""
+    check_password_length(password)
+    if expires_in_seconds is not None and not 1 <= expires_in_seconds <= config.ttl_seconds:
+        raise Invalid(
+            f"a session lasts between 1 and {config.ttl_seconds} seconds",
+            field=("expiresInSeconds",),
+            code="INVALID_SESSION_LIFETIME",
+        )
+    email = email.strip().lower()
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise Invalid("not an email address", field=("email",), code="INVALID_EMAIL")
+    verdict = await guard.attempt(email, ip)
+    if not verdict.allowed:
+        log.info("login refused: too many failures", extra={"ip": ip, "locked": verdict.locked})
+        raise LoginRefused(verdict)
+    async with db.read() as session:
+        candidates = [
+            u
+            for u in await find_staff_users_by_email(session, email)
+            if organization_id is None or u.organization_id == organization_id
+        ]
+    matching = [u for u in candidates if u.active and await password_matches(u.password_hash, password)]
+    if not any(u.active for u in candidates):
+        await password_matches(None, password)
+    if not matching:
+        await _record_failure(db, guard, verdict, candidates, email, ip, user_agent, request_id)
+        raise Invalid("email or password is wrong", field=("password",), code="INVALID_CREDENTIALS")
+    await guard.succeeded(email, ip)
+    if len(matching) > 1:
+        raise Invalid(
+            "this email belongs to several organizations: give organizationId",
+            field=("organizationId",),
+            code="ORGANIZATION_REQUIRED",
+        )
+    user = matching[0]
+    now = datetime.now(UTC)
+    expires_at = now + timedelta(seconds=expires_in_seconds or config.ttl_seconds)
+    async with db.unit_of_work() as uow:
+        record = await StaffSessionRepository(uow.session, user.organization_id).add(
+            StaffSession(
+                staff_user_id=user.id,
+                expires_at=expires_at,
+                last_seen_at=now,
+                ip=ip[:64] if ip else None,
+                user_agent=user_agent[:MAX_USER_AGENT_LENGTH] if user_agent else None,
+            )
+        )
+        actor = Actor(user.organization_id, user.role, "user", str(user.id), user.email, request_id,
+                      session_id=record.id)
+        await audit.record(
+            uow, actor, "staff_user.logged_in", "staff_user", user.id,
+            after={"sessionId": record.id, "ip": ip, "expiresAt": expires_at},
+        )
+    return LoggedIn(issue_session_token(config, user, record.id, expires_at), user, expires_at)
+
+
+async def _record_failure(
+    db: Database,
+    guard: LoginGuard,
+    verdict: LoginVerdict,
+    candidates: list[StaffUser],
+    email: str,
+    ip: str | None,
+    user_agent: str | None,
+    request_id: str | None,
+) -> None:
+    """Into the audit trail of each organization the email belongs to; an unknown email: a log line."""
+    if not candidates:
+        log.info("login failed: unknown email", extra={"ip": ip, "failures": verdict.ip_failures})
+        return
+    by_org: dict[uuid.UUID, list[StaffUser]] = defaultdict(list)
+    for user in candidates:
+        by_org[user.organization_id].append(user)
+    for organization_id, users in by_org.items():
+        actor = Actor(organization_id, Role.VIEWER, "anonymous", None, ip or "unknown", request_id)
+        async with db.unit_of_work() as uow:
+            for user in users:
+                await audit.record(
+                    uow, actor, "staff_user.login_failed", "staff_user", user.id,
+                    after={
+                        "email": email,
+                        "ip": ip,
+                        "userAgent": user_agent[:MAX_USER_AGENT_LENGTH] if user_agent else None,
+                        "reason": "wrong password" if user.active else "user disabled",
+                        "failures": verdict.account_failures,
+                    },
+                )
+                if guard.locks_now(verdict):
+                    await audit.record(
+                        uow, actor, "staff_user.login_locked", "staff_user", user.id,
+                        after={"email": email, "ip": ip, "failures": verdict.account_failures,
+                               "lockedForSeconds": guard.policy.lock_seconds},
+                    )
+    log.info("login failed", extra={"ip": ip, "failures": verdict.account_failures})
+
+
+def _own_session(actor: Actor) -> uuid.UUID:
+    if actor.kind != "user" or actor.session_id is None:
+        raise Invalid("only a session can log out: this request uses an API key", field=(), code="NOT_A_SESSION")
+    return actor.session_id
+
+
+def _session_view(record: StaffSession) -> dict[str, object]:
+    return {"staffUserId": record.staff_user_id, "expiresAt": record.expires_at, "revokedAt": record.revoked_at}
+
+
+async def logout(uow: UnitOfWork, actor: Actor, *, everywhere: bool = False) -> int:
+    """Ends the caller's session (or every session of the caller); returns how many were ended."""
+    session_id = _own_session(actor)
+    repo = StaffSessionRepository(uow.session, actor.organization_id)
+    now = datetime.now(UTC)
+    if everywhere:
+        assert actor.id is not None
+        ended = await repo.revoke_of_user(uuid.UUID(actor.id), now)
+        await audit.record(uow, actor, "session.ended", "staff_user", actor.id,
+                           after={"sessions": [str(i) for i in ended], "everywhere": True})
+        announce_change(uow, actor.organization_id, "staffUser", actor.id)
+        return len(ended)
+    record = await repo.get(session_id)
+    if record is None or record.revoked_at is not None:
+        return 0
+    record.revoked_at = now
+    await audit.record(uow, actor, "session.ended", "session", record.id, after=_session_view(record))
+    announce_change(uow, actor.organization_id, "session", record.id)
+    return 1
+
+
+async def revoke_session(uow: UnitOfWork, actor: Actor, session_id: uuid.UUID) -> StaffSession:
+    """A user ends one of their own sessions; an ADMIN any session of the organization."""
+    record = await StaffSessionRepository(uow.session, actor.organization_id).get(session_id)
+    own = record is not None and actor.kind == "user" and actor.id == str(record.staff_user_id)
+    if record is None or not (own or actor.has_role(Role.ADMIN)):
+        raise NotFound("no session with this id", field=("id",))
+    if record.revoked_at is None:
+        before = _session_view(record)
+        record.revoked_at = datetime.now(UTC)
+        await audit.record(uow, actor, "session.revoked", "session", record.id, before=before,
+                           after=_session_view(record))
+        announce_change(uow, actor.organization_id, "session", record.id)
+    return record
