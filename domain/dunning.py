@@ -48,9 +48,7 @@ def parse_duration(text: str, *, field: Sequence[str] = ()) -> timedelta:
     match = _DURATION.fullmatch(text)
     if match is None or text in ("P", "PT") or text.endswith("T"):
         if _CALENDAR_PART.match(text or ""):
-            raise InvalidDuration(
-                f"{text!r}: years and months have no fixed length; use days (e.g. P30D)", field=field
-            )
+            raise InvalidDuration(f"{text!r}: years and months have no fixed length; use days (e.g. P30D)", field=field)
         raise InvalidDuration(f"{text!r} is not an ISO 8601 duration such as P1D or PT12H", field=field)
     parts = {name: int(value) for name, value in match.groupdict().items() if value is not None}
     return timedelta(**parts)
@@ -84,9 +82,7 @@ class RetrySchedule:
         if not isinstance(self.max_attempts, int) or isinstance(self.max_attempts, bool):
             raise TypeError("max_attempts must be an int")
         if not 1 <= self.max_attempts <= MAX_ATTEMPTS:
-            raise InvalidRetrySchedule(
-                f"maxAttempts must be between 1 and {MAX_ATTEMPTS}", field=("maxAttempts",)
-            )
+            raise InvalidRetrySchedule(f"maxAttempts must be between 1 and {MAX_ATTEMPTS}", field=("maxAttempts",))
         if self.max_attempts > 1 and not self.intervals:
             raise InvalidRetrySchedule(
                 "retryIntervals needs at least one interval when more than one attempt is made",
