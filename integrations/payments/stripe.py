@@ -66,6 +66,7 @@ class StripeGateway:
         test_mode: bool | None = None,
         timeout: float = 30.0,
         max_network_retries: int = 2,
+        http_client: stripe.HTTPClient | None = None,
     ) -> None:
         if not is_secret_key(secret_key):
             raise ProviderConfigurationError("a Stripe secret key starts with sk_test_ or sk_live_", code="INVALID_KEY")
@@ -75,7 +76,9 @@ class StripeGateway:
             raise ProviderConfigurationError("live mode takes a live key (sk_live_…)", code="TEST_KEY_IN_LIVE_MODE")
         self.test_mode = is_test_key(secret_key)
         self.webhook_secret = webhook_secret
-        self._http = stripe.HTTPXClient(timeout=timeout)
+        # One HTTP client can serve every organization's gateway (one pool, one TLS context).
+        self._owns_http = http_client is None
+        self._http = http_client or stripe.HTTPXClient(timeout=timeout)
         self.client = stripe.StripeClient(
             secret_key,
             base_addresses={"api": (api_base or DEFAULT_API_BASE).rstrip("/")},
@@ -84,7 +87,8 @@ class StripeGateway:
         )
 
     async def aclose(self) -> None:
-        await self._http.close_async()
+        if self._owns_http:
+            await self._http.close_async()
 
     # -- customers and payment methods --
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 import stripe
 
@@ -28,9 +27,9 @@ KEY = "sk_test_valueverse_acme"
 
 
 @pytest.fixture
-async def endpoint_secret(fake_stripe: FakeStripe, receiver: WebhookReceiver) -> str:
+async def endpoint_secret(fake_stripe: FakeStripe, receiver: WebhookReceiver, stripe_http) -> str:
     """A webhook endpoint registered the way an operator would, through the SDK."""
-    client = stripe.StripeClient(KEY, base_addresses={"api": fake_stripe.base_url}, http_client=stripe.HTTPXClient())
+    client = stripe.StripeClient(KEY, base_addresses={"api": fake_stripe.base_url}, http_client=stripe_http)
     endpoint = await client.v1.webhook_endpoints.create_async(
         {"url": f"{receiver.url}/stripe", "enabled_events": ["*"]}
     )
@@ -38,8 +37,15 @@ async def endpoint_secret(fake_stripe: FakeStripe, receiver: WebhookReceiver) ->
 
 
 @pytest.fixture
-async def gateway(fake_stripe: FakeStripe, endpoint_secret: str):
-    gateway = StripeGateway(KEY, endpoint_secret, api_base=fake_stripe.base_url, test_mode=True, max_network_retries=0)
+async def gateway(fake_stripe: FakeStripe, endpoint_secret: str, stripe_http):
+    gateway = StripeGateway(
+        KEY,
+        endpoint_secret,
+        api_base=fake_stripe.base_url,
+        test_mode=True,
+        max_network_retries=0,
+        http_client=stripe_http,
+    )
     yield gateway
     await gateway.aclose()
 
@@ -139,18 +145,18 @@ async def test_declines_carry_their_code_and_hardness(gateway, test_method, decl
     assert result.declined and result.payment_id and result.message
 
 
-async def test_card_error_is_shaped_as_stripe_shapes_it(fake_stripe):
-    async with httpx.AsyncClient(base_url=fake_stripe.base_url, headers={"Authorization": f"Bearer {KEY}"}) as http:
-        answer = await http.post(
-            "/v1/payment_intents",
-            data={
-                "amount": "500",
-                "currency": "usd",
-                "payment_method": "pm_card_chargeDeclinedInsufficientFunds",
-                "confirm": "true",
-                "off_session": "true",
-            },
-        )
+async def test_card_error_is_shaped_as_stripe_shapes_it(fake_stripe, http):
+    answer = await http.post(
+        f"{fake_stripe.base_url}/v1/payment_intents",
+        headers={"Authorization": f"Bearer {KEY}"},
+        data={
+            "amount": "500",
+            "currency": "usd",
+            "payment_method": "pm_card_chargeDeclinedInsufficientFunds",
+            "confirm": "true",
+            "off_session": "true",
+        },
+    )
     assert answer.status_code == 402
     error = answer.json()["error"]
     assert (error["type"], error["code"], error["decline_code"]) == (
@@ -176,15 +182,14 @@ async def test_decline_webhook_reports_the_failure(gateway, receiver):
     assert event.metadata == {"invoice_id": "inv_1"}
 
 
-async def test_3d_secure_requires_action_then_succeeds_by_webhook(gateway, fake_stripe, receiver):
+async def test_3d_secure_requires_action_then_succeeds_by_webhook(gateway, fake_stripe, receiver, http):
     customer, method = await customer_with(gateway, "pm_card_authenticationRequired")
     result = await gateway.charge(charge_of(customer, method, return_url="https://billing.test/pay/inv_1"))
     assert result.status is ChargeStatus.REQUIRES_ACTION and result.decline_code == "authentication_required"
     assert result.action_url == f"{fake_stripe.base_url}/3ds/{result.payment_id}"
-    async with httpx.AsyncClient() as http:
-        page = await http.get(result.action_url)
-        assert page.status_code == 200 and "Authenticate" in page.text
-        done = await http.post(result.action_url, data={"outcome": "succeed"})
+    page = await http.get(result.action_url)
+    assert page.status_code == 200 and "Authenticate" in page.text
+    done = await http.post(result.action_url, data={"outcome": "succeed"})
     assert done.status_code == 303
     assert done.headers["location"].startswith("https://billing.test/pay/inv_1?payment_intent=")
     event = await gateway.parse_webhook(*_parts(await event_of(receiver, "payment_intent.succeeded")))
@@ -203,15 +208,14 @@ async def test_3d_secure_without_return_url_still_asks_for_action(gateway):
     assert (result.status, result.action_url, result.hard_decline) == (ChargeStatus.REQUIRES_ACTION, None, True)
 
 
-async def test_ach_debit_processes_then_settles_by_webhook(gateway, fake_stripe, receiver):
+async def test_ach_debit_processes_then_settles_by_webhook(gateway, fake_stripe, receiver, http):
     customer, method = await customer_with(gateway, "pm_usBankAccount_success")
     assert (method.kind, method.brand, method.last4) == ("us_bank_account", "STRIPE TEST BANK", "6789")
     result = await gateway.charge(charge_of(customer, method, amount=25_000))
     assert result.status is ChargeStatus.PROCESSING
     processing = await gateway.parse_webhook(*_parts(await event_of(receiver, "payment_intent.processing")))
     assert processing.type is ProviderEventType.PAYMENT_PROCESSING
-    async with httpx.AsyncClient(base_url=fake_stripe.base_url) as http:
-        settled = await http.post(f"/_control/payment_intents/{result.payment_id}/settle", json={})
+    settled = await http.post(f"{fake_stripe.base_url}/_control/payment_intents/{result.payment_id}/settle", json={})
     assert settled.json()["status"] == "succeeded"
     event = await gateway.parse_webhook(*_parts(await event_of(receiver, "payment_intent.succeeded")))
     assert (event.type, event.amount, event.charge_id) == (
@@ -240,12 +244,13 @@ async def test_ach_debit_that_bounces_fails_by_webhook(gateway, fake_stripe, rec
     assert failures[-1]["data"]["object"]["last_payment_error"]["code"] == "account_closed"
 
 
-async def test_ach_return_days_later_arrives_as_a_returned_payment(gateway, fake_stripe, receiver):
+async def test_ach_return_days_later_arrives_as_a_returned_payment(gateway, fake_stripe, receiver, http):
     customer, method = await customer_with(gateway, "pm_usBankAccount_success")
     result = await gateway.charge(charge_of(customer, method))
     fake_stripe.settle(result.payment_id)
-    async with httpx.AsyncClient(base_url=fake_stripe.base_url) as http:
-        answer = await http.post(f"/_control/payment_intents/{result.payment_id}/return", json={"code": "R01"})
+    answer = await http.post(
+        f"{fake_stripe.base_url}/_control/payment_intents/{result.payment_id}/return", json={"code": "R01"}
+    )
     assert (answer.json()["reason"], answer.json()["status"]) == ("insufficient_funds", "lost")
     event = await gateway.parse_webhook(*_parts(await event_of(receiver, "charge.dispute.created")))
     assert (event.type, event.payment_id, event.charge_id, event.amount, event.decline_code) == (
@@ -273,16 +278,16 @@ async def test_partial_refunds_are_bounded_by_the_charge(gateway, receiver):
     assert (event.type, event.charge_id, event.amount) == (ProviderEventType.PAYMENT_REFUNDED, paid.charge_id, 300)
 
 
-async def test_setup_session_saves_a_method_on_the_hosted_page(gateway, fake_stripe, receiver):
+async def test_setup_session_saves_a_method_on_the_hosted_page(gateway, fake_stripe, receiver, http):
     customer = await gateway.create_customer(email=None, name=None, idempotency_key="cus-setup")
     session = await gateway.create_setup_session(
         customer_id=customer.id, return_url="https://billing.test/done", cancel_url=None, idempotency_key="setup-1"
     )
     assert session.url == f"{fake_stripe.base_url}/checkout/{session.id}"
-    async with httpx.AsyncClient(base_url=fake_stripe.base_url) as http:
-        answer = await http.post(
-            f"/_control/checkout/sessions/{session.id}/complete", json={"payment_method": "pm_card_visa"}
-        )
+    answer = await http.post(
+        f"{fake_stripe.base_url}/_control/checkout/sessions/{session.id}/complete",
+        json={"payment_method": "pm_card_visa"},
+    )
     assert answer.json()["status"] == "complete"
     event = await gateway.parse_webhook(*_parts(await event_of(receiver, "checkout.session.completed")))
     assert (event.type, event.customer_id, event.setup_reference) == (
@@ -350,8 +355,11 @@ async def test_a_response_lost_after_charging_is_replayed_not_charged_again(gate
     assert [c["payment_intent"] for c in fake_stripe.charges_of(KEY)] == [retried.payment_id]
 
 
-async def test_sdk_network_retries_reuse_the_idempotency_key(fake_stripe, endpoint_secret):
-    gateway = StripeGateway(KEY, endpoint_secret, api_base=fake_stripe.base_url, max_network_retries=1)
+async def test_sdk_network_retries_reuse_the_idempotency_key(fake_stripe, endpoint_secret, stripe_http):
+    """The SDK retries a dropped answer itself (after half a second), with the same key: Stripe replays it."""
+    gateway = StripeGateway(
+        KEY, endpoint_secret, api_base=fake_stripe.base_url, max_network_retries=1, http_client=stripe_http
+    )
     try:
         customer, method = await customer_with(gateway, "pm_card_visa")
         fake_stripe.faults.add(Fault(kind="drop_after", path_prefix="/v1/payment_intents"))
@@ -364,8 +372,10 @@ async def test_sdk_network_retries_reuse_the_idempotency_key(fake_stripe, endpoi
     assert [r.idempotency_key for r in sent] == ["invoice-1:attempt-1"] * 2 and sent[1].replayed
 
 
-async def test_a_bad_key_is_a_configuration_error(fake_stripe):
-    gateway = StripeGateway("sk_live_unknown", None, api_base=fake_stripe.base_url, max_network_retries=0)
+async def test_a_bad_key_is_a_configuration_error(fake_stripe, stripe_http):
+    gateway = StripeGateway(
+        "sk_live_unknown", None, api_base=fake_stripe.base_url, max_network_retries=0, http_client=stripe_http
+    )
     try:
         with pytest.raises(ProviderConfigurationError) as raised:
             await gateway.create_customer(email=None, name=None, idempotency_key="k")
