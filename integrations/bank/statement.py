@@ -27,7 +27,7 @@ MAX_STATEMENT_LINES = 100_000
 
 # Values banks put where a payer gave no reference.
 _NO_REFERENCE = {"NOTPROVIDED", "NONREF", "NONE", "N/A"}
-_RF_IN_TEXT = re.compile(r"\bRF\d{2}[0-9A-Z]*(?: [0-9A-Z]+)*", re.IGNORECASE)
+_RF_START = re.compile(r"RF\d{2}[0-9A-Z]*$")
 _SEPARATORS = re.compile(r"[\s\-_./]")
 
 
@@ -110,13 +110,16 @@ def reference_candidates(
 
 def creditor_references_in(text: str) -> list[str]:
     """Valid RF creditor references (ISO 11649) written in free text, also in groups of four (`RF18 5390 …`)."""
-    found = []
-    for match in _RF_IN_TEXT.finditer(" ".join(text.split())):
-        groups = match.group(0).upper().split(" ")
-        for end in range(len(groups), 0, -1):  # the longest run of groups that is a valid reference
-            candidate = "".join(groups[:end])
+    words = [w.strip(".,;:()[]") for w in text.upper().split()]
+    found: list[str] = []
+    for start, word in enumerate(words):
+        if not _RF_START.match(word):
+            continue
+        for end in range(min(len(words), start + 7), start, -1):  # the longest run of words that is valid
+            candidate = "".join(words[start:end])
             if len(candidate) <= 25 and iso11649.is_valid(candidate):
-                found.append(candidate)
+                if candidate not in found:
+                    found.append(candidate)
                 break
     return found
 
