@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import copy
 import hashlib
 import hmac
@@ -437,7 +438,13 @@ class FakeStripe(Fake):
 
     def _authenticate(self, request: web.Request) -> Account:
         header = request.headers.get("Authorization", "")
-        key = header.removeprefix("Bearer ").strip()
+        if header.startswith("Basic "):  # curl -u sk_test_…: (the key as user name, no password)
+            try:
+                key = base64.b64decode(header.removeprefix("Basic ")).decode().split(":", 1)[0]
+            except (ValueError, UnicodeDecodeError):
+                key = ""
+        else:
+            key = header.removeprefix("Bearer ").strip()
         if not key:
             raise StripeError(
                 401,
