@@ -67,6 +67,7 @@ class StripeGateway:
         timeout: float = 30.0,
         max_network_retries: int = 2,
         http_client: stripe.HTTPClient | None = None,
+        setup_methods: tuple[str, ...] = ("card",),
     ) -> None:
         if not is_secret_key(secret_key):
             raise ProviderConfigurationError("a Stripe secret key starts with sk_test_ or sk_live_", code="INVALID_KEY")
@@ -76,6 +77,7 @@ class StripeGateway:
             raise ProviderConfigurationError("live mode takes a live key (sk_live_…)", code="TEST_KEY_IN_LIVE_MODE")
         self.test_mode = is_test_key(secret_key)
         self.webhook_secret = webhook_secret
+        self.setup_methods = setup_methods  # what a setup session offers: "card", "us_bank_account"
         # One HTTP client can serve every organization's gateway (one pool, one TLS context).
         self._owns_http = http_client is None
         self._http = http_client or stripe.HTTPXClient(timeout=timeout)
@@ -136,11 +138,12 @@ class StripeGateway:
         params: dict[str, Any] = {
             "mode": "setup",
             "customer": customer_id,
-            "currency": "usd",
-            "payment_method_types": ["card", "us_bank_account"],
+            "payment_method_types": list(self.setup_methods),
             "success_url": return_url,
             "cancel_url": cancel_url or return_url,
         }
+        if "us_bank_account" in self.setup_methods:
+            params["currency"] = "usd"  # ACH Direct Debit is in US dollars only
         session = await self._call(
             self.client.v1.checkout.sessions.create_async(params, {"idempotency_key": idempotency_key})  # type: ignore[arg-type]
         )
@@ -171,6 +174,8 @@ class StripeGateway:
             "payment_method": request.payment_method_id,
             "confirm": True,
             "off_session": True,
+            # Nobody is there to follow a redirect: only methods that need none (cards, ACH debit).
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             "metadata": dict(request.metadata),
         }
         if request.description:

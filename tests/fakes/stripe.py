@@ -719,7 +719,18 @@ class FakeStripe(Fake):
                 param="payment_method",
                 code="payment_intent_unexpected_state",
             )
-        types = _list(params.get("payment_method_types")) or [pm["type"] if pm else "card"]
+        given_types = _list(params.get("payment_method_types"))
+        automatic = params.get("automatic_payment_methods") or {}
+        if confirm and not given_types and not params.get("return_url") and automatic.get("allow_redirects") != "never":
+            raise invalid_request(
+                "This PaymentIntent is configured to accept payment methods enabled in your Dashboard. Because some "
+                "of these payment methods might redirect your customer off of your page, you must provide a "
+                "`return_url`. If you don't want to accept redirect-based payment methods, set "
+                "`automatic_payment_methods[enabled]` to `true` and `automatic_payment_methods[allow_redirects]` to "
+                "`never` when creating Setup Intents and Payment Intents.",
+                param="return_url",
+            )
+        types = given_types or ["card", "us_bank_account"]  # the methods "enabled in the Dashboard" of the fake
         if pm is not None and pm["type"] not in types:
             raise invalid_request(
                 f"The PaymentMethod provided ({pm['type']}) is not allowed for this PaymentIntent.",

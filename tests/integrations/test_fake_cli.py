@@ -39,7 +39,14 @@ async def test_fake_stripe_and_paypal_run_as_processes(receiver, stripe_http, ht
     ):
         client = stripe.StripeClient("sk_test_cli", base_addresses={"api": s}, http_client=stripe_http)
         intent = await client.v1.payment_intents.create_async(
-            {"amount": 700, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True, "off_session": True}
+            {
+                "amount": 700,
+                "currency": "usd",
+                "payment_method": "pm_card_visa",
+                "payment_method_types": ["card"],
+                "confirm": True,
+                "off_session": True,
+            }
         )
         assert intent.status == "succeeded"
         delivery = await receiver.wait_for(lambda r: json.loads(r.body)["type"] == "payment_intent.succeeded")

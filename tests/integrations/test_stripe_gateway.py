@@ -153,6 +153,7 @@ async def test_card_error_is_shaped_as_stripe_shapes_it(fake_stripe, http):
             "amount": "500",
             "currency": "usd",
             "payment_method": "pm_card_chargeDeclinedInsufficientFunds",
+            "payment_method_types[0]": "card",
             "confirm": "true",
             "off_session": "true",
         },
@@ -394,3 +395,14 @@ async def test_unknown_payment_method_is_refused_with_stripes_code(gateway):
 
 def _parts(received: Received) -> tuple[bytes, dict[str, str]]:
     return received.body, received.headers
+
+
+async def test_confirming_without_a_return_url_needs_redirects_ruled_out(fake_stripe, stripe_http):
+    """As Stripe: automatic payment methods may redirect, so confirming needs a return_url or allow_redirects=never."""
+    client = stripe.StripeClient(KEY, base_addresses={"api": fake_stripe.base_url}, http_client=stripe_http)
+    params = {"amount": 500, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True, "off_session": True}
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        await client.v1.payment_intents.create_async(params)
+    assert raised.value.param == "return_url"
+    never = {"automatic_payment_methods": {"enabled": True, "allow_redirects": "never"}}
+    assert (await client.v1.payment_intents.create_async({**params, **never})).status == "succeeded"
