@@ -1168,7 +1168,7 @@ class FakeStripe(Fake):
     def list_events(self, account: Account, params: dict[str, Any], path: dict[str, str], ctx: Context) -> Any:
         kind = params.get("type")
         items = [e for e in reversed(account.events) if not kind or e["type"] == kind]
-        return _listing(items[: int(params.get("limit") or 100)], "/v1/events")
+        return _listing(items[: _int(params, "limit") or 100], "/v1/events")
 
     def retrieve_event(self, account: Account, params: dict[str, Any], path: dict[str, str], ctx: Context) -> Any:
         for event in account.events:
