@@ -378,8 +378,6 @@ class FakeStripe(Fake):
                     return json_response(body_, fault.status, headers)
                 if fault.kind == "drop":
                     return drop_connection(request)
-                if fault.kind == "delay":
-                    await asyncio.sleep(fault.seconds)
 
             if key is not None:
                 stored = account.idempotency.get(key)
@@ -417,6 +415,8 @@ class FakeStripe(Fake):
                     return json_response({"error": error_body}, 409, headers)
                 account.in_flight.add(key)
             try:
+                if fault is not None and fault.kind == "delay":  # a slow execution: the key is in flight meanwhile
+                    await asyncio.sleep(fault.seconds)
                 context = Context(request_id, key)
                 try:
                     status, answer, saved = 200, handler(account, params, dict(request.match_info), context), True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -393,6 +394,14 @@ async def test_unknown_payment_method_is_refused_with_stripes_code(gateway):
     assert not getattr(raised.value, "retryable", True)
 
 
+async def until(condition, within: float = 5.0) -> None:
+    """Poll `condition` until it holds, for at most `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "the condition never held"
+        await asyncio.sleep(0.005)
+
+
 def _parts(received: Received) -> tuple[bytes, dict[str, str]]:
     return received.body, received.headers
 
@@ -406,3 +415,15 @@ async def test_confirming_without_a_return_url_needs_redirects_ruled_out(fake_st
     assert raised.value.param == "return_url"
     never = {"automatic_payment_methods": {"enabled": True, "allow_redirects": "never"}}
     assert (await client.v1.payment_intents.create_async({**params, **never})).status == "succeeded"
+
+
+async def test_a_concurrent_request_with_the_same_key_is_told_to_wait(gateway, fake_stripe):
+    customer, method = await customer_with(gateway, "pm_card_visa")
+    fake_stripe.faults.add(Fault(kind="delay", seconds=0.3, path_prefix="/v1/payment_intents"))
+    first = asyncio.create_task(gateway.charge(charge_of(customer, method)))
+    await until(lambda: any(r.path == "/v1/payment_intents" for r in fake_stripe.requests))
+    second = await gateway.charge(charge_of(customer, method))
+    assert (second.status, second.retryable) == (ChargeStatus.FAILED, True)  # 409 idempotency_key_in_use
+    assert (await first).status is ChargeStatus.SUCCEEDED
+    assert (await gateway.charge(charge_of(customer, method))) == await first
+    assert len(fake_stripe.charges_of(KEY)) == 1
