@@ -216,10 +216,9 @@ def test_prorated_count_adds_one_unit_per_event_and_days_are_local():
 def test_a_partial_first_period_is_prorated_over_the_full_period():
     # subscribed on June 21 (calendar billing): 4 seats carried in from the start, 10 of 30 days
     window = Period(datetime(2026, 6, 21, tzinfo=UTC), JUNE.end)
-    assert (
-        aggregation.prorated_units(Aggregation.SUM, [], "seats", window, 30, "UTC", carried_value=D(4))
-        == D(4) * 10 / 30
-    )
+    assert aggregation.prorated_units(
+        Aggregation.SUM, [], "seats", window, 30, "UTC", carried_value=D(4)
+    ) == D(4) * 10 / 30
 
 
 def test_only_recurring_count_and_sum_can_be_prorated():
@@ -241,10 +240,9 @@ def test_prorated_units_never_exceed_the_full_count_and_reach_it_when_all_is_the
     units = aggregation.prorated_units(Aggregation.SUM, events, "seats", JUNE, 30, "UTC", carried_value=D(carried))
     assert 0 <= units <= full
     from_day_one = [seat(1, n, transaction_id=str(i)) for i, (_, n) in enumerate(additions)]
-    assert (
-        aggregation.prorated_units(Aggregation.SUM, from_day_one, "seats", JUNE, 30, "UTC", carried_value=D(carried))
-        == full
-    )
+    assert aggregation.prorated_units(
+        Aggregation.SUM, from_day_one, "seats", JUNE, 30, "UTC", carried_value=D(carried)
+    ) == full
 
 
 @quick

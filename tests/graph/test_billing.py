@@ -492,18 +492,12 @@ async def test_prorated_seats_are_billed_for_the_days_each_seat_was_in_use(tenan
     cust = uid("cust")
     await customer(api, cust, timezone="UTC")
     start = (datetime.now(UTC) - timedelta(days=33)).replace(hour=0, minute=0, second=0, microsecond=0)
-    await subscribe(
-        api, cust, code, uid("sub"), startedAt=(start + timedelta(hours=9)).isoformat(), billingTime="ANNIVERSARY"
-    )
+    await subscribe(api, cust, code, uid("sub"), startedAt=(start + timedelta(hours=9)).isoformat(),
+                    billingTime="ANNIVERSARY")
     changes = [(1, 4), (11, 2), (20, -1)]  # (day of the period, seats added or removed)
     events = [
-        {
-            "transactionId": uid("t"),
-            "customerExternalId": cust,
-            "metricCode": seats,
-            "timestamp": (start + timedelta(days=day, hours=12)).isoformat(),
-            "properties": {"seats": n},
-        }
+        {"transactionId": uid("t"), "customerExternalId": cust, "metricCode": seats,
+         "timestamp": (start + timedelta(days=day, hours=12)).isoformat(), "properties": {"seats": n}}
         for day, n in changes
     ]
     assert (await api(INGEST, input={"events": events}))["ingestUsage"]["accepted"] == 3
@@ -534,22 +528,9 @@ async def test_only_arrears_charges_on_recurring_count_or_sum_metrics_can_be_pro
     for code, model, properties, in_advance in cases:
         data = await api(
             CREATE_PLAN,
-            input={
-                "code": uid("p"),
-                "name": "p",
-                "interval": "MONTHLY",
-                "currency": "USD",
-                "amount": "0",
-                "charges": [
-                    {
-                        "billableMetricCode": code,
-                        "model": model,
-                        "prorated": True,
-                        "payInAdvance": in_advance,
-                        "properties": properties,
-                    }
-                ],
-            },
+            input={"code": uid("p"), "name": "p", "interval": "MONTHLY", "currency": "USD", "amount": "0",
+                   "charges": [{"billableMetricCode": code, "model": model, "prorated": True,
+                                "payInAdvance": in_advance, "properties": properties}]},
         )
         assert data["createPlan"]["plan"] is None
         assert [(e["code"], e["field"]) for e in data["createPlan"]["userErrors"]] == [
@@ -572,9 +553,8 @@ async def test_a_voided_invoice_is_regenerated_once_from_current_prices(tenant) 
     voided = await api("mutation($id: ID!) { voidInvoice(input: {id: $id}) { userErrors { code } } }", id=first["id"])
     assert voided["voidInvoice"]["userErrors"] == []
     assert (await _run(api))["invoices"] == []  # voiding alone bills nothing again
-    plan_code = (
-        await api("query($c: String!) { customer(externalId: $c) { subscriptions { plan { code } } } }", c=cust)
-    )["customer"]["subscriptions"][0]["plan"]["code"]
+    plan_code = (await api("query($c: String!) { customer(externalId: $c) { subscriptions { plan { code } } } }",
+                           c=cust))["customer"]["subscriptions"][0]["plan"]["code"]
     updated = await api(
         'mutation($p: String!) { updatePlan(input: {code: $p, amount: "25"}) { userErrors { code } } }', p=plan_code
     )

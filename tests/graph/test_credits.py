@@ -238,12 +238,8 @@ async def test_a_credit_note_by_line_gives_back_each_line_with_its_tax(stack, te
     note = (
         await api(
             CREDIT_BY_LINE,
-            i={
-                "invoiceId": invoice["id"],
-                "kind": "CREDIT",
-                "reason": "outage",
-                "lines": [{"invoiceLineId": fee["id"], "amount": "10"}, {"invoiceLineId": usage["id"]}],
-            },
+            i={"invoiceId": invoice["id"], "kind": "CREDIT", "reason": "outage",
+               "lines": [{"invoiceLineId": fee["id"], "amount": "10"}, {"invoiceLineId": usage["id"]}]},
         )
     )["createCreditNote"]
     assert note["userErrors"] == []

@@ -19,13 +19,8 @@ async def _setup(api) -> str:
 
 
 def _event(m: str, tid: str, value: object = 1, **extra) -> dict:
-    return {
-        "transactionId": tid,
-        "customerExternalId": "c-usage",
-        "metricCode": m,
-        "properties": {"value": value},
-        **extra,
-    }
+    return {"transactionId": tid, "customerExternalId": "c-usage", "metricCode": m, "properties": {"value": value},
+            **extra}
 
 
 async def test_a_batch_keeps_its_valid_events_and_explains_the_rest(stack, tenant) -> None:
@@ -46,35 +41,22 @@ async def test_a_batch_keeps_its_valid_events_and_explains_the_rest(stack, tenan
     result = (await tenant.api(INGEST, input={"events": events}))["ingestUsage"]
     assert result["accepted"] == 2 and result["duplicates"] == 1
     assert [(r["index"], r["code"]) for r in result["rejected"]] == [
-        (1, "UNKNOWN_METRIC"),
-        (2, "CUSTOMER_NOT_FOUND"),
-        (3, "TIMESTAMP_TOO_OLD"),
-        (4, "TIMESTAMP_IN_FUTURE"),
-        (5, "INVALID_PROPERTY"),
-        (6, "MISSING_PROPERTY"),
-        (7, "INVALID_TRANSACTION_ID"),
-    ]
+        (1, "UNKNOWN_METRIC"), (2, "CUSTOMER_NOT_FOUND"), (3, "TIMESTAMP_TOO_OLD"), (4, "TIMESTAMP_IN_FUTURE"),
+        (5, "INVALID_PROPERTY"), (6, "MISSING_PROPERTY"), (7, "INVALID_TRANSACTION_ID")]
     assert all(r["message"] for r in result["rejected"])
     assert result["rejected"][0]["transactionId"] == "bad-metric"
     usage = (await tenant.api(USAGE, c="c-usage"))["customerUsage"]
     assert usage["charges"][0]["units"] == "7.5"
-    assert (
-        await scalar(
-            stack.database_url,
-            "SELECT count(*) FROM usage_events WHERE organization_id = $1::uuid",
-            tenant.organization_id,
-        )
-        == 2
-    )
+    assert await scalar(stack.database_url, "SELECT count(*) FROM usage_events WHERE organization_id = $1::uuid",
+                        tenant.organization_id) == 2
 
 
 async def test_replayed_events_are_counted_once_even_concurrently(tenant) -> None:
     m = await _setup(tenant.api)
     batch = [_event(m, f"tx-{i}", 1) for i in range(50)]
     overlapping = [_event(m, f"tx-{i}", 1) for i in range(25, 75)]
-    results = await asyncio.gather(
-        *[tenant.api(INGEST, input={"events": b}) for b in [batch, overlapping, batch, overlapping]]
-    )
+    results = await asyncio.gather(*[tenant.api(INGEST, input={"events": b})
+                                     for b in [batch, overlapping, batch, overlapping]])
     accepted = sum(r["ingestUsage"]["accepted"] for r in results)
     duplicates = sum(r["ingestUsage"]["duplicates"] for r in results)
     assert accepted == 75 and accepted + duplicates == 200

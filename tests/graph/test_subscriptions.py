@@ -40,13 +40,9 @@ async def test_currency_mismatch_is_refused(tenant) -> None:
     await plan(tenant.api, "usd-plan", [], currency="USD")
     await customer(tenant.api, "c-gbp", currency="GBP")
     data = await tenant.api(CREATE_SUBSCRIPTION, input={"customerExternalId": "c-gbp", "planCode": "usd-plan"})
-    assert data["createSubscription"]["userErrors"] == [
-        {
-            "field": ["input", "planCode"],
-            "code": "CURRENCY_MISMATCH",
-            "message": "the plan is priced in USD but the customer pays in GBP",
-        }
-    ]
+    assert data["createSubscription"]["userErrors"] == [{
+        "field": ["input", "planCode"], "code": "CURRENCY_MISMATCH",
+        "message": "the plan is priced in USD but the customer pays in GBP"}]
 
 
 async def test_future_start_is_pending_and_trial_is_trialing(tenant) -> None:
@@ -57,10 +53,8 @@ async def test_future_start_is_pending_and_trial_is_trialing(tenant) -> None:
     later = (datetime.now(UTC) + timedelta(days=10)).isoformat()
     pending = await subscribe(tenant.api, "c-trial", "trial-plan", "s-later", startedAt=later)
     assert pending["status"] == "PENDING"
-    ended = await tenant.api(
-        'mutation { terminateSubscription(input: {externalId: "s-later"}) '
-        "{ subscription { status } userErrors { code } } }"
-    )
+    ended = await tenant.api('mutation { terminateSubscription(input: {externalId: "s-later"}) '
+                             "{ subscription { status } userErrors { code } } }")
     assert ended["terminateSubscription"]["subscription"]["status"] == "CANCELED"
 
 
@@ -91,20 +85,15 @@ async def test_cancel_ends_at_period_end_and_terminate_ends_now(tenant) -> None:
     await customer(tenant.api, "c-end")
     await subscribe(tenant.api, "c-end", "monthly", "s-cancel")
     await subscribe(tenant.api, "c-end", "monthly", "s-term")
-    canceled = await tenant.api(
-        'mutation { cancelSubscription(input: {externalId: "s-cancel"}) '
-        "{ subscription { status cancelAtPeriodEnd endingAt currentPeriodEnd } } }"
-    )
+    canceled = await tenant.api('mutation { cancelSubscription(input: {externalId: "s-cancel"}) '
+                                "{ subscription { status cancelAtPeriodEnd endingAt currentPeriodEnd } } }")
     sub = canceled["cancelSubscription"]["subscription"]
     assert sub["status"] == "ACTIVE" and sub["cancelAtPeriodEnd"] and sub["endingAt"] == sub["currentPeriodEnd"]
-    terminated = await tenant.api(
-        'mutation { terminateSubscription(input: {externalId: "s-term"}) { subscription { status terminatedAt } } }'
-    )
+    terminated = await tenant.api('mutation { terminateSubscription(input: {externalId: "s-term"}) '
+                                  "{ subscription { status terminatedAt } } }")
     assert terminated["terminateSubscription"]["subscription"]["status"] == "TERMINATED"
-    again = await tenant.api(
-        'mutation { terminateSubscription(input: {externalId: "s-term"}) '
-        "{ subscription { status } userErrors { code } } }"
-    )
+    again = await tenant.api('mutation { terminateSubscription(input: {externalId: "s-term"}) '
+                             "{ subscription { status } userErrors { code } } }")
     assert again["terminateSubscription"]["userErrors"][0]["code"] == "SUBSCRIPTION_ENDED"
     gone = await tenant.api('mutation { deleteCustomer(input: {externalId: "c-end"}) { userErrors { code } } }')
     assert gone["deleteCustomer"]["userErrors"][0]["code"] == "CUSTOMER_HAS_LIVE_SUBSCRIPTIONS"
@@ -113,22 +102,13 @@ async def test_cancel_ends_at_period_end_and_terminate_ends_now(tenant) -> None:
 async def test_enterprise_overrides_price_this_customer_only(tenant) -> None:
     m = uid("calls")
     await metric(tenant.api, m, "COUNT")
-    await plan(
-        tenant.api,
-        "list-price",
-        [{"billableMetricCode": m, "model": "STANDARD", "properties": {"amount": "1"}}],
-        amount="100",
-    )
+    await plan(tenant.api, "list-price", [{"billableMetricCode": m, "model": "STANDARD",
+                                           "properties": {"amount": "1"}}], amount="100")
     await customer(tenant.api, "c-list")
     await customer(tenant.api, "c-deal")
     await subscribe(tenant.api, "c-list", "list-price", "s-list")
-    deal = await subscribe(
-        tenant.api,
-        "c-deal",
-        "list-price",
-        "s-deal",
-        planOverrides={"amount": "80", "charges": [{"billableMetricCode": m, "properties": {"amount": "0.25"}}]},
-    )
+    deal = await subscribe(tenant.api, "c-deal", "list-price", "s-deal", planOverrides={
+        "amount": "80", "charges": [{"billableMetricCode": m, "properties": {"amount": "0.25"}}]})
     assert deal["planOverrides"] == {"amount": "80", "charges": {m: {"amount": "0.25"}}}
     for who in ("c-list", "c-deal"):
         await send(tenant.api, who, m, [None] * 4)
@@ -139,23 +119,15 @@ async def test_enterprise_overrides_price_this_customer_only(tenant) -> None:
 async def test_recurring_metric_carries_its_value(tenant) -> None:
     m = uid("seats")
     await metric(tenant.api, m, "SUM", "seats", recurring=True)
-    await plan(tenant.api, "per-seat", [{"billableMetricCode": m, "model": "STANDARD", "properties": {"amount": "10"}}])
+    await plan(tenant.api, "per-seat", [{"billableMetricCode": m, "model": "STANDARD",
+                                         "properties": {"amount": "10"}}])
     await customer(tenant.api, "c-seats")
     started = (datetime.now(UTC) - timedelta(days=70)).isoformat()
     await subscribe(tenant.api, "c-seats", "per-seat", "s-seats", startedAt=started, billingTime="ANNIVERSARY")
     old = (datetime.now(UTC) - timedelta(days=34)).isoformat()
-    data = await tenant.api(
-        """mutation($e: [UsageEventInput!]!) { ingestUsage(input: {events: $e}) { accepted } }""",
-        e=[
-            {
-                "transactionId": uid("t"),
-                "customerExternalId": "c-seats",
-                "metricCode": m,
-                "timestamp": old,
-                "properties": {"seats": 5},
-            }
-        ],
-    )
+    data = await tenant.api("""mutation($e: [UsageEventInput!]!) { ingestUsage(input: {events: $e}) { accepted } }""",
+                            e=[{"transactionId": uid("t"), "customerExternalId": "c-seats", "metricCode": m,
+                                "timestamp": old, "properties": {"seats": 5}}])
     assert data["ingestUsage"]["accepted"] == 1
     await send(tenant.api, "c-seats", m, [2], field="seats")
     usage = (await tenant.api(USAGE, c="c-seats"))["customerUsage"]

@@ -27,13 +27,8 @@ def _free_port() -> int:
 
 
 def _start(stack, port: int, log) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "valueverse.cli", "serve", "--no-worker", "--port", str(port)],
-        env=stack.env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    process = subprocess.Popen([sys.executable, "-m", "valueverse.cli", "serve", "--no-worker", "--port", str(port)],
+                               env=stack.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert process.poll() is None, "the server exited during start-up"
@@ -46,15 +41,8 @@ def _start(stack, port: int, log) -> subprocess.Popen:
 
 
 def _batch(customer_id: str, metric_code: str, n: int, size: int) -> list[dict]:
-    return [
-        {
-            "transactionId": f"crash-{n}-{i}",
-            "customerExternalId": customer_id,
-            "metricCode": metric_code,
-            "properties": {"value": 1},
-        }
-        for i in range(size)
-    ]
+    return [{"transactionId": f"crash-{n}-{i}", "customerExternalId": customer_id, "metricCode": metric_code,
+             "properties": {"value": 1}} for i in range(size)]
 
 
 async def test_acked_events_survive_kill_9_exactly_once(stack, tenant, tmp_path) -> None:
@@ -63,9 +51,8 @@ async def test_acked_events_survive_kill_9_exactly_once(stack, tenant, tmp_path)
     url = f"http://127.0.0.1:{port}"
     api = Api(f"{url}/graphql", tenant.api_key)
     await metric(api, "crash_units", "SUM", "value")
-    await plan(
-        api, "crash-plan", [{"billableMetricCode": "crash_units", "model": "STANDARD", "properties": {"amount": "1"}}]
-    )
+    await plan(api, "crash-plan", [{"billableMetricCode": "crash_units", "model": "STANDARD",
+                                    "properties": {"amount": "1"}}])
     await customer(api, "crash-customer")
     await subscribe(api, "crash-customer", "crash-plan", "crash-sub")
     batches = [_batch("crash-customer", "crash_units", n, 200) for n in range(400)]
@@ -100,15 +87,10 @@ async def test_acked_events_survive_kill_9_exactly_once(stack, tenant, tmp_path)
 
     conn = await asyncpg.connect(stack.database_url)
     try:
-        stored = {
-            r["transaction_id"]
-            for r in await conn.fetch(
-                "SELECT transaction_id FROM usage_event_keys WHERE organization_id = $1::uuid", tenant.organization_id
-            )
-        }
-        events = await conn.fetchval(
-            "SELECT count(*) FROM usage_events WHERE organization_id = $1::uuid", tenant.organization_id
-        )
+        stored = {r["transaction_id"] for r in await conn.fetch(
+            "SELECT transaction_id FROM usage_event_keys WHERE organization_id = $1::uuid", tenant.organization_id)}
+        events = await conn.fetchval("SELECT count(*) FROM usage_events WHERE organization_id = $1::uuid",
+                                     tenant.organization_id)
     finally:
         await conn.close()
     assert acked <= stored  # every acknowledged event survived

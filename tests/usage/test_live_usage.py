@@ -38,18 +38,9 @@ async def test_usage_is_pushed_after_new_events_and_bursts_are_coalesced(stack, 
         first = await asyncio.wait_for(stream.__anext__(), timeout=10)
         assert first["usageUpdated"]["amount"] == "0.00"
         for i in range(20):  # a burst of 20 requests
-            status, _ = await post_events(
-                stack,
-                tenant.api_key,
-                [
-                    {
-                        "transactionId": f"live-{i}",
-                        "customerExternalId": "cust-" + m,
-                        "metricCode": m,
-                        "properties": {"value": 1},
-                    }
-                ],
-            )
+            status, _ = await post_events(stack, tenant.api_key, [
+                {"transactionId": f"live-{i}", "customerExternalId": "cust-" + m, "metricCode": m,
+                 "properties": {"value": 1}}])
             assert status == 200
         while True:
             update = await asyncio.wait_for(stream.__anext__(), timeout=10)

@@ -101,7 +101,9 @@ async def test_a_failing_customer_stops_nobody_else_and_is_billed_once_fixed(sta
     assert [await _invoice_count(tenant.api, c) for c in customers] == [2, 0, 2]
 
     # the job's audit entry says who failed and why
-    logged = await tenant.api('{ auditLogs(first: 5, action: "billing.run") { nodes { actorType targetType after } } }')
+    logged = await tenant.api(
+        '{ auditLogs(first: 5, action: "billing.run") { nodes { actorType targetType after } } }'
+    )
     (entry,) = logged["auditLogs"]["nodes"]
     assert (entry["actorType"], entry["targetType"]) == ("job", "organization")
     assert (entry["after"]["customers"], entry["after"]["invoices"]) == (3, 4)

@@ -56,7 +56,9 @@ async def test_thresholds_bill_usage_to_date_and_the_period_invoice_deducts_it(s
         ]["subscriptions"][0]["externalId"],
     )
     now = datetime.now(UTC).isoformat()
-    final = [i for i in (await api(RUN, asOf=now))["runBilling"]["invoices"] if i["customer"]["externalId"] == cust]
+    final = [
+        i for i in (await api(RUN, asOf=now))["runBilling"]["invoices"] if i["customer"]["externalId"] == cust
+    ]
     assert len(final) == 1
     assert (final[0]["subtotalAmount"], final[0]["progressiveBillingCreditAmount"], final[0]["totalAmount"]) == (
         "25.00",
@@ -70,11 +72,8 @@ async def test_pay_in_advance_charges_are_billed_as_usage_arrives(stack, tenant)
     api = tenant.api
     m = uid("seat_adds")
     await metric(api, m, "COUNT")
-    await plan(
-        api,
-        "advance",
-        [{"billableMetricCode": m, "model": "STANDARD", "payInAdvance": True, "properties": {"amount": "3"}}],
-    )
+    await plan(api, "advance", [{"billableMetricCode": m, "model": "STANDARD", "payInAdvance": True,
+                                 "properties": {"amount": "3"}}])
     cust = uid("cust")
     created = await customer(api, cust)
     await subscribe(api, cust, "advance", uid("sub"))

@@ -56,15 +56,12 @@ async def test_workers_starting_together_create_each_partition_once(stack) -> No
         created = sorted(name for r in results for name in r)
         assert created == names  # each partition created by exactly one of them
         for name in names:
-            assert (
-                await scalar(
-                    stack.database_url,
-                    "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                    "WHERE i.inhparent = 'usage_events'::regclass AND c.relname = $1",
-                    name,
-                )
-                == 1
-            ), name
+            assert await scalar(
+                stack.database_url,
+                "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = 'usage_events'::regclass AND c.relname = $1",
+                name,
+            ) == 1, name
     finally:
         await db.dispose()
         for name in names:  # only what this test made, in this run's own database
