@@ -263,3 +263,48 @@ class InvalidInvoiceNumber(DomainError):
 
 class InvalidInvoiceTransition(DomainError):
     code = "INVALID_INVOICE_TRANSITION"
+
+
+# --- payments -------------------------------------------------------------------------
+
+
+class InvalidPaymentAmount(DomainError):
+    code = "INVALID_PAYMENT_AMOUNT"
+
+
+class PaymentCurrencyMismatch(DomainError):
+    code = "PAYMENT_CURRENCY_MISMATCH"
+
+
+class InvalidRefundAmount(DomainError):
+    code = "INVALID_REFUND_AMOUNT"
+
+
+class RefundExceedsPaid(InvalidRefundAmount):
+    code = "REFUND_EXCEEDS_PAID"
+
+
+# --- dunning --------------------------------------------------------------------------
+
+
+class InvalidDuration(DomainError):
+    code = "INVALID_DURATION"
+
+
+class InvalidRetrySchedule(DomainError):
+    code = "INVALID_RETRY_SCHEDULE"
+
+
+# --- bank statements ------------------------------------------------------------------
+
+
+class InvalidBankStatement(DomainError):
+    code = "INVALID_BANK_STATEMENT"
+
+
+class BankStatementTooLarge(InvalidBankStatement):
+    code = "BANK_STATEMENT_TOO_LARGE"
+
+
+class UnsupportedBankStatement(InvalidBankStatement):
+    code = "UNSUPPORTED_BANK_STATEMENT"
