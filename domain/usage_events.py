@@ -77,7 +77,6 @@ class Rejection(enum.StrEnum):
     NUMBER_OUT_OF_RANGE = "NUMBER_OUT_OF_RANGE"
     MISSING_PROPERTY = "MISSING_PROPERTY"
     INVALID_PROPERTY = "INVALID_PROPERTY"
-    VALUE_OUT_OF_RANGE = "VALUE_OUT_OF_RANGE"
     STORAGE_REJECTED = "STORAGE_REJECTED"  # the database refused the event itself (see db/usage_writer.py)
 
 
@@ -246,12 +245,14 @@ def metric_value(properties: Mapping[str, Any], field_name: str, *, numeric: boo
     number = _number_in(raw)
     if not numeric:
         return number
+    if isinstance(raw, float) or (isinstance(raw, Decimal) and not raw.is_finite()):
+        _reject(Rejection.NUMBER_OUT_OF_RANGE, f"properties.{field_name} is not a finite number")
     if number is None:
         _reject(Rejection.INVALID_PROPERTY, f"properties.{field_name} must be a number (or a numeric string)")
     problem = value_problem(number)
     if problem is not None:
         _reject(
-            Rejection.VALUE_OUT_OF_RANGE,
+            Rejection.NUMBER_OUT_OF_RANGE,
             f"properties.{field_name} {problem}: a metric's value is below 10^{VALUE_MAX_DIGITS} "
             f"with at most {VALUE_MAX_PLACES} decimal places",
         )
@@ -261,8 +262,9 @@ def metric_value(properties: Mapping[str, Any], field_name: str, *, numeric: boo
 # --- properties -------------------------------------------------------------------------
 
 
-def _walk(node: Mapping[str, Any] | list[Any], depth: int, path: str) -> None:
-    """Every key, string and number of `node`, at most PROPERTIES_MAX_DEPTH levels down."""
+def _walk(node: Mapping[str, Any] | list[Any], depth: int, path: str, value_field: str | None = None) -> None:
+    """Every key, string and number of `node`, at most PROPERTIES_MAX_DEPTH levels down (`value_field`:
+    the metric's value, whose number `metric_value` checks against its own, tighter limits)."""
     items = node.items() if isinstance(node, Mapping) else enumerate(node)
     for key, value in items:
         if isinstance(key, str):
@@ -284,7 +286,7 @@ def _walk(node: Mapping[str, Any] | list[Any], depth: int, path: str) -> None:
                     f"properties may nest at most {PROPERTIES_MAX_DEPTH} levels (the object itself is the first)",
                 )
             _walk(value, depth + 1, where)
-        elif value is not None and kind is not bool:
+        elif value is not None and kind is not bool and key != value_field:
             problem = number_problem(value)
             if problem is not None:
                 _reject(
@@ -296,13 +298,15 @@ def _walk(node: Mapping[str, Any] | list[Any], depth: int, path: str) -> None:
                 _reject(Rejection.INVALID_PROPERTIES, f"{where} is not a JSON value")
 
 
-def properties(value: object) -> Mapping[str, Any]:
-    """The event's properties ({} when left out), every key, string and number in them storable."""
+def properties(value: object, value_field: str | None = None) -> Mapping[str, Any]:
+    """The event's properties ({} when left out), every key, string and number in them storable.
+
+    `value_field`: the property a numeric metric aggregates; its number is left to `metric_value`."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         _reject(Rejection.INVALID_PROPERTIES, "properties must be a JSON object")
-    _walk(value, 1, "properties")
+    _walk(value, 1, "properties", value_field)
     return value
 
 
