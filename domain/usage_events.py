@@ -121,7 +121,7 @@ def transaction_id(value: object) -> str:
     if isinstance(value, str):
         stripped = value.strip()
         if stripped and len(value) <= TRANSACTION_ID_MAX_LENGTH:
-            problem = text_problem(stripped)
+            problem = text_problem(stripped) if "\x00" in stripped or not stripped.isascii() else None
             if problem is None:
                 return stripped
             _reject(Rejection.INVALID_TRANSACTION_ID, f"transactionId {problem}")
@@ -142,9 +142,10 @@ def external_id(value: object, name: str, missing: Rejection) -> str | None:
         return None
     if len(value) > EXTERNAL_ID_MAX_LENGTH:
         _reject(missing, f"{name} is longer than {EXTERNAL_ID_MAX_LENGTH} characters: no such id exists")
-    problem = text_problem(stripped)
-    if problem is not None:
-        _reject(missing, f"{name} {problem}: no such id exists")
+    if "\x00" in stripped or not stripped.isascii():
+        problem = text_problem(stripped)
+        if problem is not None:
+            _reject(missing, f"{name} {problem}: no such id exists")
     return stripped
 
 
@@ -167,17 +168,18 @@ def timestamp(value: object, received_at: datetime) -> datetime:
     """When the event happened, in UTC: `received_at` when left out; within the accepted window."""
     if value is None:
         return received_at
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, int | Decimal) and not isinstance(value, bool):
-        moment = _unix_seconds(value)
-    elif isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))  # type: ignore[union-attr]
         except ValueError:
             _reject(
                 Rejection.INVALID_TIMESTAMP, "timestamp is not ISO 8601 (e.g. 2026-11-23T10:00:00Z) nor Unix seconds"
             )
+    elif isinstance(value, datetime):
+        moment = value
+    elif kind is int or kind is Decimal or (isinstance(value, int | Decimal) and not isinstance(value, bool)):
+        moment = _unix_seconds(value)  # type: ignore[arg-type]
     else:
         _reject(Rejection.INVALID_TIMESTAMP, "timestamp is not ISO 8601 nor Unix seconds")
     if moment.tzinfo is None or moment.utcoffset() is None:
@@ -199,12 +201,19 @@ def timestamp(value: object, received_at: datetime) -> datetime:
 # --- numbers ----------------------------------------------------------------------------
 
 
+def _exponent(number: Decimal) -> int:
+    """The exponent of a finite Decimal as written ("12.50" → -2, "1E+3" → 3), read from its text:
+    `as_tuple()` costs several times more, and this runs for every event."""
+    mantissa, e, power = str(number).partition("E")
+    point = mantissa.find(".")
+    places = len(mantissa) - point - 1 if point >= 0 else 0
+    return (int(power) if e else 0) - places
+
+
 def _decimal_problem(number: Decimal, max_digits: int, max_places: int) -> str | None:
     if not number.is_finite():
         return "is not a finite number"
-    exponent = number.as_tuple().exponent
-    assert isinstance(exponent, int)
-    if exponent < -max_places:
+    if _exponent(number) < -max_places:
         return f"has more than {max_places} digits after the decimal point"
     if number.adjusted() >= max_digits:
         return f"has more than {max_digits} digits before the decimal point"
@@ -242,12 +251,15 @@ def metric_value(properties: Mapping[str, Any], field_name: str, *, numeric: boo
     raw = properties.get(field_name)
     if raw is None:
         _reject(Rejection.MISSING_PROPERTY, f"the metric aggregates properties.{field_name}")
-    number = _number_in(raw)
+    if type(raw) is Decimal and raw.is_finite():  # the common case, as JSON numbers are read
+        number: Decimal | None = raw
+    else:
+        number = _number_in(raw)
     if not numeric:
         return number
-    if isinstance(raw, float) or (isinstance(raw, Decimal) and not raw.is_finite()):
-        _reject(Rejection.NUMBER_OUT_OF_RANGE, f"properties.{field_name} is not a finite number")
     if number is None:
+        if isinstance(raw, float) or (isinstance(raw, Decimal) and not raw.is_finite()):
+            _reject(Rejection.NUMBER_OUT_OF_RANGE, f"properties.{field_name} is not a finite number")
         _reject(Rejection.INVALID_PROPERTY, f"properties.{field_name} must be a number (or a numeric string)")
     problem = value_problem(number)
     if problem is not None:
@@ -262,40 +274,58 @@ def metric_value(properties: Mapping[str, Any], field_name: str, *, numeric: boo
 # --- properties -------------------------------------------------------------------------
 
 
+def _where(path: str, key: object) -> str:
+    if isinstance(key, str):
+        return f"{path}.{key}" if len(key) <= 40 else f"{path}.{key[:39]}…"
+    return f"{path}[{key}]"
+
+
 def _walk(node: Mapping[str, Any] | list[Any], depth: int, path: str, value_field: str | None = None) -> None:
     """Every key, string and number of `node`, at most PROPERTIES_MAX_DEPTH levels down (`value_field`:
-    the metric's value, whose number `metric_value` checks against its own, tighter limits)."""
-    items = node.items() if isinstance(node, Mapping) else enumerate(node)
+    the metric's value, whose number `metric_value` checks against its own, tighter limits).
+
+    On the hot path of ingestion: the common kinds are told apart by `type(...) is`, and the path of a
+    value is only spelled out for a rejection."""
+    items = node.items() if type(node) is dict or isinstance(node, Mapping) else enumerate(node)
     for key, value in items:
-        if isinstance(key, str):
+        if type(key) is str and ("\x00" in key or not key.isascii()):
             problem = text_problem(key)
             if problem is not None:
                 _reject(Rejection.INVALID_TEXT, f"a key of {path} {problem}")
-            where = f"{path}.{key}" if len(key) <= 40 else f"{path}.{key[:39]}…"
-        else:
-            where = f"{path}[{key}]"
         kind = type(value)
         if kind is str:
-            problem = text_problem(value)
-            if problem is not None:
-                _reject(Rejection.INVALID_TEXT, f"{where} {problem}")
+            if "\x00" in value or not value.isascii():
+                problem = text_problem(value)
+                if problem is not None:
+                    _reject(Rejection.INVALID_TEXT, f"{_where(path, key)} {problem}")
+        elif kind is Decimal or kind is int:
+            if key != value_field:
+                problem = number_problem(value)
+                if problem is not None:
+                    _reject(
+                        Rejection.NUMBER_OUT_OF_RANGE,
+                        f"{_where(path, key)} {problem}: numbers in properties have at most {NUMBER_MAX_DIGITS} "
+                        f"digits before and {NUMBER_MAX_PLACES} after the decimal point",
+                    )
+        elif value is None or kind is bool:
+            continue
         elif kind is dict or kind is list or isinstance(value, Mapping | list):
             if depth >= PROPERTIES_MAX_DEPTH:
                 _reject(
                     Rejection.PROPERTIES_TOO_DEEP,
                     f"properties may nest at most {PROPERTIES_MAX_DEPTH} levels (the object itself is the first)",
                 )
-            _walk(value, depth + 1, where)
-        elif value is not None and kind is not bool and key != value_field:
-            problem = number_problem(value)
+            _walk(value, depth + 1, _where(path, key))
+        elif isinstance(value, str):  # a str subclass: checked as text
+            problem = text_problem(value)
             if problem is not None:
-                _reject(
-                    Rejection.NUMBER_OUT_OF_RANGE,
-                    f"{where} {problem}: numbers in properties have at most {NUMBER_MAX_DIGITS} digits before "
-                    f"and {NUMBER_MAX_PLACES} after the decimal point",
-                )
-            if not isinstance(value, int | Decimal):
-                _reject(Rejection.INVALID_PROPERTIES, f"{where} is not a JSON value")
+                _reject(Rejection.INVALID_TEXT, f"{_where(path, key)} {problem}")
+        else:
+            problem = number_problem(value) if key != value_field or kind is float else None
+            if problem is not None:
+                _reject(Rejection.NUMBER_OUT_OF_RANGE, f"{_where(path, key)} {problem}")
+            if not isinstance(value, int | Decimal | float):
+                _reject(Rejection.INVALID_PROPERTIES, f"{_where(path, key)} is not a JSON value")
 
 
 def properties(value: object, value_field: str | None = None) -> Mapping[str, Any]:

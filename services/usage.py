@@ -273,12 +273,13 @@ def _row(
             f"no customer {rules.shown(customer_id)} (send customerExternalId or subscriptionExternalId)",
         )
     moment = rules.timestamp(event.timestamp, received_at)
-    properties = rules.properties(event.properties)
+    numeric = metric.aggregation in _NUMERIC
+    properties = rules.properties(event.properties, metric.field_name if numeric else None)
     text = _properties_json.encode(properties)
     rules.properties_size(len(text))
     value = None
     if metric.field_name is not None and metric.aggregation is not Aggregation.COUNT:
-        value = rules.metric_value(properties, metric.field_name, numeric=metric.aggregation in _NUMERIC)
+        value = rules.metric_value(properties, metric.field_name, numeric=numeric)
     return EventRow(
         org,
         tid,

@@ -255,3 +255,8 @@ def test_a_batch_holds_at_most_10000_events():
 def test_every_rejection_code_is_upper_snake_and_distinct():
     assert len({str(r) for r in Rejection}) == len(Rejection)
     assert all(str(r) == r.name for r in Rejection)
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False))
+def test_the_exponent_of_a_number_is_read_as_written(number):
+    assert rules._exponent(number) == number.as_tuple().exponent
