@@ -41,7 +41,6 @@ def _exact(text: str) -> Decimal:
 
 _decoder = msgspec.json.Decoder(float_hook=_exact)
 _encoder = msgspec.json.Encoder()
-INVALID = NOT_AN_EVENT  # an array item that is not a JSON object
 
 
 def _error(status: int, code: str, message: str) -> Response:
@@ -63,14 +62,14 @@ def _too_large() -> Response:
 
 def _plain(item: Any) -> EventInput:
     if not isinstance(item, dict):
-        return EventInput(INVALID, None)
+        return EventInput(NOT_AN_EVENT, None)
     return EventInput(item.get("transactionId"), item.get("metricCode"), item.get("customerExternalId"),
                       item.get("subscriptionExternalId"), item.get("timestamp"), item.get("properties"))
 
 
 def _cloud_event(item: Any) -> EventInput:
     if not isinstance(item, dict) or item.get("specversion") != "1.0":
-        return EventInput(INVALID, None)
+        return EventInput(NOT_AN_EVENT, None)
     return EventInput(item.get("id"), item.get("type"), item.get("subject"), None, item.get("time"),
                       item.get("data"))
 

@@ -233,7 +233,7 @@ def _validated(
     """The row to store for `event`, or None with the reason added to `result.rejected`."""
     tid = None
     try:
-        if event.transaction_id is _NOT_AN_EVENT:
+        if event.transaction_id is NOT_AN_EVENT:
             raise EventRejected(rules.Rejection.INVALID_EVENT, "an event is a JSON object")
         tid = rules.transaction_id(event.transaction_id)
         return _row(tid, event, org, metrics, customers, subscriptions, received_at)
@@ -294,8 +294,7 @@ def _row(
     )
 
 
-_NOT_AN_EVENT = object()
-NOT_AN_EVENT = _NOT_AN_EVENT
+NOT_AN_EVENT = object()
 """The transaction id of an `EventInput` made of a batch item that is not an event object at all."""
 
 

@@ -254,7 +254,7 @@ def test_a_unit_added_earlier_never_costs_less(day, n):
 
 
 def test_negative_values_are_taken_as_they_are_by_every_aggregation_as_in_lago():
-    """docs/billing-semantics.md › Negative values: aggregations take a negative value as it is."""
+    """docs/billing-semantics.md, "Negative values": aggregations take a negative value as it is."""
     values = [event(1, "a", v=10), event(2, "b", v=-3), event(3, "c", v=-12)]
     assert aggregate(Aggregation.SUM, values, "v", PERIOD) == -5
     assert aggregate(Aggregation.MAX, [event(1, "a", v=-2), event(2, "b", v=-7)], "v", PERIOD) == -2

@@ -80,7 +80,7 @@ async def test_too_large_a_batch_is_a_user_error(tenant) -> None:
 
 
 async def test_negative_values_count_as_sent_and_are_priced_as_zero_below_zero(tenant) -> None:
-    """docs/billing-semantics.md › Negative values (as in Lago)."""
+    """docs/billing-semantics.md, "Negative values" (as in Lago)."""
     from tests.graph.catalog_helpers import priced
 
     def units_and_amount(usage: dict) -> tuple[str, str]:
