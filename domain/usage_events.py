@@ -361,13 +361,13 @@ def stored_value(value: object, transaction_id: str, metric_code: str) -> None:
 
 
 def stored_rollup(events: int, value_sum: Decimal, value_max: Decimal | None, metric_code: str) -> None:
-    """An hourly total is what that many events within the limits can add up to: else UnrateableUsage."""
+    """Hourly totals (of `events` events) are what events within the limits can add up to: else UnrateableUsage."""
     bound = max(events, 1) * _VALUE_BOUND
     for number in (value_sum, value_max):
         if number is None:
             continue
         if _decimal_problem(number, NUMBER_MAX_DIGITS, VALUE_MAX_PLACES) is not None or abs(number) >= bound:
             raise UnrateableUsage(
-                f"the stored hourly total of metric {metric_code!r} is beyond what its events can add up to "
+                f"the stored hourly totals of metric {metric_code!r} are beyond what their events can add up to "
                 f"(a metric's value is below 10^{VALUE_MAX_DIGITS} with at most {VALUE_MAX_PLACES} decimal places)"
             )

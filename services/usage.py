@@ -240,6 +240,10 @@ def _validated(
     except EventRejected as exc:
         _reject(result, index, tid, exc.code, exc.message)
         return None
+    except (TypeError, ValueError, ArithmeticError, RecursionError):  # a guard: the rules above foresee every case
+        log.exception("usage event %d of a batch could not be checked", index)
+        _reject(result, index, tid, rules.Rejection.INVALID_EVENT, "this event could not be read")
+        return None
 
 
 def _row(
@@ -275,11 +279,11 @@ def _row(
     moment = rules.timestamp(event.timestamp, received_at)
     numeric = metric.aggregation in _NUMERIC
     properties = rules.properties(event.properties, metric.field_name if numeric else None)
-    text = _properties_json.encode(properties)
-    rules.properties_size(len(text))
     value = None
     if metric.field_name is not None and metric.aggregation is not Aggregation.COUNT:
         value = rules.metric_value(properties, metric.field_name, numeric=numeric)
+    text = _properties_json.encode(properties)
+    rules.properties_size(len(text))
     return EventRow(
         org,
         tid,
