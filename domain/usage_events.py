@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, NoReturn
@@ -61,7 +61,7 @@ _NUMBER_BOUND = 10**NUMBER_MAX_DIGITS
 class Rejection(enum.StrEnum):
     """Why one event of a batch was refused (`rejected[].code`); the others are stored all the same."""
 
-    INVALID_EVENT = "INVALID_EVENT"  # POST /v1/events: the item is not an event object
+    INVALID_EVENT = "INVALID_EVENT"  # POST /v1/events: the item is not an event object (or cannot be read)
     INVALID_TRANSACTION_ID = "INVALID_TRANSACTION_ID"
     UNKNOWN_METRIC = "UNKNOWN_METRIC"
     SUBSCRIPTION_NOT_FOUND = "SUBSCRIPTION_NOT_FOUND"
@@ -114,6 +114,18 @@ def text_problem(value: str) -> str | None:
 def is_id(value: object, max_length: int) -> bool:
     """Whether `value` can be an id of at most `max_length` characters (what may be looked up)."""
     return isinstance(value, str) and 0 < len(value) <= max_length and text_problem(value) is None
+
+
+def lookup_ids(values: Iterable[object]) -> set[str]:
+    """The external ids among `values` as `external_id` reads them (spaces around dropped): what may be
+    looked up; anything else matches no customer or subscription anyway."""
+    found = set()
+    for value in values:
+        if isinstance(value, str):
+            stripped = value.strip()
+            if stripped and len(value) <= EXTERNAL_ID_MAX_LENGTH and text_problem(stripped) is None:
+                found.add(stripped)
+    return found
 
 
 def transaction_id(value: object) -> str:

@@ -181,8 +181,8 @@ class UsageIngestor:
             )
             customers, subscriptions = await self.cache.owners(
                 org,
-                {e.customer_external_id for e in events if rules.is_id(e.customer_external_id, _ID_MAX)},
-                {e.subscription_external_id for e in events if rules.is_id(e.subscription_external_id, _ID_MAX)},
+                rules.lookup_ids(e.customer_external_id for e in events),
+                rules.lookup_ids(e.subscription_external_id for e in events),
             )
         except Exception as exc:
             if storage_unavailable(exc):
@@ -216,7 +216,6 @@ class UsageIngestor:
         return result
 
 
-_ID_MAX = rules.EXTERNAL_ID_MAX_LENGTH
 _NUMERIC = frozenset({Aggregation.SUM, Aggregation.MAX, Aggregation.LATEST, Aggregation.WEIGHTED_SUM})
 
 

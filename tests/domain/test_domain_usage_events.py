@@ -260,3 +260,14 @@ def test_every_rejection_code_is_upper_snake_and_distinct():
 @given(st.decimals(allow_nan=False, allow_infinity=False))
 def test_the_exponent_of_a_number_is_read_as_written(number):
     assert rules._exponent(number) == number.as_tuple().exponent
+
+
+def test_only_what_can_be_an_external_id_is_looked_up_as_it_will_be_read():
+    sent = [" acme ", "acme", "x" * 201, "nul\x00", "", "   ", None, 7, ["a"], "\ud800"]
+    assert rules.lookup_ids(sent) == {"acme"}
+    for value in sent:
+        try:
+            read = rules.external_id(value, "customerExternalId", Rejection.CUSTOMER_NOT_FOUND)
+        except EventRejected:
+            continue
+        assert read is None or read in rules.lookup_ids([value])

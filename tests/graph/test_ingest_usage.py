@@ -95,3 +95,11 @@ async def test_negative_values_count_as_sent_and_are_priced_as_zero_below_zero(t
         "-4", "0.00")
     percentage = {"rate": "10", "fixedAmount": "0.5"}
     assert units_and_amount(await priced(tenant.api, "PERCENTAGE", percentage, [100, -50])) == ("50", "11.00")
+
+
+async def test_ids_are_read_without_the_spaces_around_them(tenant) -> None:
+    m = await _setup(tenant.api)
+    events = [{**_event(m, "spaced-1"), "customerExternalId": "  c-usage "},
+              {**_event(m, "spaced-2"), "customerExternalId": None, "subscriptionExternalId": " s-usage  "}]
+    result = (await tenant.api(INGEST, input={"events": events}))["ingestUsage"]
+    assert result == {"accepted": 2, "duplicates": 0, "rejected": [], "userErrors": []}
