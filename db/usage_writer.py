@@ -5,6 +5,11 @@ Each request hands its rows to the writer and waits; a writer task takes everyth
 new idempotency keys, inserts the new events and updates the hourly rollups, then commits.
 Only after the commit does each request learn which of its transaction ids were new: an
 acknowledged event is durable.
+
+One request's bad row must not fail the others: when PostgreSQL refuses a batch for its data
+(`db.faults.Fault.DATA`), the writer stores it again by halves under savepoints, in one transaction,
+so that only the refused rows are refused (each with a reason); every other row commits. Only an
+unavailable database fails a whole batch (`WriterUnavailable`: nothing of it is stored).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from decimal import Decimal
 from typing import NamedTuple
 
 import asyncpg
+
+from db.faults import Fault, fault
 
 log = logging.getLogger("valueverse.usage_writer")
 
@@ -93,11 +100,33 @@ class WriterUnavailable(Exception):
     """The events could not be stored (database unreachable); nothing was acknowledged."""
 
 
+class Stored(NamedTuple):
+    """What became of a request's rows: the new transaction ids, and those refused with the reason."""
+
+    inserted: set[str]
+    refused: dict[str, str]
+
+
+Key = tuple[uuid.UUID, str]
+
+TRANSIENT_ATTEMPTS = 3
+"""A batch that meets a deadlock or serialization failure is tried this many times in all."""
+ISOLATION_FAILURES = 256
+"""Failed parts an isolation may try before it refuses every part still failing whole (bounded work)."""
+
+
+def _refusal(error: BaseException) -> str:
+    sqlstate = getattr(error, "sqlstate", None)
+    if sqlstate:
+        return f"the database refused to store this event (SQLSTATE {sqlstate})"
+    return "this event could not be encoded for storage"
+
+
 class UsageWriter:
     def __init__(self, dsn: str, *, writers: int = 2) -> None:
         self.dsn = dsn
         self.writers = writers
-        self._queue: asyncio.Queue[tuple[Sequence[EventRow], asyncio.Future[set[str]]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Sequence[EventRow], asyncio.Future[Stored]]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -112,11 +141,19 @@ class UsageWriter:
 
     async def write(self, rows: Sequence[EventRow]) -> set[str]:
         """Store the rows whose (organization, transaction id) is new; return those transaction ids."""
+        return (await self.store(rows)).inserted
+
+    async def store(self, rows: Sequence[EventRow]) -> Stored:
+        """Store the rows whose (organization, transaction id) is new: those ids, and the rows refused.
+
+        A row is refused only when the database refuses that row itself (see `_isolate`); the others
+        are stored all the same. Raises WriterUnavailable when storage is unavailable: then none of
+        these rows was stored."""
         if not rows:
-            return set()
+            return Stored(set(), {})
         if not self._tasks:
             raise WriterUnavailable("the usage writer is not running")
-        future: asyncio.Future[set[str]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
         await self._queue.put((rows, future))
         return await future
 
@@ -134,17 +171,16 @@ class UsageWriter:
                 item = self._queue.get_nowait()
                 batch.append(item)
                 size += len(item[0])
+            rows = [row for rows, _ in batch for row in rows]
             try:
-                if conn is None or conn.is_closed():
-                    conn = await self._connect()
-                inserted = await self._merge(conn, [row for rows, _ in batch for row in rows])
+                conn, inserted, refused = await self._store(conn, rows)
             except asyncio.CancelledError:
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(WriterUnavailable("the server is shutting down"))
                 raise
             except Exception as exc:
-                log.exception("usage batch of %d events failed", size)
+                log.exception("usage batch of %d events failed: storage unavailable", size)
                 if conn is not None:
                     with contextlib.suppress(Exception):
                         await conn.close()
@@ -154,19 +190,80 @@ class UsageWriter:
                         future.set_exception(WriterUnavailable(str(exc)))
                 continue
             # A key sent by two requests of the same batch is new for the first one only.
-            for rows, future in batch:
-                mine = set()
-                for r in rows:
+            for request_rows, future in batch:
+                mine: set[str] = set()
+                theirs: dict[str, str] = {}
+                for r in request_rows:
                     key = (r.organization_id, r.transaction_id)
                     if key in inserted:
                         inserted.discard(key)
                         mine.add(r.transaction_id)
+                    elif key in refused:
+                        theirs[r.transaction_id] = refused[key]
                 if not future.done():
-                    future.set_result(mine)
+                    future.set_result(Stored(mine, theirs))
+
+    async def _store(
+        self, conn: asyncpg.Connection | None, rows: list[EventRow]
+    ) -> tuple[asyncpg.Connection, set[Key], dict[Key, str]]:
+        """One shared transaction for the batch; if the database refuses it for its data, `_isolate`."""
+        for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+            if conn is None or conn.is_closed():
+                conn = await self._connect()
+            try:
+                return conn, await self._merge(conn, rows), {}
+            except Exception as exc:
+                kind = fault(exc)
+                if kind is Fault.DATA:
+                    log.warning("a usage batch of %d events was refused (%s): storing its parts apart", len(rows),
+                                getattr(exc, "sqlstate", type(exc).__name__))
+                    inserted, refused = await self._isolate(conn, rows)
+                    return conn, inserted, refused
+                if kind is Fault.TRANSIENT and attempt < TRANSIENT_ATTEMPTS:
+                    log.info("usage batch of %d events: %s, trying again", len(rows), exc)
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    async def _isolate(self, conn: asyncpg.Connection, rows: list[EventRow]) -> tuple[set[Key], dict[Key, str]]:
+        """Find the rows the database refuses, by halves, and store all the others.
+
+        Still one transaction, committed once: each part is tried under a savepoint, a refused part is
+        rolled back to it and split, until the refused rows stand alone. One bad row among n costs about
+        2·log2(n) tries. After ISOLATION_FAILURES failed tries, a part still failing is refused whole.
+        Any error but a refusal of the data ends it all (nothing committed: the caller answers 503)."""
+        inserted: set[Key] = set()
+        refused: dict[Key, str] = {}
+        failures = 0
+        async with conn.transaction():
+            middle = len(rows) // 2
+            parts = [rows[middle:], rows[:middle]] if middle else [rows]
+            while parts:
+                part = parts.pop()
+                try:
+                    async with conn.transaction():  # a savepoint
+                        inserted |= await self._stage_and_merge(conn, part)
+                        await conn.execute("DELETE FROM usage_staging")
+                except Exception as exc:
+                    if fault(exc) is not Fault.DATA:
+                        raise
+                    failures += 1
+                    if len(part) == 1 or failures > ISOLATION_FAILURES:
+                        reason = _refusal(exc)
+                        refused.update({(r.organization_id, r.transaction_id): reason for r in part})
+                        log.warning("usage: %d event(s) refused by the database: %s", len(part), exc)
+                    else:
+                        middle = len(part) // 2
+                        parts += [part[middle:], part[:middle]]
+        return inserted, refused
 
     @staticmethod
-    async def _merge(conn: asyncpg.Connection, rows: list[EventRow]) -> set[tuple[uuid.UUID, str]]:
-        async with conn.transaction():
-            await conn.copy_records_to_table("usage_staging", records=rows, columns=COLUMNS)
-            result = await conn.fetch(MERGE)
+    async def _stage_and_merge(conn: asyncpg.Connection, rows: list[EventRow]) -> set[Key]:
+        await conn.copy_records_to_table("usage_staging", records=rows, columns=COLUMNS)
+        result = await conn.fetch(MERGE)
         return {(r["organization_id"], r["transaction_id"]) for r in result}
+
+    @classmethod
+    async def _merge(cls, conn: asyncpg.Connection, rows: list[EventRow]) -> set[Key]:
+        async with conn.transaction():
+            return await cls._stage_and_merge(conn, rows)

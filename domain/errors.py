@@ -99,6 +99,29 @@ class ProrationNotSupported(InvalidMetric):
     code = "PRORATION_NOT_SUPPORTED"
 
 
+# --- usage events ---------------------------------------------------------------------
+
+
+class EventRejected(DomainError):
+    """One usage event refused by itself; `code` is its `domain.usage_events.Rejection`."""
+
+    code = "EVENT_REJECTED"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code  # type: ignore[misc]  # the rejection's own code (an instance of the enum)
+
+
+class BatchTooLarge(DomainError):
+    code = "BATCH_TOO_LARGE"
+
+
+class UnrateableUsage(DomainError):
+    """Stored usage of a customer cannot be rated (e.g. a value stored before a limit existed)."""
+
+    code = "USAGE_NOT_RATEABLE"
+
+
 # --- charge properties ----------------------------------------------------------------
 
 

@@ -37,6 +37,9 @@ _DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 # Amounts are stored as BIGINT minor units; 10^18 keeps every currency well inside it.
 _MAX_ADJUSTED_EXPONENT = 17
 
+MAX_MINOR_UNITS = 2**63 - 1
+"""The largest amount an invoice can hold, in minor units (amounts are stored as BIGINT)."""
+
 
 @cache
 def _iso_currency_codes() -> frozenset[str]:
@@ -84,6 +87,11 @@ def round_minor(amount: Decimal, currency: str) -> Decimal:
 def to_minor_units(amount: Decimal, currency: str) -> int:
     """Amount in integer minor units (cents), rounded with `round_minor` first."""
     return int(round_minor(amount, currency).scaleb(currency_exponent(currency)))
+
+
+def fits_minor_units(amount: Decimal, currency: str) -> bool:
+    """Whether `amount` (already rounded to the currency) can be stored as minor units."""
+    return abs(require_decimal(amount, "amount").scaleb(currency_exponent(currency))) <= MAX_MINOR_UNITS
 
 
 def from_minor_units(minor_units: int, currency: str) -> Decimal:

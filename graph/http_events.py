@@ -9,41 +9,67 @@ the transaction id, `subject` the customer, `type` the metric code, `time` the t
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from db.faults import storage_unavailable
 from db.models import Role
 from db.usage_writer import WriterUnavailable
 from domain.errors import DomainError
+from domain.usage_events import PROPERTIES_MAX_DEPTH, batch_size
 from services.errors import Unauthenticated
-from services.usage import EventInput, UsageIngestor
+from services.usage import NOT_AN_EVENT, EventInput, UsageIngestor
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
-_decoder = msgspec.json.Decoder(float_hook=Decimal)
+"""Checked on Content-Length and while the body streams in: a larger body is never read whole."""
+RETRY_AFTER_SECONDS = 1
+"""Told with 503: when storage is back, the events (same transaction ids) can be sent again safely."""
+
+
+def _exact(text: str) -> Decimal:
+    """A JSON number with a fraction or exponent, exactly as written; one Decimal cannot hold
+    (an exponent beyond ±10^18) becomes NaN, which that event's checks reject by itself."""
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return Decimal("NaN")
+
+
+_decoder = msgspec.json.Decoder(float_hook=_exact)
 _encoder = msgspec.json.Encoder()
-INVALID = object()  # an array item that is not a JSON object
 
 
 def _error(status: int, code: str, message: str) -> Response:
     body = _encoder.encode({"errors": [{"message": message, "extensions": {"code": code}}]})
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def _unavailable() -> Response:
+    return _error(503, "SERVICE_UNAVAILABLE", "usage cannot be stored right now: nothing was accepted, retry")
+
+
+def _too_large() -> Response:
+    limit = f"{MAX_BODY_BYTES // 2**20} MiB ({MAX_BODY_BYTES:,} bytes)"
+    return _error(413, "PAYLOAD_TOO_LARGE", f"a body of POST /v1/events holds at most {limit}")
 
 
 def _plain(item: Any) -> EventInput:
     if not isinstance(item, dict):
-        return EventInput(INVALID, None)
+        return EventInput(NOT_AN_EVENT, None)
     return EventInput(item.get("transactionId"), item.get("metricCode"), item.get("customerExternalId"),
                       item.get("subscriptionExternalId"), item.get("timestamp"), item.get("properties"))
 
 
 def _cloud_event(item: Any) -> EventInput:
     if not isinstance(item, dict) or item.get("specversion") != "1.0":
-        return EventInput(INVALID, None)
+        return EventInput(NOT_AN_EVENT, None)
     return EventInput(item.get("id"), item.get("type"), item.get("subject"), None, item.get("time"),
                       item.get("data"))
 
@@ -54,6 +80,10 @@ def events_endpoint(authenticate: Any, ingestor: UsageIngestor) -> Any:
             actor = await authenticate(request.headers.get("authorization"))
         except Unauthenticated as exc:
             return _error(401, "UNAUTHENTICATED", exc.reason)
+        except Exception as exc:
+            if storage_unavailable(exc):
+                return _unavailable()
+            raise
         if actor is None:
             return _error(401, "UNAUTHENTICATED", "send 'Authorization: Bearer <API key>'")
         if not actor.has_role(Role.FINANCE):
@@ -64,25 +94,31 @@ def events_endpoint(authenticate: Any, ingestor: UsageIngestor) -> Any:
                           "send application/json (an array of events) or application/cloudevents-batch+json")
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            return _error(413, "PAYLOAD_TOO_LARGE", f"a body holds at most {MAX_BODY_BYTES} bytes")
+            return _too_large()
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > MAX_BODY_BYTES:
-                return _error(413, "PAYLOAD_TOO_LARGE", f"a body holds at most {MAX_BODY_BYTES} bytes")
+                return _too_large()
         try:
             items = _decoder.decode(body)
         except msgspec.DecodeError as exc:
             return _error(400, "INVALID_JSON", f"the body is not JSON: {exc}")
+        except UnicodeDecodeError:
+            return _error(400, "INVALID_JSON", "the body is not UTF-8")
+        except RecursionError:
+            return _error(400, "INVALID_JSON", "the body is nested too deeply to be read "
+                          f"(event properties may nest {PROPERTIES_MAX_DEPTH} levels)")
         if not isinstance(items, list):
             return _error(400, "INVALID_BODY", "the body must be a JSON array of events")
         convert = _cloud_event if media_type == "application/cloudevents-batch+json" else _plain
         try:
+            batch_size(len(items))  # before any work per item
             result = await ingestor.ingest(actor, [convert(item) for item in items], datetime.now(UTC))
         except DomainError as exc:
             return _error(400 if exc.code != "BATCH_TOO_LARGE" else 413, exc.code, exc.message)
         except WriterUnavailable:
-            return _error(503, "SERVICE_UNAVAILABLE", "usage cannot be stored right now: nothing was accepted, retry")
+            return _unavailable()
         return Response(_encoder.encode({
             "accepted": result.accepted, "duplicates": result.duplicates,
             "rejected": [{"index": r.index, "transactionId": r.transaction_id, "code": r.code, "message": r.message}

@@ -9,13 +9,14 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from typing import Any, NamedTuple
 
 import msgspec
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.faults import storage_unavailable
 from db.models import BillableMetric, Subscription
 from db.repositories.catalog import BillableMetricRepository
 from db.repositories.customers import CustomerRepository
@@ -23,13 +24,15 @@ from db.repositories.organizations import OrganizationRepository
 from db.repositories.subscriptions import SubscriptionRepository
 from db.repositories.usage import Rollup, StoredEvent, UsageEventRepository, UsageSpan
 from db.session import Database, Publish
-from db.usage_writer import EventRow, UsageWriter
+from db.usage_writer import EventRow, UsageWriter, WriterUnavailable
 from domain import aggregation, money, pricing
+from domain import usage_events as rules
 from domain.aggregation import Aggregation, UsageEvent
+from domain.errors import EventRejected, UnrateableUsage
 from domain.periods import BillingTime, Interval, Period, days_in, full_period_containing
 from domain.subscriptions import SubscriptionStatus
 from services.actors import Actor
-from services.errors import Invalid, NotFound
+from services.errors import NotFound
 from services.subscriptions import (
     EffectiveCharge,
     EffectivePlan,
@@ -42,12 +45,6 @@ from services.subscriptions import (
 )
 
 log = logging.getLogger("valueverse.usage")
-
-MAX_BATCH = 10_000
-MAX_ID_LENGTH = 200
-MAX_PROPERTIES_BYTES = 8_192
-MAX_AGE = timedelta(days=35)
-CLOCK_SKEW = timedelta(minutes=5)  # a sender's clock slightly ahead is not "the future"
 
 
 class EventInput(NamedTuple):
@@ -80,32 +77,8 @@ def usage_channel(organization_id: Any, customer_external_id: str) -> str:
     return f"usage.{organization_id}.{customer_external_id}"
 
 
-def _timestamp(value: Any, received_at: datetime) -> datetime:
-    if value is None:
-        return received_at
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, int | Decimal) and not isinstance(value, bool):
-        moment = datetime.fromtimestamp(float(value), UTC)
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise ValueError("timestamp is not ISO 8601 (e.g. 2026-11-23T10:00:00Z) nor Unix seconds") from exc
-    else:
-        raise ValueError("timestamp is not ISO 8601 nor Unix seconds")
-    if moment.tzinfo is None:
-        raise ValueError("timestamp needs a UTC offset (e.g. Z or +01:00)")
-    return moment.astimezone(UTC)
-
-
-def _reject(result: IngestResult, index: int, transaction_id: Any, code: str, message: str) -> None:
-    tid = transaction_id if isinstance(transaction_id, str) else None
-    result.rejected.append(Rejection(index, tid, code, message))
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() and len(value) <= MAX_ID_LENGTH else None
+def _reject(result: IngestResult, index: int, transaction_id: str | None, code: str, message: str) -> None:
+    result.rejected.append(Rejection(index, transaction_id, code, message))
 
 
 @dataclass(frozen=True)
@@ -195,18 +168,28 @@ class UsageIngestor:
     async def ingest(self, actor: Actor, events: Sequence[EventInput], received_at: datetime) -> IngestResult:
         """Store the valid events of a batch (each transaction id once, ever); say why the others were refused.
 
-        Returns once the new events are committed: an accepted event survives a crash."""
-        if len(events) > MAX_BATCH:
-            raise Invalid(f"a batch holds at most {MAX_BATCH} events", field=("events",), code="BATCH_TOO_LARGE")
+        Every event is checked completely (`domain.usage_events`) before it joins the write shared with
+        other requests. Returns once the new events are committed: an accepted event survives a crash.
+        Raises WriterUnavailable when the events cannot be stored now (nothing of the batch is then stored)."""
+        rules.batch_size(len(events))
         org = actor.organization_id
         result = IngestResult()
-        metrics = await self.cache.metrics(org, {e.metric_code for e in events if isinstance(e.metric_code, str)})
-        customers, subscriptions = await self.cache.owners(
-            org,
-            {e.customer_external_id for e in events if isinstance(e.customer_external_id, str)},
-            {e.subscription_external_id for e in events if isinstance(e.subscription_external_id, str)},
-        )
+        # Only what can be an id is looked up: nothing else may reach a query.
+        try:
+            metrics = await self.cache.metrics(
+                org, {e.metric_code for e in events if rules.is_id(e.metric_code, rules.METRIC_CODE_MAX_LENGTH)}
+            )
+            customers, subscriptions = await self.cache.owners(
+                org,
+                rules.lookup_ids(e.customer_external_id for e in events),
+                rules.lookup_ids(e.subscription_external_id for e in events),
+            )
+        except Exception as exc:
+            if storage_unavailable(exc):
+                raise WriterUnavailable("the catalog cannot be read") from exc
+            raise
         rows: dict[str, EventRow] = {}
+        index_of: dict[str, int] = {}
         for index, event in enumerate(events):
             row = _validated(result, index, event, org, metrics, customers, subscriptions, received_at)
             if row is None:
@@ -215,16 +198,25 @@ class UsageIngestor:
                 result.duplicates += 1
                 continue
             rows[row.transaction_id] = row
-        inserted = await self.writer.write(list(rows.values()))
+            index_of[row.transaction_id] = index
+        stored = await self.writer.store(list(rows.values()))
+        inserted = stored.inserted
         result.accepted = len(inserted)
-        result.duplicates += len(rows) - len(inserted)
+        result.duplicates += len(rows) - len(inserted) - len(stored.refused)
+        if stored.refused:
+            for tid, reason in stored.refused.items():
+                _reject(result, index_of[tid], tid, rules.Rejection.STORAGE_REJECTED, reason)
+            result.rejected.sort(key=lambda r: r.index)
         if self.publish is not None and inserted:
-            customers = {rows[t].customer_external_id for t in inserted}
+            owners = {rows[t].customer_external_id for t in inserted}
             try:
-                await self.publish([(usage_channel(org, customer), b"{}") for customer in customers])
+                await self.publish([(usage_channel(org, customer), b"{}") for customer in owners])
             except Exception:  # the events are stored: a missed live push must not fail the request
                 log.exception("publishing usage updates failed")
         return result
+
+
+_NUMERIC = frozenset({Aggregation.SUM, Aggregation.MAX, Aggregation.LATEST, Aggregation.WEIGHTED_SUM})
 
 
 def _validated(
@@ -237,93 +229,76 @@ def _validated(
     subscriptions: Mapping[str, str],
     received_at: datetime,
 ) -> EventRow | None:
-    if not isinstance(event.transaction_id, str | None):
-        _reject(result, index, None, "INVALID_EVENT", "an event is a JSON object")
+    """The row to store for `event`, or None with the reason added to `result.rejected`."""
+    tid = None
+    try:
+        if event.transaction_id is NOT_AN_EVENT:
+            raise EventRejected(rules.Rejection.INVALID_EVENT, "an event is a JSON object")
+        tid = rules.transaction_id(event.transaction_id)
+        return _row(tid, event, org, metrics, customers, subscriptions, received_at)
+    except EventRejected as exc:
+        _reject(result, index, tid, exc.code, exc.message)
         return None
-    tid = _text(event.transaction_id)
-    if tid is None:
-        _reject(
-            result,
-            index,
-            event.transaction_id,
-            "INVALID_TRANSACTION_ID",
-            f"transactionId is required: 1 to {MAX_ID_LENGTH} characters",
-        )
+    except (TypeError, ValueError, ArithmeticError, RecursionError):  # a guard: the rules above foresee every case
+        log.exception("usage event %d of a batch could not be checked", index)
+        _reject(result, index, tid, rules.Rejection.INVALID_EVENT, "this event could not be read")
         return None
-    metric = metrics.get(event.metric_code) if isinstance(event.metric_code, str) else None
+
+
+def _row(
+    tid: str,
+    event: EventInput,
+    org: Any,
+    metrics: Mapping[str, MetricInfo],
+    customers: set[str],
+    subscriptions: Mapping[str, str],
+    received_at: datetime,
+) -> EventRow:
+    Rejected = rules.Rejection
+    code = event.metric_code
+    metric = metrics.get(code) if isinstance(code, str) else None
     if metric is None:
-        _reject(result, index, tid, "UNKNOWN_METRIC", f"no billable metric with code {event.metric_code!r}")
-        return None
-    subscription_id = _text(event.subscription_external_id)
-    customer_id = _text(event.customer_external_id)
+        raise EventRejected(Rejected.UNKNOWN_METRIC, f"no billable metric with code {rules.shown(code)}")
+    subscription_id = rules.external_id(
+        event.subscription_external_id, "subscriptionExternalId", Rejected.SUBSCRIPTION_NOT_FOUND
+    )
+    customer_id = rules.external_id(event.customer_external_id, "customerExternalId", Rejected.CUSTOMER_NOT_FOUND)
     if subscription_id is not None:
         owner = subscriptions.get(subscription_id)
         if owner is None:
-            _reject(result, index, tid, "SUBSCRIPTION_NOT_FOUND", f"no subscription {subscription_id!r}")
-            return None
+            raise EventRejected(Rejected.SUBSCRIPTION_NOT_FOUND, f"no subscription {rules.shown(subscription_id)}")
         if customer_id is not None and customer_id != owner:
-            _reject(result, index, tid, "CUSTOMER_MISMATCH", "the subscription belongs to another customer")
-            return None
+            raise EventRejected(Rejected.CUSTOMER_MISMATCH, "the subscription belongs to another customer")
         customer_id = owner
     elif customer_id is None or customer_id not in customers:
-        _reject(
-            result,
-            index,
-            tid,
-            "CUSTOMER_NOT_FOUND",
-            f"no customer {event.customer_external_id!r} (send customerExternalId or subscriptionExternalId)",
+        raise EventRejected(
+            Rejected.CUSTOMER_NOT_FOUND,
+            f"no customer {rules.shown(customer_id)} (send customerExternalId or subscriptionExternalId)",
         )
-        return None
-    try:
-        moment = _timestamp(event.timestamp, received_at)
-    except ValueError as exc:
-        _reject(result, index, tid, "INVALID_TIMESTAMP", str(exc))
-        return None
-    if moment < received_at - MAX_AGE:
-        _reject(result, index, tid, "TIMESTAMP_TOO_OLD", "events may be at most 35 days old")
-        return None
-    if moment > received_at + CLOCK_SKEW:
-        _reject(result, index, tid, "TIMESTAMP_IN_FUTURE", "the timestamp is in the future")
-        return None
-    properties = event.properties if event.properties is not None else {}
-    if not isinstance(properties, Mapping):
-        _reject(result, index, tid, "INVALID_PROPERTIES", "properties must be a JSON object")
-        return None
-    text = _properties_json.encode(properties).decode()
-    if len(text) > MAX_PROPERTIES_BYTES:
-        _reject(
-            result,
-            index,
-            tid,
-            "PROPERTIES_TOO_LARGE",
-            f"properties may take at most {MAX_PROPERTIES_BYTES} bytes of JSON",
-        )
-        return None
+    moment = rules.timestamp(event.timestamp, received_at)
+    numeric = metric.aggregation in _NUMERIC
+    properties = rules.properties(event.properties, metric.field_name if numeric else None)
     value = None
     if metric.field_name is not None and metric.aggregation is not Aggregation.COUNT:
-        raw = properties.get(metric.field_name)
-        if raw is None:
-            _reject(
-                result,
-                index,
-                tid,
-                "MISSING_PROPERTY",
-                f"the metric {metric.code!r} aggregates properties.{metric.field_name}",
-            )
-            return None
-        value = aggregation.numeric_value(raw) if not isinstance(raw, float) else None
-        if value is None and metric.aggregation is not Aggregation.UNIQUE_COUNT:
-            _reject(
-                result,
-                index,
-                tid,
-                "INVALID_PROPERTY",
-                f"properties.{metric.field_name} must be a number (or a numeric string)",
-            )
-            return None
+        value = rules.metric_value(properties, metric.field_name, numeric=numeric)
+    text = _properties_json.encode(properties)
+    rules.properties_size(len(text))
     return EventRow(
-        org, tid, customer_id, subscription_id, metric.code, moment, text, value, _dims(metric, properties), received_at
+        org,
+        tid,
+        customer_id,
+        subscription_id,
+        metric.code,
+        moment,
+        text.decode(),
+        value,
+        _dims(metric, properties),
+        received_at,
     )
+
+
+NOT_AN_EVENT = object()
+"""The transaction id of an `EventInput` made of a batch item that is not an event object at all."""
 
 
 # --- current usage ---------------------------------------------------------------------------
@@ -363,7 +338,22 @@ class UsageUnavailable(NotFound):
     pass
 
 
-def _as_event(row: StoredEvent) -> UsageEvent:
+class UsageNotRateable(UsageUnavailable):
+    """The customer's stored usage cannot be rated (e.g. a value stored before today's limits): the
+    reason says which event; other customers are rated and billed as usual."""
+
+    code = "USAGE_NOT_RATEABLE"
+
+
+def _as_event(row: StoredEvent, metric: BillableMetric) -> UsageEvent:
+    """A stored event as rating sees it, once checked against the limits of events (it may predate them)."""
+    if row.properties is None:
+        raise UnrateableUsage(
+            f"the stored event {rules.shown(row.transaction_id)} of metric {metric.code!r} has properties "
+            "that cannot be read back (nested too deeply)"
+        )
+    if metric.field_name is not None:
+        rules.stored_value(row.properties.get(metric.field_name), row.transaction_id, metric.code)
     return UsageEvent(row.timestamp, row.properties, row.transaction_id)
 
 
@@ -418,6 +408,8 @@ class RolledUpUsage:
     ) -> None:
         self.metric, self.period = metric, period
         self.kind = Aggregation(metric.aggregation)
+        for r in rollups:
+            rules.stored_rollup(r.events, r.value_sum, r.value_max, metric.code)
         self.rollups = [(orjson.loads(r.dims) if r.dims else {}, r) for r in rollups]
         self.edge = RawUsage(metric, edge_events, period, None)
 
@@ -452,7 +444,12 @@ def _fee(
     units = source.units(only, excluded, prorated=charge.charge.prorated)
     values = source.event_values(only, excluded) if charge.model is pricing.ChargeModel.PERCENTAGE else None
     fee = pricing.charge_fee(charge.model, properties, units, values)
-    return units, money.round_minor(fee.amount, currency), fee
+    amount = money.round_minor(fee.amount, currency)
+    if not money.fits_minor_units(amount, currency):
+        raise UnrateableUsage(
+            f"the charge of metric {charge.metric_code!r} comes to {amount} {currency}, more than an invoice can hold"
+        )
+    return units, amount, fee
 
 
 def rate_charge(
@@ -553,7 +550,7 @@ class _UsageReads:
         window, sources = self.window, {}
         by_metric: dict[str, list[UsageEvent]] = defaultdict(list)
         for row in events.get(self.key, ()) if self.raw else ():
-            by_metric[row.metric_code].append(_as_event(row))
+            by_metric[row.metric_code].append(_as_event(row, self.metrics[row.metric_code]))
         for code in self.raw:
             metric, history = self.metrics[code], by_metric.get(code, [])
             carried = None
@@ -573,7 +570,7 @@ class _UsageReads:
             edges: dict[str, list[UsageEvent]] = defaultdict(list)
             for offset in (1, 2):
                 for row in events.get(self.key + offset, ()):
-                    edges[row.metric_code].append(_as_event(row))
+                    edges[row.metric_code].append(_as_event(row, self.metrics[row.metric_code]))
             for code in self.rolled:
                 sources[code] = RolledUpUsage(self.metrics[code], rolled.get(code, []), edges.get(code, []), window)
         return sources
@@ -595,14 +592,27 @@ async def rate_windows(
     repo = UsageEventRepository(session, organization_id)
     events = await repo.events_in([span for r in reads for span in r.event_spans])
     rollups = await repo.rollups_in([r.rollup_span for r in reads if r.rollup_span is not None])
-    rated = []
-    for read, (_, plan, _, _) in zip(reads, requests, strict=True):
+    return [_rated(read, request, events, rollups) for read, request in zip(reads, requests, strict=True)]
+
+
+def _rated(
+    read: _UsageReads,
+    request: RatingRequest,
+    events: Mapping[int, list[StoredEvent]],
+    rollups: Mapping[int, list[Rollup]],
+) -> tuple[ChargeUsage, ...]:
+    """One window's charges; usage that cannot be rated is a UsageNotRateable naming the customer and why."""
+    subscription, plan = request.subscription, request.plan
+    who = f"the usage of customer {rules.shown(subscription.customer.external_id)} cannot be rated"
+    try:
         sources = read.sources(events, rollups)
         currency = plan.plan.currency
-        rated.append(
-            tuple(rate_charge(c, c.charge.billable_metric, sources[c.metric_code], currency) for c in plan.charges)
-        )
-    return rated
+        return tuple(rate_charge(c, c.charge.billable_metric, sources[c.metric_code], currency) for c in plan.charges)
+    except UnrateableUsage as exc:
+        raise UsageNotRateable(f"{who}: {exc.message}") from None
+    except (DecimalException, OverflowError):  # a guard: the limits of events keep amounts computable
+        log.warning("rating subscription %s failed in decimal arithmetic", subscription.external_id, exc_info=True)
+        raise UsageNotRateable(f"{who}: its amounts are beyond what can be computed exactly") from None
 
 
 async def rate_window(

@@ -10,8 +10,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, text
-from sqlalchemy.dialects.postgresql import JSONB
+import msgspec
+from sqlalchemy import DateTime, Integer, String, Text, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.locks import LockNamespace, advisory_xact_lock
@@ -23,7 +23,19 @@ class StoredEvent:
     transaction_id: str
     metric_code: str
     timestamp: datetime
-    properties: dict[str, Any]
+    properties: dict[str, Any] | None  # None: stored JSON that cannot be read back (e.g. nested too deeply)
+
+
+_properties = msgspec.json.Decoder(float_hook=Decimal)
+
+
+def _read_properties(text: str) -> dict[str, Any] | None:
+    """A stored event's properties, numbers exact; None rather than an error for what cannot be read."""
+    try:
+        value = _properties.decode(text)
+    except (msgspec.DecodeError, RecursionError, ValueError, ArithmeticError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +71,7 @@ class UsageEventRepository:
             return {}
         rows = await self.session.execute(
             text(
-                f"""SELECT s.key, e.transaction_id, e.metric_code, e.timestamp, e.properties FROM {_SPANS}
+                f"""SELECT s.key, e.transaction_id, e.metric_code, e.timestamp, e.properties::text FROM {_SPANS}
                 JOIN usage_events e ON e.organization_id = :org AND e.customer_external_id = s.customer
                  AND e.metric_code = s.code
                  AND (e.subscription_external_id IS NULL OR e.subscription_external_id = s.subscription)
@@ -70,13 +82,13 @@ class UsageEventRepository:
                 transaction_id=String,
                 metric_code=String,
                 timestamp=DateTime(timezone=True),
-                properties=JSONB,
+                properties=Text,  # read here, row by row: one unreadable row must not fail the query
             ),
             {"org": self.organization_id, **_span_params(spans)},
         )
         found: dict[int, list[StoredEvent]] = defaultdict(list)
-        for key, *event in rows:
-            found[key].append(StoredEvent(*event))
+        for key, tid, code, moment, properties in rows:
+            found[key].append(StoredEvent(tid, code, moment, _read_properties(properties)))
         return found
 
     async def rollups_in(self, spans: Sequence[UsageSpan]) -> dict[int, list[Rollup]]:

@@ -251,3 +251,18 @@ def test_a_unit_added_earlier_never_costs_less(day, n):
     earlier = aggregation.prorated_units(Aggregation.SUM, [seat(day, n)], "seats", JUNE, 30, "UTC")
     later = aggregation.prorated_units(Aggregation.SUM, [seat(day + 1, n)], "seats", JUNE, 30, "UTC")
     assert earlier > later
+
+
+def test_negative_values_are_taken_as_they_are_by_every_aggregation_as_in_lago():
+    """docs/billing-semantics.md, "Negative values": aggregations take a negative value as it is."""
+    values = [event(1, "a", v=10), event(2, "b", v=-3), event(3, "c", v=-12)]
+    assert aggregate(Aggregation.SUM, values, "v", PERIOD) == -5
+    assert aggregate(Aggregation.MAX, [event(1, "a", v=-2), event(2, "b", v=-7)], "v", PERIOD) == -2
+    assert aggregate(Aggregation.LATEST, values, "v", PERIOD) == -12
+    assert aggregate(Aggregation.COUNT, values, None, PERIOD) == 3
+    assert aggregate(Aggregation.UNIQUE_COUNT, [event(1, "a", v=-1), event(2, "b", v=1)], "v", PERIOD) == 2
+    # 0 GB, +10 at mid-period, -10 at three quarters: 10 GB held for a quarter of the period
+    gb = [event(5, "a", v=10), event(7.5, "b", v=-10)]
+    assert aggregate(Aggregation.WEIGHTED_SUM, gb, "v", PERIOD) == D("2.5")
+    # a recurring SUM carries a negative closing value into the next period
+    assert aggregation.closing_value(Aggregation.SUM, values, "v", PERIOD, carried_value=D(2)) == -3

@@ -77,3 +77,29 @@ async def test_too_large_a_batch_is_a_user_error(tenant) -> None:
     events = [_event(m, f"big-{i}") for i in range(10_001)]
     result = (await tenant.api(INGEST, input={"events": events}))["ingestUsage"]
     assert result["accepted"] == 0 and result["userErrors"] == [{"code": "BATCH_TOO_LARGE"}]
+
+
+async def test_negative_values_count_as_sent_and_are_priced_as_zero_below_zero(tenant) -> None:
+    """docs/billing-semantics.md, "Negative values" (as in Lago)."""
+    from tests.graph.catalog_helpers import priced
+
+    def units_and_amount(usage: dict) -> tuple[str, str]:
+        return usage["charges"][0]["units"], usage["amount"]
+
+    standard = {"amount": "1"}
+    assert units_and_amount(await priced(tenant.api, "STANDARD", standard, [10, -3])) == ("7", "7.00")
+    assert units_and_amount(await priced(tenant.api, "STANDARD", standard, ["-5.5"])) == ("-5.5", "0.00")
+    assert units_and_amount(await priced(tenant.api, "STANDARD", standard, [-2, -7], aggregation="MAX")) == (
+        "-2", "0.00")
+    assert units_and_amount(await priced(tenant.api, "STANDARD", standard, [-4], aggregation="LATEST")) == (
+        "-4", "0.00")
+    percentage = {"rate": "10", "fixedAmount": "0.5"}
+    assert units_and_amount(await priced(tenant.api, "PERCENTAGE", percentage, [100, -50])) == ("50", "11.00")
+
+
+async def test_ids_are_read_without_the_spaces_around_them(tenant) -> None:
+    m = await _setup(tenant.api)
+    events = [{**_event(m, "spaced-1"), "customerExternalId": "  c-usage "},
+              {**_event(m, "spaced-2"), "customerExternalId": None, "subscriptionExternalId": " s-usage  "}]
+    result = (await tenant.api(INGEST, input={"events": events}))["ingestUsage"]
+    assert result == {"accepted": 2, "duplicates": 0, "rejected": [], "userErrors": []}
