@@ -6,14 +6,16 @@ import asyncio
 import json
 import statistics
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
+import websockets
 from gql import gql
 from graphql import get_introspection_query
 
-from graph import limits
+from graph import input_checks, limits
 from tests.client import TransportQueryError, ws_client
 
 
@@ -304,3 +306,32 @@ async def test_limits_hold_over_the_websocket_too(stack, tenant) -> None:
             await session.execute(gql(document))
         assert refused.value.errors[0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
         assert (await session.execute(gql("{ viewer { name } }")))["viewer"]["name"] == "default"
+
+
+async def test_a_websocket_message_nested_too_deeply_closes_the_socket(stack, tenant) -> None:
+    async with websockets.connect(stack.ws_url, subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {tenant.api_key}"}}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), timeout=5))["type"] == "connection_ack"
+        await ws.send('{"type": "ping", "payload": ' + "[" * 100 + "]" * 100 + "}")
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), timeout=5)
+    assert closed.value.rcvd.code == 4400
+
+
+def test_the_api_guide_states_every_limit() -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    section = guide[guide.index("## Limits"):guide.index("## Examples")]
+    numbers = [
+        limits.MAX_DOCUMENT_CHARS, limits.MAX_TOKENS, limits.MAX_COMMENTS, limits.ANONYMOUS_MAX_DOCUMENT_CHARS,
+        limits.ANONYMOUS_MAX_TOKENS, limits.MAX_DEPTH, limits.MAX_NESTING, limits.MAX_ALIASES, limits.MAX_FIELDS,
+        limits.MAX_REPEATS, limits.MAX_INTROSPECTION_LISTS, limits.MAX_PAGE, limits.DEFAULT_PAGE, limits.MAX_COST,
+        limits.LIST_SIZE, limits.MUTATION_PRICE, limits.SUBSCRIPTION_PRICE, limits.MAX_JSON_DEPTH,
+        *limits.PRICES.values(),
+    ]
+    for number in numbers:
+        assert f"{number:,}" in section, number
+    assert "2 MiB" in section and "8 KiB" in section
+    assert limits.MAX_BODY_BYTES == 2 * 1024 * 1024 and limits.ANONYMOUS_MAX_BODY_BYTES == 8 * 1024
+    for lengths in input_checks.MAX_LENGTHS.values():
+        for length in lengths.values():
+            assert f"{length}" in section
