@@ -13,6 +13,7 @@ import inspect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import strawberry
@@ -109,6 +110,19 @@ def problems(arguments: dict[str, Any], names: dict[str, str]) -> list[Problem]:
     return found
 
 
+@cache
+def _input_fields(cls: type) -> tuple[tuple[str, str, int | None], ...] | None:
+    """(python name, GraphQL name, maximum length) of an input type's fields; None if not an input type."""
+    definition = getattr(cls, "__strawberry_definition__", None)
+    if not getattr(definition, "is_input", False):
+        return None
+    lengths = MAX_LENGTHS.get(definition.name, {})
+    return tuple(
+        (f.python_name, f.graphql_name or to_camel_case(f.python_name), lengths.get(f.python_name))
+        for f in definition.fields
+    )
+
+
 def _walk(value: Any, path: tuple[str, ...], max_length: int | None) -> Iterator[Problem]:
     if isinstance(value, str):
         if (reason := text_problem(value)) is not None:
@@ -116,15 +130,12 @@ def _walk(value: Any, path: tuple[str, ...], max_length: int | None) -> Iterator
         elif max_length is not None and len(value) > max_length:
             yield Problem(path, TOO_LONG, f"at most {max_length} characters ({len(value)} given)")
         return
-    definition = getattr(type(value), "__strawberry_definition__", None)
-    if getattr(definition, "is_input", False):
-        lengths = MAX_LENGTHS.get(definition.name, {})
-        for field in definition.fields:
-            item = getattr(value, field.python_name, None)
-            if item is None or item is strawberry.UNSET:
-                continue
-            name = field.graphql_name or to_camel_case(field.python_name)
-            yield from _walk(item, (*path, name), lengths.get(field.python_name))
+    fields = _input_fields(type(value))
+    if fields is not None:
+        for python_name, name, max_length in fields:
+            item = getattr(value, python_name, None)
+            if item is not None and item is not strawberry.UNSET:
+                yield from _walk(item, (*path, name), max_length)
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             yield from _walk(item, (*path, str(index)), max_length)

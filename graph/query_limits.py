@@ -315,6 +315,8 @@ def check_document(
 
 
 def _variables_key(names: frozenset[str], variables: dict[str, Any] | None) -> tuple[Any, ...] | None:
+    if not names:
+        return ()
     values = tuple((variables or {}).get(name) for name in sorted(names))
     return values if all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in values) else None
 
