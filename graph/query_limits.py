@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from graphql import (
     DocumentNode,
@@ -72,7 +72,7 @@ class _Walk:
         self.spreading: list[str] = []
         self.first_variables: set[str] = set()
 
-    def error(self, code: str, message: str, **details: Any) -> None:
+    def error(self, code: str, message: str, **details: Any) -> NoReturn:
         """The document is refused: stop walking it (the walk of a bomb stays as short as its discovery)."""
         raise _Refused(L.limit_error(message, code, **details))
 
@@ -86,7 +86,6 @@ class _Walk:
                 f"selections are nested more than {L.MAX_NESTING} deep (fields, fragments and spreads)",
                 limit=L.MAX_NESTING,
             )
-            return facts
         for selection in node.selections:
             if isinstance(selection, FieldNode):
                 part = self.field(selection, parent, level, page)
@@ -113,7 +112,6 @@ class _Walk:
         if name in self.spreading:
             chain = " → ".join([*self.spreading[self.spreading.index(name):], name])
             self.error(L.FRAGMENT_CYCLE, f"fragment '{name}' spreads itself ({chain})")
-            return Facts()
         key = (name, page)
         if key not in self.memo:
             self.spreading.append(name)
@@ -135,6 +133,7 @@ class _Walk:
         inner, is_list = _unwrap(definition.type) if definition is not None else (None, False)
         first = self.page_size(node) if definition is not None and "first" in definition.args else None
         if node.selection_set is None:
+            facts.cost = 0 if introspection else self.price(parent, name, leaf=True)
             return facts
         child_page = first if first is not None and inner is not None and inner.name.endswith("Connection") else None
         child = self.selection_set(node.selection_set, inner, level + 1, child_page)
@@ -175,10 +174,10 @@ class _Walk:
             return L.DEFAULT_PAGE
         if not 0 <= value <= L.MAX_PAGE:
             self.error(L.BAD_PAGINATION, f"first must be between 0 and {L.MAX_PAGE}", limit=L.MAX_PAGE)
-            return L.MAX_PAGE
         return value
 
-    def price(self, parent: Any, name: str) -> int:
+    def price(self, parent: Any, name: str, leaf: bool = False) -> int:
+        """A leaf costs nothing unless it has a price of its own or is a mutation or subscription."""
         type_name = getattr(parent, "name", None)
         if (type_name, name) in L.PRICES:
             return L.PRICES[(type_name, name)]
@@ -186,7 +185,7 @@ class _Walk:
             return L.MUTATION_PRICE
         if parent is not None and parent is self.schema.subscription_type:
             return L.SUBSCRIPTION_PRICE
-        return L.DEFAULT_PRICE
+        return 0 if leaf else L.DEFAULT_PRICE
 
     # -- the document -------------------------------------------------------------------------------
 
