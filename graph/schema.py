@@ -6,11 +6,9 @@ import logging
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import AddValidationRules, ParserCache, ValidationCache
-from strawberry.extensions.max_aliases import create_validator as aliases_validator
-from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema.config import StrawberryConfig
 
+from graph import input_checks
 from graph.billing_queries import BillingQueries
 from graph.catalog_queries import CatalogQueries
 from graph.errors import MaskUnexpectedErrors
@@ -24,24 +22,11 @@ from graph.mutations.organization import OrganizationMutations
 from graph.mutations.subscriptions import SubscriptionMutations
 from graph.mutations.usage import UsageMutations
 from graph.queries import AccessQueries
+from graph.query_limits import ParseWithLimits, ValidationWithLimits
 from graph.scalars import SCALAR_MAP
 from graph.subscriptions import Live
 
 log = logging.getLogger("valueverse.graph")
-MAX_DEPTH = 12
-MAX_ALIASES = 30
-
-
-# The rule classes are built once: ValidationCache keys on them, so a class built per request
-# (as QueryDepthLimiter/MaxAliasesLimiter do) would make every validation a cache miss.
-LIMIT_RULES = [depth_validator(MAX_DEPTH, None), aliases_validator(MAX_ALIASES)]
-
-
-class RequestLimits(AddValidationRules):
-    """Query depth and alias limits."""
-
-    def __init__(self) -> None:
-        super().__init__(LIMIT_RULES)
 
 
 class ValueVerseSchema(strawberry.Schema):
@@ -71,6 +56,10 @@ class Mutation(
 
 
 def build_schema() -> strawberry.Schema:
+    input_checks.install(Query, Mutation, Live)
+    # The limits (graph/limits.py) live in the parse and validation steps, whose caches keep working:
+    # ParserCache is keyed on the text and the parse limits, ValidationCache on the document and
+    # graphql-core's own rule classes (no rule is built per request, which would miss every time).
     return ValueVerseSchema(
         query=Query,
         mutation=Mutation,
@@ -79,9 +68,8 @@ def build_schema() -> strawberry.Schema:
         extensions=[
             OperationMetrics,
             MaskUnexpectedErrors,
-            ParserCache,
-            ValidationCache,
-            RequestLimits,
+            ParseWithLimits,
+            ValidationWithLimits,
         ],
     )
 

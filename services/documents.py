@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 import uuid
 from decimal import Decimal
@@ -32,10 +33,25 @@ def signed_pdf_path(document_id: uuid.UUID, secret: str, now: float | None = Non
     )
 
 
+EXPIRES = re.compile(r"[0-9]{1,12}")  # a Unix time in seconds, ASCII digits only ("²" is a digit to str.isdigit)
+
+
+def link_refusal(
+    document_id: uuid.UUID, expires: str, signature: str, secret: str, kind: str = "invoice"
+) -> str | None:
+    """None when a signed link opens its document; otherwise "malformed", "expired" or "invalid"."""
+    if not EXPIRES.fullmatch(expires) or not signature:
+        return "malformed"
+    if int(expires) < time.time():
+        return "expired"
+    expected = _signature(kind, document_id, int(expires), secret).encode()
+    if not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):  # bytes: any text compares
+        return "invalid"
+    return None
+
+
 def link_is_valid(document_id: uuid.UUID, expires: str, signature: str, secret: str, kind: str = "invoice") -> bool:
-    if not expires.isdigit() or int(expires) < time.time():
-        return False
-    return hmac.compare_digest(_signature(kind, document_id, int(expires), secret), signature)
+    return link_refusal(document_id, expires, signature, secret, kind) is None
 
 
 def _latin(text: str) -> str:

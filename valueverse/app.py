@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from typing import Any
 
 import orjson
 from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
-from cross_web import HTTPException
+from cross_web import HTTPException, StarletteRequestAdapter
 from prometheus_client import Counter, Histogram
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -34,6 +32,7 @@ from db.models import CreditNote as CreditNoteRow
 from db.models import Invoice as InvoiceRow
 from db.session import Database
 from db.usage_writer import UsageWriter
+from graph import limits
 from graph.context import AppServices, Context
 from graph.http_events import events_endpoint
 from graph.live_credentials import CredentialWatchingHandler
@@ -43,7 +42,7 @@ from integrations.pubsub import RedisPublisher
 from integrations.rate_limit import RedisLimitStore
 from services.actors import Actor
 from services.auth import Authenticator, SessionConfig
-from services.documents import link_is_valid, render_credit_note, render_invoice
+from services.documents import link_refusal, render_credit_note, render_invoice
 from services.errors import Unauthenticated
 from services.rate_limits import Limit, LoginGuard, LoginPolicy, RateLimitConfig, RateLimited, RateLimiter
 from services.usage import UsageIngestor
@@ -68,8 +67,24 @@ def error_body(message: str, code: str) -> bytes:
     return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
 
 
+class LimitedRequestAdapter(StarletteRequestAdapter):
+    """Reads a /graphql body only up to its limit (graph/limits.py): a bigger one is refused, not read."""
+
+    async def get_body(self) -> bytes:
+        request: Request = self._request
+        limit, anonymous = limits.body_limit(request.headers.get("authorization"))
+        try:
+            return await limits.read_body(request.headers.get("content-length"), request.stream(), limit, anonymous)
+        except limits.BodyTooLarge as exc:
+            raise HTTPException(413, exc.reason) from None
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+
+
 class GraphQLApp(GraphQL):
-    """Strawberry's ASGI view with our context, authentication and JSON error bodies."""
+    """Strawberry's ASGI view with our context, authentication, limits and JSON error bodies."""
+
+    request_adapter_class = LimitedRequestAdapter
 
     graphql_transport_ws_handler_class = CredentialWatchingHandler  # sockets end with their credentials
 
@@ -91,7 +106,9 @@ class GraphQLApp(GraphQL):
         try:
             response = await self.run(Request(scope=scope, receive=receive))
         except HTTPException as exc:
-            code = {401: "UNAUTHENTICATED", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "BAD_REQUEST")
+            code = {401: "UNAUTHENTICATED", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}.get(
+                exc.status_code, "BAD_REQUEST"
+            )
             headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
             response = Response(
                 error_body(exc.reason, code),
@@ -102,8 +119,33 @@ class GraphQLApp(GraphQL):
         await response(scope, receive, send)
 
     def decode_json(self, data: str | bytes) -> object:
-        # Numbers are read exactly as written: 0.1 is one tenth, never a binary float.
-        return json.loads(data, parse_float=Decimal)
+        # Numbers are read exactly as written: 0.1 is one tenth, never a binary float. Bad UTF-8, bad
+        # JSON and deep nesting raise limits.BadJSON (a JSONDecodeError: a WebSocket closes with 4400).
+        return limits.decode_json(data)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            return self.decode_json(data)
+        except limits.BadJSON as exc:
+            raise HTTPException(400, f"Unable to parse request body as JSON: {exc.reason}") from None
+
+    async def execute_operation(self, request: Any, request_adapter: Any, request_data: Any, context: Context,
+                                root_value: Any, sub_response: Any) -> Any:
+        # Authentication before parsing and validation: an anonymous request may only log in.
+        if context.actor is None:
+            for data in request_data if isinstance(request_data, list) else [request_data]:
+                if (reason := limits.anonymous_refusal(data.query)) is not None:
+                    raise HTTPException(401, reason)
+        return await super().execute_operation(
+            request=request, request_adapter=request_adapter, request_data=request_data, context=context,
+            root_value=root_value, sub_response=sub_response,
+        )
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if limits.refused_by_a_limit(response_data):
+            response.status_code = 400  # nothing was validated or executed: a limit said no
+        return response
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         if isinstance(request, WebSocket):
@@ -290,23 +332,32 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             return JSONResponse({"status": "not ready", "checks": checks}, status_code=503)
         return JSONResponse({"status": "ready" if checks["redis"] == "ok" else "degraded", "checks": checks})
 
+    def refused_link(request: Request, document_id: uuid.UUID, kind: str) -> Response | None:
+        """The answer to a signed link that does not open its document (None when it does)."""
+        refusal = link_refusal(
+            document_id,
+            request.query_params.get("expires", ""),
+            request.query_params.get("signature", ""),
+            session_config.secret_key,
+            kind=kind,
+        )
+        if refusal is None:
+            return None
+        if refusal == "malformed":
+            body = error_body("the link is malformed (expires: a Unix time; signature: as issued): "
+                              "ask for a new pdfUrl", "BAD_REQUEST")
+            return Response(body, 400, media_type="application/json")
+        reason = "the link has expired" if refusal == "expired" else "the link's signature does not match"
+        return Response(error_body(f"{reason}: ask for a new pdfUrl", "FORBIDDEN"), 403, media_type="application/json")
+
     async def invoice_pdf(request: Request) -> Response:
         """A signed link (see Invoice.pdfUrl): no Authorization header needed, valid for an hour."""
         try:
             invoice_id = uuid.UUID(request.path_params["invoice_id"])
         except ValueError:
             return Response(error_body("not an invoice id", "NOT_FOUND"), 404, media_type="application/json")
-        if not link_is_valid(
-            invoice_id,
-            request.query_params.get("expires", ""),
-            request.query_params.get("signature", ""),
-            session_config.secret_key,
-        ):
-            return Response(
-                error_body("the link is invalid or has expired: ask for a new pdfUrl", "FORBIDDEN"),
-                403,
-                media_type="application/json",
-            )
+        if (refused := refused_link(request, invoice_id, "invoice")) is not None:
+            return refused
         async with db.read() as session:
             invoice = await session.get(InvoiceRow, invoice_id)
             if invoice is None or invoice.number is None:
@@ -325,18 +376,8 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             note_id = uuid.UUID(request.path_params["note_id"])
         except ValueError:
             return Response(error_body("not a credit note id", "NOT_FOUND"), 404, media_type="application/json")
-        if not link_is_valid(
-            note_id,
-            request.query_params.get("expires", ""),
-            request.query_params.get("signature", ""),
-            session_config.secret_key,
-            kind="credit-note",
-        ):
-            return Response(
-                error_body("the link is invalid or has expired: ask for a new pdfUrl", "FORBIDDEN"),
-                403,
-                media_type="application/json",
-            )
+        if (refused := refused_link(request, note_id, "credit-note")) is not None:
+            return refused
         async with db.read() as session:
             note = await session.get(CreditNoteRow, note_id)
             invoice = await session.get(InvoiceRow, note.invoice_id) if note else None

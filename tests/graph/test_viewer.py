@@ -1,4 +1,6 @@
-from tests.client import Api
+import pytest
+
+from tests.client import Api, TransportQueryError
 
 VIEWER = "{ viewer { kind name role organization { id name invoicePrefix defaultCurrency } } }"
 
@@ -12,5 +14,7 @@ async def test_viewer_names_the_api_key_and_its_organization(tenant) -> None:
     assert data["viewer"]["organization"]["invoicePrefix"] == "ACMEAN"
 
 
-async def test_anonymous_viewer_is_null(anonymous: Api) -> None:
-    assert await anonymous("{ viewer { name } }") == {"viewer": None}
+async def test_anonymous_callers_are_asked_to_authenticate(anonymous: Api) -> None:
+    with pytest.raises(TransportQueryError) as refused:  # an anonymous request may only log in
+        await anonymous("{ viewer { name } }")
+    assert refused.value.errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
