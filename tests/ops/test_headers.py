@@ -47,7 +47,7 @@ def wildcard(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield api
 
 
-GRAPHQL_BODY = b'{"query": "{ viewer { name } }"}'
+GRAPHQL_BODY = b'{"query": "{ __typename }"}'  # what an anonymous caller may ask
 JSON = {"Content-Type": "application/json"}
 
 
