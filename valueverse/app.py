@@ -1,4 +1,4 @@
-"""ASGI app assembly: /graphql (HTTP + WebSocket), /healthz, /readyz, /metrics."""
+"""ASGI app assembly: /graphql (HTTP + WebSocket), /healthz, /readyz, /metrics, the portals (valueverse/frontend.py)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ from services.auth import Authenticator, SessionConfig
 from services.documents import link_is_valid, render_credit_note, render_invoice
 from services.errors import Unauthenticated
 from services.usage import UsageIngestor
+from valueverse.frontend import DEFAULT_BUILD_DIR, GraphiQLInFront, StaticExport
 from valueverse.settings import Settings
 
 HTTP_REQUESTS = Counter("valueverse_http_requests_total", "HTTP requests", ["route", "method", "status"])
@@ -68,7 +69,7 @@ class GraphQLApp(GraphQL):
     def __init__(self, services: AppServices) -> None:
         super().__init__(
             schema,
-            graphql_ide="graphiql",
+            graphql_ide=None,  # browsers get our offline GraphiQL page (valueverse/frontend.py) instead
             allow_queries_via_get=False,
             keep_alive=True,
             keep_alive_interval=15,
@@ -171,6 +172,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
     services = AppServices(db, authenticator, session_config, broadcast, UsageIngestor(db, writer, publish))
     redis = Redis.from_url(redis_url)
     graphql_app = GraphQLApp(services)
+    site = StaticExport(settings.frontend_dir or DEFAULT_BUILD_DIR)
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -277,8 +279,9 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             Route("/v1/invoices/{invoice_id}/pdf", invoice_pdf),
             Route("/v1/credit-notes/{note_id}/pdf", credit_note_pdf),
             Route("/v1/events", events_endpoint(authenticator.authenticate, services.ingestor), methods=["POST"]),
-            Route("/graphql", graphql_app, methods=["GET", "POST"]),
+            Route("/graphql", GraphiQLInFront(site, graphql_app), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
+            *site.routes(),
         ],
         middleware=[
             Middleware(CorrelationIdMiddleware, header_name="X-Request-ID", validator=valid_request_id),

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = "json"
     db_pool_size: int = 10
+    frontend_dir: Path | None = None  # the frontend's static export; unset: frontend/out of this checkout
     worker_cron: bool = True  # the worker's schedule (billing, drafts, thresholds, partitions); off: jobs only
 
     def resolved_secret_key(self) -> str:
