@@ -48,7 +48,8 @@ async def _ok(api: Api, document: str, key: str, **variables) -> dict:
 
 
 async def build_tenant(api: Api, organization_id: str, email: str) -> Tenant:
-    await _ok(api, METRIC, "createBillableMetric", input={"code": "api_calls", "name": "API calls", "aggregation": "COUNT"})
+    calls = {"code": "api_calls", "name": "API calls", "aggregation": "COUNT"}
+    await _ok(api, METRIC, "createBillableMetric", input=calls)
     await _ok(
         api,
         METRIC,
@@ -129,7 +130,7 @@ async def build_tenant(api: Api, organization_id: str, email: str) -> Tenant:
 
 
 async def send_usage(api: Api, customer: str, tokens: int) -> None:
-    """One `tokens` event now: the customer's usage changes by tokens × 0.25 USD."""
+    """One `tokens` event now: the customer's usage changes by tokens x 0.25 USD."""
     event = {
         "transactionId": f"e2e-{next(_transactions)}-{datetime.now(UTC).timestamp()}",
         "customerExternalId": customer,

@@ -57,7 +57,6 @@ function Guard({ children }: { children: ReactNode }) {
 function Chrome({ pathname, children }: { pathname: string; children: ReactNode }) {
   const { session, viewer, logout } = useAuth();
   const role = useRole();
-  const router = useRouter();
   const current = NAV.filter((item) => item.sections.includes(pathname))[0];
   return (
     <div className="shell">
@@ -81,14 +80,8 @@ function Chrome({ pathname, children }: { pathname: string; children: ReactNode 
           ) : null}
         </span>
         <ThemeSelect />
-        <button
-          type="button"
-          className="secondary"
-          onClick={() => {
-            logout();
-            router.replace("/admin/login");
-          }}
-        >
+        {/* The guard then sends the signed-out page to the sign-in form (and back here after a new sign-in). */}
+        <button type="button" className="secondary" onClick={() => logout()}>
           Log out
         </button>
       </header>
