@@ -30,6 +30,7 @@ async def test_graphiql_loads_offline_and_runs_a_query_and_a_subscription_with_a
     await expect(headers).to_contain_text("Bearer <your API key>", timeout=30_000)  # Monaco is up
 
     await _replace_editor_text(page, headers, '{"Authorization": "Bearer ' + shop.api_key + '"}')
+    await expect(page.get_by_role("status").filter(has_text="Schema loaded")).to_be_visible(timeout=15_000)
     await page.get_by_role("button", name=re.compile("Execute query")).click()
     response = page.locator(".graphiql-response")
     await expect(response).to_contain_text('"name": "Acme Analytics"', timeout=15_000)

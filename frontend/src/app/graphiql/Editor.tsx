@@ -2,6 +2,8 @@
 
 import "graphiql/setup-workers/webpack";
 import { GraphiQL } from "graphiql";
+import { useGraphiQL, useGraphiQLActions } from "@graphiql/react";
+import { useEffect } from "react";
 import { createClient, type Client } from "graphql-ws";
 import { getOperationAST, parse } from "graphql";
 import { GRAPHQL_PATH, websocketUrl } from "@/lib/graphql";
@@ -74,6 +76,41 @@ async function fetcher(params: Params, options?: Options) {
   return response.json();
 }
 
+/** Fetches the schema again once the headers change (the API introspects for callers with a key only). */
+function SchemaStatus() {
+  const { introspect } = useGraphiQLActions();
+  const headerEditor = useGraphiQL((state) => state.headerEditor);
+  const schema = useGraphiQL((state) => state.schema);
+  const fetchError = useGraphiQL((state) => state.fetchError);
+  const isIntrospecting = useGraphiQL((state) => state.isIntrospecting);
+
+  useEffect(() => {
+    if (!headerEditor) return;
+    let timer: number | undefined;
+    const subscription = headerEditor.getModel()?.onDidChangeContent(() => {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(() => void introspect(), 600);
+    });
+    return () => {
+      window.clearTimeout(timer);
+      subscription?.dispose();
+    };
+  }, [headerEditor, introspect]);
+
+  const words = isIntrospecting
+    ? "Loading the schema…"
+    : schema
+      ? "Schema loaded: docs and completion are on."
+      : fetchError
+        ? "No schema: the API refused the headers. Put a valid API key in the Headers tab."
+        : "No schema yet: put a valid API key in the Headers tab.";
+  return (
+    <p className="graphiql-schema-status" role="status">
+      {words}
+    </p>
+  );
+}
+
 export default function Editor() {
   return (
     <GraphiQL
@@ -83,6 +120,10 @@ export default function Editor() {
       defaultQuery={DEFAULT_QUERY}
       isHeadersEditorEnabled
       defaultEditorToolsVisibility="headers"
-    />
+    >
+      <GraphiQL.Footer>
+        <SchemaStatus />
+      </GraphiQL.Footer>
+    </GraphiQL>
   );
 }
