@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -83,6 +83,8 @@ class GraphQLApp(GraphQL):
             return
         try:
             response = await self.run(Request(scope=scope, receive=receive))
+        except ClientDisconnect:
+            return  # the client went away before its request was read (a closed tab): nobody to answer
         except HTTPException as exc:
             code = {401: "UNAUTHENTICATED", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "BAD_REQUEST")
             headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None

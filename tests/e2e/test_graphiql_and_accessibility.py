@@ -36,7 +36,9 @@ async def test_graphiql_loads_offline_and_runs_a_query_and_a_subscription_with_a
     await expect(response).to_contain_text('"name": "Acme Analytics"', timeout=15_000)
 
     query = page.locator(".graphiql-query-editor .graphiql-editor").first
-    await _replace_editor_text(page, query, 'subscription { usageUpdated(customerExternalId: "acme") { currency } }')
+    subscription = 'subscription LiveUsage { usageUpdated(customerExternalId: "acme") { currency } }'
+    await _replace_editor_text(page, query, subscription)
+    await expect(page.get_by_role("tab", name="LiveUsage")).to_be_visible()  # GraphiQL has read the new operation
     await page.get_by_role("button", name=re.compile("Execute query")).click()
     await expect(response).to_contain_text('"currency": "USD"', timeout=15_000)  # over graphql-ws
     assert offline.foreign == []

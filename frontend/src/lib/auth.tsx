@@ -157,7 +157,13 @@ export function AuthProvider({ children }: { children: ReactNode }) {
 
   const live = useCallback(() => {
     if (!session) return null;
-    if (!clientRef.current) clientRef.current = liveClient(session.token, setLiveStatus);
+    if (!clientRef.current) {
+      // Only the current connection reports its state (a disposed one still says "closed" once).
+      const client: Client = liveClient(session.token, (status) => {
+        if (clientRef.current === client) setLiveStatus(status);
+      });
+      clientRef.current = client;
+    }
     return clientRef.current;
   }, [session]);
 
