@@ -1,5 +1,16 @@
 # The production image: API (`valueverse serve`) by default, the worker with `valueverse worker`.
 # Settings come from the environment (see .env.example); docker-compose.yml runs the whole stack.
+
+# The portals and GraphiQL (frontend/): a Next.js static export, built here and copied into the image below,
+# so the running image needs no Node.js.
+FROM node:20-slim AS frontend
+WORKDIR /build/frontend
+COPY frontend/package.json frontend/package-lock.json frontend/.npmrc ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY schema.graphql /build/schema.graphql
+COPY frontend ./
+RUN npm run build
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -24,6 +35,8 @@ COPY graph ./graph
 COPY workers ./workers
 COPY valueverse ./valueverse
 RUN pip install --no-deps . && rm -rf build ./*.egg-info
+COPY --from=frontend /build/frontend/out ./frontend/out
+ENV FRONTEND_DIR=/app/frontend/out
 
 # Never run as root. DATA_DIR holds a generated SECRET_KEY when none is given (and embedded
 # servers when no DATABASE_URL/REDIS_URL is given); it is the one place the process writes.

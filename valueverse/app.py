@@ -1,4 +1,5 @@
-"""ASGI app assembly: /graphql (HTTP + WebSocket), /healthz, /readyz, /metrics; security headers, CORS."""
+"""ASGI app assembly: /graphql (HTTP + WebSocket), /healthz, /readyz, /metrics, the portals (valueverse/frontend.py);
+security headers, CORS."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -46,6 +47,7 @@ from services.documents import link_refusal, render_credit_note, render_invoice
 from services.errors import Unauthenticated
 from services.rate_limits import Limit, LoginGuard, LoginPolicy, RateLimitConfig, RateLimited, RateLimiter
 from services.usage import UsageIngestor
+from valueverse.frontend import DEFAULT_BUILD_DIR, GraphiQLInFront, StaticExport
 from valueverse.metrics import metrics_endpoint
 from valueverse.security import SecuredStarlette, cors_middleware
 from valueverse.settings import Settings
@@ -91,7 +93,7 @@ class GraphQLApp(GraphQL):
     def __init__(self, services: AppServices) -> None:
         super().__init__(
             schema,
-            graphql_ide="graphiql",
+            graphql_ide=None,  # browsers get our offline GraphiQL page (valueverse/frontend.py) instead
             allow_queries_via_get=False,
             keep_alive=True,
             keep_alive_interval=15,
@@ -105,6 +107,8 @@ class GraphQLApp(GraphQL):
             return
         try:
             response = await self.run(Request(scope=scope, receive=receive))
+        except ClientDisconnect:
+            return  # the client went away before its request was read (a closed tab): nobody to answer
         except HTTPException as exc:
             code = {401: "UNAUTHENTICATED", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}.get(
                 exc.status_code, "BAD_REQUEST"
@@ -308,6 +312,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
 
     redis = Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=1)
     graphql_app = GraphQLApp(services)
+    site = StaticExport(settings.frontend_dir or DEFAULT_BUILD_DIR)
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -414,8 +419,9 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             Route("/v1/invoices/{invoice_id}/pdf", invoice_pdf),
             Route("/v1/credit-notes/{note_id}/pdf", credit_note_pdf),
             Route("/v1/events", events_endpoint(admit, services.ingestor), methods=["POST"]),
-            Route("/graphql", graphql_app, methods=["GET", "POST"]),
+            Route("/graphql", GraphiQLInFront(site, graphql_app), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
+            *site.routes(),
         ],
         middleware=[
             Middleware(CorrelationIdMiddleware, header_name="X-Request-ID", validator=valid_request_id),

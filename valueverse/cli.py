@@ -197,7 +197,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             if args.local_org:
                 local = _local_api_key(settings, database_url)
                 print(
-                    f"\n  GraphiQL:  http://{host}:{port}/graphql\n"
+                    f"\n  Admin:     http://{host}:{port}/admin   (staff sign-in; add yourself with\n"
+                    f"             valueverse create-user --organization {local['organizationId']}"
+                    " --email you@example.com --role OWNER)\n"
+                    f"  GraphiQL:  http://{host}:{port}/graphql\n"
                     f"  API key:   {local['apiKey']}   (organization {local['organizationId']})\n"
                     f"  Try:       curl -s http://{host}:{port}/graphql -H 'Authorization: Bearer "
                     f"{local['apiKey']}' -H 'Content-Type: application/json' "

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = "json"
     db_pool_size: int = 10
+    frontend_dir: Path | None = None  # the frontend's static export; unset: frontend/out of this checkout
     worker_cron: bool = True  # the worker's schedule (billing, drafts, thresholds, partitions); off: jobs only
     # Brakes (docs/api.md: "Rate limits", "Login protection"). A rate of 0 turns that limit off.
     rate_limit_per_second: int = 500  # per API key / per staff user

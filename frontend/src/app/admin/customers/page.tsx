@@ -1,0 +1,135 @@
+"use client";
+
+import Link from "next/link";
+import { useEffect, useState } from "react";
+import { Pager } from "@/components/Pager";
+import { Empty, ErrorNotice, Loading } from "@/components/States";
+import { Table } from "@/components/Table";
+import { graphql } from "@/gql";
+import { formatDate } from "@/lib/format";
+import { useCursorPager, useQuery } from "@/lib/hooks";
+
+const PAGE_SIZE = 25;
+
+const CustomersQuery = graphql(`
+  query Customers($first: Int, $after: String, $search: String) {
+    customers(first: $first, after: $after, search: $search) {
+      totalCount
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+      nodes {
+        id
+        externalId
+        name
+        email
+        country
+        currency
+        createdAt
+      }
+    }
+  }
+`);
+
+export default function CustomersPage() {
+  const [typed, setTyped] = useState("");
+  const [search, setSearch] = useState("");
+  const pager = useCursorPager();
+  const { reset } = pager;
+
+  // Search as one types, once the typing pauses.
+  useEffect(() => {
+    const timer = window.setTimeout(() => setSearch(typed.trim()), 300);
+    return () => window.clearTimeout(timer);
+  }, [typed]);
+  useEffect(() => reset(), [search, reset]);
+
+  const { data, error, loading, refetch } = useQuery(CustomersQuery, {
+    first: PAGE_SIZE,
+    after: pager.after,
+    search: search || null,
+  });
+  const connection = data?.customers;
+
+  return (
+    <>
+      <title>Customers · Admin · ValueVerse Billing</title>
+      <div className="page-head">
+        <h1>Customers</h1>
+      </div>
+      <form
+        role="search"
+        className="toolbar"
+        onSubmit={(event) => {
+          event.preventDefault();
+          setSearch(typed.trim());
+        }}
+      >
+        <div className="field">
+          <label htmlFor="customer-search">Search customers</label>
+          <input
+            id="customer-search"
+            type="search"
+            placeholder="Name, email or id"
+            value={typed}
+            onChange={(event) => setTyped(event.target.value)}
+          />
+        </div>
+        <button type="submit" className="secondary">
+          Search
+        </button>
+      </form>
+      {error ? <ErrorNotice error={error} onRetry={refetch} what="the customers" /> : null}
+      {loading && !connection ? <Loading what="customers" /> : null}
+      {connection && connection.nodes.length === 0 ? (
+        <Empty>
+          {search
+            ? `No customer matches “${search}”.`
+            : "No customers yet. Create them with the createCustomer mutation (GraphiQL) or your integration."}
+        </Empty>
+      ) : null}
+      {connection && connection.nodes.length > 0 ? (
+        <>
+          <Table caption={search ? `Customers matching “${search}”` : "Customers, oldest first"}>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">External id</th>
+                <th scope="col">Email</th>
+                <th scope="col">Country</th>
+                <th scope="col">Currency</th>
+                <th scope="col">Created</th>
+              </tr>
+            </thead>
+            <tbody aria-busy={loading}>
+              {connection.nodes.map((customer) => (
+                <tr key={customer.id}>
+                  <td>
+                    <Link href={`/admin/customer?id=${encodeURIComponent(customer.externalId)}`}>
+                      {customer.name || customer.externalId}
+                    </Link>
+                  </td>
+                  <td className="mono">{customer.externalId}</td>
+                  <td>{customer.email ?? "—"}</td>
+                  <td>{customer.country ?? "—"}</td>
+                  <td>{customer.currency ?? "—"}</td>
+                  <td>{formatDate(customer.createdAt)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </Table>
+          <Pager
+            page={pager.page}
+            hasNext={connection.pageInfo.hasNextPage}
+            total={connection.totalCount}
+            shown={connection.nodes.length}
+            noun="customers"
+            onPrevious={pager.previous}
+            onNext={() => pager.next(connection.pageInfo.endCursor)}
+          />
+        </>
+      ) : null}
+    </>
+  );
+}

@@ -1,0 +1,335 @@
+"use client";
+
+import Link from "next/link";
+import { useSearchParams } from "next/navigation";
+import { Suspense, useState } from "react";
+import { StatusBadge } from "@/components/StatusBadge";
+import { Empty, ErrorNotice, Loading } from "@/components/States";
+import { Table } from "@/components/Table";
+import { graphql } from "@/gql";
+import { useRole } from "@/lib/auth";
+import { formatDate, formatDateTime, formatDecimal, formatMoney, humanize } from "@/lib/format";
+import { ApiError } from "@/lib/graphql";
+import { useMutation, useQuery } from "@/lib/hooks";
+import { atLeast } from "@/lib/roles";
+
+const InvoiceQuery = graphql(`
+  query InvoiceDetail($id: ID!) {
+    invoice(id: $id) {
+      id
+      number
+      status
+      kind
+      currency
+      periodStart
+      periodEnd
+      issuedAt
+      dueAt
+      subtotalAmount
+      discountAmount
+      progressiveBillingCreditAmount
+      taxAmount
+      totalAmount
+      creditNotesAmount
+      creditsAmount
+      amountDue
+      reverseCharge
+      notes
+      pdfUrl
+      customer {
+        externalId
+        name
+      }
+      lines {
+        id
+        kind
+        description
+        billableMetricCode
+        units
+        amount
+        discountAmount
+        taxAmount
+      }
+      creditNotes {
+        id
+        number
+        kind
+        amount
+        reason
+        createdAt
+        pdfUrl
+      }
+    }
+  }
+`);
+
+const FinalizeInvoice = graphql(`
+  mutation FinalizeInvoice($id: ID!) {
+    finalizeInvoice(input: { id: $id }) {
+      invoice {
+        id
+        status
+        number
+      }
+      userErrors {
+        field
+        code
+        message
+      }
+    }
+  }
+`);
+
+const VoidInvoice = graphql(`
+  mutation VoidInvoice($id: ID!) {
+    voidInvoice(input: { id: $id }) {
+      invoice {
+        id
+        status
+      }
+      userErrors {
+        field
+        code
+        message
+      }
+    }
+  }
+`);
+
+type Outcome = { tone: "success" | "error"; text: string } | null;
+
+function InvoiceDetail() {
+  const id = useSearchParams().get("id") ?? "";
+  const role = useRole();
+  const { data, error, loading, refetch } = useQuery(InvoiceQuery, { id }, { skip: !id });
+  const [finalize, finalizing] = useMutation(FinalizeInvoice);
+  const [voidIt, voiding] = useMutation(VoidInvoice);
+  const [confirmVoid, setConfirmVoid] = useState(false);
+  const [outcome, setOutcome] = useState<Outcome>(null);
+
+  if (!id) return <Empty>No invoice chosen: pick one from the invoices list.</Empty>;
+  if (error) return <ErrorNotice error={error} onRetry={refetch} what="the invoice" />;
+  if (loading && !data) return <Loading what="the invoice" />;
+  const invoice = data?.invoice;
+  if (!invoice) {
+    return (
+      <Empty>
+        There is no invoice with this id. <Link href="/admin/invoices">Back to the invoices</Link>
+      </Empty>
+    );
+  }
+  const money = (amount: string) => formatMoney(amount, invoice.currency);
+  const mayAct = atLeast(role, "FINANCE");
+  const title = invoice.number ? `Invoice ${invoice.number}` : "Draft invoice";
+
+  async function act(run: () => Promise<{ userErrors: { message: string }[] }>, done: string) {
+    setOutcome(null);
+    try {
+      const payload = await run();
+      if (payload.userErrors.length) setOutcome({ tone: "error", text: payload.userErrors.map((e) => e.message).join(" ") });
+      else setOutcome({ tone: "success", text: done });
+      refetch();
+    } catch (failure) {
+      setOutcome({ tone: "error", text: failure instanceof ApiError ? failure.message : "The action failed." });
+    }
+  }
+
+  return (
+    <>
+      <title>{`${title} · Invoices · ValueVerse Billing`}</title>
+      <p className="breadcrumb">
+        <Link href="/admin/invoices">Invoices</Link> /
+      </p>
+      <div className="page-head">
+        <h1>
+          {title} <StatusBadge status={invoice.status} />
+        </h1>
+        <div className="actions">
+          {invoice.pdfUrl ? (
+            <a className="button secondary" href={invoice.pdfUrl} target="_blank" rel="noopener">
+              Open PDF<span className="visually-hidden"> (opens in a new tab; the link is valid for an hour)</span>
+            </a>
+          ) : null}
+          {mayAct && invoice.status === "DRAFT" ? (
+            <button type="button" disabled={finalizing} onClick={() => act(async () => (await finalize({ id })).finalizeInvoice, "The invoice is finalized: it has its number and is open for payment.")}>
+              {finalizing ? "Finalizing…" : "Finalize"}
+            </button>
+          ) : null}
+          {mayAct && (invoice.status === "DRAFT" || invoice.status === "OPEN") ? (
+            <button type="button" className="secondary" aria-expanded={confirmVoid} aria-controls="void-confirm" onClick={() => setConfirmVoid((v) => !v)}>
+              Void…
+            </button>
+          ) : null}
+        </div>
+      </div>
+      {confirmVoid ? (
+        <div id="void-confirm" className="confirm" role="group" aria-label="Confirm voiding">
+          <span>Void this invoice? It stays on record but is no longer due. This cannot be undone.</span>
+          <button
+            type="button"
+            className="danger"
+            disabled={voiding}
+            onClick={async () => {
+              await act(async () => (await voidIt({ id })).voidInvoice, "The invoice is void.");
+              setConfirmVoid(false);
+            }}
+          >
+            {voiding ? "Voiding…" : "Void invoice"}
+          </button>
+          <button type="button" className="secondary" onClick={() => setConfirmVoid(false)}>
+            Cancel
+          </button>
+        </div>
+      ) : null}
+      {outcome ? (
+        <p className={`notice ${outcome.tone}`} role={outcome.tone === "error" ? "alert" : "status"}>
+          {outcome.text}
+        </p>
+      ) : null}
+
+      <section className="panel" aria-labelledby="invoice-facts">
+        <h2 id="invoice-facts">Summary</h2>
+        <dl className="facts">
+          <div>
+            <dt>Customer</dt>
+            <dd>
+              <Link href={`/admin/customer?id=${encodeURIComponent(invoice.customer.externalId)}`}>
+                {invoice.customer.name || invoice.customer.externalId}
+              </Link>
+            </dd>
+          </div>
+          <div>
+            <dt>Kind</dt>
+            <dd>{humanize(invoice.kind)}</dd>
+          </div>
+          <div>
+            <dt>Period</dt>
+            <dd>
+              {formatDate(invoice.periodStart)} – {formatDate(invoice.periodEnd)}
+            </dd>
+          </div>
+          <div>
+            <dt>Issued</dt>
+            <dd>{formatDateTime(invoice.issuedAt)}</dd>
+          </div>
+          <div>
+            <dt>Due</dt>
+            <dd>{formatDate(invoice.dueAt)}</dd>
+          </div>
+          <div>
+            <dt>Amount due</dt>
+            <dd>
+              <strong>{money(invoice.amountDue)}</strong>
+            </dd>
+          </div>
+        </dl>
+        {invoice.reverseCharge ? <p>Reverse charge: the customer accounts for the VAT.</p> : null}
+        {invoice.notes ? <p>{invoice.notes}</p> : null}
+      </section>
+
+      <h2>Lines</h2>
+      {invoice.lines.length === 0 ? (
+        <Empty>This invoice has no lines.</Empty>
+      ) : (
+        <Table caption="Invoice lines">
+          <thead>
+            <tr>
+              <th scope="col">Description</th>
+              <th scope="col">Kind</th>
+              <th scope="col" className="num">
+                Units
+              </th>
+              <th scope="col" className="num">
+                Amount
+              </th>
+              <th scope="col" className="num">
+                Discount
+              </th>
+              <th scope="col" className="num">
+                Tax
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {invoice.lines.map((line) => (
+              <tr key={line.id}>
+                <td>
+                  {line.description}
+                  {line.billableMetricCode ? <span className="muted mono"> {line.billableMetricCode}</span> : null}
+                </td>
+                <td>{humanize(line.kind)}</td>
+                <td className="num">{line.units === null || line.units === undefined ? "—" : formatDecimal(line.units)}</td>
+                <td className="num">{money(line.amount)}</td>
+                <td className="num">{money(line.discountAmount)}</td>
+                <td className="num">{money(line.taxAmount)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </Table>
+      )}
+
+      <Table caption="Totals">
+        <tbody>
+          {[
+            ["Subtotal", invoice.subtotalAmount],
+            ["Discounts", invoice.discountAmount],
+            ["Billed earlier in the period", invoice.progressiveBillingCreditAmount],
+            ["Tax", invoice.taxAmount],
+            ["Total", invoice.totalAmount],
+            ["Credit notes", invoice.creditNotesAmount],
+            ["Prepaid credits", invoice.creditsAmount],
+            ["Amount due", invoice.amountDue],
+          ].map(([label, amount]) => (
+            <tr key={label}>
+              <th scope="row">{label}</th>
+              <td className="num">{money(amount)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </Table>
+
+      {invoice.creditNotes.length ? (
+        <>
+          <h2>Credit notes</h2>
+          <Table caption="Credit notes of this invoice">
+            <thead>
+              <tr>
+                <th scope="col">Number</th>
+                <th scope="col">Kind</th>
+                <th scope="col">Reason</th>
+                <th scope="col">Created</th>
+                <th scope="col" className="num">
+                  Amount
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {invoice.creditNotes.map((note) => (
+                <tr key={note.id}>
+                  <td>
+                    <a href={note.pdfUrl} target="_blank" rel="noopener">
+                      {note.number}
+                      <span className="visually-hidden"> (PDF, opens in a new tab)</span>
+                    </a>
+                  </td>
+                  <td>{humanize(note.kind)}</td>
+                  <td>{note.reason || "—"}</td>
+                  <td>{formatDateTime(note.createdAt)}</td>
+                  <td className="num">{money(note.amount)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </Table>
+        </>
+      ) : null}
+    </>
+  );
+}
+
+export default function InvoicePage() {
+  return (
+    <Suspense fallback={<Loading what="the invoice" />}>
+      <InvoiceDetail />
+    </Suspense>
+  );
+}

@@ -1,0 +1,194 @@
+"use client";
+
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
+import type { Client } from "graphql-ws";
+import { graphql } from "@/gql";
+import type { Role } from "@/gql/graphql";
+import { ApiError, execute, liveClient, type LiveStatus } from "./graphql";
+
+// The staff session: the token lives in memory and in sessionStorage (this tab only, gone when the tab
+// closes), never in localStorage or a cookie. Logging out forgets it at once.
+const STORAGE_KEY = "valueverse.admin.session";
+
+const LoginMutation = graphql(`
+  mutation Login($input: LoginInput!) {
+    login(input: $input) {
+      token
+      expiresAt
+      user {
+        id
+        email
+        name
+        role
+      }
+      userErrors {
+        field
+        code
+        message
+      }
+    }
+  }
+`);
+
+const ViewerQuery = graphql(`
+  query Viewer {
+    viewer {
+      kind
+      name
+      role
+      organization {
+        id
+        name
+        defaultCurrency
+        timezone
+      }
+    }
+  }
+`);
+
+export type Session = { token: string; expiresAt: string; email: string; name: string; role: Role };
+export type Viewer = {
+  name: string;
+  role: Role;
+  organization: { id: string; name: string; defaultCurrency: string; timezone: string };
+};
+export type UserError = { field?: string[] | null; code: string; message: string };
+
+type AuthState = {
+  ready: boolean;
+  session: Session | null;
+  viewer: Viewer | null;
+  /** Why the last session ended (expired, refused), shown on the sign-in page. */
+  endedReason: string | null;
+  login(email: string, password: string, organizationId?: string): Promise<UserError[]>;
+  logout(reason?: string): void;
+  live(): Client | null;
+  liveStatus: LiveStatus | null;
+};
+
+const AuthContext = createContext<AuthState | null>(null);
+
+function readStored(): Session | null {
+  try {
+    const raw = window.sessionStorage.getItem(STORAGE_KEY);
+    if (!raw) return null;
+    const session = JSON.parse(raw) as Session;
+    if (!session.token || new Date(session.expiresAt).getTime() <= Date.now()) {
+      window.sessionStorage.removeItem(STORAGE_KEY);
+      return null;
+    }
+    return session;
+  } catch {
+    return null;
+  }
+}
+
+export function AuthProvider({ children }: { children: ReactNode }) {
+  const [ready, setReady] = useState(false);
+  const [session, setSession] = useState<Session | null>(null);
+  const [viewer, setViewer] = useState<Viewer | null>(null);
+  const [endedReason, setEndedReason] = useState<string | null>(null);
+  const [liveStatus, setLiveStatus] = useState<LiveStatus | null>(null);
+  const clientRef = useRef<Client | null>(null);
+
+  useEffect(() => {
+    setSession(readStored());
+    setReady(true);
+  }, []);
+
+  const logout = useCallback((reason?: string) => {
+    window.sessionStorage.removeItem(STORAGE_KEY);
+    clientRef.current?.dispose();
+    clientRef.current = null;
+    setLiveStatus(null);
+    setSession(null);
+    setViewer(null);
+    setEndedReason(reason ?? null);
+  }, []);
+
+  // The session ends at its expiry even if the tab stays open.
+  useEffect(() => {
+    if (!session) return;
+    const left = new Date(session.expiresAt).getTime() - Date.now();
+    const timer = window.setTimeout(() => logout("Your session expired. Sign in again."), Math.max(left, 0));
+    return () => window.clearTimeout(timer);
+  }, [session, logout]);
+
+  // Who we are now (the role may have changed since the login).
+  useEffect(() => {
+    if (!session) return;
+    const controller = new AbortController();
+    execute(ViewerQuery, {}, session.token, controller.signal).then(
+      (data) => {
+        if (data.viewer) setViewer(data.viewer as Viewer);
+        else logout("Your session has ended. Sign in again.");
+      },
+      (error: unknown) => {
+        if (error instanceof ApiError && error.kind === "unauthenticated") logout("Your session has ended. Sign in again.");
+      },
+    );
+    return () => controller.abort();
+  }, [session, logout]);
+
+  const login = useCallback(async (email: string, password: string, organizationId?: string) => {
+    const data = await execute(
+      LoginMutation,
+      { input: { email, password, organizationId: organizationId || null } },
+      null,
+    );
+    const payload = data.login;
+    if (payload.userErrors.length || !payload.token || !payload.user || !payload.expiresAt) {
+      return payload.userErrors.length
+        ? payload.userErrors
+        : [{ code: "LOGIN_FAILED", message: "The sign-in did not succeed.", field: null }];
+    }
+    const next: Session = {
+      token: payload.token,
+      expiresAt: payload.expiresAt,
+      email: payload.user.email,
+      name: payload.user.name,
+      role: payload.user.role,
+    };
+    window.sessionStorage.setItem(STORAGE_KEY, JSON.stringify(next));
+    setEndedReason(null);
+    setSession(next);
+    return [];
+  }, []);
+
+  const live = useCallback(() => {
+    if (!session) return null;
+    if (!clientRef.current) {
+      // Only the current connection reports its state (a disposed one still says "closed" once).
+      const client: Client = liveClient(session.token, (status) => {
+        if (clientRef.current === client) setLiveStatus(status);
+      });
+      clientRef.current = client;
+    }
+    return clientRef.current;
+  }, [session]);
+
+  useEffect(
+    () => () => {
+      void clientRef.current?.dispose();
+    },
+    [],
+  );
+
+  const value = useMemo<AuthState>(
+    () => ({ ready, session, viewer, endedReason, login, logout, live, liveStatus }),
+    [ready, session, viewer, endedReason, login, logout, live, liveStatus],
+  );
+  return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
+}
+
+export function useAuth(): AuthState {
+  const state = useContext(AuthContext);
+  if (!state) throw new Error("useAuth outside AuthProvider");
+  return state;
+}
+
+/** The caller's role: the viewer's once known, else the one the login returned. */
+export function useRole(): Role | undefined {
+  const { viewer, session } = useAuth();
+  return viewer?.role ?? session?.role;
+}

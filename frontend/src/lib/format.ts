@@ -1,0 +1,50 @@
+// Money and dates for people: Intl in the viewer's locale and time zone. Amounts arrive as exact decimal
+// strings ("12.50") and are handed to Intl as strings, so no binary float ever rounds them.
+
+const moneyFormats = new Map<string, Intl.NumberFormat>();
+
+export function formatMoney(amount: string | null | undefined, currency: string, locale?: string): string {
+  if (amount === null || amount === undefined || amount === "") return "—";
+  const key = `${locale ?? ""}|${currency}`;
+  let format = moneyFormats.get(key);
+  if (!format) {
+    try {
+      format = new Intl.NumberFormat(locale, { style: "currency", currency });
+    } catch {
+      format = new Intl.NumberFormat(locale, { minimumFractionDigits: 2 });
+    }
+    moneyFormats.set(key, format);
+  }
+  // A string argument is read exactly (Intl.NumberFormat v3); the type only lists number | bigint.
+  return format.format(amount as unknown as number);
+}
+
+/** Units and rates: as many decimals as the API sent, grouped for the locale. */
+export function formatDecimal(value: string | null | undefined, locale?: string): string {
+  if (value === null || value === undefined || value === "") return "—";
+  return new Intl.NumberFormat(locale, { maximumFractionDigits: 20 }).format(value as unknown as number);
+}
+
+export function formatDateTime(value: string | null | undefined, locale?: string): string {
+  if (!value) return "—";
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return value;
+  return new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short" }).format(date);
+}
+
+export function formatDate(value: string | null | undefined, locale?: string): string {
+  if (!value) return "—";
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return value;
+  return new Intl.DateTimeFormat(locale, { dateStyle: "medium" }).format(date);
+}
+
+export function viewerTimeZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
+
+/** "ACTIVE" → "Active", "PAST_DUE" → "Past due". */
+export function humanize(value: string): string {
+  const words = value.toLowerCase().replaceAll("_", " ");
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}

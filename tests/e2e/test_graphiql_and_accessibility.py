@@ -1,0 +1,142 @@
+"""GraphiQL offline at /graphql, axe-core on the main pages (light and dark, desktop and phone), the inline
+scripts' CSP hashes, and screenshots of every page kept as test artifacts."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.async_api import Browser, Page, expect
+
+from tests.e2e.conftest import BUILD, DESKTOP, PHONE, Offline, artifact, new_context, sign_in
+from tests.e2e.seed import Tenant
+from tests.stack import Stack
+from valueverse.frontend import StaticExport
+
+
+async def _replace_editor_text(page: Page, editor, text: str) -> None:
+    await editor.click()
+    await page.keyboard.press("ControlOrMeta+A")
+    await page.keyboard.press("Delete")
+    await page.keyboard.insert_text(text)
+
+
+async def test_graphiql_loads_offline_and_runs_a_query_and_a_subscription_with_an_api_key(
+    page: Page, context, shop: Tenant
+) -> None:
+    offline: Offline = context[1]
+    await page.goto("/graphql")
+    await expect(page.get_by_text('{"Authorization": "Bearer <your API key>"}')).to_be_visible()
+    headers = page.locator(".graphiql-editor-tool .graphiql-editor").last
+    await expect(headers).to_contain_text("Bearer <your API key>", timeout=30_000)  # Monaco is up
+
+    await _replace_editor_text(page, headers, '{"Authorization": "Bearer ' + shop.api_key + '"}')
+    await expect(page.get_by_role("status").filter(has_text="Schema loaded")).to_be_visible(timeout=15_000)
+    await page.get_by_role("button", name=re.compile("Execute query")).click()
+    response = page.locator(".graphiql-response")
+    await expect(response).to_contain_text('"name": "Acme Analytics"', timeout=15_000)
+
+    query = page.locator(".graphiql-query-editor .graphiql-editor").first
+    subscription = 'subscription LiveUsage { usageUpdated(customerExternalId: "acme") { currency } }'
+    await _replace_editor_text(page, query, subscription)
+    await expect(page.get_by_role("tab", name="LiveUsage")).to_be_visible()  # GraphiQL has read the new operation
+    await page.get_by_role("button", name=re.compile("Execute query")).click()
+    await expect(response).to_contain_text('"currency": "USD"', timeout=15_000)  # over graphql-ws
+    assert offline.foreign == []
+
+
+PAGES = [
+    ("login", "/admin/login", "Sign in to the admin portal"),
+    ("overview", "/admin", "Overview"),
+    ("customers", "/admin/customers", "Customers"),
+    ("customer", "/admin/customer?id=acme", "Acme Corporation"),
+    ("invoices", "/admin/invoices", "Invoices"),
+    ("invoice", None, "Invoice"),
+    ("plans", "/admin/plans", "Plans"),
+    ("plan", "/admin/plan?code=growth", "Growth"),
+    ("metrics", "/admin/metrics", "Billable metrics"),
+    ("audit", "/admin/audit", "Audit log"),
+    ("portal", "/portal", "Customer portal"),
+    ("not-found", "/admin/no-such-page", "Page not found"),
+]
+
+
+async def _serious_violations(page: Page, axe_source: str) -> list[str]:
+    await page.evaluate(axe_source + "\n;true")  # evaluated by the browser's debugger: no CSP applies
+    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+async def test_main_pages_have_no_serious_accessibility_violation(
+    browser: Browser, stack: Stack, shop: Tenant, axe_source: str
+) -> None:
+    found: dict[str, list[str]] = {}
+    for label, viewport, scheme in [("desktop-light", DESKTOP, "light"), ("phone-dark", PHONE, "dark")]:
+        context, offline = await new_context(browser, stack, viewport=viewport, color_scheme=scheme)
+        page = await context.new_page()
+        await page.goto("/admin/login")
+        await expect(page.get_by_role("heading", name="Sign in to the admin portal")).to_be_visible()
+        for name, path, heading in PAGES:
+            if name == "overview":
+                await sign_in(page, shop)
+            if path is not None:
+                await page.goto(path)
+            else:  # the invoice page, reached by its link
+                await page.goto("/admin/invoices")
+                await page.get_by_role("link", name=shop.invoice_number).click()
+            await expect(page.get_by_role("heading", level=1)).to_contain_text(heading)
+            await expect(page.get_by_role("status").filter(has_text=re.compile("^Loading"))).to_have_count(0)
+            if name == "customer":
+                await expect(page.get_by_test_id("usage-amount")).to_be_visible()
+            await page.screenshot(path=artifact(f"{name}-{label}.png"), full_page=True)
+            if violations := await _serious_violations(page, axe_source):
+                found[f"{name} ({label})"] = violations
+        await context.close()
+        assert offline.foreign == [], offline.foreign
+    assert found == {}, found
+
+
+CSP_PAGES = {"/admin/login": "admin/login.html", "/admin": "admin.html", "/graphql": "graphiql.html"}
+
+
+async def test_pages_run_under_a_strict_csp_of_their_inline_script_hashes(
+    browser: Browser, stack: Stack, shop: Tenant
+) -> None:
+    """Each page is served with a policy that allows its inline scripts by hash and nothing else inline, and
+    that is all its scripts need: no 'unsafe-inline' script, nothing refused."""
+    site = StaticExport(BUILD)
+    context, offline = await new_context(browser, stack, viewport=DESKTOP)
+    page = await context.new_page()
+    policies: dict[str, str] = {}
+
+    def remember(response) -> None:
+        path = response.url.removeprefix(stack.api_url).split("?")[0]
+        if path in CSP_PAGES and response.request.resource_type == "document":
+            policies[path] = response.headers.get("content-security-policy", "")
+
+    page.on("response", remember)
+    refused: list[str] = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and refused.append(m.text))
+
+    await page.goto("/admin/login")  # its scripts run: the form signs in through React
+    await page.get_by_label("Email").fill(shop.email)
+    await page.get_by_label("Password").fill("correct horse battery staple")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    await page.reload()  # the overview's own page, loaded as a document under its own policy
+    await expect(page.get_by_role("link", name="Customers")).to_be_visible()
+    await page.goto("/graphql")  # Monaco, its workers and fonts: all from 'self'
+    headers = page.locator(".graphiql-editor-tool .graphiql-editor").last
+    await expect(headers).to_contain_text("Bearer <your API key>", timeout=30_000)
+    await context.close()
+    assert refused == []
+    assert offline.foreign == []
+    assert set(policies) == set(CSP_PAGES), policies
+    for path, policy in policies.items():
+        scripts = next(d for d in policy.split("; ") if d.startswith("script-src ")).split()[1:]
+        hashes = site.script_hashes(CSP_PAGES[path])
+        assert hashes and scripts == ["'self'", *hashes], (path, policy)
+        assert "frame-ancestors 'none'" in policy
