@@ -158,6 +158,8 @@ class StackManager:
             "DATA_DIR": str(self.log_dir / "data"),
             # Tests queue the jobs they need; the hourly schedule would bill their customers behind their back.
             "WORKER_CRON": "false",
+            # Two API processes behind one port, as `serve` runs in production: a test passes whichever answers.
+            "WEB_CONCURRENCY": "2",
         }
         from db.migrate import upgrade
 

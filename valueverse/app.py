@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -17,7 +18,7 @@ import orjson
 from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
 from broadcaster import Broadcast
 from cross_web import HTTPException
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from redis.asyncio import Redis
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -43,6 +44,7 @@ from services.auth import Authenticator, SessionConfig
 from services.documents import link_is_valid, render_credit_note, render_invoice
 from services.errors import Unauthenticated
 from services.usage import UsageIngestor
+from valueverse.logs import configure_logging
 from valueverse.settings import Settings
 
 HTTP_REQUESTS = Counter("valueverse_http_requests_total", "HTTP requests", ["route", "method", "status"])
@@ -119,6 +121,16 @@ class GraphQLApp(GraphQL):
             )
         context.actor = actor
         return None
+
+
+def metrics_exposition() -> bytes:
+    """The figures /metrics shows. With several API processes (`serve` sets PROMETHEUS_MULTIPROC_DIR) each process
+    writes its own into that directory and this sums them up, whichever process answers."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest()
 
 
 class RequestMetrics:
@@ -254,7 +266,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
         )
 
     async def metrics(_: Request) -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics_exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -286,3 +298,14 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
         ],
         lifespan=lifespan,
     )
+
+
+def app_from_environment() -> Starlette:
+    """One API process of `serve` (uvicorn's app factory): settings, database and Redis from the environment, which
+    `serve` completes with the URLs of the servers it started. Every process has its own pools, usage writer and
+    live hub."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if not settings.database_url or not settings.redis_url:
+        raise RuntimeError("DATABASE_URL and REDIS_URL must be set (valueverse serve sets them)")
+    return create_app(settings, settings.database_url, settings.redis_url)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,7 +23,18 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = "json"
     db_pool_size: int = 10
+    # API processes of `serve`, sharing its port; unset: one per core this process may run on.
+    web_concurrency: int | None = Field(default=None, ge=1, le=256)
     worker_cron: bool = True  # the worker's schedule (billing, drafts, thresholds, partitions); off: jobs only
+
+    def api_processes(self) -> int:
+        """How many API processes `serve` runs: WEB_CONCURRENCY, else the number of usable cores."""
+        if self.web_concurrency:
+            return self.web_concurrency
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
 
     def resolved_secret_key(self) -> str:
         """The configured key, or one generated once and kept in the data directory (local use)."""

@@ -7,10 +7,13 @@ import subprocess
 import sys
 import time
 
+import psutil
+
 from tests.stack import ROOT, Stack, _free_port, _wait_ready
 
 
 def test_serve_exits_zero_soon_after_sigterm(stack: Stack) -> None:
+    """With two API processes (the stack's WEB_CONCURRENCY): both stop, then `serve` exits 0."""
     port = _free_port()
     log = stack.log_dir / f"serve-{port}.log"
     with log.open("w") as out:
@@ -23,12 +26,15 @@ def test_serve_exits_zero_soon_after_sigterm(stack: Stack) -> None:
         )
     try:
         _wait_ready(f"http://127.0.0.1:{port}", server, log)
+        api = [p for p in psutil.Process(server.pid).children() if "multiprocessing.spawn" in " ".join(p.cmdline())]
+        assert len(api) == 2
         started = time.monotonic()
         server.send_signal(signal.SIGTERM)
         returncode = server.wait(timeout=15)
         assert returncode == 0, log.read_text()[-4000:]
         assert time.monotonic() - started < 15
         assert "Traceback" not in log.read_text()
+        assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in api)
     finally:
         if server.poll() is None:
             server.kill()
