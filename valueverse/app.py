@@ -272,9 +272,11 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await broadcast.connect()
         await writer.start()
+        await services.ingestor.cache.start()
         try:
             yield
         finally:
+            await services.ingestor.cache.stop()
             await writer.stop()
             await broadcast.disconnect()
             await redis.aclose()
