@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -36,6 +39,22 @@ def link_is_valid(document_id: uuid.UUID, expires: str, signature: str, secret: 
     if not expires.isdigit() or int(expires) < time.time():
         return False
     return hmac.compare_digest(_signature(kind, document_id, int(expires), secret), signature)
+
+
+class PdfRenderer:
+    """Renders documents on a few threads of their own, so that the event loop goes on serving other requests
+    while fpdf2 works: at most `threads` PDFs of this process at once, the others wait their turn in order.
+
+    The rows handed over must be fully loaded (and their session closed): rendering reads attributes only."""
+
+    def __init__(self, threads: int = 2) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pdf")
+
+    async def __call__(self, render: Callable[..., bytes], *rows: Any) -> bytes:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, render, *rows)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _latin(text: str) -> str:

@@ -681,7 +681,7 @@ async def current_usage(
         raise UsageUnavailable(f"no customer with externalId {customer_external_id!r}", code="CUSTOMER_NOT_FOUND")
     subscriptions = [
         s
-        for s in await SubscriptionRepository(session, organization_id).of_customer(customer.id)
+        for s in await SubscriptionRepository(session, organization_id).of_customer_with_plans(customer.id)
         if status_now(s, at) in LIVE
     ]
     if subscription_external_id is not None:
@@ -697,7 +697,8 @@ async def current_usage(
             "the customer has several active subscriptions: give subscriptionExternalId", code="SUBSCRIPTION_REQUIRED"
         )
     subscription = subscriptions[0]
-    organization = await OrganizationRepository(session).get(organization_id)
+    # The organization's time zone is read only when the customer has none of its own.
+    organization = None if customer.timezone else await OrganizationRepository(session).get(organization_id)
     tz = customer_timezone(customer, organization)
     period = current_period(subscription, tz, at)
     phase = phase_at(subscription, at)

@@ -41,7 +41,7 @@ from graph.http_events import events_endpoint
 from graph.schema import schema
 from integrations.pubsub import RedisPublisher
 from services.auth import Authenticator, SessionConfig
-from services.documents import link_is_valid, render_credit_note, render_invoice
+from services.documents import PdfRenderer, link_is_valid, render_credit_note, render_invoice
 from services.errors import Unauthenticated
 from services.usage import UsageIngestor
 from valueverse.logs import configure_logging
@@ -183,6 +183,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
     services = AppServices(db, authenticator, session_config, broadcast, UsageIngestor(db, writer, publish))
     redis = Redis.from_url(redis_url)
     graphql_app = GraphQLApp(services)
+    render_pdf = PdfRenderer()
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -229,7 +230,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
                 return Response(
                     error_body("no finalized invoice with this id", "NOT_FOUND"), 404, media_type="application/json"
                 )
-            pdf = render_invoice(invoice)
+        pdf = await render_pdf(render_invoice, invoice)  # off the event loop, the connection back in the pool
         return Response(
             pdf,
             media_type="application/pdf",
@@ -260,7 +261,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
                 return Response(
                     error_body("no credit note with this id", "NOT_FOUND"), 404, media_type="application/json"
                 )
-            pdf = render_credit_note(note, invoice)
+        pdf = await render_pdf(render_credit_note, note, invoice)
         return Response(
             pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{note.number}.pdf"'}
         )
@@ -278,6 +279,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
         finally:
             await services.ingestor.cache.stop()
             await writer.stop()
+            render_pdf.close()
             await broadcast.disconnect()
             await redis.aclose()
             await publish.close()
