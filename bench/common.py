@@ -378,6 +378,15 @@ def batch_fields(prefix: str, conn: int, seq: int, size: int,
     return out
 
 
+INGEST_USAGE = ("mutation($input: IngestUsageInput!) { ingestUsage(input: $input) { accepted duplicates "
+                "rejected { index code } userErrors { code message } } }")
+
+
+def graphql_batch_body(events: bytes) -> bytes:
+    """The same events as the variables of one ingestUsage mutation."""
+    return b'{"query":' + orjson.dumps(INGEST_USAGE) + b',"variables":{"input":{"events":' + events + b"}}}"
+
+
 def batch_body(fields: Sequence[tuple[str, str, str, str]], metric_code: str, timestamp: str) -> bytes:
     """A JSON array of events with the values written as JSON numbers (decoded as exact decimals)."""
     parts = [f'{{"transactionId":"{tx}","customerExternalId":"{c}","metricCode":"{metric_code}",'
@@ -401,6 +410,7 @@ class LoadConfig:
     prefix: str = "lg"
     events_per_second: float | None = None  # pace across all connections; None: as fast as answered
     request_timeout: float = 60.0
+    graphql: bool = False  # post the batches as the ingestUsage mutation (to events_url = the GraphQL URL)
 
 
 @dataclass
@@ -446,13 +456,22 @@ async def _drive(cfg: LoadConfig, stop: Any) -> LoadResult:
                         break
                 body = batch_body(batch_fields(cfg.prefix, conn, seq, cfg.batch, cfg.customers), cfg.metric_code,
                                   datetime.now(UTC).isoformat())
+                if cfg.graphql:
+                    body = graphql_batch_body(body)
                 sent = time.monotonic()
                 try:
                     async with http.post(cfg.events_url, data=body) as response:
                         payload = await response.read()
                     answered = time.monotonic()
-                    if response.status == 200:
+                    if response.status == 200 and cfg.graphql:
+                        data = orjson.loads(payload)
+                        answer = (data.get("data") or {}).get("ingestUsage") or {}
+                        if data.get("errors") or answer.get("userErrors") or "accepted" not in answer:
+                            errors[f"GraphQL: {payload[:120]!r}"] += 1
+                            answer = {"accepted": 0, "duplicates": 0, "rejected": []}
+                    elif response.status == 200:
                         answer = orjson.loads(payload)
+                    if response.status == 200:
                         result.records.append((conn, seq, cfg.batch, 200, answer["accepted"], answer["duplicates"],
                                                len(answer["rejected"]), sent, answered))
                         if answer["rejected"]:

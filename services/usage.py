@@ -138,6 +138,9 @@ class CatalogCache:
         self.db = db
         self._metrics: dict[Any, tuple[float, dict[str, MetricInfo]]] = {}
         self._known: dict[Any, tuple[float, set[str], dict[str, str]]] = {}
+        # Bumped by every forget: what a read begun before it found is not kept (it may predate the change).
+        self._forgotten = 0
+        self._forgotten_org: dict[Any, int] = {}
         self._listener = CatalogListener(db.url, self.forget, self.forget_all)
         catalog_changes.register(self)
 
@@ -150,10 +153,15 @@ class CatalogCache:
     def forget(self, org: Any) -> None:
         self._metrics.pop(org, None)
         self._known.pop(org, None)
+        self._forgotten_org[org] = self._forgotten_org.get(org, 0) + 1
 
     def forget_all(self) -> None:
         self._metrics.clear()
         self._known.clear()
+        self._forgotten += 1
+
+    def _version(self, org: Any) -> tuple[int, int]:
+        return self._forgotten, self._forgotten_org.get(org, 0)
 
     def _fresh(self, since: float, now: float) -> bool:
         return self._listener.listening and now - since <= self.TTL
@@ -162,13 +170,15 @@ class CatalogCache:
         now = time.monotonic()
         loaded_at, metrics = self._metrics.get(org, (-1e9, {}))
         if not self._fresh(loaded_at, now) or not codes <= metrics.keys():
+            version = self._version(org)
             async with self.db.read() as session:
                 rows = await BillableMetricRepository(session, org).all()
             metrics = {
                 m.code: MetricInfo(m.code, Aggregation(m.aggregation), m.field_name, tuple(sorted(m.filters)))
                 for m in rows
             }
-            self._metrics[org] = (now, metrics)
+            if self._version(org) == version:
+                self._metrics[org] = (now, metrics)
         return metrics
 
     async def owners(self, org: Any, customers: set[str], subscriptions: set[str]) -> tuple[set[str], dict[str, str]]:
@@ -180,14 +190,21 @@ class CatalogCache:
         new_customers = customers - known_customers
         new_subscriptions = subscriptions - known_subscriptions.keys()
         if new_customers or new_subscriptions:
+            version = self._version(org)
+            found: set[str] = set()
+            found_subs: dict[str, str] = {}
             async with self.db.read() as session:
                 if new_customers:
-                    found = await CustomerRepository(session, org).by_external_ids(new_customers)
-                    known_customers |= found.keys()
+                    found = set((await CustomerRepository(session, org).by_external_ids(new_customers)).keys())
                 if new_subscriptions:
-                    found_subs = await SubscriptionRepository(session, org).by_external_ids(new_subscriptions)
-                    known_subscriptions.update({k: s.customer.external_id for k, s in found_subs.items()})
-        self._known[org] = (since, known_customers, known_subscriptions)
+                    rows = await SubscriptionRepository(session, org).by_external_ids(new_subscriptions)
+                    found_subs = {k: s.customer.external_id for k, s in rows.items()}
+            # This request uses what it found, but it is kept only if nothing was forgotten meanwhile.
+            known_customers, known_subscriptions = known_customers | found, {**known_subscriptions, **found_subs}
+            if self._version(org) == version:
+                self._known[org] = (since, known_customers, known_subscriptions)
+        elif org not in self._known:
+            self._known[org] = (since, known_customers, known_subscriptions)
         return known_customers, known_subscriptions
 
 
