@@ -125,6 +125,7 @@ class BenchStack:
         self.keep_logs = keep_logs
         self.db_pool_size = db_pool_size
         self.processes = processes  # WEB_CONCURRENCY of the server; None: serve's default (cores)
+        self.server_root = ROOT  # whose code the server runs (another checkout: a before/after in one run)
         self.database = ""
         self.database_url = ""
         self.extra_databases: list[str] = []
@@ -207,7 +208,7 @@ class BenchStack:
         log = (self.log_dir / "api.log").open("a")
         self.server = subprocess.Popen(
             [sys.executable, "-m", "valueverse.cli", "serve", "--port", str(self.port), "--no-worker"],
-            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env, cwd=self.server_root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self._wait_ready()
 

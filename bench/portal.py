@@ -2,11 +2,14 @@
 (SPEC §5: p95 < 100 ms).
 
     .venv/bin/python bench/portal.py [--customers 10000] [--processes 1,2] [--seconds 20] [--profile /tmp/portal]
+    .venv/bin/python bench/portal.py --baseline-tree /tmp/before    # + the server of another checkout, first
 
 Set-up (reported, not timed against the budget):
   * one SUM metric and one plan (MONTHLY, 10.00 in arrears + 0.001 per unit) over GraphQL;
-  * --customers customers, each with one ANNIVERSARY subscription that started a year and 10 days ago,
-    created in-process through the use cases the mutations call (bench/billing.py create_in_process);
+  * --customers customers, each with one ANNIVERSARY subscription that started a year and 10 days ago: the first 50
+    created in-process through the use cases the mutations call (bench/billing.py create_in_process), the others
+    copies of the first one's rows (customer, subscription, phase) in SQL with their own ids and external ids
+    (the use cases make 20-150 customers/s on a busy machine: minutes of set-up for nothing measured);
   * --events-per-customer usage events each through POST /v1/events (this period: the rollups serve them);
   * a year of invoices: 12 finalized invoices per customer (the last OPEN, the others PAID), each with a fee
     line and a usage line with its breakdown, written with SQL in the shape billing writes them (numbers
@@ -54,6 +57,40 @@ ORG_INVOICES = """query OrgInvoices { invoices(first: 20) { totalCount
   edges { node { id number status issuedAt currency totalAmount amountDue customer { externalId name } } }
   pageInfo { hasNextPage endCursor } } }"""
 
+# Customers beyond the first --seeded ones are copies of the first one's rows (customer, subscription, phase), with
+# their own ids and external ids: the same shape the use cases write, at SQL speed.
+COPY_CUSTOMERS_SQL = """
+WITH n AS (SELECT g, gen_random_uuid() AS cid, gen_random_uuid() AS sid, gen_random_uuid() AS pid,
+                  'pc-' || lpad(g::text, 5, '0') AS ext
+           FROM generate_series($3::int, $4::int) AS g),
+src AS (SELECT * FROM customers WHERE organization_id = $1 AND external_id = $2),
+sub AS (SELECT s.* FROM subscriptions s JOIN src ON s.customer_id = src.id),
+phase AS (SELECT p.* FROM subscription_phases p JOIN sub ON p.subscription_id = sub.id),
+c AS (
+  INSERT INTO customers (id, organization_id, external_id, name, legal_name, email, address_line1, address_line2,
+                         city, state, postal_code, country, currency, timezone, tax_identification_number,
+                         tax_exempt, metadata, created_at, deleted_at)
+  SELECT n.cid, src.organization_id, n.ext, n.ext, src.legal_name, src.email, src.address_line1, src.address_line2,
+         src.city, src.state, src.postal_code, src.country, src.currency, src.timezone,
+         src.tax_identification_number, src.tax_exempt, src.metadata, src.created_at, src.deleted_at
+  FROM src, n RETURNING id
+), s AS (
+  INSERT INTO subscriptions (id, organization_id, customer_id, external_id, name, billing_time, started_at,
+                             trial_ends_at, ending_at, cancel_at_period_end, terminated_at, ended_status, past_due,
+                             created_at, billed_through)
+  SELECT n.sid, sub.organization_id, n.cid, 'sub-' || n.ext, sub.name, sub.billing_time, sub.started_at,
+         sub.trial_ends_at, sub.ending_at, sub.cancel_at_period_end, sub.terminated_at, sub.ended_status,
+         sub.past_due, sub.created_at, sub.billed_through
+  FROM sub, n WHERE EXISTS (SELECT 1 FROM c WHERE c.id = n.cid) RETURNING id
+)
+INSERT INTO subscription_phases (id, organization_id, subscription_id, plan_id, starts_at, ends_at, overrides,
+                                 created_at)
+SELECT n.pid, phase.organization_id, n.sid, phase.plan_id, phase.starts_at, phase.ends_at, phase.overrides,
+       phase.created_at
+FROM phase, n WHERE EXISTS (SELECT 1 FROM s WHERE s.id = n.sid)
+"""
+
+SEEDED = 50
 INVOICES_SQL = """
 WITH months AS (SELECT m FROM generate_series(1, 12) AS m),
 made AS (
@@ -106,9 +143,21 @@ async def setup(stack: BenchStack, n: int, events_per_customer: int) -> tuple[li
     async with aiohttp.ClientSession() as http:
         await billing.create_catalog(Api(http, stack.graphql_url, stack.org.api_key))
     t0 = time.perf_counter()
-    await billing.create_in_process(stack.database_url, stack.org.organization_id, customers, started, 200)
-    print(f"set-up: {n:,} customers with a subscription in {time.perf_counter() - t0:.1f} s (in-process use cases)",
-          flush=True)
+    seeded = min(n, SEEDED)
+    await billing.create_in_process(stack.database_url, stack.org.organization_id, customers[:seeded], started, 50)
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        if n > seeded:
+            await conn.execute(COPY_CUSTOMERS_SQL, uuid.UUID(stack.org.organization_id), customers[0], seeded, n - 1)
+        made = await conn.fetchval("SELECT count(*) FROM subscription_phases p JOIN subscriptions s ON "
+                                   "s.id = p.subscription_id WHERE s.organization_id = $1",
+                                   uuid.UUID(stack.org.organization_id))
+    finally:
+        await conn.close()
+    if made != n:
+        raise common.BenchError(f"{made} subscriptions made, not {n}")
+    print(f"set-up: {n:,} customers with a subscription in {time.perf_counter() - t0:.1f} s ({seeded} through the "
+          f"use cases in-process, the others copies of the first one's rows in SQL)", flush=True)
     t0 = time.perf_counter()
     accepted = await send_recent_usage(stack, customers, events_per_customer)
     print(f"set-up: {accepted:,} usage events this period in {time.perf_counter() - t0:.1f} s (POST /v1/events)",
@@ -210,10 +259,16 @@ def measure(stack: BenchStack, args, customers: list[str], invoice_ids: list[str
         usage_cpu = monitor.stop()
         print(f"  {name}, {args.clients} clients: {summary(samples, args.seconds, errors)}")
         common.print_cpu(usage_cpu)
+        # CPU per request: steadier than latency when other work shares the machine
+        out[f"{name} server CPU ms"] = 1000 * usage_cpu["server_cpu"] / max(1, len(samples))
+        out[f"{name} PostgreSQL CPU ms"] = 1000 * usage_cpu["postgres_cpu"] / max(1, len(samples))
+        print(f"    per request: server CPU {out[f'{name} server CPU ms']:.1f} ms, "
+              f"PostgreSQL CPU {out[f'{name} PostgreSQL CPU ms']:.1f} ms")
         if prof:
             prof.finish(20)
         out[name] = percentile(samples, 95)
-        lines.append(budget_line(f"{name} p95, {args.clients} clients, {processes} API process(es)",
+        lines.append(budget_line(f"{name} p95, {args.clients} clients, {processes} API process(es)"
+                                 + (" (baseline)" if stack.server_root != common.ROOT else ""),
                                  ms(out[name]), "< 100 ms", out[name] < 0.100 and not errors))
 
     # PDFs: half the clients download, the other half list invoices; compare the list's p95 to the run above.
@@ -254,27 +309,39 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=20.0, help="each measurement's duration")
     p.add_argument("--processes", default="1,2", help="API process counts to measure (WEB_CONCURRENCY)")
     p.add_argument("--profile", type=Path, help="py-spy the API processes: <PATH>.<processes>.<query>.raw")
+    p.add_argument("--candidate-index", action="store_true",
+                   help="add an index on invoices (organization_id, created_at, id) after the set-up, to measure "
+                        "what it would change (the schema has none: the organization-wide list sorts every invoice)")
+    p.add_argument("--baseline-tree", type=Path,
+                   help="another checkout (e.g. `git archive` of an older commit): its server is measured first, "
+                        "on the same data, as the 'before' of this run")
     args = p.parse_args()
     common.exit_cleanly_on_sigterm()
     counts = [int(x) for x in args.processes.split(",") if x.strip()]
+    runs = [(f"this tree, {c} API process(es)", common.ROOT, c) for c in counts]
+    if args.baseline_tree:
+        runs.insert(0, (f"baseline {args.baseline_tree}", args.baseline_tree.resolve(), 1))
 
     lines: list[str] = []
-    results: dict[int, dict[str, float]] = {}
-    with BenchStack(args.database_url, args.redis_url, keep_logs=args.keep_logs, processes=counts[0]) as stack:
+    results: dict[str, dict[str, float]] = {}
+    with BenchStack(args.database_url, args.redis_url, keep_logs=args.keep_logs, processes=runs[0][2]) as stack:
         print(common.machine_summary(stack.database_url))
         customers, invoice_ids = asyncio.run(setup(stack, args.customers, args.events_per_customer))
-        for count in counts:
-            if count != stack.processes:
+        if args.candidate_index:
+            asyncio.run(common.admin_sql(stack.database_url, "CREATE INDEX ix_bench_invoices_created ON invoices "
+                                                             "(organization_id, created_at, id)"))
+            print("set-up: candidate index ix_bench_invoices_created (organization_id, created_at, id) added")
+        for name, root, count in runs:
+            if (root, count) != (stack.server_root, stack.processes):
                 stack.stop_server()
-                stack.processes = count
+                stack.server_root, stack.processes = root, count
                 stack.start_server()
-            print(f"\nWEB_CONCURRENCY={count}: {common.load_summary()}", flush=True)
-            results[count] = measure(stack, args, customers, invoice_ids, count, lines)
-    if len(counts) > 1:
-        base = results[counts[0]]
-        for count in counts[1:]:
-            ratios = ", ".join(f"{k} {base[k] / v:.2f}x" for k, v in results[count].items() if v)
-            print(f"p95 with {counts[0]} process(es) / with {count}: {ratios}")
+            print(f"\n{name} (WEB_CONCURRENCY={count}): {common.load_summary()}", flush=True)
+            results[name] = measure(stack, args, customers, invoice_ids, count, lines)
+    first = runs[0][0]
+    for name, _, _ in runs[1:]:
+        ratios = ", ".join(f"{k} {results[first][k] / v:.2f}x" for k, v in results[name].items() if v)
+        print(f"p95 of '{first}' / p95 of '{name}': {ratios}")
     return 0 if all("PASS" in line for line in lines if f", {counts[-1]} API" in line) else 1
 
 
