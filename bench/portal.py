@@ -28,12 +28,17 @@ Measured, for each API process count in --processes (the server is restarted wit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import subprocess
 import sys
 import time
+import urllib.request
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -42,6 +47,7 @@ import asyncpg
 import billing
 import common
 import orjson
+import psutil
 from common import Api, BenchStack, budget_line, ms, percentile
 
 USAGE = """query Usage($c: String!) { customerUsage(customerExternalId: $c) {
@@ -200,24 +206,103 @@ async def send_recent_usage(stack: BenchStack, customers: list[str], per_custome
     return accepted
 
 
-async def closed_loop(stack: BenchStack, clients: int, seconds: float, make_request) -> tuple[list[float], int]:
+class Server:
+    """One API server of the comparison: `serve` from a checkout (`root`) with WEB_CONCURRENCY=`processes`, on a port
+    of its own, on the run's database. All of them run at once; only the one being measured gets requests."""
+
+    def __init__(self, stack: BenchStack, name: str, root: Path, processes: int) -> None:
+        self.name, self.root, self.processes = name, root, processes
+        self.port = common.free_port()
+        env = {**stack.env, "WEB_CONCURRENCY": str(processes)}
+        self.log = stack.log_dir / f"api-{self.port}.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "valueverse.cli", "serve", "--port", str(self.port), "--no-worker"],
+            env=env, cwd=root, stdout=self.log.open("a"), stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise common.BenchError(f"{self.name} exited during start-up:\n{self.log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise common.BenchError(f"{self.name} did not become ready")
+
+    def cpu(self) -> float:
+        total = 0.0
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(self.process.pid)
+            for p in [proc, *proc.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    t = p.cpu_times()
+                    total += t.user + t.system
+        return total
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+@dataclass
+class Tally:
+    """What one server did in one measurement, summed over the rounds."""
+
+    samples: list[float] = field(default_factory=list)
+    errors: int = 0
+    seconds: float = 0.0
+    server_cpu: float = 0.0
+    postgres_cpu: float = 0.0
+    machine_cpu: float = 0.0
+
+    def line(self) -> str:
+        n = max(1, len(self.samples))
+        return (f"n={len(self.samples)} ({len(self.samples) / self.seconds:.0f}/s), "
+                f"p50 {ms(percentile(self.samples, 50))}, p95 {ms(percentile(self.samples, 95))}, "
+                f"p99 {ms(percentile(self.samples, 99))}"
+                + (f", {self.errors} errors" if self.errors else "")
+                + f"; per request: server CPU {1000 * self.server_cpu / n:.1f} ms, PostgreSQL CPU "
+                  f"{1000 * self.postgres_cpu / n:.1f} ms; server {100 * self.server_cpu / self.seconds:.0f} %, "
+                  f"PostgreSQL {100 * self.postgres_cpu / self.seconds:.0f} %, whole machine "
+                  f"{100 * self.machine_cpu / self.seconds:.0f} % (of 200 %)")
+
+
+def _busy(t: Any) -> float:
+    return t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0)
+
+
+async def closed_loop(url: str, token: str, clients: int, seconds: float, make_request) -> tuple[list[float], int]:
     """`clients` concurrent clients, each sending its next request when the previous one is answered."""
-    assert stack.org is not None
     samples: list[float] = []
     errors = 0
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients),
                                      timeout=aiohttp.ClientTimeout(total=120)) as http:
-        api = Api(http, stack.graphql_url, stack.org.api_key)
+        api = Api(http, f"{url}/graphql", token)
         deadline = time.perf_counter() + seconds
 
         async def client(i: int) -> None:
             nonlocal errors
-            rng = random.Random(i)
+            rng = random.Random(i * 7919 + int(time.time()))
             while time.perf_counter() < deadline:
                 t0 = time.perf_counter()
                 try:
-                    await make_request(api, http, rng)
-                except Exception:
+                    await make_request(api, http, rng, url)
+                except Exception as exc:
+                    if not errors:
+                        print(f"    first error: {str(exc)[:300]}", flush=True)
                     errors += 1
                 samples.append(time.perf_counter() - t0)
 
@@ -225,80 +310,96 @@ async def closed_loop(stack: BenchStack, clients: int, seconds: float, make_requ
     return samples, errors
 
 
-def summary(samples: list[float], seconds: float, errors: int) -> str:
-    return (f"n={len(samples)} ({len(samples) / seconds:.0f}/s), p50 {ms(percentile(samples, 50))}, "
-            f"p95 {ms(percentile(samples, 95))}, p99 {ms(percentile(samples, 99))}"
-            + (f", {errors} errors" if errors else ""))
+def measured(server: Server, tally: Tally, run) -> None:
+    """Run `run()` (one slice of load on `server`) and add what it cost to `tally`."""
+    cpu0, pg0, machine0, t0 = server.cpu(), common._postgres_cpu(), psutil.cpu_times(), time.monotonic()
+    samples, errors = run()
+    tally.seconds += time.monotonic() - t0
+    tally.server_cpu += server.cpu() - cpu0
+    tally.postgres_cpu += sum(common._postgres_cpu().values()) - sum(pg0.values())
+    tally.machine_cpu += _busy(psutil.cpu_times()) - _busy(machine0)
+    tally.samples += samples
+    tally.errors += errors
 
 
-def measure(stack: BenchStack, args, customers: list[str], invoice_ids: list[str], processes: int,
-            lines: list[str]) -> dict[str, float]:
-    pdf_paths: list[str] = []
+def compare(stack: BenchStack, args, servers: list[Server], customers: list[str], lines: list[str]) -> None:
+    assert stack.org is not None
+    token = stack.org.api_key
+    pdf_paths: dict[str, list[str]] = {s.url: [] for s in servers}
 
-    async def usage(api: Api, http, rng: random.Random) -> None:
+    async def usage(api: Api, http, rng: random.Random, url: str) -> None:
         await api(USAGE, c=rng.choice(customers))
 
-    async def customer_invoices(api: Api, http, rng: random.Random) -> None:
+    async def customer_invoices(api: Api, http, rng: random.Random, url: str) -> None:
         data = await api(CUSTOMER_INVOICES, c=rng.choice(customers))
-        if len(pdf_paths) < 2000:
-            pdf_paths.extend(e["node"]["pdfUrl"] for e in data["invoices"]["edges"][:2])
+        if len(pdf_paths[url]) < 2000:
+            pdf_paths[url].extend(e["node"]["pdfUrl"] for e in data["invoices"]["edges"][:2])
 
-    async def org_invoices(api: Api, http, rng: random.Random) -> None:
+    async def org_invoices(api: Api, http, rng: random.Random, url: str) -> None:
         await api(ORG_INVOICES)
 
-    out: dict[str, float] = {}
+    slice_seconds = args.seconds / args.rounds
     for name, make in (("customerUsage", usage), ("customer invoices", customer_invoices),
                        ("organization invoices", org_invoices)):
-        prof = None
+        print(f"\n{name}: {args.clients} clients, {args.rounds} rounds of {slice_seconds:.0f} s per server, "
+              f"servers in turn; {common.load_summary()}", flush=True)
+        tallies = {s.name: Tally() for s in servers}
+        for round_ in range(args.rounds):
+            for server in servers if round_ % 2 == 0 else reversed(servers):
+                measured(server, tallies[server.name], lambda server=server, make=make: asyncio.run(
+                    closed_loop(server.url, token, args.clients, slice_seconds, make)))
+        for server in servers:
+            tally = tallies[server.name]
+            print(f"  {server.name}: {tally.line()}")
+            p95 = percentile(tally.samples, 95)
+            lines.append(budget_line(f"{name} p95, {args.clients} clients, {server.name}", ms(p95), "< 100 ms",
+                                     p95 < 0.100 and not tally.errors))
         if args.profile:
-            prof = common.Profiler(stack.server.pid, Path(f"{args.profile}.{processes}.{name.split()[0]}.raw"),
-                                   min(args.seconds, 15), subprocesses=True)
+            target = servers[-1]
+            prof = common.Profiler(target.process.pid, Path(f"{args.profile}.{name.split()[0]}.raw"),
+                                   min(slice_seconds, 15), subprocesses=True)
             prof.start()
-        monitor = common.Monitor(stack).start()
-        samples, errors = asyncio.run(closed_loop(stack, args.clients, args.seconds, make))
-        usage_cpu = monitor.stop()
-        print(f"  {name}, {args.clients} clients: {summary(samples, args.seconds, errors)}")
-        common.print_cpu(usage_cpu)
-        # CPU per request: steadier than latency when other work shares the machine
-        out[f"{name} server CPU ms"] = 1000 * usage_cpu["server_cpu"] / max(1, len(samples))
-        out[f"{name} PostgreSQL CPU ms"] = 1000 * usage_cpu["postgres_cpu"] / max(1, len(samples))
-        print(f"    per request: server CPU {out[f'{name} server CPU ms']:.1f} ms, "
-              f"PostgreSQL CPU {out[f'{name} PostgreSQL CPU ms']:.1f} ms")
-        if prof:
+            asyncio.run(closed_loop(target.url, token, args.clients, slice_seconds, make))
+            print(f"  profile of {target.name}:")
             prof.finish(20)
-        out[name] = percentile(samples, 95)
-        lines.append(budget_line(f"{name} p95, {args.clients} clients, {processes} API process(es)"
-                                 + (" (baseline)" if stack.server_root != common.ROOT else ""),
-                                 ms(out[name]), "< 100 ms", out[name] < 0.100 and not errors))
 
-    # PDFs: half the clients download, the other half list invoices; compare the list's p95 to the run above.
+    # PDFs: half the clients download, the other half list invoices: does rendering stall the GraphQL clients?
     half = args.clients // 2
-    pdf_samples: list[float] = []
+    print(f"\nPDF burst: {half} clients downloading PDFs while {half} list a customer's invoices; "
+          f"{common.load_summary()}", flush=True)
+    pdf_tallies = {s.name: Tally() for s in servers}
+    list_tallies = {s.name: Tally() for s in servers}
 
-    async def burst() -> tuple[list[float], int]:
+    async def burst(server: Server) -> tuple[list[float], int]:
+        pdfs: list[float] = []
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=half)) as http:
-            deadline = time.perf_counter() + args.seconds
+            deadline = time.perf_counter() + slice_seconds
 
             async def downloader(i: int) -> None:
                 rng = random.Random(1000 + i)
                 while time.perf_counter() < deadline:
                     t0 = time.perf_counter()
-                    async with http.get(rng.choice(pdf_paths)) as response:
+                    async with http.get(rng.choice(pdf_paths[server.url])) as response:
                         body = await response.read()
                     if response.status != 200 or not body.startswith(b"%PDF"):
                         raise common.BenchError(f"PDF: HTTP {response.status}")
-                    pdf_samples.append(time.perf_counter() - t0)
+                    pdfs.append(time.perf_counter() - t0)
 
-            listing = asyncio.ensure_future(closed_loop(stack, half, args.seconds, customer_invoices))
+            listing = asyncio.ensure_future(closed_loop(server.url, token, half, slice_seconds, customer_invoices))
             await asyncio.gather(*(downloader(i) for i in range(half)))
-            return await listing
+            samples, errors = await listing
+        pdf_tallies[server.name].samples += pdfs
+        pdf_tallies[server.name].seconds += slice_seconds
+        return samples, errors
 
-    list_samples, errors = asyncio.run(burst())
-    print(f"  PDF burst: {half} clients downloading PDFs: {summary(pdf_samples, args.seconds, 0)}")
-    print(f"    meanwhile {half} clients listing a customer's invoices: {summary(list_samples, args.seconds, errors)}")
-    out["invoices during PDFs"] = percentile(list_samples, 95)
-    out["pdf"] = percentile(pdf_samples, 95)
-    return out
+    for round_ in range(args.rounds):
+        for server in servers if round_ % 2 == 0 else reversed(servers):
+            measured(server, list_tallies[server.name], lambda server=server: asyncio.run(burst(server)))
+    for server in servers:
+        pdf = pdf_tallies[server.name]
+        print(f"  {server.name}: PDFs n={len(pdf.samples)} ({len(pdf.samples) / pdf.seconds:.0f}/s), "
+              f"p50 {ms(percentile(pdf.samples, 50))}, p95 {ms(percentile(pdf.samples, 95))}")
+        print(f"    the invoice list meanwhile: {list_tallies[server.name].line()}")
 
 
 def main() -> int:
@@ -306,43 +407,48 @@ def main() -> int:
     p.add_argument("--customers", type=int, default=10_000)
     p.add_argument("--events-per-customer", type=int, default=20)
     p.add_argument("--clients", type=int, default=50)
-    p.add_argument("--seconds", type=float, default=20.0, help="each measurement's duration")
-    p.add_argument("--processes", default="1,2", help="API process counts to measure (WEB_CONCURRENCY)")
-    p.add_argument("--profile", type=Path, help="py-spy the API processes: <PATH>.<processes>.<query>.raw")
+    p.add_argument("--seconds", type=float, default=40.0, help="each measurement's duration per server")
+    p.add_argument("--rounds", type=int, default=4,
+                   help="the servers take turns, each measurement split in this many slices per server, so that "
+                        "what else runs on the machine weighs on all of them alike")
+    p.add_argument("--processes", default="1,2", help="API process counts of this tree's servers (WEB_CONCURRENCY)")
+    p.add_argument("--profile", type=Path, help="py-spy the last server once more per query: <PATH>.<query>.raw")
+    p.add_argument("--db-pool-size", type=int, default=5, help="DB_POOL_SIZE of every server (per API process)")
     p.add_argument("--candidate-index", action="store_true",
                    help="add an index on invoices (organization_id, created_at, id) after the set-up, to measure "
                         "what it would change (the schema has none: the organization-wide list sorts every invoice)")
     p.add_argument("--baseline-tree", type=Path,
-                   help="another checkout (e.g. `git archive` of an older commit): its server is measured first, "
-                        "on the same data, as the 'before' of this run")
+                   help="another checkout (e.g. `git archive` of an older commit): its server (one process) is "
+                        "measured too, on the same data, as the 'before' of this run")
     args = p.parse_args()
     common.exit_cleanly_on_sigterm()
-    counts = [int(x) for x in args.processes.split(",") if x.strip()]
-    runs = [(f"this tree, {c} API process(es)", common.ROOT, c) for c in counts]
+    configs = [(f"this tree, WEB_CONCURRENCY={c}", common.ROOT, c) for c in args.processes.split(",") if c.strip()]
     if args.baseline_tree:
-        runs.insert(0, (f"baseline {args.baseline_tree}", args.baseline_tree.resolve(), 1))
+        configs.insert(0, (f"baseline {args.baseline_tree.name}", args.baseline_tree.resolve(), 1))
 
     lines: list[str] = []
-    results: dict[str, dict[str, float]] = {}
-    with BenchStack(args.database_url, args.redis_url, keep_logs=args.keep_logs, processes=runs[0][2]) as stack:
-        print(common.machine_summary(stack.database_url))
-        customers, invoice_ids = asyncio.run(setup(stack, args.customers, args.events_per_customer))
-        if args.candidate_index:
-            asyncio.run(common.admin_sql(stack.database_url, "CREATE INDEX ix_bench_invoices_created ON invoices "
-                                                             "(organization_id, created_at, id)"))
-            print("set-up: candidate index ix_bench_invoices_created (organization_id, created_at, id) added")
-        for name, root, count in runs:
-            if (root, count) != (stack.server_root, stack.processes):
-                stack.stop_server()
-                stack.server_root, stack.processes = root, count
-                stack.start_server()
-            print(f"\n{name} (WEB_CONCURRENCY={count}): {common.load_summary()}", flush=True)
-            results[name] = measure(stack, args, customers, invoice_ids, count, lines)
-    first = runs[0][0]
-    for name, _, _ in runs[1:]:
-        ratios = ", ".join(f"{k} {results[first][k] / v:.2f}x" for k, v in results[name].items() if v)
-        print(f"p95 of '{first}' / p95 of '{name}': {ratios}")
-    return 0 if all("PASS" in line for line in lines if f", {counts[-1]} API" in line) else 1
+    servers: list[Server] = []
+    # Several servers run at once (idle but for the one measured): a smaller pool each keeps them all under
+    # PostgreSQL's max_connections (100 by default) beside whatever else uses the server.
+    with BenchStack(args.database_url, args.redis_url, keep_logs=args.keep_logs, processes=1,
+                    db_pool_size=args.db_pool_size) as stack:
+        try:
+            print(common.machine_summary(stack.database_url))
+            customers, _ = asyncio.run(setup(stack, args.customers, args.events_per_customer))
+            if args.candidate_index:
+                asyncio.run(common.admin_sql(stack.database_url, "CREATE INDEX ix_bench_invoices_created ON "
+                                                                 "invoices (organization_id, created_at, id)"))
+                print("set-up: candidate index ix_bench_invoices_created (organization_id, created_at, id) added")
+            stack.stop_server()
+            servers = [Server(stack, name, root, int(count)) for name, root, count in configs]
+            for server in servers:
+                server.wait_ready()
+            compare(stack, args, servers, customers, lines)
+        finally:
+            for server in servers:
+                server.stop()
+    last = configs[-1][0]
+    return 0 if all("PASS" in line for line in lines if last in line) else 1
 
 
 if __name__ == "__main__":

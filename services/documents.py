@@ -42,12 +42,14 @@ def link_is_valid(document_id: uuid.UUID, expires: str, signature: str, secret: 
 
 
 class PdfRenderer:
-    """Renders documents on a few threads of their own, so that the event loop goes on serving other requests
-    while fpdf2 works: at most `threads` PDFs of this process at once, the others wait their turn in order.
+    """Renders documents on a thread of its own, so that the event loop goes on serving other requests while
+    fpdf2 works: at most `threads` PDFs of this process at once, the others wait their turn in order. One thread:
+    fpdf2 is pure Python and holds the GIL while it draws, so every extra rendering thread is one more contender
+    for the interpreter that the event loop must wait for (docs/performance.md, "PDFs off the event loop").
 
     The rows handed over must be fully loaded (and their session closed): rendering reads attributes only."""
 
-    def __init__(self, threads: int = 2) -> None:
+    def __init__(self, threads: int = 1) -> None:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pdf")
 
     async def __call__(self, render: Callable[..., bytes], *rows: Any) -> bytes:
