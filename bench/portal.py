@@ -365,6 +365,8 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
 
     # PDFs: half the clients download, the other half list invoices: does rendering stall the GraphQL clients?
     half = args.clients // 2
+    if half == 0:
+        return
     print(f"\nPDF burst: {half} clients downloading PDFs while {half} list a customer's invoices; "
           f"{common.load_summary()}", flush=True)
     pdf_tallies = {s.name: Tally() for s in servers}
