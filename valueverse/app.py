@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import logging
+import multiprocessing
 import os
 import re
+import signal
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -54,6 +58,7 @@ KNOWN_ROUTES = {"/graphql", "/healthz", "/readyz", "/metrics", "/v1/events"}
 # "svc-123"); accept any short token that cannot break a log line or a header.
 REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 log = logging.getLogger("valueverse.http")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def valid_request_id(value: str) -> bool:
@@ -304,10 +309,23 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
     )
 
 
+def _end_with_serve() -> None:
+    """An API process that `serve` spawned ends when `serve` does, even when `serve` was killed outright (kill -9,
+    the OOM killer): left alone it would keep the port and go on serving. Linux tells it with SIGTERM
+    (PR_SET_PDEATHSIG), which it handles as a graceful shutdown."""
+    parent = multiprocessing.parent_process()
+    if parent is None or not sys.platform.startswith("linux"):  # one process: this is `serve` itself
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent.pid:  # `serve` was gone before we asked
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def app_from_environment() -> Starlette:
     """One API process of `serve` (uvicorn's app factory): settings, database and Redis from the environment, which
     `serve` completes with the URLs of the servers it started. Every process has its own pools, usage writer and
     live hub."""
+    _end_with_serve()
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     if not settings.database_url or not settings.redis_url:

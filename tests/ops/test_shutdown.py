@@ -39,3 +39,29 @@ def test_serve_exits_zero_soon_after_sigterm(stack: Stack) -> None:
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_api_processes_end_when_serve_is_killed(stack: Stack) -> None:
+    """kill -9 (or the OOM killer) of `serve`: its API processes do not go on serving the port on their own."""
+    port = _free_port()
+    log = stack.log_dir / f"serve-killed-{port}.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "valueverse.cli", "serve", "--no-worker", "--port", str(port)],
+            env=stack.env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", server, log)
+        api = [p for p in psutil.Process(server.pid).children() if "multiprocessing.spawn" in " ".join(p.cmdline())]
+        assert len(api) == 2
+        server.kill()
+        server.wait(timeout=15)
+        _, alive = psutil.wait_procs(api, timeout=20)
+        assert not alive, log.read_text()[-4000:]
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
