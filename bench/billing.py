@@ -198,7 +198,8 @@ class Cpu:
     """CPU seconds of some processes, of PostgreSQL and of the machine over a window."""
 
     def __init__(self, pids: list[int]) -> None:
-        self.procs = [psutil.Process(p) for p in pids]
+        # with their children: serve's API processes when WEB_CONCURRENCY > 1
+        self.procs = [c for p in pids for c in (psutil.Process(p), *psutil.Process(p).children(recursive=True))]
 
     def _own(self) -> float:
         total = 0.0
@@ -534,7 +535,8 @@ def main() -> int:
     worker_counts = [int(x) for x in args.workers.split(",") if x.strip()]
 
     lines: list[str] = []
-    with BenchStack(args.database_url, args.redis_url, keep_logs=args.keep_logs) as stack:
+    with BenchStack(args.database_url, args.redis_url, keep_logs=args.keep_logs,
+                    processes=args.web_concurrency) as stack:
         assert stack.org is not None and stack.server is not None
         print(common.machine_summary(stack.database_url))
         t_setup = time.perf_counter()

@@ -67,6 +67,8 @@ def parser(description: str) -> argparse.ArgumentParser:
                    help="a Redis db to use as is (never flushed); default: claim an empty db number on "
                         f"{DEFAULT_REDIS_BASE} and FLUSHDB it at the end")
     p.add_argument("--keep-logs", action="store_true", help="keep the server log directory")
+    p.add_argument("--web-concurrency", type=int, default=None,
+                   help="API processes of the server (WEB_CONCURRENCY); default: serve's own (the number of cores)")
     return p
 
 
@@ -117,11 +119,13 @@ class BenchStack:
     """Database, Redis db, API server and organization of one benchmark run. Use as a context manager."""
 
     def __init__(self, admin_url: str, redis_url: str | None = None, *, keep_logs: bool = False,
-                 db_pool_size: int | None = None) -> None:
+                 db_pool_size: int | None = None, processes: int | None = None) -> None:
         self.admin_url = admin_url
         self.given_redis_url = redis_url
         self.keep_logs = keep_logs
         self.db_pool_size = db_pool_size
+        self.processes = processes  # WEB_CONCURRENCY of the server; None: serve's default (cores)
+        self.server_root = ROOT  # whose code the server runs (another checkout: a before/after in one run)
         self.database = ""
         self.database_url = ""
         self.extra_databases: list[str] = []
@@ -199,10 +203,12 @@ class BenchStack:
     def start_server(self, database_url: str | None = None) -> None:
         """(Re)start the API process, on this run's database or on another one of this run (a clone)."""
         env = {**self.env, "DATABASE_URL": database_url or self.database_url}
+        if self.processes:
+            env["WEB_CONCURRENCY"] = str(self.processes)
         log = (self.log_dir / "api.log").open("a")
         self.server = subprocess.Popen(
             [sys.executable, "-m", "valueverse.cli", "serve", "--port", str(self.port), "--no-worker"],
-            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env, cwd=self.server_root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self._wait_ready()
 
@@ -373,6 +379,15 @@ def batch_fields(prefix: str, conn: int, seq: int, size: int,
     return out
 
 
+INGEST_USAGE = ("mutation($input: IngestUsageInput!) { ingestUsage(input: $input) { accepted duplicates "
+                "rejected { index code } userErrors { code message } } }")
+
+
+def graphql_batch_body(events: bytes) -> bytes:
+    """The same events as the variables of one ingestUsage mutation."""
+    return b'{"query":' + orjson.dumps(INGEST_USAGE) + b',"variables":{"input":{"events":' + events + b"}}}"
+
+
 def batch_body(fields: Sequence[tuple[str, str, str, str]], metric_code: str, timestamp: str) -> bytes:
     """A JSON array of events with the values written as JSON numbers (decoded as exact decimals)."""
     parts = [f'{{"transactionId":"{tx}","customerExternalId":"{c}","metricCode":"{metric_code}",'
@@ -396,6 +411,7 @@ class LoadConfig:
     prefix: str = "lg"
     events_per_second: float | None = None  # pace across all connections; None: as fast as answered
     request_timeout: float = 60.0
+    graphql: bool = False  # post the batches as the ingestUsage mutation (to events_url = the GraphQL URL)
 
 
 @dataclass
@@ -441,13 +457,22 @@ async def _drive(cfg: LoadConfig, stop: Any) -> LoadResult:
                         break
                 body = batch_body(batch_fields(cfg.prefix, conn, seq, cfg.batch, cfg.customers), cfg.metric_code,
                                   datetime.now(UTC).isoformat())
+                if cfg.graphql:
+                    body = graphql_batch_body(body)
                 sent = time.monotonic()
                 try:
                     async with http.post(cfg.events_url, data=body) as response:
                         payload = await response.read()
                     answered = time.monotonic()
-                    if response.status == 200:
+                    if response.status == 200 and cfg.graphql:
+                        data = orjson.loads(payload)
+                        answer = (data.get("data") or {}).get("ingestUsage") or {}
+                        if data.get("errors") or answer.get("userErrors") or "accepted" not in answer:
+                            errors[f"GraphQL: {payload[:120]!r}"] += 1
+                            answer = {"accepted": 0, "duplicates": 0, "rejected": []}
+                    elif response.status == 200:
                         answer = orjson.loads(payload)
+                    if response.status == 200:
                         result.records.append((conn, seq, cfg.batch, 200, answer["accepted"], answer["duplicates"],
                                                len(answer["rejected"]), sent, answered))
                         if answer["rejected"]:
@@ -533,8 +558,14 @@ class Monitor:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _cpu(self) -> float:
-        t = self.stack.server_process().cpu_times()
-        return t.user + t.system
+        """The server's CPU seconds: serve itself and its API processes (several with WEB_CONCURRENCY > 1)."""
+        proc = self.stack.server_process()
+        total = 0.0
+        for p in [proc, *proc.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                total += t.user + t.system
+        return total
 
     def start(self) -> Monitor:
         self.t0 = time.monotonic()
@@ -581,11 +612,13 @@ def print_cpu(usage: dict[str, float], loadgen_cpu: float | None = None) -> None
 class Profiler:
     """`py-spy record` of the server for a while; summarised as self and inclusive time per function."""
 
-    def __init__(self, pid: int, out: Path, seconds: float, rate: int = 100) -> None:
+    def __init__(self, pid: int, out: Path, seconds: float, rate: int = 100, subprocesses: bool = True) -> None:
         exe = Path(sys.executable).parent / "py-spy"
         self.available = exe.exists() or shutil.which("py-spy") is not None
+        # --subprocesses: serve's API processes are its children when WEB_CONCURRENCY > 1
         self.cmd = [str(exe) if exe.exists() else "py-spy", "record", "-p", str(pid), "-r", str(rate),
-                    "-d", str(max(1, int(seconds))), "-f", "raw", "-o", str(out), "--nonblocking"]
+                    "-d", str(max(1, int(seconds))), "-f", "raw", "-o", str(out), "--nonblocking",
+                    *(["--subprocesses"] if subprocesses else [])]
         self.out = out
         self.process: subprocess.Popen | None = None
 
@@ -694,6 +727,12 @@ def budget_line(what: str, measured: str, budget: str, ok: bool) -> str:
     line = f"BUDGET {'PASS' if ok else 'FAIL'}  {what}: {measured}  (budget {budget})"
     print(line, flush=True)
     return line
+
+
+def load_summary() -> str:
+    """How busy the machine is right now (other sessions' tests share it): load average and CPU over 1 s."""
+    busy = psutil.cpu_percent(interval=1.0) * (os.cpu_count() or 1)
+    return f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}, machine CPU {busy:.0f} % (of 200 %) before"
 
 
 def machine_summary(database_url: str | None = None) -> str:

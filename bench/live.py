@@ -120,7 +120,8 @@ def main() -> int:
     common.exit_cleanly_on_sigterm()
 
     lines: list[str] = []
-    with BenchStack(args.database_url, args.redis_url, keep_logs=args.keep_logs) as stack:
+    with BenchStack(args.database_url, args.redis_url, keep_logs=args.keep_logs,
+                    processes=args.web_concurrency) as stack:
         assert stack.org is not None
         print(common.machine_summary(stack.database_url))
         customers = asyncio.run(setup(stack, args.customers))

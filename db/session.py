@@ -9,7 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
 Hook = Callable[[], Awaitable[None]]
 # Sends (channel, message) pairs to live subscribers, all at once (one round trip).
@@ -79,6 +81,16 @@ class UnitOfWork:
             await hook()
 
 
+class _ReadSession(Session):
+    """The session of `Database.read()`: with no transaction around it, a write would be kept, so none is allowed."""
+
+
+@event.listens_for(_ReadSession, "before_flush")
+def _refuse_writes(session: Session, _context: object, _instances: object) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("a read session does not write: use Database.unit_of_work()")
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10, publish: Publish | None = None) -> None:
         self.url = plain_url(url)
@@ -91,6 +103,14 @@ class Database:
             json_deserializer=_read_json,
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Reads need no transaction: under READ COMMITTED each statement sees its own snapshot either way, and
+        # without BEGIN and ROLLBACK a read session costs two round trips less.
+        self._read_sessions = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+            autoflush=False,
+            sync_session_class=_ReadSession,
+        )
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
@@ -104,8 +124,8 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A read-only session (its transaction is rolled back at the end)."""
-        async with self.sessions() as session:
+        """A session for reads: each statement on its own (no transaction), nothing written."""
+        async with self._read_sessions() as session:
             yield session
 
     async def dispose(self) -> None:

@@ -11,7 +11,7 @@ from db.repositories.billing import InvoiceRepository, TaxRateRepository
 from db.repositories.credits import CreditRepository
 from db.repositories.customers import CustomerRepository
 from graph.context import Context
-from graph.pagination import Connection, connection, fetch_page
+from graph.pagination import Connection, connection, fetch_page, selects_total
 from graph.permissions import current_actor
 from graph.types.credits import Coupon, Wallet
 from graph.types.invoice import Invoice, InvoiceStatus
@@ -38,6 +38,7 @@ class BillingQueries:
                     after=after,
                     customer_external_id=customer_external_id,
                     status=status.value if status else None,
+                    with_total=selects_total(info),
                 )
             )
             return connection(page, Invoice.of)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from strawberry.types.nodes import SelectedField
 
 from db.repositories.pagination import InvalidCursor, Page
 from graph.errors import PublicError
@@ -49,6 +50,16 @@ def connection(page: Page[Any], to_node: Callable[[Any], T]) -> Connection[T]:
             end_cursor=edges[-1].cursor if edges else None,
         ),
         total_count=page.total_count,
+    )
+
+
+def selects_total(info: Any) -> bool:
+    """Whether the query asks for the connection's totalCount (counting every matching row costs more than the
+    page itself). A fragment in the selection counts as asking, to be safe."""
+    return any(
+        not isinstance(selection, SelectedField) or selection.name == "totalCount"
+        for field in info.selected_fields
+        for selection in field.selections
     )
 
 

@@ -33,7 +33,11 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger("valueverse.live")
 
-LIVE_CONNECTED = Gauge("valueverse_live_connected", "1 while this process's live hub is subscribed to Redis")
+LIVE_CONNECTED = Gauge(
+    "valueverse_live_connected",
+    "API processes whose live hub is subscribed to Redis (1 per process while it is)",
+    multiprocess_mode="livesum",
+)
 LIVE_CONNECTIONS = Counter("valueverse_live_connections_total", "Live hub connections made to Redis")
 LIVE_LAGGED = Counter("valueverse_live_lagged_subscribers_total", "Subscribers ended because they fell behind")
 

@@ -19,6 +19,7 @@ from domain.errors import DomainError
 from domain.periods import Interval
 from services import audit
 from services.actors import Actor
+from services.catalog_changes import catalog_changed
 from services.errors import AlreadyExists, Invalid, NotFound
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}$")
@@ -125,6 +126,7 @@ async def update_metric(
     await audit.record(
         uow, actor, "billable_metric.updated", "billable_metric", metric.id, before=before, after=metric_view(metric)
     )
+    await catalog_changed(uow, actor.organization_id)  # the filters decide the rollup key of each event
     return metric
 
 
@@ -141,6 +143,7 @@ async def delete_metric(uow: UnitOfWork, actor: Actor, code: str) -> BillableMet
         await repo.delete(metric)
         action = "billable_metric.deleted"
     await audit.record(uow, actor, action, "billable_metric", metric.id, before=metric_view(metric))
+    await catalog_changed(uow, actor.organization_id)  # its events are refused from now on
     return metric
 
 

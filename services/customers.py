@@ -19,6 +19,7 @@ from domain.errors import DomainError
 from domain.subscriptions import is_live
 from services import audit
 from services.actors import Actor
+from services.catalog_changes import catalog_changed
 from services.errors import AlreadyExists, Invalid, NotFound
 from services.subscriptions import status_now
 
@@ -180,4 +181,5 @@ async def delete_customer(uow: UnitOfWork, actor: Actor, external_id: str) -> Cu
     else:
         await repo.delete(customer)
     await audit.record(uow, actor, "customer.deleted", "customer", customer.id, before=before)
+    await catalog_changed(uow, actor.organization_id)  # its events are refused from now on
     return customer

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import re
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -52,6 +55,24 @@ def link_refusal(
 
 def link_is_valid(document_id: uuid.UUID, expires: str, signature: str, secret: str, kind: str = "invoice") -> bool:
     return link_refusal(document_id, expires, signature, secret, kind) is None
+
+
+class PdfRenderer:
+    """Renders documents on a thread of its own, so that the event loop goes on serving other requests while
+    fpdf2 works: at most `threads` PDFs of this process at once, the others wait their turn in order. One thread:
+    fpdf2 is pure Python and holds the GIL while it draws, so every extra rendering thread is one more contender
+    for the interpreter that the event loop must wait for (docs/performance.md, "PDFs off the event loop").
+
+    The rows handed over must be fully loaded (and their session closed): rendering reads attributes only."""
+
+    def __init__(self, threads: int = 1) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pdf")
+
+    async def __call__(self, render: Callable[..., bytes], *rows: Any) -> bytes:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, render, *rows)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _latin(text: str) -> str:

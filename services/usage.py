@@ -16,6 +16,7 @@ import msgspec
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.catalog_changes import CatalogListener
 from db.faults import storage_unavailable
 from db.models import BillableMetric, Subscription
 from db.repositories.catalog import BillableMetricRepository
@@ -31,6 +32,7 @@ from domain.aggregation import Aggregation, UsageEvent
 from domain.errors import EventRejected, UnrateableUsage
 from domain.periods import BillingTime, Interval, Period, days_in, full_period_containing
 from domain.subscriptions import SubscriptionStatus
+from services import catalog_changes
 from services.actors import Actor
 from services.errors import NotFound
 from services.subscriptions import (
@@ -92,57 +94,90 @@ class MetricInfo:
 class CatalogCache:
     """What ingestion checks events against, per organization, without a query per request.
 
-    Metrics are reloaded every few seconds, and at once on an unknown code;
-    customers and subscriptions are remembered once found, and forgotten every minute so that
-    deletions take effect.
+    The same in every API process, whichever one answers:
+    - a miss is always asked of the database: a metric, customer or subscription created a moment ago through
+      another process (or this one) is found at once;
+    - what was found is remembered only while this process listens for catalog changes (`db.catalog_changes`):
+      a metric's filters changed, a metric archived or deleted, a customer deleted, in any process, make every
+      process forget that organization's entries when the change commits (this process at once, the others as
+      soon as PostgreSQL's notification reaches them, normally within milliseconds). While the listener is
+      down, nothing is reused from one request to the next.
+    - entries are dropped after a while anyway (`TTL`), which bounds the memory they take.
     """
 
-    METRICS_TTL = 5.0
-    MISS_INTERVAL = 1.0
-    KNOWN_TTL = 60.0
+    TTL = 60.0
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._metrics: dict[Any, tuple[float, dict[str, MetricInfo]]] = {}
-        self._missed: dict[tuple[Any, str], float] = {}
         self._known: dict[Any, tuple[float, set[str], dict[str, str]]] = {}
+        # Bumped by every forget: what a read begun before it found is not kept (it may predate the change).
+        self._forgotten = 0
+        self._forgotten_org: dict[Any, int] = {}
+        self._listener = CatalogListener(db.url, self.forget, self.forget_all)
+        catalog_changes.register(self)
+
+    async def start(self) -> None:
+        await self._listener.start()
+
+    async def stop(self) -> None:
+        await self._listener.stop()
+
+    def forget(self, org: Any) -> None:
+        self._metrics.pop(org, None)
+        self._known.pop(org, None)
+        self._forgotten_org[org] = self._forgotten_org.get(org, 0) + 1
+
+    def forget_all(self) -> None:
+        self._metrics.clear()
+        self._known.clear()
+        self._forgotten += 1
+
+    def _version(self, org: Any) -> tuple[int, int]:
+        return self._forgotten, self._forgotten_org.get(org, 0)
+
+    def _fresh(self, since: float, now: float) -> bool:
+        return self._listener.listening and now - since <= self.TTL
 
     async def metrics(self, org: Any, codes: set[str]) -> dict[str, MetricInfo]:
         now = time.monotonic()
         loaded_at, metrics = self._metrics.get(org, (-1e9, {}))
-        # An unknown code reloads at once (the metric may have just been created), but a code found
-        # unknown less than a second ago does not: a sender repeating a bad code costs no queries.
-        unknown = {c for c in codes - metrics.keys() if now - self._missed.get((org, c), -1e9) > self.MISS_INTERVAL}
-        if now - loaded_at > self.METRICS_TTL or unknown:
+        if not self._fresh(loaded_at, now) or not codes <= metrics.keys():
+            version = self._version(org)
             async with self.db.read() as session:
                 rows = await BillableMetricRepository(session, org).all()
             metrics = {
                 m.code: MetricInfo(m.code, Aggregation(m.aggregation), m.field_name, tuple(sorted(m.filters)))
                 for m in rows
             }
-            self._metrics[org] = (now, metrics)
-            if len(self._missed) > 10_000:
-                self._missed.clear()
-            self._missed.update({(org, c): now for c in unknown - metrics.keys()})
+            if self._version(org) == version:
+                self._metrics[org] = (now, metrics)
         return metrics
 
     async def owners(self, org: Any, customers: set[str], subscriptions: set[str]) -> tuple[set[str], dict[str, str]]:
         """The known customer external ids, and subscription external id -> its customer's external id."""
         now = time.monotonic()
         since, known_customers, known_subscriptions = self._known.get(org, (now, set(), {}))
-        if now - since > self.KNOWN_TTL:
+        if not self._fresh(since, now):
             since, known_customers, known_subscriptions = now, set(), {}
         new_customers = customers - known_customers
         new_subscriptions = subscriptions - known_subscriptions.keys()
         if new_customers or new_subscriptions:
+            version = self._version(org)
+            found: set[str] = set()
+            found_subs: dict[str, str] = {}
             async with self.db.read() as session:
                 if new_customers:
-                    found = await CustomerRepository(session, org).by_external_ids(new_customers)
-                    known_customers |= found.keys()
+                    found = set((await CustomerRepository(session, org).by_external_ids(new_customers)).keys())
                 if new_subscriptions:
-                    found_subs = await SubscriptionRepository(session, org).by_external_ids(new_subscriptions)
-                    known_subscriptions.update({k: s.customer.external_id for k, s in found_subs.items()})
-        self._known[org] = (since, known_customers, known_subscriptions)
+                    rows = await SubscriptionRepository(session, org).by_external_ids(new_subscriptions)
+                    found_subs = {k: s.customer.external_id for k, s in rows.items()}
+            # This request uses what it found, but it is kept only if nothing was forgotten meanwhile.
+            known_customers, known_subscriptions = known_customers | found, {**known_subscriptions, **found_subs}
+            if self._version(org) == version:
+                self._known[org] = (since, known_customers, known_subscriptions)
+        elif org not in self._known:
+            self._known[org] = (since, known_customers, known_subscriptions)
         return known_customers, known_subscriptions
 
 
@@ -673,7 +708,7 @@ async def current_usage(
         raise UsageUnavailable(f"no customer with externalId {customer_external_id!r}", code="CUSTOMER_NOT_FOUND")
     subscriptions = [
         s
-        for s in await SubscriptionRepository(session, organization_id).of_customer(customer.id)
+        for s in await SubscriptionRepository(session, organization_id).of_customer_with_plans(customer.id)
         if status_now(s, at) in LIVE
     ]
     if subscription_external_id is not None:
@@ -689,7 +724,8 @@ async def current_usage(
             "the customer has several active subscriptions: give subscriptionExternalId", code="SUBSCRIPTION_REQUIRED"
         )
     subscription = subscriptions[0]
-    organization = await OrganizationRepository(session).get(organization_id)
+    # The organization's time zone is read only when the customer has none of its own.
+    organization = None if customer.timezone else await OrganizationRepository(session).get(organization_id)
     tz = customer_timezone(customer, organization)
     period = current_period(subscription, tz, at)
     phase = phase_at(subscription, at)

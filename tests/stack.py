@@ -212,6 +212,8 @@ class StackManager:
             # (tests of the per-IP brakes send X-Forwarded-For, or start an API process of their own).
             "LOGIN_IP_DELAY_AFTER": "100000",
             "LOGIN_IP_LOCK_AFTER": "200000",
+            # Two API processes behind one port, as `serve` runs in production: a test passes whichever answers.
+            "WEB_CONCURRENCY": "2",
         }
         from db.migrate import upgrade
 

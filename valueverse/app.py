@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
+import multiprocessing
+import os
 import re
+import signal
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -43,11 +48,12 @@ from integrations.pubsub import RedisPublisher
 from integrations.rate_limit import RedisLimitStore
 from services.actors import Actor
 from services.auth import Authenticator, SessionConfig
-from services.documents import link_refusal, render_credit_note, render_invoice
+from services.documents import PdfRenderer, link_refusal, render_credit_note, render_invoice
 from services.errors import Unauthenticated
 from services.rate_limits import Limit, LoginGuard, LoginPolicy, RateLimitConfig, RateLimited, RateLimiter
 from services.usage import UsageIngestor
 from valueverse.frontend import DEFAULT_BUILD_DIR, GraphiQLInFront, StaticExport
+from valueverse.logs import configure_logging
 from valueverse.metrics import metrics_endpoint
 from valueverse.security import SecuredStarlette, cors_middleware
 from valueverse.settings import Settings
@@ -59,6 +65,7 @@ KNOWN_ROUTES = {"/graphql", "/healthz", "/readyz", "/metrics", "/v1/events"}
 # "svc-123"); accept any short token that cannot break a log line or a header.
 REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 log = logging.getLogger("valueverse.http")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def valid_request_id(value: str) -> bool:
@@ -313,6 +320,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
     redis = Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=1)
     graphql_app = GraphQLApp(services)
     site = StaticExport(settings.frontend_dir or DEFAULT_BUILD_DIR)
+    render_pdf = PdfRenderer()
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -369,7 +377,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
                 return Response(
                     error_body("no finalized invoice with this id", "NOT_FOUND"), 404, media_type="application/json"
                 )
-            pdf = render_invoice(invoice)
+        pdf = await render_pdf(render_invoice, invoice)  # off the event loop, the connection back in the pool
         return Response(
             pdf,
             media_type="application/pdf",
@@ -390,7 +398,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
                 return Response(
                     error_body("no credit note with this id", "NOT_FOUND"), 404, media_type="application/json"
                 )
-            pdf = render_credit_note(note, invoice)
+        pdf = await render_pdf(render_credit_note, note, invoice)
         return Response(
             pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{note.number}.pdf"'}
         )
@@ -400,10 +408,13 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
         await broadcast.start()
         await broadcast.wait_connected(within=2)  # no wait when Redis is away: the hub reconnects by itself
         await writer.start()
+        await services.ingestor.cache.start()
         try:
             yield
         finally:
+            await services.ingestor.cache.stop()
             await writer.stop()
+            render_pdf.close()
             await broadcast.stop()
             await redis.aclose()
             await limit_store.close()
@@ -432,3 +443,27 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
         exception_handlers={RateLimited: lambda _request, exc: rate_limited_response(exc)},
         lifespan=lifespan,
     )
+
+
+def _end_with_serve() -> None:
+    """An API process that `serve` spawned ends when `serve` does, even when `serve` was killed outright (kill -9,
+    the OOM killer): left alone it would keep the port and go on serving. Linux tells it with SIGTERM
+    (PR_SET_PDEATHSIG), which it handles as a graceful shutdown."""
+    parent = multiprocessing.parent_process()
+    if parent is None or not sys.platform.startswith("linux"):  # one process: this is `serve` itself
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent.pid:  # `serve` was gone before we asked
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def app_from_environment() -> Starlette:
+    """One API process of `serve` (uvicorn's app factory): settings, database and Redis from the environment, which
+    `serve` completes with the URLs of the servers it started. Every process has its own pools, usage writer and
+    live hub."""
+    _end_with_serve()
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if not settings.database_url or not settings.redis_url:
+        raise RuntimeError("DATABASE_URL and REDIS_URL must be set (valueverse serve sets them)")
+    return create_app(settings, settings.database_url, settings.redis_url)

@@ -176,22 +176,75 @@ def _exit_cleanly_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
+@contextlib.contextmanager
+def _metrics_directory(processes: int) -> Iterator[None]:
+    """Several API processes count into files of one fresh directory that /metrics of any of them sums up
+    (prometheus_client's multiprocess mode); removed when `serve` ends. One process keeps its figures in memory."""
+    if processes == 1:
+        yield
+        return
+    import shutil
+    import tempfile
 
+    path = tempfile.mkdtemp(prefix="valueverse-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    try:
+        yield
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _run_api(host: str, port: int, processes: int) -> int:
+    """uvicorn with `processes` API processes on one listening socket, each building its own app (writer, live hub,
+    pools) with `valueverse.app:app_from_environment`. One process runs in this one."""
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        "valueverse.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=processes,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        ws="websockets-sansio",
+        server_header=False,
+    )
+    if processes == 1:
+        server = uvicorn.Server(config)
+        server.run()
+        return 0 if server.started else STARTUP_FAILURE
+    # What uvicorn.run does for workers > 1, keeping the supervisor to learn whether a process failed to start
+    # (the supervisor then stops the others, and `serve` exits with uvicorn's start-up failure status).
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
+        print("error: an API process failed to start (its log is above)", file=sys.stderr)
+        return STARTUP_FAILURE
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from db.migrate import upgrade
-    from valueverse.app import create_app
     from valueverse.logs import configure_logging
     from valueverse.metrics import serve_metrics
 
     configure_logging(settings.log_level, settings.log_format)
     _exit_cleanly_on_sigterm()
     host, port = args.host or settings.host, args.port or settings.port
-    with servers(settings) as (database_url, redis_url):
-        upgrade(database_url)
+    processes = settings.api_processes()
+    with servers(settings) as (database_url, redis_url), _metrics_directory(processes):
+        upgrade(database_url)  # once, before any API process starts
+        settings.resolved_secret_key()  # generated here if need be, so that every API process reads the same one
+        # The API processes (and the worker) read their settings from the environment, embedded servers included.
+        os.environ.update({"DATABASE_URL": database_url, "REDIS_URL": redis_url})
         worker = None
         if not args.no_worker:
-            env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+            env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}  # the API's figures only
             worker = subprocess.Popen([sys.executable, "-m", "valueverse.cli", "worker"], env=env)
         try:
             if args.local_org:
@@ -208,18 +261,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                     file=sys.stderr,
                     flush=True,
                 )
-            app = create_app(settings, database_url, redis_url)
             serve_metrics(settings.metrics_address)  # once per `serve`, not per API process
-            uvicorn.run(
-                app,
-                host=host,
-                port=port,
-                log_config=None,
-                access_log=False,
-                timeout_graceful_shutdown=10,
-                ws="websockets-sansio",
-                server_header=False,
-            )
+            return _run_api(host, port, processes)
         finally:
             if worker is not None and worker.poll() is None:
                 worker.send_signal(signal.SIGTERM)
@@ -227,7 +270,6 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                     worker.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     worker.kill()
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

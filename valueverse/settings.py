@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +25,8 @@ class Settings(BaseSettings):
     log_format: str = "json"
     db_pool_size: int = 10
     frontend_dir: Path | None = None  # the frontend's static export; unset: frontend/out of this checkout
+    # API processes of `serve`, sharing its port; unset: one per core this process may run on.
+    web_concurrency: int | None = Field(default=None, ge=1, le=256)
     worker_cron: bool = True  # the worker's schedule (billing, drafts, thresholds, partitions); off: jobs only
     # Brakes (docs/api.md: "Rate limits", "Login protection"). A rate of 0 turns that limit off.
     rate_limit_per_second: int = 500  # per API key / per staff user
@@ -83,6 +86,15 @@ class Settings(BaseSettings):
 
     def cors_origin_list(self) -> list[str]:
         return _split(self.cors_origins)
+
+    def api_processes(self) -> int:
+        """How many API processes `serve` runs: WEB_CONCURRENCY, else the number of usable cores."""
+        if self.web_concurrency:
+            return self.web_concurrency
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
 
     def resolved_secret_key(self) -> str:
         """The configured key, or one generated once and kept in the data directory (local use)."""

@@ -112,6 +112,7 @@ class InvoiceRepository:
         after: str | None,
         customer_external_id: str | None = None,
         status: str | None = None,
+        with_total: bool = True,
     ) -> Page[Invoice]:
         stmt = select(Invoice).where(Invoice.organization_id == self.organization_id)
         if customer_external_id is not None:
@@ -121,7 +122,13 @@ class InvoiceRepository:
         if status is not None:
             stmt = stmt.where(Invoice.status == status)
         return await paginate(
-            self.session, stmt, (Invoice.created_at, Invoice.id), first=first, after=after, descending=True
+            self.session,
+            stmt,
+            (Invoice.created_at, Invoice.id),
+            first=first,
+            after=after,
+            descending=True,
+            with_total=with_total,
         )
 
 

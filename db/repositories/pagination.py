@@ -58,10 +58,14 @@ async def paginate(
     first: int | None,
     after: str | None,
     descending: bool = False,
+    with_total: bool = True,
 ) -> Page[Any]:
-    """Run `stmt` (already filtered and scoped) one page at a time, ordered by `keys`."""
+    """Run `stmt` (already filtered and scoped) one page at a time, ordered by `keys`. `with_total=False` skips
+    counting every matching row (the page's `total_count` is then -1): the count costs more than the page."""
     size = page_size(first)
-    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    total = (
+        await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) if with_total else -1
+    )
     ordered = stmt.order_by(*[k.desc() if descending else k.asc() for k in keys])
     if after is not None:
         raw = decode_cursor(after)

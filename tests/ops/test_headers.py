@@ -200,7 +200,8 @@ async def test_metrics_on_their_own_address_and_absent_from_the_api_port_without
     await _request("POST", f"{api}/graphql", JSON, GRAPHQL_BODY)
     status, headers, body = await _request("GET", f"{metrics}/metrics")
     assert status == 200 and headers["Content-Type"].startswith("text/plain")
-    assert b"valueverse_http_requests_total" in body and b"valueverse_live_connected 1.0" in body
+    # Both API processes' figures (WEB_CONCURRENCY=2), summed: each one's live hub is connected.
+    assert b"valueverse_http_requests_total" in body and b"valueverse_live_connected 2.0" in body
 
 
 def test_a_bad_origin_metrics_address_or_public_url_stops_serve_with_a_message(stack) -> None:

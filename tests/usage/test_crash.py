@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
 import signal
 import socket
 import subprocess
@@ -14,6 +14,7 @@ import urllib.request
 import aiohttp
 import asyncpg
 import orjson
+import psutil
 
 from tests.client import Api
 from tests.graph.catalog_helpers import USAGE, customer, metric, plan, subscribe
@@ -77,7 +78,10 @@ async def test_acked_events_survive_kill_9_exactly_once(stack, tenant, tmp_path)
 
     async def killer() -> None:
         await enough.wait()
-        os.kill(server.pid, signal.SIGKILL)
+        # The whole API at once: `serve` and the API processes it runs (WEB_CONCURRENCY), mid-write.
+        for process in [*psutil.Process(server.pid).children(recursive=True), psutil.Process(server.pid)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
         killed.set()
 
     await asyncio.wait_for(asyncio.gather(killer(), *[sender(w) for w in range(4)]), timeout=120)
