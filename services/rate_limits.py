@@ -19,7 +19,7 @@ from typing import Protocol
 
 from db.repositories.organizations import OrganizationRepository
 from db.session import Database, UnitOfWork
-from services import audit
+from services import audit, catalog_changes
 from services.actors import Actor
 from services.errors import Invalid, NotFound
 
@@ -115,6 +115,7 @@ class RateLimiter:
         self.config = config
         self.fail_open = FailOpen()
         self._overrides: dict[uuid.UUID, tuple[float, Limit]] = {}
+        catalog_changes.register(self)
 
     async def check_ip(self, ip: str | None) -> None:
         if ip:
@@ -149,8 +150,12 @@ class RateLimiter:
         return rule
 
     def forget(self, organization_id: uuid.UUID) -> None:
-        """This process changed the override: read it again at the next request."""
+        """The override changed (in any API process, see services.catalog_changes): read it again at the next
+        request."""
         self._overrides.pop(organization_id, None)
+
+    def forget_all(self) -> None:
+        self._overrides.clear()
 
 
 def effective_limit(default: Limit, per_second: int | None, burst: int | None) -> Limit:
@@ -194,6 +199,7 @@ async def update_rate_limits(
         await audit.record(
             uow, actor, "organization.rate_limits_updated", "organization", org.id, before=before, after=after
         )
+        await catalog_changes.catalog_changed(uow, org.id)  # every API process reads the override again
     return per_second, burst
 
 

@@ -114,7 +114,8 @@ class CatalogCache:
         # Bumped by every forget: what a read begun before it found is not kept (it may predate the change).
         self._forgotten = 0
         self._forgotten_org: dict[Any, int] = {}
-        self._listener = CatalogListener(db.url, self.forget, self.forget_all)
+        # Notifications of every process's changes reach every cache of this process (rate limits too).
+        self._listener = CatalogListener(db.url, catalog_changes.forget_here, catalog_changes.forget_all_here)
         catalog_changes.register(self)
 
     async def start(self) -> None:

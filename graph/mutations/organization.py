@@ -84,6 +84,4 @@ class OrganizationMutations:
             return await OrganizationRepository(uow.session).get(actor.organization_id)
 
         org, errors = await run_use_case(info, Role.ADMIN, update)
-        if org is not None:
-            limiter.forget(org.id)
         return OrganizationPayload(organization=Organization.of(org) if org else None, user_errors=errors)

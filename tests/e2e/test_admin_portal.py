@@ -42,7 +42,7 @@ async def test_staff_user_signs_in_sees_customers_and_logs_out(page: Page, shop:
 
 async def test_live_usage_changes_as_events_arrive_without_a_reload(page: Page, shop: Tenant, stack: Stack) -> None:
     await sign_in(page, shop)
-    await page.get_by_role("link", name="Customers").click()
+    await page.get_by_role("link", name="Customers", exact=True).click()
     await page.get_by_role("link", name="Acme Corporation").click()
     await page.wait_for_url("**/admin/customer?id=acme")
     amount = page.get_by_test_id("usage-amount")

@@ -127,7 +127,7 @@ async def test_pages_run_under_a_strict_csp_of_their_inline_script_hashes(
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     await page.reload()  # the overview's own page, loaded as a document under its own policy
-    await expect(page.get_by_role("link", name="Customers")).to_be_visible()
+    await expect(page.get_by_role("link", name="Customers", exact=True)).to_be_visible()
     await page.goto("/graphql")  # Monaco, its workers and fonts: all from 'self'
     headers = page.locator(".graphiql-editor-tool .graphiql-editor").last
     await expect(headers).to_contain_text("Bearer <your API key>", timeout=30_000)

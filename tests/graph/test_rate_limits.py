@@ -163,9 +163,9 @@ def own_redis(tmp_path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def api_on_own_redis(stack, own_redis) -> Iterator[ApiProcess]:
-    """An API process on `own_redis`, with a tiny limit per credential (2 at once, 1 a second)."""
+    """One API process on `own_redis`, with a tiny limit per credential (2 at once, 1 a second)."""
     api = start_api(stack, "api-own-redis", REDIS_URL=own_redis.url, RATE_LIMIT_PER_SECOND="1",
-                    RATE_LIMIT_BURST="2")
+                    RATE_LIMIT_BURST="2", WEB_CONCURRENCY="1")
     try:
         yield api
     finally:

@@ -38,7 +38,8 @@ async def test_metrics_count_the_requests_of_every_process(stack: Stack, tenant)
         for _ in range(2):
             await second.graphql(f"query {operation} {{ viewer {{ name }} }}")
         for client in (first, second):
-            async with client.http.get(f"{stack.api_url}/metrics") as response:
+            async with client.http.get(f"{stack.api_url}/metrics",
+                                       headers={"Authorization": f"Bearer {stack.env['METRICS_TOKEN']}"}) as response:
                 assert response.status == 200
                 assert _count(await response.text(), operation) == 5
 
