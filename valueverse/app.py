@@ -136,9 +136,12 @@ class GraphQLApp(GraphQL):
 
     def parse_json(self, data: str | bytes) -> Any:
         try:
-            return self.decode_json(data)
+            value = self.decode_json(data)
         except limits.BadJSON as exc:
             raise HTTPException(400, f"Unable to parse request body as JSON: {exc.reason}") from None
+        if not isinstance(value, dict | list):  # a list is a batch, which the view refuses with its own reason
+            raise HTTPException(400, 'a GraphQL request is a JSON object: {"query": "…", "variables": {…}}')
+        return value
 
     async def execute_operation(self, request: Any, request_adapter: Any, request_data: Any, context: Context,
                                 root_value: Any, sub_response: Any) -> Any:
