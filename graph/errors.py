@@ -8,9 +8,15 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
+from db.faults import storage_unavailable
 from domain.errors import DomainError
 
 log = logging.getLogger("valueverse.graph")
+
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+RETRY_AFTER_SECONDS = 1
+"""Told with 503 (the Retry-After header) when the database cannot be reached: nothing of the request was done."""
+UNAVAILABLE_MESSAGE = "the database cannot be reached right now: nothing was done, retry in a moment"
 
 
 @strawberry.type(description="Bad input: what is wrong, where in the input, and a stable code.")
@@ -42,6 +48,22 @@ class AccessDenied(PublicError):
     code = "FORBIDDEN"
 
 
+class StorageUnavailable(PublicError):
+    """The database cannot be reached (db/faults.py says which errors mean that): HTTP 503 with Retry-After."""
+
+    code = SERVICE_UNAVAILABLE
+
+    def __init__(self) -> None:
+        super().__init__(UNAVAILABLE_MESSAGE)
+
+
+def storage_was_unavailable(response: object) -> bool:
+    """Whether a GraphQL answer holds an error saying the database could not be reached (then: 503)."""
+    errors = response.get("errors") if isinstance(response, dict) else None
+    return any(isinstance(e, dict) and (e.get("extensions") or {}).get("code") == SERVICE_UNAVAILABLE
+               for e in errors or ())
+
+
 def _is_unexpected(error: GraphQLError) -> bool:
     """A resolver failed for a reason not meant for the client. Errors without a path come from
     parsing, validation or variable coercion: they describe the request and are shown as they are."""
@@ -50,7 +72,8 @@ def _is_unexpected(error: GraphQLError) -> bool:
 
 
 class MaskUnexpectedErrors(MaskErrors):
-    """Bugs and outages become 'internal error' plus the request id; the trace goes to the log."""
+    """Bugs become 'internal error' plus the request id, the trace in the log; an unreachable database becomes
+    SERVICE_UNAVAILABLE (the view answers 503 with Retry-After), one log line without a trace."""
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=_is_unexpected, error_message="internal error")
@@ -58,6 +81,11 @@ class MaskUnexpectedErrors(MaskErrors):
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         context = self.execution_context.context
         request_id = getattr(context, "request_id", None)
+        if error.original_error is not None and storage_unavailable(error.original_error):
+            log.warning("the database cannot be reached (%s) in %s", type(error.original_error).__name__, error.path,
+                        extra={"request_id": request_id})
+            return GraphQLError(UNAVAILABLE_MESSAGE, nodes=error.nodes, path=error.path,
+                                extensions={"code": SERVICE_UNAVAILABLE, "retryAfter": RETRY_AFTER_SECONDS})
         log.error("unexpected error in %s", error.path, exc_info=error.original_error, extra={"request_id": request_id})
         masked = super().anonymise_error(error)
         masked.extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}

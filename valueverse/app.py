@@ -34,12 +34,14 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from db.faults import storage_unavailable
 from db.models import CreditNote as CreditNoteRow
 from db.models import Invoice as InvoiceRow
 from db.session import Database
 from db.usage_writer import UsageWriter
 from graph import limits
 from graph.context import AppServices, Context
+from graph.errors import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, storage_was_unavailable
 from graph.http_events import events_endpoint
 from graph.live_credentials import CredentialWatchingHandler
 from graph.schema import schema
@@ -117,10 +119,11 @@ class GraphQLApp(GraphQL):
         except ClientDisconnect:
             return  # the client went away before its request was read (a closed tab): nobody to answer
         except HTTPException as exc:
-            code = {401: "UNAUTHENTICATED", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}.get(
-                exc.status_code, "BAD_REQUEST"
-            )
+            code = {401: "UNAUTHENTICATED", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE",
+                    503: "SERVICE_UNAVAILABLE"}.get(exc.status_code, "BAD_REQUEST")
             headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+            if exc.status_code == 503:
+                headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
             response = Response(
                 error_body(exc.reason, code),
                 status_code=exc.status_code,
@@ -159,6 +162,9 @@ class GraphQLApp(GraphQL):
         response = super().create_response(response_data, sub_response)
         if limits.refused_by_a_limit(response_data):
             response.status_code = 400  # nothing was validated or executed: a limit said no
+        elif storage_was_unavailable(response_data):
+            response.status_code = 503
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
@@ -166,10 +172,14 @@ class GraphQLApp(GraphQL):
             return Context(self.services, None, None, request, response)  # authenticated in on_ws_connect
         try:
             actor = await self.services.authenticator.authenticate(request.headers.get("authorization"))
+            if actor is not None:
+                await self.services.limiter.check_credential(actor)  # RateLimited: 429 (rate_limited_response)
         except Unauthenticated as exc:
             raise HTTPException(401, exc.reason) from exc
-        if actor is not None:
-            await self.services.limiter.check_credential(actor)  # RateLimited: 429 (rate_limited_response)
+        except Exception as exc:
+            if storage_unavailable(exc):  # the key or session cannot be read: neither good nor bad, unknown
+                raise HTTPException(503, UNAVAILABLE_MESSAGE) from None
+            raise
         return Context(self.services, actor, correlation_id.get(), request, response)
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
