@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 
 from tests.graph.catalog_helpers import customer, uid
+from tests.ops.servers import readiness
 from tests.stack import ApiProcess, start_api
 from tests.usage.test_storage_down import Relay
 
@@ -84,6 +85,7 @@ async def test_graphql_answers_503_with_retry_after_while_the_database_is_down(o
         (LOGIN, None, {}),
     ]:
         _assert_unavailable(*await _post(url, query, token, **variables))
+    assert (await readiness(outage.api.url))[0] == 503  # and /readyz tells the load balancer: not ready
 
     outage.relay.bring_back()
     async with asyncio.timeout(30):  # the pool notices the database is back by itself: no restart
@@ -93,6 +95,7 @@ async def test_graphql_answers_503_with_retry_after_while_the_database_is_down(o
                 break
             await asyncio.sleep(0.1)
     assert status == 200
+    assert (await readiness(outage.api.url))[0] == 200
     # Nothing of the refused mutation was kept: creating the same customer now succeeds.
     status, _, answer = await _post(url, MUTATION, tenant.api_key, i={"externalId": during, "name": "During"})
     assert status == 200 and answer["data"]["createCustomer"]["userErrors"] == [], answer
