@@ -273,6 +273,30 @@ def test_arbitrary_bodies_from_weaker_callers_get_clean_answers(http, callers, b
     _post_raw(http, callers[who], path, body, content_type)
 
 
+# Operations that take variables, with arbitrary JSON for them (coerced by graphql-core, then checked by us).
+WITH_VARIABLES = [
+    "mutation($input: CreateCustomerInput!) { createCustomer(input: $input) { customer { id } userErrors { code } } }",
+    "mutation($input: IngestUsageInput!) { ingestUsage(input: $input) { accepted rejected { code } } }",
+    "mutation($input: CreatePlanInput!) { createPlan(input: $input) { plan { id } userErrors { field code } } }",
+    "mutation($input: UpdateCustomerInput!) { updateCustomer(input: $input) { customer { id } userErrors { code } } }",
+    "query($c: String!, $s: String) { customerUsage(customerExternalId: $c, subscriptionExternalId: $s) { amount } }",
+    "query($first: Int, $after: String) { customers(first: $first, after: $after) { totalCount nodes { id } } }",
+]
+VARIABLES = st.fixed_dictionaries({}, optional={
+    "input": JSON_BODIES | st.fixed_dictionaries({}, optional={
+        "events": st.lists(EVENT, max_size=4), "externalId": JSON_BODIES, "name": JSON_BODIES,
+        "code": JSON_BODIES, "metadata": JSON_BODIES, "charges": JSON_BODIES, "amount": JSON_BODIES}),
+    "c": st.just("fuzz-customer") | JSON_BODIES, "s": JSON_BODIES, "first": JSON_BODIES, "after": JSON_BODIES,
+})
+
+
+@settings(FUZZ, max_examples=40 * SCALE)
+@given(query=st.sampled_from(WITH_VARIABLES), variables=VARIABLES | JSON_BODIES)
+def test_arbitrary_variables_get_clean_answers(http, callers, query, variables) -> None:
+    body = _encoded({"query": query, "variables": variables})
+    _post_raw(http, callers["owner"], "/graphql", body, "application/json")
+
+
 # --- what the fuzzer found, kept as plain tests ---------------------------------------------------
 
 
