@@ -11,16 +11,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import asyncpg
 import psutil
+from arq import create_pool
+from arq.connections import RedisSettings
+from arq.jobs import JobStatus
 
 from services.billing import BATCH_SIZE
 from tests.client import Api
 from tests.graph.catalog_helpers import metric, plan, uid
+from tests.ops.servers import RedisServer, worker_process
 from tests.stack import ApiProcess, start_api
+from workers.settings import enqueue_billing
 
 CUSTOMERS = 2 * BATCH_SIZE  # two transactions: the kill falls after the first commit, before the second
 DATES = 2  # each customer started two months and a day ago, billed on its anniversary: two ended periods
@@ -63,6 +69,46 @@ async def _seed(api: Api, prefix: str) -> list[str]:
     return externals
 
 
+async def _assert_billed_exactly_once(conn: asyncpg.Connection, tenant, externals: list[str]) -> None:
+    """One invoice per customer and billing date, numbers 1..N, every invoice whole, the audit chain valid."""
+    org = tenant.organization_id
+    # Exactly one invoice per customer and billing date.
+    per_date = await conn.fetch(
+        """SELECT c.external_id, i.billing_key, count(*) AS n
+           FROM invoices i JOIN customers c ON c.id = i.customer_id
+           WHERE i.organization_id = $1::uuid GROUP BY 1, 2""", org)
+    assert {r["n"] for r in per_date} == {1}
+    per_customer: dict[str, int] = {}
+    for r in per_date:
+        per_customer[r["external_id"]] = per_customer.get(r["external_id"], 0) + 1
+    assert per_customer == dict.fromkeys(externals, DATES)
+
+    # Numbers: 1..N without a gap or a repeat, and the sequence stands at N.
+    rows = await conn.fetch(
+        """SELECT number, status, subtotal_minor, total_minor, tax_minor, discount_minor,
+                  (SELECT count(*) FROM invoice_lines l WHERE l.invoice_id = i.id) AS lines,
+                  (SELECT coalesce(sum(l.amount_minor), 0) FROM invoice_lines l
+                   WHERE l.invoice_id = i.id) AS amounts
+           FROM invoices i WHERE organization_id = $1::uuid""", org)
+    total = CUSTOMERS * DATES
+    assert sorted(int(r["number"].rsplit("-", 1)[1]) for r in rows) == list(range(1, total + 1))
+    assert await conn.fetchval(
+        "SELECT last_number FROM invoice_number_sequences WHERE organization_id = $1::uuid", org) == total
+    # Nothing half-written: every invoice finalized, with its lines, its totals those of its lines.
+    for r in rows:
+        assert r["status"] == "OPEN" and r["lines"] >= 1, dict(r)
+        assert r["subtotal_minor"] == r["amounts"] == 3000, dict(r)
+        assert r["total_minor"] == r["subtotal_minor"] - r["discount_minor"] + r["tax_minor"], dict(r)
+    # Every subscription is billed through its second period, none further.
+    through = await conn.fetch(
+        "SELECT started_at, billed_through FROM subscriptions WHERE organization_id = $1::uuid", org)
+    assert len(through) == CUSTOMERS
+    assert len({r["billed_through"] for r in through}) == 1 and all(r["billed_through"] for r in through)
+    # The audit chain the killed run was writing still verifies.
+    verified = await tenant.api("{ verifyAuditChain { valid } }")
+    assert verified["verifyAuditChain"]["valid"] is True
+
+
 async def test_a_billing_run_killed_mid_way_bills_everyone_exactly_once_after_a_restart(stack, tenant) -> None:
     externals = await _seed(tenant.api, uid("crash"))
     as_of = datetime.now(UTC).isoformat()  # both runs bill up to the same moment
@@ -100,40 +146,62 @@ async def test_a_billing_run_killed_mid_way_bills_everyone_exactly_once_after_a_
         assert again["userErrors"] == [] and again["failures"] == [], again
         assert len(again["invoices"]) == CUSTOMERS * DATES - committed  # only what the killed run had not made
 
-        # Exactly one invoice per customer and billing date.
-        per_date = await conn.fetch(
-            """SELECT c.external_id, i.billing_key, count(*) AS n
-               FROM invoices i JOIN customers c ON c.id = i.customer_id
-               WHERE i.organization_id = $1::uuid GROUP BY 1, 2""", org)
-        assert {r["n"] for r in per_date} == {1}
-        per_customer: dict[str, int] = {}
-        for r in per_date:
-            per_customer[r["external_id"]] = per_customer.get(r["external_id"], 0) + 1
-        assert per_customer == dict.fromkeys(externals, DATES)
+        await _assert_billed_exactly_once(conn, tenant, externals)
+    finally:
+        await conn.close()
 
-        # Numbers: 1..N without a gap or a repeat, and the sequence stands at N.
-        rows = await conn.fetch(
-            """SELECT number, status, subtotal_minor, total_minor, tax_minor, discount_minor,
-                      (SELECT count(*) FROM invoice_lines l WHERE l.invoice_id = i.id) AS lines,
-                      (SELECT coalesce(sum(l.amount_minor), 0) FROM invoice_lines l
-                       WHERE l.invoice_id = i.id) AS amounts
-               FROM invoices i WHERE organization_id = $1::uuid""", org)
-        total = CUSTOMERS * DATES
-        assert sorted(int(r["number"].rsplit("-", 1)[1]) for r in rows) == list(range(1, total + 1))
-        assert await conn.fetchval(
-            "SELECT last_number FROM invoice_number_sequences WHERE organization_id = $1::uuid", org) == total
-        # Nothing half-written: every invoice finalized, with its lines, its totals those of its lines.
-        for r in rows:
-            assert r["status"] == "OPEN" and r["lines"] >= 1, dict(r)
-            assert r["subtotal_minor"] == r["amounts"] == 3000, dict(r)
-            assert r["total_minor"] == r["subtotal_minor"] - r["discount_minor"] + r["tax_minor"], dict(r)
-        # Every subscription is billed through its second period, none further.
-        through = await conn.fetch(
-            "SELECT started_at, billed_through FROM subscriptions WHERE organization_id = $1::uuid", org)
-        assert len(through) == CUSTOMERS
-        assert len({r["billed_through"] for r in through}) == 1 and all(r["billed_through"] for r in through)
-        # The audit chain the killed run was writing still verifies.
-        verified = await tenant.api("{ verifyAuditChain { valid } }")
-        assert verified["verifyAuditChain"]["valid"] is True
+
+def _kill_worker(worker) -> None:
+    root = psutil.Process(worker.pid)
+    for process in [*root.children(recursive=True), root]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    worker.wait(timeout=30)
+    assert worker.returncode == -signal.SIGKILL
+
+
+async def test_a_worker_killed_mid_job_leaves_nothing_half_written_and_the_next_schedule_bills_the_rest(
+    stack, tenant, tmp_path
+) -> None:
+    """The worker's jobs (a batch of customers each, as the hourly schedule queues them): killed while the second
+    runs, after the first committed. The killed job wrote nothing; the next hour's schedule, on a restarted
+    worker, bills what is left, and only that. (arq itself runs the killed job again once its lease expires,
+    job_timeout + 10 s later: idempotent, it then finds nothing to do.)"""
+    externals = await _seed(tenant.api, uid("jobcrash"))
+    org = uuid.UUID(tenant.organization_id)
+    conn = await asyncpg.connect(stack.database_url)
+    targets = [(org, r["id"]) for r in await conn.fetch(
+        "SELECT id FROM customers WHERE organization_id = $1 ORDER BY external_id", org)]
+    first, rest = targets[:BATCH_SIZE], targets[BATCH_SIZE:]
+    as_of = datetime.now(UTC)
+
+    async def invoices_made() -> int:
+        return await conn.fetchval("SELECT count(*) FROM invoices WHERE organization_id = $1", org)
+
+    # A Redis of the test's own: only this worker takes these jobs (not the test stack's).
+    with RedisServer(tmp_path / "redis") as redis_server:
+        queue = await create_pool(RedisSettings.from_dsn(redis_server.url))
+        try:
+            with worker_process(stack, tmp_path / "worker.log", REDIS_URL=redis_server.url) as worker:
+                (job,) = await enqueue_billing(queue, first, as_of)
+                assert await job.result(timeout=120) == BATCH_SIZE * DATES
+                (job,) = await enqueue_billing(queue, rest, as_of)
+                async with asyncio.timeout(60):  # bounded: until the worker has taken the second job
+                    while True:
+                        if await job.status() == JobStatus.in_progress:
+                            break
+                        await asyncio.sleep(0.01)
+                await asyncio.to_thread(_kill_worker, worker)
+            assert await invoices_made() == BATCH_SIZE * DATES  # the killed job's transaction left nothing
+
+            with worker_process(stack, tmp_path / "worker-restarted.log", REDIS_URL=redis_server.url):
+                # The next hour's schedule queues every customer again: only the second batch is billed.
+                jobs = await enqueue_billing(queue, targets, as_of + timedelta(hours=1))
+                made = [await j.result(timeout=120) for j in jobs]
+            assert made == [0, BATCH_SIZE * DATES]
+        finally:
+            await queue.aclose()
+    try:
+        await _assert_billed_exactly_once(conn, tenant, externals)
     finally:
         await conn.close()
