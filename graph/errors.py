@@ -15,7 +15,8 @@ log = logging.getLogger("valueverse.graph")
 
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 RETRY_AFTER_SECONDS = 1
-"""Told with 503 (the Retry-After header) when the database cannot be reached: nothing of the request was done."""
+"""Told with 503 (the Retry-After header) when the database cannot be reached (db/faults.py says which errors
+mean that): nothing of the request was done."""
 UNAVAILABLE_MESSAGE = "the database cannot be reached right now: nothing was done, retry in a moment"
 
 
@@ -46,15 +47,6 @@ class NotAuthenticated(PublicError):
 
 class AccessDenied(PublicError):
     code = "FORBIDDEN"
-
-
-class StorageUnavailable(PublicError):
-    """The database cannot be reached (db/faults.py says which errors mean that): HTTP 503 with Retry-After."""
-
-    code = SERVICE_UNAVAILABLE
-
-    def __init__(self) -> None:
-        super().__init__(UNAVAILABLE_MESSAGE)
 
 
 def storage_was_unavailable(response: object) -> bool:

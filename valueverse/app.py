@@ -26,7 +26,7 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -197,6 +197,15 @@ class GraphQLApp(GraphQL):
         context.actor = actor
         context.authorization = header if isinstance(header, str) else None  # checked again while it lives
         return None
+
+
+def server_error(_request: Request, exc: Exception) -> Response:
+    """What no route answered itself: 503 with Retry-After when the database cannot be reached (a PDF link during
+    an outage, say), else Starlette's own 500. The trace goes to the log either way, never into the response."""
+    if storage_unavailable(exc):
+        return Response(error_body(UNAVAILABLE_MESSAGE, "SERVICE_UNAVAILABLE"), 503, media_type="application/json",
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return PlainTextResponse("Internal Server Error", status_code=500)
 
 
 def rate_limited_response(exc: RateLimited) -> Response:
@@ -453,7 +462,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             *cors_middleware(settings.cors_origin_list()),
             Middleware(IpRateLimit, limiter=limiter),
         ],
-        exception_handlers={RateLimited: lambda _request, exc: rate_limited_response(exc)},
+        exception_handlers={RateLimited: lambda _request, exc: rate_limited_response(exc), Exception: server_error},
         lifespan=lifespan,
     )
 

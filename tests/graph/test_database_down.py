@@ -8,6 +8,7 @@ tests/usage/test_storage_down.py); the shared test stack never loses its databas
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import pytest
 
+from services.documents import signed_pdf_path
 from tests.graph.catalog_helpers import customer, uid
 from tests.ops.servers import readiness
 from tests.stack import ApiProcess, start_api
@@ -68,7 +70,7 @@ def _assert_unavailable(status: int, headers: dict, answer: dict) -> None:
     assert not any(leak in str(answer) for leak in LEAKS), answer
 
 
-async def test_graphql_answers_503_with_retry_after_while_the_database_is_down(outage, tenant) -> None:
+async def test_graphql_answers_503_with_retry_after_while_the_database_is_down(stack, outage, tenant) -> None:
     url = outage.api.graphql_url
     await customer(tenant.api.__class__(url, tenant.api_key), uid("before-outage"))
     status, _, answer = await _post(url, QUERY, tenant.api_key)
@@ -86,6 +88,11 @@ async def test_graphql_answers_503_with_retry_after_while_the_database_is_down(o
     ]:
         _assert_unavailable(*await _post(url, query, token, **variables))
     assert (await readiness(outage.api.url))[0] == 503  # and /readyz tells the load balancer: not ready
+    # Not GraphQL alone: a signed PDF link (no credentials, a read of the document) says the same.
+    async with aiohttp.ClientSession() as http, http.get(
+        outage.api.url + signed_pdf_path(uuid.uuid4(), stack.secret_key)
+    ) as response:
+        _assert_unavailable(response.status, dict(response.headers), await response.json(content_type=None))
 
     outage.relay.bring_back()
     async with asyncio.timeout(30):  # the pool notices the database is back by itself: no restart
