@@ -10,7 +10,8 @@ HTTP request would be checked):
 - and every `recheck_seconds` in any case, so a missed message (Redis away) is caught too.
 
 Credentials no longer valid close the socket with 4401; a role that no longer allows one of its
-running subscriptions closes it with 4403. A rate-limited `connection_init` is closed with 4429.
+running subscriptions closes it with 4403. A rate-limited `connection_init` is closed with 4429. A frame
+that is no protocol message (not an object, an id or payload of the wrong shape) is closed with 4400.
 """
 
 from __future__ import annotations
@@ -50,8 +51,35 @@ def concerns(actor: Actor, message: dict[str, Any]) -> bool:
     return False
 
 
+def protocol_problem(message: Any) -> str | None:
+    """What makes a frame (JSON already) no graphql-transport-ws message, or None. Such a frame closes the socket
+    with 4400 and this reason, as a frame that is not JSON does (the protocol's answer to an invalid message)."""
+    if not isinstance(message, dict):
+        return "a message is a JSON object with a type"
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        return "a message's type is a string"
+    if kind in ("subscribe", "complete") and not isinstance(message.get("id"), str):
+        return f"a {kind} message's id is a string"
+    if kind == "subscribe":
+        payload = message.get("payload")
+        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+            return "a subscribe message's payload is an object with a query (a string)"
+        if not isinstance(payload.get("variables"), dict | None) or not isinstance(
+            payload.get("operationName"), str | None
+        ):
+            return "a subscribe message's variables are an object and its operationName a string"
+    return None
+
+
 class CredentialWatchingHandler(BaseGraphQLTransportWSHandler[Context, None]):
     watcher: asyncio.Task | None = None
+
+    async def handle_message(self, message: Any) -> None:
+        if (problem := protocol_problem(message)) is not None:
+            await self.handle_invalid_message(problem)
+            return
+        await super().handle_message(message)
 
     async def handle_connection_init(self, message: Any) -> None:
         try:

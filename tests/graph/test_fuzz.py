@@ -119,6 +119,11 @@ def http(stack) -> Iterator[httpx.Client]:
         yield client
 
 
+@pytest.fixture(scope="module")
+def ws_url(stack) -> str:
+    return stack.ws_url
+
+
 # --- GraphQL operations from the schema -------------------------------------------------------------
 
 
@@ -297,6 +302,48 @@ def test_arbitrary_variables_get_clean_answers(http, callers, query, variables) 
     _post_raw(http, callers["owner"], "/graphql", body, "application/json")
 
 
+# --- WebSocket messages ---------------------------------------------------------------------------
+
+SUBSCRIBE = st.fixed_dictionaries({"type": st.just("subscribe")}, optional={
+    "id": JSON_BODIES, "payload": GRAPHQL_BODY | JSON_BODIES})
+WS_MESSAGES = st.one_of(
+    st.binary(max_size=256), st.text(max_size=256), JSON_BODIES.map(json.dumps), SUBSCRIBE.map(json.dumps),
+    st.fixed_dictionaries({"type": st.sampled_from(["ping", "pong", "complete", "connection_init", "next"])},
+                          optional={"id": JSON_BODIES, "payload": JSON_BODIES}).map(json.dumps),
+)
+
+
+@settings(FUZZ, max_examples=25 * SCALE)
+@given(message=WS_MESSAGES)
+def test_arbitrary_websocket_messages_get_clean_answers(ws_url, callers, message) -> None:
+    """After a good connection_init, any frame is answered or the socket closed with a 44xx code, never 1011."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    with connect(ws_url, subprotocols=["graphql-transport-ws"], open_timeout=30) as ws:
+        ws.send(json.dumps({"type": "connection_init",
+                            "payload": {"authorization": f"Bearer {callers['owner'].token}"}}))
+        assert json.loads(ws.recv(timeout=30))["type"] == "connection_ack"
+        ws.send(message)
+        answers: list[str | bytes] = []
+        try:
+            while len(answers) < 3:  # an operation's results up to its end, or what a frame is answered with
+                answers.append(ws.recv(timeout=0.3))
+                if '"type":"complete"' in str(answers[-1]).replace(" ", "") or "pong" in str(answers[-1]):
+                    break
+        except TimeoutError:
+            pass  # nothing (more) to say to it: the socket stays open
+        except ConnectionClosed as closed:
+            frame = closed.rcvd
+            assert frame is not None and (4000 <= frame.code < 5000 or frame.code == 1000), frame
+            answers.append(frame.reason)
+        for answer in answers:
+            text = answer if isinstance(answer, str) else answer.decode("utf-8", "replace")
+            for what, pattern in LEAKS:
+                found = pattern.search(text)
+                assert found is None or found.group() in str(message), f"shows {what}: {text[:500]}"
+
+
 # --- what the fuzzer found, kept as plain tests ---------------------------------------------------
 
 
@@ -309,3 +356,27 @@ def test_a_graphql_body_that_is_json_but_no_object_is_a_400_with_a_reason(http, 
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == "BAD_REQUEST"
     assert "JSON object" in error["message"] or "batch" in error["message"].lower(), error
+
+
+@pytest.mark.parametrize("frame", [
+    "null", "[]", "1", '"connection_init"', '{"type": 1}', '{"type": "complete", "id": {"a": 1}}',
+    '{"type": "subscribe", "id": ["x"], "payload": {"query": "{ viewer { name } }"}}',
+    '{"type": "subscribe", "id": "1", "payload": []}',
+    '{"type": "subscribe", "id": "1", "payload": {"query": 1}}',
+    '{"type": "subscribe", "id": "1", "payload": {"query": "{ viewer { name } }", "variables": []}}',
+])
+def test_a_websocket_frame_that_is_json_but_no_message_closes_with_4400_and_a_reason(ws_url, callers, frame) -> None:
+    """Found: `null` (any JSON but a message object, or an id or payload of the wrong shape) broke the
+    server's handler and dropped the connection without a close frame."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    with connect(ws_url, subprotocols=["graphql-transport-ws"], open_timeout=30) as ws:
+        ws.send(json.dumps({"type": "connection_init",
+                            "payload": {"authorization": f"Bearer {callers['owner'].token}"}}))
+        assert json.loads(ws.recv(timeout=30))["type"] == "connection_ack"
+        ws.send(frame)
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400, closed.value
+    assert "message" in closed.value.rcvd.reason
