@@ -3,8 +3,9 @@
 GraphQL operations are generated from the printed schema (schema.graphql) by hypothesis-graphql, valid
 ones and invalid ones, root field by root field, and sent as three callers: an OWNER API key, a VIEWER
 staff session and nobody. The raw HTTP surfaces (POST /graphql, POST /v1/events) get arbitrary bytes,
-arbitrary JSON and wrong content types. No answer may be a 5xx, a masked internal error, or show a
-traceback, a file path or SQL.
+arbitrary JSON and wrong content types; operations that take variables get arbitrary JSON for them; the
+WebSocket gets arbitrary frames after a good connection_init. No answer may be a 5xx (over the WebSocket:
+a close that is not 1000 or 44xx), a masked internal error, or show a traceback, a file path or SQL.
 
 Bounded for a small machine: few examples per test, derandomized (the same examples on every run and
 in CI, no example database), no deadline. What the fuzzer found is kept as plain tests at the end.
