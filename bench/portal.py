@@ -341,6 +341,8 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
     slice_seconds = args.seconds / args.rounds
     for name, make in (("customerUsage", usage), ("customer invoices", customer_invoices),
                        ("organization invoices", org_invoices)):
+        if name.split()[0] not in args.queries:
+            continue
         print(f"\n{name}: {args.clients} clients, {args.rounds} rounds of {slice_seconds:.0f} s per server, "
               f"servers in turn; {common.load_summary()}", flush=True)
         tallies = {s.name: Tally() for s in servers}
@@ -365,7 +367,7 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
 
     # PDFs: half the clients download, the other half list invoices: does rendering stall the GraphQL clients?
     half = args.clients // 2
-    if half == 0:
+    if half == 0 or "pdf" not in args.queries:
         return
     print(f"\nPDF burst: {half} clients downloading PDFs while {half} list a customer's invoices; "
           f"{common.load_summary()}", flush=True)
@@ -415,6 +417,9 @@ def main() -> int:
                         "what else runs on the machine weighs on all of them alike")
     p.add_argument("--processes", default="1,2", help="API process counts of this tree's servers (WEB_CONCURRENCY)")
     p.add_argument("--profile", type=Path, help="py-spy the last server once more per query: <PATH>.<query>.raw")
+    p.add_argument("--queries", type=lambda text: set(text.split(",")),
+                   default={"customerUsage", "customer", "organization", "pdf"},
+                   help="what to measure: customerUsage, customer (its invoices), organization (its invoices), pdf")
     p.add_argument("--db-pool-size", type=int, default=5, help="DB_POOL_SIZE of every server (per API process)")
     p.add_argument("--candidate-index", action="store_true",
                    help="add an index on invoices (organization_id, created_at, id) after the set-up, to measure "

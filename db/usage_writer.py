@@ -2,7 +2,9 @@
 
 Each request hands its rows to the writer and waits; a writer task takes everything queued
 (up to MAX_ROWS), COPYs it into a temporary staging table, and in one statement claims the
-new idempotency keys, inserts the new events and updates the hourly rollups, then commits.
+new idempotency keys, inserts the new events, updates the hourly rollups and bumps the usage
+version of each customer with new events (what kept `customerUsage` answers are checked against),
+then commits.
 Only after the commit does each request learn which of its transaction ids were new: an
 acknowledged event is durable.
 
@@ -58,8 +60,10 @@ CREATE TEMP TABLE IF NOT EXISTS usage_staging (
     properties jsonb, value numeric, dims text, received_at timestamptz
 ) ON COMMIT DELETE ROWS"""
 
-# Row locks are taken in the order each INSERT reads its input: `staged` is sorted by the keys' primary key and
-# `rolled` by the rollups' conflict key (ORDER BY), the same total order in every writer: no deadlock between them.
+# Row locks are taken in the order each INSERT reads its input: `staged` is sorted by the keys' primary key,
+# `rolled` by the rollups' conflict key and `bumped` by the usage versions' (ORDER BY), and the parts of one statement
+# run in one order (the keys first: the outer SELECT reads them): the same total order in every writer, so no
+# deadlock between them.
 MERGE = """
 WITH staged AS (
     SELECT DISTINCT ON (organization_id, transaction_id) * FROM usage_staging
@@ -87,6 +91,12 @@ WITH staged AS (
     ON CONFLICT (organization_id, customer_external_id, metric_code, hour, subscription_external_id, dims)
     DO UPDATE SET events = r.events + excluded.events, value_sum = r.value_sum + excluded.value_sum,
                   value_max = greatest(r.value_max, excluded.value_max)
+), bumped AS (
+    -- Each customer with new events: its kept usage answers (db/usage_answers.py) are stale from this commit on.
+    INSERT INTO usage_versions AS v (organization_id, customer_external_id, version)
+    SELECT DISTINCT organization_id, customer_external_id, 1 FROM new_events
+    ORDER BY 1, 2
+    ON CONFLICT (organization_id, customer_external_id) DO UPDATE SET version = v.version + 1
 )
 SELECT organization_id, transaction_id FROM new_keys
 """
