@@ -21,15 +21,28 @@ from typing import NamedTuple
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
+# The versions, and either the kept answer (if computed under them and holding at $4) or, to keep a new one, every
+# moment at which the customer's subscriptions change status or phase (their periods follow from these too).
 LOOKUP = """
-SELECT coalesce((SELECT version FROM usage_versions WHERE organization_id = $1 AND customer_external_id = $2), 0)
-           AS usage_version,
-       coalesce((SELECT version FROM usage_catalog_versions WHERE organization_id = $1), 0) AS catalog_version,
-       a.usage_version AS kept_usage_version, a.catalog_version AS kept_catalog_version,
-       a.valid_from, a.valid_until, a.answer
-FROM (SELECT) AS one
-LEFT JOIN usage_answers a
-       ON a.organization_id = $1 AND a.customer_external_id = $2 AND a.subscription_external_id = $3
+WITH versions AS (
+    SELECT coalesce((SELECT version FROM usage_versions
+                     WHERE organization_id = $1 AND customer_external_id = $2), 0) AS usage_version,
+           coalesce((SELECT version FROM usage_catalog_versions WHERE organization_id = $1), 0) AS catalog_version
+), kept AS (
+    SELECT a.answer FROM usage_answers a, versions v
+    WHERE a.organization_id = $1 AND a.customer_external_id = $2 AND a.subscription_external_id = $3
+      AND a.usage_version = v.usage_version AND a.catalog_version = v.catalog_version
+      AND a.valid_from <= $4 AND $4 < a.valid_until
+)
+SELECT v.usage_version, v.catalog_version, (SELECT answer FROM kept) AS answer,
+       CASE WHEN NOT EXISTS (SELECT FROM kept) THEN ARRAY(
+           SELECT m FROM customers c
+           JOIN subscriptions s ON s.organization_id = c.organization_id AND s.customer_id = c.id
+           LEFT JOIN subscription_phases p ON p.subscription_id = s.id,
+           unnest(ARRAY[s.started_at, s.trial_ends_at, s.ending_at, p.starts_at, p.ends_at]) AS m
+           WHERE c.organization_id = $1 AND c.external_id = $2 AND c.deleted_at IS NULL AND m > $4
+       ) END AS moments
+FROM versions v
 """
 
 KEEP = """
@@ -42,15 +55,6 @@ SET usage_version = excluded.usage_version, catalog_version = excluded.catalog_v
 WHERE a.usage_version <= excluded.usage_version AND a.catalog_version <= excluded.catalog_version
 """
 
-# Every moment at which the customer's subscriptions change status or phase (their periods follow from these too).
-MOMENTS = """
-SELECT unnest(ARRAY[s.started_at, s.trial_ends_at, s.ending_at, p.starts_at, p.ends_at]) AS moment
-FROM customers c
-JOIN subscriptions s ON s.organization_id = c.organization_id AND s.customer_id = c.id
-LEFT JOIN subscription_phases p ON p.subscription_id = s.id
-WHERE c.organization_id = $1 AND c.external_id = $2 AND c.deleted_at IS NULL
-"""
-
 
 class Versions(NamedTuple):
     usage: int
@@ -60,6 +64,7 @@ class Versions(NamedTuple):
 class Lookup(NamedTuple):
     versions: Versions
     answer: bytes | None  # the kept answer, if it holds for the moment asked about
+    moments: list[datetime]  # without one: the moments after `at` at which the customer's subscriptions change
 
 
 async def _connection(session: AsyncSession) -> asyncpg.Connection:
@@ -71,23 +76,10 @@ async def _connection(session: AsyncSession) -> asyncpg.Connection:
 async def lookup(
     session: AsyncSession, organization_id: uuid.UUID, customer: str, subscription: str | None, at: datetime
 ) -> Lookup:
-    """The current versions, and the kept answer if it was computed under them and holds at `at`."""
+    """The current versions, and the kept answer if it was computed under them and holds at `at` (one statement)."""
     conn = await _connection(session)
-    row = await conn.fetchrow(LOOKUP, organization_id, customer, subscription or "")
-    versions = Versions(row["usage_version"], row["catalog_version"])
-    kept = row["answer"]
-    if (
-        kept is not None
-        and (row["kept_usage_version"], row["kept_catalog_version"]) == versions
-        and row["valid_from"] <= at < row["valid_until"]
-    ):
-        return Lookup(versions, kept)
-    return Lookup(versions, None)
-
-
-async def moments(session: AsyncSession, organization_id: uuid.UUID, customer: str) -> list[datetime]:
-    conn = await _connection(session)
-    return [r["moment"] for r in await conn.fetch(MOMENTS, organization_id, customer) if r["moment"] is not None]
+    row = await conn.fetchrow(LOOKUP, organization_id, customer, subscription or "", at)
+    return Lookup(Versions(row["usage_version"], row["catalog_version"]), row["answer"], row["moments"] or [])
 
 
 async def keep(

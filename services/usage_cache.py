@@ -8,21 +8,26 @@ answer is kept for the stretch of time from its computation to the first moment 
 customer's subscriptions changes period, phase or status, and reused within that stretch while the versions
 are unchanged: exactly the answer `services.usage.current_usage` would compute, in one statement.
 
+An answer is kept with a digest of the code that computed it (`CODE_VERSION`): another release computes its own.
 Only answers are kept, not refusals (no customer, no live subscription, usage that cannot be rated): those
 are computed every time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import NamedTuple
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import domain
+import services
 from db import usage_answers
 from services import usage
 from services.usage import ChargeUsage, UsageReport
@@ -45,6 +50,17 @@ class _Kept(msgspec.Struct, array_like=True):
     charges: tuple[ChargeUsage, ...]
 
 
+def _code_version() -> bytes:
+    """A digest of the code answers are computed by (services/, domain/): an answer kept by other code, e.g. before
+    a release that changed how usage is rated, is never read back."""
+    digest = hashlib.blake2b(digest_size=8)
+    for package in (domain, services):
+        for path in sorted(Path(package.__file__).parent.rglob("*.py")):
+            digest.update(path.read_bytes())
+    return digest.digest()
+
+
+CODE_VERSION = _code_version()
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(_Kept).decode
 
@@ -61,7 +77,7 @@ def _report(kept: _Kept) -> UsageReport:
 
 
 def _answer(report: UsageReport) -> bytes:
-    return _encode(_Kept(report.subscription.external_id, report.from_datetime, report.to_datetime,
+    return CODE_VERSION + _encode(_Kept(report.subscription.external_id, report.from_datetime, report.to_datetime,
                          report.currency, report.amount, report.charges))
 
 
@@ -74,15 +90,14 @@ async def current_usage(
 ) -> UsageReport:
     """`services.usage.current_usage`, from the kept answer when it still holds (the same answer either way)."""
     found = await usage_answers.lookup(session, organization_id, customer_external_id, subscription_external_id, at)
-    if found.answer is not None:
+    if found.answer is not None and found.answer.startswith(CODE_VERSION):
         try:
-            return _report(_decode(found.answer))
-        except (msgspec.DecodeError, msgspec.ValidationError):  # kept by another version of this code: compute
+            return _report(_decode(memoryview(found.answer)[len(CODE_VERSION):]))
+        except (msgspec.DecodeError, msgspec.ValidationError):  # a guard: CODE_VERSION covers what writes them
             log.warning("a kept usage answer could not be read back: computing it again")
     # Everything below is read after the versions were: see db/usage_answers.py for why that keeps it exact.
     report = await usage.current_usage(session, organization_id, customer_external_id, subscription_external_id, at)
-    changes = [m for m in await usage_answers.moments(session, organization_id, customer_external_id) if m > at]
-    valid_until = min([report.to_datetime, *changes])
+    valid_until = min([report.to_datetime, *found.moments])
     if at < valid_until:
         await usage_answers.keep(session, organization_id, customer_external_id, subscription_external_id,
                                  found.versions, at, valid_until, _answer(report))
