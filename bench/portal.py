@@ -16,8 +16,12 @@ Set-up (reported, not timed against the budget):
     gapless per organization, one billing key per customer and month) — billing 120,000 invoices through
     the use cases would take ~4 minutes and measure billing, which bench/billing.py does.
 
-Measured, for each API process count in --processes (the server is restarted with WEB_CONCURRENCY=N):
-  * `customerUsage` of a random customer: --clients closed-loop clients (no think time) for --seconds;
+Measured, for each API process count in --processes (the server is restarted with WEB_CONCURRENCY=N), each
+query only if named in --queries:
+  * `customerUsage` of a random customer (of the first --usage-customers, if given): --clients closed-loop clients
+    (no think time) for --seconds; with --warm-usage each of those customers is asked about once per server
+    first (a kept answer then serves the repeats), and the customers never asked are measured apart (each
+    answer computed, then kept);
   * the customer portal's invoice list: `invoices(customerExternalId: random, first: 12)` with lines, pdfUrl;
   * the admin portal's list: `invoices(first: 20)` of the whole organization, with totalCount;
   * a burst of PDF downloads: half the clients fetch random invoices' PDFs while the other half run the
