@@ -91,10 +91,13 @@ WITH staged AS (
     ON CONFLICT (organization_id, customer_external_id, metric_code, hour, subscription_external_id, dims)
     DO UPDATE SET events = r.events + excluded.events, value_sum = r.value_sum + excluded.value_sum,
                   value_max = greatest(r.value_max, excluded.value_max)
+    RETURNING organization_id, customer_external_id
 ), bumped AS (
     -- Each customer with new events: its kept usage answers (db/usage_answers.py) are stale from this commit on.
+    -- (From the rollup rows written, far fewer than the events.)
     INSERT INTO usage_versions AS v (organization_id, customer_external_id, version)
-    SELECT DISTINCT organization_id, customer_external_id, 1 FROM new_events
+    SELECT organization_id, customer_external_id, 1 FROM rolled
+    GROUP BY 1, 2
     ORDER BY 1, 2
     ON CONFLICT (organization_id, customer_external_id) DO UPDATE SET version = v.version + 1
 )
