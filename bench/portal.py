@@ -16,8 +16,12 @@ Set-up (reported, not timed against the budget):
     gapless per organization, one billing key per customer and month) — billing 120,000 invoices through
     the use cases would take ~4 minutes and measure billing, which bench/billing.py does.
 
-Measured, for each API process count in --processes (the server is restarted with WEB_CONCURRENCY=N):
-  * `customerUsage` of a random customer: --clients closed-loop clients (no think time) for --seconds;
+Measured, for each API process count in --processes (the server is restarted with WEB_CONCURRENCY=N), each
+query only if named in --queries:
+  * `customerUsage` of a random customer (of the first --usage-customers, if given): --clients closed-loop clients
+    (no think time) for --seconds; with --warm-usage each of those customers is asked about once per server
+    first (a kept answer then serves the repeats), and the customers never asked are measured apart (each
+    answer computed, then kept);
   * the customer portal's invoice list: `invoices(customerExternalId: random, first: 12)` with lines, pdfUrl;
   * the admin portal's list: `invoices(first: 20)` of the whole organization, with totalCount;
   * a burst of PDF downloads: half the clients fetch random invoices' PDFs while the other half run the
@@ -327,8 +331,30 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
     token = stack.org.api_key
     pdf_paths: dict[str, list[str]] = {s.url: [] for s in servers}
 
+    asked = customers[: args.usage_customers] if args.usage_customers else customers
+
     async def usage(api: Api, http, rng: random.Random, url: str) -> None:
-        await api(USAGE, c=rng.choice(customers))
+        await api(USAGE, c=rng.choice(asked))
+
+    if "customerUsage" in args.queries and args.warm_usage:
+        # Each customer asked about once per server before the measurement: what a portal that shows the usage
+        # again and again sees (an answer kept since the last change), not the first read after each change.
+        async def warm(url: str) -> None:
+            pending = list(asked)
+            async with aiohttp.ClientSession() as http:
+                api = Api(http, f"{url}/graphql", token)
+
+                async def client() -> None:
+                    while pending:
+                        await api(USAGE, c=pending.pop())
+
+                await asyncio.gather(*(client() for _ in range(min(args.clients, 20))))
+
+        for server in servers:
+            t0 = time.monotonic()
+            asyncio.run(warm(server.url))
+            print(f"warm-up: customerUsage of {len(asked):,} customers once on {server.name} in "
+                  f"{time.monotonic() - t0:.1f} s", flush=True)
 
     async def customer_invoices(api: Api, http, rng: random.Random, url: str) -> None:
         data = await api(CUSTOMER_INVOICES, c=rng.choice(customers))
@@ -339,8 +365,17 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
         await api(ORG_INVOICES)
 
     slice_seconds = args.seconds / args.rounds
-    for name, make in (("customerUsage", usage), ("customer invoices", customer_invoices),
-                       ("organization invoices", org_invoices)):
+    unasked = customers[len(asked):] if args.warm_usage and len(asked) < len(customers) else []
+
+    async def first_usage(api: Api, http, rng: random.Random, url: str) -> None:
+        await api(USAGE, c=rng.choice(unasked))
+
+    for key, name, make in (("customerUsage", "customerUsage", usage),
+                            ("customerUsage", "customerUsage, customers not asked before", first_usage),
+                            ("customer", "customer invoices", customer_invoices),
+                            ("organization", "organization invoices", org_invoices)):
+        if key not in args.queries or (make is first_usage and not unasked):
+            continue
         print(f"\n{name}: {args.clients} clients, {args.rounds} rounds of {slice_seconds:.0f} s per server, "
               f"servers in turn; {common.load_summary()}", flush=True)
         tallies = {s.name: Tally() for s in servers}
@@ -354,9 +389,9 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
             p95 = percentile(tally.samples, 95)
             lines.append(budget_line(f"{name} p95, {args.clients} clients, {server.name}", ms(p95), "< 100 ms",
                                      p95 < 0.100 and not tally.errors))
-        if args.profile:
+        if args.profile and make is not first_usage:
             target = servers[-1]
-            prof = common.Profiler(target.process.pid, Path(f"{args.profile}.{name.split()[0]}.raw"),
+            prof = common.Profiler(target.process.pid, Path(f"{args.profile}.{name.split()[0].strip(',')}.raw"),
                                    min(slice_seconds, 15), subprocesses=True)
             prof.start()
             asyncio.run(closed_loop(target.url, token, args.clients, slice_seconds, make))
@@ -365,7 +400,7 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
 
     # PDFs: half the clients download, the other half list invoices: does rendering stall the GraphQL clients?
     half = args.clients // 2
-    if half == 0:
+    if half == 0 or "pdf" not in args.queries:
         return
     print(f"\nPDF burst: {half} clients downloading PDFs while {half} list a customer's invoices; "
           f"{common.load_summary()}", flush=True)
@@ -415,6 +450,13 @@ def main() -> int:
                         "what else runs on the machine weighs on all of them alike")
     p.add_argument("--processes", default="1,2", help="API process counts of this tree's servers (WEB_CONCURRENCY)")
     p.add_argument("--profile", type=Path, help="py-spy the last server once more per query: <PATH>.<query>.raw")
+    p.add_argument("--usage-customers", type=int, default=0,
+                   help="customerUsage asks about the first N customers only (0: all of them)")
+    p.add_argument("--warm-usage", action="store_true",
+                   help="ask customerUsage of each of those customers once per server before measuring it")
+    p.add_argument("--queries", type=lambda text: set(text.split(",")),
+                   default={"customerUsage", "customer", "organization", "pdf"},
+                   help="what to measure: customerUsage, customer (its invoices), organization (its invoices), pdf")
     p.add_argument("--db-pool-size", type=int, default=5, help="DB_POOL_SIZE of every server (per API process)")
     p.add_argument("--candidate-index", action="store_true",
                    help="add an index on invoices (organization_id, created_at, id) after the set-up, to measure "

@@ -2,7 +2,9 @@
 
 Each request hands its rows to the writer and waits; a writer task takes everything queued
 (up to MAX_ROWS), COPYs it into a temporary staging table, and in one statement claims the
-new idempotency keys, inserts the new events and updates the hourly rollups, then commits.
+new idempotency keys, inserts the new events, updates the hourly rollups and bumps the usage
+version of each customer with new events (what kept `customerUsage` answers are checked against),
+then commits.
 Only after the commit does each request learn which of its transaction ids were new: an
 acknowledged event is durable.
 
@@ -10,6 +12,12 @@ One request's bad row must not fail the others: when PostgreSQL refuses a batch 
 (`db.faults.Fault.DATA`), the writer stores it again by halves under savepoints, in one transaction,
 so that only the refused rows are refused (each with a reason); every other row commits. Only an
 unavailable database fails a whole batch (`WriterUnavailable`: nothing of it is stored).
+
+Several writers (two per API process, several processes) add to the same rollup rows and may claim
+the same idempotency keys at once. Each MERGE takes its row locks in one order: the keys sorted by
+(organization, transaction id), then the rollup rows sorted by their conflict key, so two writers wait
+for each other but never in a cycle (`EXPLAIN` shows a Sort, or a sorted GroupAggregate, under each
+INSERT). A deadlock or serialization failure that happens anyway is tried again (`_store`).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -24,6 +33,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 import asyncpg
+from prometheus_client import Counter
 
 from db.faults import Fault, fault
 
@@ -50,6 +60,10 @@ CREATE TEMP TABLE IF NOT EXISTS usage_staging (
     properties jsonb, value numeric, dims text, received_at timestamptz
 ) ON COMMIT DELETE ROWS"""
 
+# Row locks are taken in the order each INSERT reads its input: `staged` is sorted by the keys' primary key,
+# `rolled` by the rollups' conflict key and `bumped` by the usage versions' (ORDER BY), and the parts of one statement
+# run in one order (the keys first: the outer SELECT reads them): the same total order in every writer, so no
+# deadlock between them.
 MERGE = """
 WITH staged AS (
     SELECT DISTINCT ON (organization_id, transaction_id) * FROM usage_staging
@@ -73,9 +87,19 @@ WITH staged AS (
            coalesce(subscription_external_id, ''), dims, count(*), coalesce(sum(value), 0), max(value)
     FROM new_events
     GROUP BY 1, 2, 3, 4, 5, 6
+    ORDER BY 1, 2, 3, 4, 5, 6
     ON CONFLICT (organization_id, customer_external_id, metric_code, hour, subscription_external_id, dims)
     DO UPDATE SET events = r.events + excluded.events, value_sum = r.value_sum + excluded.value_sum,
                   value_max = greatest(r.value_max, excluded.value_max)
+    RETURNING organization_id, customer_external_id
+), bumped AS (
+    -- Each customer with new events: its kept usage answers (db/usage_answers.py) are stale from this commit on.
+    -- (From the rollup rows written, far fewer than the events.)
+    INSERT INTO usage_versions AS v (organization_id, customer_external_id, version)
+    SELECT organization_id, customer_external_id, 1 FROM rolled
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+    ON CONFLICT (organization_id, customer_external_id) DO UPDATE SET version = v.version + 1
 )
 SELECT organization_id, transaction_id FROM new_keys
 """
@@ -109,8 +133,15 @@ class Stored(NamedTuple):
 
 Key = tuple[uuid.UUID, str]
 
-TRANSIENT_ATTEMPTS = 3
+TRANSIENT_ATTEMPTS = 5
 """A batch that meets a deadlock or serialization failure is tried this many times in all."""
+RETRY_PAUSE = 0.005
+"""Before its n-th retry a batch waits a random time up to n times this many seconds."""
+RETRIES = Counter(
+    "valueverse_usage_writer_retries_total",
+    "Group commits of usage events tried again after a deadlock or serialization failure",
+    ["sqlstate"],
+)
 ISOLATION_FAILURES = 256
 """Failed parts an isolation may try before it refuses every part still failing whole (bounded work)."""
 
@@ -206,23 +237,33 @@ class UsageWriter:
     async def _store(
         self, conn: asyncpg.Connection | None, rows: list[EventRow]
     ) -> tuple[asyncpg.Connection, set[Key], dict[Key, str]]:
-        """One shared transaction for the batch; if the database refuses it for its data, `_isolate`."""
+        """One shared transaction for the batch; if the database refuses it for its data, `_isolate`.
+
+        A deadlock or serialization failure (SQLSTATE 40P01, 40001: `Fault.TRANSIENT`) rolled the whole
+        transaction back, so the whole group commit is tried again, up to TRANSIENT_ATTEMPTS times in
+        all: nothing of it was stored and nobody was answered yet, so no event is lost or counted twice.
+        Writers take their row locks in one order (see MERGE), so this is the exception, not the rule."""
         for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
             if conn is None or conn.is_closed():
                 conn = await self._connect()
             try:
-                return conn, await self._merge(conn, rows), {}
-            except Exception as exc:
-                kind = fault(exc)
-                if kind is Fault.DATA:
+                try:
+                    return conn, await self._merge(conn, rows), {}
+                except Exception as exc:
+                    if fault(exc) is not Fault.DATA:
+                        raise
                     log.warning("a usage batch of %d events was refused (%s): storing its parts apart", len(rows),
                                 getattr(exc, "sqlstate", type(exc).__name__))
                     inserted, refused = await self._isolate(conn, rows)
                     return conn, inserted, refused
-                if kind is Fault.TRANSIENT and attempt < TRANSIENT_ATTEMPTS:
-                    log.info("usage batch of %d events: %s, trying again", len(rows), exc)
-                    continue
-                raise
+            except Exception as exc:
+                if fault(exc) is not Fault.TRANSIENT or attempt == TRANSIENT_ATTEMPTS:
+                    raise
+                sqlstate = getattr(exc, "sqlstate", None) or "40"
+                RETRIES.labels(sqlstate).inc()
+                log.info("usage batch of %d events: %s (SQLSTATE %s), trying again", len(rows), exc, sqlstate)
+                # Apart from the other party, which goes on at once.
+                await asyncio.sleep(random.uniform(0, RETRY_PAUSE * attempt))
         raise AssertionError("unreachable")
 
     async def _isolate(self, conn: asyncpg.Connection, rows: list[EventRow]) -> tuple[set[Key], dict[Key, str]]:

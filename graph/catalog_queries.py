@@ -19,7 +19,7 @@ from graph.types.customer import Customer
 from graph.types.plan import Plan
 from graph.types.subscription import Subscription
 from graph.types.usage import CustomerUsage
-from services import usage
+from services import usage, usage_cache
 
 
 @strawberry.type
@@ -102,7 +102,7 @@ class CatalogQueries:
         actor = current_actor(info)
         async with info.context.db.read() as session:
             try:
-                report = await usage.current_usage(
+                report = await usage_cache.current_usage(
                     session, actor.organization_id, customer_external_id, subscription_external_id, datetime.now(UTC)
                 )
             except usage.UsageUnavailable as exc:

@@ -22,7 +22,7 @@ from graph.types.audit_log import AuditLog
 from graph.types.invoice import Invoice
 from graph.types.usage import CustomerUsage
 from integrations.live import Subscriber, SubscriberLagged
-from services import billing, usage
+from services import billing, usage, usage_cache
 from services.audit import audit_channel
 
 # A burst of usage yields one push per window, not one per event.
@@ -44,7 +44,7 @@ async def _usage(info: Info[Context, None], customer: str, subscription: str | N
     actor = current_actor(info)
     async with info.context.db.read() as session:
         try:
-            report = await usage.current_usage(session, actor.organization_id, customer, subscription,
+            report = await usage_cache.current_usage(session, actor.organization_id, customer, subscription,
                                                datetime.now(UTC))
         except usage.UsageUnavailable as exc:
             raise PublicError(exc.message, exc.code) from None

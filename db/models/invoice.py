@@ -80,6 +80,8 @@ class Invoice(Base):
             "uq_invoices_number", "organization_id", "number", unique=True, postgresql_where=text("number IS NOT NULL")
         ),
         Index("ix_invoices_customer", "organization_id", "customer_id", "created_at"),
+        # The organization's invoice list, newest first (migration 0012).
+        Index("ix_invoices_org_created", "organization_id", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

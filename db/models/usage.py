@@ -5,7 +5,7 @@ They are plain Core tables: no ORM object is ever built per event.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Numeric, String, Table, Text
+from sqlalchemy import BigInteger, Column, DateTime, LargeBinary, Numeric, String, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from db.models.base import Base
@@ -48,5 +48,38 @@ usage_rollups = Table(
     Column("events", BigInteger, nullable=False),
     Column("value_sum", Numeric, nullable=False),
     Column("value_max", Numeric),
+    info=SKIP,
+)
+
+
+# Migration 0012: what kept customerUsage answers are checked against (db/usage_answers.py), and the answers.
+usage_versions = Table(
+    "usage_versions",
+    Base.metadata,
+    Column("organization_id", UUID(as_uuid=True), primary_key=True),
+    Column("customer_external_id", String(200), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    info=SKIP,
+)
+
+usage_catalog_versions = Table(
+    "usage_catalog_versions",
+    Base.metadata,
+    Column("organization_id", UUID(as_uuid=True), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    info=SKIP,
+)
+
+usage_answers = Table(
+    "usage_answers",
+    Base.metadata,
+    Column("organization_id", UUID(as_uuid=True), primary_key=True),
+    Column("customer_external_id", String(200), primary_key=True),
+    Column("subscription_external_id", String(200), primary_key=True),
+    Column("usage_version", BigInteger, nullable=False),
+    Column("catalog_version", BigInteger, nullable=False),
+    Column("valid_from", DateTime(timezone=True), nullable=False),
+    Column("valid_until", DateTime(timezone=True), nullable=False),
+    Column("answer", LargeBinary, nullable=False),
     info=SKIP,
 )

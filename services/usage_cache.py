@@ -1,0 +1,104 @@
+"""`customerUsage` answered from a kept answer while nothing it follows from has changed (db/usage_answers.py).
+
+The answer to "what does the customer's current period cost in usage so far" follows from the customer's
+events, the customer, its subscriptions and their phases, the plans, charges and metrics they use, the
+organization's time zone, and the moment asked about. The moment matters only through which period,
+phase and status it falls in; everything else is covered by the versions `db.usage_answers` checks. So an
+answer is kept for the stretch of time from its computation to the first moment at which any of the
+customer's subscriptions changes period, phase or status, and reused within that stretch while the versions
+are unchanged: exactly the answer `services.usage.current_usage` would compute, in one statement.
+
+An answer is kept with a digest of the code that computed it (`CODE_VERSION`): another release computes its own.
+Only answers are kept, not refusals (no customer, no live subscription, usage that cannot be rated): those
+are computed every time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import NamedTuple
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import domain
+import services
+from db import usage_answers
+from services import usage
+from services.usage import ChargeUsage, UsageReport
+
+log = logging.getLogger("valueverse.usage_cache")
+
+
+class KeptSubscription(NamedTuple):
+    """What a kept answer says of its subscription (all an answer shows of it)."""
+
+    external_id: str
+
+
+class _Kept(msgspec.Struct, array_like=True):
+    subscription_external_id: str
+    from_datetime: datetime
+    to_datetime: datetime
+    currency: str
+    amount: Decimal
+    charges: tuple[ChargeUsage, ...]
+
+
+def _code_version() -> bytes:
+    """A digest of the code answers are computed by (services/, domain/): an answer kept by other code, e.g. before
+    a release that changed how usage is rated, is never read back."""
+    digest = hashlib.blake2b(digest_size=8)
+    for package in (domain, services):
+        for path in sorted(Path(package.__file__).parent.rglob("*.py")):
+            digest.update(path.read_bytes())
+    return digest.digest()
+
+
+CODE_VERSION = _code_version()
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(_Kept).decode
+
+
+def _report(kept: _Kept) -> UsageReport:
+    return UsageReport(
+        KeptSubscription(kept.subscription_external_id),  # type: ignore[arg-type]
+        kept.from_datetime,
+        kept.to_datetime,
+        kept.currency,
+        kept.amount,
+        kept.charges,
+    )
+
+
+def _answer(report: UsageReport) -> bytes:
+    return CODE_VERSION + _encode(_Kept(report.subscription.external_id, report.from_datetime, report.to_datetime,
+                         report.currency, report.amount, report.charges))
+
+
+async def current_usage(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    customer_external_id: str,
+    subscription_external_id: str | None,
+    at: datetime,
+) -> UsageReport:
+    """`services.usage.current_usage`, from the kept answer when it still holds (the same answer either way)."""
+    found = await usage_answers.lookup(session, organization_id, customer_external_id, subscription_external_id, at)
+    if found.answer is not None and found.answer.startswith(CODE_VERSION):
+        try:
+            return _report(_decode(memoryview(found.answer)[len(CODE_VERSION):]))
+        except (msgspec.DecodeError, msgspec.ValidationError):  # a guard: CODE_VERSION covers what writes them
+            log.warning("a kept usage answer could not be read back: computing it again")
+    # Everything below is read after the versions were: see db/usage_answers.py for why that keeps it exact.
+    report = await usage.current_usage(session, organization_id, customer_external_id, subscription_external_id, at)
+    valid_until = min([report.to_datetime, *found.moments])
+    if at < valid_until:
+        await usage_answers.keep(session, organization_id, customer_external_id, subscription_external_id,
+                                 found.versions, at, valid_until, _answer(report))
+    return report
