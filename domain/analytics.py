@@ -32,6 +32,8 @@ Decisions for docs/ (docs/analytics.md restates them with a worked example):
   buckets tile it. A bucket's start instant is local midnight of its first day; its end instant
   local midnight after its last day (the next bucket's start). A point's MRR is the MRR at its
   end instant. At most 5 years; `to` before `from` is refused.
+- Nothing is forecast: given `as_of` (now), a bucket's instants are never later than it, so a
+  bucket in progress shows the figures so far and a bucket still to come shows no movement.
 - Amounts are never converted or summed between currencies: every function here takes one.
 """
 
@@ -427,6 +429,18 @@ class MrrPoint:
         return gross_revenue_retention(self.movements)
 
 
+def bucket_window(bucket: Bucket, tz: str, as_of: datetime | None = None) -> tuple[datetime, datetime]:
+    """The instants a bucket's figures compare: its start and end, neither later than `as_of`.
+
+    Nothing is forecast: a bucket in progress ends at `as_of`, one still to come is empty.
+    """
+    starts_at, ends_at = bucket.starts_at(tz), bucket.ends_at(tz)
+    if as_of is not None:
+        require_aware(as_of, "as_of")
+        starts_at, ends_at = min(starts_at, as_of), min(ends_at, as_of)
+    return starts_at, ends_at
+
+
 def mrr_points(
     customers: Sequence[CustomerHistory],
     currency: str,
@@ -434,11 +448,12 @@ def mrr_points(
     last_day: date,
     granularity: Granularity,
     tz: str,
+    as_of: datetime | None = None,
 ) -> list[MrrPoint]:
-    """MRR and its movements per bucket of [first_day, last_day] in time zone `tz`."""
+    """MRR and its movements per bucket of [first_day, last_day] in time zone `tz`, up to `as_of`."""
     validate_currency(currency)
     return [
-        MrrPoint(bucket, currency, movements(customers, currency, bucket.starts_at(tz), bucket.ends_at(tz)))
+        MrrPoint(bucket, currency, movements(customers, currency, *bucket_window(bucket, tz, as_of)))
         for bucket in buckets(first_day, last_day, granularity)
     ]
 
