@@ -285,6 +285,11 @@ class CustomerHistory:
             return _ZERO
         return self._values[index].get(currency, _ZERO)
 
+    def next_change_after(self, at: datetime) -> datetime | None:
+        """The first instant after `at` at which this customer's MRR may change (None: never again)."""
+        index = bisect_right(self._steps, require_aware(at, "at"))
+        return self._steps[index] if index < len(self._steps) else None
+
     def first_positive_at(self, currency: str) -> datetime | None:
         """The first instant with MRR above 0 in `currency` (None if never)."""
         for at, values in zip(self._steps, self._values, strict=True):
@@ -471,7 +476,15 @@ class InvoiceFact:
     amount_due: Decimal  # what is left to pay while it is open
     due_at: datetime | None = None
     closed_at: datetime | None = None  # paid, voided or made uncollectible: no longer open
+    voided: bool = False  # voided since: not invoiced after all
     usage_amount: Decimal = _ZERO  # its usage fees, before tax
+
+    @property
+    def overdue_from(self) -> datetime | None:
+        """From when it is open and past due (None: never)."""
+        if self.due_at is None:
+            return None
+        return max(self.finalized_at, self.due_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -495,6 +508,11 @@ def _in(at: datetime, starts_at: datetime, ends_at: datetime) -> bool:
     return starts_at <= at < ends_at
 
 
+def _overdue_at(invoice: InvoiceFact, at: datetime) -> bool:
+    since = invoice.overdue_from
+    return since is not None and since < at and (invoice.closed_at is None or invoice.closed_at >= at)
+
+
 def cash_figures(
     invoices: Sequence[InvoiceFact],
     payments: Sequence[PaymentFact],
@@ -502,22 +520,86 @@ def cash_figures(
     starts_at: datetime,
     ends_at: datetime,
 ) -> CashFigures:
-    """invoiced and usage revenue of invoices finalized in [starts_at, ends_at), collected there
-    (less refunds), and overdue at `ends_at`: the amount due of invoices open then, past due."""
+    """The cash figures of [starts_at, ends_at) in `currency`, by their definitions:
+
+    invoiced and usage revenue of the invoices finalized in it (not voided since), collected there
+    (less refunds), and overdue at `ends_at`: the amount due of invoices open then and past due."""
     own = [invoice for invoice in invoices if invoice.currency == currency]
-    finalized = [invoice for invoice in own if _in(invoice.finalized_at, starts_at, ends_at)]
-    overdue = [
-        invoice
-        for invoice in own
-        if invoice.finalized_at < ends_at
-        and (invoice.closed_at is None or invoice.closed_at >= ends_at)
-        and invoice.due_at is not None
-        and invoice.due_at < ends_at
-    ]
+    finalized = [i for i in own if not i.voided and _in(i.finalized_at, starts_at, ends_at)]
     received = [p.amount for p in payments if p.currency == currency and _in(p.received_at, starts_at, ends_at)]
     return CashFigures(
         invoiced=round_minor(sum((invoice.total for invoice in finalized), _ZERO), currency),
         collected=round_minor(sum(received, _ZERO), currency),
-        overdue=round_minor(sum((invoice.amount_due for invoice in overdue), _ZERO), currency),
+        overdue=round_minor(sum((i.amount_due for i in own if _overdue_at(i, ends_at)), _ZERO), currency),
         usage_revenue=round_minor(sum((invoice.usage_amount for invoice in finalized), _ZERO), currency),
     )
+
+
+def cash_points(
+    invoices: Iterable[InvoiceFact],
+    payments: Iterable[PaymentFact],
+    currency: str,
+    windows: Sequence[tuple[datetime, datetime]],
+) -> list[CashFigures]:
+    """`cash_figures` of each window, in one pass over the invoices and payments.
+
+    `windows` are in order and do not overlap (bucket windows, `bucket_window`)."""
+    starts = [start for start, _ in windows]
+    ends = [end for _, end in windows]
+    if any(a > b for a, b in zip(ends, starts[1:], strict=False)) or any(s > e for s, e in windows):
+        raise ValueError("windows must be in order and must not overlap")
+    count = len(windows)
+    invoiced, collected, usage = [_ZERO] * count, [_ZERO] * count, [_ZERO] * count
+    overdue_delta = [_ZERO] * (count + 1)
+
+    def window_of(at: datetime) -> int | None:
+        index = bisect_right(starts, at) - 1
+        return index if index >= 0 and at < ends[index] else None
+
+    for invoice in invoices:
+        if invoice.currency != currency:
+            continue
+        if not invoice.voided and (index := window_of(invoice.finalized_at)) is not None:
+            invoiced[index] += invoice.total
+            usage[index] += invoice.usage_amount
+        since = invoice.overdue_from
+        if since is None:
+            continue
+        first = bisect_right(ends, since)  # the first window ending after `since`
+        last = count if invoice.closed_at is None else bisect_right(ends, invoice.closed_at)
+        if first < last:
+            overdue_delta[first] += invoice.amount_due
+            overdue_delta[last] -= invoice.amount_due
+    for payment in payments:
+        if payment.currency == currency and (index := window_of(payment.received_at)) is not None:
+            collected[index] += payment.amount
+    figures, overdue = [], _ZERO
+    for index in range(count):
+        overdue += overdue_delta[index]
+        figures.append(
+            CashFigures(
+                invoiced=round_minor(invoiced[index], currency),
+                collected=round_minor(collected[index], currency),
+                overdue=round_minor(overdue, currency),
+                usage_revenue=round_minor(usage[index], currency),
+            )
+        )
+    return figures
+
+
+def valid_until(
+    customers: Iterable[CustomerHistory],
+    invoices: Iterable[InvoiceFact],
+    found: Sequence[Bucket],
+    tz: str,
+    as_of: datetime,
+) -> datetime | None:
+    """The first instant after `as_of` at which figures computed at `as_of` may change by time alone
+    (the data unchanged): an MRR change point, an open invoice falling due, a bucket boundary."""
+    require_aware(as_of, "as_of")
+    candidates = [at for customer in customers if (at := customer.next_change_after(as_of)) is not None]
+    candidates += [
+        since for i in invoices if i.closed_at is None and (since := i.overdue_from) is not None and since >= as_of
+    ]
+    candidates += [at for bucket in found for at in (bucket.starts_at(tz), bucket.ends_at(tz)) if at > as_of]
+    return min(candidates, default=None)

@@ -474,3 +474,72 @@ def test_a_customer_is_new_once_and_mrr_is_never_negative(customers, query):
                 analytics.movements([customer], currency, b.starts_at(tz), b.ends_at(tz)).new_customers for b in found
             )
             assert news <= 1
+
+
+moments = st.builds(lambda h: BASE + timedelta(hours=h), st.integers(min_value=0, max_value=24 * 500))
+
+
+@st.composite
+def invoice_facts(draw):
+    finalized_at = draw(moments)
+    due_at = draw(st.none() | st.builds(lambda h: finalized_at + timedelta(hours=h), st.integers(0, 24 * 40)))
+    closed_at = draw(st.none() | st.builds(lambda h: finalized_at + timedelta(hours=h), st.integers(0, 24 * 90)))
+    total = draw(amounts)
+    return InvoiceFact(
+        draw(st.sampled_from(CURRENCIES[:2])),
+        finalized_at,
+        total,
+        draw(st.decimals(min_value=0, max_value=total, places=2)),
+        due_at=due_at,
+        closed_at=closed_at,
+        voided=draw(st.booleans()),
+        usage_amount=draw(st.decimals(min_value=0, max_value=total, places=2)),
+    )
+
+
+payment_facts = st.builds(
+    PaymentFact, st.sampled_from(CURRENCIES[:2]), moments, st.decimals(min_value=-500, max_value=5000, places=2)
+)
+
+
+@quick
+@given(st.lists(invoice_facts(), max_size=30), st.lists(payment_facts, max_size=30), ranges, st.none() | moments)
+def test_cash_points_in_one_pass_are_the_cash_figures_of_each_bucket(invoices, payments, query, as_of):
+    first_day, days, granularity, tz = query
+    found = analytics.buckets(first_day, first_day + timedelta(days=days), granularity)
+    windows = [analytics.bucket_window(bucket, tz, as_of) for bucket in found]
+    for currency in CURRENCIES[:2]:
+        expected = [analytics.cash_figures(invoices, payments, currency, *window) for window in windows]
+        assert analytics.cash_points(invoices, payments, currency, windows) == expected
+
+
+@quick
+@given(tenants(), st.lists(invoice_facts(), max_size=10), ranges, moments)
+def test_figures_do_not_change_before_valid_until(customers, invoices, query, as_of):
+    first_day, days, granularity, tz = query
+    found = analytics.buckets(first_day, first_day + timedelta(days=days), granularity)
+    # The data as it can stand at `as_of`: nothing finalized or closed later.
+    invoices = [i for i in invoices if i.finalized_at <= as_of and (i.closed_at is None or i.closed_at <= as_of)]
+    until = analytics.valid_until(customers, invoices, found, tz, as_of)
+    later = as_of + timedelta(hours=1) if until is None else as_of + (until - as_of) / 2
+    if until is not None and later == as_of:
+        return
+    for currency in CURRENCIES:
+        now = analytics.mrr_points(customers, currency, found[0].first_day, found[-1].last_day, granularity, tz, as_of)
+        then = analytics.mrr_points(customers, currency, found[0].first_day, found[-1].last_day, granularity, tz, later)
+        assert [p.movements for p in now] == [p.movements for p in then]
+        cash_now = analytics.cash_points(invoices, [], currency, [analytics.bucket_window(b, tz, as_of) for b in found])
+        cash_then = analytics.cash_points(
+            invoices, [], currency, [analytics.bucket_window(b, tz, later) for b in found]
+        )
+        assert cash_now == cash_then
+
+
+def test_valid_until_is_the_next_change_point_due_date_or_bucket_boundary():
+    tenant = example_tenant()
+    found = analytics.buckets(date(2026, 1, 1), date(2026, 3, 31), Granularity.MONTH)
+    assert analytics.valid_until(tenant, [], found, "UTC", utc(2026, 2, 12)) == utc(2026, 2, 20)  # C ends
+    assert analytics.valid_until(tenant, [], found, "UTC", utc(2026, 2, 25)) == utc(2026, 3, 1)  # a boundary
+    open_invoice = InvoiceFact("USD", utc(2026, 2, 1), D("10"), D("10"), due_at=utc(2026, 2, 15))
+    assert analytics.valid_until(tenant, [open_invoice], found, "UTC", utc(2026, 2, 12)) == utc(2026, 2, 15)
+    assert analytics.valid_until([], [], found, "UTC", utc(2026, 4, 2)) is None
