@@ -91,8 +91,15 @@ def _next_bucket_start(day: date, granularity: Granularity) -> date:
     return add_months_clamped(day.replace(day=1), 1)
 
 
+EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(9998, 12, 31)
+
+
 def check_range(first_day: date, last_day: date) -> None:
-    """Refuse `last_day` before `first_day` and ranges over 5 years."""
+    """Refuse `last_day` before `first_day`, ranges over 5 years, and dates before 1970 or after 9998."""
+    if first_day < EARLIEST_DAY or last_day > LATEST_DAY:
+        raise InvalidAnalyticsRange(
+            f"dates go from {EARLIEST_DAY} to {LATEST_DAY}", field=("from",) if first_day < EARLIEST_DAY else ("to",)
+        )
     if last_day < first_day:
         raise InvalidAnalyticsRange("`to` must not be before `from`", field=("to",))
     if last_day >= add_months_clamped(first_day, MAX_RANGE_MONTHS):
@@ -346,7 +353,8 @@ def movements(customers: Iterable[CustomerHistory], currency: str, starts_at: da
     """Each customer's MRR in `currency` at `starts_at` and `ends_at`, classified and summed."""
     require_aware(starts_at, "starts_at")
     require_aware(ends_at, "ends_at")
-    totals = dict.fromkeys(("start_mrr", "end_mrr", *(kind.lower() for kind in MovementKind)), _ZERO)
+    zero = round_minor(_ZERO, currency)  # "0.00" in USD, "0" in JPY
+    totals = dict.fromkeys(("start_mrr", "end_mrr", *(kind.lower() for kind in MovementKind)), zero)
     counts = dict.fromkeys(("active_customers", "new_customers", "churned_customers", "reactivated_customers"), 0)
     for customer in customers:
         start = customer.mrr_at(starts_at, currency)

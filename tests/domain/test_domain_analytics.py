@@ -323,6 +323,12 @@ def test_a_range_ending_before_it_starts_or_over_five_years_is_refused():
         analytics.buckets(date(2021, 1, 1), date(2026, 1, 1), Granularity.MONTH)
     assert error.value.code == "DATE_RANGE_TOO_LONG"
     assert len(analytics.buckets(date(2021, 1, 1), date(2025, 12, 31), Granularity.MONTH)) == 60
+    with pytest.raises(InvalidAnalyticsRange) as error:
+        analytics.buckets(date(9999, 12, 1), date(9999, 12, 31), Granularity.MONTH)
+    assert error.value.field == ("to",)
+    with pytest.raises(InvalidAnalyticsRange) as error:
+        analytics.buckets(date(1, 1, 1), date(1, 1, 2), Granularity.DAY)
+    assert error.value.field == ("from",)
 
 
 # --- invoiced, collected, overdue --------------------------------------------------------
