@@ -140,6 +140,8 @@ class FeePhase:
     amount: Decimal
     interval: Interval
     currency: str
+    monthly_fee: Decimal = field(init=False, compare=False)
+    """The phase's fee as MRR: normalized to a month, rounded once."""
 
     def __post_init__(self) -> None:
         require_aware(self.starts_at, "starts_at")
@@ -148,14 +150,10 @@ class FeePhase:
         object.__setattr__(self, "amount", require_decimal(self.amount, "amount"))
         object.__setattr__(self, "interval", Interval(self.interval))
         validate_currency(self.currency)
+        object.__setattr__(self, "monthly_fee", round_minor(monthly_amount(self.amount, self.interval), self.currency))
 
     def covers(self, at: datetime) -> bool:
         return self.starts_at <= at and (self.ends_at is None or at < self.ends_at)
-
-    @property
-    def monthly_fee(self) -> Decimal:
-        """The phase's fee as MRR: normalized to a month, rounded once."""
-        return round_minor(monthly_amount(self.amount, self.interval), self.currency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,9 +229,11 @@ def discounted_mrr(
 ) -> Decimal:
     """A customer's MRR in `currency` from the fees that count at `at`, after its recurring coupons."""
     own = [fee for fee in fees if fee.currency == currency]
-    left = sum((fee.monthly_fee for fee in own), _ZERO)
     if not own:
         return _ZERO
+    left = sum((fee.monthly_fee for fee in own), _ZERO)
+    if not coupons:
+        return left
     shortest = max(PERIODS_PER_YEAR[fee.interval] for fee in own)  # most invoices per year
     for applied in coupons:
         if left <= 0 or not applied.active_at(at):
@@ -292,6 +292,21 @@ class CustomerHistory:
             return _ZERO
         return self._values[index].get(currency, _ZERO)
 
+    def values_at(self, instants: Sequence[datetime], currency: str) -> tuple[Decimal, list[Decimal] | None]:
+        """MRR in `currency` at each of the sorted `instants`: (the value, None) when it is the same at all."""
+        steps, values = self._steps, self._values
+        low = bisect_right(steps, instants[0])
+        high = bisect_right(steps, instants[-1])
+        first = values[low - 1].get(currency, _ZERO) if low else _ZERO
+        if low == high:
+            return first, None
+        found, index, last = [], low - 1, len(steps) - 1
+        for at in instants:
+            while index < last and steps[index + 1] <= at:
+                index += 1
+            found.append(values[index].get(currency, _ZERO) if index >= 0 else _ZERO)
+        return first, found
+
     def next_change_after(self, at: datetime) -> datetime | None:
         """The first instant after `at` at which this customer's MRR may change (None: never again)."""
         index = bisect_right(self._steps, require_aware(at, "at"))
@@ -299,10 +314,9 @@ class CustomerHistory:
 
     def first_positive_at(self, currency: str) -> datetime | None:
         """The first instant with MRR above 0 in `currency` (None if never)."""
-        for at, values in zip(self._steps, self._values, strict=True):
-            if values.get(currency, _ZERO) > 0:
-                return at
-        return None
+        return next(
+            (at for at, values in zip(self._steps, self._values, strict=True) if values.get(currency, 0) > 0), None
+        )
 
 
 # --- movements --------------------------------------------------------------------------
@@ -351,34 +365,69 @@ class Movements:
 
 def movements(customers: Iterable[CustomerHistory], currency: str, starts_at: datetime, ends_at: datetime) -> Movements:
     """Each customer's MRR in `currency` at `starts_at` and `ends_at`, classified and summed."""
-    require_aware(starts_at, "starts_at")
-    require_aware(ends_at, "ends_at")
+    return movement_series(customers, currency, [(starts_at, ends_at)])[0]
+
+
+def movement_series(
+    customers: Iterable[CustomerHistory], currency: str, windows: Sequence[tuple[datetime, datetime]]
+) -> list[Movements]:
+    """`movements` of each (start, end) window, reading each customer's MRR once per distinct instant."""
+    for starts_at, ends_at in windows:
+        require_aware(starts_at, "starts_at")
+        require_aware(ends_at, "ends_at")
+    instants = sorted({at for window in windows for at in window})
+    if not instants:
+        return []
+    position = {at: index for index, at in enumerate(instants)}
+    pairs = [(position[starts_at], position[ends_at]) for starts_at, ends_at in windows]
+    count = len(windows)
     zero = round_minor(_ZERO, currency)  # "0.00" in USD, "0" in JPY
-    totals = dict.fromkeys(("start_mrr", "end_mrr", *(kind.lower() for kind in MovementKind)), zero)
-    counts = dict.fromkeys(("active_customers", "new_customers", "churned_customers", "reactivated_customers"), 0)
+    totals = {name: [zero] * count for name in ("start_mrr", "end_mrr", *(kind.lower() for kind in MovementKind))}
+    tallies = {name: [0] * count for name in ("active_customers", "new_customers", "churned_customers")}
+    tallies["reactivated_customers"] = [0] * count
+    steady, steady_active = zero, 0  # customers whose MRR does not change over the windows
     for customer in customers:
-        start = customer.mrr_at(starts_at, currency)
-        end = customer.mrr_at(ends_at, currency)
-        totals["start_mrr"] += start
-        totals["end_mrr"] += end
-        if end > 0:
-            counts["active_customers"] += 1
-        had_before = False
-        if start == 0 and end > 0:
-            first = customer.first_positive_at(currency)
-            had_before = first is not None and first < starts_at
-        moved = classify(start, end, had_before)
-        if moved is None:
+        constant, values = customer.values_at(instants, currency)
+        if values is None:
+            if constant > 0:
+                steady += constant
+                steady_active += 1
             continue
-        kind, amount = moved
-        totals[kind.lower()] += amount
-        if kind is MovementKind.NEW:
-            counts["new_customers"] += 1
-        elif kind is MovementKind.CHURNED:
-            counts["churned_customers"] += 1
-        elif kind is MovementKind.REACTIVATION:
-            counts["reactivated_customers"] += 1
-    return Movements(**totals, **counts)
+        for index, (start_index, end_index) in enumerate(pairs):
+            start, end = values[start_index], values[end_index]
+            totals["start_mrr"][index] += start
+            totals["end_mrr"][index] += end
+            if end > 0:
+                tallies["active_customers"][index] += 1
+            if start == end:
+                continue
+            had_before = False
+            if start == 0:
+                first = customer.first_positive_at(currency)
+                had_before = first is not None and first < windows[index][0]
+            moved = classify(start, end, had_before)
+            assert moved is not None
+            kind, amount = moved
+            totals[kind.lower()][index] += amount
+            if kind is not MovementKind.EXPANSION and kind is not MovementKind.CONTRACTION:
+                name = {"NEW": "new", "CHURNED": "churned", "REACTIVATION": "reactivated"}[kind.value]
+                tallies[f"{name}_customers"][index] += 1
+    return [
+        Movements(
+            start_mrr=totals["start_mrr"][index] + steady,
+            end_mrr=totals["end_mrr"][index] + steady,
+            new=totals["new"][index],
+            expansion=totals["expansion"][index],
+            contraction=totals["contraction"][index],
+            churned=totals["churned"][index],
+            reactivation=totals["reactivation"][index],
+            active_customers=tallies["active_customers"][index] + steady_active,
+            new_customers=tallies["new_customers"][index],
+            churned_customers=tallies["churned_customers"][index],
+            reactivated_customers=tallies["reactivated_customers"][index],
+        )
+        for index in range(count)
+    ]
 
 
 # --- ratios and points ------------------------------------------------------------------
@@ -465,10 +514,9 @@ def mrr_points(
 ) -> list[MrrPoint]:
     """MRR and its movements per bucket of [first_day, last_day] in time zone `tz`, up to `as_of`."""
     validate_currency(currency)
-    return [
-        MrrPoint(bucket, currency, movements(customers, currency, *bucket_window(bucket, tz, as_of)))
-        for bucket in buckets(first_day, last_day, granularity)
-    ]
+    found = buckets(first_day, last_day, granularity)
+    series = movement_series(customers, currency, [bucket_window(bucket, tz, as_of) for bucket in found])
+    return [MrrPoint(bucket, currency, moved) for bucket, moved in zip(found, series, strict=True)]
 
 
 # --- invoiced, collected, overdue, usage revenue ---------------------------------------

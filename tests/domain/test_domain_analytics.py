@@ -549,3 +549,42 @@ def test_valid_until_is_the_next_change_point_due_date_or_bucket_boundary():
     open_invoice = InvoiceFact("USD", utc(2026, 2, 1), D("10"), D("10"), due_at=utc(2026, 2, 15))
     assert analytics.valid_until(tenant, [open_invoice], found, "UTC", utc(2026, 2, 12)) == utc(2026, 2, 15)
     assert analytics.valid_until([], [], found, "UTC", utc(2026, 4, 2)) is None
+
+
+@quick
+@given(tenants(), ranges, as_ofs)
+def test_movement_series_is_each_customers_start_and_end_classified(customers, query, as_of):
+    first_day, days, granularity, tz = query
+    found = analytics.buckets(first_day, first_day + timedelta(days=days), granularity)
+    windows = [analytics.bucket_window(bucket, tz, as_of) for bucket in found]
+    for currency in CURRENCIES:
+        series = analytics.movement_series(customers, currency, windows)
+        for (starts_at, ends_at), moved in zip(windows, series, strict=True):
+            sums = dict.fromkeys(MovementKind, D(0))
+            counted = dict.fromkeys(MovementKind, 0)
+            for customer in customers:
+                start, end = customer.mrr_at(starts_at, currency), customer.mrr_at(ends_at, currency)
+                # had MRR at some earlier instant: every change here falls on a whole hour after BASE
+                had = (
+                    start == 0
+                    and end > 0
+                    and any(
+                        customer.mrr_at(BASE + timedelta(hours=h), currency) > 0
+                        for h in range(int((starts_at - BASE).total_seconds() // 3600) + 1)
+                        if BASE + timedelta(hours=h) < starts_at
+                    )
+                )
+                if (found_move := analytics.classify(start, end, had)) is not None:
+                    sums[found_move[0]] += found_move[1]
+                    counted[found_move[0]] += 1
+            assert (moved.new, moved.expansion, moved.contraction, moved.churned, moved.reactivation) == tuple(
+                sums[kind] for kind in MovementKind
+            )
+            assert (moved.new_customers, moved.churned_customers, moved.reactivated_customers) == (
+                counted[MovementKind.NEW],
+                counted[MovementKind.CHURNED],
+                counted[MovementKind.REACTIVATION],
+            )
+            assert moved.start_mrr == sum((c.mrr_at(starts_at, currency) for c in customers), D(0))
+            assert moved.end_mrr == sum((c.mrr_at(ends_at, currency) for c in customers), D(0))
+            assert moved.active_customers == sum(1 for c in customers if c.mrr_at(ends_at, currency) > 0)
