@@ -22,7 +22,7 @@ Measured, for each API process count in --processes (the server is restarted wit
   * the admin portal's list: `invoices(first: 20)` of the whole organization, with totalCount;
   * a burst of PDF downloads: half the clients fetch random invoices' PDFs while the other half run the
     customer invoice list; the list's p95 against its p95 alone shows whether rendering stalls GraphQL.
-`revenueMetrics` (the third query the budget names) does not exist yet in the API.
+`revenueMetrics` (the third query the budget names) is not measured here yet (docs/analytics.md, Serving it fast).
 """
 
 from __future__ import annotations
