@@ -26,7 +26,7 @@ query only if named in --queries:
   * the admin portal's list: `invoices(first: 20)` of the whole organization, with totalCount;
   * a burst of PDF downloads: half the clients fetch random invoices' PDFs while the other half run the
     customer invoice list; the list's p95 against its p95 alone shows whether rendering stalls GraphQL.
-`revenueMetrics` (the third query the budget names) does not exist yet in the API.
+`revenueMetrics` (the third query the budget names) is not measured here yet (docs/analytics.md, Serving it fast).
 """
 
 from __future__ import annotations

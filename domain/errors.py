@@ -331,3 +331,14 @@ class BankStatementTooLarge(InvalidBankStatement):
 
 class UnsupportedBankStatement(InvalidBankStatement):
     code = "UNSUPPORTED_BANK_STATEMENT"
+
+
+# --- analytics --------------------------------------------------------------------------
+
+
+class InvalidAnalyticsRange(DomainError):
+    code = "INVALID_DATE_RANGE"
+
+
+class AnalyticsRangeTooLong(InvalidAnalyticsRange):
+    code = "DATE_RANGE_TOO_LONG"

@@ -57,6 +57,7 @@ SUBSCRIPTION_PRICE = 10
 PRICES = {
     ("Query", "verifyAuditChain"): 1_000,  # recomputes the organization's whole audit hash chain
     ("Query", "customerUsage"): 100,  # rates the current period from the events
+    ("Query", "revenueMetrics"): 100,  # reads every subscription and invoice of the organization when not cached
     ("Live", "usageUpdated"): 100,  # rates the period once now and again after every burst of usage
     ("Mutation", "runBilling"): 500,  # bills every customer of the organization
 }

@@ -9,6 +9,7 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 
 from graph import input_checks
+from graph.analytics_queries import AnalyticsQueries
 from graph.billing_queries import BillingQueries
 from graph.catalog_queries import CatalogQueries
 from graph.errors import MaskUnexpectedErrors
@@ -37,7 +38,7 @@ class ValueVerseSchema(strawberry.Schema):
 
 
 @strawberry.type
-class Query(AccessQueries, CatalogQueries, BillingQueries):
+class Query(AccessQueries, CatalogQueries, BillingQueries, AnalyticsQueries):
     pass
 
 

@@ -28,6 +28,7 @@ OPERATIONS = [
     Operation("sessions", "{ sessions { totalCount } }", "ADMIN"),  # an API key has none of its own
     Operation("auditLogs", "{ auditLogs { totalCount } }", "FINANCE"),
     Operation("verifyAuditChain", "{ verifyAuditChain { valid } }", "FINANCE"),
+    Operation("revenueMetrics", '{ revenueMetrics(from: "2025-01-01", to: "2025-01-31") { mrr } }', "FINANCE"),
     Operation(
         "createApiKey",
         'mutation { createApiKey(input: {name: "ci", role: VIEWER}) { secret userErrors { code } } }',

@@ -1,0 +1,48 @@
+"""Revenue analytics (FINANCE or stronger)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from db.models import Role
+from domain.errors import DomainError
+from graph.context import Context
+from graph.errors import PublicError
+from graph.permissions import require_role
+from graph.types.analytics import Granularity, RevenuePoint
+from services import analytics
+
+
+@strawberry.type
+class AnalyticsQueries:
+    @strawberry.field(
+        description="MRR and its movements, customers, retention and cash figures per day, week or month of "
+        "[from, to] (both included, at most 5 years, in the organization's time zone), in `currency` "
+        "(default: the organization's); amounts are never converted between currencies. FINANCE or stronger."
+    )
+    async def revenue_metrics(
+        self,
+        info: Info[Context, None],
+        from_: Annotated[date, strawberry.argument(name="from")],
+        to: date,
+        granularity: Granularity | None = Granularity.MONTH,
+        currency: str | None = None,
+    ) -> list[RevenuePoint]:
+        actor = require_role(info, Role.FINANCE)
+        try:
+            points = await analytics.revenue_metrics(
+                info.context.db,
+                actor.organization_id,
+                from_,
+                to,
+                granularity or Granularity.MONTH,
+                currency,
+                datetime.now(UTC),
+            )
+        except DomainError as error:
+            raise PublicError(error.message, error.code) from None
+        return [RevenuePoint.of(point) for point in points]
