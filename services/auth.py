@@ -31,7 +31,7 @@ from db.repositories.organizations import (
 from db.session import Database, UnitOfWork
 from services import audit
 from services.actors import ROLE_RANK, Actor
-from services.errors import AlreadyExists, Forbidden, Invalid, NotFound, Unauthenticated
+from services.errors import AccessCode, AlreadyExists, CommonCode, Forbidden, Invalid, NotFound, Unauthenticated
 
 API_KEY_PREFIX = "vv_"
 LAST_USED_RESOLUTION_S = 60.0
@@ -72,7 +72,7 @@ def hash_secret(secret: str) -> str:
 def check_password_length(password: str, field: tuple[str, ...] = ("password",)) -> None:
     if len(password) > MAX_PASSWORD_LENGTH:
         raise Invalid(
-            f"a password has at most {MAX_PASSWORD_LENGTH} characters", field=field, code="PASSWORD_TOO_LONG"
+            f"a password has at most {MAX_PASSWORD_LENGTH} characters", field=field, code=AccessCode.PASSWORD_TOO_LONG
         )
 
 
@@ -121,7 +121,7 @@ class IssuedApiKey:
 
 async def issue_api_key(uow: UnitOfWork, actor: Actor, name: str, role: Role) -> IssuedApiKey:
     if not name.strip():
-        raise Invalid("a name is required", field=("name",), code="REQUIRED")
+        raise Invalid("a name is required", field=("name",), code=CommonCode.REQUIRED)
     if not actor.has_role(role):
         raise Forbidden(f"a {actor.role} cannot create a key with the stronger role {role}")
     secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
@@ -156,12 +156,12 @@ async def create_staff_user(
 ) -> StaffUser:
     email = email.strip().lower()
     if "@" not in email or len(email) > 320:
-        raise Invalid("not an email address", field=("email",), code="INVALID_EMAIL")
+        raise Invalid("not an email address", field=("email",), code=CommonCode.INVALID_EMAIL)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise Invalid(
             f"a password needs at least {MIN_PASSWORD_LENGTH} characters",
             field=("password",),
-            code="PASSWORD_TOO_SHORT",
+            code=AccessCode.PASSWORD_TOO_SHORT,
         )
     check_password_length(password)
     if not actor.has_role(role):
@@ -205,7 +205,7 @@ async def _keep_an_owner(uow: UnitOfWork, actor: Actor, user: StaffUser) -> None
             raise Invalid(
                 "this is the organization's last active OWNER: make another user OWNER first",
                 field=("id",),
-                code="LAST_OWNER",
+                code=AccessCode.LAST_OWNER,
             )
 
 
@@ -233,7 +233,7 @@ async def set_staff_user_active(uow: UnitOfWork, actor: Actor, user_id: uuid.UUI
         return user
     if not active:
         if actor.kind == "user" and actor.id == str(user.id):
-            raise Invalid("you cannot disable yourself", field=("id",), code="CANNOT_DISABLE_SELF")
+            raise Invalid("you cannot disable yourself", field=("id",), code=AccessCode.CANNOT_DISABLE_SELF)
         await _keep_an_owner(uow, actor, user)
     before = _user_view(user)
     user.active = active

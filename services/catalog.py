@@ -20,7 +20,7 @@ from domain.periods import Interval
 from services import audit
 from services.actors import Actor
 from services.catalog_changes import catalog_changed
-from services.errors import AlreadyExists, Invalid, NotFound
+from services.errors import AlreadyExists, CatalogCode, CommonCode, Invalid, NotFound
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}$")
 
@@ -30,14 +30,14 @@ def check_code(code: str, field: tuple[str, ...]) -> str:
         raise Invalid(
             "a code is 1 to 100 letters, digits, '_', '-', '.', ':' and starts with a letter or digit",
             field=field,
-            code="INVALID_CODE",
+            code=CatalogCode.INVALID_CODE,
         )
     return code
 
 
 def check_name(name: str, field: tuple[str, ...]) -> str:
     if not (name or "").strip():
-        raise Invalid("a name is required", field=field, code="REQUIRED")
+        raise Invalid("a name is required", field=field, code=CommonCode.REQUIRED)
     return name.strip()
 
 
@@ -59,10 +59,12 @@ def _check_metric_filters(filters: Mapping[str, Sequence[str]]) -> dict[str, lis
     checked: dict[str, list[str]] = {}
     for index, (key, values) in enumerate(filters.items()):
         if not key.strip():
-            raise Invalid("a filter needs a key", field=("filters", str(index), "key"), code="REQUIRED")
+            raise Invalid("a filter needs a key", field=("filters", str(index), "key"), code=CommonCode.REQUIRED)
         if not values or len(set(values)) != len(values):
             raise Invalid(
-                "a filter needs distinct values", field=("filters", str(index), "values"), code="INVALID_FILTER_VALUES"
+                "a filter needs distinct values",
+                field=("filters", str(index), "values"),
+                code=CatalogCode.INVALID_FILTER_VALUES,
             )
         checked[key] = list(values)
     return checked
@@ -193,7 +195,7 @@ def _thresholds(values: Sequence[Any]) -> list[str]:
             raise Invalid(
                 "thresholds are positive and strictly increasing",
                 field=("usageThresholds", str(index)),
-                code="INVALID_THRESHOLDS",
+                code=CatalogCode.INVALID_THRESHOLDS,
             )
         checked.append(amount)
     return [str(v) for v in checked]
@@ -204,7 +206,7 @@ def _amount(value: Any, field: tuple[str, ...], *, optional: bool = False) -> De
         return None
     parsed = money.parse_decimal(value, field=field)
     if parsed < 0:
-        raise Invalid("must not be negative", field=field, code="NEGATIVE_AMOUNT")
+        raise Invalid("must not be negative", field=field, code=CommonCode.NEGATIVE_AMOUNT)
     return parsed
 
 
@@ -224,19 +226,23 @@ def _check_charge_filters(
     for index, spec in enumerate(filters):
         here = (*at, "filters", str(index))
         if not spec.values:
-            raise Invalid("a charge filter needs at least one dimension", field=(*here, "values"), code="REQUIRED")
+            raise Invalid(
+                "a charge filter needs at least one dimension", field=(*here, "values"), code=CommonCode.REQUIRED
+            )
         for key, values in spec.values.items():
             allowed = metric.filters.get(key)
             if allowed is None:
                 raise Invalid(
-                    f"the metric {metric.code!r} has no filter {key!r}", field=(*here, "values"), code="UNKNOWN_FILTER"
+                    f"the metric {metric.code!r} has no filter {key!r}",
+                    field=(*here, "values"),
+                    code=CatalogCode.UNKNOWN_FILTER,
                 )
             unknown = [v for v in values if v not in allowed]
             if unknown or not values:
                 raise Invalid(
                     f"values {unknown} are not allowed for {key!r} (allowed: {allowed})",
                     field=(*here, "values"),
-                    code="UNKNOWN_FILTER_VALUE",
+                    code=CatalogCode.UNKNOWN_FILTER_VALUE,
                 )
         props = parse_charge_properties(model, spec.properties, (*here, "properties"))
         checked.append(
@@ -262,7 +268,7 @@ def _check_proration(metric: BillableMetric, model: pricing.ChargeModel, in_adva
         raise Invalid(
             "only STANDARD, GRADUATED and VOLUME charges billed in arrears can be prorated",
             field=at,
-            code="PRORATION_NOT_SUPPORTED",
+            code=CatalogCode.PRORATION_NOT_SUPPORTED,
         )
 
 
@@ -279,14 +285,14 @@ async def _checked_charges(uow: UnitOfWork, actor: Actor, specs: Sequence[Charge
             raise NotFound(
                 f"no billable metric with code {spec.billable_metric_code!r}",
                 field=(*at, "billableMetricCode"),
-                code="UNKNOWN_METRIC",
+                code=CatalogCode.UNKNOWN_METRIC,
             )
         model = pricing.ChargeModel(spec.model)
         if model is pricing.ChargeModel.PERCENTAGE and metric.aggregation != aggregation.Aggregation.SUM:
             raise Invalid(
                 "a PERCENTAGE charge prices each event's amount: its metric must aggregate with SUM",
                 field=(*at, "model"),
-                code="PERCENTAGE_REQUIRES_SUM",
+                code=CatalogCode.PERCENTAGE_REQUIRES_SUM,
             )
         if spec.prorated:
             _check_proration(metric, model, spec.pay_in_advance, (*at, "prorated"))
@@ -357,7 +363,9 @@ def plan_view(plan: Plan) -> dict[str, Any]:
 
 def _check_trial(days: int) -> int:
     if days < 0 or days > 3650:
-        raise Invalid("trialPeriodDays is between 0 and 3650", field=("trialPeriodDays",), code="INVALID_TRIAL")
+        raise Invalid(
+            "trialPeriodDays is between 0 and 3650", field=("trialPeriodDays",), code=CatalogCode.INVALID_TRIAL
+        )
     return days
 
 

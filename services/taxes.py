@@ -13,7 +13,7 @@ from domain import tax
 from services import audit
 from services.actors import Actor
 from services.catalog import check_code, check_name
-from services.errors import AlreadyExists, Invalid, NotFound
+from services.errors import AlreadyExists, CatalogCode, Invalid, NotFound
 
 
 async def create_tax_rate(
@@ -55,7 +55,7 @@ async def assign_tax_rate(
         raise Invalid(
             "give either customerExternalId or planCode (with billableMetricCode for a charge)",
             field=("customerExternalId",),
-            code="ONE_TARGET_REQUIRED",
+            code=CatalogCode.ONE_TARGET_REQUIRED,
         )
     if customer_external_id is not None:
         customer = await CustomerRepository(uow.session, actor.organization_id).by_external_id(customer_external_id)
