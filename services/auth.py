@@ -133,9 +133,9 @@ async def issue_api_key(uow: UnitOfWork, actor: Actor, name: str, role: Role) ->
 
 
 async def revoke_api_key(uow: UnitOfWork, actor: Actor, key_id: uuid.UUID) -> ApiKey:
-    key = await ApiKeyRepository(uow.session, actor.organization_id).get(key_id)
-    if key is None:
-        raise NotFound("no API key with this id", field=("id",))
+    key = await ApiKeyRepository(uow.session, actor.organization_id).get_or(
+        key_id, NotFound("no API key with this id", field=("id",))
+    )
     if key.revoked_at is None:
         before = _key_view(key)
         key.revoked_at = datetime.now(UTC)
@@ -191,9 +191,9 @@ def _user_view(user: StaffUser) -> dict[str, object]:
 
 async def _managed_user(uow: UnitOfWork, actor: Actor, user_id: uuid.UUID) -> StaffUser:
     """The user an ADMIN acts on: never one with a stronger role than the actor's."""
-    user = await StaffUserRepository(uow.session, actor.organization_id).get_for_update(user_id)
-    if user is None:
-        raise NotFound("no staff user with this id", field=("id",))
+    user = await StaffUserRepository(uow.session, actor.organization_id).get_or(
+        user_id, NotFound("no staff user with this id", field=("id",)), for_update=True
+    )
     if ROLE_RANK[user.role] > ROLE_RANK[actor.role]:
         raise Forbidden(f"a {actor.role} cannot change a user with the stronger role {user.role}")
     return user

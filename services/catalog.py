@@ -20,7 +20,7 @@ from domain.periods import Interval
 from services import audit
 from services.actors import Actor
 from services.catalog_changes import catalog_changed
-from services.errors import AlreadyExists, CatalogCode, CommonCode, Invalid, NotFound
+from services.errors import AlreadyExists, CatalogCode, CommonCode, Invalid, NotFound, found
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}$")
 
@@ -115,9 +115,10 @@ async def update_metric(
 ) -> BillableMetric:
     """Name, description and filters may change; what is aggregated may not (it would rewrite history)."""
     repo = BillableMetricRepository(uow.session, actor.organization_id)
-    metric = await repo.by_code(code)
-    if metric is None:
-        raise NotFound(f"no billable metric with code {code!r}", field=("code",))
+    metric = found(
+        await repo.by_code(code),
+        NotFound(f"no billable metric with code {code!r}", field=("code",)),
+    )
     before = metric_view(metric)
     if name is not None:
         metric.name = check_name(name, ("name",))
@@ -135,9 +136,10 @@ async def update_metric(
 async def delete_metric(uow: UnitOfWork, actor: Actor, code: str) -> BillableMetric:
     """Deleted when no plan charges it, archived otherwise (its code is then free again)."""
     repo = BillableMetricRepository(uow.session, actor.organization_id)
-    metric = await repo.by_code(code)
-    if metric is None:
-        raise NotFound(f"no billable metric with code {code!r}", field=("code",))
+    metric = found(
+        await repo.by_code(code),
+        NotFound(f"no billable metric with code {code!r}", field=("code",)),
+    )
     if await repo.is_charged(metric.id):
         metric.archived_at = datetime.now(UTC)
         action = "billable_metric.archived"
@@ -414,9 +416,10 @@ async def update_plan(
     `charges` replaces the list: a charge of a metric still charged keeps its id and tax rates; a
     charge removed loses its tax-rate assignments."""
     repo = PlanRepository(uow.session, actor.organization_id)
-    plan = await repo.by_code(code)
-    if plan is None:
-        raise NotFound(f"no plan with code {code!r}", field=("code",))
+    plan = found(
+        await repo.by_code(code),
+        NotFound(f"no plan with code {code!r}", field=("code",)),
+    )
     before = plan_view(plan)
     if name is not None:
         plan.name = check_name(name, ("name",))
@@ -442,9 +445,10 @@ async def update_plan(
 
 async def delete_plan(uow: UnitOfWork, actor: Actor, code: str) -> Plan:
     repo = PlanRepository(uow.session, actor.organization_id)
-    plan = await repo.by_code(code)
-    if plan is None:
-        raise NotFound(f"no plan with code {code!r}", field=("code",))
+    plan = found(
+        await repo.by_code(code),
+        NotFound(f"no plan with code {code!r}", field=("code",)),
+    )
     before = plan_view(plan)
     if await repo.is_subscribed(plan.id):
         plan.archived_at = datetime.now(UTC)

@@ -22,13 +22,14 @@ from services import audit
 from services.actors import Actor
 from services.billing import DueLine, announce_invoice, domain_coupon, invoice_view, issue_invoice
 from services.catalog import check_code, check_name
-from services.errors import AlreadyExists, CommonCode, CreditCode, Invalid, NotFound, Resource
+from services.errors import AlreadyExists, CommonCode, CreditCode, Invalid, NotFound, Resource, found
 
 
 async def _customer(uow: UnitOfWork, actor: Actor, external_id: str) -> Customer:
-    customer = await CustomerRepository(uow.session, actor.organization_id).by_external_id(external_id)
-    if customer is None:
-        raise NotFound(Resource.CUSTOMER, f"no customer with externalId {external_id!r}", field=("customerExternalId",))
+    customer = found(
+        await CustomerRepository(uow.session, actor.organization_id).by_external_id(external_id),
+        NotFound(Resource.CUSTOMER, f"no customer with externalId {external_id!r}", field=("customerExternalId",)),
+    )
     return customer
 
 
@@ -92,9 +93,10 @@ async def create_coupon(uow: UnitOfWork, actor: Actor, spec: CouponSpec) -> Coup
 
 async def apply_coupon(uow: UnitOfWork, actor: Actor, customer_external_id: str, coupon_code: str) -> AppliedCoupon:
     repo = CreditRepository(uow.session, actor.organization_id)
-    coupon = await repo.coupon(coupon_code)
-    if coupon is None:
-        raise NotFound(f"no coupon with code {coupon_code!r}", field=("couponCode",))
+    coupon = found(
+        await repo.coupon(coupon_code),
+        NotFound(f"no coupon with code {coupon_code!r}", field=("couponCode",)),
+    )
     customer = await _customer(uow, actor, customer_external_id)
     currency = await _currency(uow, actor, customer)
     try:
@@ -133,9 +135,10 @@ async def top_up_wallet(
     """Granted credits are available at once; paid credits once their invoice is paid."""
     customer = await _customer(uow, actor, customer_external_id)
     repo = CreditRepository(uow.session, actor.organization_id)
-    wallet = await repo.wallet(customer.id, for_update=True)
-    if wallet is None:
-        raise NotFound(Resource.WALLET, "the customer has no wallet: create it first", field=("customerExternalId",))
+    wallet = found(
+        await repo.wallet(customer.id, for_update=True),
+        NotFound(Resource.WALLET, "the customer has no wallet: create it first", field=("customerExternalId",)),
+    )
     amounts = {}
     for name, value in (("paidCredits", paid), ("grantedCredits", granted)):
         if value < 0:
@@ -197,9 +200,10 @@ async def top_up_wallet(
 
 
 async def _invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> Invoice:
-    invoice = await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True)
-    if invoice is None:
-        raise NotFound("no invoice with this id", field=("invoiceId",))
+    invoice = found(
+        await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True),
+        NotFound("no invoice with this id", field=("invoiceId",)),
+    )
     return invoice
 
 

@@ -20,7 +20,7 @@ from domain.subscriptions import is_live
 from services import audit
 from services.actors import Actor
 from services.catalog_changes import catalog_changed
-from services.errors import AlreadyExists, CommonCode, CustomerCode, Invalid, NotFound
+from services.errors import AlreadyExists, CommonCode, CustomerCode, Invalid, NotFound, found
 from services.subscriptions import status_now
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -139,9 +139,10 @@ async def create_customer(uow: UnitOfWork, actor: Actor, external_id: str, value
 
 async def update_customer(uow: UnitOfWork, actor: Actor, external_id: str, values: CustomerFields) -> Customer:
     repo = CustomerRepository(uow.session, actor.organization_id)
-    customer = await repo.by_external_id(external_id)
-    if customer is None:
-        raise NotFound(f"no customer with externalId {external_id!r}", field=("externalId",))
+    customer = found(
+        await repo.by_external_id(external_id),
+        NotFound(f"no customer with externalId {external_id!r}", field=("externalId",)),
+    )
     checked = _check(values)
     _check_vat(
         checked,
@@ -169,9 +170,10 @@ async def update_customer(uow: UnitOfWork, actor: Actor, external_id: str, value
 async def delete_customer(uow: UnitOfWork, actor: Actor, external_id: str) -> Customer:
     """Refused while a subscription is live; soft-deleted so that its invoices keep their buyer."""
     repo = CustomerRepository(uow.session, actor.organization_id)
-    customer = await repo.by_external_id(external_id)
-    if customer is None:
-        raise NotFound(f"no customer with externalId {external_id!r}", field=("externalId",))
+    customer = found(
+        await repo.by_external_id(external_id),
+        NotFound(f"no customer with externalId {external_id!r}", field=("externalId",)),
+    )
     subscriptions = await SubscriptionRepository(uow.session, actor.organization_id).of_customer(customer.id)
     if any(is_live(status_now(s)) for s in subscriptions):
         raise Invalid(

@@ -16,7 +16,7 @@ from domain.errors import DomainError
 from services import audit
 from services.actors import Actor, system_actor
 from services.auth import IssuedApiKey, issue_api_key
-from services.errors import CommonCode, Invalid, NotFound, OrganizationCode
+from services.errors import CommonCode, Invalid, NotFound, OrganizationCode, found
 
 PREFIX_PATTERN = re.compile(r"^[A-Z0-9]{2,12}$")
 
@@ -110,9 +110,10 @@ async def update_organization(
     invoice_grace_period_days: int | None = None,
 ) -> Organization:
     """The seller's identity (country, legal name, address, tax id) is what invoices and tax rules use."""
-    org = await OrganizationRepository(uow.session).get(actor.organization_id)
-    if org is None:
-        raise NotFound("organization not found")
+    org = found(
+        await OrganizationRepository(uow.session).get(actor.organization_id),
+        NotFound("organization not found"),
+    )
     before = _view(org)
     if name is not None:
         if not name.strip():

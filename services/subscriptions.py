@@ -22,7 +22,7 @@ from domain.subscriptions import Lifecycle, SubscriptionStatus, is_live, status_
 from services import audit
 from services.actors import Actor
 from services.catalog import check_code, parse_charge_properties
-from services.errors import AlreadyExists, CatalogCode, CommonCode, Invalid, NotFound, Resource, SubscriptionCode
+from services.errors import AlreadyExists, CatalogCode, CommonCode, Invalid, NotFound, Resource, SubscriptionCode, found
 
 
 def now() -> datetime:
@@ -185,9 +185,10 @@ class SubscriptionSpec:
 
 
 async def _plan_for(uow: UnitOfWork, actor: Actor, code: str, customer: Customer, field: str) -> Plan:
-    plan = await PlanRepository(uow.session, actor.organization_id).by_code(code)
-    if plan is None:
-        raise NotFound(Resource.PLAN, f"no plan with code {code!r}", field=(field,))
+    plan = found(
+        await PlanRepository(uow.session, actor.organization_id).by_code(code),
+        NotFound(Resource.PLAN, f"no plan with code {code!r}", field=(field,)),
+    )
     if customer.currency and customer.currency != plan.currency:
         raise Invalid(
             f"the plan is priced in {plan.currency} but the customer pays in {customer.currency}",
@@ -198,13 +199,14 @@ async def _plan_for(uow: UnitOfWork, actor: Actor, code: str, customer: Customer
 
 
 async def create_subscription(uow: UnitOfWork, actor: Actor, spec: SubscriptionSpec) -> Subscription:
-    customer = await CustomerRepository(uow.session, actor.organization_id).by_external_id(spec.customer_external_id)
-    if customer is None:
-        raise NotFound(
+    customer = found(
+        await CustomerRepository(uow.session, actor.organization_id).by_external_id(spec.customer_external_id),
+        NotFound(
             Resource.CUSTOMER,
             f"no customer with externalId {spec.customer_external_id!r}",
             field=("customerExternalId",),
-        )
+        ),
+    )
     await advisory_xact_lock(uow.session, LockNamespace.CUSTOMER_BILLING, customer.id)
     plan = await _plan_for(uow, actor, spec.plan_code, customer, "planCode")
     external_id = check_code(spec.external_id, ("externalId",)) if spec.external_id else str(uuid.uuid4())
@@ -246,11 +248,10 @@ async def create_subscription(uow: UnitOfWork, actor: Actor, spec: SubscriptionS
 
 
 async def _live_subscription(uow: UnitOfWork, actor: Actor, external_id: str) -> Subscription:
-    subscription = await SubscriptionRepository(uow.session, actor.organization_id).by_external_id(
-        external_id, for_update=True
+    subscription = found(
+        await SubscriptionRepository(uow.session, actor.organization_id).by_external_id(external_id, for_update=True),
+        NotFound(f"no subscription with externalId {external_id!r}", field=("externalId",)),
     )
-    if subscription is None:
-        raise NotFound(f"no subscription with externalId {external_id!r}", field=("externalId",))
     if not is_live(status_now(subscription)):
         raise Invalid("the subscription has ended", field=("externalId",), code=SubscriptionCode.SUBSCRIPTION_ENDED)
     return subscription
@@ -377,9 +378,10 @@ async def cancel_subscription(uow: UnitOfWork, actor: Actor, external_id: str) -
 
 
 async def update_subscription(uow: UnitOfWork, actor: Actor, external_id: str, *, name: str | None) -> Subscription:
-    subscription = await SubscriptionRepository(uow.session, actor.organization_id).by_external_id(external_id)
-    if subscription is None:
-        raise NotFound(f"no subscription with externalId {external_id!r}", field=("externalId",))
+    subscription = found(
+        await SubscriptionRepository(uow.session, actor.organization_id).by_external_id(external_id),
+        NotFound(f"no subscription with externalId {external_id!r}", field=("externalId",)),
+    )
     before = subscription_view(subscription)
     if name is not None:
         subscription.name = name.strip() or None
