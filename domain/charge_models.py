@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -148,8 +148,11 @@ def _every_field() -> list[tuple[str, Any, Any]]:
 
 
 # Every model's properties in one Struct (all optional): what a stored properties object decodes into.
-ChargeProperties: type[Shape] = msgspec.defstruct(
-    "ChargeProperties", _every_field(), bases=(Shape,), module=__name__, kw_only=True, omit_defaults=True
+ChargeProperties = cast(
+    type[Shape],
+    msgspec.defstruct(
+        "ChargeProperties", _every_field(), bases=(Shape,), module=__name__, kw_only=True, omit_defaults=True
+    ),
 )
 
 

@@ -139,7 +139,7 @@ class EventRejected(DomainError):
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
-        self.code = code  # type: ignore[misc]  # the rejection's own code (an instance of the enum)
+        self.code = code  # type: ignore[misc,assignment]  # the rejection's own code (an instance of the enum)
 
 
 class BatchTooLarge(DomainError):

@@ -253,7 +253,7 @@ def _valid_rate(rate: Decimal, field: tuple[str, ...]) -> None:
         raise InvalidRate("rate must be a percent between 0 and 100", field=field)
 
 
-def validate_ranges(ranges: Sequence[GraduatedRange] | Sequence[PercentageRange], field: tuple[str, ...] = ()) -> None:
+def validate_ranges(ranges: Sequence[GraduatedRange | PercentageRange], field: tuple[str, ...] = ()) -> None:
     """Check ranges against SPEC; errors point at ``field + (index, "fromValue"|…)``."""
     if not ranges:
         raise RangesEmpty("at least one range is required", field=field)
@@ -385,7 +385,7 @@ def _read_fields(shape: type[charge_models.Shape], raw: Mapping[str, Any], at: t
     ordered = sorted(charge_models.fields(shape), key=lambda f: not charge_models.is_whole_number(shape, f.name))
     for f in ordered:
         name = f.encode_name
-        value = _required(raw, name, at) if f.required else _optional(raw, name, at)
+        value: Any = _required(raw, name, at) if f.required else _optional(raw, name, at)
         if value is not None and charge_models.is_whole_number(shape, f.name):
             if value != value.to_integral_value():
                 raise InvalidFreeEvents(f"{name} must be a whole number of events", field=(*at, name))
@@ -445,7 +445,7 @@ def _priced_units(units: Decimal) -> Decimal:
 
 
 def _range_bounds(
-    ranges: Sequence[GraduatedRange] | Sequence[PercentageRange],
+    ranges: Sequence[GraduatedRange | PercentageRange],
 ) -> Iterator[tuple[int, Decimal, Decimal | None]]:
     """(index, lower, upper) per range: range i covers units in (lower, upper]."""
     lower = ZERO

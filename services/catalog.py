@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 from db.models import BillableMetric, Charge, Plan
 from db.repositories.billing import TaxRateRepository
@@ -203,6 +203,10 @@ def _thresholds(values: Sequence[Any]) -> list[str]:
     return [str(v) for v in checked]
 
 
+@overload
+def _amount(value: Any, field: tuple[str, ...]) -> Decimal: ...
+@overload
+def _amount(value: Any, field: tuple[str, ...], *, optional: bool) -> Decimal | None: ...
 def _amount(value: Any, field: tuple[str, ...], *, optional: bool = False) -> Decimal | None:
     if value is None and optional:
         return None

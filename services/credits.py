@@ -36,7 +36,7 @@ async def _customer(uow: UnitOfWork, actor: Actor, external_id: str) -> Customer
 async def _currency(uow: UnitOfWork, actor: Actor, customer: Customer) -> str:
     if customer.currency:
         return customer.currency
-    org = await OrganizationRepository(uow.session).get(actor.organization_id)
+    org = await OrganizationRepository(uow.session).existing(actor.organization_id)
     return org.default_currency
 
 
@@ -164,7 +164,7 @@ async def top_up_wallet(
             )
         )
     if amounts["paidCredits"]:
-        org = await OrganizationRepository(uow.session).get(actor.organization_id)
+        org = await OrganizationRepository(uow.session).existing(actor.organization_id)
         now = datetime.now(UTC)
         invoice = await issue_invoice(
             uow,
@@ -219,6 +219,7 @@ async def mark_invoice_paid(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID
     pending = await repo.pending_top_up(invoice.id)
     if pending is not None:  # paid credits become available now
         wallet = await repo.wallet(invoice.customer_id, for_update=True)
+        assert wallet is not None  # a pending top-up belongs to the customer's wallet
         wallet.balance_minor += pending.amount_minor
         pending.kind, pending.settled_at = "PAID", invoice.paid_at
     await audit.record(uow, actor, "invoice.paid", "invoice", invoice.id, before=before, after=invoice_view(invoice))
@@ -249,7 +250,7 @@ async def create_one_off_invoice(
         check_name(line.description, (*at, "description"))
         amount = line.amount * line.units if line.units is not None else line.amount
         due.append(DueLine("ONE_OFF", line.description.strip(), amount, None, (), units=line.units))
-    org = await OrganizationRepository(uow.session).get(actor.organization_id)
+    org = await OrganizationRepository(uow.session).existing(actor.organization_id)
     now = datetime.now(UTC)
     return await issue_invoice(
         uow,
@@ -360,7 +361,11 @@ async def create_credit_note(
     if (amount is None) == (lines is None):
         raise Invalid("give either amount or lines", field=("amount",), code=CommonCode.INVALID_INPUT)
     items = await _items(uow, invoice, lines) if lines is not None else []
-    minor = sum(i.amount_minor + i.tax_minor for i in items) if lines is not None else _minor(amount, c, ("amount",))
+    if lines is not None:
+        minor = sum(i.amount_minor + i.tax_minor for i in items)
+    else:
+        assert amount is not None  # either amount or lines, checked above
+        minor = _minor(amount, c, ("amount",))
     repo = CreditRepository(uow.session, actor.organization_id)
     creditable = await creditable_minor(uow, invoice)
     if minor > creditable:
@@ -388,6 +393,7 @@ async def create_credit_note(
         remaining = minor - applied
         if invoice.amount_due_minor == 0:
             invoice.status, invoice.paid_at = numbering.InvoiceStatus.PAID.value, datetime.now(UTC)
+    assert invoice.number is not None  # only finalized invoices are credited, and they have a number
     note = CreditNote(
         invoice_id=invoice.id,
         customer_id=invoice.customer_id,

@@ -115,7 +115,7 @@ class UseCaseError(DomainError):
     def __init__(self, message: str, *, field: Sequence[str] = (), code: str | None = None) -> None:
         super().__init__(message, field=field)
         if code is not None:
-            self.code = code  # type: ignore[misc]  # this instance's own code
+            self.code = code  # type: ignore[misc,assignment]  # this instance's own code
 
 
 class NotFound(UseCaseError):

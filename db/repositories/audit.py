@@ -9,11 +9,13 @@ from sqlalchemy import insert, select
 
 from db.locks import LockNamespace, advisory_xact_lock
 from db.models import AuditEntry
-from db.repositories.base import OrganizationScoped
+from db.repositories.base import ScopedRepository
 from db.repositories.pagination import Page, paginate
 
 
-class AuditRepository(OrganizationScoped):
+class AuditRepository(ScopedRepository[AuditEntry]):
+    model = AuditEntry
+
     async def lock_chain(self) -> None:
         """Serialize appends so that each entry links to exactly one predecessor."""
         await advisory_xact_lock(self.session, LockNamespace.AUDIT_CHAIN, self.organization_id)

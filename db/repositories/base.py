@@ -45,14 +45,14 @@ class ScopedRepository(OrganizationScoped, Generic[M]):
         await self.session.flush()
         return row
 
-    async def get(self, row_id: uuid.UUID, *, for_update: bool = False) -> M | None:
+    async def get(self, row_id: uuid.UUID | int, *, for_update: bool = False) -> M | None:
         model: Any = self.model
         stmt = self._scoped().where(model.id == row_id)
         if for_update:
             stmt = stmt.with_for_update(of=model)  # the row alone, not what is eagerly joined to it
         return await self.session.scalar(stmt)
 
-    async def get_or(self, row_id: uuid.UUID, missing: Exception, *, for_update: bool = False) -> M:
+    async def get_or(self, row_id: uuid.UUID | int, missing: Exception, *, for_update: bool = False) -> M:
         """The row with this id, or `missing` raised (e.g. `NotFound(…)` of the use case)."""
         row = await self.get(row_id, for_update=for_update)
         if row is None:

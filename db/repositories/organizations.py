@@ -25,6 +25,13 @@ class OrganizationRepository:
     async def get(self, organization_id: uuid.UUID) -> Organization | None:
         return await self.session.get(Organization, organization_id)
 
+    async def existing(self, organization_id: uuid.UUID) -> Organization:
+        """The organization of an authenticated actor: it exists (LookupError otherwise, a bug)."""
+        organization = await self.get(organization_id)
+        if organization is None:
+            raise LookupError(f"no organization {organization_id}")
+        return organization
+
     async def first(self) -> Organization | None:
         return await self.session.scalar(select(Organization).order_by(Organization.created_at))
 
