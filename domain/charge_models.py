@@ -127,9 +127,16 @@ def range_shape(model: ChargeModel) -> type[Shape]:
     return shape
 
 
+def range_shape_of(shape: type[Shape], name: str) -> type[Shape] | None:
+    """The shape of the ranges a list-of-ranges field holds (None for any other field)."""
+    return next((_range_shape(f.type) for f in fields(shape) if f.name == name), None)
+
+
 def _range_shape(annotation: Any) -> type[Shape] | None:
-    args = getattr(annotation, "__args__", ())
-    return next((a for a in args if a in RANGE_SHAPES), None)
+    """X of `list[X]` or `list[X] | None`, when X is a range shape."""
+    if annotation in RANGE_SHAPES:
+        return annotation
+    return next((found for arg in getattr(annotation, "__args__", ()) if (found := _range_shape(arg))), None)
 
 
 def is_whole_number(shape: type[Shape], name: str) -> bool:

@@ -50,18 +50,19 @@ class ChargeProperties:
         """From the stored JSON (camelCase keys, decimal strings), read by domain/charge_models.py."""
         stored = charge_models.decode_stored(raw)
         values = {f.name: getattr(stored, f.name) for f in charge_models.fields(charge_models.ChargeProperties)}
-        for name, kind in _RANGE_TYPES.items():
-            if values[name] is not None:
+        for name, value in values.items():
+            if isinstance(value, list):
                 values[name] = [
-                    kind(**{f.name: getattr(r, f.name) for f in charge_models.fields(type(r))}) for r in values[name]
+                    _RANGE_TYPES[type(r)](**{f.name: getattr(r, f.name) for f in charge_models.fields(type(r))})
+                    for r in value
                 ]
         return cls(**values)
 
 
-_RANGE_TYPES: dict[str, type] = {
-    "graduated_ranges": GraduatedRange,
-    "volume_ranges": GraduatedRange,
-    "graduated_percentage_ranges": GraduatedPercentageRange,
+# The GraphQL type of each range shape of domain/charge_models.py.
+_RANGE_TYPES: dict[type, type] = {
+    charge_models.GraduatedRange: GraduatedRange,
+    charge_models.PercentageRange: GraduatedPercentageRange,
 }
 
 
@@ -103,12 +104,8 @@ class ChargePropertiesInput:
             value = getattr(self, f.name)
             if value is None:
                 continue
-            if isinstance(value, list):
-                shape = (
-                    charge_models.GraduatedRange
-                    if f.name != "graduated_percentage_ranges"
-                    else charge_models.PercentageRange
-                )
+            shape = charge_models.range_shape_of(charge_models.ChargeProperties, f.name)
+            if shape is not None:
                 raw[f.encode_name] = [
                     {r.encode_name: getattr(item, r.name) for r in charge_models.fields(shape)} for item in value
                 ]
