@@ -57,10 +57,15 @@ run: install frontend
 
 test: install frontend chromium
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest
 
+# The layers (import-linter contracts in pyproject.toml) and types of domain/ and services/ (mypy).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 schema: install
 	$(BIN)/valueverse export-schema -o schema.graphql

@@ -22,13 +22,11 @@ import platform
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,7 +42,8 @@ import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 import orjson  # noqa: E402
 import psutil  # noqa: E402
-import redis  # noqa: E402
+
+from valueverse import devstack  # noqa: E402
 
 DEFAULT_ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DEFAULT_REDIS_BASE = "redis://127.0.0.1:6379"
@@ -84,29 +83,16 @@ def exit_cleanly_on_sigterm() -> None:
 # --- the stack -----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = devstack.free_port
+admin_sql = devstack.admin_sql
 
 
-async def admin_sql(admin_url: str, statement: str) -> None:
-    conn = await asyncpg.connect(admin_url, timeout=10)
+def claim_redis_db(base_url: str) -> devstack.RedisClaim:
+    """An empty db number, claimed as ours so that concurrent runs (tests, other benchmarks) pick others."""
     try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-def claim_redis_db(base_url: str) -> tuple[str, redis.Redis]:
-    """An empty db number, marked as ours so that concurrent runs (tests, other benchmarks) pick others."""
-    base = base_url.rsplit("/", 1)[0] if base_url.count("/") > 2 else base_url
-    claim = "if redis.call('DBSIZE') == 0 then redis.call('SET', KEYS[1], ARGV[1]) return 1 end return 0"
-    for number in range(15, 0, -1):
-        client = redis.Redis.from_url(f"{base}/{number}", socket_connect_timeout=3)
-        if client.eval(claim, 1, CLAIM_KEY, str(os.getpid())) == 1:  # atomic: empty, then ours
-            return f"{base}/{number}", client
-    raise BenchError("no empty Redis db number to run the benchmark in")
+        return devstack.claim_redis_db(base_url, CLAIM_KEY)
+    except devstack.NoFreeRedisDb:
+        raise BenchError("no empty Redis db number to run the benchmark in") from None
 
 
 @dataclass
@@ -130,7 +116,7 @@ class BenchStack:
         self.database_url = ""
         self.extra_databases: list[str] = []
         self.redis_url = ""
-        self.redis_client: redis.Redis | None = None
+        self.redis_claim: devstack.RedisClaim | None = None
         self.server: subprocess.Popen | None = None
         self.port = 0
         self.log_dir = Path(tempfile.mkdtemp(prefix="vv_bench_logs_"))
@@ -177,7 +163,9 @@ class BenchStack:
         if self.given_redis_url:
             self.redis_url = self.given_redis_url
         else:
-            self.redis_url, self.redis_client = claim_redis_db(DEFAULT_REDIS_BASE)
+            self.redis_claim = claim_redis_db(DEFAULT_REDIS_BASE)
+            self.redis_claim.keep_alive()
+            self.redis_url = self.redis_claim.url
         from db.migrate import upgrade
 
         upgrade(self.database_url)
@@ -231,18 +219,10 @@ class BenchStack:
 
     def _wait_ready(self) -> None:
         assert self.server is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.server.poll() is not None:
-                raise BenchError(f"the API exited during start-up:\n{self.server_log()[-4000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.api_url}/readyz", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise BenchError(f"the API did not become ready:\n{self.server_log()[-4000:]}")
+        try:
+            devstack.wait_ready(self.api_url, self.server, self.server_log)
+        except devstack.NotReady as exc:
+            raise BenchError(str(exc)) from None
 
     def server_log(self) -> str:
         path = self.log_dir / "api.log"
@@ -276,10 +256,10 @@ class BenchStack:
             asyncio.run(admin_sql(self.admin_url, f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'))
             print(f"teardown: dropped database {self.database}", flush=True)
             self.database = ""
-        if self.redis_client is not None:
-            self.redis_client.flushdb()  # the db was empty when we claimed it: all of it is ours
+        if self.redis_claim is not None:
+            self.redis_claim.release()  # flushes the db: it was empty when we claimed it, all of it is ours
             print(f"teardown: flushed {self.redis_url}", flush=True)
-            self.redis_client = None
+            self.redis_claim = None
         if self.keep_logs or self.failed:
             print(f"server log kept in {self.log_dir}", flush=True)
         else:

@@ -37,7 +37,6 @@ import random
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -53,6 +52,8 @@ import common
 import orjson
 import psutil
 from common import Api, BenchStack, budget_line, ms, percentile
+
+from valueverse import devstack
 
 USAGE = """query Usage($c: String!) { customerUsage(customerExternalId: $c) {
   fromDatetime toDatetime currency amount subscriptionExternalId
@@ -228,18 +229,10 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise common.BenchError(f"{self.name} exited during start-up:\n{self.log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise common.BenchError(f"{self.name} did not become ready")
+        try:
+            devstack.wait_ready(self.url, self.process, self.log, timeout_s=90)
+        except devstack.NotReady as exc:
+            raise common.BenchError(f"{self.name}: {exc}") from None
 
     def cpu(self) -> float:
         total = 0.0

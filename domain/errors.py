@@ -1,5 +1,8 @@
 """Errors raised by billing rules, each with a stable code for `UserError.code`.
 
+The codes are enums, one per area (`ChargeCode`, `CouponCode`, …): a `StrEnum` member equals
+its string, so what a client receives is the value, and our code names a code it cannot misspell.
+
 `field` is the path to the offending input relative to what the function was given
 (e.g. ``("graduatedRanges", "1", "fromValue")``); the caller prefixes its own path with
 `DomainError.at("input", "charges", "0", "properties")`.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import ClassVar
 
 
@@ -33,7 +37,7 @@ class DomainError(Exception):
 
     def __repr__(self) -> str:
         name = type(self).__name__
-        return f"{name}(code={self.code!r}, field={self.field!r}, message={self.message!r})"
+        return f"{name}(code={str(self.code)!r}, field={self.field!r}, message={self.message!r})"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, DomainError) and (self.code, self.field, self.message) == (
@@ -49,155 +53,387 @@ class DomainError(Exception):
 # --- numbers and money ----------------------------------------------------------------
 
 
+class MoneyCode(StrEnum):
+    INVALID_DECIMAL = "INVALID_DECIMAL"
+    UNKNOWN_CURRENCY = "UNKNOWN_CURRENCY"
+
+
 class InvalidDecimal(DomainError):
-    code = "INVALID_DECIMAL"
+    code = MoneyCode.INVALID_DECIMAL
 
 
 class UnknownCurrency(DomainError):
-    code = "UNKNOWN_CURRENCY"
+    code = MoneyCode.UNKNOWN_CURRENCY
 
 
 # --- time -----------------------------------------------------------------------------
 
 
+class TimeCode(StrEnum):
+    UNKNOWN_TIMEZONE = "UNKNOWN_TIMEZONE"
+    NAIVE_DATETIME = "NAIVE_DATETIME"
+    INVALID_PERIOD = "INVALID_PERIOD"
+    BEFORE_SUBSCRIPTION_START = "BEFORE_SUBSCRIPTION_START"
+
+
 class UnknownTimezone(DomainError):
-    code = "UNKNOWN_TIMEZONE"
+    code = TimeCode.UNKNOWN_TIMEZONE
 
 
 class NaiveDatetime(DomainError):
-    code = "NAIVE_DATETIME"
+    code = TimeCode.NAIVE_DATETIME
 
 
 class InvalidPeriod(DomainError):
-    code = "INVALID_PERIOD"
+    code = TimeCode.INVALID_PERIOD
 
 
 class BeforeSubscriptionStart(DomainError):
-    code = "BEFORE_SUBSCRIPTION_START"
+    code = TimeCode.BEFORE_SUBSCRIPTION_START
 
 
 # --- billable metrics -----------------------------------------------------------------
 
 
+class MetricCode(StrEnum):
+    INVALID_METRIC = "INVALID_METRIC"
+    FIELD_NAME_REQUIRED = "FIELD_NAME_REQUIRED"
+    RECURRING_NOT_SUPPORTED = "RECURRING_NOT_SUPPORTED"
+    AGGREGATION_NOT_COMBINABLE = "AGGREGATION_NOT_COMBINABLE"
+    PRORATION_NOT_SUPPORTED = "PRORATION_NOT_SUPPORTED"
+
+
 class InvalidMetric(DomainError):
-    code = "INVALID_METRIC"
+    code = MetricCode.INVALID_METRIC
 
 
 class FieldNameRequired(InvalidMetric):
-    code = "FIELD_NAME_REQUIRED"
+    code = MetricCode.FIELD_NAME_REQUIRED
 
 
 class RecurringNotSupported(InvalidMetric):
-    code = "RECURRING_NOT_SUPPORTED"
+    code = MetricCode.RECURRING_NOT_SUPPORTED
 
 
 class AggregationNotCombinable(InvalidMetric):
-    code = "AGGREGATION_NOT_COMBINABLE"
+    code = MetricCode.AGGREGATION_NOT_COMBINABLE
 
 
 class ProrationNotSupported(InvalidMetric):
-    code = "PRORATION_NOT_SUPPORTED"
+    code = MetricCode.PRORATION_NOT_SUPPORTED
 
 
 # --- usage events ---------------------------------------------------------------------
 
 
+class UsageCode(StrEnum):
+    EVENT_REJECTED = "EVENT_REJECTED"
+    BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
+    USAGE_NOT_RATEABLE = "USAGE_NOT_RATEABLE"
+
+
 class EventRejected(DomainError):
     """One usage event refused by itself; `code` is its `domain.usage_events.Rejection`."""
 
-    code = "EVENT_REJECTED"
+    code = UsageCode.EVENT_REJECTED
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
-        self.code = code  # type: ignore[misc]  # the rejection's own code (an instance of the enum)
+        self.code = code  # type: ignore[misc,assignment]  # the rejection's own code (an instance of the enum)
 
 
 class BatchTooLarge(DomainError):
-    code = "BATCH_TOO_LARGE"
+    code = UsageCode.BATCH_TOO_LARGE
 
 
 class UnrateableUsage(DomainError):
     """Stored usage of a customer cannot be rated (e.g. a value stored before a limit existed)."""
 
-    code = "USAGE_NOT_RATEABLE"
+    code = UsageCode.USAGE_NOT_RATEABLE
 
 
 # --- charge properties ----------------------------------------------------------------
 
 
+class ChargeCode(StrEnum):
+    INVALID_CHARGE_PROPERTIES = "INVALID_CHARGE_PROPERTIES"
+    MISSING_PROPERTY = "MISSING_PROPERTY"
+    PROPERTY_NOT_ALLOWED = "PROPERTY_NOT_ALLOWED"
+    NEGATIVE_AMOUNT = "NEGATIVE_AMOUNT"
+    NEGATIVE_UNITS = "NEGATIVE_UNITS"
+    INVALID_PACKAGE_SIZE = "INVALID_PACKAGE_SIZE"
+    INVALID_RATE = "INVALID_RATE"
+    INVALID_FREE_EVENTS = "INVALID_FREE_EVENTS"
+    MIN_ABOVE_MAX = "MIN_ABOVE_MAX"
+    INVALID_RANGES = "INVALID_RANGES"
+    RANGES_EMPTY = "RANGES_EMPTY"
+    RANGES_MUST_START_AT_ZERO = "RANGES_MUST_START_AT_ZERO"
+    RANGES_GAP_OR_OVERLAP = "RANGES_GAP_OR_OVERLAP"
+    RANGES_ONLY_LAST_OPEN = "RANGES_ONLY_LAST_OPEN"
+    RANGES_LAST_MUST_BE_OPEN = "RANGES_LAST_MUST_BE_OPEN"
+    RANGES_TO_NOT_ABOVE_FROM = "RANGES_TO_NOT_ABOVE_FROM"
+
+
 class InvalidChargeProperties(DomainError):
-    code = "INVALID_CHARGE_PROPERTIES"
+    code = ChargeCode.INVALID_CHARGE_PROPERTIES
 
 
 class MissingProperty(InvalidChargeProperties):
-    code = "MISSING_PROPERTY"
+    code = ChargeCode.MISSING_PROPERTY
 
 
 class PropertyNotAllowed(InvalidChargeProperties):
-    code = "PROPERTY_NOT_ALLOWED"
+    code = ChargeCode.PROPERTY_NOT_ALLOWED
 
 
 class NegativeAmount(InvalidChargeProperties):
-    code = "NEGATIVE_AMOUNT"
+    code = ChargeCode.NEGATIVE_AMOUNT
 
 
 class NegativeUnits(InvalidChargeProperties):
-    code = "NEGATIVE_UNITS"
+    code = ChargeCode.NEGATIVE_UNITS
 
 
 class InvalidPackageSize(InvalidChargeProperties):
-    code = "INVALID_PACKAGE_SIZE"
+    code = ChargeCode.INVALID_PACKAGE_SIZE
 
 
 class InvalidRate(InvalidChargeProperties):
-    code = "INVALID_RATE"
+    code = ChargeCode.INVALID_RATE
 
 
 class InvalidFreeEvents(InvalidChargeProperties):
-    code = "INVALID_FREE_EVENTS"
+    code = ChargeCode.INVALID_FREE_EVENTS
 
 
 class MinAboveMax(InvalidChargeProperties):
-    code = "MIN_ABOVE_MAX"
+    code = ChargeCode.MIN_ABOVE_MAX
 
 
 class InvalidRanges(InvalidChargeProperties):
-    code = "INVALID_RANGES"
+    code = ChargeCode.INVALID_RANGES
 
 
 class RangesEmpty(InvalidRanges):
-    code = "RANGES_EMPTY"
+    code = ChargeCode.RANGES_EMPTY
 
 
 class RangesMustStartAtZero(InvalidRanges):
-    code = "RANGES_MUST_START_AT_ZERO"
+    code = ChargeCode.RANGES_MUST_START_AT_ZERO
 
 
 class RangesGapOrOverlap(InvalidRanges):
-    code = "RANGES_GAP_OR_OVERLAP"
+    code = ChargeCode.RANGES_GAP_OR_OVERLAP
 
 
 class RangesOnlyLastOpen(InvalidRanges):
-    code = "RANGES_ONLY_LAST_OPEN"
+    code = ChargeCode.RANGES_ONLY_LAST_OPEN
 
 
 class RangesLastMustBeOpen(InvalidRanges):
-    code = "RANGES_LAST_MUST_BE_OPEN"
+    code = ChargeCode.RANGES_LAST_MUST_BE_OPEN
 
 
 class RangeToNotAboveFrom(InvalidRanges):
-    code = "RANGES_TO_NOT_ABOVE_FROM"
+    code = ChargeCode.RANGES_TO_NOT_ABOVE_FROM
 
 
 # --- proration and plan changes -------------------------------------------------------
 
 
+class ProrationCode(StrEnum):
+    INVALID_PRORATION_DAYS = "INVALID_PRORATION_DAYS"
+    PLAN_CHANGE_OUTSIDE_PERIOD = "PLAN_CHANGE_OUTSIDE_PERIOD"
+
+
 class InvalidProrationDays(DomainError):
-    code = "INVALID_PRORATION_DAYS"
+    code = ProrationCode.INVALID_PRORATION_DAYS
 
 
 class PlanChangeOutsidePeriod(DomainError):
-    code = "PLAN_CHANGE_OUTSIDE_PERIOD"
+    code = ProrationCode.PLAN_CHANGE_OUTSIDE_PERIOD
+
+
+# --- tax ------------------------------------------------------------------------------
+
+
+class TaxCode(StrEnum):
+    TAX_RATE_OUT_OF_RANGE = "TAX_RATE_OUT_OF_RANGE"
+    INVALID_VAT_NUMBER = "INVALID_VAT_NUMBER"
+    UNKNOWN_COUNTRY = "UNKNOWN_COUNTRY"
+
+
+class TaxRateOutOfRange(DomainError):
+    code = TaxCode.TAX_RATE_OUT_OF_RANGE
+
+
+class InvalidVatNumber(DomainError):
+    code = TaxCode.INVALID_VAT_NUMBER
+
+
+class UnknownCountry(DomainError):
+    code = TaxCode.UNKNOWN_COUNTRY
+
+
+# --- coupons --------------------------------------------------------------------------
+
+
+class CouponCode(StrEnum):
+    COUPON_INVALID = "COUPON_INVALID"
+    COUPON_INVALID_CODE = "COUPON_INVALID_CODE"
+    COUPON_INVALID_AMOUNT = "COUPON_INVALID_AMOUNT"
+    COUPON_INVALID_PERCENTAGE = "COUPON_INVALID_PERCENTAGE"
+    COUPON_INVALID_CURRENCY = "COUPON_INVALID_CURRENCY"
+    COUPON_INVALID_DURATION = "COUPON_INVALID_DURATION"
+    COUPON_CURRENCY_MISMATCH = "COUPON_CURRENCY_MISMATCH"
+
+
+class InvalidCoupon(DomainError):
+    code = CouponCode.COUPON_INVALID
+
+
+class CouponInvalidCode(InvalidCoupon):
+    code = CouponCode.COUPON_INVALID_CODE
+
+
+class CouponInvalidAmount(InvalidCoupon):
+    code = CouponCode.COUPON_INVALID_AMOUNT
+
+
+class CouponInvalidPercentage(InvalidCoupon):
+    code = CouponCode.COUPON_INVALID_PERCENTAGE
+
+
+class CouponInvalidCurrency(InvalidCoupon):
+    code = CouponCode.COUPON_INVALID_CURRENCY
+
+
+class CouponInvalidDuration(InvalidCoupon):
+    code = CouponCode.COUPON_INVALID_DURATION
+
+
+class CouponCurrencyMismatch(DomainError):
+    code = CouponCode.COUPON_CURRENCY_MISMATCH
+
+
+# --- invoices -------------------------------------------------------------------------
+
+
+class InvoiceCode(StrEnum):
+    NEGATIVE_INVOICE_AMOUNT = "NEGATIVE_INVOICE_AMOUNT"
+    INVALID_PERIOD_FRACTION = "INVALID_PERIOD_FRACTION"
+    INVALID_AMOUNT = "INVALID_AMOUNT"
+    CREDIT_NOTE_LINE_TOO_LARGE = "CREDIT_NOTE_LINE_TOO_LARGE"
+    INVALID_INVOICE_PREFIX = "INVALID_INVOICE_PREFIX"
+    INVALID_INVOICE_NUMBER = "INVALID_INVOICE_NUMBER"
+    INVALID_INVOICE_TRANSITION = "INVALID_INVOICE_TRANSITION"
+
+
+class NegativeInvoiceAmount(DomainError):
+    code = InvoiceCode.NEGATIVE_INVOICE_AMOUNT
+
+
+class InvalidPeriodFraction(DomainError):
+    code = InvoiceCode.INVALID_PERIOD_FRACTION
+
+
+class InvalidCreditAmount(DomainError):
+    code = InvoiceCode.INVALID_AMOUNT
+
+
+class CreditNoteLineTooLarge(DomainError):
+    code = InvoiceCode.CREDIT_NOTE_LINE_TOO_LARGE
+
+
+class InvalidInvoicePrefix(DomainError):
+    code = InvoiceCode.INVALID_INVOICE_PREFIX
+
+
+class InvalidInvoiceNumber(DomainError):
+    code = InvoiceCode.INVALID_INVOICE_NUMBER
+
+
+class InvalidInvoiceTransition(DomainError):
+    code = InvoiceCode.INVALID_INVOICE_TRANSITION
+
+
+# --- payments -------------------------------------------------------------------------
+
+
+class PaymentCode(StrEnum):
+    INVALID_PAYMENT_AMOUNT = "INVALID_PAYMENT_AMOUNT"
+    PAYMENT_CURRENCY_MISMATCH = "PAYMENT_CURRENCY_MISMATCH"
+    INVALID_REFUND_AMOUNT = "INVALID_REFUND_AMOUNT"
+    REFUND_EXCEEDS_PAID = "REFUND_EXCEEDS_PAID"
+
+
+class InvalidPaymentAmount(DomainError):
+    code = PaymentCode.INVALID_PAYMENT_AMOUNT
+
+
+class PaymentCurrencyMismatch(DomainError):
+    code = PaymentCode.PAYMENT_CURRENCY_MISMATCH
+
+
+class InvalidRefundAmount(DomainError):
+    code = PaymentCode.INVALID_REFUND_AMOUNT
+
+
+class RefundExceedsPaid(InvalidRefundAmount):
+    code = PaymentCode.REFUND_EXCEEDS_PAID
+
+
+# --- dunning --------------------------------------------------------------------------
+
+
+class DunningCode(StrEnum):
+    INVALID_DURATION = "INVALID_DURATION"
+    INVALID_RETRY_SCHEDULE = "INVALID_RETRY_SCHEDULE"
+
+
+class InvalidDuration(DomainError):
+    code = DunningCode.INVALID_DURATION
+
+
+class InvalidRetrySchedule(DomainError):
+    code = DunningCode.INVALID_RETRY_SCHEDULE
+
+
+# --- bank statements ------------------------------------------------------------------
+
+
+class BankStatementCode(StrEnum):
+    INVALID_BANK_STATEMENT = "INVALID_BANK_STATEMENT"
+    BANK_STATEMENT_TOO_LARGE = "BANK_STATEMENT_TOO_LARGE"
+    UNSUPPORTED_BANK_STATEMENT = "UNSUPPORTED_BANK_STATEMENT"
+
+
+class InvalidBankStatement(DomainError):
+    code = BankStatementCode.INVALID_BANK_STATEMENT
+
+
+class BankStatementTooLarge(InvalidBankStatement):
+    code = BankStatementCode.BANK_STATEMENT_TOO_LARGE
+
+
+class UnsupportedBankStatement(InvalidBankStatement):
+    code = BankStatementCode.UNSUPPORTED_BANK_STATEMENT
+
+
+# --- analytics --------------------------------------------------------------------------
+
+
+class AnalyticsCode(StrEnum):
+    INVALID_DATE_RANGE = "INVALID_DATE_RANGE"
+    DATE_RANGE_TOO_LONG = "DATE_RANGE_TOO_LONG"
+
+
+class InvalidAnalyticsRange(DomainError):
+    code = AnalyticsCode.INVALID_DATE_RANGE
+
+
+class AnalyticsRangeTooLong(InvalidAnalyticsRange):
+    code = AnalyticsCode.DATE_RANGE_TOO_LONG
 
 
 def error_codes() -> dict[str, type[DomainError]]:
@@ -209,136 +445,3 @@ def error_codes() -> dict[str, type[DomainError]]:
         found[cls.code] = cls
         pending.extend(cls.__subclasses__())
     return found
-
-
-# --- tax ------------------------------------------------------------------------------
-
-
-class TaxRateOutOfRange(DomainError):
-    code = "TAX_RATE_OUT_OF_RANGE"
-
-
-class InvalidVatNumber(DomainError):
-    code = "INVALID_VAT_NUMBER"
-
-
-class UnknownCountry(DomainError):
-    code = "UNKNOWN_COUNTRY"
-
-
-# --- coupons --------------------------------------------------------------------------
-
-
-class InvalidCoupon(DomainError):
-    code = "COUPON_INVALID"
-
-
-class CouponInvalidCode(InvalidCoupon):
-    code = "COUPON_INVALID_CODE"
-
-
-class CouponInvalidAmount(InvalidCoupon):
-    code = "COUPON_INVALID_AMOUNT"
-
-
-class CouponInvalidPercentage(InvalidCoupon):
-    code = "COUPON_INVALID_PERCENTAGE"
-
-
-class CouponInvalidCurrency(InvalidCoupon):
-    code = "COUPON_INVALID_CURRENCY"
-
-
-class CouponInvalidDuration(InvalidCoupon):
-    code = "COUPON_INVALID_DURATION"
-
-
-class CouponCurrencyMismatch(DomainError):
-    code = "COUPON_CURRENCY_MISMATCH"
-
-
-# --- invoices -------------------------------------------------------------------------
-
-
-class NegativeInvoiceAmount(DomainError):
-    code = "NEGATIVE_INVOICE_AMOUNT"
-
-
-class InvalidPeriodFraction(DomainError):
-    code = "INVALID_PERIOD_FRACTION"
-
-
-class InvalidCreditAmount(DomainError):
-    code = "INVALID_AMOUNT"
-
-
-class CreditNoteLineTooLarge(DomainError):
-    code = "CREDIT_NOTE_LINE_TOO_LARGE"
-
-
-class InvalidInvoicePrefix(DomainError):
-    code = "INVALID_INVOICE_PREFIX"
-
-
-class InvalidInvoiceNumber(DomainError):
-    code = "INVALID_INVOICE_NUMBER"
-
-
-class InvalidInvoiceTransition(DomainError):
-    code = "INVALID_INVOICE_TRANSITION"
-
-
-# --- payments -------------------------------------------------------------------------
-
-
-class InvalidPaymentAmount(DomainError):
-    code = "INVALID_PAYMENT_AMOUNT"
-
-
-class PaymentCurrencyMismatch(DomainError):
-    code = "PAYMENT_CURRENCY_MISMATCH"
-
-
-class InvalidRefundAmount(DomainError):
-    code = "INVALID_REFUND_AMOUNT"
-
-
-class RefundExceedsPaid(InvalidRefundAmount):
-    code = "REFUND_EXCEEDS_PAID"
-
-
-# --- dunning --------------------------------------------------------------------------
-
-
-class InvalidDuration(DomainError):
-    code = "INVALID_DURATION"
-
-
-class InvalidRetrySchedule(DomainError):
-    code = "INVALID_RETRY_SCHEDULE"
-
-
-# --- bank statements ------------------------------------------------------------------
-
-
-class InvalidBankStatement(DomainError):
-    code = "INVALID_BANK_STATEMENT"
-
-
-class BankStatementTooLarge(InvalidBankStatement):
-    code = "BANK_STATEMENT_TOO_LARGE"
-
-
-class UnsupportedBankStatement(InvalidBankStatement):
-    code = "UNSUPPORTED_BANK_STATEMENT"
-
-
-# --- analytics --------------------------------------------------------------------------
-
-
-class InvalidAnalyticsRange(DomainError):
-    code = "INVALID_DATE_RANGE"
-
-
-class AnalyticsRangeTooLong(InvalidAnalyticsRange):
-    code = "DATE_RANGE_TOO_LONG"

@@ -42,6 +42,8 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from domain import charge_models
+from domain.charge_models import ChargeModel
 from domain.errors import (
     InvalidFreeEvents,
     InvalidPackageSize,
@@ -64,15 +66,6 @@ from domain.money import parse_decimal, require_decimal, round_minor
 ZERO = Decimal(0)
 _ONE = Decimal(1)
 _HUNDRED = Decimal(100)
-
-
-class ChargeModel(enum.StrEnum):
-    STANDARD = "STANDARD"
-    GRADUATED = "GRADUATED"
-    VOLUME = "VOLUME"
-    PACKAGE = "PACKAGE"
-    PERCENTAGE = "PERCENTAGE"
-    GRADUATED_PERCENTAGE = "GRADUATED_PERCENTAGE"
 
 
 def _coerce_decimals(instance: object, *names: str, optional: Sequence[str] = ()) -> None:
@@ -196,10 +189,9 @@ PROPERTIES_OF: dict[ChargeModel, type] = {
 
 RangeT = TypeVar("RangeT", GraduatedRange, PercentageRange)
 
+# The property holding a range model's ranges (graduatedRanges, …), as domain/charge_models.py names it.
 RANGES_FIELD: dict[ChargeModel, str] = {
-    ChargeModel.GRADUATED: "graduatedRanges",
-    ChargeModel.VOLUME: "volumeRanges",
-    ChargeModel.GRADUATED_PERCENTAGE: "graduatedPercentageRanges",
+    model: field.encode_name for model in ChargeModel if (field := charge_models.ranges_field(model)) is not None
 }
 
 
@@ -261,7 +253,7 @@ def _valid_rate(rate: Decimal, field: tuple[str, ...]) -> None:
         raise InvalidRate("rate must be a percent between 0 and 100", field=field)
 
 
-def validate_ranges(ranges: Sequence[GraduatedRange] | Sequence[PercentageRange], field: tuple[str, ...] = ()) -> None:
+def validate_ranges(ranges: Sequence[GraduatedRange | PercentageRange], field: tuple[str, ...] = ()) -> None:
     """Check ranges against SPEC; errors point at ``field + (index, "fromValue"|…)``."""
     if not ranges:
         raise RangesEmpty("at least one range is required", field=field)
@@ -338,22 +330,14 @@ def validate_properties(model: ChargeModel, properties: ChargeProperties) -> Non
 
 # --- reading properties from the API ------------------------------------------------
 
+# What each model takes, and the camelCase name of every field: from domain/charge_models.py.
 _PROPERTY_NAMES: dict[ChargeModel, frozenset[str]] = {
-    ChargeModel.STANDARD: frozenset({"amount"}),
-    ChargeModel.GRADUATED: frozenset({"graduatedRanges"}),
-    ChargeModel.VOLUME: frozenset({"volumeRanges"}),
-    ChargeModel.PACKAGE: frozenset({"amount", "packageSize", "freeUnits"}),
-    ChargeModel.PERCENTAGE: frozenset(
-        {
-            "rate",
-            "fixedAmount",
-            "freeUnitsPerEvents",
-            "freeUnitsPerTotalAggregation",
-            "perTransactionMinAmount",
-            "perTransactionMaxAmount",
-        }
-    ),
-    ChargeModel.GRADUATED_PERCENTAGE: frozenset({"graduatedPercentageRanges"}),
+    model: frozenset(charge_models.wire_names(shape)) for model, shape in charge_models.SHAPES.items()
+}
+_WIRE_NAMES: dict[str, str] = {
+    f.name: f.encode_name
+    for shape in (charge_models.ChargeProperties, *charge_models.RANGE_SHAPES)
+    for f in charge_models.fields(shape)
 }
 
 
@@ -375,9 +359,10 @@ def _reject_unknown(raw: Mapping[str, Any], allowed: Iterable[str], at: tuple[st
             raise PropertyNotAllowed(f"{name} is not a property here", field=(*at, name))
 
 
-def _parse_ranges(
-    raw: Mapping[str, Any], name: str, price_name: str
-) -> list[tuple[Decimal, Decimal | None, Decimal, Decimal]]:
+def _parse_ranges(raw: Mapping[str, Any], model: ChargeModel) -> list[dict[str, Any]]:
+    """The fields of each range (fromValue, toValue, perUnitAmount or rate, flatAmount) by snake_case name."""
+    name = RANGES_FIELD[model]
+    shape = charge_models.range_shape(model)
     items = raw.get(name)
     if items is None:
         raise MissingProperty(f"{name} is required", field=(name,))
@@ -388,16 +373,27 @@ def _parse_ranges(
         at = (name, str(index))
         if not isinstance(item, Mapping):
             raise InvalidRanges("a range must be an object", field=at)
-        _reject_unknown(item, ("fromValue", "toValue", price_name, "flatAmount"), at)
-        parsed.append(
-            (
-                _required(item, "fromValue", at),
-                _optional(item, "toValue", at),
-                _required(item, price_name, at),
-                _optional(item, "flatAmount", at) or ZERO,
-            )
-        )
+        _reject_unknown(item, charge_models.wire_names(shape), at)
+        parsed.append(_read_fields(shape, item, at))
     return parsed
+
+
+def _read_fields(shape: type[charge_models.Shape], raw: Mapping[str, Any], at: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The fields of a shape (without ranges) by their snake_case names: required ones must be there; an
+    optional one left out or zero takes its default. Whole numbers (counts of events) are read first."""
+    values: dict[str, Any] = {}
+    ordered = sorted(charge_models.fields(shape), key=lambda f: not charge_models.is_whole_number(shape, f.name))
+    for f in ordered:
+        name = f.encode_name
+        value: Any = _required(raw, name, at) if f.required else _optional(raw, name, at)
+        if value is not None and charge_models.is_whole_number(shape, f.name):
+            if value != value.to_integral_value():
+                raise InvalidFreeEvents(f"{name} must be a whole number of events", field=(*at, name))
+            value = int(value)
+        if not f.required and f.default is not None and not value:
+            value = f.default
+        values[f.name] = value
+    return values
 
 
 def parse_properties(model: ChargeModel, raw: Mapping[str, Any]) -> ChargeProperties:
@@ -405,38 +401,15 @@ def parse_properties(model: ChargeModel, raw: Mapping[str, Any]) -> ChargeProper
     model = ChargeModel(model)
     _reject_unknown(raw, _PROPERTY_NAMES[model], ())
     properties: ChargeProperties
-    if model is ChargeModel.STANDARD:
-        properties = StandardProperties(_required(raw, "amount", ()))
-    elif model is ChargeModel.PACKAGE:
-        properties = PackageProperties(
-            amount=_required(raw, "amount", ()),
-            package_size=_required(raw, "packageSize", ()),
-            free_units=_optional(raw, "freeUnits") or ZERO,
-        )
-    elif model is ChargeModel.PERCENTAGE:
-        free_events = _optional(raw, "freeUnitsPerEvents")
-        if free_events is not None and free_events != free_events.to_integral_value():
-            raise InvalidFreeEvents(
-                "freeUnitsPerEvents must be a whole number of events",
-                field=("freeUnitsPerEvents",),
-            )
-        properties = PercentageProperties(
-            rate=_required(raw, "rate", ()),
-            fixed_amount=_optional(raw, "fixedAmount") or ZERO,
-            free_units_per_events=None if free_events is None else int(free_events),
-            free_units_per_total_aggregation=_optional(raw, "freeUnitsPerTotalAggregation"),
-            per_transaction_min_amount=_optional(raw, "perTransactionMinAmount"),
-            per_transaction_max_amount=_optional(raw, "perTransactionMaxAmount"),
-        )
-    elif model is ChargeModel.GRADUATED_PERCENTAGE:
-        name = RANGES_FIELD[model]
+    if model is ChargeModel.GRADUATED_PERCENTAGE:
         properties = GraduatedPercentageProperties(
-            tuple(PercentageRange(*values) for values in _parse_ranges(raw, name, "rate"))
+            tuple(PercentageRange(**values) for values in _parse_ranges(raw, model))
         )
-    else:
-        name = RANGES_FIELD[model]
-        ranges = tuple(GraduatedRange(*values) for values in _parse_ranges(raw, name, "perUnitAmount"))
+    elif model in RANGES_FIELD:
+        ranges = tuple(GraduatedRange(**values) for values in _parse_ranges(raw, model))
         properties = GraduatedProperties(ranges) if model is ChargeModel.GRADUATED else VolumeProperties(ranges)
+    else:
+        properties = PROPERTIES_OF[model](**_read_fields(charge_models.SHAPES[model], raw))
     validate_properties(model, properties)
     return properties
 
@@ -446,15 +419,8 @@ def _text(value: Decimal | None) -> str | None:
 
 
 def _range_as_json(item: GraduatedRange | PercentageRange) -> dict[str, str | None]:
-    price = (
-        {"perUnitAmount": str(item.per_unit_amount)} if isinstance(item, GraduatedRange) else {"rate": str(item.rate)}
-    )
-    return {
-        "fromValue": str(item.from_value),
-        "toValue": _text(item.to_value),
-        **price,
-        "flatAmount": str(item.flat_amount),
-    }
+    shape = charge_models.GraduatedRange if isinstance(item, GraduatedRange) else charge_models.PercentageRange
+    return {f.encode_name: _text(getattr(item, f.name)) for f in charge_models.fields(shape)}
 
 
 def properties_as_json(properties: ChargeProperties) -> dict[str, Any]:
@@ -464,19 +430,8 @@ def properties_as_json(properties: ChargeProperties) -> dict[str, Any]:
         return {RANGES_FIELD[model]: [_range_as_json(item) for item in properties.ranges]}
     if isinstance(properties, GraduatedPercentageProperties):
         return {RANGES_FIELD[ChargeModel.GRADUATED_PERCENTAGE]: [_range_as_json(item) for item in properties.ranges]}
-    camel = {
-        "amount": "amount",
-        "package_size": "packageSize",
-        "free_units": "freeUnits",
-        "rate": "rate",
-        "fixed_amount": "fixedAmount",
-        "free_units_per_events": "freeUnitsPerEvents",
-        "free_units_per_total_aggregation": "freeUnitsPerTotalAggregation",
-        "per_transaction_min_amount": "perTransactionMinAmount",
-        "per_transaction_max_amount": "perTransactionMaxAmount",
-    }
     return {
-        camel[item.name]: _text(value) if not isinstance(value, int) else value
+        _WIRE_NAMES[item.name]: _text(value) if not isinstance(value, int) else value
         for item in fields(properties)
         if (value := getattr(properties, item.name)) is not None
     }
@@ -490,7 +445,7 @@ def _priced_units(units: Decimal) -> Decimal:
 
 
 def _range_bounds(
-    ranges: Sequence[GraduatedRange] | Sequence[PercentageRange],
+    ranges: Sequence[GraduatedRange | PercentageRange],
 ) -> Iterator[tuple[int, Decimal, Decimal | None]]:
     """(index, lower, upper) per range: range i covers units in (lower, upper]."""
     lower = ZERO

@@ -183,7 +183,7 @@ def timestamp(value: object, received_at: datetime) -> datetime:
     kind = type(value)
     if kind is str:
         try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))  # type: ignore[union-attr]
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))  # type: ignore[attr-defined]
         except ValueError:
             _reject(
                 Rejection.INVALID_TIMESTAMP, "timestamp is not ISO 8601 (e.g. 2026-11-23T10:00:00Z) nor Unix seconds"

@@ -17,12 +17,12 @@ from functools import cache
 from typing import Any
 
 import strawberry
-from sqlalchemy import String
 from strawberry.extensions import FieldExtension
 from strawberry.types.base import StrawberryList, StrawberryOptional
 from strawberry.types.field import StrawberryField
 from strawberry.utils.str_converters import to_camel_case
 
+from db.columns import column_lengths
 from db.models import (
     ApiKey,
     BillableMetric,
@@ -68,16 +68,6 @@ CHECKED_BY_THEMSELVES = frozenset({"ingestUsage"})
 INVALID_TEXT = "INVALID_TEXT"
 TOO_LONG = "TOO_LONG"
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def column_lengths(model: type) -> dict[str, int]:
-    """Python attribute → maximum length, for the model's bounded text columns."""
-    lengths = {}
-    for attribute in model.__mapper__.column_attrs:  # type: ignore[attr-defined]
-        column = attribute.columns[0]
-        if isinstance(column.type, String) and column.type.length:
-            lengths[attribute.key] = column.type.length
-    return lengths
 
 
 MAX_LENGTHS = {

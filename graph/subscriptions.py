@@ -10,11 +10,9 @@ from datetime import UTC, datetime
 
 import orjson
 import strawberry
-from sqlalchemy import select
 from strawberry.types import Info
 
-from db.models import AuditEntry, Role
-from db.repositories.billing import InvoiceRepository
+from db.models import Role
 from graph.context import Context
 from graph.errors import PublicError
 from graph.permissions import current_actor, require_role
@@ -22,7 +20,7 @@ from graph.types.audit_log import AuditLog
 from graph.types.invoice import Invoice
 from graph.types.usage import CustomerUsage
 from integrations.live import Subscriber, SubscriberLagged
-from services import billing, usage, usage_cache
+from services import billing, reads, usage, usage_cache
 from services.audit import audit_channel
 
 # A burst of usage yields one push per window, not one per event.
@@ -60,8 +58,7 @@ class Live:
             async for event in subscriber:
                 entry_id = orjson.loads(event.message)["id"]
                 async with info.context.db.read() as session:
-                    entry = await session.scalar(select(AuditEntry).where(
-                        AuditEntry.id == entry_id, AuditEntry.organization_id == actor.organization_id))
+                    entry = await reads.audit_entry(session, actor.organization_id, entry_id)
                 if entry is not None:
                     yield AuditLog.of(entry)
 
@@ -75,7 +72,7 @@ class Live:
             async for event in subscriber:
                 invoice_id = uuid.UUID(orjson.loads(event.message)["id"])
                 async with info.context.db.read() as session:
-                    row = await InvoiceRepository(session, actor.organization_id).get(invoice_id)
+                    row = await reads.invoice(session, actor.organization_id, invoice_id)
                     if row is not None:
                         yield Invoice.of(row)
 

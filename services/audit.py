@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -55,7 +55,8 @@ def entry_digest(prev_hash: str, entry: Mapping[str, Any] | AuditEntry) -> str:
     value = entry.get if isinstance(entry, Mapping) else lambda name: getattr(entry, name)
     content = {key: value(name) for key, name in _CHAINED}
     content["organizationId"] = str(content["organizationId"])
-    content["createdAt"] = value("created_at").astimezone(UTC).isoformat(timespec="microseconds")
+    created_at = cast(datetime, value("created_at"))
+    content["createdAt"] = created_at.astimezone(UTC).isoformat(timespec="microseconds")
     canonical = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
 

@@ -31,7 +31,7 @@ from db.repositories.organizations import (
 from db.session import Database, UnitOfWork
 from services import audit
 from services.actors import ROLE_RANK, Actor
-from services.errors import AlreadyExists, Forbidden, Invalid, NotFound, Unauthenticated
+from services.errors import AccessCode, AlreadyExists, CommonCode, Forbidden, Invalid, NotFound, Unauthenticated
 
 API_KEY_PREFIX = "vv_"
 LAST_USED_RESOLUTION_S = 60.0
@@ -72,7 +72,7 @@ def hash_secret(secret: str) -> str:
 def check_password_length(password: str, field: tuple[str, ...] = ("password",)) -> None:
     if len(password) > MAX_PASSWORD_LENGTH:
         raise Invalid(
-            f"a password has at most {MAX_PASSWORD_LENGTH} characters", field=field, code="PASSWORD_TOO_LONG"
+            f"a password has at most {MAX_PASSWORD_LENGTH} characters", field=field, code=AccessCode.PASSWORD_TOO_LONG
         )
 
 
@@ -121,7 +121,7 @@ class IssuedApiKey:
 
 async def issue_api_key(uow: UnitOfWork, actor: Actor, name: str, role: Role) -> IssuedApiKey:
     if not name.strip():
-        raise Invalid("a name is required", field=("name",), code="REQUIRED")
+        raise Invalid("a name is required", field=("name",), code=CommonCode.REQUIRED)
     if not actor.has_role(role):
         raise Forbidden(f"a {actor.role} cannot create a key with the stronger role {role}")
     secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
@@ -133,9 +133,9 @@ async def issue_api_key(uow: UnitOfWork, actor: Actor, name: str, role: Role) ->
 
 
 async def revoke_api_key(uow: UnitOfWork, actor: Actor, key_id: uuid.UUID) -> ApiKey:
-    key = await ApiKeyRepository(uow.session, actor.organization_id).get(key_id)
-    if key is None:
-        raise NotFound("no API key with this id", field=("id",))
+    key = await ApiKeyRepository(uow.session, actor.organization_id).get_or(
+        key_id, NotFound("no API key with this id", field=("id",))
+    )
     if key.revoked_at is None:
         before = _key_view(key)
         key.revoked_at = datetime.now(UTC)
@@ -156,12 +156,12 @@ async def create_staff_user(
 ) -> StaffUser:
     email = email.strip().lower()
     if "@" not in email or len(email) > 320:
-        raise Invalid("not an email address", field=("email",), code="INVALID_EMAIL")
+        raise Invalid("not an email address", field=("email",), code=CommonCode.INVALID_EMAIL)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise Invalid(
             f"a password needs at least {MIN_PASSWORD_LENGTH} characters",
             field=("password",),
-            code="PASSWORD_TOO_SHORT",
+            code=AccessCode.PASSWORD_TOO_SHORT,
         )
     check_password_length(password)
     if not actor.has_role(role):
@@ -191,9 +191,9 @@ def _user_view(user: StaffUser) -> dict[str, object]:
 
 async def _managed_user(uow: UnitOfWork, actor: Actor, user_id: uuid.UUID) -> StaffUser:
     """The user an ADMIN acts on: never one with a stronger role than the actor's."""
-    user = await StaffUserRepository(uow.session, actor.organization_id).get_for_update(user_id)
-    if user is None:
-        raise NotFound("no staff user with this id", field=("id",))
+    user = await StaffUserRepository(uow.session, actor.organization_id).get_or(
+        user_id, NotFound("no staff user with this id", field=("id",)), for_update=True
+    )
     if ROLE_RANK[user.role] > ROLE_RANK[actor.role]:
         raise Forbidden(f"a {actor.role} cannot change a user with the stronger role {user.role}")
     return user
@@ -205,7 +205,7 @@ async def _keep_an_owner(uow: UnitOfWork, actor: Actor, user: StaffUser) -> None
             raise Invalid(
                 "this is the organization's last active OWNER: make another user OWNER first",
                 field=("id",),
-                code="LAST_OWNER",
+                code=AccessCode.LAST_OWNER,
             )
 
 
@@ -233,7 +233,7 @@ async def set_staff_user_active(uow: UnitOfWork, actor: Actor, user_id: uuid.UUI
         return user
     if not active:
         if actor.kind == "user" and actor.id == str(user.id):
-            raise Invalid("you cannot disable yourself", field=("id",), code="CANNOT_DISABLE_SELF")
+            raise Invalid("you cannot disable yourself", field=("id",), code=AccessCode.CANNOT_DISABLE_SELF)
         await _keep_an_owner(uow, actor, user)
     before = _user_view(user)
     user.active = active

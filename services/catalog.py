@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 from db.models import BillableMetric, Charge, Plan
 from db.repositories.billing import TaxRateRepository
@@ -20,7 +20,7 @@ from domain.periods import Interval
 from services import audit
 from services.actors import Actor
 from services.catalog_changes import catalog_changed
-from services.errors import AlreadyExists, Invalid, NotFound
+from services.errors import AlreadyExists, CatalogCode, CommonCode, Invalid, NotFound, found
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}$")
 
@@ -30,14 +30,14 @@ def check_code(code: str, field: tuple[str, ...]) -> str:
         raise Invalid(
             "a code is 1 to 100 letters, digits, '_', '-', '.', ':' and starts with a letter or digit",
             field=field,
-            code="INVALID_CODE",
+            code=CatalogCode.INVALID_CODE,
         )
     return code
 
 
 def check_name(name: str, field: tuple[str, ...]) -> str:
     if not (name or "").strip():
-        raise Invalid("a name is required", field=field, code="REQUIRED")
+        raise Invalid("a name is required", field=field, code=CommonCode.REQUIRED)
     return name.strip()
 
 
@@ -59,10 +59,12 @@ def _check_metric_filters(filters: Mapping[str, Sequence[str]]) -> dict[str, lis
     checked: dict[str, list[str]] = {}
     for index, (key, values) in enumerate(filters.items()):
         if not key.strip():
-            raise Invalid("a filter needs a key", field=("filters", str(index), "key"), code="REQUIRED")
+            raise Invalid("a filter needs a key", field=("filters", str(index), "key"), code=CommonCode.REQUIRED)
         if not values or len(set(values)) != len(values):
             raise Invalid(
-                "a filter needs distinct values", field=("filters", str(index), "values"), code="INVALID_FILTER_VALUES"
+                "a filter needs distinct values",
+                field=("filters", str(index), "values"),
+                code=CatalogCode.INVALID_FILTER_VALUES,
             )
         checked[key] = list(values)
     return checked
@@ -113,9 +115,10 @@ async def update_metric(
 ) -> BillableMetric:
     """Name, description and filters may change; what is aggregated may not (it would rewrite history)."""
     repo = BillableMetricRepository(uow.session, actor.organization_id)
-    metric = await repo.by_code(code)
-    if metric is None:
-        raise NotFound(f"no billable metric with code {code!r}", field=("code",))
+    metric = found(
+        await repo.by_code(code),
+        NotFound(f"no billable metric with code {code!r}", field=("code",)),
+    )
     before = metric_view(metric)
     if name is not None:
         metric.name = check_name(name, ("name",))
@@ -133,9 +136,10 @@ async def update_metric(
 async def delete_metric(uow: UnitOfWork, actor: Actor, code: str) -> BillableMetric:
     """Deleted when no plan charges it, archived otherwise (its code is then free again)."""
     repo = BillableMetricRepository(uow.session, actor.organization_id)
-    metric = await repo.by_code(code)
-    if metric is None:
-        raise NotFound(f"no billable metric with code {code!r}", field=("code",))
+    metric = found(
+        await repo.by_code(code),
+        NotFound(f"no billable metric with code {code!r}", field=("code",)),
+    )
     if await repo.is_charged(metric.id):
         metric.archived_at = datetime.now(UTC)
         action = "billable_metric.archived"
@@ -193,18 +197,22 @@ def _thresholds(values: Sequence[Any]) -> list[str]:
             raise Invalid(
                 "thresholds are positive and strictly increasing",
                 field=("usageThresholds", str(index)),
-                code="INVALID_THRESHOLDS",
+                code=CatalogCode.INVALID_THRESHOLDS,
             )
         checked.append(amount)
     return [str(v) for v in checked]
 
 
+@overload
+def _amount(value: Any, field: tuple[str, ...]) -> Decimal: ...
+@overload
+def _amount(value: Any, field: tuple[str, ...], *, optional: bool) -> Decimal | None: ...
 def _amount(value: Any, field: tuple[str, ...], *, optional: bool = False) -> Decimal | None:
     if value is None and optional:
         return None
     parsed = money.parse_decimal(value, field=field)
     if parsed < 0:
-        raise Invalid("must not be negative", field=field, code="NEGATIVE_AMOUNT")
+        raise Invalid("must not be negative", field=field, code=CommonCode.NEGATIVE_AMOUNT)
     return parsed
 
 
@@ -224,19 +232,23 @@ def _check_charge_filters(
     for index, spec in enumerate(filters):
         here = (*at, "filters", str(index))
         if not spec.values:
-            raise Invalid("a charge filter needs at least one dimension", field=(*here, "values"), code="REQUIRED")
+            raise Invalid(
+                "a charge filter needs at least one dimension", field=(*here, "values"), code=CommonCode.REQUIRED
+            )
         for key, values in spec.values.items():
             allowed = metric.filters.get(key)
             if allowed is None:
                 raise Invalid(
-                    f"the metric {metric.code!r} has no filter {key!r}", field=(*here, "values"), code="UNKNOWN_FILTER"
+                    f"the metric {metric.code!r} has no filter {key!r}",
+                    field=(*here, "values"),
+                    code=CatalogCode.UNKNOWN_FILTER,
                 )
             unknown = [v for v in values if v not in allowed]
             if unknown or not values:
                 raise Invalid(
                     f"values {unknown} are not allowed for {key!r} (allowed: {allowed})",
                     field=(*here, "values"),
-                    code="UNKNOWN_FILTER_VALUE",
+                    code=CatalogCode.UNKNOWN_FILTER_VALUE,
                 )
         props = parse_charge_properties(model, spec.properties, (*here, "properties"))
         checked.append(
@@ -262,7 +274,7 @@ def _check_proration(metric: BillableMetric, model: pricing.ChargeModel, in_adva
         raise Invalid(
             "only STANDARD, GRADUATED and VOLUME charges billed in arrears can be prorated",
             field=at,
-            code="PRORATION_NOT_SUPPORTED",
+            code=CatalogCode.PRORATION_NOT_SUPPORTED,
         )
 
 
@@ -279,14 +291,14 @@ async def _checked_charges(uow: UnitOfWork, actor: Actor, specs: Sequence[Charge
             raise NotFound(
                 f"no billable metric with code {spec.billable_metric_code!r}",
                 field=(*at, "billableMetricCode"),
-                code="UNKNOWN_METRIC",
+                code=CatalogCode.UNKNOWN_METRIC,
             )
         model = pricing.ChargeModel(spec.model)
         if model is pricing.ChargeModel.PERCENTAGE and metric.aggregation != aggregation.Aggregation.SUM:
             raise Invalid(
                 "a PERCENTAGE charge prices each event's amount: its metric must aggregate with SUM",
                 field=(*at, "model"),
-                code="PERCENTAGE_REQUIRES_SUM",
+                code=CatalogCode.PERCENTAGE_REQUIRES_SUM,
             )
         if spec.prorated:
             _check_proration(metric, model, spec.pay_in_advance, (*at, "prorated"))
@@ -357,7 +369,9 @@ def plan_view(plan: Plan) -> dict[str, Any]:
 
 def _check_trial(days: int) -> int:
     if days < 0 or days > 3650:
-        raise Invalid("trialPeriodDays is between 0 and 3650", field=("trialPeriodDays",), code="INVALID_TRIAL")
+        raise Invalid(
+            "trialPeriodDays is between 0 and 3650", field=("trialPeriodDays",), code=CatalogCode.INVALID_TRIAL
+        )
     return days
 
 
@@ -406,9 +420,10 @@ async def update_plan(
     `charges` replaces the list: a charge of a metric still charged keeps its id and tax rates; a
     charge removed loses its tax-rate assignments."""
     repo = PlanRepository(uow.session, actor.organization_id)
-    plan = await repo.by_code(code)
-    if plan is None:
-        raise NotFound(f"no plan with code {code!r}", field=("code",))
+    plan = found(
+        await repo.by_code(code),
+        NotFound(f"no plan with code {code!r}", field=("code",)),
+    )
     before = plan_view(plan)
     if name is not None:
         plan.name = check_name(name, ("name",))
@@ -434,9 +449,10 @@ async def update_plan(
 
 async def delete_plan(uow: UnitOfWork, actor: Actor, code: str) -> Plan:
     repo = PlanRepository(uow.session, actor.organization_id)
-    plan = await repo.by_code(code)
-    if plan is None:
-        raise NotFound(f"no plan with code {code!r}", field=("code",))
+    plan = found(
+        await repo.by_code(code),
+        NotFound(f"no plan with code {code!r}", field=("code",)),
+    )
     before = plan_view(plan)
     if await repo.is_subscribed(plan.id):
         plan.archived_at = datetime.now(UTC)

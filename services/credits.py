@@ -22,22 +22,21 @@ from services import audit
 from services.actors import Actor
 from services.billing import DueLine, announce_invoice, domain_coupon, invoice_view, issue_invoice
 from services.catalog import check_code, check_name
-from services.errors import AlreadyExists, Invalid, NotFound
+from services.errors import AlreadyExists, CommonCode, CreditCode, Invalid, NotFound, Resource, found
 
 
 async def _customer(uow: UnitOfWork, actor: Actor, external_id: str) -> Customer:
-    customer = await CustomerRepository(uow.session, actor.organization_id).by_external_id(external_id)
-    if customer is None:
-        raise NotFound(
-            f"no customer with externalId {external_id!r}", field=("customerExternalId",), code="CUSTOMER_NOT_FOUND"
-        )
+    customer = found(
+        await CustomerRepository(uow.session, actor.organization_id).by_external_id(external_id),
+        NotFound(Resource.CUSTOMER, f"no customer with externalId {external_id!r}", field=("customerExternalId",)),
+    )
     return customer
 
 
 async def _currency(uow: UnitOfWork, actor: Actor, customer: Customer) -> str:
     if customer.currency:
         return customer.currency
-    org = await OrganizationRepository(uow.session).get(actor.organization_id)
+    org = await OrganizationRepository(uow.session).existing(actor.organization_id)
     return org.default_currency
 
 
@@ -94,9 +93,10 @@ async def create_coupon(uow: UnitOfWork, actor: Actor, spec: CouponSpec) -> Coup
 
 async def apply_coupon(uow: UnitOfWork, actor: Actor, customer_external_id: str, coupon_code: str) -> AppliedCoupon:
     repo = CreditRepository(uow.session, actor.organization_id)
-    coupon = await repo.coupon(coupon_code)
-    if coupon is None:
-        raise NotFound(f"no coupon with code {coupon_code!r}", field=("couponCode",))
+    coupon = found(
+        await repo.coupon(coupon_code),
+        NotFound(f"no coupon with code {coupon_code!r}", field=("couponCode",)),
+    )
     customer = await _customer(uow, actor, customer_external_id)
     currency = await _currency(uow, actor, customer)
     try:
@@ -105,7 +105,9 @@ async def apply_coupon(uow: UnitOfWork, actor: Actor, customer_external_id: str,
         raise Invalid(exc.message, field=("couponCode",), code=exc.code) from None
     if any(a.coupon_id == coupon.id for a in await repo.active_coupons(customer.id)):
         raise AlreadyExists(
-            "this coupon is already applied to the customer", field=("couponCode",), code="COUPON_ALREADY_APPLIED"
+            "this coupon is already applied to the customer",
+            field=("couponCode",),
+            code=CreditCode.COUPON_ALREADY_APPLIED,
         )
     applied = AppliedCoupon(coupon=coupon, coupon_id=coupon.id, customer_id=customer.id, periods_used=0)
     await repo.add(applied)
@@ -133,24 +135,23 @@ async def top_up_wallet(
     """Granted credits are available at once; paid credits once their invoice is paid."""
     customer = await _customer(uow, actor, customer_external_id)
     repo = CreditRepository(uow.session, actor.organization_id)
-    wallet = await repo.wallet(customer.id, for_update=True)
-    if wallet is None:
-        raise NotFound(
-            "the customer has no wallet: create it first", field=("customerExternalId",), code="WALLET_NOT_FOUND"
-        )
+    wallet = found(
+        await repo.wallet(customer.id, for_update=True),
+        NotFound(Resource.WALLET, "the customer has no wallet: create it first", field=("customerExternalId",)),
+    )
     amounts = {}
     for name, value in (("paidCredits", paid), ("grantedCredits", granted)):
         if value < 0:
-            raise Invalid("a top-up cannot be negative", field=(name,), code="NEGATIVE_AMOUNT")
+            raise Invalid("a top-up cannot be negative", field=(name,), code=CommonCode.NEGATIVE_AMOUNT)
         if value != money.round_minor(value, wallet.currency):
             raise Invalid(
                 f"{wallet.currency} has {money.currency_exponent(wallet.currency)} decimals",
                 field=(name,),
-                code="INVALID_DECIMAL",
+                code=CommonCode.INVALID_DECIMAL,
             )
         amounts[name] = money.to_minor_units(value, wallet.currency)
     if not any(amounts.values()):
-        raise Invalid("top up a positive amount", field=("paidCredits",), code="NOTHING_TO_TOP_UP")
+        raise Invalid("top up a positive amount", field=("paidCredits",), code=CreditCode.NOTHING_TO_TOP_UP)
     before = {"balanceMinor": wallet.balance_minor}
     if amounts["grantedCredits"]:
         wallet.balance_minor += amounts["grantedCredits"]
@@ -163,7 +164,7 @@ async def top_up_wallet(
             )
         )
     if amounts["paidCredits"]:
-        org = await OrganizationRepository(uow.session).get(actor.organization_id)
+        org = await OrganizationRepository(uow.session).existing(actor.organization_id)
         now = datetime.now(UTC)
         invoice = await issue_invoice(
             uow,
@@ -199,9 +200,10 @@ async def top_up_wallet(
 
 
 async def _invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> Invoice:
-    invoice = await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True)
-    if invoice is None:
-        raise NotFound("no invoice with this id", field=("invoiceId",))
+    invoice = found(
+        await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True),
+        NotFound("no invoice with this id", field=("invoiceId",)),
+    )
     return invoice
 
 
@@ -217,6 +219,7 @@ async def mark_invoice_paid(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID
     pending = await repo.pending_top_up(invoice.id)
     if pending is not None:  # paid credits become available now
         wallet = await repo.wallet(invoice.customer_id, for_update=True)
+        assert wallet is not None  # a pending top-up belongs to the customer's wallet
         wallet.balance_minor += pending.amount_minor
         pending.kind, pending.settled_at = "PAID", invoice.paid_at
     await audit.record(uow, actor, "invoice.paid", "invoice", invoice.id, before=before, after=invoice_view(invoice))
@@ -236,18 +239,18 @@ async def create_one_off_invoice(
 ) -> Invoice:
     """Add-ons and services outside subscriptions: taxed like everything else, finalized at once."""
     if not lines:
-        raise Invalid("an invoice needs at least one line", field=("lines",), code="REQUIRED")
+        raise Invalid("an invoice needs at least one line", field=("lines",), code=CommonCode.REQUIRED)
     customer = await _customer(uow, actor, customer_external_id)
     currency = await _currency(uow, actor, customer)
     due = []
     for index, line in enumerate(lines):
         at = ("lines", str(index))
         if line.amount < 0:
-            raise Invalid("must not be negative", field=(*at, "amount"), code="NEGATIVE_AMOUNT")
+            raise Invalid("must not be negative", field=(*at, "amount"), code=CommonCode.NEGATIVE_AMOUNT)
         check_name(line.description, (*at, "description"))
         amount = line.amount * line.units if line.units is not None else line.amount
         due.append(DueLine("ONE_OFF", line.description.strip(), amount, None, (), units=line.units))
-    org = await OrganizationRepository(uow.session).get(actor.organization_id)
+    org = await OrganizationRepository(uow.session).existing(actor.organization_id)
     now = datetime.now(UTC)
     return await issue_invoice(
         uow,
@@ -285,7 +288,7 @@ def _minor(amount: Decimal, currency: str, field: tuple[str, ...]) -> int:
         raise Invalid(
             f"a positive amount with at most {money.currency_exponent(currency)} decimals",
             field=field,
-            code="INVALID_AMOUNT",
+            code=CommonCode.INVALID_AMOUNT,
         )
     return money.to_minor_units(amount, currency)
 
@@ -295,7 +298,7 @@ async def _items(
 ) -> list[CreditNoteItem]:
     """A credit note's items: each line's part before tax and its share of the line's tax (domain rule)."""
     if not lines:
-        raise Invalid("name at least one invoice line", field=("lines",), code="INVALID_INPUT")
+        raise Invalid("name at least one invoice line", field=("lines",), code=CommonCode.INVALID_INPUT)
     by_id = {line.id: line for line in invoice.lines}
     credited = await CreditRepository(uow.session, invoice.organization_id).credited_by_line(invoice.id)
     items, seen = [], set()
@@ -303,13 +306,15 @@ async def _items(
         at = ("lines", str(index))
         line = by_id.get(wanted.invoice_line_id)
         if line is None:
-            raise NotFound("no such line on this invoice", field=(*at, "invoiceLineId"), code="INVOICE_LINE_NOT_FOUND")
+            raise NotFound(Resource.INVOICE_LINE, "no such line on this invoice", field=(*at, "invoiceLineId"))
         if line.id in seen:
-            raise Invalid("a line may be named once", field=(*at, "invoiceLineId"), code="DUPLICATE_LINE")
+            raise Invalid("a line may be named once", field=(*at, "invoiceLineId"), code=CreditCode.DUPLICATE_LINE)
         seen.add(line.id)
         net_minor = line.amount_minor - line.discount_minor
         if net_minor <= 0:
-            raise Invalid("this line cost nothing to credit", field=(*at, "invoiceLineId"), code="INVALID_AMOUNT")
+            raise Invalid(
+                "this line cost nothing to credit", field=(*at, "invoiceLineId"), code=CommonCode.INVALID_AMOUNT
+            )
         done_net, done_tax = credited.get(line.id, (0, 0))
         amount = None if wanted.amount is None else _minor(wanted.amount, invoice.currency, (*at, "amount"))
         try:
@@ -349,19 +354,25 @@ async def create_credit_note(
         numbering.InvoiceStatus.PAID,
         numbering.InvoiceStatus.UNCOLLECTIBLE,
     ):
-        raise Invalid(f"a {status} invoice cannot be credited", field=("invoiceId",), code="INVOICE_NOT_CREDITABLE")
+        raise Invalid(
+            f"a {status} invoice cannot be credited", field=("invoiceId",), code=CreditCode.INVOICE_NOT_CREDITABLE
+        )
     c = invoice.currency
     if (amount is None) == (lines is None):
-        raise Invalid("give either amount or lines", field=("amount",), code="INVALID_INPUT")
+        raise Invalid("give either amount or lines", field=("amount",), code=CommonCode.INVALID_INPUT)
     items = await _items(uow, invoice, lines) if lines is not None else []
-    minor = sum(i.amount_minor + i.tax_minor for i in items) if lines is not None else _minor(amount, c, ("amount",))
+    if lines is not None:
+        minor = sum(i.amount_minor + i.tax_minor for i in items)
+    else:
+        assert amount is not None  # either amount or lines, checked above
+        minor = _minor(amount, c, ("amount",))
     repo = CreditRepository(uow.session, actor.organization_id)
     creditable = await creditable_minor(uow, invoice)
     if minor > creditable:
         raise Invalid(
             f"at most {money.from_minor_units(creditable, c)} {c} can still be credited on this invoice",
             field=("amount",) if lines is None else ("lines",),
-            code="CREDIT_NOTE_TOO_LARGE",
+            code=CreditCode.CREDIT_NOTE_TOO_LARGE,
         )
     remaining = 0
     if kind == "REFUND":
@@ -371,7 +382,7 @@ async def create_credit_note(
             raise Invalid(
                 f"at most {money.from_minor_units(refundable, c)} {c} was paid and can be refunded",
                 field=("amount",),
-                code="REFUND_TOO_LARGE",
+                code=CreditCode.REFUND_TOO_LARGE,
             )
     elif status is numbering.InvoiceStatus.PAID:
         remaining = minor  # credited on the customer's next invoices
@@ -382,6 +393,7 @@ async def create_credit_note(
         remaining = minor - applied
         if invoice.amount_due_minor == 0:
             invoice.status, invoice.paid_at = numbering.InvoiceStatus.PAID.value, datetime.now(UTC)
+    assert invoice.number is not None  # only finalized invoices are credited, and they have a number
     note = CreditNote(
         invoice_id=invoice.id,
         customer_id=invoice.customer_id,

@@ -20,7 +20,7 @@ from domain.subscriptions import is_live
 from services import audit
 from services.actors import Actor
 from services.catalog_changes import catalog_changed
-from services.errors import AlreadyExists, Invalid, NotFound
+from services.errors import AlreadyExists, CommonCode, CustomerCode, Invalid, NotFound, found
 from services.subscriptions import status_now
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -62,12 +62,14 @@ def _check(values: CustomerFields) -> dict[str, Any]:
             value = value.strip() or None
         checked[f.name] = value
     if "email" in checked and checked["email"] is not None and not EMAIL.match(checked["email"]):
-        raise Invalid("not an email address", field=("email",), code="INVALID_EMAIL")
+        raise Invalid("not an email address", field=("email",), code=CommonCode.INVALID_EMAIL)
     if checked.get("country") is not None:
         country = checked["country"].upper()
         if pycountry.countries.get(alpha_2=country) is None:
             raise Invalid(
-                f"{country!r} is not an ISO 3166-1 alpha-2 country code", field=("country",), code="UNKNOWN_COUNTRY"
+                f"{country!r} is not an ISO 3166-1 alpha-2 country code",
+                field=("country",),
+                code=CommonCode.UNKNOWN_COUNTRY,
             )
         checked["country"] = country
     if checked.get("currency") is not None:
@@ -90,7 +92,7 @@ def _check(values: CustomerFields) -> dict[str, Any]:
             raise Invalid(
                 "metadata is a JSON object of strings, numbers or booleans",
                 field=("metadata",),
-                code="INVALID_METADATA",
+                code=CustomerCode.INVALID_METADATA,
             )
         checked["metadata_"] = audit.jsonable(metadata)
         del checked["metadata"]
@@ -122,7 +124,7 @@ def customer_view(customer: Customer) -> dict[str, Any]:
 async def create_customer(uow: UnitOfWork, actor: Actor, external_id: str, values: CustomerFields) -> Customer:
     external_id = (external_id or "").strip()
     if not external_id or len(external_id) > 200:
-        raise Invalid("externalId is 1 to 200 characters", field=("externalId",), code="REQUIRED")
+        raise Invalid("externalId is 1 to 200 characters", field=("externalId",), code=CommonCode.REQUIRED)
     checked = _check(values)
     _check_vat(checked, checked.get("country"), checked.get("tax_identification_number"))
     checked.setdefault("name", None)
@@ -137,9 +139,10 @@ async def create_customer(uow: UnitOfWork, actor: Actor, external_id: str, value
 
 async def update_customer(uow: UnitOfWork, actor: Actor, external_id: str, values: CustomerFields) -> Customer:
     repo = CustomerRepository(uow.session, actor.organization_id)
-    customer = await repo.by_external_id(external_id)
-    if customer is None:
-        raise NotFound(f"no customer with externalId {external_id!r}", field=("externalId",))
+    customer = found(
+        await repo.by_external_id(external_id),
+        NotFound(f"no customer with externalId {external_id!r}", field=("externalId",)),
+    )
     checked = _check(values)
     _check_vat(
         checked,
@@ -147,10 +150,12 @@ async def update_customer(uow: UnitOfWork, actor: Actor, external_id: str, value
         checked.get("tax_identification_number", customer.tax_identification_number),
     )
     if "name" in checked and not checked["name"]:
-        raise Invalid("a name cannot be blank", field=("name",), code="REQUIRED")
+        raise Invalid("a name cannot be blank", field=("name",), code=CommonCode.REQUIRED)
     if "currency" in checked and checked["currency"] != customer.currency and await repo.has_subscriptions(customer.id):
         raise Invalid(
-            "the currency of a customer with subscriptions cannot change", field=("currency",), code="CURRENCY_LOCKED"
+            "the currency of a customer with subscriptions cannot change",
+            field=("currency",),
+            code=CustomerCode.CURRENCY_LOCKED,
         )
     before = customer_view(customer)
     for name, value in checked.items():
@@ -165,15 +170,16 @@ async def update_customer(uow: UnitOfWork, actor: Actor, external_id: str, value
 async def delete_customer(uow: UnitOfWork, actor: Actor, external_id: str) -> Customer:
     """Refused while a subscription is live; soft-deleted so that its invoices keep their buyer."""
     repo = CustomerRepository(uow.session, actor.organization_id)
-    customer = await repo.by_external_id(external_id)
-    if customer is None:
-        raise NotFound(f"no customer with externalId {external_id!r}", field=("externalId",))
+    customer = found(
+        await repo.by_external_id(external_id),
+        NotFound(f"no customer with externalId {external_id!r}", field=("externalId",)),
+    )
     subscriptions = await SubscriptionRepository(uow.session, actor.organization_id).of_customer(customer.id)
     if any(is_live(status_now(s)) for s in subscriptions):
         raise Invalid(
             "terminate the customer's subscriptions first",
             field=("externalId",),
-            code="CUSTOMER_HAS_LIVE_SUBSCRIPTIONS",
+            code=CustomerCode.CUSTOMER_HAS_LIVE_SUBSCRIPTIONS,
         )
     before = customer_view(customer)
     if subscriptions:

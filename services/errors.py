@@ -1,33 +1,162 @@
-"""Errors a use case reports to its caller: a stable code, a field path, a message."""
+"""Errors a use case reports to its caller: a stable code, a field path, a message.
+
+Codes are enums, one per area, as in `domain.errors`: `CommonCode` for what every area says,
+then one enum per service area. A `StrEnum` member equals its string, so clients see the same
+codes as before. `NotFound(Resource.PLAN, …)` says which resource is missing and gives
+`PLAN_NOT_FOUND`; the older form `NotFound("message", code=…)` still works (code `NOT_FOUND`
+unless one is given), for the lookups whose clients have always seen the plain `NOT_FOUND`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
+from typing import TypeVar
 
 from domain.errors import DomainError
+
+T = TypeVar("T")
+
+
+class CommonCode(StrEnum):
+    INVALID = "INVALID"
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    REQUIRED = "REQUIRED"
+    INVALID_ID = "INVALID_ID"
+    INVALID_INPUT = "INVALID_INPUT"
+    INVALID_EMAIL = "INVALID_EMAIL"
+    UNKNOWN_COUNTRY = "UNKNOWN_COUNTRY"
+    NAIVE_DATETIME = "NAIVE_DATETIME"
+    NEGATIVE_AMOUNT = "NEGATIVE_AMOUNT"
+    INVALID_DECIMAL = "INVALID_DECIMAL"
+    INVALID_AMOUNT = "INVALID_AMOUNT"
+
+
+class Resource(StrEnum):
+    """What a lookup did not find; `NotFound(resource)` reports `<RESOURCE>_NOT_FOUND`."""
+
+    CUSTOMER = "CUSTOMER"
+    PLAN = "PLAN"
+    SUBSCRIPTION = "SUBSCRIPTION"
+    WALLET = "WALLET"
+    INVOICE = "INVOICE"
+    INVOICE_LINE = "INVOICE_LINE"
+
+    @property
+    def not_found(self) -> str:
+        return f"{self.value}_NOT_FOUND"
+
+    @property
+    def label(self) -> str:
+        return self.value.lower().replace("_", " ")
+
+
+class CatalogCode(StrEnum):
+    INVALID_CODE = "INVALID_CODE"
+    INVALID_FILTER_VALUES = "INVALID_FILTER_VALUES"
+    INVALID_THRESHOLDS = "INVALID_THRESHOLDS"
+    UNKNOWN_FILTER = "UNKNOWN_FILTER"
+    UNKNOWN_FILTER_VALUE = "UNKNOWN_FILTER_VALUE"
+    UNKNOWN_METRIC = "UNKNOWN_METRIC"
+    PRORATION_NOT_SUPPORTED = "PRORATION_NOT_SUPPORTED"
+    PERCENTAGE_REQUIRES_SUM = "PERCENTAGE_REQUIRES_SUM"
+    INVALID_TRIAL = "INVALID_TRIAL"
+    ONE_TARGET_REQUIRED = "ONE_TARGET_REQUIRED"
+
+
+class CustomerCode(StrEnum):
+    INVALID_METADATA = "INVALID_METADATA"
+    CURRENCY_LOCKED = "CURRENCY_LOCKED"
+    CUSTOMER_HAS_LIVE_SUBSCRIPTIONS = "CUSTOMER_HAS_LIVE_SUBSCRIPTIONS"
+
+
+class SubscriptionCode(StrEnum):
+    CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
+    INVALID_TRIAL = "INVALID_TRIAL"
+    SUBSCRIPTION_ENDED = "SUBSCRIPTION_ENDED"
+    SAME_PLAN = "SAME_PLAN"
+
+
+class CreditCode(StrEnum):
+    COUPON_ALREADY_APPLIED = "COUPON_ALREADY_APPLIED"
+    NOTHING_TO_TOP_UP = "NOTHING_TO_TOP_UP"
+    DUPLICATE_LINE = "DUPLICATE_LINE"
+    INVOICE_NOT_CREDITABLE = "INVOICE_NOT_CREDITABLE"
+    CREDIT_NOTE_TOO_LARGE = "CREDIT_NOTE_TOO_LARGE"
+    REFUND_TOO_LARGE = "REFUND_TOO_LARGE"
+
+
+class AccessCode(StrEnum):
+    """Staff users, API keys, sessions and logins."""
+
+    PASSWORD_TOO_LONG = "PASSWORD_TOO_LONG"  # noqa: S105 (a code, not a password)
+    PASSWORD_TOO_SHORT = "PASSWORD_TOO_SHORT"  # noqa: S105
+    LAST_OWNER = "LAST_OWNER"
+    CANNOT_DISABLE_SELF = "CANNOT_DISABLE_SELF"
+    INVALID_SESSION_LIFETIME = "INVALID_SESSION_LIFETIME"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    ORGANIZATION_REQUIRED = "ORGANIZATION_REQUIRED"
+    NOT_A_SESSION = "NOT_A_SESSION"
+
+
+class OrganizationCode(StrEnum):
+    INVALID_INVOICE_PREFIX = "INVALID_INVOICE_PREFIX"
+    INVALID_PAYMENT_TERM = "INVALID_PAYMENT_TERM"
+    INVALID_GRACE_PERIOD = "INVALID_GRACE_PERIOD"
+    INVALID_RATE_LIMIT = "INVALID_RATE_LIMIT"
 
 
 class UseCaseError(DomainError):
     """Bad input found by a use case (not by a pure rule): same shape as a DomainError."""
 
-    code = "INVALID"
+    code = CommonCode.INVALID
 
     def __init__(self, message: str, *, field: Sequence[str] = (), code: str | None = None) -> None:
         super().__init__(message, field=field)
         if code is not None:
-            self.code = code
+            self.code = code  # type: ignore[misc,assignment]  # this instance's own code
 
 
 class NotFound(UseCaseError):
-    code = "NOT_FOUND"
+    """`NotFound(Resource.PLAN, "no plan with code 'x'", field=("planCode",))` → `PLAN_NOT_FOUND`.
+
+    `NotFound("no invoice with this id", field=("id",))` (no resource) keeps the plain `NOT_FOUND`.
+    """
+
+    code = CommonCode.NOT_FOUND
+
+    def __init__(
+        self,
+        resource: Resource | str,
+        message: str | None = None,
+        *,
+        field: Sequence[str] = (),
+        code: str | None = None,
+    ) -> None:
+        if isinstance(resource, Resource):
+            self.resource: Resource | None = resource
+            super().__init__(message or f"{resource.label} not found", field=field, code=code or resource.not_found)
+        else:  # the older form: the message first
+            if message is not None:
+                raise TypeError("NotFound(message, …) takes the message once")
+            self.resource = None
+            super().__init__(resource, field=field, code=code)
 
 
 class AlreadyExists(UseCaseError):
-    code = "ALREADY_EXISTS"
+    code = CommonCode.ALREADY_EXISTS
 
 
 class Invalid(UseCaseError):
-    code = "INVALID"
+    code = CommonCode.INVALID
+
+
+def found(row: T | None, missing: Exception) -> T:
+    """The row a lookup returned, or `missing` raised: the get-or-404 of every use case."""
+    if row is None:
+        raise missing
+    return row
 
 
 class Unauthenticated(Exception):

@@ -16,7 +16,7 @@ from domain.errors import DomainError
 from services import audit
 from services.actors import Actor, system_actor
 from services.auth import IssuedApiKey, issue_api_key
-from services.errors import Invalid, NotFound
+from services.errors import CommonCode, Invalid, NotFound, OrganizationCode, found
 
 PREFIX_PATTERN = re.compile(r"^[A-Z0-9]{2,12}$")
 
@@ -67,7 +67,7 @@ async def create_organization(
 ) -> CreatedOrganization:
     """A new tenant with one OWNER API key (its secret is returned once, never stored)."""
     if not name.strip():
-        raise Invalid("a name is required", field=("name",), code="REQUIRED")
+        raise Invalid("a name is required", field=("name",), code=CommonCode.REQUIRED)
     prefix = invoice_prefix or default_invoice_prefix(name)
     _check_prefix(prefix)
     org = await OrganizationRepository(uow.session).add(
@@ -90,7 +90,7 @@ def _check_prefix(prefix: str) -> None:
         raise Invalid(
             "an invoice prefix is 2 to 12 capital letters or digits",
             field=("invoicePrefix",),
-            code="INVALID_INVOICE_PREFIX",
+            code=OrganizationCode.INVALID_INVOICE_PREFIX,
         )
 
 
@@ -110,13 +110,14 @@ async def update_organization(
     invoice_grace_period_days: int | None = None,
 ) -> Organization:
     """The seller's identity (country, legal name, address, tax id) is what invoices and tax rules use."""
-    org = await OrganizationRepository(uow.session).get(actor.organization_id)
-    if org is None:
-        raise NotFound("organization not found")
+    org = found(
+        await OrganizationRepository(uow.session).get(actor.organization_id),
+        NotFound("organization not found"),
+    )
     before = _view(org)
     if name is not None:
         if not name.strip():
-            raise Invalid("a name is required", field=("name",), code="REQUIRED")
+            raise Invalid("a name is required", field=("name",), code=CommonCode.REQUIRED)
         org.name = name.strip()
     if default_currency is not None:
         org.default_currency = validate_currency_code(default_currency.upper(), ("defaultCurrency",))
@@ -128,7 +129,9 @@ async def update_organization(
     if country is not None:
         if pycountry.countries.get(alpha_2=country.upper()) is None:
             raise Invalid(
-                f"{country!r} is not an ISO 3166-1 alpha-2 country code", field=("country",), code="UNKNOWN_COUNTRY"
+                f"{country!r} is not an ISO 3166-1 alpha-2 country code",
+                field=("country",),
+                code=CommonCode.UNKNOWN_COUNTRY,
             )
         org.country = country.upper()
     if legal_name is not None:
@@ -139,11 +142,15 @@ async def update_organization(
         org.tax_identification_number = tax_identification_number.strip() or None
     if net_payment_term_days is not None:
         if not 0 <= net_payment_term_days <= 365:
-            raise Invalid("between 0 and 365 days", field=("netPaymentTermDays",), code="INVALID_PAYMENT_TERM")
+            raise Invalid(
+                "between 0 and 365 days", field=("netPaymentTermDays",), code=OrganizationCode.INVALID_PAYMENT_TERM
+            )
         org.net_payment_term_days = net_payment_term_days
     if invoice_grace_period_days is not None:
         if not 0 <= invoice_grace_period_days <= 60:
-            raise Invalid("between 0 and 60 days", field=("invoiceGracePeriodDays",), code="INVALID_GRACE_PERIOD")
+            raise Invalid(
+                "between 0 and 60 days", field=("invoiceGracePeriodDays",), code=OrganizationCode.INVALID_GRACE_PERIOD
+            )
         org.invoice_grace_period_days = invoice_grace_period_days
     await audit.record(uow, actor, "organization.updated", "organization", org.id, before=before, after=_view(org))
     return org

@@ -36,7 +36,8 @@ async def terminate_subscription(uow: UnitOfWork, actor: Actor, external_id: str
     sub = await subscriptions.terminate_subscription(uow, actor, external_id)
     if sub.ended_status != SubscriptionStatus.TERMINATED.value:
         return sub  # it had not started: nothing was billed
-    org = await OrganizationRepository(uow.session).get(actor.organization_id)
+    org = await OrganizationRepository(uow.session).existing(actor.organization_id)
+    assert sub.terminated_at is not None  # a TERMINATED subscription has its end
     phase = next(p for p in sub.phases if p.ends_at == sub.terminated_at)
     period = _period_at(sub, phase, org, sub.terminated_at)
     await _credit_unused_advance_fee(uow, actor, org, sub, phase, period, f"Unused {phase.plan.name} after termination")
@@ -101,7 +102,8 @@ async def _credit_unused_advance_fee(
 
 async def _settle_upgrade(uow: UnitOfWork, actor: Actor, change: subscriptions.PlanChange) -> None:
     sub, old, new, at = change.subscription, change.previous_phase, change.new_phase, change.upgraded_at
-    org = await OrganizationRepository(uow.session).get(actor.organization_id)
+    assert at is not None and old is not None and new is not None  # an upgrade: the plan changed at `at`
+    org = await OrganizationRepository(uow.session).existing(actor.organization_id)
     customer = sub.customer
     tz = subscriptions.customer_timezone(customer, org)
     period = _period_at(sub, old, org, at)

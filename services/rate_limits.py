@@ -21,7 +21,7 @@ from db.repositories.organizations import OrganizationRepository
 from db.session import Database, UnitOfWork
 from services import audit, catalog_changes
 from services.actors import Actor
-from services.errors import Invalid, NotFound
+from services.errors import CommonCode, Invalid, NotFound, OrganizationCode
 
 log = logging.getLogger("valueverse.rate_limits")
 FAIL_OPEN_LOG_INTERVAL_S = 10.0
@@ -175,14 +175,14 @@ async def update_rate_limits(
         raise NotFound("organization not found")
     default = config.per_credential
     if burst is not None and per_second is None:
-        raise Invalid("give requestsPerSecond with burst", field=("requestsPerSecond",), code="REQUIRED")
+        raise Invalid("give requestsPerSecond with burst", field=("requestsPerSecond",), code=CommonCode.REQUIRED)
     if per_second is not None:
         top = MAX_PER_SECOND if default.unlimited else default.per_second
         if not 1 <= per_second <= top:
             raise Invalid(
                 f"between 1 and {top:g} requests per second (the server's limit; ask the operator for more)",
                 field=("requestsPerSecond",),
-                code="INVALID_RATE_LIMIT",
+                code=OrganizationCode.INVALID_RATE_LIMIT,
             )
     if burst is not None:
         top_burst = MAX_PER_SECOND * 2 if default.unlimited else default.burst
@@ -190,7 +190,7 @@ async def update_rate_limits(
             raise Invalid(
                 f"a burst between 1 and {top_burst} requests (the server's limit)",
                 field=("burst",),
-                code="INVALID_RATE_LIMIT",
+                code=OrganizationCode.INVALID_RATE_LIMIT,
             )
     before = {"requestsPerSecond": org.rate_limit_per_second, "burst": org.rate_limit_burst}
     org.rate_limit_per_second, org.rate_limit_burst = per_second, burst

@@ -21,7 +21,7 @@ from services.auth import (
     issue_session_token,
     password_matches,
 )
-from services.errors import Invalid, NotFound
+from services.errors import AccessCode, CommonCode, Invalid, NotFound
 from services.rate_limits import LoginGuard, LoginVerdict
 
 log = logging.getLogger("valueverse.auth")
@@ -73,11 +73,11 @@ async def login(
         raise Invalid(
             f"a session lasts between 1 and {config.ttl_seconds} seconds",
             field=("expiresInSeconds",),
-            code="INVALID_SESSION_LIFETIME",
+            code=AccessCode.INVALID_SESSION_LIFETIME,
         )
     email = email.strip().lower()
     if len(email) > MAX_EMAIL_LENGTH:
-        raise Invalid("not an email address", field=("email",), code="INVALID_EMAIL")
+        raise Invalid("not an email address", field=("email",), code=CommonCode.INVALID_EMAIL)
     verdict = await guard.attempt(email, ip)
     if not verdict.allowed:
         log.info("login refused: too many failures", extra={"ip": ip, "locked": verdict.locked})
@@ -93,13 +93,13 @@ async def login(
         await password_matches(None, password)
     if not matching:
         await _record_failure(db, guard, verdict, candidates, email, ip, user_agent, request_id)
-        raise Invalid("email or password is wrong", field=("password",), code="INVALID_CREDENTIALS")
+        raise Invalid("email or password is wrong", field=("password",), code=AccessCode.INVALID_CREDENTIALS)
     await guard.succeeded(email, ip)
     if len(matching) > 1:
         raise Invalid(
             "this email belongs to several organizations: give organizationId",
             field=("organizationId",),
-            code="ORGANIZATION_REQUIRED",
+            code=AccessCode.ORGANIZATION_REQUIRED,
         )
     user = matching[0]
     now = datetime.now(UTC)
@@ -165,7 +165,9 @@ async def _record_failure(
 
 def _own_session(actor: Actor) -> uuid.UUID:
     if actor.kind != "user" or actor.session_id is None:
-        raise Invalid("only a session can log out: this request uses an API key", field=(), code="NOT_A_SESSION")
+        raise Invalid(
+            "only a session can log out: this request uses an API key", field=(), code=AccessCode.NOT_A_SESSION
+        )
     return actor.session_id
 
 

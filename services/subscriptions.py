@@ -22,7 +22,7 @@ from domain.subscriptions import Lifecycle, SubscriptionStatus, is_live, status_
 from services import audit
 from services.actors import Actor
 from services.catalog import check_code, parse_charge_properties
-from services.errors import AlreadyExists, Invalid, NotFound
+from services.errors import AlreadyExists, CatalogCode, CommonCode, Invalid, NotFound, Resource, SubscriptionCode, found
 
 
 def now() -> datetime:
@@ -135,7 +135,7 @@ def _check_overrides(plan: Plan, overrides: PlanOverrides | None) -> dict[str, A
         if value is not None:
             parsed = money.parse_decimal(value, field=("planOverrides", name))
             if parsed < 0:
-                raise Invalid("must not be negative", field=("planOverrides", name), code="NEGATIVE_AMOUNT")
+                raise Invalid("must not be negative", field=("planOverrides", name), code=CommonCode.NEGATIVE_AMOUNT)
             checked[name] = str(parsed)
     if overrides.charges:
         by_code = {c.billable_metric.code: c for c in plan.charges}
@@ -147,7 +147,7 @@ def _check_overrides(plan: Plan, overrides: PlanOverrides | None) -> dict[str, A
                 raise NotFound(
                     f"the plan has no charge for metric {code!r}",
                     field=(*at, "billableMetricCode"),
-                    code="UNKNOWN_METRIC",
+                    code=CatalogCode.UNKNOWN_METRIC,
                 )
             props = parse_charge_properties(pricing.ChargeModel(charge.model), raw, (*at, "properties"))
             checked["charges"][code] = pricing.properties_as_json(props)
@@ -185,26 +185,28 @@ class SubscriptionSpec:
 
 
 async def _plan_for(uow: UnitOfWork, actor: Actor, code: str, customer: Customer, field: str) -> Plan:
-    plan = await PlanRepository(uow.session, actor.organization_id).by_code(code)
-    if plan is None:
-        raise NotFound(f"no plan with code {code!r}", field=(field,), code="PLAN_NOT_FOUND")
+    plan = found(
+        await PlanRepository(uow.session, actor.organization_id).by_code(code),
+        NotFound(Resource.PLAN, f"no plan with code {code!r}", field=(field,)),
+    )
     if customer.currency and customer.currency != plan.currency:
         raise Invalid(
             f"the plan is priced in {plan.currency} but the customer pays in {customer.currency}",
             field=(field,),
-            code="CURRENCY_MISMATCH",
+            code=SubscriptionCode.CURRENCY_MISMATCH,
         )
     return plan
 
 
 async def create_subscription(uow: UnitOfWork, actor: Actor, spec: SubscriptionSpec) -> Subscription:
-    customer = await CustomerRepository(uow.session, actor.organization_id).by_external_id(spec.customer_external_id)
-    if customer is None:
-        raise NotFound(
+    customer = found(
+        await CustomerRepository(uow.session, actor.organization_id).by_external_id(spec.customer_external_id),
+        NotFound(
+            Resource.CUSTOMER,
             f"no customer with externalId {spec.customer_external_id!r}",
             field=("customerExternalId",),
-            code="CUSTOMER_NOT_FOUND",
-        )
+        ),
+    )
     await advisory_xact_lock(uow.session, LockNamespace.CUSTOMER_BILLING, customer.id)
     plan = await _plan_for(uow, actor, spec.plan_code, customer, "planCode")
     external_id = check_code(spec.external_id, ("externalId",)) if spec.external_id else str(uuid.uuid4())
@@ -213,12 +215,14 @@ async def create_subscription(uow: UnitOfWork, actor: Actor, spec: SubscriptionS
         raise AlreadyExists(f"a subscription with externalId {external_id!r} exists", field=("externalId",))
     started_at = spec.started_at or now()
     if started_at.tzinfo is None:
-        raise Invalid("startedAt needs a UTC offset", field=("startedAt",), code="NAIVE_DATETIME")
+        raise Invalid("startedAt needs a UTC offset", field=("startedAt",), code=CommonCode.NAIVE_DATETIME)
     overrides = _check_overrides(plan, spec.overrides)
     trial_days = plan.trial_period_days
     if spec.overrides is not None and spec.overrides.trial_period_days is not None:
         if spec.overrides.trial_period_days < 0:
-            raise Invalid("must not be negative", field=("planOverrides", "trialPeriodDays"), code="INVALID_TRIAL")
+            raise Invalid(
+                "must not be negative", field=("planOverrides", "trialPeriodDays"), code=SubscriptionCode.INVALID_TRIAL
+            )
         trial_days = spec.overrides.trial_period_days
     organization = await OrganizationRepository(uow.session).get(actor.organization_id)
     tz = customer_timezone(customer, organization)
@@ -244,13 +248,12 @@ async def create_subscription(uow: UnitOfWork, actor: Actor, spec: SubscriptionS
 
 
 async def _live_subscription(uow: UnitOfWork, actor: Actor, external_id: str) -> Subscription:
-    subscription = await SubscriptionRepository(uow.session, actor.organization_id).by_external_id(
-        external_id, for_update=True
+    subscription = found(
+        await SubscriptionRepository(uow.session, actor.organization_id).by_external_id(external_id, for_update=True),
+        NotFound(f"no subscription with externalId {external_id!r}", field=("externalId",)),
     )
-    if subscription is None:
-        raise NotFound(f"no subscription with externalId {external_id!r}", field=("externalId",))
     if not is_live(status_now(subscription)):
-        raise Invalid("the subscription has ended", field=("externalId",), code="SUBSCRIPTION_ENDED")
+        raise Invalid("the subscription has ended", field=("externalId",), code=SubscriptionCode.SUBSCRIPTION_ENDED)
     return subscription
 
 
@@ -281,7 +284,9 @@ async def change_plan(
     new_overrides = _check_overrides(new_plan, overrides)
     if new_plan.id == current.plan_id and new_overrides == (current.overrides or {}):
         if upcoming_phase(subscription, at) is None:
-            raise Invalid("the subscription is already on this plan", field=("planCode",), code="SAME_PLAN")
+            raise Invalid(
+                "the subscription is already on this plan", field=("planCode",), code=SubscriptionCode.SAME_PLAN
+            )
         # Back to the current plan: the scheduled downgrade is dropped.
         await _drop_future_phases(repo, subscription, at)
         current.ends_at = subscription.ending_at
@@ -373,9 +378,10 @@ async def cancel_subscription(uow: UnitOfWork, actor: Actor, external_id: str) -
 
 
 async def update_subscription(uow: UnitOfWork, actor: Actor, external_id: str, *, name: str | None) -> Subscription:
-    subscription = await SubscriptionRepository(uow.session, actor.organization_id).by_external_id(external_id)
-    if subscription is None:
-        raise NotFound(f"no subscription with externalId {external_id!r}", field=("externalId",))
+    subscription = found(
+        await SubscriptionRepository(uow.session, actor.organization_id).by_external_id(external_id),
+        NotFound(f"no subscription with externalId {external_id!r}", field=("externalId",)),
+    )
     before = subscription_view(subscription)
     if name is not None:
         subscription.name = name.strip() or None

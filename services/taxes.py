@@ -13,7 +13,7 @@ from domain import tax
 from services import audit
 from services.actors import Actor
 from services.catalog import check_code, check_name
-from services.errors import AlreadyExists, Invalid, NotFound
+from services.errors import AlreadyExists, CatalogCode, Invalid, NotFound, found
 
 
 async def create_tax_rate(
@@ -48,24 +48,27 @@ async def assign_tax_rate(
     billable_metric_code: str | None,
 ) -> TaxRate:
     repo = TaxRateRepository(uow.session, actor.organization_id)
-    rate = await repo.by_code(tax_rate_code)
-    if rate is None:
-        raise NotFound(f"no tax rate with code {tax_rate_code!r}", field=("taxRateCode",))
+    rate = found(
+        await repo.by_code(tax_rate_code),
+        NotFound(f"no tax rate with code {tax_rate_code!r}", field=("taxRateCode",)),
+    )
     if (customer_external_id is None) == (plan_code is None):
         raise Invalid(
             "give either customerExternalId or planCode (with billableMetricCode for a charge)",
             field=("customerExternalId",),
-            code="ONE_TARGET_REQUIRED",
+            code=CatalogCode.ONE_TARGET_REQUIRED,
         )
     if customer_external_id is not None:
-        customer = await CustomerRepository(uow.session, actor.organization_id).by_external_id(customer_external_id)
-        if customer is None:
-            raise NotFound(f"no customer {customer_external_id!r}", field=("customerExternalId",))
+        customer = found(
+            await CustomerRepository(uow.session, actor.organization_id).by_external_id(customer_external_id),
+            NotFound(f"no customer {customer_external_id!r}", field=("customerExternalId",)),
+        )
         target_type, target_id = "CUSTOMER", customer.id
     else:
-        plan = await PlanRepository(uow.session, actor.organization_id).by_code(plan_code or "")
-        if plan is None:
-            raise NotFound(f"no plan {plan_code!r}", field=("planCode",))
+        plan = found(
+            await PlanRepository(uow.session, actor.organization_id).by_code(plan_code or ""),
+            NotFound(f"no plan {plan_code!r}", field=("planCode",)),
+        )
         target_type, target_id = "PLAN", plan.id
         if billable_metric_code is not None:
             charge = next((c for c in plan.charges if c.billable_metric.code == billable_metric_code), None)

@@ -2,7 +2,8 @@
 
 PostgreSQL: TEST_DATABASE_URL, else the local server at 127.0.0.1:5432, else an embedded one.
 Redis: TEST_REDIS_URL, else 127.0.0.1:6379, else an embedded one. Each run creates a fresh
-database and claims an empty Redis db number; at the end it removes exactly those.
+database and claims an empty Redis db number (valueverse/devstack.py, shared with bench/); at the
+end it removes exactly those.
 """
 
 from __future__ import annotations
@@ -10,16 +11,14 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
 import redis
+
+from valueverse import devstack
 
 ROOT = Path(__file__).resolve().parent.parent
 CLAIM_KEY = "valueverse:test-run"
@@ -28,25 +27,17 @@ LOCAL_POSTGRES = ["postgresql://postgres@127.0.0.1:5432/postgres"]
 LOCAL_REDIS = ["redis://127.0.0.1:6379/0"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+_free_port = devstack.free_port  # the names the tests import
 
 
-async def _reachable_pg(url: str) -> bool:
-    try:
-        conn = await asyncpg.connect(url, timeout=3)
-    except Exception:
-        return False
-    await conn.close()
-    return True
+def _wait_ready(url: str, process: subprocess.Popen, log: Path) -> None:
+    devstack.wait_ready(url, process, log)
 
 
 def postgres_admin_url(embedded: list) -> str:
     """A URL to a maintenance database on a server where we may create databases."""
     for url in filter(None, [os.environ.get("TEST_DATABASE_URL"), *LOCAL_POSTGRES]):
-        if asyncio.run(_reachable_pg(url)):
+        if asyncio.run(devstack.reachable_postgres(url)):
             return url
     from valueverse.embedded import EmbeddedPostgres
 
@@ -71,20 +62,10 @@ def redis_base_url(embedded: list) -> str:
     return url
 
 
-# One step on the server: checking DBSIZE and then setting our key in two steps let a benchmark
-# (bench/common.py, claim key valueverse:bench-run, the same script) take the same empty db between them.
-CLAIM_IF_EMPTY = "if redis.call('DBSIZE') == 0 then redis.call('SET', KEYS[1], ARGV[1]) return 1 end return 0"
-
-
 def claim_redis_db(base_url: str, claim_key: str = CLAIM_KEY) -> tuple[str, redis.Redis]:
     """An empty db number, marked as ours so that concurrent runs (tests, benchmarks) pick others."""
-    base = base_url.rsplit("/", 1)[0] if base_url.count("/") > 2 else base_url
-    for number in range(15, 0, -1):
-        client = redis.Redis.from_url(f"{base}/{number}")
-        if client.eval(CLAIM_IF_EMPTY, 1, claim_key, str(os.getpid())) == 1:
-            return f"{base}/{number}", client
-        client.close()
-    raise RuntimeError("no empty Redis db number to run the tests in")
+    claim = devstack.claim_redis_db(base_url, claim_key)
+    return claim.url, claim.client
 
 
 @dataclass
@@ -149,7 +130,7 @@ class ApiProcess:
 
 def start_api(stack: Stack, name: str, **settings: str) -> ApiProcess:
     """`valueverse serve --no-worker` on a free port with the stack's environment plus `settings`."""
-    port = _free_port()
+    port = devstack.free_port()
     log = stack.log_dir / f"{name}.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "valueverse.cli", "serve", "--port", str(port), "--no-worker"],
@@ -167,28 +148,13 @@ def start_api(stack: Stack, name: str, **settings: str) -> ApiProcess:
     return api
 
 
-def _wait_ready(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the API exited during start-up:\n{log.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"the API did not become ready:\n{log.read_text()[-4000:]}")
-
-
 class StackManager:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self.embedded: list = []
         self.admin_url = ""
         self.database = ""
-        self.redis_client: redis.Redis | None = None
+        self.redis_claim: devstack.RedisClaim | None = None
         self.stack: Stack | None = None
 
     def start(self) -> Stack:
@@ -196,7 +162,9 @@ class StackManager:
         self.database = f"vv_test_{secrets.token_hex(6)}"
         asyncio.run(self._sql(f'CREATE DATABASE "{self.database}"'))
         database_url = self.admin_url.rsplit("/", 1)[0] + "/" + self.database
-        redis_url, self.redis_client = claim_redis_db(redis_base_url(self.embedded))
+        self.redis_claim = devstack.claim_redis_db(redis_base_url(self.embedded), CLAIM_KEY)
+        self.redis_claim.keep_alive()
+        redis_url = self.redis_claim.url
         secret = secrets.token_urlsafe(32)
         env = {
             **os.environ,
@@ -218,7 +186,7 @@ class StackManager:
         from db.migrate import upgrade
 
         upgrade(database_url)
-        port = _free_port()
+        port = devstack.free_port()
         api_log = self.log_dir / "api.log"
         api = subprocess.Popen(
             [sys.executable, "-m", "valueverse.cli", "serve", "--port", str(port), "--no-worker"],
@@ -241,11 +209,7 @@ class StackManager:
         return self.stack
 
     async def _sql(self, statement: str) -> None:
-        conn = await asyncpg.connect(self.admin_url)
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
+        await devstack.admin_sql(self.admin_url, statement)
 
     def stop(self) -> None:
         if self.stack:
@@ -258,7 +222,7 @@ class StackManager:
                     process.kill()
         if self.database:
             asyncio.run(self._sql(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'))
-        if self.redis_client is not None:
-            self.redis_client.flushdb()  # the db was empty when we claimed it: all of it is ours
+        if self.redis_claim is not None:
+            self.redis_claim.release()  # flushes the db: it was empty when we claimed it, all of it is ours
         for server in reversed(self.embedded):
             server.stop()

@@ -22,7 +22,6 @@ from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
 from cross_web import HTTPException, StarletteRequestAdapter
 from prometheus_client import Counter, Histogram
 from redis.asyncio import Redis
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
@@ -35,6 +34,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from db.faults import storage_unavailable
+from db.health import database_answers
 from db.models import CreditNote as CreditNoteRow
 from db.models import Invoice as InvoiceRow
 from db.session import Database
@@ -352,8 +352,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
         keep working; not ready (503): the database is unreachable, so requests fail."""
         checks: dict[str, str] = {}
         try:
-            async with asyncio.timeout(2), db.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            await database_answers(db)
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.locks import LockNamespace, advisory_xact_lock
 from db.models import AuditEntry
+from db.repositories.base import ScopedRepository
 from db.repositories.pagination import Page, paginate
 
 
-class AuditRepository:
-    def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
-        self.session = session
-        self.organization_id = organization_id
+class AuditRepository(ScopedRepository[AuditEntry]):
+    model = AuditEntry
 
     async def lock_chain(self) -> None:
         """Serialize appends so that each entry links to exactly one predecessor."""

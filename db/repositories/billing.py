@@ -11,16 +11,14 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Customer, Invoice, InvoiceNumberSequence, TaxRate, TaxRateAssignment
+from db.repositories.base import ScopedRepository
 from db.repositories.pagination import Page, paginate
 
 
-class InvoiceRepository:
-    def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
-        self.session = session
-        self.organization_id = organization_id
+class InvoiceRepository(ScopedRepository[Invoice]):
+    model = Invoice
 
     def stage(self, invoice: Invoice) -> Invoice:
         """Add without writing yet: many invoices then go out in one flush."""
@@ -29,12 +27,6 @@ class InvoiceRepository:
             line.organization_id = self.organization_id
         self.session.add(invoice)
         return invoice
-
-    async def get(self, invoice_id: uuid.UUID, *, for_update: bool = False) -> Invoice | None:
-        stmt = select(Invoice).where(Invoice.organization_id == self.organization_id, Invoice.id == invoice_id)
-        if for_update:
-            stmt = stmt.with_for_update(of=Invoice)
-        return await self.session.scalar(stmt)
 
     async def by_billing_key(self, customer_id: uuid.UUID, billing_key: str) -> Invoice | None:
         """The invoice of a customer's billing key (e.g. a billing date), locked."""
@@ -143,19 +135,11 @@ class TaxAssignments:
         return self.by_target.get((target_type, target_id), [])
 
 
-class TaxRateRepository:
-    def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
-        self.session = session
-        self.organization_id = organization_id
+class TaxRateRepository(ScopedRepository[TaxRate]):
+    model = TaxRate
 
     def _live(self):
         return select(TaxRate).where(TaxRate.organization_id == self.organization_id, TaxRate.archived_at.is_(None))
-
-    async def add(self, rate: TaxRate) -> TaxRate:
-        rate.organization_id = self.organization_id
-        self.session.add(rate)
-        await self.session.flush()
-        return rate
 
     async def by_code(self, code: str) -> TaxRate | None:
         return await self.session.scalar(self._live().where(TaxRate.code == code))

@@ -6,27 +6,19 @@ import uuid
 from collections.abc import Iterable
 
 from sqlalchemy import exists, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import BillableMetric, Charge, Plan, SubscriptionPhase
+from db.repositories.base import ScopedRepository
 from db.repositories.pagination import Page, paginate
 
 
-class BillableMetricRepository:
-    def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
-        self.session = session
-        self.organization_id = organization_id
+class BillableMetricRepository(ScopedRepository[BillableMetric]):
+    model = BillableMetric
 
     def _live(self):
         return select(BillableMetric).where(
             BillableMetric.organization_id == self.organization_id, BillableMetric.archived_at.is_(None)
         )
-
-    async def add(self, metric: BillableMetric) -> BillableMetric:
-        metric.organization_id = self.organization_id
-        self.session.add(metric)
-        await self.session.flush()
-        return metric
 
     async def by_code(self, code: str) -> BillableMetric | None:
         return await self.session.scalar(self._live().where(BillableMetric.code == code))
@@ -37,14 +29,6 @@ class BillableMetricRepository:
 
     async def all(self) -> list[BillableMetric]:
         return list(await self.session.scalars(self._live()))
-
-    async def by_ids(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, BillableMetric]:
-        rows = await self.session.scalars(
-            select(BillableMetric).where(
-                BillableMetric.organization_id == self.organization_id, BillableMetric.id.in_(list(ids))
-            )
-        )
-        return {m.id: m for m in rows}
 
     async def is_charged(self, metric_id: uuid.UUID) -> bool:
         return bool(
@@ -57,20 +41,14 @@ class BillableMetricRepository:
             )
         )
 
-    async def delete(self, metric: BillableMetric) -> None:
-        await self.session.delete(metric)
-        await self.session.flush()
-
     async def list(self, *, first: int | None, after: str | None) -> Page[BillableMetric]:
         return await paginate(
             self.session, self._live(), (BillableMetric.created_at, BillableMetric.id), first=first, after=after
         )
 
 
-class PlanRepository:
-    def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
-        self.session = session
-        self.organization_id = organization_id
+class PlanRepository(ScopedRepository[Plan]):
+    model = Plan
 
     def _live(self):
         return select(Plan).where(Plan.organization_id == self.organization_id, Plan.archived_at.is_(None))
@@ -87,15 +65,7 @@ class PlanRepository:
         return await self.session.scalar(self._live().where(Plan.code == code))
 
     async def by_id(self, plan_id: uuid.UUID) -> Plan | None:
-        return await self.session.scalar(
-            select(Plan).where(Plan.organization_id == self.organization_id, Plan.id == plan_id)
-        )
-
-    async def by_ids(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Plan]:
-        rows = await self.session.scalars(
-            select(Plan).where(Plan.organization_id == self.organization_id, Plan.id.in_(list(ids)))
-        )
-        return {p.id: p for p in rows}
+        return await self.get(plan_id)
 
     async def is_subscribed(self, plan_id: uuid.UUID) -> bool:
         return bool(
@@ -107,10 +77,6 @@ class PlanRepository:
                 )
             )
         )
-
-    async def delete(self, plan: Plan) -> None:
-        await self.session.delete(plan)
-        await self.session.flush()
 
     async def list(self, *, first: int | None, after: str | None) -> Page[Plan]:
         return await paginate(self.session, self._live(), (Plan.created_at, Plan.id), first=first, after=after)

@@ -6,16 +6,14 @@ import uuid
 from collections.abc import Iterable
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import AppliedCoupon, Coupon, CreditNote, CreditNoteItem, Wallet, WalletTransaction
+from db.repositories.base import OrganizationScoped
 from db.repositories.pagination import Page, paginate
 
 
-class CreditRepository:
-    def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
-        self.session = session
-        self.organization_id = organization_id
+class CreditRepository(OrganizationScoped):
+    """Several models (coupons, wallets, credit notes): `add`/`stage` take any of them."""
 
     async def add(self, row: object) -> object:
         self.stage(row)

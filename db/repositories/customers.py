@@ -6,25 +6,17 @@ import uuid
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import exists, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Customer, Subscription
+from db.repositories.base import ScopedRepository
 from db.repositories.pagination import Page, paginate
 
 
-class CustomerRepository:
-    def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
-        self.session = session
-        self.organization_id = organization_id
+class CustomerRepository(ScopedRepository[Customer]):
+    model = Customer
 
     def _live(self):
         return select(Customer).where(Customer.organization_id == self.organization_id, Customer.deleted_at.is_(None))
-
-    async def add(self, customer: Customer) -> Customer:
-        customer.organization_id = self.organization_id
-        self.session.add(customer)
-        await self.session.flush()
-        return customer
 
     async def by_external_id(self, external_id: str) -> Customer | None:
         return await self.session.scalar(self._live().where(Customer.external_id == external_id))
@@ -32,12 +24,6 @@ class CustomerRepository:
     async def by_external_ids(self, external_ids: Iterable[str]) -> dict[str, Customer]:
         rows = await self.session.scalars(self._live().where(Customer.external_id.in_(list(external_ids))))
         return {c.external_id: c for c in rows}
-
-    async def by_ids(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Customer]:
-        rows = await self.session.scalars(
-            select(Customer).where(Customer.organization_id == self.organization_id, Customer.id.in_(list(ids)))
-        )
-        return {c.id: c for c in rows}
 
     async def external_ids(self, ids: Sequence[uuid.UUID]) -> list[tuple[uuid.UUID, str]]:
         """(id, external id) of these customers, in the order given (unknown ids keep their id as name)."""
@@ -59,10 +45,6 @@ class CustomerRepository:
                 )
             )
         )
-
-    async def delete(self, customer: Customer) -> None:
-        await self.session.delete(customer)
-        await self.session.flush()
 
     async def list(self, *, first: int | None, after: str | None, search: str | None) -> Page[Customer]:
         stmt = self._live()

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import ApiKey, Organization, Role, StaffSession, StaffUser
+from db.repositories.base import ScopedRepository
 from db.repositories.pagination import Page, paginate
 
 
@@ -23,6 +24,13 @@ class OrganizationRepository:
 
     async def get(self, organization_id: uuid.UUID) -> Organization | None:
         return await self.session.get(Organization, organization_id)
+
+    async def existing(self, organization_id: uuid.UUID) -> Organization:
+        """The organization of an authenticated actor: it exists (LookupError otherwise, a bug)."""
+        organization = await self.get(organization_id)
+        if organization is None:
+            raise LookupError(f"no organization {organization_id}")
+        return organization
 
     async def first(self) -> Organization | None:
         return await self.session.scalar(select(Organization).order_by(Organization.created_at))
@@ -44,25 +52,11 @@ async def all_organization_ids(session: AsyncSession) -> list[uuid.UUID]:
     return list(await session.scalars(select(Organization.id).order_by(Organization.created_at)))
 
 
-class ApiKeyRepository:
-    def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
-        self.session = session
-        self.organization_id = organization_id
-
-    async def add(self, key: ApiKey) -> ApiKey:
-        key.organization_id = self.organization_id
-        self.session.add(key)
-        await self.session.flush()
-        return key
-
-    async def get(self, key_id: uuid.UUID) -> ApiKey | None:
-        return await self.session.scalar(
-            select(ApiKey).where(ApiKey.id == key_id, ApiKey.organization_id == self.organization_id)
-        )
+class ApiKeyRepository(ScopedRepository[ApiKey]):
+    model = ApiKey
 
     async def list(self, *, first: int | None, after: str | None) -> Page[ApiKey]:
-        stmt = select(ApiKey).where(ApiKey.organization_id == self.organization_id)
-        return await paginate(self.session, stmt, (ApiKey.created_at, ApiKey.id), first=first, after=after)
+        return await paginate(self.session, self._scoped(), (ApiKey.created_at, ApiKey.id), first=first, after=after)
 
 
 async def find_api_key_by_hash(session: AsyncSession, secret_hash: str) -> ApiKey | None:
@@ -80,33 +74,14 @@ async def find_staff_users_by_email(session: AsyncSession, email: str) -> list[S
     return list(rows)
 
 
-class StaffUserRepository:
-    def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
-        self.session = session
-        self.organization_id = organization_id
-
-    async def add(self, user: StaffUser) -> StaffUser:
-        user.organization_id = self.organization_id
-        self.session.add(user)
-        await self.session.flush()
-        return user
-
-    async def get(self, user_id: uuid.UUID) -> StaffUser | None:
-        return await self.session.scalar(
-            select(StaffUser).where(StaffUser.id == user_id, StaffUser.organization_id == self.organization_id)
-        )
+class StaffUserRepository(ScopedRepository[StaffUser]):
+    model = StaffUser
 
     async def by_email(self, email: str) -> StaffUser | None:
-        return await self.session.scalar(
-            select(StaffUser).where(StaffUser.email == email.lower(), StaffUser.organization_id == self.organization_id)
-        )
+        return await self.session.scalar(self._scoped().where(StaffUser.email == email.lower()))
 
     async def get_for_update(self, user_id: uuid.UUID) -> StaffUser | None:
-        return await self.session.scalar(
-            select(StaffUser)
-            .where(StaffUser.id == user_id, StaffUser.organization_id == self.organization_id)
-            .with_for_update()
-        )
+        return await self.get(user_id, for_update=True)
 
     async def count_active_owners(self) -> int:
         """Locks the organization's active owners, so two demotions cannot both leave none."""
@@ -122,28 +97,15 @@ class StaffUserRepository:
         return len(list(rows))
 
     async def list(self, *, first: int | None, after: str | None) -> Page[StaffUser]:
-        stmt = select(StaffUser).where(StaffUser.organization_id == self.organization_id)
-        return await paginate(self.session, stmt, (StaffUser.created_at, StaffUser.id), first=first, after=after)
-
-
-class StaffSessionRepository:
-    def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
-        self.session = session
-        self.organization_id = organization_id
-
-    async def add(self, record: StaffSession) -> StaffSession:
-        record.organization_id = self.organization_id
-        self.session.add(record)
-        await self.session.flush()
-        return record
-
-    async def get(self, session_id: uuid.UUID) -> StaffSession | None:
-        """The session with its user (one query: the user is joined)."""
-        return await self.session.scalar(
-            select(StaffSession).where(
-                StaffSession.id == session_id, StaffSession.organization_id == self.organization_id
-            )
+        return await paginate(
+            self.session, self._scoped(), (StaffUser.created_at, StaffUser.id), first=first, after=after
         )
+
+
+class StaffSessionRepository(ScopedRepository[StaffSession]):
+    """Sessions come with their user (one query: the user is joined)."""
+
+    model = StaffSession
 
     async def revoke_of_user(self, user_id: uuid.UUID, at: datetime) -> list[uuid.UUID]:
         """Ends every live session of a user; returns their ids."""
@@ -176,7 +138,7 @@ class StaffSessionRepository:
         active_at: datetime | None,
     ) -> Page[StaffSession]:
         """Newest first; `active_at` keeps the sessions not revoked and not expired at that moment."""
-        stmt = select(StaffSession).where(StaffSession.organization_id == self.organization_id)
+        stmt = self._scoped()
         if staff_user_id is not None:
             stmt = stmt.where(StaffSession.staff_user_id == staff_user_id)
         if active_at is not None:

@@ -7,20 +7,15 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from db.models import Charge, Customer, Plan, Subscription, SubscriptionPhase
+from db.repositories.base import ScopedRepository
 from db.repositories.pagination import Page, paginate
 
 
-class SubscriptionRepository:
-    def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
-        self.session = session
-        self.organization_id = organization_id
-
-    def _scoped(self):
-        return select(Subscription).where(Subscription.organization_id == self.organization_id)
+class SubscriptionRepository(ScopedRepository[Subscription]):
+    model = Subscription
 
     async def add(self, subscription: Subscription) -> Subscription:
         subscription.organization_id = self.organization_id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.locks import LockNamespace, advisory_xact_lock
 from db.models import usage_events
+from db.repositories.base import OrganizationScoped
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +60,7 @@ class Rollup:
     value_max: Decimal | None
 
 
-class UsageEventRepository:
-    def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
-        self.session = session
-        self.organization_id = organization_id
-
+class UsageEventRepository(OrganizationScoped):
     async def events_in(self, spans: Sequence[UsageSpan]) -> dict[int, list[StoredEvent]]:
         """Every event of each span, in time order, by span key: one query for all of them."""
         if not spans:

@@ -18,7 +18,7 @@ from graph.types.enums import Role
 from graph.types.staff_session import StaffSession
 from graph.types.staff_user import StaffUser
 from services import auth, sessions
-from services.errors import Invalid
+from services.errors import CommonCode, Invalid
 
 
 @strawberry.input
@@ -117,7 +117,7 @@ def _uuid(value: str, field: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError as exc:
-        raise Invalid("not a valid id", field=(field,), code="INVALID_ID") from exc
+        raise Invalid("not a valid id", field=(field,), code=CommonCode.INVALID_ID) from exc
 
 
 @strawberry.type

@@ -17,7 +17,7 @@ from graph.permissions import require_role
 from graph.types.invoice import Invoice
 from graph.types.tax_rate import TaxRate
 from services import billing, taxes
-from services.errors import Invalid
+from services.errors import CommonCode, Invalid
 
 
 @strawberry.input
@@ -77,7 +77,7 @@ def _id(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise Invalid("not a valid id", field=("id",), code="INVALID_ID") from None
+        raise Invalid("not a valid id", field=("id",), code=CommonCode.INVALID_ID) from None
 
 
 @strawberry.type
@@ -93,7 +93,9 @@ class BillingMutations:
                 invoices=[],
                 failures=[],
                 user_errors=[
-                    UserError(field=["input", "asOf"], message="asOf needs a UTC offset", code="NAIVE_DATETIME")
+                    UserError(
+                        field=["input", "asOf"], message="asOf needs a UTC offset", code=CommonCode.NAIVE_DATETIME
+                    )
                 ],
             )
         if as_of > datetime.now(UTC) + timedelta(minutes=5):

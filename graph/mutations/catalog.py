@@ -21,7 +21,7 @@ from graph.types.charge_properties import ChargePropertiesInput
 from graph.types.enums import Aggregation, ChargeModel, PlanInterval
 from graph.types.plan import Plan
 from services import catalog
-from services.errors import Invalid
+from services.errors import CatalogCode, Invalid
 
 
 @strawberry.input
@@ -135,7 +135,7 @@ def _charge_filter_values(raw: object, index: int) -> dict[str, list[str]]:
         raise Invalid(
             'values is an object of string lists, e.g. {"region": ["eu"]}',
             field=("filters", str(index), "values"),
-            code="INVALID_FILTER_VALUES",
+            code=CatalogCode.INVALID_FILTER_VALUES,
         )
     return raw
 

@@ -15,7 +15,7 @@ from graph.mutations.common import run_use_case
 from graph.types.credits import Coupon, CouponDuration, CouponKind, CreditNote, CreditNoteKind, Wallet
 from graph.types.invoice import Invoice
 from services import credits
-from services.errors import Invalid
+from services.errors import CommonCode, Invalid
 
 
 def _id(value: str, field: str | tuple[str, ...] = "invoiceId") -> uuid.UUID:
@@ -23,7 +23,7 @@ def _id(value: str, field: str | tuple[str, ...] = "invoiceId") -> uuid.UUID:
         return uuid.UUID(str(value))
     except ValueError:
         path = (field,) if isinstance(field, str) else field
-        raise Invalid("not a valid id", field=path, code="INVALID_ID") from None
+        raise Invalid("not a valid id", field=path, code=CommonCode.INVALID_ID) from None
 
 
 def _lines(lines: list[CreditNoteLineInput] | None) -> list[credits.CreditNoteLine] | None:

@@ -4,12 +4,11 @@ import strawberry
 from strawberry.types import Info
 
 from db.models import Role
-from db.repositories.organizations import OrganizationRepository
 from graph.context import Context
 from graph.errors import UserError
 from graph.mutations.common import run_use_case
 from graph.types.organization import Organization
-from services import organizations, rate_limits
+from services import organizations, rate_limits, reads
 
 
 @strawberry.input
@@ -81,7 +80,7 @@ class OrganizationMutations:
             await rate_limits.update_rate_limits(
                 uow, actor, limiter.config, per_second=input.requests_per_second, burst=input.burst
             )
-            return await OrganizationRepository(uow.session).get(actor.organization_id)
+            return await reads.organization(uow.session, actor.organization_id)
 
         org, errors = await run_use_case(info, Role.ADMIN, update)
         return OrganizationPayload(organization=Organization.of(org) if org else None, user_errors=errors)

@@ -1,4 +1,8 @@
-"""Charge properties: one shape for every model; each model uses its own fields (SPEC §2)."""
+"""Charge properties: one shape for every model; each model uses its own fields.
+
+The fields are those of `domain.charge_models.ChargeProperties` (tests/graph/test_charge_properties_shape.py
+holds the two together); reading and writing them goes through that module.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 import strawberry
+
+from domain import charge_models
 
 
 @strawberry.type
@@ -41,39 +47,23 @@ class ChargeProperties:
 
     @classmethod
     def of(cls, raw: dict[str, Any]) -> ChargeProperties:
-        """From the stored JSON (camelCase keys, decimal strings)."""
+        """From the stored JSON (camelCase keys, decimal strings), read by domain/charge_models.py."""
+        stored = charge_models.decode_stored(raw)
+        values = {f.name: getattr(stored, f.name) for f in charge_models.fields(charge_models.ChargeProperties)}
+        for name, value in values.items():
+            if isinstance(value, list):
+                values[name] = [
+                    _RANGE_TYPES[type(r)](**{f.name: getattr(r, f.name) for f in charge_models.fields(type(r))})
+                    for r in value
+                ]
+        return cls(**values)
 
-        def dec(name: str) -> Decimal | None:
-            return Decimal(raw[name]) if raw.get(name) is not None else None
 
-        def ranges(name: str, kind: type, price: str) -> list | None:
-            if raw.get(name) is None:
-                return None
-            return [
-                kind(
-                    from_value=Decimal(r["fromValue"]),
-                    to_value=Decimal(r["toValue"]) if r.get("toValue") is not None else None,
-                    flat_amount=Decimal(r.get("flatAmount") or 0),
-                    **{("per_unit_amount" if price == "perUnitAmount" else "rate"): Decimal(r[price])},
-                )
-                for r in raw[name]
-            ]
-
-        free_events = raw.get("freeUnitsPerEvents")
-        return cls(
-            amount=dec("amount"),
-            package_size=dec("packageSize"),
-            free_units=dec("freeUnits"),
-            rate=dec("rate"),
-            fixed_amount=dec("fixedAmount"),
-            free_units_per_events=int(free_events) if free_events is not None else None,
-            free_units_per_total_aggregation=dec("freeUnitsPerTotalAggregation"),
-            per_transaction_min_amount=dec("perTransactionMinAmount"),
-            per_transaction_max_amount=dec("perTransactionMaxAmount"),
-            graduated_ranges=ranges("graduatedRanges", GraduatedRange, "perUnitAmount"),
-            volume_ranges=ranges("volumeRanges", GraduatedRange, "perUnitAmount"),
-            graduated_percentage_ranges=ranges("graduatedPercentageRanges", GraduatedPercentageRange, "rate"),
-        )
+# The GraphQL type of each range shape of domain/charge_models.py.
+_RANGE_TYPES: dict[type, type] = {
+    charge_models.GraduatedRange: GraduatedRange,
+    charge_models.PercentageRange: GraduatedPercentageRange,
+}
 
 
 @strawberry.input
@@ -108,17 +98,17 @@ class ChargePropertiesInput:
     graduated_percentage_ranges: list[GraduatedPercentageRangeInput] | None = None
 
     def as_raw(self) -> dict[str, Any]:
-        """The camelCase mapping domain.pricing.parse_properties reads."""
+        """The camelCase mapping domain.pricing.parse_properties reads (names from domain/charge_models.py)."""
         raw: dict[str, Any] = {}
-        for name, value in vars(self).items():
+        for f in charge_models.fields(charge_models.ChargeProperties):
+            value = getattr(self, f.name)
             if value is None:
                 continue
-            key = name.split("_")[0] + "".join(p.title() for p in name.split("_")[1:])
-            if isinstance(value, list):
-                raw[key] = [
-                    {k.split("_")[0] + "".join(p.title() for p in k.split("_")[1:]): v for k, v in vars(item).items()}
-                    for item in value
+            shape = charge_models.range_shape_of(charge_models.ChargeProperties, f.name)
+            if shape is not None:
+                raw[f.encode_name] = [
+                    {r.encode_name: getattr(item, r.name) for r in charge_models.fields(shape)} for item in value
                 ]
             else:
-                raw[key] = value
+                raw[f.encode_name] = value
         return raw

@@ -111,10 +111,10 @@ class Invoice:
 
     @strawberry.field(description="Credit notes issued against this invoice, oldest first.")
     async def credit_notes(self, info: Info[Context, None]) -> list[CreditNote]:
-        from db.repositories.credits import CreditRepository
+        from services import reads
 
         async with info.context.db.read() as session:
-            rows = await CreditRepository(session, self.row.organization_id).credit_notes_of_invoice(self.row.id)
+            rows = await reads.credit_notes_of_invoice(session, self.row.organization_id, self.row.id)
         return [CreditNote.of(n) for n in rows]
 
     @strawberry.field(description="A link to the PDF, valid for an hour (finalized invoices only).")

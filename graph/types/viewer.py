@@ -5,10 +5,10 @@ from enum import Enum
 import strawberry
 from strawberry.types import Info
 
-from db.repositories.organizations import OrganizationRepository
 from graph.context import Context
 from graph.types.enums import Role
 from graph.types.organization import Organization
+from services import reads
 
 
 @strawberry.enum
@@ -28,5 +28,5 @@ class Viewer:
     @strawberry.field
     async def organization(self, info: Info[Context, None]) -> Organization:
         async with info.context.db.read() as session:
-            org = await OrganizationRepository(session).get(info.context.actor.organization_id)
+            org = await reads.organization(session, info.context.actor.organization_id)
         return Organization.of(org)
