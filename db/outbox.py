@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
-from sqlalchemy import DateTime, Select, func, insert, select, text
+from sqlalchemy import DateTime, Select, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.models.outbox import outbox
@@ -171,14 +171,15 @@ async def drain(
 
 async def prune(db: Database, *, keep: timedelta = KEEP, limit: int = PRUNE_BATCH) -> int:
     """Delete up to `limit` rows dispatched and older than `keep` (never an undispatched one); how many."""
+    now = func.clock_timestamp(type_=DateTime(timezone=True))
+    old = (
+        select(outbox.c.id)
+        .where(outbox.c.created_at < now - keep, outbox.c.dispatched_at.is_not(None))
+        .order_by(outbox.c.created_at)
+        .limit(limit)
+    )
     async with db.sessions() as session, session.begin():
-        result = await session.execute(
-            text(
-                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE created_at < clock_timestamp() - :keep "
-                "AND dispatched_at IS NOT NULL ORDER BY created_at LIMIT :limit)"
-            ),
-            {"keep": keep, "limit": limit},
-        )
+        result = await session.execute(delete(outbox).where(outbox.c.id.in_(old.scalar_subquery())))
         return result.rowcount  # type: ignore[attr-defined,no-any-return]
 
 
