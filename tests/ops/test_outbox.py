@@ -218,7 +218,13 @@ async def test_the_outbox_row_and_its_change_commit_together(db, actor, servers,
         uow.enqueue_after_commit("ping", job_id=job_id)
     assert await _customers(servers.database_url, cust) == 1
     [row] = await _rows_naming(servers.database_url, job_id)
-    assert row["dispatched_at"] is not None  # Redis is up: dispatched at once, by the process that committed
+    assert await _job(job_id, arq_redis).status() != JobStatus.not_found  # queued at once, by this process
+
+    async def marked() -> bool:  # a moment after COMMIT, well before the drain would look at it
+        [again] = await _rows_naming(servers.database_url, job_id)
+        return again["dispatched_at"] is not None
+
+    await _until(marked, within=outbox.GRACE.total_seconds())
     # The same row carries the audit entry's live message (written by the audit seal, just before COMMIT).
     entry = await _value(servers.database_url, "SELECT id FROM audit_entries WHERE target_id = $1", str(customer.id))
     channel = audit_channel(actor.organization_id)
