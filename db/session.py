@@ -47,8 +47,9 @@ def plain_url(url: str) -> str:
 class UnitOfWork:
     """A session, the work to do just before its transaction commits, and what to tell once it has."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, *, live: bool = True) -> None:
         self.session = session
+        self._live = live  # False: a process without a publisher (the CLI's commands) has no one to tell
         self._before_commit: dict[str, Hook] = {}
         self._after_commit: list[Hook] = []
         self._messages: list[tuple[str, bytes]] = []
@@ -70,7 +71,8 @@ class UnitOfWork:
     def publish_after_commit(self, channel: str, message: bytes) -> None:
         """Tell live subscribers, but only about what was really committed (through the outbox: db/outbox.py)."""
         message.decode()  # stored as text: a message is JSON, and a message that is not fails here, not later
-        self._messages.append((channel, message))
+        if self._live:
+            self._messages.append((channel, message))
 
     def enqueue_after_commit(self, job_name: str, *args: Any, job_id: str) -> None:
         """Queue the arq job `job_name(*args)` once the transaction committed, never if it rolls back.
@@ -134,8 +136,10 @@ class _Marks:
 
 
 class Database:
-    """The engine and its sessions; `publish` and `enqueue` dispatch what units of work leave in the outbox
-    (without them, rows wait for a worker's drain: what the CLI's use cases do)."""
+    """The engine and its sessions; `publish` and `enqueue` dispatch what units of work leave in the outbox.
+
+    Without `enqueue`, jobs wait in the outbox for a worker's drain. Without `publish` (the CLI's commands),
+    live messages are not kept at all: such a process never had live subscribers to tell."""
 
     def __init__(
         self, url: str, *, pool_size: int = 10, publish: Publish | None = None, enqueue: Enqueue | None = None
@@ -166,7 +170,7 @@ class Database:
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         """Commit when the block ends normally, roll back on any exception."""
         async with self.sessions() as session:
-            uow = UnitOfWork(session)
+            uow = UnitOfWork(session, live=self.publish is not None)
             async with session.begin():
                 yield uow
                 await uow._run_before_commit()
