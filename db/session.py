@@ -49,7 +49,7 @@ class UnitOfWork:
 
     def __init__(self, session: AsyncSession, *, live: bool = True) -> None:
         self.session = session
-        self._live = live  # False: a process without a publisher (the CLI's commands) has no one to tell
+        self._live = live  # False: a process without a publisher (the CLI's commands) sends no live messages
         self._before_commit: dict[str, Hook] = {}
         self._after_commit: list[Hook] = []
         self._messages: list[tuple[str, bytes]] = []
@@ -138,8 +138,8 @@ class _Marks:
 class Database:
     """The engine and its sessions; `publish` and `enqueue` dispatch what units of work leave in the outbox.
 
-    Without `enqueue`, jobs wait in the outbox for a worker's drain. Without `publish` (the CLI's commands),
-    live messages are not kept at all: such a process never had live subscribers to tell."""
+    Without `enqueue`, jobs wait in the outbox for a worker's drain. Without `publish` (the CLI's commands,
+    which start no Redis), live messages are not kept at all, as they were never sent before the outbox."""
 
     def __init__(
         self, url: str, *, pool_size: int = 10, publish: Publish | None = None, enqueue: Enqueue | None = None
