@@ -1,10 +1,11 @@
-"""Engine and unit of work: one transaction per use case, hooks run before and after commit."""
+"""Engine and unit of work: one transaction per use case, hooks run before and after commit, the outbox."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
@@ -12,12 +13,15 @@ from typing import Any
 import msgspec
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
+from db import outbox
+from db.outbox import Enqueue, Publish, QueuedJob
+
 Hook = Callable[[], Awaitable[None]]
-# Sends (channel, message) pairs to live subscribers, all at once (one round trip).
-Publish = Callable[[Sequence[tuple[str, bytes]]], Awaitable[None]]
+
+__all__ = ["Database", "Enqueue", "Publish", "UnitOfWork"]
 
 log = logging.getLogger("valueverse.db")
 
@@ -45,12 +49,14 @@ def plain_url(url: str) -> str:
 class UnitOfWork:
     """A session, the work to do just before its transaction commits, and what to tell once it has."""
 
-    def __init__(self, session: AsyncSession, publish: Publish | None) -> None:
+    def __init__(self, session: AsyncSession, *, live: bool = True) -> None:
         self.session = session
-        self._publish = publish
+        self._live = live  # False: a process without a publisher (the CLI's commands) sends no live messages
         self._before_commit: dict[str, Hook] = {}
         self._after_commit: list[Hook] = []
         self._messages: list[tuple[str, bytes]] = []
+        self._jobs: list[QueuedJob] = []
+        self._outbox_id: int | None = None
         # What the use case's services gather during the transaction for their before-commit hooks.
         self.pending: dict[Any, Any] = {}
 
@@ -61,26 +67,29 @@ class UnitOfWork:
         self._before_commit.setdefault(key, hook)
 
     def after_commit(self, hook: Hook) -> None:
+        """Run `hook` in this process once the transaction committed (not durable: for in-process caches)."""
         self._after_commit.append(hook)
 
     def publish_after_commit(self, channel: str, message: bytes) -> None:
-        """Tell live subscribers, but only about what was really committed."""
-        if self._publish is not None:
+        """Tell live subscribers, but only about what was really committed (through the outbox: db/outbox.py)."""
+        message.decode()  # stored as text: a message is JSON, and a message that is not fails here, not later
+        if self._live:
             self._messages.append((channel, message))
+
+    def enqueue_after_commit(self, job_name: str, *args: Any, job_id: str) -> None:
+        """Queue the arq job `job_name(*args)` once the transaction committed, never if it rolls back.
+
+        Durable (the outbox row commits with the change) and at least once: `job_id` must name the work
+        (e.g. f"finalize_invoice:{invoice_id}") so that a second dispatch is not queued twice, and the job
+        must find the work done if it runs again. Arguments are JSON values (`db.outbox.plain`)."""
+        self._jobs.append(QueuedJob(job_name, tuple(outbox.plain(a) for a in args), job_id))
 
     async def _run_before_commit(self) -> None:
         while self._before_commit:  # a hook may register another one
             key = next(iter(self._before_commit))
             await self._before_commit.pop(key)()
-
-    async def _run_after_commit(self) -> None:
-        if self._messages and self._publish is not None:
-            try:
-                await self._publish(self._messages)
-            except Exception:  # committed is committed: a missed live push must not turn into an error
-                log.exception("publishing %d message(s) after commit failed", len(self._messages))
-        for hook in self._after_commit:
-            await hook()
+        if self._messages or self._jobs:  # last: the hooks above may publish (the audit seal does)
+            self._outbox_id = await outbox.write(self.session, self._messages, self._jobs)
 
 
 class _ReadSession(Session):
@@ -120,10 +129,53 @@ def _ping_after_idle(engine: Any) -> None:
             raise sa_exc.DisconnectionError()
 
 
+class _Marks:
+    """Outbox rows dispatched and not yet marked: marked together, a moment later, off the request's path (one
+    UPDATE for every row dispatched meanwhile). A row whose mark is lost (the process died) is dispatched
+    again by the drain, which is harmless."""
+
+    DELAY = 0.05  # seconds: far below the drain's grace (db.outbox.GRACE)
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._ids: list[int] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, outbox_id: int) -> None:
+        self._ids.append(outbox_id)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="outbox marks")
+
+    async def _run(self) -> None:
+        try:
+            while self._ids:
+                await asyncio.sleep(self.DELAY)
+                ids, self._ids = self._ids, []
+                try:
+                    async with self._engine.connect() as conn:
+                        await outbox.mark_dispatched(conn, ids)
+                except Exception as exc:  # sent but not marked: the drain sends them again
+                    log.warning("marking %d outbox row(s) dispatched failed: %s", len(ids), exc)
+        finally:
+            self._task = None
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self._task
+
+
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10, publish: Publish | None = None) -> None:
+    """The engine and its sessions; `publish` and `enqueue` dispatch what units of work leave in the outbox.
+
+    Without `enqueue`, jobs wait in the outbox for a worker's drain. Without `publish` (the CLI's commands,
+    which start no Redis), live messages are not kept at all, as they were never sent before the outbox."""
+
+    def __init__(
+        self, url: str, *, pool_size: int = 10, publish: Publish | None = None, enqueue: Enqueue | None = None
+    ) -> None:
         self.url = plain_url(url)
         self.publish = publish
+        self.enqueue = enqueue
         self.engine = create_async_engine(
             async_url(url),
             pool_size=pool_size,
@@ -134,8 +186,10 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # Reads need no transaction: under READ COMMITTED each statement sees its own snapshot either way, and
         # without BEGIN and ROLLBACK a read session costs two round trips less.
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._marks = _Marks(self._autocommit)
         self._read_sessions = async_sessionmaker(
-            self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            self._autocommit,
             expire_on_commit=False,
             autoflush=False,
             sync_session_class=_ReadSession,
@@ -145,11 +199,23 @@ class Database:
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         """Commit when the block ends normally, roll back on any exception."""
         async with self.sessions() as session:
-            uow = UnitOfWork(session, self.publish)
+            uow = UnitOfWork(session, live=self.publish is not None)
             async with session.begin():
                 yield uow
                 await uow._run_before_commit()
-            await uow._run_after_commit()
+        await self._dispatch(uow)
+        for hook in uow._after_commit:
+            await hook()
+
+    async def _dispatch(self, uow: UnitOfWork) -> None:
+        """Right after COMMIT: send the transaction's outbox row and mark it sent. Committed is committed: a
+        failure here is logged, never raised, and the row stays for the worker's drain."""
+        if uow._outbox_id is None:
+            return
+        if await outbox.send(self.publish, self.enqueue, uow._messages, uow._jobs):
+            self._marks.add(uow._outbox_id)
+        else:
+            outbox.OUTBOX_LEFT.inc()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -158,4 +224,5 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        await self._marks.close()
         await self.engine.dispose()

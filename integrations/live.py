@@ -49,7 +49,7 @@ PING_INTERVAL = 5.0  # seconds of silence before the hub checks that the connect
 CONNECT_TIMEOUT = 2.0
 BACKOFF_MIN, BACKOFF_MAX = 0.1, 5.0  # seconds between reconnection attempts, doubling, with jitter
 
-Publish = Callable[[Sequence[tuple[str, bytes]]], Awaitable[None]]
+Publish = Callable[[Sequence[tuple[str, bytes]]], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,7 @@ from graph.errors import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, storage_was_u
 from graph.http_events import events_endpoint
 from graph.live_credentials import CredentialWatchingHandler
 from graph.schema import schema
+from integrations.jobs import JobQueue
 from integrations.live import LiveHub
 from integrations.pubsub import RedisPublisher
 from integrations.rate_limit import RedisLimitStore
@@ -56,7 +57,7 @@ from services.rate_limits import Limit, LoginGuard, LoginPolicy, RateLimitConfig
 from services.usage import UsageIngestor
 from valueverse.frontend import DEFAULT_BUILD_DIR, GraphiQLInFront, StaticExport
 from valueverse.logs import configure_logging
-from valueverse.metrics import metrics_endpoint
+from valueverse.metrics import metrics_endpoint, watch_outbox
 from valueverse.security import SecuredStarlette, cors_middleware
 from valueverse.settings import Settings
 
@@ -296,7 +297,8 @@ class RequestMetrics:
 def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlette:
     publish = RedisPublisher(redis_url)
     broadcast = LiveHub(redis_url, publish=publish, on_connect=publish.resume)
-    db = Database(database_url, pool_size=settings.db_pool_size, publish=publish)
+    jobs = JobQueue(redis_url)
+    db = Database(database_url, pool_size=settings.db_pool_size, publish=publish, enqueue=jobs)
     session_config = SessionConfig(settings.resolved_secret_key(), settings.session_ttl_seconds)
     writer = UsageWriter(db.url)
     authenticator = Authenticator(db, session_config)
@@ -430,9 +432,13 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
         await broadcast.wait_connected(within=2)  # no wait when Redis is away: the hub reconnects by itself
         await writer.start()
         await services.ingestor.cache.start()
+        backlog = asyncio.create_task(watch_outbox(db), name="outbox backlog")
         try:
             yield
         finally:
+            backlog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await backlog
             await services.ingestor.cache.stop()
             await writer.stop()
             render_pdf.close()
@@ -440,6 +446,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             await redis.aclose()
             await limit_store.close()
             await publish.close()
+            await jobs.close()
             await db.dispose()
 
     return SecuredStarlette(

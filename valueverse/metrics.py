@@ -9,17 +9,43 @@ each API process. With several API processes in Prometheus multiprocess mode
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import logging
 import os
 from collections.abc import Awaitable, Callable
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, start_http_server
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Gauge,
+    generate_latest,
+    start_http_server,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.requests import Request
 from starlette.responses import Response
 
+from db import outbox
+from db.session import Database
 from valueverse.settings import listen_address
+
+log = logging.getLogger("valueverse.metrics")
+
+# Every API process reads the same table: in multiprocess mode the largest live figure is the latest one.
+OUTBOX_BACKLOG = Gauge(
+    "valueverse_outbox_backlog",
+    "Outbox rows committed and not yet dispatched (jobs and live messages waiting for Redis or the worker's drain)",
+    multiprocess_mode="livemax",
+)
+OUTBOX_OLDEST = Gauge(
+    "valueverse_outbox_oldest_seconds",
+    "Age of the oldest undispatched outbox row (a few seconds at most while the worker drains)",
+    multiprocess_mode="livemax",
+)
+OUTBOX_EVERY = 15.0  # seconds between two readings of the backlog, per API process
 
 
 def registry() -> CollectorRegistry:
@@ -63,3 +89,16 @@ def serve_metrics(address: str | None) -> None:
         start_http_server(port, addr=host, registry=registry())
     except OSError as exc:
         raise SystemExit(f"METRICS_ADDRESS {address}: cannot listen there ({exc.strerror or exc})") from None
+
+
+async def watch_outbox(db: Database, every: float = OUTBOX_EVERY) -> None:
+    """Keep the outbox backlog gauges current (one small indexed query per reading) until cancelled."""
+    while True:
+        try:
+            async with db.read() as session:
+                backlog = await outbox.backlog(session)
+            OUTBOX_BACKLOG.set(backlog.rows)
+            OUTBOX_OLDEST.set(backlog.oldest_seconds)
+        except Exception as exc:  # the database away: /readyz says so; the gauges keep their last reading
+            log.debug("reading the outbox backlog failed: %s", exc)
+        await asyncio.sleep(every)

@@ -23,10 +23,11 @@ from db.repositories.organizations import all_organization_ids
 from db.repositories.subscriptions import SubscriptionRepository
 from db.repositories.usage import ensure_month_partitions
 from db.session import Database
+from integrations.jobs import QUEUE_NAME, JobQueue
 from integrations.pubsub import RedisPublisher
 from services import billing
+from workers.jobs.outbox import drain_outbox, start_drain, stop_drain
 
-QUEUE_NAME = "valueverse:queue"
 MAX_JOBS = 3  # jobs at once per worker process: more only delays the one holding the numbering lock
 RESTART_MIN, RESTART_MAX = 0.5, 10.0  # seconds before starting again after a lost connection, doubling
 
@@ -162,21 +163,26 @@ async def finalize_drafts(ctx: dict[str, Any]) -> int:
 
 def worker_settings(database_url: str, redis_url: str, *, scheduled: bool = True) -> dict[str, Any]:
     """The options `arq.run_worker` takes, bound to this deployment's servers; `scheduled=False` runs queued
-    jobs only (no hourly billing of its own: what the test stack wants, so that no test is billed behind
-    its back)."""
+    jobs (and the outbox drain, workers/jobs/outbox.py) only: no hourly billing of its own, what the test
+    stack wants, so that no test is billed behind its back."""
 
     async def startup(ctx: dict[str, Any]) -> None:
         # Jobs tell live subscribers (invoiceUpdated, auditTrail) what they committed, as the API does.
         ctx["publish"] = RedisPublisher(redis_url)
+        ctx["enqueue"] = JobQueue(redis_url)
         # A connection for every job that may run at once (and as many again in the pool's overflow).
-        ctx["db"] = Database(database_url, pool_size=MAX_JOBS, publish=ctx["publish"])
+        ctx["db"] = Database(database_url, pool_size=MAX_JOBS, publish=ctx["publish"], enqueue=ctx["enqueue"])
         await maintain_usage_partitions(ctx)
+        start_drain(ctx)  # whatever `scheduled` says: the drain bills nobody
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        await stop_drain(ctx)
         if "db" in ctx:  # absent when the start-up failed (run() calls this after a lost connection too)
             await ctx["db"].dispose()
         if "publish" in ctx:
             await ctx["publish"].close()
+        if "enqueue" in ctx:
+            await ctx["enqueue"].close()
 
     return {
         "functions": [
@@ -188,6 +194,7 @@ def worker_settings(database_url: str, redis_url: str, *, scheduled: bool = True
             finalize_drafts,
             check_usage_thresholds,
             scan_usage_thresholds,
+            drain_outbox,
         ],
         "cron_jobs": [
             cron(maintain_usage_partitions, hour={3}, minute={17}, unique=True),

@@ -7,6 +7,7 @@ from db.models.credits import AppliedCoupon, Coupon, CreditNote, CreditNoteItem,
 from db.models.customer import Customer
 from db.models.invoice import Invoice, InvoiceLine, InvoiceNumberSequence, TaxRate, TaxRateAssignment
 from db.models.organization import ApiKey, Organization, Role, StaffSession, StaffUser
+from db.models.outbox import outbox
 from db.models.subscription import Subscription, SubscriptionPhase
 from db.models.usage import usage_event_keys, usage_events, usage_rollups
 
@@ -35,6 +36,7 @@ __all__ = [
     "TaxRateAssignment",
     "Wallet",
     "WalletTransaction",
+    "outbox",
     "usage_event_keys",
     "usage_events",
     "usage_rollups",
