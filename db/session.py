@@ -13,6 +13,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
+from integrations.clock import SYSTEM_CLOCK, Clock
+
 Hook = Callable[[], Awaitable[None]]
 # Sends (channel, message) pairs to live subscribers, all at once (one round trip).
 Publish = Callable[[Sequence[tuple[str, bytes]]], Awaitable[None]]
@@ -43,8 +45,9 @@ def plain_url(url: str) -> str:
 class UnitOfWork:
     """A session, the work to do just before its transaction commits, and what to tell once it has."""
 
-    def __init__(self, session: AsyncSession, publish: Publish | None) -> None:
+    def __init__(self, session: AsyncSession, publish: Publish | None, clock: Clock = SYSTEM_CLOCK) -> None:
         self.session = session
+        self.clock = clock  # the use case's time: services ask `uow.clock.now()`, never the machine
         self._publish = publish
         self._before_commit: dict[str, Hook] = {}
         self._after_commit: list[Hook] = []
@@ -92,9 +95,12 @@ def _refuse_writes(session: Session, _context: object, _instances: object) -> No
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10, publish: Publish | None = None) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, publish: Publish | None = None, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.url = plain_url(url)
         self.publish = publish
+        self.clock = clock  # handed to every unit of work
         self.engine = create_async_engine(
             async_url(url),
             pool_size=pool_size,
@@ -116,7 +122,7 @@ class Database:
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         """Commit when the block ends normally, roll back on any exception."""
         async with self.sessions() as session:
-            uow = UnitOfWork(session, self.publish)
+            uow = UnitOfWork(session, self.publish, self.clock)
             async with session.begin():
                 yield uow
                 await uow._run_before_commit()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import strawberry
 from strawberry.types import Info
 
@@ -103,7 +101,11 @@ class CatalogQueries:
         async with info.context.db.read() as session:
             try:
                 report = await usage.current_usage(
-                    session, actor.organization_id, customer_external_id, subscription_external_id, datetime.now(UTC)
+                    session,
+                    actor.organization_id,
+                    customer_external_id,
+                    subscription_external_id,
+                    info.context.clock.now(),
                 )
             except usage.UsageUnavailable as exc:
                 raise PublicError(exc.message, exc.code) from None

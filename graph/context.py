@@ -9,6 +9,7 @@ from typing import Any
 from db.models import Role
 from db.session import Database
 from graph.dataloaders import Loaders
+from integrations.clock import Clock
 from integrations.live import LiveHub
 from services.actors import Actor
 from services.auth import Authenticator, SessionConfig
@@ -41,6 +42,7 @@ class Context:
     ) -> None:
         self.services = services
         self.db = services.db
+        self.clock: Clock = services.db.clock  # what resolvers take the time from (tests move it)
         self.request_id = request_id
         self.actor = actor.with_request(request_id) if actor else None
         self.request = request

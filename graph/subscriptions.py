@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
-from datetime import UTC, datetime
 
 import orjson
 import strawberry
@@ -45,7 +44,7 @@ async def _usage(info: Info[Context, None], customer: str, subscription: str | N
     async with info.context.db.read() as session:
         try:
             report = await usage.current_usage(session, actor.organization_id, customer, subscription,
-                                               datetime.now(UTC))
+                                               info.context.clock.now())
         except usage.UsageUnavailable as exc:
             raise PublicError(exc.message, exc.code) from None
     return CustomerUsage.of(report)

@@ -524,7 +524,7 @@ def _consume(uow: UnitOfWork, invoice: Invoice, computed: _Computed) -> None:
             used["coupons"].append({"id": str(row.id), "periodsBefore": row.periods_used})
         row.periods_used = after.periods_used
         if after.used_up:
-            row.terminated_at = datetime.now(UTC)
+            row.terminated_at = uow.clock.now()
     left = invoice.credit_notes_minor
     for note in computed.notes:
         taken = min(left, note.remaining_minor)
@@ -541,7 +541,7 @@ def _consume(uow: UnitOfWork, invoice: Invoice, computed: _Computed) -> None:
                 kind="APPLIED",
                 amount_minor=-invoice.credits_minor,
                 invoice=invoice,
-                settled_at=datetime.now(UTC),
+                settled_at=uow.clock.now(),
             )
         )
     invoice.deductions = used
@@ -572,7 +572,7 @@ async def _give_back(uow: UnitOfWork, invoice: Invoice) -> None:
                 kind="RESTORED",
                 amount_minor=used["walletMinor"],
                 invoice_id=invoice.id,
-                settled_at=datetime.now(UTC),
+                settled_at=uow.clock.now(),
             )
         )
     invoice.deductions = {}
@@ -653,6 +653,7 @@ async def issue_invoice(
         seller=seller,
         buyer=buyer,
         billed_from={},
+        created_at=uow.clock.now(),  # a grace period counts from here: the use case's time, not the database's
     )
     _fill(invoice, lines, computed, currency)
     InvoiceRepository(uow.session, org.id).stage(invoice)
@@ -782,7 +783,7 @@ async def finalize_many(uow: UnitOfWork, actor: Actor, invoices: Sequence[Invoic
         numbering.transition(numbering.InvoiceStatus(invoice.status), numbering.InvoiceStatus.OPEN)
     befores = [invoice_view(invoice) for invoice in invoices]
     numbers = await InvoiceRepository(uow.session, org.id).next_numbers(len(invoices))
-    now = datetime.now(UTC)
+    now = uow.clock.now()
     for invoice, before, sequence in zip(invoices, befores, numbers, strict=True):
         invoice.number = numbering.invoice_number(org.invoice_prefix, now.year, now.month, sequence)
         invoice.status = numbering.InvoiceStatus.OPEN.value
@@ -810,7 +811,7 @@ async def void_invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> 
     before = invoice_view(invoice)
     numbering.transition(numbering.InvoiceStatus(invoice.status), numbering.InvoiceStatus.VOID)
     invoice.status = numbering.InvoiceStatus.VOID.value
-    invoice.voided_at = datetime.now(UTC)
+    invoice.voided_at = uow.clock.now()
     await _give_back(uow, invoice)
     await audit.record(uow, actor, "invoice.voided", "invoice", invoice.id, before=before, after=invoice_view(invoice))
     announce_invoice(uow, invoice)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from db.models import AppliedCoupon, Coupon, CreditNote, CreditNoteItem, Customer, Invoice, Wallet, WalletTransaction
@@ -159,12 +159,12 @@ async def top_up_wallet(
                 wallet_id=wallet.id,
                 kind="GRANTED",
                 amount_minor=amounts["grantedCredits"],
-                settled_at=datetime.now(UTC),
+                settled_at=uow.clock.now(),
             )
         )
     if amounts["paidCredits"]:
         org = await OrganizationRepository(uow.session).get(actor.organization_id)
-        now = datetime.now(UTC)
+        now = uow.clock.now()
         invoice = await issue_invoice(
             uow,
             actor,
@@ -212,7 +212,7 @@ async def mark_invoice_paid(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID
     numbering.transition(numbering.InvoiceStatus(invoice.status), numbering.InvoiceStatus.PAID)
     invoice.status = numbering.InvoiceStatus.PAID.value
     invoice.paid_minor = invoice.amount_due_minor
-    invoice.paid_at = datetime.now(UTC)
+    invoice.paid_at = uow.clock.now()
     repo = CreditRepository(uow.session, actor.organization_id)
     pending = await repo.pending_top_up(invoice.id)
     if pending is not None:  # paid credits become available now
@@ -248,7 +248,7 @@ async def create_one_off_invoice(
         amount = line.amount * line.units if line.units is not None else line.amount
         due.append(DueLine("ONE_OFF", line.description.strip(), amount, None, (), units=line.units))
     org = await OrganizationRepository(uow.session).get(actor.organization_id)
-    now = datetime.now(UTC)
+    now = uow.clock.now()
     return await issue_invoice(
         uow,
         actor,
@@ -381,7 +381,7 @@ async def create_credit_note(
         invoice.amount_due_minor -= applied
         remaining = minor - applied
         if invoice.amount_due_minor == 0:
-            invoice.status, invoice.paid_at = numbering.InvoiceStatus.PAID.value, datetime.now(UTC)
+            invoice.status, invoice.paid_at = numbering.InvoiceStatus.PAID.value, uow.clock.now()
     note = CreditNote(
         invoice_id=invoice.id,
         customer_id=invoice.customer_id,

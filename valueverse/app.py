@@ -43,6 +43,7 @@ from graph.context import AppServices, Context
 from graph.http_events import events_endpoint
 from graph.live_credentials import CredentialWatchingHandler
 from graph.schema import schema
+from integrations.clock import SYSTEM_CLOCK, Clock
 from integrations.live import LiveHub
 from integrations.pubsub import RedisPublisher
 from integrations.rate_limit import RedisLimitStore
@@ -271,10 +272,10 @@ class RequestMetrics:
                 )
 
 
-def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlette:
+def create_app(settings: Settings, database_url: str, redis_url: str, clock: Clock = SYSTEM_CLOCK) -> Starlette:
     publish = RedisPublisher(redis_url)
     broadcast = LiveHub(redis_url, publish=publish, on_connect=publish.resume)
-    db = Database(database_url, pool_size=settings.db_pool_size, publish=publish)
+    db = Database(database_url, pool_size=settings.db_pool_size, publish=publish, clock=clock)
     session_config = SessionConfig(settings.resolved_secret_key(), settings.session_ttl_seconds)
     writer = UsageWriter(db.url)
     authenticator = Authenticator(db, session_config)
@@ -353,6 +354,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             request.query_params.get("signature", ""),
             session_config.secret_key,
             kind=kind,
+            now=db.clock.now().timestamp(),
         )
         if refusal is None:
             return None
@@ -429,7 +431,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             Route("/metrics", metrics_endpoint(settings.metrics_token)),
             Route("/v1/invoices/{invoice_id}/pdf", invoice_pdf),
             Route("/v1/credit-notes/{note_id}/pdf", credit_note_pdf),
-            Route("/v1/events", events_endpoint(admit, services.ingestor), methods=["POST"]),
+            Route("/v1/events", events_endpoint(admit, services.ingestor, db.clock), methods=["POST"]),
             Route("/graphql", GraphiQLInFront(site, graphql_app), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
             *site.routes(),

@@ -23,6 +23,7 @@ from db.repositories.organizations import all_organization_ids
 from db.repositories.subscriptions import SubscriptionRepository
 from db.repositories.usage import ensure_month_partitions
 from db.session import Database
+from integrations.clock import SYSTEM_CLOCK, Clock
 from integrations.pubsub import RedisPublisher
 from services import billing
 
@@ -45,7 +46,7 @@ async def ping(ctx: dict[str, Any]) -> str:
 async def maintain_usage_partitions(ctx: dict[str, Any]) -> list[str]:
     """Keep the coming months' usage partitions ready (daily, and when the worker starts)."""
     async with ctx["db"].unit_of_work() as uow:
-        return await ensure_month_partitions(uow.session, datetime.now(UTC))
+        return await ensure_month_partitions(uow.session, ctx["clock"].now())
 
 
 class BillingFailed(Exception):
@@ -106,7 +107,7 @@ async def enqueue_billing(
 
 async def schedule_billing(ctx: dict[str, Any]) -> int:
     """Hourly: every customer with subscriptions, in batches of `billing.BATCH_SIZE` per job."""
-    as_of = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    as_of = ctx["clock"].now().replace(minute=0, second=0, microsecond=0)
     async with ctx["db"].read() as session:
         organizations = await all_organization_ids(session)
         targets = [
@@ -122,14 +123,14 @@ async def check_usage_thresholds(ctx: dict[str, Any], organization_id: str, cust
     org = uuid.UUID(organization_id)
     async with ctx["db"].unit_of_work() as uow:
         invoices = await billing.check_usage_thresholds(
-            uow, billing.job_actor(org), uuid.UUID(customer_id), datetime.now(UTC)
+            uow, billing.job_actor(org), uuid.UUID(customer_id), ctx["clock"].now()
         )
     return len(invoices)
 
 
 async def scan_usage_thresholds(ctx: dict[str, Any]) -> int:
     """Every 5 minutes: one threshold check per customer whose plan can make interim invoices."""
-    slot = datetime.now(UTC).replace(second=0, microsecond=0)
+    slot = ctx["clock"].now().replace(second=0, microsecond=0)
     async with ctx["db"].read() as session:
         targets = [
             (org, customer)
@@ -156,11 +157,13 @@ async def finalize_drafts(ctx: dict[str, Any]) -> int:
     finalized = 0
     for org in organizations:
         async with ctx["db"].unit_of_work() as uow:
-            finalized += len(await billing.finalize_expired_drafts(uow, billing.job_actor(org), datetime.now(UTC)))
+            finalized += len(await billing.finalize_expired_drafts(uow, billing.job_actor(org), ctx["clock"].now()))
     return finalized
 
 
-def worker_settings(database_url: str, redis_url: str, *, scheduled: bool = True) -> dict[str, Any]:
+def worker_settings(
+    database_url: str, redis_url: str, *, scheduled: bool = True, clock: Clock = SYSTEM_CLOCK
+) -> dict[str, Any]:
     """The options `arq.run_worker` takes, bound to this deployment's servers; `scheduled=False` runs queued
     jobs only (no hourly billing of its own: what the test stack wants, so that no test is billed behind
     its back)."""
@@ -168,8 +171,9 @@ def worker_settings(database_url: str, redis_url: str, *, scheduled: bool = True
     async def startup(ctx: dict[str, Any]) -> None:
         # Jobs tell live subscribers (invoiceUpdated, auditTrail) what they committed, as the API does.
         ctx["publish"] = RedisPublisher(redis_url)
+        ctx["clock"] = clock  # every job's time: `ctx["clock"].now()`
         # A connection for every job that may run at once (and as many again in the pool's overflow).
-        ctx["db"] = Database(database_url, pool_size=MAX_JOBS, publish=ctx["publish"])
+        ctx["db"] = Database(database_url, pool_size=MAX_JOBS, publish=ctx["publish"], clock=clock)
         await maintain_usage_partitions(ctx)
 
     async def shutdown(ctx: dict[str, Any]) -> None:

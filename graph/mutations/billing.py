@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import strawberry
@@ -87,7 +87,8 @@ class BillingMutations:
     )
     async def run_billing(self, info: Info[Context, None], input: RunBillingInput) -> RunBillingPayload:
         actor = require_role(info, Role.ADMIN)
-        as_of = input.as_of or datetime.now(UTC)
+        now = info.context.clock.now()
+        as_of = input.as_of or now
         if as_of.tzinfo is None:
             return RunBillingPayload(
                 invoices=[],
@@ -96,7 +97,7 @@ class BillingMutations:
                     UserError(field=["input", "asOf"], message="asOf needs a UTC offset", code="NAIVE_DATETIME")
                 ],
             )
-        if as_of > datetime.now(UTC) + timedelta(minutes=5):
+        if as_of > now + timedelta(minutes=5):
             return RunBillingPayload(
                 invoices=[],
                 failures=[],

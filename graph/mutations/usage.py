@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import strawberry
 from strawberry.types import Info
@@ -67,7 +67,7 @@ class UsageMutations:
         ]
         actor = require_role(info, Role.FINANCE)
         try:
-            result = await info.context.services.ingestor.ingest(actor, events, datetime.now(UTC))
+            result = await info.context.services.ingestor.ingest(actor, events, info.context.clock.now())
         except DomainError as exc:
             return IngestUsagePayload(accepted=0, duplicates=0, rejected=[], user_errors=[user_error(exc)])
         except WriterUnavailable:

@@ -124,7 +124,9 @@ class Invoice:
         from services.documents import signed_pdf_path
 
         base = str(info.context.request.base_url).rstrip("/") if info.context.request is not None else ""
-        return base + signed_pdf_path(self.row.id, info.context.services.session_config.secret_key)
+        return base + signed_pdf_path(
+            self.row.id, info.context.services.session_config.secret_key, now=info.context.clock.now().timestamp()
+        )
 
     @classmethod
     def of(cls, i: InvoiceModel) -> Invoice:
