@@ -21,7 +21,7 @@ from graph.types.audit_log import AuditLog
 from graph.types.invoice import Invoice
 from graph.types.usage import CustomerUsage
 from integrations.live import Subscriber, SubscriberLagged
-from services import billing, usage
+from services import invoice_state, usage
 from services.audit import audit_channel
 
 # A burst of usage yields one push per window, not one per event.
@@ -69,7 +69,7 @@ class Live:
     async def invoice_updated(self, info: Info[Context, None],
                               customer_external_id: str | None = None) -> AsyncGenerator[Invoice, None]:
         actor = current_actor(info)
-        channel = billing.invoice_channel(actor.organization_id, customer_external_id)
+        channel = invoice_state.invoice_channel(actor.organization_id, customer_external_id)
         async with _subscribe(info, channel) as subscriber:
             async for event in subscriber:
                 invoice_id = uuid.UUID(orjson.loads(event.message)["id"])

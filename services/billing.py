@@ -15,11 +15,9 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
-
-import orjson
 
 from db.locks import LockNamespace, advisory_xact_lock, advisory_xact_locks
 from db.models import (
@@ -42,12 +40,16 @@ from db.repositories.subscriptions import SubscriptionRepository
 from db.session import Database, UnitOfWork
 from domain import coupons as coupon_rules
 from domain import invoicing, money, numbering, proration, tax
+from domain.billing_keys import BillingKey, KeyKind
 from domain.errors import DomainError
+from domain.invoicing import InvoiceLineKind
+from domain.numbering import InvoiceKind, InvoiceStatus
 from domain.periods import BillingTime, Interval, Period, full_period_containing, period_containing
 from domain.subscriptions import SubscriptionStatus
 from services import audit
 from services.actors import Actor, system_actor
 from services.errors import Invalid, NotFound
+from services.invoice_state import announce_invoice, invoice_view, move_invoice
 from services.subscriptions import (
     EffectivePlan,
     billed_days_end,
@@ -61,21 +63,12 @@ from services.usage import BatchedRating, ChargeUsage, rate_window
 log = logging.getLogger("valueverse.billing")
 
 
-def upgrade_billing_key(subscription: Subscription, at: datetime) -> str:
-    """The billing key of the invoice an upgrade makes at once (the new plan's fee in advance)."""
-    return f"upgrade:{subscription.id}:{at.astimezone(UTC).isoformat()}"
-
-
-def invoice_channel(organization_id: Any, customer_external_id: str | None = None) -> str:
-    return f"invoices.{organization_id}" + (f".{customer_external_id}" if customer_external_id else "")
-
-
 # --- what is due at a billing date ---------------------------------------------------------
 
 
 @dataclass
 class DueLine:
-    kind: str  # SUBSCRIPTION, CHARGE, TRUE_UP
+    kind: InvoiceLineKind  # SUBSCRIPTION, CHARGE, TRUE_UP, ONE_OFF
     description: str
     amount: Decimal
     subscription: Subscription | None
@@ -126,7 +119,7 @@ def fee_line(
         f"{phase.plan.name} ({days}/{proration.days_in(full, tz)} days)" if amount != plan.amount else phase.plan.name
     )
     return DueLine(
-        "SUBSCRIPTION",
+        InvoiceLineKind.SUBSCRIPTION,
         description,
         amount,
         subscription,
@@ -157,7 +150,7 @@ def _usage_lines(
                 )
                 lines.append(
                     DueLine(
-                        "CHARGE",
+                        InvoiceLineKind.CHARGE,
                         label,
                         part.fee.amount,
                         subscription,
@@ -172,7 +165,7 @@ def _usage_lines(
         else:
             lines.append(
                 DueLine(
-                    "CHARGE",
+                    InvoiceLineKind.CHARGE,
                     name,
                     usage.fee.amount,
                     subscription,
@@ -189,7 +182,7 @@ def _usage_lines(
             if topped > 0:
                 lines.append(
                     DueLine(
-                        "TRUE_UP",
+                        InvoiceLineKind.TRUE_UP,
                         f"{name} - minimum spend",
                         topped,
                         subscription,
@@ -230,7 +223,7 @@ class BillingDate:
     @property
     def key(self) -> str:
         """The invoice's `billing_key`: a customer has one invoice per billing date."""
-        return self.at.astimezone(UTC).isoformat()
+        return str(BillingKey.billing_date(self.at))
 
 
 async def _due(
@@ -298,7 +291,7 @@ async def _due(
                 if topped > 0:
                     sub_lines.append(
                         DueLine(
-                            "TRUE_UP",
+                            InvoiceLineKind.TRUE_UP,
                             f"{phase.plan.name} - minimum commitment",
                             topped,
                             sub,
@@ -407,7 +400,7 @@ async def _issue(
         customer,
         bill.lines,
         currency,
-        kind="SUBSCRIPTION",
+        kind=InvoiceKind.SUBSCRIPTION,
         billing_key=bill.key,
         period=Period(start, end),
         deductions=True,
@@ -425,12 +418,8 @@ async def _interim_billed(
     repo = InvoiceRepository(uow.session, org.id)
     minor = 0
     for sub, period in periods:
-        minor += await repo.progressive_billed(_progressive_prefix(sub, period.start))
+        minor += await repo.progressive_billed(BillingKey.progressive_prefix(sub.id, period.start))
     return money.from_minor_units(minor, currency)
-
-
-def _progressive_prefix(subscription: Subscription, period_start: datetime) -> str:
-    return f"progressive:{subscription.id}:{period_start.astimezone(UTC).isoformat()}:"
 
 
 @dataclass
@@ -497,7 +486,7 @@ def _fill(invoice: Invoice, lines: Sequence[DueLine], computed: _Computed, curre
         InvoiceLine(
             organization_id=invoice.organization_id,
             position=i,
-            kind=line.kind,
+            kind=InvoiceLineKind(line.kind).value,
             description=line.description[:300],
             subscription_external_id=line.subscription.external_id if line.subscription else None,
             billable_metric_code=line.metric_code,
@@ -614,7 +603,7 @@ async def issue_invoice(
     lines: Sequence[DueLine],
     currency: str,
     *,
-    kind: str,
+    kind: InvoiceKind,
     billing_key: str | None,
     period: Period,
     deductions: bool,
@@ -644,8 +633,8 @@ async def issue_invoice(
         organization_id=org.id,
         customer=customer,
         customer_id=customer.id,
-        status=numbering.InvoiceStatus.DRAFT.value,
-        kind=kind,
+        status=InvoiceStatus.DRAFT.value,
+        kind=InvoiceKind(kind).value,
         billing_key=billing_key,
         currency=currency,
         period_start=period.start,
@@ -683,16 +672,13 @@ async def _billing_date_again(
         if str(sub.id) in invoice.billed_from:
             previous = invoice.billed_from[str(sub.id)]
             sub.billed_through = datetime.fromisoformat(previous) if previous else None
-    billing_date = datetime.fromisoformat(invoice.billing_key.split(VOIDED_KEY)[0])  # the key is its date
+    billing_date = BillingKey.parse(invoice.billing_key).at  # a subscription invoice's key is its billing date
     dates = await _due(BatchedRating(uow.session, org.id), org, customer, subscriptions, billing_date)
     bill = dates.get(billing_date, BillingDate(billing_date))
     for sub in subscriptions:
         reached = [t for t in (progress[sub.id], bill.advanced.get(sub.id)) if t is not None]
         sub.billed_through = max(reached) if reached else None
     return org, customer, bill
-
-
-VOIDED_KEY = ":voided:"  # a regenerated invoice's voided predecessor keeps its billing key under this suffix
 
 
 async def refresh_invoice(
@@ -703,7 +689,7 @@ async def refresh_invoice(
     invoice = await repo.get(invoice_id, for_update=True)
     if invoice is None:
         raise NotFound("no invoice with this id", field=("id",))
-    if invoice.status != numbering.InvoiceStatus.DRAFT.value or invoice.kind != "SUBSCRIPTION":
+    if invoice.status != InvoiceStatus.DRAFT or invoice.kind != InvoiceKind.SUBSCRIPTION:
         raise Invalid("only a draft subscription invoice can be refreshed", field=("id",), code="INVOICE_NOT_DRAFT")
     before = invoice_view(invoice)
     org, customer, bill = await _billing_date_again(uow, actor, invoice)
@@ -754,18 +740,6 @@ def _set_totals(invoice: Invoice, totals: Any, currency: str) -> None:
     invoice.amount_due_minor = to_minor(totals.amount_due, currency)
 
 
-def invoice_view(invoice: Invoice) -> dict[str, Any]:
-    return {
-        "number": invoice.number,
-        "status": invoice.status,
-        "currency": invoice.currency,
-        "periodStart": invoice.period_start,
-        "periodEnd": invoice.period_end,
-        "totalMinor": invoice.total_minor,
-        "amountDueMinor": invoice.amount_due_minor,
-    }
-
-
 async def finalize(uow: UnitOfWork, actor: Actor, invoice: Invoice, org: Organization | None = None) -> Invoice:
     """DRAFT → OPEN with the next gapless number (a zero amount due is PAID at once)."""
     org = org or await OrganizationRepository(uow.session).get(actor.organization_id)
@@ -779,42 +753,24 @@ async def finalize_many(uow: UnitOfWork, actor: Actor, invoices: Sequence[Invoic
     The numbering row stays locked until COMMIT: call it as late in the transaction as possible."""
     if not invoices:
         return
-    for invoice in invoices:
-        numbering.transition(numbering.InvoiceStatus(invoice.status), numbering.InvoiceStatus.OPEN)
     befores = [invoice_view(invoice) for invoice in invoices]
     numbers = await InvoiceRepository(uow.session, org.id).next_numbers(len(invoices))
     now = uow.clock.now()
     for invoice, before, sequence in zip(invoices, befores, numbers, strict=True):
         invoice.number = numbering.invoice_number(org.invoice_prefix, now.year, now.month, sequence)
-        invoice.status = numbering.InvoiceStatus.OPEN.value
         invoice.finalized_at = invoice.issued_at = now
         invoice.due_at = now + timedelta(days=org.net_payment_term_days)
-        if invoice.amount_due_minor == 0:
-            invoice.status = numbering.InvoiceStatus.PAID.value
-            invoice.paid_at = now
-        await audit.record(
-            uow, actor, "invoice.finalized", "invoice", invoice.id, before=before, after=invoice_view(invoice)
-        )
-        announce_invoice(uow, invoice)
-
-
-def announce_invoice(uow: UnitOfWork, invoice: Invoice) -> None:
-    message = orjson.dumps({"id": str(invoice.id)})
-    uow.publish_after_commit(invoice_channel(invoice.organization_id), message)
-    uow.publish_after_commit(invoice_channel(invoice.organization_id, invoice.customer.external_id), message)
+        # nothing due (credits, coupons or a zero amount): paid at once
+        steps = [InvoiceStatus.OPEN] if invoice.amount_due_minor else [InvoiceStatus.OPEN, InvoiceStatus.PAID]
+        await move_invoice(uow, actor, invoice, steps, action="invoice.finalized", before=before, at=now)
 
 
 async def void_invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> Invoice:
     invoice = await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True)
     if invoice is None:
         raise NotFound("no invoice with this id", field=("id",))
-    before = invoice_view(invoice)
-    numbering.transition(numbering.InvoiceStatus(invoice.status), numbering.InvoiceStatus.VOID)
-    invoice.status = numbering.InvoiceStatus.VOID.value
-    invoice.voided_at = uow.clock.now()
+    await move_invoice(uow, actor, invoice, InvoiceStatus.VOID, action="invoice.voided")
     await _give_back(uow, invoice)
-    await audit.record(uow, actor, "invoice.voided", "invoice", invoice.id, before=before, after=invoice_view(invoice))
-    announce_invoice(uow, invoice)
     return invoice
 
 
@@ -826,12 +782,12 @@ async def regenerate_invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUI
     voided = await repo.get(invoice_id, for_update=True)
     if voided is None:
         raise NotFound("no invoice with this id", field=("id",))
+    key = BillingKey.parse_or_none(voided.billing_key)
     regenerable = (
-        voided.status == numbering.InvoiceStatus.VOID.value
-        and voided.kind == "SUBSCRIPTION"
-        and voided.billing_key is not None
-        and VOIDED_KEY not in voided.billing_key
-        and _is_date(voided.billing_key)
+        voided.status == InvoiceStatus.VOID
+        and voided.kind == InvoiceKind.SUBSCRIPTION
+        and key is not None
+        and key.kind is KeyKind.BILLING_DATE  # not set aside by a regeneration yet
     )
     if not regenerable:
         raise Invalid(
@@ -840,7 +796,7 @@ async def regenerate_invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUI
             code="INVOICE_NOT_REGENERABLE",
         )
     date_key = voided.billing_key
-    voided.billing_key = f"{date_key}{VOIDED_KEY}{voided.id}"
+    voided.billing_key = str(key.voided(voided.id))
     await uow.session.flush()  # the date's key is free before the new invoice takes it
     org, customer, bill = await _billing_date_again(uow, actor, voided)
     if not bill.lines:
@@ -862,34 +818,19 @@ async def regenerate_invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUI
     return invoice
 
 
-def _is_date(key: str) -> bool:
-    try:
-        datetime.fromisoformat(key)
-    except ValueError:
-        return False
-    return True
-
-
 async def mark_uncollectible(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> Invoice:
     """Give up collecting an open invoice (it can still be paid or voided later)."""
     invoice = await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True)
     if invoice is None:
         raise NotFound("no invoice with this id", field=("id",))
-    before = invoice_view(invoice)
-    numbering.transition(numbering.InvoiceStatus(invoice.status), numbering.InvoiceStatus.UNCOLLECTIBLE)
-    invoice.status = numbering.InvoiceStatus.UNCOLLECTIBLE.value
-    await audit.record(
-        uow, actor, "invoice.uncollectible", "invoice", invoice.id, before=before, after=invoice_view(invoice)
-    )
-    announce_invoice(uow, invoice)
-    return invoice
+    return await move_invoice(uow, actor, invoice, InvoiceStatus.UNCOLLECTIBLE, action="invoice.uncollectible")
 
 
 async def finalize_invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> Invoice:
     invoice = await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True)
     if invoice is None:
         raise NotFound("no invoice with this id", field=("id",))
-    if invoice.status == numbering.InvoiceStatus.DRAFT.value and invoice.kind == "SUBSCRIPTION":
+    if invoice.status == InvoiceStatus.DRAFT and invoice.kind == InvoiceKind.SUBSCRIPTION:
         return await refresh_invoice(uow, actor, invoice_id, finalize_after=True)
     return await finalize(uow, actor, invoice)
 
@@ -934,7 +875,6 @@ async def check_usage_thresholds(uow: UnitOfWork, actor: Actor, customer_id: uui
         plan = effective_plan(phase)
         currency = plan.plan.currency
         charges = await rate_window(uow.session, org.id, sub, plan, window, tz)
-        prefix = _progressive_prefix(sub, period.start)
 
         async def interim(
             key_prefix: str, key: str, amount: Decimal, line: DueLine, currency: str = currency, window: Period = window
@@ -950,7 +890,7 @@ async def check_usage_thresholds(uow: UnitOfWork, actor: Actor, customer_id: uui
                         customer,
                         [line],
                         currency,
-                        kind="PROGRESSIVE",
+                        kind=InvoiceKind.PROGRESSIVE,
                         billing_key=key,
                         period=Period(window.start, now),
                         deductions=False,
@@ -960,13 +900,12 @@ async def check_usage_thresholds(uow: UnitOfWork, actor: Actor, customer_id: uui
         for effective, usage in zip(plan.charges, charges, strict=True):
             if effective.charge.pay_in_advance:
                 name = effective.charge.invoice_display_name or usage.metric_name
-                charge_prefix = f"{prefix}advance:{effective.charge.id}:"
                 await interim(
-                    charge_prefix,
-                    f"{charge_prefix}{usage.amount}",
+                    BillingKey.advance_prefix(sub.id, period.start, effective.charge.id),
+                    str(BillingKey.advance(sub.id, period.start, effective.charge.id, usage.amount)),
                     usage.amount,
                     DueLine(
-                        "CHARGE",
+                        InvoiceLineKind.CHARGE,
                         f"{name} (paid in advance)",
                         Decimal(0),
                         sub,
@@ -980,11 +919,11 @@ async def check_usage_thresholds(uow: UnitOfWork, actor: Actor, customer_id: uui
         reached = [t for t in thresholds if t <= used]
         if reached:
             await interim(
-                prefix,
-                f"{prefix}{reached[-1]}",
+                BillingKey.progressive_prefix(sub.id, period.start),
+                str(BillingKey.threshold(sub.id, period.start, reached[-1])),
                 used,
                 DueLine(
-                    "CHARGE",
+                    InvoiceLineKind.CHARGE,
                     f"Usage to date - {phase.plan.name} (threshold {reached[-1]} reached)",
                     Decimal(0),
                     sub,

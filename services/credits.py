@@ -17,12 +17,15 @@ from db.session import UnitOfWork
 from domain import coupons as coupon_rules
 from domain import invoicing, money, numbering
 from domain.errors import DomainError
+from domain.invoicing import InvoiceLineKind
+from domain.numbering import InvoiceKind, InvoiceStatus
 from domain.periods import Period
 from services import audit
 from services.actors import Actor
-from services.billing import DueLine, announce_invoice, domain_coupon, invoice_view, issue_invoice
+from services.billing import DueLine, domain_coupon, issue_invoice
 from services.catalog import check_code, check_name
 from services.errors import AlreadyExists, Invalid, NotFound
+from services.invoice_state import announce_invoice, invoice_view, move_invoice
 
 
 async def _customer(uow: UnitOfWork, actor: Actor, external_id: str) -> Customer:
@@ -170,9 +173,9 @@ async def top_up_wallet(
             actor,
             org,
             customer,
-            [DueLine("ONE_OFF", "Prepaid credits", paid, None, ())],
+            [DueLine(InvoiceLineKind.ONE_OFF, "Prepaid credits", paid, None, ())],
             wallet.currency,
-            kind="CREDIT_PURCHASE",
+            kind=InvoiceKind.CREDIT_PURCHASE,
             billing_key=None,
             period=Period(now, now + timedelta(seconds=1)),
             deductions=False,
@@ -208,19 +211,14 @@ async def _invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> Invo
 async def mark_invoice_paid(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> Invoice:
     """A payment received outside the providers (wire transfer, cheque): the invoice is paid in full."""
     invoice = await _invoice(uow, actor, invoice_id)
-    before = invoice_view(invoice)
-    numbering.transition(numbering.InvoiceStatus(invoice.status), numbering.InvoiceStatus.PAID)
-    invoice.status = numbering.InvoiceStatus.PAID.value
     invoice.paid_minor = invoice.amount_due_minor
-    invoice.paid_at = uow.clock.now()
+    await move_invoice(uow, actor, invoice, InvoiceStatus.PAID, action="invoice.paid", before=invoice_view(invoice))
     repo = CreditRepository(uow.session, actor.organization_id)
     pending = await repo.pending_top_up(invoice.id)
     if pending is not None:  # paid credits become available now
         wallet = await repo.wallet(invoice.customer_id, for_update=True)
         wallet.balance_minor += pending.amount_minor
         pending.kind, pending.settled_at = "PAID", invoice.paid_at
-    await audit.record(uow, actor, "invoice.paid", "invoice", invoice.id, before=before, after=invoice_view(invoice))
-    announce_invoice(uow, invoice)
     return invoice
 
 
@@ -246,7 +244,7 @@ async def create_one_off_invoice(
             raise Invalid("must not be negative", field=(*at, "amount"), code="NEGATIVE_AMOUNT")
         check_name(line.description, (*at, "description"))
         amount = line.amount * line.units if line.units is not None else line.amount
-        due.append(DueLine("ONE_OFF", line.description.strip(), amount, None, (), units=line.units))
+        due.append(DueLine(InvoiceLineKind.ONE_OFF, line.description.strip(), amount, None, (), units=line.units))
     org = await OrganizationRepository(uow.session).get(actor.organization_id)
     now = uow.clock.now()
     return await issue_invoice(
@@ -256,7 +254,7 @@ async def create_one_off_invoice(
         customer,
         due,
         currency,
-        kind="ONE_OFF",
+        kind=InvoiceKind.ONE_OFF,
         billing_key=None,
         period=Period(now, now + timedelta(seconds=1)),
         deductions=False,
@@ -343,11 +341,11 @@ async def create_credit_note(
 
     By `amount` (tax included), or by `lines`: parts of invoice lines before tax, each with its tax."""
     invoice = await _invoice(uow, actor, invoice_id)
-    status = numbering.InvoiceStatus(invoice.status)
+    status = InvoiceStatus(invoice.status)
     if status not in (
-        numbering.InvoiceStatus.OPEN,
-        numbering.InvoiceStatus.PAID,
-        numbering.InvoiceStatus.UNCOLLECTIBLE,
+        InvoiceStatus.OPEN,
+        InvoiceStatus.PAID,
+        InvoiceStatus.UNCOLLECTIBLE,
     ):
         raise Invalid(f"a {status} invoice cannot be credited", field=("invoiceId",), code="INVOICE_NOT_CREDITABLE")
     c = invoice.currency
@@ -363,7 +361,7 @@ async def create_credit_note(
             field=("amount",) if lines is None else ("lines",),
             code="CREDIT_NOTE_TOO_LARGE",
         )
-    remaining = 0
+    remaining, settled = 0, False
     if kind == "REFUND":
         refunds = [n for n in await repo.credit_notes_of_invoice(invoice.id) if n.kind == "REFUND"]
         refundable = invoice.paid_minor - sum(n.amount_minor for n in refunds)
@@ -373,15 +371,16 @@ async def create_credit_note(
                 field=("amount",),
                 code="REFUND_TOO_LARGE",
             )
-    elif status is numbering.InvoiceStatus.PAID:
+    elif status is InvoiceStatus.PAID:
         remaining = minor  # credited on the customer's next invoices
     else:
         applied = min(minor, invoice.amount_due_minor)
         invoice.credit_notes_minor += applied
         invoice.amount_due_minor -= applied
         remaining = minor - applied
-        if invoice.amount_due_minor == 0:
-            invoice.status, invoice.paid_at = numbering.InvoiceStatus.PAID.value, uow.clock.now()
+        if invoice.amount_due_minor == 0:  # the credit note's own audit entry tells
+            await move_invoice(uow, actor, invoice, InvoiceStatus.PAID, action=None)
+            settled = True
     note = CreditNote(
         invoice_id=invoice.id,
         customer_id=invoice.customer_id,
@@ -396,7 +395,8 @@ async def create_credit_note(
     for item in items:
         item.organization_id = invoice.organization_id
     await repo.add(note)
-    announce_invoice(uow, invoice)
+    if not settled:  # (a move announces the invoice itself)
+        announce_invoice(uow, invoice)
     await audit.record(
         uow,
         actor,

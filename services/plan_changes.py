@@ -11,7 +11,10 @@ from db.models import Organization, Subscription, SubscriptionPhase
 from db.repositories.billing import InvoiceRepository
 from db.repositories.organizations import OrganizationRepository
 from db.session import UnitOfWork
-from domain import money, numbering
+from domain import money
+from domain.billing_keys import BillingKey
+from domain.invoicing import InvoiceLineKind
+from domain.numbering import InvoiceKind, InvoiceStatus
 from domain.periods import BillingTime, Interval, Period, period_containing
 from domain.subscriptions import SubscriptionStatus
 from services import billing, credits, subscriptions
@@ -69,14 +72,18 @@ async def _credit_unused_advance_fee(
     key = (
         billing.BillingDate(period.start).key
         if phase.starts_at <= period.start or phase is sub.phases[0]
-        else billing.upgrade_billing_key(sub, phase.starts_at)
+        else str(BillingKey.upgrade(sub.id, phase.starts_at))
     )
     invoice = await InvoiceRepository(uow.session, org.id).by_billing_key(customer.id, key)
-    billable = (numbering.InvoiceStatus.OPEN.value, numbering.InvoiceStatus.PAID.value)
+    billable = (InvoiceStatus.OPEN, InvoiceStatus.PAID)
     if invoice is None or invoice.status not in billable:
         return
     line = next(
-        (ln for ln in invoice.lines if ln.kind == "SUBSCRIPTION" and ln.subscription_external_id == sub.external_id),
+        (
+            ln
+            for ln in invoice.lines
+            if ln.kind == InvoiceLineKind.SUBSCRIPTION and ln.subscription_external_id == sub.external_id
+        ),
         None,
     )
     if line is None or not line.amount_minor:
@@ -121,8 +128,8 @@ async def _settle_upgrade(uow: UnitOfWork, actor: Actor, change: subscriptions.P
                 customer,
                 bill.lines,
                 currency,
-                kind="SUBSCRIPTION",
-                billing_key=billing.upgrade_billing_key(sub, at),
+                kind=InvoiceKind.SUBSCRIPTION,
+                billing_key=str(BillingKey.upgrade(sub.id, at)),
                 period=Period(at, period.end),
                 deductions=True,
             )
