@@ -18,11 +18,14 @@ from domain import coupons as coupon_rules
 from domain import invoicing, money, numbering
 from domain.errors import DomainError
 from domain.invoicing import InvoiceLineKind
-from domain.numbering import InvoiceKind, InvoiceStatus
+from domain.numbering import InvoiceStatus
 from domain.periods import Period
 from services import audit
 from services.actors import Actor
-from services.billing import DueLine, domain_coupon, issue_invoice
+from services.billing.deductions import domain_coupon
+from services.billing.due import DueLine
+from services.billing.issue import issue_invoice
+from services.billing.kinds import CreditPurchaseInvoice, OneOffInvoice
 from services.catalog import check_code, check_name
 from services.errors import AlreadyExists, Invalid, NotFound
 from services.invoice_state import announce_invoice, invoice_view, move_invoice
@@ -168,19 +171,12 @@ async def top_up_wallet(
     if amounts["paidCredits"]:
         org = await OrganizationRepository(uow.session).get(actor.organization_id)
         now = uow.clock.now()
-        invoice = await issue_invoice(
-            uow,
-            actor,
-            org,
-            customer,
-            [DueLine(InvoiceLineKind.ONE_OFF, "Prepaid credits", paid, None, ())],
-            wallet.currency,
-            kind=InvoiceKind.CREDIT_PURCHASE,
-            billing_key=None,
+        purchase = CreditPurchaseInvoice(
+            lines=[DueLine(InvoiceLineKind.ONE_OFF, "Prepaid credits", paid, None, ())],
+            currency=wallet.currency,
             period=Period(now, now + timedelta(seconds=1)),
-            deductions=False,
-            taxed=False,
         )
+        invoice = await issue_invoice(uow, actor, org, customer, purchase)
         await repo.add(
             WalletTransaction(
                 wallet_id=wallet.id, kind="PENDING_PAYMENT", amount_minor=amounts["paidCredits"], invoice_id=invoice.id
@@ -247,18 +243,8 @@ async def create_one_off_invoice(
         due.append(DueLine(InvoiceLineKind.ONE_OFF, line.description.strip(), amount, None, (), units=line.units))
     org = await OrganizationRepository(uow.session).get(actor.organization_id)
     now = uow.clock.now()
-    return await issue_invoice(
-        uow,
-        actor,
-        org,
-        customer,
-        due,
-        currency,
-        kind=InvoiceKind.ONE_OFF,
-        billing_key=None,
-        period=Period(now, now + timedelta(seconds=1)),
-        deductions=False,
-    )
+    one_off = OneOffInvoice(lines=due, currency=currency, period=Period(now, now + timedelta(seconds=1)))
+    return await issue_invoice(uow, actor, org, customer, one_off)
 
 
 # --- credit notes ---------------------------------------------------------------------------------

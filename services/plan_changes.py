@@ -14,11 +14,14 @@ from db.session import UnitOfWork
 from domain import money
 from domain.billing_keys import BillingKey
 from domain.invoicing import InvoiceLineKind
-from domain.numbering import InvoiceKind, InvoiceStatus
+from domain.numbering import InvoiceStatus
 from domain.periods import BillingTime, Interval, Period, period_containing
 from domain.subscriptions import SubscriptionStatus
-from services import billing, credits, subscriptions
+from services import credits, subscriptions
 from services.actors import Actor
+from services.billing.due import BillingDate, fee_line
+from services.billing.issue import issue_invoice
+from services.billing.kinds import UpgradeInvoice
 
 
 async def change_subscription_plan(
@@ -70,7 +73,7 @@ async def _credit_unused_advance_fee(
     # The fee of a phase that began with the period was billed at the period's start; one begun by an
     # upgrade within the period, at the upgrade.
     key = (
-        billing.BillingDate(period.start).key
+        BillingDate(period.start).key
         if phase.starts_at <= period.start or phase is sub.phases[0]
         else str(BillingKey.upgrade(sub.id, phase.starts_at))
     )
@@ -89,7 +92,7 @@ async def _credit_unused_advance_fee(
     if line is None or not line.amount_minor:
         return
     tz = subscriptions.customer_timezone(customer, org)
-    owed_line = billing.fee_line(sub, phase, period, period.end, tz, sub.started_at)
+    owed_line = fee_line(sub, phase, period, period.end, tz, sub.started_at)
     owed = money.round_minor(owed_line.amount, currency) if owed_line else Decimal(0)
     fee = money.from_minor_units(line.amount_minor, currency)
     unused = fee - owed
@@ -117,19 +120,11 @@ async def _settle_upgrade(uow: UnitOfWork, actor: Actor, change: subscriptions.P
         uow, actor, org, sub, old, period, f"Unused {old.plan.name} after the upgrade to {new.plan.name}"
     )
     if new.plan.pay_in_advance:
-        bill = billing.BillingDate(at)
-        line = billing.fee_line(sub, new, period, period.end, tz, sub.started_at)
+        bill = BillingDate(at)
+        line = fee_line(sub, new, period, period.end, tz, sub.started_at)
         if line is not None:
             bill.lines.append(line)
-            await billing.issue_invoice(
-                uow,
-                actor,
-                org,
-                customer,
-                bill.lines,
-                currency,
-                kind=InvoiceKind.SUBSCRIPTION,
-                billing_key=str(BillingKey.upgrade(sub.id, at)),
-                period=Period(at, period.end),
-                deductions=True,
+            upgrade = UpgradeInvoice(
+                subscription_id=sub.id, at=at, lines=bill.lines, currency=currency, period=Period(at, period.end)
             )
+            await issue_invoice(uow, actor, org, customer, upgrade)

@@ -25,7 +25,7 @@ from db.repositories.usage import ensure_month_partitions
 from db.session import Database
 from integrations.clock import SYSTEM_CLOCK, Clock
 from integrations.pubsub import RedisPublisher
-from services import billing
+from services.billing import drafts, progressive, runs
 
 QUEUE_NAME = "valueverse:queue"
 MAX_JOBS = 3  # jobs at once per worker process: more only delays the one holding the numbering lock
@@ -61,10 +61,10 @@ async def bill_customers(ctx: dict[str, Any], organization_id: str, customer_ids
     org = uuid.UUID(organization_id)
     async with ctx["db"].read() as session:
         customers = await CustomerRepository(session, org).external_ids([uuid.UUID(c) for c in customer_ids])
-    result, actor, moment = billing.RunResult(), billing.job_actor(org), datetime.fromisoformat(as_of)
-    await billing.bill_batch(ctx["db"], actor, customers, moment, result)
+    result, actor, moment = runs.RunResult(), runs.job_actor(org), datetime.fromisoformat(as_of)
+    await runs.bill_batch(ctx["db"], actor, customers, moment, result)
     if result.invoices or result.failures:  # an hourly job that found nothing due leaves no entry
-        await billing.record_run(ctx["db"], actor, moment, len(customers), result)
+        await runs.record_run(ctx["db"], actor, moment, len(customers), result)
     if result.failures:
         raise BillingFailed(
             f"{len(result.failures)} of {len(customers)} customers not billed "
@@ -87,7 +87,7 @@ async def enqueue_billing(
     Returns the jobs queued now (not those already queued)."""
     batches: list[tuple[uuid.UUID, list[uuid.UUID]]] = []
     for org, customer in targets:
-        if not batches or batches[-1][0] != org or len(batches[-1][1]) >= billing.BATCH_SIZE:
+        if not batches or batches[-1][0] != org or len(batches[-1][1]) >= runs.BATCH_SIZE:
             batches.append((org, []))
         batches[-1][1].append(customer)
     queued = []
@@ -106,7 +106,7 @@ async def enqueue_billing(
 
 
 async def schedule_billing(ctx: dict[str, Any]) -> int:
-    """Hourly: every customer with subscriptions, in batches of `billing.BATCH_SIZE` per job."""
+    """Hourly: every customer with subscriptions, in batches of `runs.BATCH_SIZE` per job."""
     as_of = ctx["clock"].now().replace(minute=0, second=0, microsecond=0)
     async with ctx["db"].read() as session:
         organizations = await all_organization_ids(session)
@@ -122,8 +122,8 @@ async def check_usage_thresholds(ctx: dict[str, Any], organization_id: str, cust
     """Progressive billing for one customer: an interim invoice per threshold reached (idempotent)."""
     org = uuid.UUID(organization_id)
     async with ctx["db"].unit_of_work() as uow:
-        invoices = await billing.check_usage_thresholds(
-            uow, billing.job_actor(org), uuid.UUID(customer_id), ctx["clock"].now()
+        invoices = await progressive.check_usage_thresholds(
+            uow, runs.job_actor(org), uuid.UUID(customer_id), ctx["clock"].now()
         )
     return len(invoices)
 
@@ -157,7 +157,7 @@ async def finalize_drafts(ctx: dict[str, Any]) -> int:
     finalized = 0
     for org in organizations:
         async with ctx["db"].unit_of_work() as uow:
-            finalized += len(await billing.finalize_expired_drafts(uow, billing.job_actor(org), ctx["clock"].now()))
+            finalized += len(await drafts.finalize_expired_drafts(uow, runs.job_actor(org), ctx["clock"].now()))
     return finalized
 
 
