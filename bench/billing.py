@@ -351,7 +351,7 @@ async def run_jobs(stack: BenchStack, database_url: str, as_of: datetime, n: int
     from arq import create_pool
     from arq.connections import RedisSettings
 
-    from workers.settings import enqueue_billing
+    from workers.jobs.billing import enqueue_billing
 
     assert stack.org is not None
     org = uuid.UUID(stack.org.organization_id)

@@ -1,5 +1,4 @@
-"""What invoices consume: coupons, credit notes and prepaid credits; and what voiding gives back.
-"""
+"""What invoices consume: coupons, credit notes and prepaid credits; and what voiding gives back."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Finalizing: DRAFT → OPEN with the next gapless number (PAID at once when nothing is due).
-"""
+"""Finalizing: DRAFT → OPEN with the next gapless number (PAID at once when nothing is due)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The status changes a user asks for: void (giving back what the invoice consumed), uncollectible.
-"""
+"""The status changes a user asks for: void (giving back what the invoice consumed), uncollectible."""
 
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ from db.session import Database
 from integrations.clock import ManualClock
 from tests.graph.catalog_helpers import customer, plan, subscribe, uid
 from tests.stack import claim_redis_db
-from workers.settings import QUEUE_NAME, bill_customer, bill_customers, finalize_drafts, schedule_billing
+from workers.jobs.billing import bill_customer, bill_customers, finalize_drafts, schedule_billing
+from workers.queue import QUEUE_NAME
 
 INVOICES = """query($c: String) { invoices(customerExternalId: $c) {
   nodes { number status periodStart periodEnd totalAmount } } }"""

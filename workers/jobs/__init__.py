@@ -1,0 +1,1 @@
+"""The worker's jobs, one module per area; workers/settings.py registers them."""
