@@ -426,8 +426,9 @@ async def breakdown(database_url: str, organization_id: str, as_of: datetime, cu
     from db.repositories.organizations import OrganizationRepository
     from db.repositories.subscriptions import SubscriptionRepository
     from db.session import Database
-    from services import audit, usage
+    from services import audit
     from services.billing import issue, runs
+    from services.usage import rating
 
     spent: dict[str, float] = {}
     calls: dict[str, int] = {}
@@ -452,7 +453,7 @@ async def breakdown(database_url: str, organization_id: str, as_of: datetime, cu
         (OrganizationRepository, "get", "  OrganizationRepository.get"),
         (CustomerRepository, "by_ids", "  CustomerRepository.by_ids"),
         (SubscriptionRepository, "of_customers", "  SubscriptionRepository.of_customers (+ phases, plans, charges)"),
-        (usage, "rate_windows", "  services/usage.py rate_windows (usage of the periods, batched)"),
+        (rating, "rate_windows", "  services/usage/rating.py rate_windows (usage of the periods, batched)"),
         (InvoiceRepository, "billing_keys", "  InvoiceRepository.billing_keys (invoices that exist)"),
         (issue.InvoicingContext, "load", "  InvoicingContext.load (tax rates, coupons, credit notes, wallets)"),
         (runs, "_issue", "  services/billing/issue.py _issue (compute and stage each invoice)"),

@@ -17,7 +17,7 @@ from graph.types.customer import Customer
 from graph.types.plan import Plan
 from graph.types.subscription import Subscription
 from graph.types.usage import CustomerUsage
-from services import usage
+from services.usage import rating
 
 
 @strawberry.type
@@ -100,13 +100,13 @@ class CatalogQueries:
         actor = current_actor(info)
         async with info.context.db.read() as session:
             try:
-                report = await usage.current_usage(
+                report = await rating.current_usage(
                     session,
                     actor.organization_id,
                     customer_external_id,
                     subscription_external_id,
                     info.context.clock.now(),
                 )
-            except usage.UsageUnavailable as exc:
+            except rating.UsageUnavailable as exc:
                 raise PublicError(exc.message, exc.code) from None
             return CustomerUsage.of(report)

@@ -14,7 +14,7 @@ from integrations.live import LiveHub
 from services.actors import Actor
 from services.auth import Authenticator, SessionConfig
 from services.rate_limits import LoginGuard, RateLimiter
-from services.usage import UsageIngestor
+from services.usage.ingestion import UsageIngestor
 
 
 @dataclass

@@ -22,7 +22,7 @@ from domain.errors import DomainError
 from domain.usage_events import PROPERTIES_MAX_DEPTH, batch_size
 from integrations.clock import Clock
 from services.errors import Unauthenticated
-from services.usage import NOT_AN_EVENT, EventInput, UsageIngestor
+from services.usage.ingestion import NOT_AN_EVENT, EventInput, UsageIngestor
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 """Checked on Content-Length and while the body streams in: a larger body is never read whole."""

@@ -21,8 +21,9 @@ from graph.types.audit_log import AuditLog
 from graph.types.invoice import Invoice
 from graph.types.usage import CustomerUsage
 from integrations.live import Subscriber, SubscriberLagged
-from services import invoice_state, usage
+from services import invoice_state
 from services.audit import audit_channel
+from services.usage import ingestion, rating
 
 # A burst of usage yields one push per window, not one per event.
 COALESCE_SECONDS = 0.1
@@ -43,9 +44,9 @@ async def _usage(info: Info[Context, None], customer: str, subscription: str | N
     actor = current_actor(info)
     async with info.context.db.read() as session:
         try:
-            report = await usage.current_usage(session, actor.organization_id, customer, subscription,
+            report = await rating.current_usage(session, actor.organization_id, customer, subscription,
                                                info.context.clock.now())
-        except usage.UsageUnavailable as exc:
+        except rating.UsageUnavailable as exc:
             raise PublicError(exc.message, exc.code) from None
     return CustomerUsage.of(report)
 
@@ -83,7 +84,7 @@ class Live:
     async def usage_updated(self, info: Info[Context, None], customer_external_id: str,
                             subscription_external_id: str | None = None) -> AsyncGenerator[CustomerUsage, None]:
         actor = current_actor(info)
-        channel = usage.usage_channel(actor.organization_id, customer_external_id)
+        channel = ingestion.usage_channel(actor.organization_id, customer_external_id)
         # resync: after Redis comes back, usage stored while it was away is pushed without waiting for new events.
         async with _subscribe(info, channel, resync=True) as subscriber:
             yield await _usage(info, customer_external_id, subscription_external_id)

@@ -52,7 +52,7 @@ from services.auth import Authenticator, SessionConfig
 from services.documents import PdfRenderer, link_refusal, render_credit_note, render_invoice
 from services.errors import Unauthenticated
 from services.rate_limits import Limit, LoginGuard, LoginPolicy, RateLimitConfig, RateLimited, RateLimiter
-from services.usage import UsageIngestor
+from services.usage.ingestion import UsageIngestor
 from valueverse.frontend import DEFAULT_BUILD_DIR, GraphiQLInFront, StaticExport
 from valueverse.logs import configure_logging
 from valueverse.metrics import metrics_endpoint

@@ -14,7 +14,7 @@ from graph.context import Context
 from graph.errors import PublicError, UserError, user_error
 from graph.permissions import require_role
 from graph.scalars import JSON
-from services import usage
+from services.usage import ingestion
 
 
 @strawberry.input
@@ -55,7 +55,7 @@ class UsageMutations:
     @strawberry.mutation(description="Send usage events (FINANCE). Valid events count even if others are rejected.")
     async def ingest_usage(self, info: Info[Context, None], input: IngestUsageInput) -> IngestUsagePayload:
         events = [
-            usage.EventInput(
+            ingestion.EventInput(
                 e.transaction_id,
                 e.metric_code,
                 e.customer_external_id,

@@ -23,7 +23,7 @@ from services.billing.finalize import finalize, finalize_many
 from services.billing.issue import InvoicingContext, _compute, _fill, _interim_billed, _issue
 from services.errors import Invalid, NotFound
 from services.invoice_state import announce_invoice, invoice_view
-from services.usage import BatchedRating
+from services.usage.rating import BatchedRating
 
 
 async def _billing_date_again(

@@ -19,7 +19,7 @@ from domain.periods import BillingTime, Interval, Period, full_period_containing
 from domain.subscriptions import SubscriptionStatus
 from services import audit
 from services.subscriptions import EffectivePlan, billed_days_end, customer_timezone, effective_plan
-from services.usage import BatchedRating, ChargeUsage
+from services.usage.rating import BatchedRating, ChargeUsage
 
 
 @dataclass

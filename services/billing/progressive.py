@@ -25,7 +25,7 @@ from services.billing.due import DueLine, _phase_at, _phase_window
 from services.billing.issue import issue_invoice
 from services.billing.kinds import InterimInvoice
 from services.subscriptions import current_period, customer_timezone, effective_plan, status_now
-from services.usage import rate_window
+from services.usage.rating import rate_window
 
 
 async def check_usage_thresholds(uow: UnitOfWork, actor: Actor, customer_id: uuid.UUID, now: datetime) -> list[Invoice]:

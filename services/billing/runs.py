@@ -25,7 +25,7 @@ from services.billing.due import BillingDate, _due
 from services.billing.finalize import finalize_many
 from services.billing.issue import InvoicingContext, _issue
 from services.errors import Invalid, NotFound
-from services.usage import BatchedRating
+from services.usage.rating import BatchedRating
 
 log = logging.getLogger("valueverse.billing")
 
