@@ -27,7 +27,7 @@ Each path is checked: exactly N invoices, one per customer, numbers gapless 1..N
 lines' units add up to the usage sent. With --profile, py-spy samples the API during (a) and
 the first worker during the first (b) run (for --profile-seconds); the numbers of a profiled run
 are a few per cent slower. Last, --breakdown customers are billed in-process on yet another copy
-with a wall-clock timer around each step of services.billing.bill_customer and the SQL statements
+with a wall-clock timer around each step of services.billing.runs.bill_customers and the SQL statements
 counted and timed (SQLAlchemy cursor events): where one customer's time goes, by function.
 """
 
@@ -351,7 +351,7 @@ async def run_jobs(stack: BenchStack, database_url: str, as_of: datetime, n: int
     from arq import create_pool
     from arq.connections import RedisSettings
 
-    from workers.settings import enqueue_billing
+    from workers.jobs.billing import enqueue_billing
 
     assert stack.org is not None
     org = uuid.UUID(stack.org.organization_id)
@@ -412,9 +412,9 @@ def worker_jobs() -> int:
 
 
 async def breakdown(database_url: str, organization_id: str, as_of: datetime, customers: int) -> str:
-    """Bill `customers` customers in-process, a batch of services.billing.BATCH_SIZE per unit of work (what
+    """Bill `customers` customers in-process, a batch of services.billing.runs.BATCH_SIZE per unit of work (what
     runBilling does, without HTTP and GraphQL), with wall-clock timers around the steps of
-    services.billing.bill_customers and SQLAlchemy events counting the statements and the time spent inside
+    services.billing.runs.bill_customers and SQLAlchemy events counting the statements and the time spent inside
     cursor.execute (driver + round trip + PostgreSQL)."""
     import functools
 
@@ -426,7 +426,9 @@ async def breakdown(database_url: str, organization_id: str, as_of: datetime, cu
     from db.repositories.organizations import OrganizationRepository
     from db.repositories.subscriptions import SubscriptionRepository
     from db.session import Database
-    from services import audit, billing, usage
+    from services import audit
+    from services.billing import issue, runs
+    from services.usage import rating
 
     spent: dict[str, float] = {}
     calls: dict[str, int] = {}
@@ -446,16 +448,16 @@ async def breakdown(database_url: str, organization_id: str, as_of: datetime, cu
         setattr(owner, name, wrapper)
 
     steps = [  # (owner, attribute, label); labels indented under the step that contains them
-        (billing, "bill_customers", "services/billing.py bill_customers (all of it but the before-commit seal)"),
-        (billing, "advisory_xact_locks", "  db/locks.py advisory_xact_locks (the batch's customers)"),
+        (runs, "bill_customers", "services/billing/runs.py bill_customers (all of it but the before-commit seal)"),
+        (runs, "advisory_xact_locks", "  db/locks.py advisory_xact_locks (the batch's customers)"),
         (OrganizationRepository, "get", "  OrganizationRepository.get"),
         (CustomerRepository, "by_ids", "  CustomerRepository.by_ids"),
         (SubscriptionRepository, "of_customers", "  SubscriptionRepository.of_customers (+ phases, plans, charges)"),
-        (usage, "rate_windows", "  services/usage.py rate_windows (usage of the periods, batched)"),
+        (rating, "rate_windows", "  services/usage/rating.py rate_windows (usage of the periods, batched)"),
         (InvoiceRepository, "billing_keys", "  InvoiceRepository.billing_keys (invoices that exist)"),
-        (billing.InvoicingContext, "load", "  InvoicingContext.load (tax rates, coupons, credit notes, wallets)"),
-        (billing, "_issue", "  services/billing.py _issue (compute and stage each invoice)"),
-        (billing, "finalize_many", "  services/billing.py finalize_many"),
+        (issue.InvoicingContext, "load", "  InvoicingContext.load (tax rates, coupons, credit notes, wallets)"),
+        (runs, "_issue", "  services/billing/issue.py _issue (compute and stage each invoice)"),
+        (runs, "finalize_many", "  services/billing/finalize.py finalize_many"),
         (InvoiceRepository, "next_numbers", "    InvoiceRepository.next_numbers (gapless, row lock; flushes)"),
         (audit, "_seal", "services/audit.py _seal (before COMMIT: chain lock, link, INSERT entries)"),
         (AuditRepository, "append", "  AuditRepository.append (INSERT of the batch's entries)"),
@@ -479,15 +481,15 @@ async def breakdown(database_url: str, organization_id: str, as_of: datetime, cu
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", before)
     event.listen(db.engine.sync_engine, "after_cursor_execute", after)
-    size = billing.BATCH_SIZE
+    size = runs.BATCH_SIZE
     try:
         ids = [uuid.UUID(c) for c in (await customer_rows(database_url, org))[:customers]]
-        actor = billing.job_actor(org)
+        actor = runs.job_actor(org)
         made, total = 0, 0.0
         for i in range(0, len(ids), size):
             t0 = time.perf_counter()
             async with db.unit_of_work() as uow:
-                made += len(await billing.bill_customers(uow, actor, ids[i:i + size], as_of))
+                made += len(await runs.bill_customers(uow, actor, ids[i:i + size], as_of))
             total += time.perf_counter() - t0
     finally:
         for owner, name, original in originals:

@@ -63,7 +63,7 @@ async def setup(stack: BenchStack, n_customers: int) -> list[str]:
 def rebuild_rows(result: LoadResult, cfg: LoadConfig, organization_id: str) -> tuple[list, float]:
     """The rows the server stored for the accepted requests, built by the server's own validation."""
     from domain.aggregation import Aggregation
-    from services.usage import EventInput, IngestResult, MetricInfo, _validated
+    from services.usage.ingestion import EventInput, IngestResult, MetricInfo, _validated
 
     org = uuid.UUID(organization_id)
     metric = MetricInfo(METRIC, Aggregation.SUM, "value", ("region",))
@@ -94,7 +94,7 @@ def python_costs(cfg: LoadConfig, organization_id: str) -> dict[str, float]:
 
     from domain.aggregation import Aggregation
     from graph.http_events import _decoder, _plain
-    from services.usage import IngestResult, MetricInfo, _validated
+    from services.usage.ingestion import IngestResult, MetricInfo, _validated
 
     body = common.batch_body(common.batch_fields("probe", 0, 0, cfg.batch, cfg.customers), METRIC,
                              datetime.now(UTC).isoformat())

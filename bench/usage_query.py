@@ -3,7 +3,7 @@
     .venv/bin/python bench/usage_query.py [--events 1000000] [--raw-events 100000] [--profile /tmp/usage]
 
 How the events get there: NOT through HTTP (that would take minutes), but through the server's
-own write path in-process: each event is validated by services.usage._validated (the function
+own write path in-process: each event is validated by services.usage.ingestion._validated (the function
 POST /v1/events uses) and stored by db.usage_writer.UsageWriter, i.e. COPY into the staging table
 and the writer's MERGE statement, which claims the idempotency keys, inserts usage_events and
 upserts usage_rollups. So events, keys and rollups are exactly what ingestion would have made.
@@ -69,7 +69,7 @@ async def load(stack: BenchStack, subs: dict[str, dict], n_sum: int, n_raw: int)
     """Validate with the ingestion code and store with the server's writer (COPY + MERGE)."""
     from db.usage_writer import UsageWriter
     from domain.aggregation import Aggregation
-    from services.usage import EventInput, IngestResult, MetricInfo, _validated
+    from services.usage.ingestion import EventInput, IngestResult, MetricInfo, _validated
 
     assert stack.org is not None
     org = uuid.UUID(stack.org.organization_id)

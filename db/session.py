@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from db import outbox
 from db.outbox import Enqueue, Publish, QueuedJob
+from integrations.clock import SYSTEM_CLOCK, Clock
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -49,8 +50,9 @@ def plain_url(url: str) -> str:
 class UnitOfWork:
     """A session, the work to do just before its transaction commits, and what to tell once it has."""
 
-    def __init__(self, session: AsyncSession, *, live: bool = True) -> None:
+    def __init__(self, session: AsyncSession, *, live: bool = True, clock: Clock = SYSTEM_CLOCK) -> None:
         self.session = session
+        self.clock = clock  # the use case's time: services ask `uow.clock.now()`, never the machine
         self._live = live  # False: a process without a publisher (the CLI's commands) sends no live messages
         self._before_commit: dict[str, Hook] = {}
         self._after_commit: list[Hook] = []
@@ -171,11 +173,18 @@ class Database:
     which start no Redis), live messages are not kept at all, as they were never sent before the outbox."""
 
     def __init__(
-        self, url: str, *, pool_size: int = 10, publish: Publish | None = None, enqueue: Enqueue | None = None
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        publish: Publish | None = None,
+        enqueue: Enqueue | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.url = plain_url(url)
         self.publish = publish
         self.enqueue = enqueue
+        self.clock = clock  # handed to every unit of work
         self.engine = create_async_engine(
             async_url(url),
             pool_size=pool_size,
@@ -199,7 +208,7 @@ class Database:
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         """Commit when the block ends normally, roll back on any exception."""
         async with self.sessions() as session:
-            uow = UnitOfWork(session, live=self.publish is not None)
+            uow = UnitOfWork(session, live=self.publish is not None, clock=self.clock)
             async with session.begin():
                 yield uow
                 await uow._run_before_commit()

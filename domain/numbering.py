@@ -1,4 +1,4 @@
-"""Invoice and credit note numbers, and the invoice status machine.
+"""Invoice and credit note numbers, the invoice status machine, and the kinds of invoice.
 
 Decisions for docs/:
 
@@ -28,6 +28,15 @@ class InvoiceStatus(enum.StrEnum):
     PAID = "PAID"
     VOID = "VOID"
     UNCOLLECTIBLE = "UNCOLLECTIBLE"
+
+
+class InvoiceKind(enum.StrEnum):
+    """What an invoice bills (stored as these strings)."""
+
+    SUBSCRIPTION = "SUBSCRIPTION"  # a billing date of the customer's subscriptions, or an upgrade's fee
+    PROGRESSIVE = "PROGRESSIVE"  # an interim invoice: a usage threshold reached, pay-in-advance usage
+    ONE_OFF = "ONE_OFF"  # add-ons and services outside subscriptions
+    CREDIT_PURCHASE = "CREDIT_PURCHASE"  # paid prepaid credits (a wallet top-up)
 
 
 TRANSITIONS: dict[InvoiceStatus, frozenset[InvoiceStatus]] = {

@@ -1,9 +1,9 @@
 """What a usage event may hold: every limit an event is checked against before it is stored.
 
-Ingestion (``services.usage``) checks each event completely with these rules, so an event the
+Ingestion (``services.usage.ingestion``) checks each event completely with these rules, so an event the
 database could refuse, or that rating could not compute with, is rejected by itself with a
 `Rejection` code and a reason, before it joins the group commit shared with other requests.
-Rating (``services.usage``) checks stored values with the same rules: a value stored before a
+Rating (``services.usage.rating``) checks stored values with the same rules: a value stored before a
 limit existed makes that customer's usage unrateable with a reason, not an internal error.
 
 Each limit is decided here, once; docs/api.md ("Limits of usage events") states them.

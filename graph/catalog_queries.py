@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import strawberry
 from strawberry.types import Info
 
@@ -19,7 +17,7 @@ from graph.types.customer import Customer
 from graph.types.plan import Plan
 from graph.types.subscription import Subscription
 from graph.types.usage import CustomerUsage
-from services import usage, usage_cache
+from services.usage import cache, rating
 
 
 @strawberry.type
@@ -102,9 +100,13 @@ class CatalogQueries:
         actor = current_actor(info)
         async with info.context.db.read() as session:
             try:
-                report = await usage_cache.current_usage(
-                    session, actor.organization_id, customer_external_id, subscription_external_id, datetime.now(UTC)
+                report = await cache.current_usage(
+                    session,
+                    actor.organization_id,
+                    customer_external_id,
+                    subscription_external_id,
+                    info.context.clock.now(),
                 )
-            except usage.UsageUnavailable as exc:
+            except rating.UsageUnavailable as exc:
                 raise PublicError(exc.message, exc.code) from None
             return CustomerUsage.of(report)

@@ -9,11 +9,12 @@ from typing import Any
 from db.models import Role
 from db.session import Database
 from graph.dataloaders import Loaders
+from integrations.clock import Clock
 from integrations.live import LiveHub
 from services.actors import Actor
 from services.auth import Authenticator, SessionConfig
 from services.rate_limits import LoginGuard, RateLimiter
-from services.usage import UsageIngestor
+from services.usage.ingestion import UsageIngestor
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Context:
     ) -> None:
         self.services = services
         self.db = services.db
+        self.clock: Clock = services.db.clock  # what resolvers take the time from (tests move it)
         self.request_id = request_id
         self.actor = actor.with_request(request_id) if actor else None
         self.request = request

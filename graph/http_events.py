@@ -8,7 +8,6 @@ the transaction id, `subject` the customer, `type` the metric code, `time` the t
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -21,8 +20,9 @@ from db.models import Role
 from db.usage_writer import WriterUnavailable
 from domain.errors import DomainError
 from domain.usage_events import PROPERTIES_MAX_DEPTH, batch_size
+from integrations.clock import Clock
 from services.errors import Unauthenticated
-from services.usage import NOT_AN_EVENT, EventInput, UsageIngestor
+from services.usage.ingestion import NOT_AN_EVENT, EventInput, UsageIngestor
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 """Checked on Content-Length and while the body streams in: a larger body is never read whole."""
@@ -74,7 +74,7 @@ def _cloud_event(item: Any) -> EventInput:
                       item.get("data"))
 
 
-def events_endpoint(authenticate: Any, ingestor: UsageIngestor) -> Any:
+def events_endpoint(authenticate: Any, ingestor: UsageIngestor, clock: Clock) -> Any:
     async def post_events(request: Request) -> Response:
         try:
             actor = await authenticate(request.headers.get("authorization"))
@@ -114,7 +114,7 @@ def events_endpoint(authenticate: Any, ingestor: UsageIngestor) -> Any:
         convert = _cloud_event if media_type == "application/cloudevents-batch+json" else _plain
         try:
             batch_size(len(items))  # before any work per item
-            result = await ingestor.ingest(actor, [convert(item) for item in items], datetime.now(UTC))
+            result = await ingestor.ingest(actor, [convert(item) for item in items], clock.now())
         except DomainError as exc:
             return _error(400 if exc.code != "BATCH_TOO_LARGE" else 413, exc.code, exc.message)
         except WriterUnavailable:

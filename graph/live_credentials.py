@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import suppress
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -118,7 +118,7 @@ class CredentialWatchingHandler(BaseGraphQLTransportWSHandler[Context, None]):
                     return
                 timeout = services.recheck_seconds
                 if expires_at is not None:
-                    timeout = min(timeout, max(0.0, (expires_at - datetime.now(UTC)).total_seconds()) + 0.05)
+                    timeout = min(timeout, max(0.0, (expires_at - self.context.clock.now()).total_seconds()) + 0.05)
                 with suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), timeout)
                 changed.clear()

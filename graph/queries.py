@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import strawberry
 from strawberry.types import Info
@@ -94,11 +93,11 @@ class AccessQueries:
             wanted = own
         async with info.context.db.read() as session:
             repo = StaffSessionRepository(session, actor.organization_id)
-            active_at = None if include_ended else datetime.now(UTC)
+            active_at = None if include_ended else info.context.clock.now()
             page = await fetch_page(
                 lambda: repo.list(first=first, after=after, staff_user_id=wanted, active_at=active_at)
             )
-            return connection(page, lambda record: StaffSession.of(record, actor.session_id))
+            return connection(page, lambda record: StaffSession.of(record, actor.session_id, info.context.clock.now()))
 
     @strawberry.field(description="The audit trail, newest first (FINANCE or stronger).")
     async def audit_logs(

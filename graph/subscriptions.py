@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
-from datetime import UTC, datetime
 
 import orjson
 import strawberry
@@ -20,8 +19,9 @@ from graph.types.audit_log import AuditLog
 from graph.types.invoice import Invoice
 from graph.types.usage import CustomerUsage
 from integrations.live import Subscriber, SubscriberLagged
-from services import billing, reads, usage, usage_cache
+from services import invoice_state, reads
 from services.audit import audit_channel
+from services.usage import cache, ingestion, rating
 
 # A burst of usage yields one push per window, not one per event.
 COALESCE_SECONDS = 0.1
@@ -42,9 +42,10 @@ async def _usage(info: Info[Context, None], customer: str, subscription: str | N
     actor = current_actor(info)
     async with info.context.db.read() as session:
         try:
-            report = await usage_cache.current_usage(session, actor.organization_id, customer, subscription,
-                                               datetime.now(UTC))
-        except usage.UsageUnavailable as exc:
+            report = await cache.current_usage(
+                session, actor.organization_id, customer, subscription, info.context.clock.now()
+            )
+        except rating.UsageUnavailable as exc:
             raise PublicError(exc.message, exc.code) from None
     return CustomerUsage.of(report)
 
@@ -67,7 +68,7 @@ class Live:
     async def invoice_updated(self, info: Info[Context, None],
                               customer_external_id: str | None = None) -> AsyncGenerator[Invoice, None]:
         actor = current_actor(info)
-        channel = billing.invoice_channel(actor.organization_id, customer_external_id)
+        channel = invoice_state.invoice_channel(actor.organization_id, customer_external_id)
         async with _subscribe(info, channel) as subscriber:
             async for event in subscriber:
                 invoice_id = uuid.UUID(orjson.loads(event.message)["id"])
@@ -81,7 +82,7 @@ class Live:
     async def usage_updated(self, info: Info[Context, None], customer_external_id: str,
                             subscription_external_id: str | None = None) -> AsyncGenerator[CustomerUsage, None]:
         actor = current_actor(info)
-        channel = usage.usage_channel(actor.organization_id, customer_external_id)
+        channel = ingestion.usage_channel(actor.organization_id, customer_external_id)
         # resync: after Redis comes back, usage stored while it was away is pushed without waiting for new events.
         async with _subscribe(info, channel, resync=True) as subscriber:
             yield await _usage(info, customer_external_id, subscription_external_id)

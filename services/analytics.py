@@ -99,7 +99,7 @@ async def revenue_metrics(
     if currency is not None:
         currency = validate_currency(currency.strip().upper())
     async with db.read() as session:
-        organization = await OrganizationRepository(session).get(organization_id)
+        organization = await OrganizationRepository(session).existing(organization_id)
         currency = currency or organization.default_currency
         key: _Key = (organization_id, currency, organization.timezone, first_day, last_day, granularity)
         version = await AnalyticsRepository(session, organization_id).version()

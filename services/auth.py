@@ -13,7 +13,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import jwt
 import orjson
@@ -138,7 +138,7 @@ async def revoke_api_key(uow: UnitOfWork, actor: Actor, key_id: uuid.UUID) -> Ap
     )
     if key.revoked_at is None:
         before = _key_view(key)
-        key.revoked_at = datetime.now(UTC)
+        key.revoked_at = uow.clock.now()
         await audit.record(uow, actor, "api_key.revoked", "api_key", key.id, before=before, after=_key_view(key))
         announce_change(uow, actor.organization_id, "apiKey", key.id)
     return key
@@ -238,7 +238,7 @@ async def set_staff_user_active(uow: UnitOfWork, actor: Actor, user_id: uuid.UUI
     before = _user_view(user)
     user.active = active
     if not active:
-        await StaffSessionRepository(uow.session, actor.organization_id).revoke_of_user(user.id, datetime.now(UTC))
+        await StaffSessionRepository(uow.session, actor.organization_id).revoke_of_user(user.id, uow.clock.now())
     action = "staff_user.enabled" if active else "staff_user.disabled"
     await audit.record(uow, actor, action, "staff_user", user.id, before=before, after=_user_view(user))
     announce_change(uow, actor.organization_id, "staffUser", user.id)
@@ -248,13 +248,15 @@ async def set_staff_user_active(uow: UnitOfWork, actor: Actor, user_id: uuid.UUI
 # --- session tokens -----------------------------------------------------------------------------
 
 
-def issue_session_token(config: SessionConfig, user: StaffUser, session_id: uuid.UUID, expires_at: datetime) -> str:
+def issue_session_token(
+    config: SessionConfig, user: StaffUser, session_id: uuid.UUID, issued_at: datetime, expires_at: datetime
+) -> str:
     return jwt.encode(
         {
             "sub": str(user.id),
             "org": str(user.organization_id),
             "sid": str(session_id),
-            "iat": int(time.time()),
+            "iat": int(issued_at.timestamp()),
             "exp": int(expires_at.timestamp()),
             "typ": "session",
         },
@@ -307,7 +309,7 @@ class Authenticator:
             raise Unauthenticated("this API key was revoked")
         if touch and self._due(key.id):
             async with self.db.unit_of_work() as uow:
-                await touch_api_key(uow.session, key.id, datetime.now(UTC))
+                await touch_api_key(uow.session, key.id, uow.clock.now())
         return Credentials(Actor(key.organization_id, key.role, "api_key", str(key.id), key.name), None)
 
     def _due(self, record_id: uuid.UUID) -> bool:
@@ -336,7 +338,7 @@ class Authenticator:
             session_id = uuid.UUID(claims["sid"])
         except (KeyError, ValueError, TypeError) as exc:
             raise Unauthenticated("the session token is malformed or from an older version: log in again") from exc
-        now = datetime.now(UTC)
+        now = self.db.clock.now()
         async with self.db.read() as session:
             record = await StaffSessionRepository(session, org_id).get(session_id)
         if record is None or record.staff_user_id != user_id:

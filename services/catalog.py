@@ -6,7 +6,6 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, overload
 
@@ -141,7 +140,7 @@ async def delete_metric(uow: UnitOfWork, actor: Actor, code: str) -> BillableMet
         NotFound(f"no billable metric with code {code!r}", field=("code",)),
     )
     if await repo.is_charged(metric.id):
-        metric.archived_at = datetime.now(UTC)
+        metric.archived_at = uow.clock.now()
         action = "billable_metric.archived"
     else:
         await repo.delete(metric)
@@ -455,7 +454,7 @@ async def delete_plan(uow: UnitOfWork, actor: Actor, code: str) -> Plan:
     )
     before = plan_view(plan)
     if await repo.is_subscribed(plan.id):
-        plan.archived_at = datetime.now(UTC)
+        plan.archived_at = uow.clock.now()
         action = "plan.archived"
     else:
         await repo.delete(plan)

@@ -1,5 +1,5 @@
 """What a use case calls when it changes what API processes cache of an organization: what ingestion checks
-events against (services.usage.CatalogCache) and the organization's rate limit (services.rate_limits)."""
+events against (services.usage.ingestion.CatalogCache) and the organization's rate limit (services.rate_limits)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from db.models import AppliedCoupon, Coupon, CreditNote, CreditNoteItem, Customer, Invoice, Wallet, WalletTransaction
@@ -17,12 +17,18 @@ from db.session import UnitOfWork
 from domain import coupons as coupon_rules
 from domain import invoicing, money, numbering
 from domain.errors import DomainError
+from domain.invoicing import InvoiceLineKind
+from domain.numbering import InvoiceStatus
 from domain.periods import Period
 from services import audit
 from services.actors import Actor
-from services.billing import DueLine, announce_invoice, domain_coupon, invoice_view, issue_invoice
+from services.billing.deductions import domain_coupon
+from services.billing.due import DueLine
+from services.billing.issue import issue_invoice
+from services.billing.kinds import CreditPurchaseInvoice, OneOffInvoice
 from services.catalog import check_code, check_name
 from services.errors import AlreadyExists, CommonCode, CreditCode, Invalid, NotFound, Resource, found
+from services.invoice_state import announce_invoice, invoice_view, move_invoice
 
 
 async def _customer(uow: UnitOfWork, actor: Actor, external_id: str) -> Customer:
@@ -160,25 +166,18 @@ async def top_up_wallet(
                 wallet_id=wallet.id,
                 kind="GRANTED",
                 amount_minor=amounts["grantedCredits"],
-                settled_at=datetime.now(UTC),
+                settled_at=uow.clock.now(),
             )
         )
     if amounts["paidCredits"]:
         org = await OrganizationRepository(uow.session).existing(actor.organization_id)
-        now = datetime.now(UTC)
-        invoice = await issue_invoice(
-            uow,
-            actor,
-            org,
-            customer,
-            [DueLine("ONE_OFF", "Prepaid credits", paid, None, ())],
-            wallet.currency,
-            kind="CREDIT_PURCHASE",
-            billing_key=None,
+        now = uow.clock.now()
+        purchase = CreditPurchaseInvoice(
+            lines=[DueLine(InvoiceLineKind.ONE_OFF, "Prepaid credits", paid, None, ())],
+            currency=wallet.currency,
             period=Period(now, now + timedelta(seconds=1)),
-            deductions=False,
-            taxed=False,
         )
+        invoice = await issue_invoice(uow, actor, org, customer, purchase)
         await repo.add(
             WalletTransaction(
                 wallet_id=wallet.id, kind="PENDING_PAYMENT", amount_minor=amounts["paidCredits"], invoice_id=invoice.id
@@ -210,11 +209,8 @@ async def _invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> Invo
 async def mark_invoice_paid(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> Invoice:
     """A payment received outside the providers (wire transfer, cheque): the invoice is paid in full."""
     invoice = await _invoice(uow, actor, invoice_id)
-    before = invoice_view(invoice)
-    numbering.transition(numbering.InvoiceStatus(invoice.status), numbering.InvoiceStatus.PAID)
-    invoice.status = numbering.InvoiceStatus.PAID.value
     invoice.paid_minor = invoice.amount_due_minor
-    invoice.paid_at = datetime.now(UTC)
+    await move_invoice(uow, actor, invoice, InvoiceStatus.PAID, action="invoice.paid", before=invoice_view(invoice))
     repo = CreditRepository(uow.session, actor.organization_id)
     pending = await repo.pending_top_up(invoice.id)
     if pending is not None:  # paid credits become available now
@@ -222,8 +218,6 @@ async def mark_invoice_paid(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID
         assert wallet is not None  # a pending top-up belongs to the customer's wallet
         wallet.balance_minor += pending.amount_minor
         pending.kind, pending.settled_at = "PAID", invoice.paid_at
-    await audit.record(uow, actor, "invoice.paid", "invoice", invoice.id, before=before, after=invoice_view(invoice))
-    announce_invoice(uow, invoice)
     return invoice
 
 
@@ -249,21 +243,11 @@ async def create_one_off_invoice(
             raise Invalid("must not be negative", field=(*at, "amount"), code=CommonCode.NEGATIVE_AMOUNT)
         check_name(line.description, (*at, "description"))
         amount = line.amount * line.units if line.units is not None else line.amount
-        due.append(DueLine("ONE_OFF", line.description.strip(), amount, None, (), units=line.units))
+        due.append(DueLine(InvoiceLineKind.ONE_OFF, line.description.strip(), amount, None, (), units=line.units))
     org = await OrganizationRepository(uow.session).existing(actor.organization_id)
-    now = datetime.now(UTC)
-    return await issue_invoice(
-        uow,
-        actor,
-        org,
-        customer,
-        due,
-        currency,
-        kind="ONE_OFF",
-        billing_key=None,
-        period=Period(now, now + timedelta(seconds=1)),
-        deductions=False,
-    )
+    now = uow.clock.now()
+    one_off = OneOffInvoice(lines=due, currency=currency, period=Period(now, now + timedelta(seconds=1)))
+    return await issue_invoice(uow, actor, org, customer, one_off)
 
 
 # --- credit notes ---------------------------------------------------------------------------------
@@ -348,11 +332,11 @@ async def create_credit_note(
 
     By `amount` (tax included), or by `lines`: parts of invoice lines before tax, each with its tax."""
     invoice = await _invoice(uow, actor, invoice_id)
-    status = numbering.InvoiceStatus(invoice.status)
+    status = InvoiceStatus(invoice.status)
     if status not in (
-        numbering.InvoiceStatus.OPEN,
-        numbering.InvoiceStatus.PAID,
-        numbering.InvoiceStatus.UNCOLLECTIBLE,
+        InvoiceStatus.OPEN,
+        InvoiceStatus.PAID,
+        InvoiceStatus.UNCOLLECTIBLE,
     ):
         raise Invalid(
             f"a {status} invoice cannot be credited", field=("invoiceId",), code=CreditCode.INVOICE_NOT_CREDITABLE
@@ -374,7 +358,7 @@ async def create_credit_note(
             field=("amount",) if lines is None else ("lines",),
             code=CreditCode.CREDIT_NOTE_TOO_LARGE,
         )
-    remaining = 0
+    remaining, settled = 0, False
     if kind == "REFUND":
         refunds = [n for n in await repo.credit_notes_of_invoice(invoice.id) if n.kind == "REFUND"]
         refundable = invoice.paid_minor - sum(n.amount_minor for n in refunds)
@@ -384,15 +368,16 @@ async def create_credit_note(
                 field=("amount",),
                 code=CreditCode.REFUND_TOO_LARGE,
             )
-    elif status is numbering.InvoiceStatus.PAID:
+    elif status is InvoiceStatus.PAID:
         remaining = minor  # credited on the customer's next invoices
     else:
         applied = min(minor, invoice.amount_due_minor)
         invoice.credit_notes_minor += applied
         invoice.amount_due_minor -= applied
         remaining = minor - applied
-        if invoice.amount_due_minor == 0:
-            invoice.status, invoice.paid_at = numbering.InvoiceStatus.PAID.value, datetime.now(UTC)
+        if invoice.amount_due_minor == 0:  # the credit note's own audit entry tells
+            await move_invoice(uow, actor, invoice, InvoiceStatus.PAID, action=None)
+            settled = True
     assert invoice.number is not None  # only finalized invoices are credited, and they have a number
     note = CreditNote(
         invoice_id=invoice.id,
@@ -408,7 +393,8 @@ async def create_credit_note(
     for item in items:
         item.organization_id = invoice.organization_id
     await repo.add(note)
-    announce_invoice(uow, invoice)
+    if not settled:  # (a move announces the invoice itself)
+        announce_invoice(uow, invoice)
     await audit.record(
         uow,
         actor,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -175,7 +174,7 @@ async def delete_customer(uow: UnitOfWork, actor: Actor, external_id: str) -> Cu
         NotFound(f"no customer with externalId {external_id!r}", field=("externalId",)),
     )
     subscriptions = await SubscriptionRepository(uow.session, actor.organization_id).of_customer(customer.id)
-    if any(is_live(status_now(s)) for s in subscriptions):
+    if any(is_live(status_now(s, uow.clock.now())) for s in subscriptions):
         raise Invalid(
             "terminate the customer's subscriptions first",
             field=("externalId",),
@@ -183,7 +182,7 @@ async def delete_customer(uow: UnitOfWork, actor: Actor, external_id: str) -> Cu
         )
     before = customer_view(customer)
     if subscriptions:
-        customer.deleted_at = datetime.now(UTC)
+        customer.deleted_at = uow.clock.now()
     else:
         await repo.delete(customer)
     await audit.record(uow, actor, "customer.deleted", "customer", customer.id, before=before)

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import hmac
 import re
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +17,7 @@ from fpdf import FPDF
 
 from db.models import CreditNote, Invoice
 from domain import money
+from integrations.clock import utc_now
 
 LINK_TTL_SECONDS = 3600
 
@@ -29,7 +29,7 @@ def _signature(kind: str, document_id: uuid.UUID, expires: int, secret: str) -> 
 
 def signed_pdf_path(document_id: uuid.UUID, secret: str, now: float | None = None, kind: str = "invoice") -> str:
     """A link to a document's PDF that works without credentials for an hour (kind: invoice, credit-note)."""
-    expires = int((now or time.time()) + LINK_TTL_SECONDS)
+    expires = int((now or utc_now().timestamp()) + LINK_TTL_SECONDS)
     folder = "invoices" if kind == "invoice" else "credit-notes"
     return (
         f"/v1/{folder}/{document_id}/pdf?expires={expires}&signature={_signature(kind, document_id, expires, secret)}"
@@ -40,12 +40,12 @@ EXPIRES = re.compile(r"[0-9]{1,12}")  # a Unix time in seconds, ASCII digits onl
 
 
 def link_refusal(
-    document_id: uuid.UUID, expires: str, signature: str, secret: str, kind: str = "invoice"
+    document_id: uuid.UUID, expires: str, signature: str, secret: str, kind: str = "invoice", now: float | None = None
 ) -> str | None:
     """None when a signed link opens its document; otherwise "malformed", "expired" or "invalid"."""
     if not EXPIRES.fullmatch(expires) or not signature:
         return "malformed"
-    if int(expires) < time.time():
+    if int(expires) < (now or utc_now().timestamp()):
         return "expired"
     expected = _signature(kind, document_id, int(expires), secret).encode()
     if not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):  # bytes: any text compares

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from domain.errors import DomainError
 
@@ -124,7 +124,7 @@ class NotFound(UseCaseError):
     `NotFound("no invoice with this id", field=("id",))` (no resource) keeps the plain `NOT_FOUND`.
     """
 
-    code = CommonCode.NOT_FOUND
+    code: ClassVar[str] = CommonCode.NOT_FOUND
 
     def __init__(
         self,

@@ -11,11 +11,17 @@ from db.models import Organization, Subscription, SubscriptionPhase
 from db.repositories.billing import InvoiceRepository
 from db.repositories.organizations import OrganizationRepository
 from db.session import UnitOfWork
-from domain import money, numbering
+from domain import money
+from domain.billing_keys import BillingKey
+from domain.invoicing import InvoiceLineKind
+from domain.numbering import InvoiceStatus
 from domain.periods import BillingTime, Interval, Period, period_containing
 from domain.subscriptions import SubscriptionStatus
-from services import billing, credits, subscriptions
+from services import credits, subscriptions
 from services.actors import Actor
+from services.billing.due import BillingDate, fee_line
+from services.billing.issue import issue_invoice
+from services.billing.kinds import UpgradeInvoice
 
 
 async def change_subscription_plan(
@@ -68,22 +74,26 @@ async def _credit_unused_advance_fee(
     # The fee of a phase that began with the period was billed at the period's start; one begun by an
     # upgrade within the period, at the upgrade.
     key = (
-        billing.BillingDate(period.start).key
+        BillingDate(period.start).key
         if phase.starts_at <= period.start or phase is sub.phases[0]
-        else billing.upgrade_billing_key(sub, phase.starts_at)
+        else str(BillingKey.upgrade(sub.id, phase.starts_at))
     )
     invoice = await InvoiceRepository(uow.session, org.id).by_billing_key(customer.id, key)
-    billable = (numbering.InvoiceStatus.OPEN.value, numbering.InvoiceStatus.PAID.value)
+    billable = (InvoiceStatus.OPEN, InvoiceStatus.PAID)
     if invoice is None or invoice.status not in billable:
         return
     line = next(
-        (ln for ln in invoice.lines if ln.kind == "SUBSCRIPTION" and ln.subscription_external_id == sub.external_id),
+        (
+            ln
+            for ln in invoice.lines
+            if ln.kind == InvoiceLineKind.SUBSCRIPTION and ln.subscription_external_id == sub.external_id
+        ),
         None,
     )
     if line is None or not line.amount_minor:
         return
     tz = subscriptions.customer_timezone(customer, org)
-    owed_line = billing.fee_line(sub, phase, period, period.end, tz, sub.started_at)
+    owed_line = fee_line(sub, phase, period, period.end, tz, sub.started_at)
     owed = money.round_minor(owed_line.amount, currency) if owed_line else Decimal(0)
     fee = money.from_minor_units(line.amount_minor, currency)
     unused = fee - owed
@@ -112,19 +122,11 @@ async def _settle_upgrade(uow: UnitOfWork, actor: Actor, change: subscriptions.P
         uow, actor, org, sub, old, period, f"Unused {old.plan.name} after the upgrade to {new.plan.name}"
     )
     if new.plan.pay_in_advance:
-        bill = billing.BillingDate(at)
-        line = billing.fee_line(sub, new, period, period.end, tz, sub.started_at)
+        bill = BillingDate(at)
+        line = fee_line(sub, new, period, period.end, tz, sub.started_at)
         if line is not None:
             bill.lines.append(line)
-            await billing.issue_invoice(
-                uow,
-                actor,
-                org,
-                customer,
-                bill.lines,
-                currency,
-                kind="SUBSCRIPTION",
-                billing_key=billing.upgrade_billing_key(sub, at),
-                period=Period(at, period.end),
-                deductions=True,
+            upgrade = UpgradeInvoice(
+                subscription_id=sub.id, at=at, lines=bill.lines, currency=currency, period=Period(at, period.end)
             )
+            await issue_invoice(uow, actor, org, customer, upgrade)

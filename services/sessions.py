@@ -7,7 +7,7 @@ import math
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from db.models import Role, StaffSession, StaffUser
 from db.repositories.organizations import StaffSessionRepository, find_staff_users_by_email
@@ -32,9 +32,9 @@ MAX_USER_AGENT_LENGTH = 400
 class LoginRefused(Invalid):
     """Too many failed logins for this email or from this address: wait, then try again."""
 
-    def __init__(self, verdict: LoginVerdict) -> None:
+    def __init__(self, verdict: LoginVerdict, now: datetime) -> None:
         self.retry_after_seconds = max(1, math.ceil(verdict.retry_after))
-        until = (datetime.now(UTC) + timedelta(seconds=self.retry_after_seconds)).strftime("%H:%M:%S UTC")
+        until = (now + timedelta(seconds=self.retry_after_seconds)).strftime("%H:%M:%S UTC")
         if verdict.locked:
             minutes = max(1, round(self.retry_after_seconds / 60))
             message = (f"too many failed logins: logins with this email or from this address are locked "
@@ -81,7 +81,7 @@ async def login(
     verdict = await guard.attempt(email, ip)
     if not verdict.allowed:
         log.info("login refused: too many failures", extra={"ip": ip, "locked": verdict.locked})
-        raise LoginRefused(verdict)
+        raise LoginRefused(verdict, db.clock.now())
     async with db.read() as session:
         candidates = [
             u
@@ -102,7 +102,7 @@ async def login(
             code=AccessCode.ORGANIZATION_REQUIRED,
         )
     user = matching[0]
-    now = datetime.now(UTC)
+    now = db.clock.now()
     expires_at = now + timedelta(seconds=expires_in_seconds or config.ttl_seconds)
     async with db.unit_of_work() as uow:
         record = await StaffSessionRepository(uow.session, user.organization_id).add(
@@ -120,7 +120,7 @@ async def login(
             uow, actor, "staff_user.logged_in", "staff_user", user.id,
             after={"sessionId": record.id, "ip": ip, "expiresAt": expires_at},
         )
-    return LoggedIn(issue_session_token(config, user, record.id, expires_at), user, expires_at)
+    return LoggedIn(issue_session_token(config, user, record.id, now, expires_at), user, expires_at)
 
 
 async def _record_failure(
@@ -179,7 +179,7 @@ async def logout(uow: UnitOfWork, actor: Actor, *, everywhere: bool = False) -> 
     """Ends the caller's session (or every session of the caller); returns how many were ended."""
     session_id = _own_session(actor)
     repo = StaffSessionRepository(uow.session, actor.organization_id)
-    now = datetime.now(UTC)
+    now = uow.clock.now()
     if everywhere:
         assert actor.id is not None
         ended = await repo.revoke_of_user(uuid.UUID(actor.id), now)
@@ -204,7 +204,7 @@ async def revoke_session(uow: UnitOfWork, actor: Actor, session_id: uuid.UUID) -
         raise NotFound("no session with this id", field=("id",))
     if record.revoked_at is None:
         before = _session_view(record)
-        record.revoked_at = datetime.now(UTC)
+        record.revoked_at = uow.clock.now()
         await audit.record(uow, actor, "session.revoked", "session", record.id, before=before,
                            after=_session_view(record))
         announce_change(uow, actor.organization_id, "session", record.id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,10 +25,6 @@ from services.catalog import check_code, parse_charge_properties
 from services.errors import AlreadyExists, CatalogCode, CommonCode, Invalid, NotFound, Resource, SubscriptionCode, found
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 def lifecycle(subscription: Subscription) -> Lifecycle:
     ended = SubscriptionStatus(subscription.ended_status) if subscription.ended_status else None
     return Lifecycle(
@@ -36,8 +32,8 @@ def lifecycle(subscription: Subscription) -> Lifecycle:
     )
 
 
-def status_now(subscription: Subscription, at: datetime | None = None) -> SubscriptionStatus:
-    return status_at(lifecycle(subscription), at or now())
+def status_now(subscription: Subscription, at: datetime) -> SubscriptionStatus:
+    return status_at(lifecycle(subscription), at)
 
 
 def customer_timezone(customer: Customer, organization: Organization | None) -> str:
@@ -213,7 +209,7 @@ async def create_subscription(uow: UnitOfWork, actor: Actor, spec: SubscriptionS
     repo = SubscriptionRepository(uow.session, actor.organization_id)
     if await repo.by_external_id(external_id) is not None:
         raise AlreadyExists(f"a subscription with externalId {external_id!r} exists", field=("externalId",))
-    started_at = spec.started_at or now()
+    started_at = spec.started_at or uow.clock.now()
     if started_at.tzinfo is None:
         raise Invalid("startedAt needs a UTC offset", field=("startedAt",), code=CommonCode.NAIVE_DATETIME)
     overrides = _check_overrides(plan, spec.overrides)
@@ -252,7 +248,7 @@ async def _live_subscription(uow: UnitOfWork, actor: Actor, external_id: str) ->
         await SubscriptionRepository(uow.session, actor.organization_id).by_external_id(external_id, for_update=True),
         NotFound(f"no subscription with externalId {external_id!r}", field=("externalId",)),
     )
-    if not is_live(status_now(subscription)):
+    if not is_live(status_now(subscription, uow.clock.now())):
         raise Invalid("the subscription has ended", field=("externalId",), code=SubscriptionCode.SUBSCRIPTION_ENDED)
     return subscription
 
@@ -277,7 +273,7 @@ async def change_plan(
     subscription = await _live_subscription(uow, actor, external_id)
     await advisory_xact_lock(uow.session, LockNamespace.CUSTOMER_BILLING, subscription.customer_id)
     repo = SubscriptionRepository(uow.session, actor.organization_id)
-    at = now()
+    at = uow.clock.now()
     before = subscription_view(subscription)
     new_plan = await _plan_for(uow, actor, plan_code, subscription.customer, "planCode")
     current = phase_at(subscription, at)
@@ -330,7 +326,7 @@ async def terminate_subscription(uow: UnitOfWork, actor: Actor, external_id: str
     """Ends now: billed to today. A subscription that had not started is canceled instead."""
     subscription = await _live_subscription(uow, actor, external_id)
     repo = SubscriptionRepository(uow.session, actor.organization_id)
-    at, before = now(), subscription_view(subscription)
+    at, before = uow.clock.now(), subscription_view(subscription)
     pending = status_now(subscription, at) is SubscriptionStatus.PENDING
     await _drop_future_phases(repo, subscription, at if not pending else subscription.started_at)
     subscription.terminated_at = at
@@ -353,7 +349,7 @@ async def terminate_subscription(uow: UnitOfWork, actor: Actor, external_id: str
 async def cancel_subscription(uow: UnitOfWork, actor: Actor, external_id: str) -> Subscription:
     """Ends at the end of the current period (no refund); a pending one is canceled at once."""
     subscription = await _live_subscription(uow, actor, external_id)
-    at = now()
+    at = uow.clock.now()
     if status_now(subscription, at) is SubscriptionStatus.PENDING:
         return await terminate_subscription(uow, actor, external_id)
     repo = SubscriptionRepository(uow.session, actor.organization_id)

@@ -45,6 +45,7 @@ from graph.errors import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, storage_was_u
 from graph.http_events import events_endpoint
 from graph.live_credentials import CredentialWatchingHandler
 from graph.schema import schema
+from integrations.clock import SYSTEM_CLOCK, Clock
 from integrations.jobs import JobQueue
 from integrations.live import LiveHub
 from integrations.pubsub import RedisPublisher
@@ -54,7 +55,7 @@ from services.auth import Authenticator, SessionConfig
 from services.documents import PdfRenderer, link_refusal, render_credit_note, render_invoice
 from services.errors import Unauthenticated
 from services.rate_limits import Limit, LoginGuard, LoginPolicy, RateLimitConfig, RateLimited, RateLimiter
-from services.usage import UsageIngestor
+from services.usage.ingestion import UsageIngestor
 from valueverse.frontend import DEFAULT_BUILD_DIR, GraphiQLInFront, StaticExport
 from valueverse.logs import configure_logging
 from valueverse.metrics import metrics_endpoint, watch_outbox
@@ -294,11 +295,11 @@ class RequestMetrics:
                 )
 
 
-def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlette:
+def create_app(settings: Settings, database_url: str, redis_url: str, clock: Clock = SYSTEM_CLOCK) -> Starlette:
     publish = RedisPublisher(redis_url)
     broadcast = LiveHub(redis_url, publish=publish, on_connect=publish.resume)
     jobs = JobQueue(redis_url)
-    db = Database(database_url, pool_size=settings.db_pool_size, publish=publish, enqueue=jobs)
+    db = Database(database_url, pool_size=settings.db_pool_size, publish=publish, enqueue=jobs, clock=clock)
     session_config = SessionConfig(settings.resolved_secret_key(), settings.session_ttl_seconds)
     writer = UsageWriter(db.url)
     authenticator = Authenticator(db, session_config)
@@ -376,6 +377,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             request.query_params.get("signature", ""),
             session_config.secret_key,
             kind=kind,
+            now=db.clock.now().timestamp(),
         )
         if refusal is None:
             return None
@@ -457,7 +459,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             Route("/metrics", metrics_endpoint(settings.metrics_token)),
             Route("/v1/invoices/{invoice_id}/pdf", invoice_pdf),
             Route("/v1/credit-notes/{note_id}/pdf", credit_note_pdf),
-            Route("/v1/events", events_endpoint(admit, services.ingestor), methods=["POST"]),
+            Route("/v1/events", events_endpoint(admit, services.ingestor, db.clock), methods=["POST"]),
             Route("/graphql", GraphiQLInFront(site, graphql_app), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
             *site.routes(),

@@ -144,7 +144,7 @@ def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from valueverse.logs import configure_logging
-    from workers.settings import run
+    from workers.runner import run
 
     configure_logging(settings.log_level, settings.log_format)
     with servers(settings) as (database_url, redis_url):

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from db.models import Customer, Invoice, InvoiceNumberSequence, TaxRate, TaxRateAssignment
 from db.repositories.base import ScopedRepository
 from db.repositories.pagination import Page, paginate
+from domain.numbering import InvoiceKind, InvoiceStatus
 
 
 class InvoiceRepository(ScopedRepository[Invoice]):
@@ -46,8 +47,8 @@ class InvoiceRepository(ScopedRepository[Invoice]):
                 select(Invoice)
                 .where(
                     Invoice.organization_id == self.organization_id,
-                    Invoice.status == "DRAFT",
-                    Invoice.kind == "SUBSCRIPTION",
+                    Invoice.status == InvoiceStatus.DRAFT.value,
+                    Invoice.kind == InvoiceKind.SUBSCRIPTION.value,
                     Invoice.created_at <= cutoff,
                 )
                 .order_by(Invoice.created_at)
@@ -59,8 +60,8 @@ class InvoiceRepository(ScopedRepository[Invoice]):
         total = await self.session.scalar(
             select(func.coalesce(func.sum(Invoice.subtotal_minor - Invoice.discount_minor), 0)).where(
                 Invoice.organization_id == self.organization_id,
-                Invoice.kind == "PROGRESSIVE",
-                Invoice.status != "VOID",
+                Invoice.kind == InvoiceKind.PROGRESSIVE.value,
+                Invoice.status != InvoiceStatus.VOID.value,
                 Invoice.billing_key.startswith(key_prefix, autoescape=True),
             )
         )

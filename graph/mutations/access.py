@@ -166,7 +166,8 @@ class AccessMutations:
 
         record, errors = await run_use_case(info, RoleModel.VIEWER, revoke)
         current = info.context.actor.session_id if info.context.actor else None
-        return StaffSessionPayload(session=StaffSession.of(record, current) if record else None, user_errors=errors)
+        session = StaffSession.of(record, current, info.context.clock.now()) if record else None
+        return StaffSessionPayload(session=session, user_errors=errors)
 
     @strawberry.mutation(
         description="Change a staff user's role (ADMIN; never to or from a role stronger than the caller's)."

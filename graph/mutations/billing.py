@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import strawberry
@@ -16,7 +16,8 @@ from graph.mutations.common import run_use_case
 from graph.permissions import require_role
 from graph.types.invoice import Invoice
 from graph.types.tax_rate import TaxRate
-from services import billing, taxes
+from services import taxes
+from services.billing import drafts, runs, status
 from services.errors import CommonCode, Invalid
 
 
@@ -87,7 +88,8 @@ class BillingMutations:
     )
     async def run_billing(self, info: Info[Context, None], input: RunBillingInput) -> RunBillingPayload:
         actor = require_role(info, Role.ADMIN)
-        as_of = input.as_of or datetime.now(UTC)
+        now = info.context.clock.now()
+        as_of = input.as_of or now
         if as_of.tzinfo is None:
             return RunBillingPayload(
                 invoices=[],
@@ -98,7 +100,7 @@ class BillingMutations:
                     )
                 ],
             )
-        if as_of > datetime.now(UTC) + timedelta(minutes=5):
+        if as_of > now + timedelta(minutes=5):
             return RunBillingPayload(
                 invoices=[],
                 failures=[],
@@ -110,7 +112,7 @@ class BillingMutations:
                     )
                 ],
             )
-        result = await billing.run_billing(info.context.db, actor, as_of)
+        result = await runs.run_billing(info.context.db, actor, as_of)
         return RunBillingPayload(
             invoices=[Invoice.of(i) for i in result.invoices],
             user_errors=[],
@@ -120,21 +122,21 @@ class BillingMutations:
     @strawberry.mutation(description="DRAFT → OPEN with the next invoice number (FINANCE).")
     async def finalize_invoice(self, info: Info[Context, None], input: InvoiceIdInput) -> InvoicePayload:
         invoice, errors = await run_use_case(
-            info, Role.FINANCE, lambda uow, a: billing.finalize_invoice(uow, a, _id(input.id))
+            info, Role.FINANCE, lambda uow, a: drafts.finalize_invoice(uow, a, _id(input.id))
         )
         return InvoicePayload(invoice=Invoice.of(invoice) if invoice else None, user_errors=errors)
 
     @strawberry.mutation(description="Recompute a draft from current usage and prices (FINANCE).")
     async def refresh_invoice(self, info: Info[Context, None], input: InvoiceIdInput) -> InvoicePayload:
         invoice, errors = await run_use_case(
-            info, Role.FINANCE, lambda uow, a: billing.refresh_invoice(uow, a, _id(input.id))
+            info, Role.FINANCE, lambda uow, a: drafts.refresh_invoice(uow, a, _id(input.id))
         )
         return InvoicePayload(invoice=Invoice.of(invoice) if invoice else None, user_errors=errors)
 
     @strawberry.mutation(description="Void a draft or open invoice (FINANCE).")
     async def void_invoice(self, info: Info[Context, None], input: InvoiceIdInput) -> InvoicePayload:
         invoice, errors = await run_use_case(
-            info, Role.FINANCE, lambda uow, a: billing.void_invoice(uow, a, _id(input.id))
+            info, Role.FINANCE, lambda uow, a: status.void_invoice(uow, a, _id(input.id))
         )
         return InvoicePayload(invoice=Invoice.of(invoice) if invoice else None, user_errors=errors)
 
@@ -144,14 +146,14 @@ class BillingMutations:
     )
     async def regenerate_invoice(self, info: Info[Context, None], input: InvoiceIdInput) -> InvoicePayload:
         invoice, errors = await run_use_case(
-            info, Role.FINANCE, lambda uow, a: billing.regenerate_invoice(uow, a, _id(input.id))
+            info, Role.FINANCE, lambda uow, a: drafts.regenerate_invoice(uow, a, _id(input.id))
         )
         return InvoicePayload(invoice=Invoice.of(invoice) if invoice else None, user_errors=errors)
 
     @strawberry.mutation(description="Stop collecting an open invoice (FINANCE).")
     async def mark_invoice_uncollectible(self, info: Info[Context, None], input: InvoiceIdInput) -> InvoicePayload:
         invoice, errors = await run_use_case(
-            info, Role.FINANCE, lambda uow, a: billing.mark_uncollectible(uow, a, _id(input.id))
+            info, Role.FINANCE, lambda uow, a: status.mark_uncollectible(uow, a, _id(input.id))
         )
         return InvoicePayload(invoice=Invoice.of(invoice) if invoice else None, user_errors=errors)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import strawberry
 from strawberry.types import Info
@@ -14,7 +14,7 @@ from graph.context import Context
 from graph.errors import PublicError, UserError, user_error
 from graph.permissions import require_role
 from graph.scalars import JSON
-from services import usage
+from services.usage import ingestion
 
 
 @strawberry.input
@@ -55,7 +55,7 @@ class UsageMutations:
     @strawberry.mutation(description="Send usage events (FINANCE). Valid events count even if others are rejected.")
     async def ingest_usage(self, info: Info[Context, None], input: IngestUsageInput) -> IngestUsagePayload:
         events = [
-            usage.EventInput(
+            ingestion.EventInput(
                 e.transaction_id,
                 e.metric_code,
                 e.customer_external_id,
@@ -67,7 +67,7 @@ class UsageMutations:
         ]
         actor = require_role(info, Role.FINANCE)
         try:
-            result = await info.context.services.ingestor.ingest(actor, events, datetime.now(UTC))
+            result = await info.context.services.ingestor.ingest(actor, events, info.context.clock.now())
         except DomainError as exc:
             return IngestUsagePayload(accepted=0, duplicates=0, rejected=[], user_errors=[user_error(exc)])
         except WriterUnavailable:

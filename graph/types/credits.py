@@ -107,7 +107,10 @@ class CreditNote:
 
         base = str(info.context.request.base_url).rstrip("/") if info.context.request is not None else ""
         return base + signed_pdf_path(
-            uuid.UUID(str(self.id)), info.context.services.session_config.secret_key, kind="credit-note"
+            uuid.UUID(str(self.id)),
+            info.context.services.session_config.secret_key,
+            now=info.context.clock.now().timestamp(),
+            kind="credit-note",
         )
 
     @classmethod

@@ -2,36 +2,21 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from enum import Enum
 
 import strawberry
 from strawberry.types import Info
 
 from db.models import Invoice as InvoiceModel
 from db.models import InvoiceLine as InvoiceLineModel
-from domain import money
+from domain import invoicing, money, numbering
 from graph.context import Context
 from graph.scalars import JSON, price
 from graph.types.credits import CreditNote
 from graph.types.customer import Customer
 
-
-@strawberry.enum
-class InvoiceStatus(Enum):
-    DRAFT = "DRAFT"
-    OPEN = "OPEN"
-    PAID = "PAID"
-    VOID = "VOID"
-    UNCOLLECTIBLE = "UNCOLLECTIBLE"
-
-
-@strawberry.enum
-class InvoiceLineKind(Enum):
-    SUBSCRIPTION = "SUBSCRIPTION"
-    CHARGE = "CHARGE"
-    TRUE_UP = "TRUE_UP"
-    ONE_OFF = "ONE_OFF"
-    CREDIT = "CREDIT"
+# The API's enums are the domain's: one list of statuses and line kinds.
+InvoiceStatus = strawberry.enum(numbering.InvoiceStatus, name="InvoiceStatus")
+InvoiceLineKind = strawberry.enum(invoicing.InvoiceLineKind, name="InvoiceLineKind")
 
 
 @strawberry.type
@@ -124,7 +109,9 @@ class Invoice:
         from services.documents import signed_pdf_path
 
         base = str(info.context.request.base_url).rstrip("/") if info.context.request is not None else ""
-        return base + signed_pdf_path(self.row.id, info.context.services.session_config.secret_key)
+        return base + signed_pdf_path(
+            self.row.id, info.context.services.session_config.secret_key, now=info.context.clock.now().timestamp()
+        )
 
     @classmethod
     def of(cls, i: InvoiceModel) -> Invoice:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 import strawberry
 
@@ -23,7 +23,7 @@ class StaffSession:
     current: bool = strawberry.field(description="The session of this request.")
 
     @classmethod
-    def of(cls, record: StaffSessionModel, current: uuid.UUID | None) -> StaffSession:
+    def of(cls, record: StaffSessionModel, current: uuid.UUID | None, now: datetime) -> StaffSession:
         return cls(
             id=strawberry.ID(str(record.id)),
             staff_user=StaffUser.of(record.user),
@@ -33,6 +33,6 @@ class StaffSession:
             last_seen_at=record.last_seen_at,
             ip=record.ip,
             user_agent=record.user_agent,
-            active=record.revoked_at is None and record.expires_at > datetime.now(UTC),
+            active=record.revoked_at is None and record.expires_at > now,
             current=record.id == current,
         )

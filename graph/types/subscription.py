@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import strawberry
 from strawberry.types import Info
@@ -29,30 +29,30 @@ class Subscription:
     row: strawberry.Private[SubscriptionModel]
 
     @strawberry.field
-    def status(self) -> SubscriptionStatus:
-        return rules.status_now(self.row)
+    def status(self, info: Info[Context, None]) -> SubscriptionStatus:
+        return rules.status_now(self.row, info.context.clock.now())
 
     @strawberry.field
     def customer(self) -> Customer:
         return Customer.of(self.row.customer)
 
     @strawberry.field(description="The plan in effect now (the first one if not started yet).")
-    def plan(self) -> Plan:
-        return Plan.of(rules.phase_at(self.row, datetime.now(UTC)).plan)
+    def plan(self, info: Info[Context, None]) -> Plan:
+        return Plan.of(rules.phase_at(self.row, info.context.clock.now()).plan)
 
     @strawberry.field(description="The plan of a downgrade scheduled at the period end.")
-    def next_plan(self) -> Plan | None:
-        upcoming = rules.upcoming_phase(self.row, datetime.now(UTC))
+    def next_plan(self, info: Info[Context, None]) -> Plan | None:
+        upcoming = rules.upcoming_phase(self.row, info.context.clock.now())
         return Plan.of(upcoming.plan) if upcoming else None
 
     @strawberry.field(description="When the scheduled downgrade takes effect.")
-    def downgrade_at(self) -> datetime | None:
-        upcoming = rules.upcoming_phase(self.row, datetime.now(UTC))
+    def downgrade_at(self, info: Info[Context, None]) -> datetime | None:
+        upcoming = rules.upcoming_phase(self.row, info.context.clock.now())
         return upcoming.starts_at if upcoming else None
 
     @strawberry.field(description="This customer's own prices, overriding the plan's (enterprise deals).")
-    def plan_overrides(self) -> JSON | None:
-        return rules.phase_at(self.row, datetime.now(UTC)).overrides or None
+    def plan_overrides(self, info: Info[Context, None]) -> JSON | None:
+        return rules.phase_at(self.row, info.context.clock.now()).overrides or None
 
     @strawberry.field
     async def current_period_start(self, info: Info[Context, None]) -> datetime | None:
@@ -81,9 +81,10 @@ class Subscription:
 
 
 async def _period(subscription: Subscription, info: Info[Context, None]):
-    if not rules.is_live(rules.status_now(subscription.row)):
+    now = info.context.clock.now()
+    if not rules.is_live(rules.status_now(subscription.row, now)):
         return None
     organization = await info.context.loaders.organization.load(subscription.row.organization_id)
     return rules.current_period(
-        subscription.row, rules.customer_timezone(subscription.row.customer, organization), datetime.now(UTC)
+        subscription.row, rules.customer_timezone(subscription.row.customer, organization), now
     )

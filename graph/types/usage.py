@@ -10,8 +10,8 @@ import strawberry
 from domain.pricing import ChargeFee, FeeBreakdownLine
 from graph.scalars import JSON
 from graph.types.enums import BreakdownKind, ChargeModel
-from services.usage import ChargeUsage as ChargeUsageReport
-from services.usage import UsageReport
+from services.usage.rating import ChargeUsage as ChargeUsageReport
+from services.usage.rating import UsageReport
 
 
 @strawberry.type(description="One step of a fee's math, e.g. a graduated range: units x perUnitAmount + flatAmount.")

@@ -30,6 +30,7 @@ from domain.dunning import DeclineKind, classify_decline
 from domain.errors import DomainError
 from domain.money import currency_exponent, from_minor_units
 from domain.payments import PaymentProvider
+from integrations.clock import SYSTEM_CLOCK, Clock
 from integrations.payments.base import (
     ChargeRequest,
     ChargeResult,
@@ -82,7 +83,9 @@ class PayPalGateway:
         timeout: float = 30.0,
         webhook_tolerance: float | None = WEBHOOK_TOLERANCE_SECONDS,
         http: httpx.AsyncClient | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.clock = clock  # what a webhook's transmission time is compared with
         if not client_id or not client_secret:
             raise ProviderConfigurationError("PayPal needs a client id and a client secret", code="INVALID_KEY")
         if test_mode is True and not is_sandbox(api_base):
@@ -285,7 +288,7 @@ class PayPalGateway:
             raise WebhookRejected("the webhook body is not a PayPal event", code="WEBHOOK_MALFORMED")
         if self.webhook_tolerance is not None:
             sent_at = _parse_time(str(fields["transmission_time"]))
-            if sent_at is None or abs(time.time() - sent_at.timestamp()) > self.webhook_tolerance:
+            if sent_at is None or abs(self.clock.now().timestamp() - sent_at.timestamp()) > self.webhook_tolerance:
                 raise WebhookRejected("the PayPal transmission time is too far from now", code="WEBHOOK_STALE")
         verification = await self._json(
             "POST",

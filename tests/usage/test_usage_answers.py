@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from services import usage, usage_cache
+from services.usage import cache, rating
 from tests.client import TransportQueryError
 from tests.db import scalar
 from tests.graph.catalog_helpers import INGEST, USAGE, customer, metric, plan, subscribe, uid
@@ -111,9 +111,9 @@ async def test_a_subscription_ended_is_no_longer_answered_from_what_was_kept(sta
     assert raised.value.errors[0]["extensions"]["code"] == "NO_ACTIVE_SUBSCRIPTION"
 
 
-async def _at(operator_db, org: str, c: str, at: datetime) -> usage.UsageReport:
+async def _at(operator_db, org: str, c: str, at: datetime) -> rating.UsageReport:
     async with operator_db.read() as session:
-        return await usage_cache.current_usage(session, uuid.UUID(org), c, None, at)
+        return await cache.current_usage(session, uuid.UUID(org), c, None, at)
 
 
 async def test_the_next_period_is_computed_fresh_and_the_kept_one_not_served_in_it(stack, tenant, operator_db) -> None:
@@ -142,7 +142,7 @@ async def test_a_second_subscription_starting_later_ends_what_the_first_answer_h
     valid_until = await scalar(stack.database_url, "SELECT valid_until FROM usage_answers WHERE organization_id = "
                                "$1::uuid AND customer_external_id = $2", tenant.organization_id, c)
     assert valid_until == start.replace(microsecond=start.microsecond)
-    with pytest.raises(usage.UsageUnavailable) as raised:
+    with pytest.raises(rating.UsageUnavailable) as raised:
         await _at(operator_db, tenant.organization_id, c, start + timedelta(seconds=1))
     assert raised.value.code == "SUBSCRIPTION_REQUIRED"
 

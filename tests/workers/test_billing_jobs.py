@@ -13,7 +13,7 @@ from gql import gql
 from tests.client import ws_client
 from tests.db import execute, scalar
 from tests.graph.test_billing import INVOICES, RUN, _monthly_customer
-from workers.settings import enqueue_billing
+from workers.jobs.billing import enqueue_billing
 
 PUSHED = gql("subscription { invoiceUpdated { number status customer { externalId } } }")
 

@@ -6,7 +6,7 @@ organization's time zone, and the moment asked about. The moment matters only th
 phase and status it falls in; everything else is covered by the versions `db.usage_answers` checks. So an
 answer is kept for the stretch of time from its computation to the first moment at which any of the
 customer's subscriptions changes period, phase or status, and reused within that stretch while the versions
-are unchanged: exactly the answer `services.usage.current_usage` would compute, in one statement.
+are unchanged: exactly the answer `services.usage.rating.current_usage` would compute, in one statement.
 
 An answer is kept with a digest of the code that computed it (`CODE_VERSION`): another release computes its own.
 Only answers are kept, not refusals (no customer, no live subscription, usage that cannot be rated): those
@@ -29,8 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import domain
 import services
 from db import usage_answers
-from services import usage
-from services.usage import ChargeUsage, UsageReport
+from services.usage import rating
+from services.usage.rating import ChargeUsage, UsageReport
 
 log = logging.getLogger("valueverse.usage_cache")
 
@@ -55,7 +55,7 @@ def _code_version() -> bytes:
     a release that changed how usage is rated, is never read back."""
     digest = hashlib.blake2b(digest_size=8)
     for package in (domain, services):
-        for path in sorted(Path(package.__file__).parent.rglob("*.py")):
+        for path in sorted(Path(package.__path__[0]).rglob("*.py")):
             digest.update(path.read_bytes())
     return digest.digest()
 
@@ -88,7 +88,7 @@ async def current_usage(
     subscription_external_id: str | None,
     at: datetime,
 ) -> UsageReport:
-    """`services.usage.current_usage`, from the kept answer when it still holds (the same answer either way)."""
+    """`rating.current_usage`, from the kept answer when it still holds (the same answer either way)."""
     found = await usage_answers.lookup(session, organization_id, customer_external_id, subscription_external_id, at)
     if found.answer is not None and found.answer.startswith(CODE_VERSION):
         try:
@@ -96,7 +96,7 @@ async def current_usage(
         except (msgspec.DecodeError, msgspec.ValidationError):  # a guard: CODE_VERSION covers what writes them
             log.warning("a kept usage answer could not be read back: computing it again")
     # Everything below is read after the versions were: see db/usage_answers.py for why that keeps it exact.
-    report = await usage.current_usage(session, organization_id, customer_external_id, subscription_external_id, at)
+    report = await rating.current_usage(session, organization_id, customer_external_id, subscription_external_id, at)
     valid_until = min([report.to_datetime, *found.moments])
     if at < valid_until:
         await usage_answers.keep(session, organization_id, customer_external_id, subscription_external_id,
