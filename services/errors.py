@@ -110,12 +110,12 @@ class OrganizationCode(StrEnum):
 class UseCaseError(DomainError):
     """Bad input found by a use case (not by a pure rule): same shape as a DomainError."""
 
-    code = CommonCode.INVALID
+    code: ClassVar[str] = CommonCode.INVALID
 
     def __init__(self, message: str, *, field: Sequence[str] = (), code: str | None = None) -> None:
         super().__init__(message, field=field)
         if code is not None:
-            self.code = code  # type: ignore[misc,assignment]  # this instance's own code
+            self.code = code  # type: ignore[misc]  # this instance's own code
 
 
 class NotFound(UseCaseError):
