@@ -276,3 +276,50 @@ async def test_prorated_graduated_of_a_terminated_subscription_bills_the_termina
     check_invariants(inv)
     assert cents(D(8) / 31 * 10) == "2.58"  # the published figure
     assert [line["amount"] for line in charge_lines(inv)] == [cents(D(8) / n * 10)]  # (1 x 7 + 1 x 1)/N x 10
+
+
+# minimum commitments in a first partial period --------------------------------------------------------------------
+
+LAGO_COMMITMENT_CASES = [
+    # Lago spec/scenarios/commitments/minimum/in_advance_spec.rb: a 1,000.00 plan paid in advance, a 10,000.00
+    # commitment; the first period's true-up, billed at its end, with the next period's fee in advance.
+    # CALENDAR weekly from Wednesday Feb 1, 2023: Feb 1-5, 5 of 7 days: (10,000 - 1,000) x 5/7 = 6,428.57
+    ("WEEKLY", "CALENDAR", "2023-02-01T00:00:00+00:00", "2023-02-06T10:00:00+00:00", "6428.57"),
+    # CALENDAR monthly from Feb 4, 2023: 25 of 28 days: 9,000 x 25/28 = 8,035.71
+    ("MONTHLY", "CALENDAR", "2023-02-04T00:00:00+00:00", "2023-03-01T10:00:00+00:00", "8035.71"),
+    # CALENDAR quarterly from Feb 4, 2023: Feb 4 - Mar 31, 56 of the quarter's 90 days: 9,000 x 56/90 = 5,600.00
+    ("QUARTERLY", "CALENDAR", "2023-02-04T00:00:00+00:00", "2023-04-01T10:00:00+00:00", "5600.00"),
+    # ANNIVERSARY: whole periods, 10,000 - 1,000 = 9,000.00
+    ("WEEKLY", "ANNIVERSARY", "2023-02-01T00:00:00+00:00", "2023-02-08T10:00:00+00:00", "9000.00"),
+    ("MONTHLY", "ANNIVERSARY", "2023-02-04T00:00:00+00:00", "2023-03-04T10:00:00+00:00", "9000.00"),
+    ("QUARTERLY", "ANNIVERSARY", "2023-02-04T00:00:00+00:00", "2023-05-04T10:00:00+00:00", "9000.00"),
+]
+
+
+async def test_a_minimum_commitment_in_a_first_partial_period_is_prorated_like_the_fee(tenant) -> None:
+    """Lago's in-advance commitment vectors, at Lago's own dates (no usage, so no 35-day limit): the commitment
+    of a partial first period takes the fee's share of the full period."""
+    api = tenant.api
+    for index, (interval, billing_time, started, billed_at, true_up) in enumerate(LAGO_COMMITMENT_CASES):
+        code, cust = f"committed-{index}", f"committed-{index}"
+        await make_plan(
+            api,
+            code,
+            "Committed",
+            "1000",
+            interval=interval,
+            currency="EUR",
+            payInAdvance=True,
+            minimumCommitment="10000",
+        )
+        await customer(api, cust, timezone="UTC", currency="EUR")
+        await subscribe(api, cust, code, f"{cust}-sub", startedAt=started, billingTime=billing_time)
+        await run_billing(api, billed_at)
+        first, at_period_end = await invoices_of(api, cust)
+        for inv in (first, at_period_end):
+            check_invariants(inv)
+        assert [line["kind"] for line in first["lines"]] == ["SUBSCRIPTION"], (interval, billing_time)
+        assert [line["amount"] for line in at_period_end["lines"] if line["kind"] == "TRUE_UP"] == [true_up], (
+            interval,
+            billing_time,
+        )
