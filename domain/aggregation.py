@@ -16,8 +16,10 @@ Decisions (write them into docs/ as the metric reference):
   With no (numeric) event they are 0, or the carried value.
 - WEIGHTED_SUM follows Lago: each event's value is an *increment* to a running level that
   starts at `carried_value` (or 0) at period start; each level is weighted by the seconds
-  it is in effect, the last one up to period end; the sum is divided by the period's
-  seconds. E.g. 0 GB, +10 at mid-period -> 5 GB average.
+  it is in effect, the last one up to period end; the sum is divided by the seconds of the
+  *full* billing period (`full_period`), not of the part the subscription covers. E.g. 0 GB,
+  +10 at mid-period -> 5 GB average; 2,500 GB from the 5th of a 31-day month (a first
+  CALENDAR period) -> 2,500 x 27/31 = 2,177.42 GB, as Lago bills it.
 - `carried_value` is the previous period's closing value of a recurring metric
   (see `closing_value`): SUM and COUNT add to it, MAX keeps it as a floor, LATEST falls
   back to it when the period has no event, WEIGHTED_SUM starts its level at it.
@@ -25,8 +27,10 @@ Decisions (write them into docs/ as the metric reference):
 - A *prorated* charge on a recurring COUNT or SUM metric (seats) counts each unit for the local
   days it was in use ÷ the days of the full billing period, as Lago does: the carried units for
   every day of the window, a unit added on a day from that day on, a unit removed on a day up to
-  and including that day. E.g. in a 30-day month, 10 seats all month and +5 on the 16th:
-  10 + 5 x 15/30 = 12.5 units. See `prorated_units`.
+  and including that day -- a day counts when the unit was in use at some moment of it, so a unit
+  removed exactly at a local midnight is not billed for the day that midnight starts. E.g. in a
+  30-day month, 10 seats all month and +5 on the 16th: 10 + 5 x 15/30 = 12.5 units. The day by
+  day level (`daily_levels`) is what prorated GRADUATED and VOLUME price; see `prorated_units`.
 """
 
 from __future__ import annotations
@@ -34,13 +38,19 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from domain.errors import AggregationNotCombinable, FieldNameRequired, ProrationNotSupported, RecurringNotSupported
+from domain.errors import (
+    AggregationNotCombinable,
+    FieldNameRequired,
+    InvalidPeriod,
+    ProrationNotSupported,
+    RecurringNotSupported,
+)
 from domain.money import require_decimal
-from domain.periods import Period, local_date, require_aware
+from domain.periods import Period, local_date, local_midnight, require_aware
 
 PRORATABLE = frozenset({"COUNT", "SUM"})
 """Aggregations of recurring metrics whose charges may be prorated (a level of units changed by events)."""
@@ -164,7 +174,9 @@ def _sort_key(event: UsageEvent) -> tuple[datetime, str]:
     return event.timestamp, event.transaction_id
 
 
-def _weighted_sum(events: list[UsageEvent], field_name: str, period: Period, opening_level: Decimal) -> Decimal:
+def _weighted_sum(
+    events: list[UsageEvent], field_name: str, period: Period, opening_level: Decimal, full_period: Period
+) -> Decimal:
     level = opening_level
     weighted = _ZERO
     since = period.start
@@ -176,7 +188,17 @@ def _weighted_sum(events: list[UsageEvent], field_name: str, period: Period, ope
         since = event.timestamp
         level += increment
     weighted += level * ((period.end - since) // _MICROSECOND)
-    return weighted / (period.duration // _MICROSECOND)
+    return weighted / (full_period.duration // _MICROSECOND)
+
+
+def _enclosing(period: Period, full_period: Period | None) -> Period:
+    if full_period is None:
+        return period
+    if not isinstance(full_period, Period):
+        raise TypeError(f"full_period must be a Period, not {type(full_period).__name__}")
+    if not (full_period.start <= period.start and period.end <= full_period.end):
+        raise InvalidPeriod("the period must lie within its full billing period", field=("fullPeriod",))
+    return full_period
 
 
 def aggregate(
@@ -186,10 +208,15 @@ def aggregate(
     period: Period,
     filters: Mapping[str, Sequence[str]] | None = None,
     carried_value: Decimal | None = None,
+    full_period: Period | None = None,
 ) -> Decimal:
-    """The metric's value over `period` (the charge's units)."""
+    """The metric's value over `period` (the charge's units).
+
+    `full_period` is the billing period that `period` is part of (default: `period` itself); only
+    WEIGHTED_SUM reads it, as the time it averages over."""
     aggregation = Aggregation(aggregation)
     validate_metric(aggregation, field_name, recurring=carried_value is not None)
+    full_period = _enclosing(period, full_period)
     carried = None if carried_value is None else require_decimal(carried_value, "carried_value")
     start, end = period.start, period.end
     counted = [
@@ -200,7 +227,7 @@ def aggregate(
 
     assert field_name is not None  # validate_metric requires it beyond COUNT
     if aggregation is Aggregation.WEIGHTED_SUM:
-        return _weighted_sum(counted, field_name, period, carried or _ZERO)
+        return _weighted_sum(counted, field_name, period, carried or _ZERO, full_period)
     if aggregation is Aggregation.UNIQUE_COUNT:
         distinct = {dimension_text(event.properties.get(field_name)) for event in counted}
         distinct.discard(None)
@@ -229,6 +256,99 @@ def validate_proration(aggregation: Aggregation, recurring: bool) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class DailyLevels:
+    """A recurring metric's level on each billed local day of a window, in runs of equal days.
+
+    A day's level is the level at its start plus what was added during it (a unit removed during
+    a day was in use that day). `closing` is the level at the window's end, the units a charge that
+    is not prorated counts; `full_period_days` divides unit-days into units."""
+
+    runs: tuple[tuple[Decimal, int], ...]  # (level, days), in order
+    full_period_days: int
+    opening: Decimal
+    closing: Decimal
+
+    @property
+    def unit_days(self) -> Decimal:
+        return sum((level * days for level, days in self.runs), _ZERO)
+
+    @property
+    def units(self) -> Decimal:
+        """Unit-days ÷ the days of the full billing period (a prorated STANDARD charge's units)."""
+        return self.unit_days / self.full_period_days
+
+    @property
+    def peak(self) -> Decimal:
+        """The highest level of a billed day (the opening level if no day is billed)."""
+        return max((level for level, _ in self.runs), default=self.opening)
+
+    def unit_days_between(self, lower: Decimal, upper: Decimal | None) -> Decimal:
+        """Unit-days of the units above `lower` and up to `upper` (None: no upper bound), day by day."""
+        total = _ZERO
+        for level, days in self.runs:
+            top = level if upper is None else min(level, upper)
+            if top > lower:
+                total += (top - lower) * days
+        return total
+
+
+def daily_levels(
+    aggregation: Aggregation,
+    events: Iterable[UsageEvent],
+    field_name: str | None,
+    window: Period,
+    full_period_days: int,
+    tz: str,
+    filters: Mapping[str, Sequence[str]] | None = None,
+    carried_value: Decimal | None = None,
+    days_until: datetime | None = None,
+) -> DailyLevels:
+    """The level of a prorated charge's metric on each local day of `window` it bills.
+
+    The level opens at `carried_value` on the window's first local day; an event changes it by its
+    value (COUNT: +1). An increase counts from its local day, a decrease from the day after its own
+    (from its own day when it happens exactly at that day's local midnight: the unit was not in use
+    that day). The days run from the window's first local day to the local day of `days_until`
+    (default: the window's end), excluded: a window cut by a plan change leaves the change day to
+    the next plan, as fees do; a termination passes the end of its day, which it bills.
+    """
+    aggregation = Aggregation(aggregation)
+    validate_proration(aggregation, recurring=True)
+    validate_metric(aggregation, field_name, recurring=True)
+    if not isinstance(full_period_days, int) or isinstance(full_period_days, bool) or full_period_days <= 0:
+        raise ValueError("full_period_days must be a positive int")
+    after_last = local_date(require_aware(days_until or window.end, "days_until"), tz)
+    first = local_date(window.start, tz)
+    opening = require_decimal(carried_value or _ZERO, "carried_value")
+    closing = opening
+    changes: dict[date, Decimal] = {}
+    for event in events:
+        if not (window.start <= event.timestamp < window.end and matches_filters(event.properties, filters)):
+            continue
+        if aggregation is Aggregation.COUNT:
+            change: Decimal | None = Decimal(1)
+        else:
+            change = numeric_value(event.properties.get(field_name or ""))
+        if not change:
+            continue
+        closing += change
+        day = local_date(event.timestamp, tz)
+        if change < 0 and local_midnight(day, tz) != event.timestamp:
+            day += timedelta(days=1)  # in use on the day it was removed
+        day = max(day, first)
+        changes[day] = changes.get(day, _ZERO) + change
+    runs: list[tuple[Decimal, int]] = []
+    level, since = opening, first
+    for day in sorted(d for d in changes if d < after_last):
+        if day > since:
+            runs.append((level, (day - since).days))
+        level, since = level + changes[day], max(since, day)
+    if after_last > since:
+        runs.append((level, (after_last - since).days))
+    return DailyLevels(tuple(runs), full_period_days, opening, closing)
+
+
 def prorated_units(
     aggregation: Aggregation,
     events: Iterable[UsageEvent],
@@ -240,34 +360,10 @@ def prorated_units(
     carried_value: Decimal | None = None,
     days_until: datetime | None = None,
 ) -> Decimal:
-    """Units of a prorated charge: unit-days in use over `window` ÷ the days of the full period.
-
-    The level opens at `carried_value` on the window's first local day; an event changes it by its
-    value (COUNT: +1). An increase counts from its local day, a decrease stops counting after its day.
-    The days counted run from the window's first local day to the local day of `days_until` (default:
-    the window's end), excluded: a window cut by a plan change leaves the change day to the next plan,
-    as fees do; a termination passes the end of its day, which it bills.
-    """
-    aggregation = Aggregation(aggregation)
-    validate_proration(aggregation, recurring=True)
-    validate_metric(aggregation, field_name, recurring=True)
-    if not isinstance(full_period_days, int) or full_period_days <= 0:
-        raise ValueError("full_period_days must be a positive int")
-    after_last = local_date(require_aware(days_until or window.end, "days_until"), tz)
-    first = local_date(window.start, tz)
-    unit_days = require_decimal(carried_value or _ZERO, "carried_value") * max((after_last - first).days, 0)
-    for event in events:
-        if not (window.start <= event.timestamp < window.end and matches_filters(event.properties, filters)):
-            continue
-        if aggregation is Aggregation.COUNT:
-            change: Decimal | None = Decimal(1)
-        else:
-            change = numeric_value(event.properties.get(field_name or ""))
-        if not change:
-            continue
-        in_use = (after_last - max(local_date(event.timestamp, tz), first)).days - (0 if change > 0 else 1)
-        unit_days += change * max(in_use, 0)
-    return unit_days / full_period_days
+    """Units of a prorated charge: unit-days in use over `window` ÷ the days of the full period (see `daily_levels`)."""
+    return daily_levels(
+        aggregation, events, field_name, window, full_period_days, tz, filters, carried_value, days_until
+    ).units
 
 
 def closing_value(

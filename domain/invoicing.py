@@ -19,7 +19,9 @@ Decisions for docs/:
   `tax.reverse_charge_applies`, even on lines without tax rates.
 - Minimum commitment true-up: max(0, commitment x days billed / days in period - fees);
   the fees are the period's rounded fee lines before discounts. A charge's minimum:
-  max(0, minimum - fee). Both are unrounded fee amounts that become an invoice line.
+  max(0, minimum x days its charge covers / days in period - fee) (Lago: a 10.00 minimum over
+  Aug 1-15 of 31 days is 4.84; with 2.00 of usage the true-up is 2.84). Both prorate with
+  `proration.PeriodShare`, and both are unrounded fee amounts that become an invoice line.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from domain.errors import (
 )
 from domain.money import currency_exponent, from_minor_units, require_decimal, round_minor, to_minor_units
 from domain.pricing import FeeBreakdownLine
-from domain.proration import true_up
+from domain.proration import WHOLE_PERIOD, PeriodShare, true_up
 from domain.tax import TaxContext, TaxRate, reverse_charge_applies, tax_for_line
 
 _ZERO = Decimal(0)
@@ -257,24 +259,32 @@ def compute_invoice(
     )
 
 
-def minimum_commitment_true_up(commitment: Decimal, period_fraction: Decimal, fees_total: Decimal) -> Decimal:
-    """max(0, commitment x period fraction - fees), unrounded; the fraction is days billed / days in period."""
+def minimum_commitment_true_up(
+    commitment: Decimal, period_fraction: Decimal | PeriodShare, fees_total: Decimal
+) -> Decimal:
+    """max(0, commitment x the share of the period billed - fees), unrounded.
+
+    The share is a `PeriodShare` (exact: commitment x days billed / days in period) or its fraction."""
     commitment = require_decimal(commitment, "commitment")
-    fraction = require_decimal(period_fraction, "period_fraction")
     if commitment < 0:
         raise NegativeInvoiceAmount("a minimum commitment must not be negative", field=("minimumCommitment",))
+    if isinstance(period_fraction, PeriodShare):
+        return true_up(period_fraction.of(commitment), fees_total)
+    fraction = require_decimal(period_fraction, "period_fraction")
     if not _ZERO <= fraction <= _ONE:
         raise InvalidPeriodFraction("the part of the period billed is between 0 and 1", field=("periodFraction",))
     prorated = commitment if fraction == _ONE else commitment * fraction
     return true_up(prorated, fees_total)
 
 
-def charge_minimum_true_up(min_amount: Decimal, fee: Decimal) -> Decimal:
-    """max(0, the charge's minimum - its fee), unrounded."""
+def charge_minimum_true_up(min_amount: Decimal, fee: Decimal, share: PeriodShare = WHOLE_PERIOD) -> Decimal:
+    """max(0, the charge's minimum for the share of the period its charge covers - its fee), unrounded."""
     min_amount = require_decimal(min_amount, "min_amount")
     if min_amount < 0:
         raise NegativeInvoiceAmount("a charge minimum must not be negative", field=("minAmount",))
-    return true_up(min_amount, fee)
+    if not isinstance(share, PeriodShare):
+        raise TypeError(f"share must be a PeriodShare, not {type(share).__name__}")
+    return true_up(share.of(min_amount), fee)
 
 
 def progressive_billing_credit(interim_invoices_totals: Iterable[Decimal]) -> Decimal:

@@ -32,6 +32,19 @@ Other models:
   `fixedAmount`, raised to `perTransactionMinAmount` / lowered to `perTransactionMaxAmount`.
 - Negative units (a SUM metric that went below zero) and negative event values are priced
   as zero: a charge never turns into a credit; credit notes do that.
+
+Prorated charges (a recurring COUNT or SUM metric, `aggregation.DailyLevels`), as Lago bills them:
+
+- STANDARD: the prorated units (unit-days ÷ days of the full period) x amount.
+- GRADUATED: each range prices the unit-days that lie inside it, day by day, ÷ the days of the
+  full period; its flat amount is due in full once the level reached the range on a billed day
+  (the first range's, always). Flat amounts are the price of reaching a range, not of time: they
+  are never prorated. Lago's "three ranges and one overflow case" (30 days; 0-5 at 10 + 100 flat,
+  6-15 at 5 + 50 flat, 16+ at 2): 67 unit-days in the first range, 64 in the second, 60 in the
+  third -> 67/30 x 10 + 64/30 x 5 + 60/30 x 2 + 150 = 187.00. Pricing the prorated total (6.57
+  units) through the ranges instead would put every unit in the cheapest ranges and charge 207.83.
+- VOLUME: the range is the one the period's units fall in (the level at the window's end, as
+  without proration); the prorated units are priced at its per-unit amount, plus its flat amount.
 """
 
 from __future__ import annotations
@@ -43,6 +56,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from domain import charge_models
+from domain.aggregation import DailyLevels
 from domain.charge_models import ChargeModel
 from domain.errors import (
     InvalidFreeEvents,
@@ -671,6 +685,66 @@ def percentage_amount(event_values: Iterable[Decimal], properties: PercentagePro
             )
         )
     return _fee(total, lines)
+
+
+def prorated_graduated_amount(levels: DailyLevels, ranges: Sequence[GraduatedRange]) -> ChargeFee:
+    """Prorated GRADUATED: each range prices its unit-days ÷ the full period's days, plus its flat once reached."""
+    if not isinstance(levels, DailyLevels):
+        raise TypeError(f"levels must be DailyLevels, not {type(levels).__name__}")
+    validate_ranges(ranges, (RANGES_FIELD[ChargeModel.GRADUATED],))
+    peak = levels.peak
+    lines = []
+    for index, lower, upper in _range_bounds(ranges):
+        item = ranges[index]
+        if not isinstance(item, GraduatedRange):
+            raise TypeError(f"expected GraduatedRange, not {type(item).__name__}")
+        if index > 0 and peak <= lower:
+            break
+        inside = levels.unit_days_between(lower, upper) / levels.full_period_days
+        lines.append(
+            FeeBreakdownLine(
+                kind=BreakdownKind.RANGE,
+                units=inside,
+                from_value=item.from_value,
+                to_value=item.to_value,
+                per_unit_amount=item.per_unit_amount,
+                flat_amount=item.flat_amount,
+                amount=inside * item.per_unit_amount + item.flat_amount,
+            )
+        )
+    return _fee(levels.units, lines)
+
+
+def prorated_volume_amount(levels: DailyLevels, ranges: Sequence[GraduatedRange]) -> ChargeFee:
+    """Prorated VOLUME: the prorated units at the range the period's units fall in, plus its flat amount."""
+    if not isinstance(levels, DailyLevels):
+        raise TypeError(f"levels must be DailyLevels, not {type(levels).__name__}")
+    validate_ranges(ranges, (RANGES_FIELD[ChargeModel.VOLUME],))
+    item = volume_range(levels.closing, ranges)
+    priced = _priced_units(levels.units)
+    line = FeeBreakdownLine(
+        kind=BreakdownKind.RANGE,
+        units=priced,
+        from_value=item.from_value,
+        to_value=item.to_value,
+        per_unit_amount=item.per_unit_amount,
+        flat_amount=item.flat_amount,
+        amount=priced * item.per_unit_amount + item.flat_amount,
+    )
+    return _fee(levels.units, [line])
+
+
+def prorated_charge_fee(model: ChargeModel, properties: ChargeProperties, levels: DailyLevels) -> ChargeFee:
+    """The fee of a prorated charge (STANDARD, GRADUATED or VOLUME) from its metric's daily levels."""
+    model = ChargeModel(model)
+    validate_properties(model, properties)
+    if isinstance(properties, StandardProperties):
+        return standard_amount(levels.units, properties)
+    if isinstance(properties, GraduatedProperties):
+        return prorated_graduated_amount(levels, properties.ranges)
+    if isinstance(properties, VolumeProperties):
+        return prorated_volume_amount(levels, properties.ranges)
+    raise ValueError(f"a {model} charge cannot be prorated")
 
 
 def charge_fee(

@@ -1,5 +1,14 @@
 """Day-based proration, trials, upgrades and downgrades, minimum commitments.
 
+The one rule of partial periods: an amount priced per billing period is measured over the part of
+the period that the subscription covers and divided by the *full* billing period, never by the
+covered part. `PeriodShare` (days billed / days in the full period) is that rule for amounts
+priced per period: the subscription fee, a charge's minimum, the minimum commitment. The same
+denominator serves amounts measured over time: a prorated charge divides its unit-days by the
+full period's days (`aggregation.daily_levels`), a WEIGHTED_SUM divides its value-seconds by the
+full period's seconds (`aggregation.aggregate(full_period=...)`). So a full period prorates to
+itself, and two parts of a period never bill more than the whole.
+
 Decisions for docs/:
 
 - Proration counts calendar days in the customer's time zone: fee x days billed / days in
@@ -14,11 +23,14 @@ Decisions for docs/:
   `service_start`), and the unused days of a fee paid in advance, change day included, are
   credited. An equal or cheaper plan is a downgrade and takes effect at period end.
 - Termination bills the termination day: the service ends at `end_of_local_day`.
-- A true-up is max(0, minimum - fees); prorate the minimum first for a partial period.
+- A true-up is max(0, minimum - fees); the minimum is prorated first for a partial period, by the
+  same share as the fee (`PeriodShare.of`): a charge minimum over the days its charge covers, the
+  minimum commitment over the days billed (trial days excluded).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -52,6 +64,46 @@ def prorated_amount(fee: Decimal, days_billed: int, days_in_period: int) -> Deci
     if days_billed == days_in_period:
         return fee  # no division, so a whole period is never off by a rounding digit
     return fee * days_billed / days_in_period
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodShare:
+    """The part of a full billing period that a (partial) period bills: days billed / days in the full period."""
+
+    days_billed: int
+    days_in_period: int
+
+    def __post_init__(self) -> None:
+        prorated_amount(Decimal(0), self.days_billed, self.days_in_period)  # validates both counts
+
+    @property
+    def whole(self) -> bool:
+        return self.days_billed == self.days_in_period
+
+    @property
+    def fraction(self) -> Decimal:
+        """days billed / days in the period (exactly 1 for a whole period)."""
+        return Decimal(1) if self.whole else Decimal(self.days_billed) / Decimal(self.days_in_period)
+
+    def of(self, amount: Decimal) -> Decimal:
+        """`amount` (priced per full period) for the days billed, unrounded; a whole period is `amount` itself."""
+        return prorated_amount(amount, self.days_billed, self.days_in_period)
+
+
+WHOLE_PERIOD = PeriodShare(1, 1)
+"""The share of a period billed in full (a charge minimum when nothing says otherwise)."""
+
+
+def period_share(
+    period: Period,
+    full_period: Period,
+    tz: str,
+    service_start: datetime | None = None,
+    service_end: datetime | None = None,
+    trial_end: datetime | None = None,
+) -> PeriodShare:
+    """The share of `full_period` billed for the days of `period` that the service covers (trial days excluded)."""
+    return PeriodShare(billable_days(period, service_start, service_end, trial_end, tz), days_in(full_period, tz))
 
 
 def end_of_local_day(at: datetime, tz: str) -> datetime:
@@ -98,8 +150,7 @@ def period_fee(
     trial_end: datetime | None = None,
 ) -> Decimal:
     """The recurring fee for the billed days of `period`, prorated over `full_period`."""
-    billed = billable_days(period, service_start, service_end, trial_end, tz)
-    return prorated_amount(fee, billed, days_in(full_period, tz))
+    return period_share(period, full_period, tz, service_start, service_end, trial_end).of(fee)
 
 
 def annualized_price(amount: Decimal, interval: Interval) -> Decimal:

@@ -90,6 +90,7 @@ def _usage_lines(
     plan: EffectivePlan,
     charges: Sequence[ChargeUsage],
     window: Period,
+    share: proration.PeriodShare = proration.WHOLE_PERIOD,
 ) -> list[DueLine]:
     lines: list[DueLine] = []
     fees = Decimal(0)
@@ -135,7 +136,7 @@ def _usage_lines(
             )
             fees += money.round_minor(usage.fee.amount, plan.plan.currency)
         if effective.charge.min_amount:
-            topped = invoicing.charge_minimum_true_up(effective.charge.min_amount, usage.amount)
+            topped = invoicing.charge_minimum_true_up(effective.charge.min_amount, usage.amount, share)
             if topped > 0:
                 lines.append(
                     DueLine(
@@ -233,18 +234,22 @@ async def _due(
                 elif line is not None:
                     sub_lines.append(line)
                 plan = effective_plan(p)
-                sub_lines += _usage_lines(sub, p, plan, await rate(sub, plan, window, tz), window)
+                # a charge's minimum covers the days its charge covers, of the full period (domain/proration.py)
+                full = full_period_containing(anchor, Interval(phase.plan.interval), billing_time, period.start, tz)
+                share = proration.period_share(period, full, tz, window.start, billed_days_end(sub, window.end, tz))
+                sub_lines += _usage_lines(sub, p, plan, await rate(sub, plan, window, tz), window, share)
             commitment = effective_plan(phase).minimum_commitment
             if commitment:
                 # The commitment covers the days billed (not trial days), and every fee of the period counts
                 # towards it, whether billed now or in advance.
                 full = full_period_containing(anchor, Interval(phase.plan.interval), billing_time, period.start, tz)
-                days = proration.billable_days(period, period.start, end, sub.trial_ends_at, tz)
-                fraction = Decimal(days) / Decimal(proration.days_in(full, tz))
+                share = proration.period_share(
+                    period, full, tz, period.start, billed_days_end(sub, end, tz), sub.trial_ends_at
+                )
                 spent = paid_in_advance + sum(
                     (money.round_minor(line.amount, phase.plan.currency) for line in sub_lines), Decimal(0)
                 )
-                topped = invoicing.minimum_commitment_true_up(commitment, fraction, spent)
+                topped = invoicing.minimum_commitment_true_up(commitment, share, spent)
                 if topped > 0:
                     sub_lines.append(
                         DueLine(

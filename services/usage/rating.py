@@ -113,21 +113,40 @@ class RawUsage:
         period: Period,
         carried: Decimal | None,
         days: tuple[str, int, datetime] | None = None,
+        full_period: Period | None = None,
     ) -> None:
         self.metric, self.events, self.period, self.carried = metric, events, period, carried
         # For a prorated charge: the time zone, the days of the full billing period, where the days billed end.
         self.days = days
+        self.full_period = full_period  # the billing period `period` is part of: what a weighted sum averages over
+
+    def levels(self, only: Filters | None, excluded: Sequence[Filters]) -> aggregation.DailyLevels:
+        """The metric's level on each billed day, for a prorated charge."""
+        assert self.days is not None, "a prorated charge's usage is read with its days"
+        chosen = [e for e in self.events if _selected(e.properties, None, excluded)]
+        carried = self.carried if only is None else None
+        tz, full_days, until = self.days
+        return aggregation.daily_levels(
+            Aggregation(self.metric.aggregation),
+            chosen,
+            self.metric.field_name,
+            self.period,
+            full_days,
+            tz,
+            only,
+            carried,
+            until,
+        )
 
     def units(self, only: Filters | None, excluded: Sequence[Filters], prorated: bool = False) -> Decimal:
+        if prorated and self.days is not None:
+            return self.levels(only, excluded).units
         chosen = [e for e in self.events if _selected(e.properties, None, excluded)]
         carried = self.carried if only is None else None
         kind = Aggregation(self.metric.aggregation)
-        if prorated and self.days is not None:
-            tz, full_days, until = self.days
-            return aggregation.prorated_units(
-                kind, chosen, self.metric.field_name, self.period, full_days, tz, only, carried, until
-            )
-        return aggregation.aggregate(kind, chosen, self.metric.field_name, self.period, only, carried)
+        return aggregation.aggregate(
+            kind, chosen, self.metric.field_name, self.period, only, carried, full_period=self.full_period
+        )
 
     def event_values(self, only: Filters | None, excluded: Sequence[Filters]) -> list[Decimal]:
         field = self.metric.field_name
@@ -179,12 +198,16 @@ def _fee(
     properties: pricing.ChargeProperties,
     currency: str,
 ) -> tuple[Decimal, Decimal, pricing.ChargeFee]:
-    units = source.units(only, excluded, prorated=charge.charge.prorated)
-    values = None
-    if charge.model is pricing.ChargeModel.PERCENTAGE:
-        assert isinstance(source, RawUsage)  # percentage charges are rated from their events (_uses_rollups)
-        values = source.event_values(only, excluded)
-    fee = pricing.charge_fee(charge.model, properties, units, values)
+    if charge.charge.prorated and isinstance(source, RawUsage) and source.days is not None:
+        levels = source.levels(only, excluded)
+        units, fee = levels.units, pricing.prorated_charge_fee(charge.model, properties, levels)
+    else:
+        units = source.units(only, excluded)
+        values = None
+        if charge.model is pricing.ChargeModel.PERCENTAGE:
+            assert isinstance(source, RawUsage)  # percentage charges are rated from their events (_uses_rollups)
+            values = source.event_values(only, excluded)
+        fee = pricing.charge_fee(charge.model, properties, units, values)
     amount = money.round_minor(fee.amount, currency)
     if not money.fits_minor_units(amount, currency):
         raise UnrateableUsage(
@@ -246,14 +269,17 @@ class _UsageReads:
         subscription, plan, window, tz = request
         self.window = window
         self.days: tuple[str, int, datetime] | None = None
+        # A partial window is measured against the full billing period it is part of (domain/proration.py).
+        full = full_period_containing(
+            subscription.started_at,
+            Interval(plan.plan.interval),
+            BillingTime(subscription.billing_time),
+            window.start,
+            tz,
+        )
+        # (a window of a plan whose interval is not its period's is averaged over itself)
+        self.full = full if full.start <= window.start and window.end <= full.end else window
         if any(c.charge.prorated for c in plan.charges):
-            full = full_period_containing(
-                subscription.started_at,
-                Interval(plan.plan.interval),
-                BillingTime(subscription.billing_time),
-                window.start,
-                tz,
-            )
             self.days = (tz, days_in(full, tz), billed_days_end(subscription, window.end, tz))
         self.key = 3 * index
         self.metrics = {c.charge.billable_metric.code: c.charge.billable_metric for c in plan.charges}
@@ -304,7 +330,7 @@ class _UsageReads:
                         Aggregation(metric.aggregation), history, metric.field_name, Period(self.history, window.start)
                     )
                 )
-            sources[code] = RawUsage(metric, history, window, carried, self.days)
+            sources[code] = RawUsage(metric, history, window, carried, self.days, self.full)
         if self.rolled:
             rolled: dict[str, list[Rollup]] = defaultdict(list)
             for r in rollups.get(self.key, ()) if self.rollup_span else ():
