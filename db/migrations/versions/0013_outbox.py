@@ -1,7 +1,7 @@
 """the outbox: jobs and live messages written in the transaction they follow
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-10 10:00:00.000000
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0013"
-down_revision: str | Sequence[str] | None = "0011"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
