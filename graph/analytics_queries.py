@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated
 
 import strawberry
@@ -41,7 +41,7 @@ class AnalyticsQueries:
                 to,
                 granularity or Granularity.MONTH,
                 currency,
-                datetime.now(UTC),
+                info.context.clock.now(),
             )
         except DomainError as error:
             raise PublicError(error.message, error.code) from None
