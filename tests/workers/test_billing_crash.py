@@ -21,7 +21,7 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from arq.jobs import JobStatus
 
-from services.billing import BATCH_SIZE
+from services.billing.runs import BATCH_SIZE
 from tests.client import Api
 from tests.graph.catalog_helpers import metric, plan, uid
 from tests.ops.servers import RedisServer, worker_process
