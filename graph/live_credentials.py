@@ -10,7 +10,8 @@ HTTP request would be checked):
 - and every `recheck_seconds` in any case, so a missed message (Redis away) is caught too.
 
 Credentials no longer valid close the socket with 4401; a role that no longer allows one of its
-running subscriptions closes it with 4403. A rate-limited `connection_init` is closed with 4429. A frame
+running subscriptions closes it with 4403. A rate-limited `connection_init` is closed with 4429, one
+whose credentials cannot be read (the database unreachable) with 1013 (try again later). A frame
 that is no protocol message (not an object, an id or payload of the wrong shape) is closed with 4400.
 """
 
@@ -25,8 +26,10 @@ from typing import Any
 import orjson
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
+from db.faults import storage_unavailable
 from db.models import Role
 from graph.context import Context
+from graph.errors import UNAVAILABLE_MESSAGE
 from services.actors import ROLE_RANK, Actor
 from services.auth import credentials_channel
 from services.errors import Unauthenticated
@@ -36,6 +39,7 @@ log = logging.getLogger("valueverse.live")
 CREDENTIALS_INVALID = 4401
 ROLE_INSUFFICIENT = 4403
 RATE_LIMITED = 4429
+TRY_AGAIN_LATER = 1013  # RFC 6455's registry: the database cannot be reached to check the credentials
 MAX_REASON_BYTES = 120  # a close frame's reason holds at most 123 bytes
 
 
@@ -86,6 +90,11 @@ class CredentialWatchingHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await super().handle_connection_init(message)
         except RateLimited as exc:
             await self.end(RATE_LIMITED, str(exc))
+            return
+        except Exception as exc:
+            if not storage_unavailable(exc):
+                raise
+            await self.end(TRY_AGAIN_LATER, UNAVAILABLE_MESSAGE)  # the credentials cannot be read now
             return
         if self.connection_acknowledged and self.watcher is None and self.context.actor is not None:
             self.watcher = asyncio.create_task(self.watch(self.context.actor))

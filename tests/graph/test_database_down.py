@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 
 from services.documents import signed_pdf_path
+from tests.client import LiveSubscription
 from tests.graph.catalog_helpers import customer, uid
 from tests.ops.servers import readiness
 from tests.stack import ApiProcess, start_api
@@ -88,6 +89,10 @@ async def test_graphql_answers_503_with_retry_after_while_the_database_is_down(s
     ]:
         _assert_unavailable(*await _post(url, query, token, **variables))
     assert (await readiness(outage.api.url))[0] == 503  # and /readyz tells the load balancer: not ready
+    # A WebSocket whose credentials cannot be checked now is told to try again later (1013), not dropped.
+    async with LiveSubscription(outage.api.ws_url, tenant.api_key, "subscription { auditTrail { action } }") as live:
+        closed = await live.wait_closed()
+    assert closed.code == 1013 and "retry" in closed.reason, closed
     # Not GraphQL alone: a signed PDF link (no credentials, a read of the document) says the same.
     async with aiohttp.ClientSession() as http, http.get(
         outage.api.url + signed_pdf_path(uuid.uuid4(), stack.secret_key)
