@@ -21,7 +21,8 @@ from typing import NamedTuple
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-# The versions, and either the kept answer (if computed under them and holding at $4) or, to keep a new one, every
+# The versions, and either the kept answer (if computed under them, holding at $4 and kept by this code: its first
+# bytes are $5) or, to keep a new one, every
 # moment at which the customer's subscriptions change status or phase (their periods follow from these too).
 LOOKUP = """
 WITH versions AS (
@@ -32,7 +33,7 @@ WITH versions AS (
     SELECT a.answer FROM usage_answers a, versions v
     WHERE a.organization_id = $1 AND a.customer_external_id = $2 AND a.subscription_external_id = $3
       AND a.usage_version = v.usage_version AND a.catalog_version = v.catalog_version
-      AND a.valid_from <= $4 AND $4 < a.valid_until
+      AND a.valid_from <= $4 AND $4 < a.valid_until AND substr(a.answer, 1, length($5::bytea)) = $5::bytea
 )
 SELECT v.usage_version, v.catalog_version, (SELECT answer FROM kept) AS answer,
        CASE WHEN NOT EXISTS (SELECT FROM kept) THEN ARRAY(
@@ -74,11 +75,13 @@ async def _connection(session: AsyncSession) -> asyncpg.Connection:
 
 
 async def lookup(
-    session: AsyncSession, organization_id: uuid.UUID, customer: str, subscription: str | None, at: datetime
+    session: AsyncSession, organization_id: uuid.UUID, customer: str, subscription: str | None, at: datetime,
+    code: bytes,
 ) -> Lookup:
-    """The current versions, and the kept answer if it was computed under them and holds at `at` (one statement)."""
+    """The current versions, and the kept answer if it was computed under them, holds at `at` and starts with `code`
+    (which names the code that computed it), in one statement."""
     conn = await _connection(session)
-    row = await conn.fetchrow(LOOKUP, organization_id, customer, subscription or "", at)
+    row = await conn.fetchrow(LOOKUP, organization_id, customer, subscription or "", at, code)
     return Lookup(Versions(row["usage_version"], row["catalog_version"]), row["answer"], row["moments"] or [])
 
 

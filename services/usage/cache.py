@@ -89,8 +89,9 @@ async def current_usage(
     at: datetime,
 ) -> UsageReport:
     """`rating.current_usage`, from the kept answer when it still holds (the same answer either way)."""
-    found = await usage_answers.lookup(session, organization_id, customer_external_id, subscription_external_id, at)
-    if found.answer is not None and found.answer.startswith(CODE_VERSION):
+    found = await usage_answers.lookup(session, organization_id, customer_external_id, subscription_external_id, at,
+                                       CODE_VERSION)
+    if found.answer is not None:
         try:
             return _report(_decode(memoryview(found.answer)[len(CODE_VERSION):]))
         except (msgspec.DecodeError, msgspec.ValidationError):  # a guard: CODE_VERSION covers what writes them
@@ -98,7 +99,8 @@ async def current_usage(
     # Everything below is read after the versions were: see db/usage_answers.py for why that keeps it exact.
     report = await rating.current_usage(session, organization_id, customer_external_id, subscription_external_id, at)
     valid_until = min([report.to_datetime, *found.moments])
-    if at < valid_until:
+    # (Without a kept answer the lookup gave the subscriptions' moments; after an unreadable one it did not.)
+    if found.answer is None and at < valid_until:
         await usage_answers.keep(session, organization_id, customer_external_id, subscription_external_id,
                                  found.versions, at, valid_until, _answer(report))
     return report

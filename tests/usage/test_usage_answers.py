@@ -16,7 +16,7 @@ import pytest
 
 from services.usage import cache, rating
 from tests.client import TransportQueryError
-from tests.db import scalar
+from tests.db import execute, scalar
 from tests.graph.catalog_helpers import INGEST, USAGE, customer, metric, plan, subscribe, uid
 
 UPDATE_PLAN = """mutation($input: UpdatePlanInput!) { updatePlan(input: $input) { userErrors { code message } } }"""
@@ -145,6 +145,21 @@ async def test_a_second_subscription_starting_later_ends_what_the_first_answer_h
     with pytest.raises(rating.UsageUnavailable) as raised:
         await _at(operator_db, tenant.organization_id, c, start + timedelta(seconds=1))
     assert raised.value.code == "SUBSCRIPTION_REQUIRED"
+
+
+async def test_an_answer_kept_by_other_code_is_computed_again(stack, tenant) -> None:
+    """As after a release that changed rating: the kept answer names other code, so it is not read back."""
+    api = tenant.api
+    m, c = await _setup(api)
+    await _send(api, m, c, "2")
+    first = await api(USAGE, c=c)
+    await execute(stack.database_url, "UPDATE usage_answers SET answer = '\\x0000000000000000'::bytea || "
+                  "substr(answer, 9) WHERE organization_id = $1::uuid AND customer_external_id = $2",
+                  tenant.organization_id, c)
+    assert await api(USAGE, c=c) == first
+    kept = await scalar(stack.database_url, "SELECT substr(answer, 1, 8) FROM usage_answers "
+                        "WHERE organization_id = $1::uuid AND customer_external_id = $2", tenant.organization_id, c)
+    assert kept == cache.CODE_VERSION  # computed again, and kept by this code
 
 
 async def test_changes_of_the_customer_and_its_subscriptions_bump_its_version(stack, tenant) -> None:
