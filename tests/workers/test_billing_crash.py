@@ -26,7 +26,7 @@ from tests.client import Api
 from tests.graph.catalog_helpers import metric, plan, uid
 from tests.ops.servers import RedisServer, worker_process
 from tests.stack import ApiProcess, start_api
-from workers.settings import enqueue_billing
+from workers.jobs.billing import enqueue_billing
 
 CUSTOMERS = 2 * BATCH_SIZE  # two transactions: the kill falls after the first commit, before the second
 DATES = 2  # each customer started two months and a day ago, billed on its anniversary: two ended periods
