@@ -164,6 +164,11 @@ SCALARS = {
         st.sampled_from(["1e999999", "-0", "0.1", "1E-30", "NaN", "", " 1"]),
         st.text(max_size=12),
     ).map(nodes.String),
+    "Date": st.one_of(
+        st.dates().map(lambda d: d.isoformat()),
+        st.sampled_from(["2026-02-30", "0000-01-01", "99999-01-01", ""]),
+        st.text(max_size=12),
+    ).map(nodes.String),
     "JSON": JSON_VALUES.map(_json_node),
 }
 
