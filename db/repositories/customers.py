@@ -32,7 +32,7 @@ class CustomerRepository(ScopedRepository[Customer]):
                 Customer.organization_id == self.organization_id, Customer.id.in_(list(ids))
             )
         )
-        names = dict(rows.tuples().all())
+        names: dict[uuid.UUID, str] = {customer_id: external_id for customer_id, external_id in rows}
         return [(i, names.get(i, str(i))) for i in ids]
 
     async def has_subscriptions(self, customer_id: uuid.UUID) -> bool:
