@@ -9,6 +9,7 @@ from db.models.invoice import Invoice, InvoiceLine, InvoiceNumberSequence, TaxRa
 from db.models.organization import ApiKey, Organization, Role, StaffSession, StaffUser
 from db.models.outbox import outbox
 from db.models.subscription import Subscription, SubscriptionPhase
+from db.models.test_clock import TestClock, TestClockStatus
 from db.models.usage import usage_event_keys, usage_events, usage_rollups
 
 __all__ = [
@@ -34,6 +35,8 @@ __all__ = [
     "SubscriptionPhase",
     "TaxRate",
     "TaxRateAssignment",
+    "TestClock",
+    "TestClockStatus",
     "Wallet",
     "WalletTransaction",
     "outbox",
