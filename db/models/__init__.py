@@ -6,7 +6,7 @@ from db.models.catalog import BillableMetric, Charge, Plan
 from db.models.credits import AppliedCoupon, Coupon, CreditNote, CreditNoteItem, Wallet, WalletTransaction
 from db.models.customer import Customer
 from db.models.invoice import Invoice, InvoiceLine, InvoiceNumberSequence, TaxRate, TaxRateAssignment
-from db.models.organization import ApiKey, Organization, Role, StaffSession, StaffUser
+from db.models.organization import ApiKey, Organization, OrganizationMode, Role, StaffSession, StaffUser
 from db.models.outbox import outbox
 from db.models.subscription import Subscription, SubscriptionPhase
 from db.models.test_clock import TestClock, TestClockStatus
@@ -27,6 +27,7 @@ __all__ = [
     "InvoiceLine",
     "InvoiceNumberSequence",
     "Organization",
+    "OrganizationMode",
     "Plan",
     "Role",
     "StaffSession",

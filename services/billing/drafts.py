@@ -140,9 +140,12 @@ async def finalize_invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID)
     return await finalize(uow, actor, invoice)
 
 
-async def finalize_expired_drafts(uow: UnitOfWork, actor: Actor, now: datetime) -> list[Invoice]:
-    """Drafts whose grace period is over are refreshed one last time and finalized."""
+async def finalize_expired_drafts(
+    uow: UnitOfWork, actor: Actor, now: datetime, test_clock_id: uuid.UUID | None = None
+) -> list[Invoice]:
+    """Drafts whose grace period is over are refreshed one last time and finalized: of the customers on real
+    time, or of those on the test clock `test_clock_id` (then `now` is the clock's time)."""
     org = await OrganizationRepository(uow.session).existing(actor.organization_id)
     cutoff = now - timedelta(days=org.invoice_grace_period_days)
-    drafts = await InvoiceRepository(uow.session, org.id).drafts_created_before(cutoff)
+    drafts = await InvoiceRepository(uow.session, org.id).drafts_created_before(cutoff, test_clock_id)
     return [await refresh_invoice(uow, actor, d.id, finalize_after=True) for d in drafts]
