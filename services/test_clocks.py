@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from db.models import Customer, OrganizationMode, TestClock, TestClockStatus
+from db.models import OrganizationMode, TestClock, TestClockStatus
 from db.repositories.customers import CustomerRepository
 from db.repositories.organizations import OrganizationRepository
 from db.repositories.subscriptions import SubscriptionRepository
 from db.repositories.test_clocks import TestClockRepository
 from db.session import Database, UnitOfWork
-from integrations.clock import Clock, ManualClock
+from integrations.clock import ManualClock
 from services import audit
 from services.actors import Actor
 from services.billing import drafts, progressive, runs
@@ -68,20 +68,7 @@ def clock_view(clock: TestClock) -> dict[str, object]:
     return {"name": clock.name, "frozenTime": clock.frozen_time, "status": clock.status}
 
 
-# ---- the time of a customer -------------------------------------------------------------------------------
-
-
-async def customer_clock(uow: UnitOfWork, customer: Customer) -> Clock:
-    """The clock a use case reads "now" from for this customer: its test clock's, or the unit of work's."""
-    if customer.test_clock_id is None:
-        return uow.clock
-    at = await TestClockRepository(uow.session, customer.organization_id).frozen_time(customer.test_clock_id)
-    return uow.clock if at is None else ManualClock(at)
-
-
-async def customer_now(uow: UnitOfWork, customer: Customer) -> datetime:
-    return (await customer_clock(uow, customer)).now()
-
+# ---- the time of a customer: services/clocks.py (customer_clock, customer_now, on_customer_time) ---------
 
 async def test_clock_for_new_customer(uow: UnitOfWork, organization_id: uuid.UUID, value: str) -> uuid.UUID:
     """The clock a new customer is created on (createCustomer's testClockId): one of this TEST organization's."""
