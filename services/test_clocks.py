@@ -157,7 +157,7 @@ class UsageThresholds:
 
     async def run(self, db: Database, actor: Actor, scope: ClockScope, moment: datetime) -> None:
         async with db.read() as session:
-            interim = set(
+            interim: set[uuid.UUID] = set(
                 await SubscriptionRepository(session, scope.organization_id).customers_with_interim_billing(
                     moment, test_clock_id=scope.clock_id
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -83,7 +84,7 @@ class SubscriptionRepository(ScopedRepository[Subscription]):
 
     async def customers_with_interim_billing(
         self, now: datetime, test_clock_id: uuid.UUID | None = None
-    ) -> list[uuid.UUID]:
+    ) -> builtins.list[uuid.UUID]:
         """Customers with a subscription not ended by `now` on a plan (in any phase) with usage
         thresholds or a charge paid in advance: the only ones that can get an interim invoice.
 
@@ -108,7 +109,9 @@ class SubscriptionRepository(ScopedRepository[Subscription]):
         )
         return list(rows)
 
-    async def customers_with_subscriptions(self, test_clock_id: uuid.UUID | None = None) -> list[tuple[uuid.UUID, str]]:
+    async def customers_with_subscriptions(
+        self, test_clock_id: uuid.UUID | None = None
+    ) -> builtins.list[tuple[uuid.UUID, str]]:  # (builtins: the class has a method named list)
         """(id, external id) of every customer that has or had a subscription, oldest first: those on real time,
         or those on the test clock `test_clock_id` (a test clock's customers are billed when it is advanced)."""
         clock = Customer.test_clock_id.is_(None) if test_clock_id is None else Customer.test_clock_id == test_clock_id

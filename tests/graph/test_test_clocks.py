@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from tests.client import TransportQueryError
 from tests.db import execute, scalar
 from tests.graph.billing_scenario_helpers import INGEST, invoices_of, make_plan, mutate, standard
 from tests.graph.catalog_helpers import customer, metric, subscribe, uid
+from tests.graph.test_access_matrix import CREATE_KEY
 
 START = datetime(2025, 1, 1, tzinfo=UTC)  # a clock's time is its own: no date tied to today
 
@@ -242,3 +246,25 @@ async def test_delete_removes_the_clock_and_its_customers_data(test_tenant, stac
             test_tenant.organization_id,
         )
         assert left == 0, table
+
+
+@pytest.mark.parametrize("role", ["VIEWER", "FINANCE"])
+async def test_test_clocks_are_for_admins(test_tenant, stack, role):
+    clock = await create_clock(test_tenant.api)
+    key = (await test_tenant.api(CREATE_KEY, input={"name": "weak", "role": role}))["createApiKey"]["secret"]
+    weak = test_tenant.api.as_(key)
+    for document, field, i in [
+        (CREATE, "createTestClock", {"name": "mine", "frozenTime": START.isoformat()}),
+        (ADVANCE, "advanceTestClock", {"testClockId": clock["id"], "frozenTime": month(1).isoformat()}),
+        (DELETE, "deleteTestClock", {"testClockId": clock["id"]}),
+    ]:
+        with pytest.raises(TransportQueryError) as refused:
+            await weak(document, i=i)
+        assert refused.value.errors[0]["extensions"]["code"] == "FORBIDDEN", field
+    clocks = await scalar(
+        stack.database_url,
+        "SELECT count(*) FROM test_clocks WHERE organization_id = $1::uuid AND frozen_time = $2",
+        test_tenant.organization_id,
+        START,
+    )
+    assert clocks == 1
