@@ -268,3 +268,55 @@ async def test_test_clocks_are_for_admins(test_tenant, stack, role):
         START,
     )
     assert clocks == 1
+
+
+async def test_the_worked_example_of_the_api_guide(test_tenant):
+    """docs/api.md, "Test clocks": a clock at 2025-01-01, usage in January, an advance to the period end."""
+    api = test_tenant.api
+    clock = await create_clock(api, name="January")
+    code, plan, who = uid("messages"), uid("pro"), uid("initech")
+    await metric(api, code, "SUM", "count", name="Messages sent")
+    await make_plan(api, plan, "Pro", "49", [standard(code, "0.01")])
+    await customer(api, who, testClockId=clock["id"])
+    sub = await subscribe(api, who, plan, uid("sub"))
+    assert (sub["status"], sub["currentPeriodStart"], sub["currentPeriodEnd"]) == (
+        "ACTIVE",
+        "2025-01-01T00:00:00+00:00",
+        "2025-02-01T00:00:00+00:00",
+    )
+    events = [
+        {"transactionId": uid("tx"), "customerExternalId": who, "metricCode": code, "properties": {"count": 1200}},
+        {
+            "transactionId": uid("tx"),
+            "customerExternalId": who,
+            "metricCode": code,
+            "timestamp": "2024-12-31T23:00:00Z",
+            "properties": {"count": 350},
+        },
+        {
+            "transactionId": uid("tx"),
+            "customerExternalId": who,
+            "metricCode": code,
+            "timestamp": "2025-01-02T00:00:00Z",
+            "properties": {"count": 5},
+        },
+    ]
+    result = (await api(INGEST, input={"events": events}))["ingestUsage"]
+    assert result["accepted"] == 2
+    assert [(r["index"], r["code"], r["message"]) for r in result["rejected"]] == [
+        (2, "TIMESTAMP_IN_FUTURE", "the timestamp is in the future (more than 5 minutes ahead)")
+    ]
+    moved = await advance(api, clock, month(1))
+    assert (moved["frozenTime"], moved["status"]) == ("2025-02-01T00:00:00+00:00", "READY")
+    [inv] = await invoices_of(api, who)
+    assert (inv["status"], inv["periodStart"], inv["periodEnd"], inv["issuedAt"]) == (
+        "OPEN",
+        "2025-01-01T00:00:00+00:00",
+        "2025-02-01T00:00:00+00:00",
+        "2025-02-01T00:00:00+00:00",
+    )
+    assert (inv["subtotalAmount"], inv["totalAmount"]) == ("61.00", "61.00")
+    assert [(line["description"], line["units"], line["amount"]) for line in inv["lines"]] == [
+        ("Pro", None, "49.00"),
+        ("Messages sent", "1200", "12.00"),
+    ]
