@@ -15,8 +15,10 @@ import orjson
 
 from db.catalog_changes import CatalogListener
 from db.faults import storage_unavailable
+from db.models import OrganizationMode
 from db.repositories.catalog import BillableMetricRepository
 from db.repositories.customers import CustomerRepository
+from db.repositories.organizations import OrganizationRepository
 from db.repositories.subscriptions import SubscriptionRepository
 from db.repositories.test_clocks import TestClockRepository
 from db.session import Database, Publish
@@ -93,6 +95,7 @@ class CatalogCache:
         self.db = db
         self._metrics: dict[Any, tuple[float, dict[str, MetricInfo]]] = {}
         self._known: dict[Any, tuple[float, set[str], dict[str, str]]] = {}
+        self._live: dict[Any, bool] = {}  # organization -> LIVE (no test clocks, so no customer on one)
         # Bumped by every forget: what a read begun before it found is not kept (it may predate the change).
         self._forgotten = 0
         self._forgotten_org: dict[Any, int] = {}
@@ -124,9 +127,14 @@ class CatalogCache:
         wanted |= {
             subscriptions[s] for s in rules.lookup_ids(e.subscription_external_id for e in events) if s in subscriptions
         }
-        if not wanted:
+        if not wanted or self._live.get(org):
             return {}
         async with self.db.read() as session:
+            if org not in self._live:  # an organization's mode is fixed when it is created: asked once
+                organization = await OrganizationRepository(session).get(org)
+                self._live[org] = organization is None or organization.mode != OrganizationMode.TEST
+                if self._live[org]:
+                    return {}
             return await TestClockRepository(session, org).clock_times(wanted)
 
     def _version(self, org: Any) -> tuple[int, int]:
