@@ -126,6 +126,7 @@ class ClockScope:
     clock_id: uuid.UUID
     organization_id: uuid.UUID
     customer_ids: Sequence[uuid.UUID]
+    since: datetime  # the clock's time when this advance (or its resumption) began
 
 
 class DueSource(Protocol):
@@ -142,18 +143,40 @@ class DueSource(Protocol):
         ...
 
 
+SCAN_MINUTES = 5  # workers/settings.py runs scan_usage_thresholds every 5 minutes
+MAX_EVENT_AGE = timedelta(days=35)  # domain/usage_events.py: the oldest event accepted
+
+
+def _next_hour(after: datetime) -> datetime:
+    """The worker's next hourly run (billing, drafts) after `after`."""
+    return after.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
+def _next_scan(at: datetime) -> datetime:
+    """The first scan of the worker's schedule at or after `at` (on the minute, every SCAN_MINUTES)."""
+    slot = at.replace(second=0, microsecond=0)
+    slot -= timedelta(minutes=slot.minute % SCAN_MINUTES)
+    return slot if slot == at else slot + timedelta(minutes=SCAN_MINUTES)
+
+
 class UsageThresholds:
-    """Progressive billing: the threshold check (interim invoices, pay-in-advance charges) the worker's
-    5-minute scan runs, at each moment a usage event of the clock's customers happened."""
+    """Progressive billing: the threshold check (interim invoices, pay-in-advance charges) the worker's scan
+    runs every `SCAN_MINUTES`: at the first scan after a usage event of the clock's customers."""
 
     name = "usage thresholds"
 
     async def next_after(self, db: Database, scope: ClockScope, after: datetime, until: datetime) -> datetime | None:
+        # Events stored while the clock stood still (up to the accepted age) are checked at the first scan of
+        # the advance, as the worker's next scan would check them; later ones at the first scan after them.
+        since = after - MAX_EVENT_AGE if after == scope.since else after
         async with db.read() as session:
-            moments = await TestClockRepository(session, scope.organization_id).event_moments(
-                list(scope.customer_ids), after, until
+            event = await TestClockRepository(session, scope.organization_id).first_event_after(
+                list(scope.customer_ids), since, until
             )
-        return moments[0] if moments else None
+        if event is None:
+            return None
+        scan = _next_scan(max(event, after + timedelta(microseconds=1)))
+        return scan if scan <= until else None
 
     async def run(self, db: Database, actor: Actor, scope: ClockScope, moment: datetime) -> None:
         async with db.read() as session:
@@ -182,12 +205,13 @@ class BillingDates:
             subscriptions = await SubscriptionRepository(session, org.id).of_customers(ids)
             rate = BatchedRating(session, org.id)
             moments = [
-                moment
+                # a date not billed yet at the clock's time (a subscription started then) waits for the next hourly run
+                moment if moment > after else _next_hour(after)
                 for customer_id, customer in customers.items()
                 for moment in await _due(rate, org, customer, subscriptions.get(customer_id, []), until)
-                if moment > after
             ]
-        return min(moments, default=None)
+        due = min(moments, default=None)
+        return due if due is not None and due <= until else None
 
     async def run(self, db: Database, actor: Actor, scope: ClockScope, moment: datetime) -> None:
         async with db.read() as session:
@@ -213,11 +237,12 @@ class DraftGracePeriods:
             if org.invoice_grace_period_days <= 0:
                 return None
             grace = timedelta(days=org.invoice_grace_period_days)
-            created = await TestClockRepository(session, org.id).earliest_draft(list(scope.customer_ids), after - grace)
+            created = await TestClockRepository(session, org.id).earliest_draft(list(scope.customer_ids))
         if created is None:
             return None
         end = created + grace
-        return end if after < end <= until else None
+        end = end if end > after else _next_hour(after)  # past its end already: the next hourly run
+        return end if end <= until else None
 
     async def run(self, db: Database, actor: Actor, scope: ClockScope, moment: datetime) -> None:
         async with db.unit_of_work(clock=ManualClock(moment)) as uow:
@@ -289,18 +314,16 @@ async def advance_test_clock(db: Database, actor: Actor, clock_id: uuid.UUID, ta
     clock = await _start_advance(db, actor, clock_id, target)
     async with db.read() as session:
         customer_ids = await TestClockRepository(session, actor.organization_id).customer_ids(clock.id)
-    scope = ClockScope(clock.id, actor.organization_id, customer_ids)
+    scope = ClockScope(clock.id, actor.organization_id, customer_ids, clock.frozen_time)
     step_actor = runs.job_actor(actor.organization_id)  # the worker's own actor: the same code, the same entries
     cursor = clock.frozen_time
-    moment: datetime | None = cursor  # what was due at the clock's time before the advance runs first
-    while moment is not None:
+    while True:  # each moment is later than the one before, and at most the target: this ends
+        upcoming = [m for s in DUE_SOURCES if (m := await s.next_after(db, scope, cursor, target)) is not None]
+        if not upcoming:
+            break
+        moment = min(upcoming)
         for source in DUE_SOURCES:
             await source.run(db, step_actor, scope, moment)
-        if moment > cursor:
-            await _move(db, actor, clock.id, moment, done=False)
+        await _move(db, actor, clock.id, moment, done=False)
         cursor = moment
-        upcoming = [m for s in DUE_SOURCES if (m := await s.next_after(db, scope, cursor, target)) is not None]
-        moment = min(upcoming, default=None)
-        if moment is None and cursor < target:
-            moment = target  # the target itself: what is due at it, and the clock's last step
     return await _move(db, actor, clock.id, target, done=True)

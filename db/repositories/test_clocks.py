@@ -47,30 +47,30 @@ class TestClockRepository(ScopedRepository[TestClock]):
         )
         return {external_id: at for external_id, at in rows}
 
-    async def earliest_draft(self, customer_ids: list[uuid.UUID], made_after: datetime) -> datetime | None:
-        """When the oldest draft period invoice of these customers made after `made_after` was made."""
+    async def earliest_draft(self, customer_ids: list[uuid.UUID]) -> datetime | None:
+        """When the oldest draft period invoice of these customers was made."""
         return await self.session.scalar(
             select(func.min(Invoice.created_at)).where(
                 Invoice.organization_id == self.organization_id,
-                Invoice.created_at > made_after,
                 Invoice.customer_id.in_(customer_ids),
                 Invoice.status == InvoiceStatus.DRAFT.value,
                 Invoice.kind == InvoiceKind.SUBSCRIPTION.value,
             )
         )
 
-    async def event_moments(self, customer_ids: list[uuid.UUID], after: datetime, until: datetime) -> list[datetime]:
-        """The distinct timestamps of these customers' usage events in (after, until], in order."""
-        rows = await self.session.execute(
+    async def first_event_after(
+        self, customer_ids: list[uuid.UUID], after: datetime, until: datetime
+    ) -> datetime | None:
+        """The time of these customers' first usage event in (after, until]."""
+        return await self.session.scalar(
             text(
-                "SELECT DISTINCT e.timestamp FROM usage_events e JOIN customers c"
+                "SELECT min(e.timestamp) FROM usage_events e JOIN customers c"
                 " ON c.organization_id = e.organization_id AND c.external_id = e.customer_external_id"
                 " WHERE e.organization_id = :org AND c.id = ANY(:ids) AND e.timestamp > :after"
-                " AND e.timestamp <= :until ORDER BY 1"
+                " AND e.timestamp <= :until"
             ),
             {"org": self.organization_id, "ids": customer_ids, "after": after, "until": until},
         )
-        return [row[0] for row in rows]
 
     async def delete_customers_data(self, clock_id: uuid.UUID) -> int:
         """Every row of the clock's customers (invoices, credits, subscriptions, usage), then the customers."""

@@ -320,3 +320,24 @@ async def test_the_worked_example_of_the_api_guide(test_tenant):
         ("Pro", None, "49.00"),
         ("Messages sent", "1200", "12.00"),
     ]
+
+
+async def test_threshold_checks_run_at_the_workers_scan_after_the_usage(test_tenant):
+    """An event a few minutes ahead of the clock's time is checked at the first 5-minute scan after it, as
+    the worker's schedule would check it, not at the period end."""
+    api = test_tenant.api
+    clock = await create_clock(api, START + timedelta(days=3, hours=10))
+    code, plan, who = uid("calls"), uid("progressive"), uid("cust")
+    await metric(api, code)
+    await make_plan(api, plan, "Progressive", "10.00", [standard(code, "1")], usageThresholds=["50"])
+    await customer(api, who, testClockId=clock["id"])
+    await subscribe(api, who, plan, uid("sub"), startedAt=START.isoformat())
+    ahead = START + timedelta(days=3, hours=10, minutes=3)  # within the 5 minutes an event may be ahead
+    event = {"transactionId": uid("tx"), "customerExternalId": who, "metricCode": code, "properties": {"value": 60}}
+    result = (await api(INGEST, input={"events": [{**event, "timestamp": ahead.isoformat()}]}))["ingestUsage"]
+    assert result["accepted"] == 1, result
+
+    await advance(api, clock, START + timedelta(days=4))
+    [interim] = await invoices_of(api, who)
+    assert (interim["kind"], interim["totalAmount"]) == ("PROGRESSIVE", "60.00")
+    assert interim["issuedAt"] == (START + timedelta(days=3, hours=10, minutes=5)).isoformat()
