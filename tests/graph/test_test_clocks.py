@@ -341,3 +341,19 @@ async def test_threshold_checks_run_at_the_workers_scan_after_the_usage(test_ten
     [interim] = await invoices_of(api, who)
     assert (interim["kind"], interim["totalAmount"]) == ("PROGRESSIVE", "60.00")
     assert interim["issuedAt"] == (START + timedelta(days=3, hours=10, minutes=5)).isoformat()
+
+
+async def test_a_one_off_invoice_of_a_clock_customer_is_issued_at_the_clocks_time(test_tenant):
+    api = test_tenant.api
+    clock = await create_clock(api, START + timedelta(days=40))
+    who = uid("cust")
+    await customer(api, who, testClockId=clock["id"], currency="USD")
+    made = await api(
+        "mutation($c: String!) { createOneOffInvoice(input: {customerExternalId: $c, "
+        'lines: [{description: "Setup", amount: "100"}]}) { invoice { issuedAt totalAmount } userErrors { code } } }',
+        c=who,
+    )
+    assert made["createOneOffInvoice"] == {
+        "invoice": {"issuedAt": (START + timedelta(days=40)).isoformat(), "totalAmount": "100.00"},
+        "userErrors": [],
+    }
