@@ -16,8 +16,9 @@ from integrations.clock import Clock, ManualClock
 
 
 async def customer_clock(uow: UnitOfWork, customer: Customer) -> Clock:
-    """The clock a use case reads "now" from for this customer: its test clock's, or the unit of work's."""
-    if customer.test_clock_id is None:
+    """The clock a use case reads "now" from for this customer: its test clock's, or the unit of work's. A unit of
+    work already put on another time than the database's (a test clock's advance, at one of its moments) keeps it."""
+    if customer.test_clock_id is None or uow.clock is not uow.wall_clock:
         return uow.clock
     at = await TestClockRepository(uow.session, customer.organization_id).frozen_time(customer.test_clock_id)
     return uow.clock if at is None else ManualClock(at)

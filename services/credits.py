@@ -205,6 +205,7 @@ async def _invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> Invo
         await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True),
         NotFound("no invoice with this id", field=("invoiceId",)),
     )
+    await on_customer_time(uow, invoice.customer)
     return invoice
 
 

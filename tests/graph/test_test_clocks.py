@@ -357,3 +357,24 @@ async def test_a_one_off_invoice_of_a_clock_customer_is_issued_at_the_clocks_tim
         "invoice": {"issuedAt": (START + timedelta(days=40)).isoformat(), "totalAmount": "100.00"},
         "userErrors": [],
     }
+
+
+async def test_a_draft_finalized_by_hand_is_issued_at_the_clocks_time(test_tenant):
+    api = test_tenant.api
+    await api("mutation { updateOrganization(input: {invoiceGracePeriodDays: 5}) { userErrors { code } } }")
+    clock = await create_clock(api)
+    plan, who = uid("monthly"), uid("cust")
+    await make_plan(api, plan, "Monthly", "20.00")
+    await customer(api, who, testClockId=clock["id"])
+    await subscribe(api, who, plan, uid("sub"))
+    await advance(api, clock, month(1) + timedelta(days=2))
+    [draft] = await invoices_of(api, who)
+    assert draft["status"] == "DRAFT"
+    done = await api(
+        "mutation($id: ID!) { finalizeInvoice(input: {id: $id}) { invoice { status issuedAt } userErrors { code } } }",
+        id=draft["id"],
+    )
+    assert done["finalizeInvoice"] == {
+        "invoice": {"status": "OPEN", "issuedAt": (month(1) + timedelta(days=2)).isoformat()},
+        "userErrors": [],
+    }
