@@ -22,7 +22,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from db.models import OrganizationMode, TestClock, TestClockStatus
@@ -45,6 +45,8 @@ class TestClockCode:
     NOT_FORWARD = "TEST_CLOCK_NOT_FORWARD"
     ADVANCING = "TEST_CLOCK_ADVANCING"
     FIXED = "TEST_CLOCK_FIXED"
+    OUT_OF_RANGE = "TEST_CLOCK_TIME_OUT_OF_RANGE"
+    TOO_FAR = "TEST_CLOCK_ADVANCE_TOO_FAR"
 
 
 def _not_found() -> NotFound:
@@ -58,9 +60,22 @@ def parse_id(value: str) -> uuid.UUID:
         raise Invalid("not a valid id", field=("testClockId",), code=CommonCode.INVALID_ID) from None
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # a clock's time is in [EARLIEST, LATEST)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+MAX_ADVANCE = timedelta(days=5 * 366)  # one advance runs at most five years of billing
+
+
 def _aware(at: datetime, field: str) -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
         raise Invalid(f"{field} needs a UTC offset", field=(field,), code=CommonCode.NAIVE_DATETIME)
+    try:
+        at = at.astimezone(UTC)
+    except OverflowError:
+        at = EARLIEST - timedelta(days=1)
+    if not EARLIEST <= at < LATEST:
+        raise Invalid(
+            f"{field} is between {EARLIEST.year} and {LATEST.year}", field=(field,), code=TestClockCode.OUT_OF_RANGE
+        )
     return at
 
 
@@ -274,6 +289,12 @@ async def _start_advance(db: Database, actor: Actor, clock_id: uuid.UUID, target
                 f"a test clock only moves forward: frozenTime must be after {clock.frozen_time.isoformat()}",
                 field=("frozenTime",),
                 code=TestClockCode.NOT_FORWARD,
+            )
+        if target - clock.frozen_time > MAX_ADVANCE:
+            raise Invalid(
+                "one advance moves a test clock at most five years; advance in steps",
+                field=("frozenTime",),
+                code=TestClockCode.TOO_FAR,
             )
         clock.status, clock.advancing_to = TestClockStatus.ADVANCING.value, target
         await audit.record(

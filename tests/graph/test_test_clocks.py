@@ -188,6 +188,14 @@ async def test_bad_input_is_refused_and_nothing_written(tenant, test_tenant, sta
         }
     ]
 
+    too_far = await api(ADVANCE, i={"testClockId": clock["id"], "frozenTime": "2031-01-01T00:00:00Z"})
+    assert too_far["advanceTestClock"]["userErrors"][0]["code"] == "TEST_CLOCK_ADVANCE_TOO_FAR"
+    for bad in ("1900-01-01T00:00:00Z", "9999-12-31T23:00:00-05:00"):
+        refused = (await api(CREATE, i={"name": "x", "frozenTime": bad}))["createTestClock"]
+        assert refused["userErrors"][0]["code"] == "TEST_CLOCK_TIME_OUT_OF_RANGE", bad
+    naive = (await api(CREATE, i={"name": "x", "frozenTime": "2025-01-01T00:00:00"}))["createTestClock"]
+    assert naive["userErrors"][0]["code"] == "NAIVE_DATETIME"
+
     who = uid("cust")
     await customer(api, who, testClockId=clock["id"])
     moved = await api(
@@ -213,6 +221,12 @@ async def test_bad_input_is_refused_and_nothing_written(tenant, test_tenant, sta
         stack.database_url, "SELECT (frozen_time, status)::text FROM test_clocks WHERE id = $1::uuid", clock["id"]
     )
     assert row == '("2025-01-01 00:00:00+00",READY)', row
+    count = await scalar(
+        stack.database_url,
+        "SELECT count(*) FROM test_clocks WHERE organization_id = $1::uuid",
+        test_tenant.organization_id,
+    )
+    assert count == 2  # the two made above, none of the refused ones
 
 
 async def test_delete_removes_the_clock_and_its_customers_data(test_tenant, stack):
