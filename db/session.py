@@ -50,9 +50,14 @@ def plain_url(url: str) -> str:
 class UnitOfWork:
     """A session, the work to do just before its transaction commits, and what to tell once it has."""
 
-    def __init__(self, session: AsyncSession, *, live: bool = True, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, session: AsyncSession, *, live: bool = True, clock: Clock = SYSTEM_CLOCK, wall_clock: Clock | None = None
+    ) -> None:
         self.session = session
         self.clock = clock  # the use case's time: services ask `uow.clock.now()`, never the machine
+        # The database's own clock, when the use case runs at another time (a test clock's moment): the audit
+        # chain is stamped by it, so that its entries stay in the order they were written.
+        self.wall_clock = wall_clock or clock
         self._live = live  # False: a process without a publisher (the CLI's commands) sends no live messages
         self._before_commit: dict[str, Hook] = {}
         self._after_commit: list[Hook] = []
@@ -205,10 +210,11 @@ class Database:
         )
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
-        """Commit when the block ends normally, roll back on any exception."""
+    async def unit_of_work(self, clock: Clock | None = None) -> AsyncIterator[UnitOfWork]:
+        """Commit when the block ends normally, roll back on any exception. `clock`: the use case's time when it
+        is not the database's clock (a test clock's advance runs each moment with a clock standing at it)."""
         async with self.sessions() as session:
-            uow = UnitOfWork(session, live=self.publish is not None, clock=self.clock)
+            uow = UnitOfWork(session, live=self.publish is not None, clock=clock or self.clock, wall_clock=self.clock)
             async with session.begin():
                 yield uow
                 await uow._run_before_commit()

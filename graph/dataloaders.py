@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 from strawberry.dataloader import DataLoader
 
-from db.models import Organization, Subscription
+from db.models import Customer, Organization, Subscription
 from db.repositories.organizations import OrganizationRepository
 from db.repositories.subscriptions import SubscriptionRepository
+from db.repositories.test_clocks import TestClockRepository
 from db.session import Database
 
 
@@ -21,6 +24,7 @@ class Loaders:
         self.organization_id = organization_id
         self.subscriptions_of_customer = DataLoader(load_fn=self._subscriptions_of_customers)
         self.organization = DataLoader(load_fn=self._organizations)
+        self.test_clock_time = DataLoader(load_fn=self._test_clock_times)
 
     async def _subscriptions_of_customers(self, ids: Sequence[uuid.UUID]) -> list[list[Subscription]]:
         async with self.db.read() as session:
@@ -31,3 +35,16 @@ class Loaders:
         async with self.db.read() as session:
             repo = OrganizationRepository(session)
             return [await repo.get(i) if i == self.organization_id else None for i in ids]
+
+    async def _test_clock_times(self, ids: Sequence[uuid.UUID]) -> list[datetime | None]:
+        async with self.db.read() as session:
+            repo = TestClockRepository(session, self.organization_id)
+            return [await repo.frozen_time(i) for i in ids]
+
+
+async def customer_now(info: Any, customer: Customer) -> datetime:
+    """The time a customer's fields are read at: its test clock's (once per request), or the request's clock."""
+    now = info.context.clock.now()
+    if customer.test_clock_id is None:
+        return now
+    return await info.context.loaders.test_clock_time.load(customer.test_clock_id) or now

@@ -60,6 +60,7 @@ PRICES = {
     ("Query", "revenueMetrics"): 100,  # reads every subscription and invoice of the organization when not cached
     ("Live", "usageUpdated"): 100,  # rates the period once now and again after every burst of usage
     ("Mutation", "runBilling"): 500,  # bills every customer of the organization
+    ("Mutation", "advanceTestClock"): 500,  # runs every billing date, threshold check and grace period in between
 }
 
 # Error codes of requests refused by a limit before any work (HTTP 400 on POST /graphql).

@@ -21,6 +21,7 @@ from graph.mutations.credits import CreditMutations
 from graph.mutations.customers import CustomerMutations
 from graph.mutations.organization import OrganizationMutations
 from graph.mutations.subscriptions import SubscriptionMutations
+from graph.mutations.test_clocks import TestClockMutations
 from graph.mutations.usage import UsageMutations
 from graph.queries import AccessQueries
 from graph.query_limits import ParseWithLimits, ValidationWithLimits
@@ -52,6 +53,7 @@ class Mutation(
     UsageMutations,
     BillingMutations,
     CreditMutations,
+    TestClockMutations,
 ):
     pass
 

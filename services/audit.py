@@ -101,7 +101,7 @@ async def _seal(uow: UnitOfWork, organization_id: uuid.UUID) -> None:
     repo = AuditRepository(uow.session, organization_id)
     await repo.lock_chain()
     seq, prev_hash = await repo.last_link() or (0, GENESIS)
-    now = uow.clock.now()
+    now = uow.wall_clock.now()
     for entry in entries:
         seq += 1
         entry.update(seq=seq, created_at=now, prev_hash=prev_hash)

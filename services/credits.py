@@ -27,6 +27,7 @@ from services.billing.due import DueLine
 from services.billing.issue import issue_invoice
 from services.billing.kinds import CreditPurchaseInvoice, OneOffInvoice
 from services.catalog import check_code, check_name
+from services.clocks import on_customer_time
 from services.errors import AlreadyExists, CommonCode, CreditCode, Invalid, NotFound, Resource, found
 from services.invoice_state import announce_invoice, invoice_view, move_invoice
 
@@ -36,6 +37,7 @@ async def _customer(uow: UnitOfWork, actor: Actor, external_id: str) -> Customer
         await CustomerRepository(uow.session, actor.organization_id).by_external_id(external_id),
         NotFound(Resource.CUSTOMER, f"no customer with externalId {external_id!r}", field=("customerExternalId",)),
     )
+    await on_customer_time(uow, customer)  # a customer on a test clock: its wallet, coupons, invoices at its time
     return customer
 
 
@@ -203,6 +205,7 @@ async def _invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> Invo
         await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True),
         NotFound("no invoice with this id", field=("invoiceId",)),
     )
+    await on_customer_time(uow, invoice.customer)
     return invoice
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
@@ -12,6 +13,7 @@ import pycountry
 from db.models import Customer
 from db.repositories.customers import CustomerRepository
 from db.repositories.subscriptions import SubscriptionRepository
+from db.repositories.test_clocks import TestClockRepository
 from db.session import UnitOfWork
 from domain import money, periods, tax
 from domain.errors import DomainError
@@ -120,7 +122,20 @@ def customer_view(customer: Customer) -> dict[str, Any]:
     return {"externalId": customer.external_id, **view}
 
 
-async def create_customer(uow: UnitOfWork, actor: Actor, external_id: str, values: CustomerFields) -> Customer:
+async def _test_clock(uow: UnitOfWork, actor: Actor, value: str) -> uuid.UUID:
+    """A new customer's test clock: one of the organization's (only TEST organizations have any)."""
+    missing = NotFound("no test clock with this id", field=("testClockId",))
+    try:
+        clock_id = uuid.UUID(str(value))
+    except ValueError:
+        raise missing from None
+    return found(await TestClockRepository(uow.session, actor.organization_id).get(clock_id), missing).id
+
+
+async def create_customer(
+    uow: UnitOfWork, actor: Actor, external_id: str, values: CustomerFields, test_clock_id: str | None = None
+) -> Customer:
+    """`test_clock_id`: the customer lives on that test clock (its time is the customer's), for good."""
     external_id = (external_id or "").strip()
     if not external_id or len(external_id) > 200:
         raise Invalid("externalId is 1 to 200 characters", field=("externalId",), code=CommonCode.REQUIRED)
@@ -131,17 +146,28 @@ async def create_customer(uow: UnitOfWork, actor: Actor, external_id: str, value
     repo = CustomerRepository(uow.session, actor.organization_id)
     if await repo.by_external_id(external_id) is not None:
         raise AlreadyExists(f"a customer with externalId {external_id!r} exists", field=("externalId",))
+    if test_clock_id is not None:
+        checked["test_clock_id"] = await _test_clock(uow, actor, test_clock_id)
     customer = await repo.add(Customer(external_id=external_id, **{"tax_exempt": False, "metadata_": {}, **checked}))
-    await audit.record(uow, actor, "customer.created", "customer", customer.id, after=customer_view(customer))
+    view = customer_view(customer)
+    if customer.test_clock_id is not None:
+        view["testClockId"] = str(customer.test_clock_id)
+    await audit.record(uow, actor, "customer.created", "customer", customer.id, after=view)
     return customer
 
 
-async def update_customer(uow: UnitOfWork, actor: Actor, external_id: str, values: CustomerFields) -> Customer:
+async def update_customer(
+    uow: UnitOfWork, actor: Actor, external_id: str, values: CustomerFields, test_clock_id: Any = UNSET
+) -> Customer:
     repo = CustomerRepository(uow.session, actor.organization_id)
     customer = found(
         await repo.by_external_id(external_id),
         NotFound(f"no customer with externalId {external_id!r}", field=("externalId",)),
     )
+    if test_clock_id is not UNSET and str(test_clock_id or "") != str(customer.test_clock_id or ""):
+        raise Invalid(
+            "a customer's test clock is fixed when it is created", field=("testClockId",), code="TEST_CLOCK_FIXED"
+        )
     checked = _check(values)
     _check_vat(
         checked,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pycountry
 
-from db.models import Organization, Role
+from db.models import Organization, OrganizationMode, Role
 from db.repositories.organizations import OrganizationRepository
 from db.session import UnitOfWork
 from domain import money, periods
@@ -64,8 +64,10 @@ async def create_organization(
     default_currency: str = "USD",
     timezone: str = "UTC",
     invoice_prefix: str | None = None,
+    test: bool = False,
 ) -> CreatedOrganization:
-    """A new tenant with one OWNER API key (its secret is returned once, never stored)."""
+    """A new tenant with one OWNER API key (its secret is returned once, never stored); `test`: a TEST
+    organization (test provider keys only; test clocks may move time for some of its customers)."""
     if not name.strip():
         raise Invalid("a name is required", field=("name",), code=CommonCode.REQUIRED)
     prefix = invoice_prefix or default_invoice_prefix(name)
@@ -77,10 +79,13 @@ async def create_organization(
             default_currency=validate_currency_code(default_currency.upper(), ("defaultCurrency",)),
             timezone=validate_timezone(timezone, ("timezone",)),
             invoice_prefix=prefix,
+            mode=(OrganizationMode.TEST if test else OrganizationMode.LIVE).value,
         )
     )
     actor = system_actor(org.id, name="cli")
-    await audit.record(uow, actor, "organization.created", "organization", org.id, after=_view(org))
+    await audit.record(
+        uow, actor, "organization.created", "organization", org.id, after={**_view(org), "mode": org.mode}
+    )
     key = await issue_api_key(uow, actor, "default", Role.OWNER)
     return CreatedOrganization(org, key)
 

@@ -22,6 +22,7 @@ from domain.subscriptions import Lifecycle, SubscriptionStatus, is_live, status_
 from services import audit
 from services.actors import Actor
 from services.catalog import check_code, parse_charge_properties
+from services.clocks import on_customer_time
 from services.errors import AlreadyExists, CatalogCode, CommonCode, Invalid, NotFound, Resource, SubscriptionCode, found
 
 
@@ -204,6 +205,7 @@ async def create_subscription(uow: UnitOfWork, actor: Actor, spec: SubscriptionS
         ),
     )
     await advisory_xact_lock(uow.session, LockNamespace.CUSTOMER_BILLING, customer.id)
+    await on_customer_time(uow, customer)  # a customer on a test clock starts at the clock's time
     plan = await _plan_for(uow, actor, spec.plan_code, customer, "planCode")
     external_id = check_code(spec.external_id, ("externalId",)) if spec.external_id else str(uuid.uuid4())
     repo = SubscriptionRepository(uow.session, actor.organization_id)
@@ -248,6 +250,7 @@ async def _live_subscription(uow: UnitOfWork, actor: Actor, external_id: str) ->
         await SubscriptionRepository(uow.session, actor.organization_id).by_external_id(external_id, for_update=True),
         NotFound(f"no subscription with externalId {external_id!r}", field=("externalId",)),
     )
+    await on_customer_time(uow, subscription.customer)
     if not is_live(status_now(subscription, uow.clock.now())):
         raise Invalid("the subscription has ended", field=("externalId",), code=SubscriptionCode.SUBSCRIPTION_ENDED)
     return subscription

@@ -40,10 +40,11 @@ async def operator_db(stack: Stack) -> AsyncIterator[Database]:
     await db.dispose()
 
 
-async def make_tenant(db: Database, stack: Stack, name: str) -> Tenant:
-    """A new organization, created the way `valueverse create-org` creates one (without a process per test)."""
+async def make_tenant(db: Database, stack: Stack, name: str, *, test: bool = False) -> Tenant:
+    """A new organization, created the way `valueverse create-org` creates one (without a process per test);
+    `test`: a TEST organization (`create-org NAME --test`)."""
     async with db.unit_of_work() as uow:
-        created = await create_organization(uow, name=name)
+        created = await create_organization(uow, name=name, test=test)
     key = created.api_key.secret
     return Tenant(str(created.organization.id), key, Api(stack.graphql_url, key))
 
@@ -51,6 +52,12 @@ async def make_tenant(db: Database, stack: Stack, name: str) -> Tenant:
 @pytest.fixture
 async def tenant(operator_db: Database, stack: Stack) -> Tenant:
     return await make_tenant(operator_db, stack, "Acme Analytics")
+
+
+@pytest.fixture
+async def test_tenant(operator_db: Database, stack: Stack) -> Tenant:
+    """A TEST organization: test clocks allowed."""
+    return await make_tenant(operator_db, stack, "Acme Sandbox", test=True)
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _create_org(database_url: str, name: str, currency: str, timezone: str) -> dict[str, str]:
+def _create_org(database_url: str, name: str, currency: str, timezone: str, test: bool = False) -> dict[str, str]:
     from db.session import Database
     from services.organizations import create_organization
 
@@ -63,7 +63,9 @@ def _create_org(database_url: str, name: str, currency: str, timezone: str) -> d
         db = Database(database_url, pool_size=1)
         try:
             async with db.unit_of_work() as uow:
-                created = await create_organization(uow, name=name, default_currency=currency, timezone=timezone)
+                created = await create_organization(
+                    uow, name=name, default_currency=currency, timezone=timezone, test=test
+                )
             return {"organizationId": str(created.organization.id), "apiKey": created.api_key.secret}
         finally:
             await db.dispose()
@@ -76,7 +78,7 @@ def cmd_create_org(settings: Settings, args: argparse.Namespace) -> int:
 
     with servers(settings, redis=False) as (database_url, _):
         try:
-            print(json.dumps(_create_org(database_url, args.name, args.currency, args.timezone)))
+            print(json.dumps(_create_org(database_url, args.name, args.currency, args.timezone, args.test)))
         except DomainError as exc:
             print(f"error: {exc.message}", file=sys.stderr)
             return 2
@@ -290,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     org.add_argument("name")
     org.add_argument("--currency", default="USD")
     org.add_argument("--timezone", default="UTC")
+    org.add_argument(
+        "--test", action="store_true", help="a TEST organization: test provider keys only, test clocks allowed"
+    )
     org.set_defaults(func=cmd_create_org)
 
     user = sub.add_parser("create-user", help="add a staff user to an organization")

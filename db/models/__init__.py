@@ -6,9 +6,10 @@ from db.models.catalog import BillableMetric, Charge, Plan
 from db.models.credits import AppliedCoupon, Coupon, CreditNote, CreditNoteItem, Wallet, WalletTransaction
 from db.models.customer import Customer
 from db.models.invoice import Invoice, InvoiceLine, InvoiceNumberSequence, TaxRate, TaxRateAssignment
-from db.models.organization import ApiKey, Organization, Role, StaffSession, StaffUser
+from db.models.organization import ApiKey, Organization, OrganizationMode, Role, StaffSession, StaffUser
 from db.models.outbox import outbox
 from db.models.subscription import Subscription, SubscriptionPhase
+from db.models.test_clock import TestClock, TestClockStatus
 from db.models.usage import usage_event_keys, usage_events, usage_rollups
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "InvoiceLine",
     "InvoiceNumberSequence",
     "Organization",
+    "OrganizationMode",
     "Plan",
     "Role",
     "StaffSession",
@@ -34,6 +36,8 @@ __all__ = [
     "SubscriptionPhase",
     "TaxRate",
     "TaxRateAssignment",
+    "TestClock",
+    "TestClockStatus",
     "Wallet",
     "WalletTransaction",
     "outbox",

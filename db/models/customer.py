@@ -23,6 +23,7 @@ class Customer(Base):
             unique=True,
             postgresql_where=text("deleted_at IS NULL"),
         ),
+        Index("ix_customers_test_clock_id", "test_clock_id", postgresql_where=text("test_clock_id IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -46,3 +47,7 @@ class Customer(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=dict)
     created_at: Mapped[datetime] = created_at()
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The test clock the customer lives on (TEST organizations only), fixed at creation: its time is the customer's.
+    test_clock_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("test_clocks.id", ondelete="SET NULL")
+    )

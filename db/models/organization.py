@@ -2,7 +2,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, DateTime, Enum, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -21,8 +21,16 @@ class Role(enum.StrEnum):
 role_enum = Enum(Role, name="role", values_callable=lambda e: [m.value for m in e])
 
 
+class OrganizationMode(enum.StrEnum):
+    """LIVE: real customers and money. TEST: test provider keys only, and test clocks may move time."""
+
+    LIVE = "LIVE"
+    TEST = "TEST"
+
+
 class Organization(Base):
     __tablename__ = "organizations"
+    __table_args__ = (CheckConstraint("mode IN ('LIVE', 'TEST')", name="mode"),)
 
     id: Mapped[uuid.UUID] = uuid_pk()
     name: Mapped[str] = mapped_column(String(200))
@@ -38,6 +46,7 @@ class Organization(Base):
     # Overrides of the per-credential rate limit for this organization's keys and users (null: the default).
     rate_limit_per_second: Mapped[int | None] = mapped_column(Integer)
     rate_limit_burst: Mapped[int | None] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(4), default=OrganizationMode.LIVE.value, server_default="LIVE")
     created_at: Mapped[datetime] = created_at()
 
 

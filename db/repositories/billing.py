@@ -41,7 +41,11 @@ class InvoiceRepository(ScopedRepository[Invoice]):
             .with_for_update(of=Invoice)
         )
 
-    async def drafts_created_before(self, cutoff: datetime) -> list[Invoice]:
+    async def drafts_created_before(self, cutoff: datetime, test_clock_id: uuid.UUID | None = None) -> list[Invoice]:
+        """Draft period invoices made by `cutoff` of the customers on real time, or of those on the test clock
+        `test_clock_id` (whose time is the clock's)."""
+        clock = Customer.test_clock_id.is_(None) if test_clock_id is None else Customer.test_clock_id == test_clock_id
+        customers = select(Customer.id).where(Customer.organization_id == self.organization_id, clock)
         return list(
             await self.session.scalars(
                 select(Invoice)
@@ -50,6 +54,7 @@ class InvoiceRepository(ScopedRepository[Invoice]):
                     Invoice.status == InvoiceStatus.DRAFT.value,
                     Invoice.kind == InvoiceKind.SUBSCRIPTION.value,
                     Invoice.created_at <= cutoff,
+                    Invoice.customer_id.in_(customers),
                 )
                 .order_by(Invoice.created_at)
             )

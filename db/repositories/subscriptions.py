@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -81,9 +82,14 @@ class SubscriptionRepository(ScopedRepository[Subscription]):
             )
         return await paginate(self.session, stmt, (Subscription.created_at, Subscription.id), first=first, after=after)
 
-    async def customers_with_interim_billing(self, now: datetime) -> list[uuid.UUID]:
+    async def customers_with_interim_billing(
+        self, now: datetime, test_clock_id: uuid.UUID | None = None
+    ) -> builtins.list[uuid.UUID]:
         """Customers with a subscription not ended by `now` on a plan (in any phase) with usage
-        thresholds or a charge paid in advance: the only ones that can get an interim invoice."""
+        thresholds or a charge paid in advance: the only ones that can get an interim invoice.
+
+        Customers on a test clock are not among them (their scans run when their clock is advanced), unless
+        `test_clock_id` asks for that clock's customers."""
         interim = or_(
             func.jsonb_array_length(Plan.usage_thresholds) > 0,
             select(Charge.id).where(Charge.plan_id == Plan.id, Charge.pay_in_advance.is_(True)).exists(),
@@ -97,17 +103,23 @@ class SubscriptionRepository(ScopedRepository[Subscription]):
                 Subscription.terminated_at.is_(None),
                 or_(Subscription.ending_at.is_(None), Subscription.ending_at > now),
                 interim,
+                Subscription.customer_id.in_(_on_clock(self.organization_id, test_clock_id)),
             )
             .distinct()
         )
         return list(rows)
 
-    async def customers_with_subscriptions(self) -> list[tuple[uuid.UUID, str]]:
-        """(id, external id) of every customer that has or had a subscription, oldest first."""
+    async def customers_with_subscriptions(
+        self, test_clock_id: uuid.UUID | None = None
+    ) -> builtins.list[tuple[uuid.UUID, str]]:  # (builtins: the class has a method named list)
+        """(id, external id) of every customer that has or had a subscription, oldest first: those on real time,
+        or those on the test clock `test_clock_id` (a test clock's customers are billed when it is advanced)."""
+        clock = Customer.test_clock_id.is_(None) if test_clock_id is None else Customer.test_clock_id == test_clock_id
         rows = await self.session.execute(
             select(Customer.id, Customer.external_id)
             .where(
                 Customer.organization_id == self.organization_id,
+                clock,
                 Customer.id.in_(
                     select(Subscription.customer_id).where(Subscription.organization_id == self.organization_id)
                 ),
@@ -115,3 +127,9 @@ class SubscriptionRepository(ScopedRepository[Subscription]):
             .order_by(Customer.created_at)
         )
         return [(customer_id, external_id) for customer_id, external_id in rows]
+
+
+def _on_clock(organization_id: uuid.UUID, test_clock_id: uuid.UUID | None):
+    """The organization's customers on real time (no test clock), or on the test clock `test_clock_id`."""
+    clock = Customer.test_clock_id.is_(None) if test_clock_id is None else Customer.test_clock_id == test_clock_id
+    return select(Customer.id).where(Customer.organization_id == organization_id, clock)

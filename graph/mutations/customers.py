@@ -31,6 +31,9 @@ class CreateCustomerInput:
     tax_identification_number: str | None = None
     tax_exempt: bool = False
     metadata: JSON | None = None
+    test_clock_id: strawberry.ID | None = strawberry.field(
+        default=None, description="TEST organizations: the customer lives on this test clock, for good."
+    )
 
 
 @strawberry.input(description="Fields left out stay as they are; null clears an optional field.")
@@ -50,6 +53,9 @@ class UpdateCustomerInput:
     tax_identification_number: str | None = strawberry.UNSET
     tax_exempt: bool | None = strawberry.UNSET
     metadata: JSON | None = strawberry.UNSET
+    test_clock_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET, description="Fixed at creation: only the customer's own clock is accepted."
+    )
 
 
 @strawberry.input
@@ -79,14 +85,24 @@ class CustomerMutations:
     @strawberry.mutation(description="Add a customer (FINANCE).")
     async def create_customer(self, info: Info[Context, None], input: CreateCustomerInput) -> CustomerPayload:
         customer, errors = await run_use_case(
-            info, Role.FINANCE, lambda uow, a: customers.create_customer(uow, a, input.external_id, _fields(input))
+            info,
+            Role.FINANCE,
+            lambda uow, a: customers.create_customer(uow, a, input.external_id, _fields(input), input.test_clock_id),
         )
         return CustomerPayload(customer=Customer.of(customer) if customer else None, user_errors=errors)
 
     @strawberry.mutation(description="Change a customer (FINANCE).")
     async def update_customer(self, info: Info[Context, None], input: UpdateCustomerInput) -> CustomerPayload:
         customer, errors = await run_use_case(
-            info, Role.FINANCE, lambda uow, a: customers.update_customer(uow, a, input.external_id, _fields(input))
+            info,
+            Role.FINANCE,
+            lambda uow, a: customers.update_customer(
+                uow,
+                a,
+                input.external_id,
+                _fields(input),
+                customers.UNSET if input.test_clock_id is strawberry.UNSET else input.test_clock_id,
+            ),
         )
         return CustomerPayload(customer=Customer.of(customer) if customer else None, user_errors=errors)
 

@@ -33,6 +33,7 @@ class Customer:
     tax_exempt: bool
     metadata: JSON
     created_at: datetime
+    test_clock_id: strawberry.ID | None = strawberry.field(description="The test clock the customer lives on.")
     row: strawberry.Private[CustomerModel]
 
     @strawberry.field(description="Every subscription of the customer, oldest first.")
@@ -64,5 +65,6 @@ class Customer:
             tax_exempt=c.tax_exempt,
             metadata=c.metadata_ or {},
             created_at=c.created_at,
+            test_clock_id=strawberry.ID(str(c.test_clock_id)) if c.test_clock_id else None,
             row=c,
         )

@@ -23,6 +23,7 @@ class Organization:
     tax_identification_number: str | None
     net_payment_term_days: int
     invoice_grace_period_days: int
+    mode: str = strawberry.field(description="LIVE or TEST (test provider keys only; test clocks may move time).")
     created_at: datetime
     rate_limit_override: strawberry.Private[tuple[int | None, int | None]]
 
@@ -50,6 +51,7 @@ class Organization:
             tax_identification_number=org.tax_identification_number,
             net_payment_term_days=org.net_payment_term_days,
             invoice_grace_period_days=org.invoice_grace_period_days,
+            mode=org.mode,
             created_at=org.created_at,
             rate_limit_override=(org.rate_limit_per_second, org.rate_limit_burst),
         )

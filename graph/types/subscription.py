@@ -8,6 +8,7 @@ from strawberry.types import Info
 from db.models import Subscription as SubscriptionModel
 from domain.periods import BillingTime as BillingTimeModel
 from graph.context import Context
+from graph.dataloaders import customer_now
 from graph.scalars import JSON
 from graph.types.customer import Customer
 from graph.types.enums import BillingTime, SubscriptionStatus
@@ -29,30 +30,30 @@ class Subscription:
     row: strawberry.Private[SubscriptionModel]
 
     @strawberry.field
-    def status(self, info: Info[Context, None]) -> SubscriptionStatus:
-        return rules.status_now(self.row, info.context.clock.now())
+    async def status(self, info: Info[Context, None]) -> SubscriptionStatus:
+        return rules.status_now(self.row, await customer_now(info, self.row.customer))
 
     @strawberry.field
     def customer(self) -> Customer:
         return Customer.of(self.row.customer)
 
     @strawberry.field(description="The plan in effect now (the first one if not started yet).")
-    def plan(self, info: Info[Context, None]) -> Plan:
-        return Plan.of(rules.phase_at(self.row, info.context.clock.now()).plan)
+    async def plan(self, info: Info[Context, None]) -> Plan:
+        return Plan.of(rules.phase_at(self.row, await customer_now(info, self.row.customer)).plan)
 
     @strawberry.field(description="The plan of a downgrade scheduled at the period end.")
-    def next_plan(self, info: Info[Context, None]) -> Plan | None:
-        upcoming = rules.upcoming_phase(self.row, info.context.clock.now())
+    async def next_plan(self, info: Info[Context, None]) -> Plan | None:
+        upcoming = rules.upcoming_phase(self.row, await customer_now(info, self.row.customer))
         return Plan.of(upcoming.plan) if upcoming else None
 
     @strawberry.field(description="When the scheduled downgrade takes effect.")
-    def downgrade_at(self, info: Info[Context, None]) -> datetime | None:
-        upcoming = rules.upcoming_phase(self.row, info.context.clock.now())
+    async def downgrade_at(self, info: Info[Context, None]) -> datetime | None:
+        upcoming = rules.upcoming_phase(self.row, await customer_now(info, self.row.customer))
         return upcoming.starts_at if upcoming else None
 
     @strawberry.field(description="This customer's own prices, overriding the plan's (enterprise deals).")
-    def plan_overrides(self, info: Info[Context, None]) -> JSON | None:
-        return rules.phase_at(self.row, info.context.clock.now()).overrides or None
+    async def plan_overrides(self, info: Info[Context, None]) -> JSON | None:
+        return rules.phase_at(self.row, await customer_now(info, self.row.customer)).overrides or None
 
     @strawberry.field
     async def current_period_start(self, info: Info[Context, None]) -> datetime | None:
@@ -81,7 +82,7 @@ class Subscription:
 
 
 async def _period(subscription: Subscription, info: Info[Context, None]):
-    now = info.context.clock.now()
+    now = await customer_now(info, subscription.row.customer)
     if not rules.is_live(rules.status_now(subscription.row, now)):
         return None
     organization = await info.context.loaders.organization.load(subscription.row.organization_id)

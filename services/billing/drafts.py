@@ -21,6 +21,7 @@ from services.billing.deductions import _consume
 from services.billing.due import BillingDate, _due
 from services.billing.finalize import finalize, finalize_many
 from services.billing.issue import InvoicingContext, _compute, _fill, _interim_billed, _issue
+from services.clocks import on_customer_time
 from services.errors import Invalid, NotFound
 from services.invoice_state import announce_invoice, invoice_view
 from services.usage.rating import BatchedRating
@@ -59,6 +60,7 @@ async def refresh_invoice(
     invoice = await repo.get(invoice_id, for_update=True)
     if invoice is None:
         raise NotFound("no invoice with this id", field=("id",))
+    await on_customer_time(uow, invoice.customer)
     if invoice.status != InvoiceStatus.DRAFT or invoice.kind != InvoiceKind.SUBSCRIPTION:
         raise Invalid("only a draft subscription invoice can be refreshed", field=("id",), code="INVOICE_NOT_DRAFT")
     before = invoice_view(invoice)
@@ -135,14 +137,18 @@ async def finalize_invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID)
     invoice = await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True)
     if invoice is None:
         raise NotFound("no invoice with this id", field=("id",))
+    await on_customer_time(uow, invoice.customer)
     if invoice.status == InvoiceStatus.DRAFT and invoice.kind == InvoiceKind.SUBSCRIPTION:
         return await refresh_invoice(uow, actor, invoice_id, finalize_after=True)
     return await finalize(uow, actor, invoice)
 
 
-async def finalize_expired_drafts(uow: UnitOfWork, actor: Actor, now: datetime) -> list[Invoice]:
-    """Drafts whose grace period is over are refreshed one last time and finalized."""
+async def finalize_expired_drafts(
+    uow: UnitOfWork, actor: Actor, now: datetime, test_clock_id: uuid.UUID | None = None
+) -> list[Invoice]:
+    """Drafts whose grace period is over are refreshed one last time and finalized: of the customers on real
+    time, or of those on the test clock `test_clock_id` (then `now` is the clock's time)."""
     org = await OrganizationRepository(uow.session).existing(actor.organization_id)
     cutoff = now - timedelta(days=org.invoice_grace_period_days)
-    drafts = await InvoiceRepository(uow.session, org.id).drafts_created_before(cutoff)
+    drafts = await InvoiceRepository(uow.session, org.id).drafts_created_before(cutoff, test_clock_id)
     return [await refresh_invoice(uow, actor, d.id, finalize_after=True) for d in drafts]

@@ -10,6 +10,7 @@ from db.session import UnitOfWork
 from domain.numbering import InvoiceStatus
 from services.actors import Actor
 from services.billing.deductions import _give_back
+from services.clocks import on_customer_time
 from services.errors import NotFound
 from services.invoice_state import move_invoice
 
@@ -18,6 +19,7 @@ async def void_invoice(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> 
     invoice = await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True)
     if invoice is None:
         raise NotFound("no invoice with this id", field=("id",))
+    await on_customer_time(uow, invoice.customer)
     await move_invoice(uow, actor, invoice, InvoiceStatus.VOID, action="invoice.voided")
     await _give_back(uow, invoice)
     return invoice
@@ -28,4 +30,5 @@ async def mark_uncollectible(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUI
     invoice = await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True)
     if invoice is None:
         raise NotFound("no invoice with this id", field=("id",))
+    await on_customer_time(uow, invoice.customer)
     return await move_invoice(uow, actor, invoice, InvoiceStatus.UNCOLLECTIBLE, action="invoice.uncollectible")

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import domain
 import services
 from db import usage_answers
+from db.repositories.test_clocks import TestClockRepository
 from services.usage import rating
 from services.usage.rating import ChargeUsage, UsageReport
 
@@ -88,7 +89,10 @@ async def current_usage(
     subscription_external_id: str | None,
     at: datetime,
 ) -> UsageReport:
-    """`rating.current_usage`, from the kept answer when it still holds (the same answer either way)."""
+    """`rating.current_usage`, from the kept answer when it still holds (the same answer either way). A customer
+    on a test clock is read at the clock's time, not at `at`."""
+    clock_time = await TestClockRepository(session, organization_id).clock_times({customer_external_id})
+    at = clock_time.get(customer_external_id, at)
     found = await usage_answers.lookup(session, organization_id, customer_external_id, subscription_external_id, at,
                                        CODE_VERSION)
     if found.answer is not None:

@@ -15,9 +15,12 @@ import orjson
 
 from db.catalog_changes import CatalogListener
 from db.faults import storage_unavailable
+from db.models import OrganizationMode
 from db.repositories.catalog import BillableMetricRepository
 from db.repositories.customers import CustomerRepository
+from db.repositories.organizations import OrganizationRepository
 from db.repositories.subscriptions import SubscriptionRepository
+from db.repositories.test_clocks import TestClockRepository
 from db.session import Database, Publish
 from db.usage_writer import EventRow, UsageWriter, WriterUnavailable
 from domain import aggregation
@@ -92,6 +95,7 @@ class CatalogCache:
         self.db = db
         self._metrics: dict[Any, tuple[float, dict[str, MetricInfo]]] = {}
         self._known: dict[Any, tuple[float, set[str], dict[str, str]]] = {}
+        self._live: dict[Any, bool] = {}  # organization -> LIVE (no test clocks, so no customer on one)
         # Bumped by every forget: what a read begun before it found is not kept (it may predate the change).
         self._forgotten = 0
         self._forgotten_org: dict[Any, int] = {}
@@ -114,6 +118,24 @@ class CatalogCache:
         self._metrics.clear()
         self._known.clear()
         self._forgotten += 1
+
+    async def clock_times(
+        self, org: Any, customers: set[str], subscriptions: Mapping[str, str], events: Sequence[EventInput]
+    ) -> dict[str, datetime]:
+        """The time of each customer of the batch that lives on a test clock (never kept: clocks move)."""
+        wanted = customers & rules.lookup_ids(e.customer_external_id for e in events)
+        wanted |= {
+            subscriptions[s] for s in rules.lookup_ids(e.subscription_external_id for e in events) if s in subscriptions
+        }
+        if not wanted or self._live.get(org):
+            return {}
+        async with self.db.read() as session:
+            if org not in self._live:  # an organization's mode is fixed when it is created: asked once
+                organization = await OrganizationRepository(session).get(org)
+                self._live[org] = organization is None or organization.mode != OrganizationMode.TEST
+                if self._live[org]:
+                    return {}
+            return await TestClockRepository(session, org).clock_times(wanted)
 
     def _version(self, org: Any) -> tuple[int, int]:
         return self._forgotten, self._forgotten_org.get(org, 0)
@@ -200,6 +222,7 @@ class UsageIngestor:
                 rules.lookup_ids(e.customer_external_id for e in events),
                 rules.lookup_ids(e.subscription_external_id for e in events),
             )
+            clock_times = await self.cache.clock_times(org, customers, subscriptions, events)
         except Exception as exc:
             if storage_unavailable(exc):
                 raise WriterUnavailable("the catalog cannot be read") from exc
@@ -207,7 +230,7 @@ class UsageIngestor:
         rows: dict[str, EventRow] = {}
         index_of: dict[str, int] = {}
         for index, event in enumerate(events):
-            row = _validated(result, index, event, org, metrics, customers, subscriptions, received_at)
+            row = _validated(result, index, event, org, metrics, customers, subscriptions, received_at, clock_times)
             if row is None:
                 continue
             if row.transaction_id in rows:
@@ -244,6 +267,7 @@ def _validated(
     customers: set[str],
     subscriptions: Mapping[str, str],
     received_at: datetime,
+    clock_times: Mapping[str, datetime],
 ) -> EventRow | None:
     """The row to store for `event`, or None with the reason added to `result.rejected`."""
     tid = None
@@ -251,7 +275,7 @@ def _validated(
         if event.transaction_id is NOT_AN_EVENT:
             raise EventRejected(rules.Rejection.INVALID_EVENT, "an event is a JSON object")
         tid = rules.transaction_id(event.transaction_id)
-        return _row(tid, event, org, metrics, customers, subscriptions, received_at)
+        return _row(tid, event, org, metrics, customers, subscriptions, received_at, clock_times)
     except EventRejected as exc:
         _reject(result, index, tid, exc.code, exc.message)
         return None
@@ -269,6 +293,7 @@ def _row(
     customers: set[str],
     subscriptions: Mapping[str, str],
     received_at: datetime,
+    clock_times: Mapping[str, datetime],
 ) -> EventRow:
     Rejected = rules.Rejection
     code = event.metric_code
@@ -291,7 +316,8 @@ def _row(
             Rejected.CUSTOMER_NOT_FOUND,
             f"no customer {rules.shown(customer_id)} (send customerExternalId or subscriptionExternalId)",
         )
-    moment = rules.timestamp(event.timestamp, received_at)
+    # A customer on a test clock: its events are timed, and their window checked, by the clock's time.
+    moment = rules.timestamp(event.timestamp, clock_times.get(customer_id, received_at))
     numeric = metric.aggregation in _NUMERIC
     properties = rules.properties(event.properties, metric.field_name if numeric else None)
     value = None

@@ -22,6 +22,19 @@ async def test_create_org_prints_one_json_line_whose_key_works(stack: Stack) -> 
     assert data["viewer"]["organization"] == {"id": created["organizationId"], "name": "Initech"}
 
 
+async def test_create_org_test_makes_a_test_organization(stack: Stack) -> None:
+    created = json.loads(stack.cli("create-org", "Initech Sandbox", "--test").stdout)
+    api = Api(stack.graphql_url, created["apiKey"])
+    assert (await api("{ organization { mode } }"))["organization"]["mode"] == "TEST"
+    clock = await api(
+        'mutation { createTestClock(input: {name: "c", frozenTime: "2025-01-01T00:00:00Z"}) '
+        "{ testClock { status } userErrors { code } } }"
+    )
+    assert clock["createTestClock"] == {"testClock": {"status": "READY"}, "userErrors": []}
+    live = json.loads(stack.cli("create-org", "Initech Live").stdout)
+    assert (await Api(stack.graphql_url, live["apiKey"])("{ organization { mode } }"))["organization"]["mode"] == "LIVE"
+
+
 def test_create_org_with_an_empty_name_fails_with_a_message(stack: Stack) -> None:
     result = stack.cli("create-org", "", check=False)
     assert result.returncode != 0
