@@ -20,6 +20,7 @@ from graph.mutations.catalog import CatalogMutations
 from graph.mutations.credits import CreditMutations
 from graph.mutations.customers import CustomerMutations
 from graph.mutations.organization import OrganizationMutations
+from graph.mutations.payments import PaymentMutations
 from graph.mutations.subscriptions import SubscriptionMutations
 from graph.mutations.usage import UsageMutations
 from graph.queries import AccessQueries
@@ -52,6 +53,7 @@ class Mutation(
     UsageMutations,
     BillingMutations,
     CreditMutations,
+    PaymentMutations,
 ):
     pass
 

@@ -124,7 +124,7 @@ def _context(organization_id: uuid.UUID, provider: str) -> str:
 
 def _required(value: str | None, field: str) -> str:
     if not value or not value.strip():
-        raise Invalid(f"{field} is required", field=("input", field), code=CommonCode.REQUIRED)
+        raise Invalid(f"{field} is required", field=(field,), code=CommonCode.REQUIRED)
     return value.strip()
 
 
@@ -138,7 +138,7 @@ async def configure_provider(
         if not stripe_gateway.is_secret_key(secret_key):
             raise Invalid(
                 "a Stripe secret key starts with sk_test_ or sk_live_",
-                field=("input", "secretKey"),
+                field=("secretKey",),
                 code=PaymentCode.INVALID_PROVIDER_KEY,
             )
         secrets = {"secretKey": secret_key, "webhookSecret": (credentials.webhook_secret or "").strip() or None}
@@ -155,12 +155,12 @@ async def configure_provider(
         }
         account = credentials.iban or credentials.account_number
         if not account:
-            raise Invalid("an iban or an accountNumber is required", field=("input", "iban"), code=CommonCode.REQUIRED)
+            raise Invalid("an iban or an accountNumber is required", field=("iban",), code=CommonCode.REQUIRED)
         mode, last4 = "LIVE", "".join(ch for ch in account if ch.isalnum())[-4:]
     else:
         raise Invalid(
             f"{provider.value} cannot be configured yet",
-            field=("input", "provider"),
+            field=("provider",),
             code=PaymentCode.PROVIDER_NOT_SUPPORTED,
         )
     repo = PaymentRepository(uow.session, actor.organization_id)
@@ -200,7 +200,7 @@ async def _gateway(session: AsyncSession, config: PaymentConfig, org: uuid.UUID,
     if row is None:
         raise Invalid(
             f"{provider} is not configured: configurePaymentProvider first",
-            field=("input", "provider"),
+            field=("provider",),
             code=PaymentCode.PROVIDER_NOT_CONFIGURED,
         )
     return build_gateway(config, row)
@@ -223,13 +223,13 @@ async def set_customer_payment_method(
     if provider is not PaymentProvider.STRIPE:
         raise Invalid(
             f"{provider.value} payment methods are not wired yet",
-            field=("input", "provider"),
+            field=("provider",),
             code=PaymentCode.PROVIDER_NOT_SUPPORTED,
         )
     method_id = _required(provider_payment_method_id, "providerPaymentMethodId")
     customer = found(
         await CustomerRepository(uow.session, actor.organization_id).by_external_id(customer_external_id),
-        NotFound(Resource.CUSTOMER, field=("input", "customerExternalId")),
+        NotFound(Resource.CUSTOMER, field=("customerExternalId",)),
     )
     repo = PaymentRepository(uow.session, actor.organization_id)
     gateway = await _gateway(uow.session, config, actor.organization_id, provider.value)
@@ -250,7 +250,7 @@ async def set_customer_payment_method(
         )
     except ProviderError as error:
         code = PaymentCode.PROVIDER_UNAVAILABLE if error.retryable else PaymentCode.PROVIDER_REFUSED
-        raise Invalid(error.message, field=("input", "providerPaymentMethodId"), code=code) from None
+        raise Invalid(error.message, field=("providerPaymentMethodId",), code=code) from None
     finally:
         await gateway.aclose()
     row = await repo.payment_method(customer.id, provider.value, details.id)
@@ -498,3 +498,31 @@ async def collect(
     async with db.unit_of_work() as uow:
         await _apply_result(uow, actor, org, invoice_id, planned, result)
     return True
+
+
+async def collect_now(db: Database, config: PaymentConfig, actor: Actor, invoice_id: uuid.UUID) -> None:
+    """`collectInvoice`: charge an open invoice now (also a manual retry), or say why it cannot be."""
+    async with db.read() as session:
+        invoice = found(
+            await InvoiceRepository(session, actor.organization_id).get(invoice_id),
+            NotFound(Resource.INVOICE, field=("id",)),
+        )
+        if not _is_open_for_collection(invoice) or invoice.amount_due_minor - invoice.paid_minor <= 0:
+            raise Invalid(
+                f"the invoice is {invoice.status} with nothing to collect",
+                field=("id",),
+                code=PaymentCode.INVOICE_NOT_PAYABLE,
+            )
+        repo = PaymentRepository(session, actor.organization_id)
+        method = await repo.default_payment_method(invoice.customer_id)
+        if method is None:
+            raise Invalid(
+                "the customer has no default payment method: setCustomerPaymentMethod first",
+                field=("id",),
+                code=PaymentCode.NO_PAYMENT_METHOD,
+            )
+        if await repo.provider_config(method.provider) is None:
+            raise Invalid(
+                f"{method.provider} is not configured", field=("id",), code=PaymentCode.PROVIDER_NOT_CONFIGURED
+            )
+    await collect(db, config, actor, invoice_id)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from db.models import Payment, PaymentAttempt, PaymentMethod, PaymentProviderConfig, ProviderCustomer
+from db.models import Customer, Payment, PaymentAttempt, PaymentMethod, PaymentProviderConfig, ProviderCustomer
 from db.repositories.base import OrganizationScoped
+from db.repositories.pagination import Page, paginate
 
 
 class PaymentRepository(OrganizationScoped):
@@ -133,14 +135,49 @@ class PaymentRepository(OrganizationScoped):
         )
 
     async def list_payments(
-        self, *, invoice_id: uuid.UUID | None, customer_id: uuid.UUID | None, limit: int, offset: int
-    ) -> Sequence[Payment]:
+        self,
+        *,
+        first: int | None,
+        after: str | None,
+        invoice_id: uuid.UUID | None = None,
+        customer_external_id: str | None = None,
+        with_total: bool = True,
+    ) -> Page[Payment]:
         stmt = select(Payment).where(Payment.organization_id == self.organization_id)
         if invoice_id is not None:
             stmt = stmt.where(Payment.invoice_id == invoice_id)
-        if customer_id is not None:
-            stmt = stmt.where(Payment.customer_id == customer_id)
-        rows = await self.session.scalars(
-            stmt.order_by(Payment.created_at.desc(), Payment.id.desc()).limit(limit).offset(offset)
+        if customer_external_id is not None:
+            stmt = stmt.join(Customer, Customer.id == Payment.customer_id).where(
+                Customer.external_id == customer_external_id
+            )
+        return await paginate(
+            self.session,
+            stmt,
+            (Payment.created_at, Payment.id),
+            first=first,
+            after=after,
+            descending=True,
+            with_total=with_total,
         )
-        return rows.all()
+
+    async def _grouped(self, model: Any, column: Any, ids: Sequence[uuid.UUID], *order: Any) -> dict[uuid.UUID, list]:
+        grouped: dict[uuid.UUID, list] = {}
+        if not ids:
+            return grouped
+        rows = await self.session.scalars(
+            select(model).where(model.organization_id == self.organization_id, column.in_(list(ids))).order_by(*order)
+        )
+        for row in rows:
+            grouped.setdefault(getattr(row, column.key), []).append(row)
+        return grouped
+
+    async def payments_of_invoices(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Payment]]:
+        return await self._grouped(Payment, Payment.invoice_id, ids, Payment.created_at, Payment.id)
+
+    async def attempts_of_invoices(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[PaymentAttempt]]:
+        return await self._grouped(PaymentAttempt, PaymentAttempt.invoice_id, ids, PaymentAttempt.number)
+
+    async def methods_of_customers(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[PaymentMethod]]:
+        return await self._grouped(
+            PaymentMethod, PaymentMethod.customer_id, ids, PaymentMethod.created_at, PaymentMethod.id
+        )

@@ -1,0 +1,219 @@
+"""Collection through the public API: the real Stripe SDK in the API and the worker, talking to the fake Stripe."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import httpx
+import pytest
+
+from tests.graph.catalog_helpers import customer
+
+CONFIGURE = """mutation($input: ConfigurePaymentProviderInput!) { configurePaymentProvider(input: $input) {
+  provider mode last4 userErrors { field code message } } }"""
+SET_METHOD = """mutation($input: SetCustomerPaymentMethodInput!) { setCustomerPaymentMethod(input: $input) {
+  customer { externalId paymentMethods { provider providerPaymentMethodId kind brand last4 expiresAt isDefault }
+             defaultPaymentMethod { providerPaymentMethodId } }
+  userErrors { field code message } } }"""
+ONE_OFF = """mutation($c: String!, $amount: Decimal!) { createOneOffInvoice(input: {customerExternalId: $c,
+  lines: [{description: "Setup", amount: $amount}]}) { invoice { id status amountDue paymentStatus paymentReference }
+  userErrors { code } } }"""
+INVOICE = """query($id: ID!) { invoice(id: $id) { id status amountDue amountPaid paidAt paymentStatus paymentReference
+  payments { provider method status amount refundedAmount currency providerPaymentId }
+  paymentAttempts { number status amount declineCode hardDecline retryable failureMessage providerPaymentId } } }"""
+COLLECT = """mutation($id: ID!) { collectInvoice(input: {id: $id}) {
+  invoice { id status paymentStatus amountPaid paymentAttempts { number status } } userErrors { field code } } }"""
+
+
+async def stripe_tenant(tenant, card: str, external_id: str = "acme") -> str:
+    """The tenant's Stripe test key (its own account at the fake), a USD customer with `card` as default."""
+    key = f"sk_test_{secrets.token_hex(12)}"
+    configured = (await tenant.api(CONFIGURE, input={"provider": "STRIPE", "secretKey": key}))[
+        "configurePaymentProvider"
+    ]
+    assert configured == {"provider": "STRIPE", "mode": "TEST", "last4": key[-4:], "userErrors": []}
+    await customer(tenant.api, external_id, currency="USD", email="ap@acme.test")
+    saved = (
+        await tenant.api(
+            SET_METHOD,
+            input={"customerExternalId": external_id, "provider": "STRIPE", "providerPaymentMethodId": card},
+        )
+    )["setCustomerPaymentMethod"]
+    assert saved["userErrors"] == [], saved
+    return key
+
+
+async def invoice_of(tenant, amount: str = "50", external_id: str = "acme") -> dict:
+    created = (await tenant.api(ONE_OFF, c=external_id, amount=amount))["createOneOffInvoice"]
+    assert created["userErrors"] == [], created
+    return created["invoice"]
+
+
+async def settled(tenant, invoice_id: str, within: float = 30.0) -> dict:
+    """The invoice once the worker answered its first collection attempt."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        invoice = (await tenant.api(INVOICE, id=invoice_id))["invoice"]
+        attempts = invoice["paymentAttempts"]
+        if attempts and all(a["status"] != "PENDING" for a in attempts):
+            return invoice
+        assert asyncio.get_running_loop().time() < deadline, f"no answered attempt in {within} s: {invoice}"
+        await asyncio.sleep(0.2)
+
+
+async def charges_at_fake(stack, key: str) -> list[dict]:
+    """Payment intents the fake Stripe executed for this key (not replays of a saved answer, not injected faults)."""
+    async with httpx.AsyncClient() as client:
+        answer = await client.get(
+            f"{stack.stripe_url}/_control/requests", params={"path_prefix": "/v1/payment_intents"}
+        )
+    return [
+        r
+        for r in answer.json()
+        if r["method"] == "POST"
+        and r["account"] == key[-4:]
+        and not r["replayed"]
+        and r["fault"] is None
+        and r["status"] in (200, 402)
+    ]
+
+
+async def test_a_visa_card_pays_the_invoice_when_it_is_finalized(tenant, stack):
+    key = await stripe_tenant(tenant, "pm_card_visa")
+    methods = await tenant.api("{ customers { nodes { paymentMethods { brand last4 kind isDefault } } } }")
+    assert methods["customers"]["nodes"][0]["paymentMethods"] == [
+        {"brand": "visa", "last4": "4242", "kind": "card", "isDefault": True}
+    ]
+    opened = await invoice_of(tenant, "50")
+    assert opened["status"] == "OPEN" and opened["paymentReference"].startswith("RF")
+    invoice = await settled(tenant, opened["id"])
+    assert (invoice["status"], invoice["paymentStatus"], invoice["amountPaid"]) == ("PAID", "SUCCEEDED", "50.00")
+    assert invoice["paidAt"] is not None
+    [payment] = invoice["payments"]
+    assert (payment["provider"], payment["method"], payment["status"], payment["amount"], payment["currency"]) == (
+        "STRIPE",
+        "card",
+        "SUCCEEDED",
+        "50.00",
+        "USD",
+    )
+    [attempt] = invoice["paymentAttempts"]
+    assert (attempt["number"], attempt["status"], attempt["providerPaymentId"]) == (
+        1,
+        "SUCCEEDED",
+        payment["providerPaymentId"],
+    )
+    [charge] = await charges_at_fake(stack, key)
+    assert charge["params"]["amount"] == "5000" and charge["params"]["off_session"] == "true"
+    # Collected again: nothing is left to charge, nothing is charged.
+    again = (await tenant.api(COLLECT, id=opened["id"]))["collectInvoice"]
+    assert again["userErrors"] == [{"field": ["input", "id"], "code": "INVOICE_NOT_PAYABLE"}]
+    assert len(await charges_at_fake(stack, key)) == 1
+
+
+@pytest.mark.parametrize(
+    ("card", "code", "hard"),
+    [
+        ("pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds", False),
+        ("pm_card_chargeDeclinedStolenCard", "stolen_card", True),
+    ],
+)
+async def test_a_declined_card_fails_the_attempt_with_its_code(tenant, card, code, hard):
+    await stripe_tenant(tenant, card)
+    invoice = await settled(tenant, (await invoice_of(tenant))["id"])
+    assert (invoice["status"], invoice["paymentStatus"], invoice["amountPaid"], invoice["payments"]) == (
+        "OPEN",
+        "FAILED",
+        "0.00",
+        [],
+    )
+    [attempt] = invoice["paymentAttempts"]
+    assert (attempt["status"], attempt["declineCode"], attempt["hardDecline"], attempt["retryable"]) == (
+        "FAILED",
+        code,
+        hard,
+        False,
+    )
+    assert attempt["failureMessage"]
+
+
+async def test_a_card_that_needs_3d_secure_requires_action(tenant):
+    await stripe_tenant(tenant, "pm_card_authenticationRequired")
+    invoice = await settled(tenant, (await invoice_of(tenant))["id"])
+    assert (invoice["status"], invoice["paymentStatus"]) == ("OPEN", "REQUIRES_ACTION")
+    assert [(a["status"], a["declineCode"]) for a in invoice["paymentAttempts"]] == [
+        ("REQUIRES_ACTION", "authentication_required")
+    ]
+
+
+async def test_collecting_at_once_with_the_worker_charges_once(tenant, stack):
+    key = await stripe_tenant(tenant, "pm_card_visa")
+    opened = await invoice_of(tenant, "20")
+    answers = await asyncio.gather(*[tenant.api(COLLECT, id=opened["id"]) for _ in range(3)])
+    invoice = await settled(tenant, opened["id"])
+    assert (invoice["status"], invoice["paymentStatus"], invoice["amountPaid"]) == ("PAID", "SUCCEEDED", "20.00")
+    assert len(invoice["payments"]) == 1
+    assert len(await charges_at_fake(stack, key)) == 1
+    for answer in answers:
+        errors = answer["collectInvoice"]["userErrors"]
+        assert errors in ([], [{"field": ["input", "id"], "code": "INVOICE_NOT_PAYABLE"}])
+
+
+async def test_an_unreachable_stripe_fails_the_attempt_retryably_and_never_pays(tenant, stack):
+    key = await stripe_tenant(tenant, "pm_card_visa")
+    async with httpx.AsyncClient() as client:
+        fault = {"kind": "error", "status": 500, "path_prefix": "/v1/payment_intents", "method": "POST", "count": 6}
+        assert (await client.post(f"{stack.stripe_url}/_control/faults", json=fault)).status_code == 201
+        try:
+            opened = await invoice_of(tenant, "30")
+            invoice = await settled(tenant, opened["id"])
+        finally:
+            await client.delete(f"{stack.stripe_url}/_control/faults")
+    assert (invoice["status"], invoice["paymentStatus"], invoice["amountPaid"], invoice["payments"]) == (
+        "OPEN",
+        "FAILED",
+        "0.00",
+        [],
+    )
+    [attempt] = invoice["paymentAttempts"]
+    assert (attempt["status"], attempt["retryable"], attempt["declineCode"]) == ("FAILED", True, None)
+    assert await charges_at_fake(stack, key) == []
+    # Stripe is back: the same attempt (same idempotency key) is sent again and pays, once.
+    retried = (await tenant.api(COLLECT, id=opened["id"]))["collectInvoice"]
+    assert retried["userErrors"] == []
+    assert (retried["invoice"]["status"], retried["invoice"]["paymentStatus"]) == ("PAID", "SUCCEEDED")
+    assert [(a["number"], a["status"]) for a in retried["invoice"]["paymentAttempts"]] == [(1, "SUCCEEDED")]
+    assert len(await charges_at_fake(stack, key)) == 1
+
+
+async def test_provider_secrets_are_never_returned_and_bad_keys_are_refused(tenant, operator_db):
+    bad = (await tenant.api(CONFIGURE, input={"provider": "STRIPE", "secretKey": "pk_test_123"}))[
+        "configurePaymentProvider"
+    ]
+    assert bad["provider"] is None
+    assert [(e["field"], e["code"]) for e in bad["userErrors"]] == [(["input", "secretKey"], "INVALID_PROVIDER_KEY")]
+    key = f"sk_test_{secrets.token_hex(12)}"
+    await tenant.api(CONFIGURE, input={"provider": "STRIPE", "secretKey": key, "webhookSecret": "whsec_abc"})
+    async with operator_db.read() as session:
+        from sqlalchemy import text
+
+        stored = (await session.execute(text("SELECT credentials FROM payment_provider_configs"))).scalars().all()
+    assert stored and all(key not in s and "whsec_abc" not in s for s in stored)
+
+
+async def test_collecting_without_a_payment_method_is_a_user_error(tenant):
+    await customer(tenant.api, "nomethod", currency="USD")
+    opened = await invoice_of(tenant, "10", external_id="nomethod")
+    answer = (await tenant.api(COLLECT, id=opened["id"]))["collectInvoice"]
+    assert (answer["invoice"], answer["userErrors"]) == (
+        None,
+        [{"field": ["input", "id"], "code": "NO_PAYMENT_METHOD"}],
+    )
+    unknown = (
+        await tenant.api(
+            SET_METHOD,
+            input={"customerExternalId": "nomethod", "provider": "STRIPE", "providerPaymentMethodId": "pm_card_visa"},
+        )
+    )["setCustomerPaymentMethod"]
+    assert [e["code"] for e in unknown["userErrors"]] == ["PROVIDER_NOT_CONFIGURED"]
