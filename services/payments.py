@@ -16,28 +16,44 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Customer, Invoice, Payment, PaymentMethod, PaymentProviderConfig
+from db.models import Customer, Invoice, Payment, PaymentMethod, PaymentProviderConfig, Wallet, WalletTransaction
 from db.repositories.billing import InvoiceRepository
+from db.repositories.credits import CreditRepository
 from db.repositories.customers import CustomerRepository
+from db.repositories.pagination import Page
 from db.repositories.payments import PaymentRepository
 from db.session import Database, UnitOfWork
 from domain.numbering import InvoiceStatus
 from domain.payments import (
     AttemptOutcome,
+    ManualPaymentMethod,
     PaymentProvider,
     PaymentRecord,
     PaymentState,
     allocate_payment,
     amount_paid,
+    amount_to_minor,
+    check_currency,
+    check_refund,
     invoice_payment_status,
 )
 from integrations.payments import stripe as stripe_gateway
-from integrations.payments.base import ChargeRequest, ChargeResult, ChargeStatus, PaymentGateway, ProviderError
+from integrations.payments.base import (
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
+    PaymentGateway,
+    ProviderError,
+    RefundRequest,
+    RefundStatus,
+)
 from integrations.payments.config import PaymentConfig
 from services import audit, credits
 from services.actors import Actor
@@ -500,7 +516,7 @@ async def collect(
     return True
 
 
-async def collect_now(db: Database, config: PaymentConfig, actor: Actor, invoice_id: uuid.UUID) -> None:
+async def collect_now(db: Database, config: PaymentConfig, actor: Actor, invoice_id: uuid.UUID) -> Invoice:
     """`collectInvoice`: charge an open invoice now (also a manual retry), or say why it cannot be."""
     async with db.read() as session:
         invoice = found(
@@ -526,3 +542,177 @@ async def collect_now(db: Database, config: PaymentConfig, actor: Actor, invoice
                 f"{method.provider} is not configured", field=("id",), code=PaymentCode.PROVIDER_NOT_CONFIGURED
             )
     await collect(db, config, actor, invoice_id)
+    async with db.read() as session:
+        return found(
+            await InvoiceRepository(session, actor.organization_id).get(invoice_id),
+            NotFound(Resource.INVOICE, field=("id",)),
+        )
+
+
+# --- payments recorded by hand, refunds ----------------------------------------------------------
+
+
+async def _credit_excess(uow: UnitOfWork, invoice: Invoice, excess: int) -> None:
+    """An overpayment's excess: prepaid credit in the customer's wallet (opened if there is none)."""
+    repo = CreditRepository(uow.session, invoice.organization_id)
+    wallet = await repo.wallet(invoice.customer_id, for_update=True)
+    if wallet is None:
+        wallet = Wallet(customer_id=invoice.customer_id, currency=invoice.currency, balance_minor=0)
+        await repo.add(wallet)
+    wallet.balance_minor += excess
+    uow.session.add(
+        WalletTransaction(
+            organization_id=invoice.organization_id,
+            wallet_id=wallet.id,
+            kind="OVERPAYMENT",
+            amount_minor=excess,
+            invoice_id=invoice.id,
+            settled_at=uow.clock.now(),
+        )
+    )
+
+
+async def record_payment(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    invoice_id: uuid.UUID,
+    amount: Decimal,
+    method: ManualPaymentMethod,
+    currency: str | None = None,
+    paid_at: datetime | None = None,
+    reference: str | None = None,
+) -> Payment:
+    """A payment received outside the providers (wire, cheque…): partial, exact or over (the excess is credit)."""
+    invoice = found(
+        await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True),
+        NotFound(Resource.INVOICE, field=("invoiceId",)),
+    )
+    if not (_is_open_for_collection(invoice) or invoice.status == InvoiceStatus.PAID.value):
+        raise Invalid(
+            f"a payment cannot be recorded on a {invoice.status} invoice",
+            field=("invoiceId",),
+            code=PaymentCode.INVOICE_NOT_PAYABLE,
+        )
+    if currency is not None:
+        check_currency(invoice.currency, currency)
+    minor = amount_to_minor(amount, invoice.currency)
+    if paid_at is not None and paid_at.tzinfo is None:
+        raise Invalid("paidAt needs a time zone", field=("paidAt",), code=CommonCode.NAIVE_DATETIME)
+    allocation = allocate_payment(amount_due=invoice.amount_due_minor, already_paid=invoice.paid_minor, payment=minor)
+    payment = Payment(
+        organization_id=actor.organization_id,
+        invoice_id=invoice.id,
+        customer_id=invoice.customer_id,
+        provider=PaymentProvider.WIRE.value,
+        method=method.value,
+        status=PaymentState.SUCCEEDED.value,
+        amount_minor=minor,
+        applied_minor=allocation.applied,
+        refunded_minor=0,
+        currency=invoice.currency,
+        reference=(reference or "").strip()[:200] or None,
+        paid_at=paid_at or uow.clock.now(),
+    )
+    uow.session.add(payment)
+    await uow.session.flush()
+    if allocation.excess:
+        await _credit_excess(uow, invoice, allocation.excess)
+    await audit.record(
+        uow,
+        actor,
+        "payment.recorded",
+        "invoice",
+        invoice.id,
+        after={
+            "paymentId": str(payment.id),
+            "method": payment.method,
+            "amountMinor": minor,
+            "appliedMinor": allocation.applied,
+            "excessMinor": allocation.excess,
+            "reference": payment.reference,
+        },
+    )
+    await settle(uow, actor, invoice, None)
+    return payment
+
+
+async def refund_payment(
+    uow: UnitOfWork,
+    actor: Actor,
+    config: PaymentConfig,
+    *,
+    payment_id: uuid.UUID,
+    amount: Decimal,
+    reason: str | None = None,
+) -> Payment:
+    """Refund part or all of a payment, at most what it brought in less earlier refunds (Stripe: a Stripe refund)."""
+    repo = PaymentRepository(uow.session, actor.organization_id)
+    payment = found(
+        await repo.payment(payment_id, for_update=True),
+        NotFound("no payment with this id", field=("paymentId",), code=PaymentCode.PAYMENT_NOT_FOUND),
+    )
+    if payment.status != PaymentState.SUCCEEDED.value:
+        raise Invalid(
+            f"a {payment.status} payment cannot be refunded", field=("paymentId",), code=PaymentCode.REFUND_FAILED
+        )
+    minor = amount_to_minor(amount, payment.currency)
+    refunded = check_refund(amount=minor, paid=payment.applied_minor, already_refunded=payment.refunded_minor)
+    if payment.provider == PaymentProvider.STRIPE.value:
+        if not payment.provider_charge_id:
+            raise Invalid("the payment has no charge to refund", field=("paymentId",), code=PaymentCode.REFUND_FAILED)
+        gateway = await _gateway(uow.session, config, actor.organization_id, payment.provider)
+        try:
+            result = await gateway.refund(
+                RefundRequest(
+                    charge_id=payment.provider_charge_id,
+                    amount=minor,
+                    currency=payment.currency,
+                    # One key per refund of this payment: a retried request refunds once.
+                    idempotency_key=f"refund:{payment.id}:{payment.refunded_minor}:{minor}",
+                    reason=reason,
+                    payment_id=payment.provider_payment_id,
+                )
+            )
+        finally:
+            await gateway.aclose()
+        if result.status is RefundStatus.FAILED:
+            code = PaymentCode.PROVIDER_UNAVAILABLE if result.retryable else PaymentCode.REFUND_FAILED
+            raise Invalid(result.message or "the provider refused the refund", field=("amount",), code=code)
+    before = {"refundedMinor": payment.refunded_minor}
+    payment.refunded_minor = refunded
+    await audit.record(
+        uow,
+        actor,
+        "payment.refunded",
+        "payment",
+        payment.id,
+        before=before,
+        after={"refundedMinor": refunded, "amountMinor": minor, "reason": reason},
+    )
+    if payment.invoice_id is not None:
+        invoice = await InvoiceRepository(uow.session, actor.organization_id).get(payment.invoice_id, for_update=True)
+        if invoice is not None:
+            # amountPaid drops; the status of a PAID invoice stays (a paid invoice is corrected with credit notes).
+            await refresh_payment_status(uow, invoice, None)
+            announce_invoice(uow, invoice)
+    return payment
+
+
+async def list_payments(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    first: int | None,
+    after: str | None,
+    invoice_id: uuid.UUID | None,
+    customer_external_id: str | None,
+    with_total: bool,
+) -> Page[Payment]:
+    return await PaymentRepository(session, actor.organization_id).list_payments(
+        first=first,
+        after=after,
+        invoice_id=invoice_id,
+        customer_external_id=customer_external_id,
+        with_total=with_total,
+    )

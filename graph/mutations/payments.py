@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from decimal import Decimal
 
 import strawberry
 from strawberry.types import Info
 
 from db.models import Role
-from db.repositories.billing import InvoiceRepository
 from domain.errors import DomainError
 from graph.context import Context
 from graph.errors import UserError, user_error
@@ -18,7 +19,7 @@ from graph.mutations.customers import CustomerPayload
 from graph.permissions import require_role
 from graph.types.customer import Customer
 from graph.types.invoice import Invoice
-from graph.types.payments import PaymentProvider
+from graph.types.payments import ManualPaymentMethod, Payment, PaymentProvider
 from integrations.payments.config import PaymentConfig
 from services import payments
 from services.errors import CommonCode, Invalid
@@ -63,11 +64,34 @@ class SetCustomerPaymentMethodInput:
     make_default: bool = True
 
 
-def _invoice_id(value: strawberry.ID) -> uuid.UUID:
+def _invoice_id(value: strawberry.ID, field: str = "id") -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise Invalid("not a valid id", field=("id",), code=CommonCode.INVALID_ID) from None
+        raise Invalid("not a valid id", field=(field,), code=CommonCode.INVALID_ID) from None
+
+
+@strawberry.input
+class RecordPaymentInput:
+    invoice_id: strawberry.ID
+    amount: Decimal = strawberry.field(description="In the invoice's currency; beyond what it owes: wallet credit.")
+    method: ManualPaymentMethod = ManualPaymentMethod.WIRE
+    currency: str | None = strawberry.field(default=None, description="If given, it must be the invoice's.")
+    paid_at: datetime | None = None
+    reference: str | None = None
+
+
+@strawberry.input
+class RefundPaymentInput:
+    payment_id: strawberry.ID
+    amount: Decimal = strawberry.field(description="At most what the payment brought in less earlier refunds.")
+    reason: str | None = None
+
+
+@strawberry.type
+class PaymentPayload:
+    payment: Payment | None
+    user_errors: list[UserError]
 
 
 @strawberry.type
@@ -122,9 +146,41 @@ class PaymentMutations:
         actor = require_role(info, Role.FINANCE)
         try:
             invoice_id = _invoice_id(input.id)
-            await payments.collect_now(info.context.db, _config(info), actor, invoice_id)
+            row = await payments.collect_now(info.context.db, _config(info), actor, invoice_id)
         except DomainError as exc:
             return InvoicePayload(invoice=None, user_errors=[user_error(exc)])
-        async with info.context.db.read() as session:
-            row = await InvoiceRepository(session, actor.organization_id).get(invoice_id)
-        return InvoicePayload(invoice=Invoice.of(row) if row else None, user_errors=[])
+        return InvoicePayload(invoice=Invoice.of(row), user_errors=[])
+
+    @strawberry.mutation(description="Record a payment received by wire, ACH credit, cheque or cash (FINANCE).")
+    async def record_payment(self, info: Info[Context, None], input: RecordPaymentInput) -> PaymentPayload:
+        async def use_case(uow, actor):  # type: ignore[no-untyped-def]
+            return await payments.record_payment(
+                uow,
+                actor,
+                invoice_id=_invoice_id(input.invoice_id, "invoiceId"),
+                amount=input.amount,
+                method=input.method,
+                currency=input.currency,
+                paid_at=input.paid_at,
+                reference=input.reference,
+            )
+
+        row, errors = await run_use_case(info, Role.FINANCE, use_case)
+        return PaymentPayload(payment=Payment.of(row) if row else None, user_errors=errors)
+
+    @strawberry.mutation(description="Refund part or all of a payment (FINANCE); Stripe payments at Stripe.")
+    async def refund_payment(self, info: Info[Context, None], input: RefundPaymentInput) -> PaymentPayload:
+        config = _config(info)
+
+        async def use_case(uow, actor):  # type: ignore[no-untyped-def]
+            return await payments.refund_payment(
+                uow,
+                actor,
+                config,
+                payment_id=_invoice_id(input.payment_id, "paymentId"),
+                amount=input.amount,
+                reason=input.reason,
+            )
+
+        row, errors = await run_use_case(info, Role.FINANCE, use_case)
+        return PaymentPayload(payment=Payment.of(row) if row else None, user_errors=errors)

@@ -217,3 +217,83 @@ async def test_collecting_without_a_payment_method_is_a_user_error(tenant):
         )
     )["setCustomerPaymentMethod"]
     assert [e["code"] for e in unknown["userErrors"]] == ["PROVIDER_NOT_CONFIGURED"]
+
+
+RECORD = """mutation($input: RecordPaymentInput!) { recordPayment(input: $input) {
+  payment { id provider method status amount refundedAmount currency reference } userErrors { field code } } }"""
+REFUND = """mutation($input: RefundPaymentInput!) { refundPayment(input: $input) {
+  payment { id amount refundedAmount } userErrors { field code } } }"""
+VOID = "mutation($id: ID!) { voidInvoice(input: {id: $id}) { invoice { status } userErrors { code } } }"
+WALLET = "query($c: String!) { wallet(customerExternalId: $c) { currency balance } }"
+PAYMENTS = """query($id: ID, $c: String) { payments(invoiceId: $id, customerExternalId: $c) {
+  totalCount nodes { method amount reference } } }"""
+
+
+async def test_wire_payments_partial_then_over_pay_and_the_excess_becomes_credit(tenant):
+    await customer(tenant.api, "wire", currency="USD")
+    opened = await invoice_of(tenant, "100", external_id="wire")
+    first = (await tenant.api(RECORD, input={"invoiceId": opened["id"], "amount": "40", "reference": "BANK-1"}))[
+        "recordPayment"
+    ]
+    assert first["userErrors"] == []
+    assert (first["payment"]["provider"], first["payment"]["method"], first["payment"]["amount"]) == (
+        "WIRE",
+        "WIRE",
+        "40.00",
+    )
+    partly = (await tenant.api(INVOICE, id=opened["id"]))["invoice"]
+    assert (partly["status"], partly["paymentStatus"], partly["amountPaid"]) == ("OPEN", "PENDING", "40.00")
+    rest = {"invoiceId": opened["id"], "amount": "70", "method": "CHECK", "currency": "USD"}
+    assert (await tenant.api(RECORD, input=rest))["recordPayment"]["userErrors"] == []
+    paid = (await tenant.api(INVOICE, id=opened["id"]))["invoice"]
+    assert (paid["status"], paid["paymentStatus"], paid["amountPaid"]) == ("PAID", "SUCCEEDED", "100.00")
+    assert [p["amount"] for p in paid["payments"]] == ["40.00", "70.00"]
+    assert (await tenant.api(WALLET, c="wire"))["wallet"] == {"currency": "USD", "balance": "10.00"}
+    listed = (await tenant.api(PAYMENTS, id=opened["id"]))["payments"]
+    assert listed["totalCount"] == 2 and {n["method"] for n in listed["nodes"]} == {"WIRE", "CHECK"}
+
+
+async def test_bad_payments_and_refunds_are_user_errors_and_write_nothing(tenant):
+    await customer(tenant.api, "bad", currency="USD")
+    opened = await invoice_of(tenant, "100", external_id="bad")
+    wrong = await tenant.api(RECORD, input={"invoiceId": opened["id"], "amount": "10", "currency": "EUR"})
+    assert wrong["recordPayment"]["userErrors"] == [
+        {"field": ["input", "currency"], "code": "PAYMENT_CURRENCY_MISMATCH"}
+    ]
+    too_fine = (await tenant.api(RECORD, input={"invoiceId": opened["id"], "amount": "10.001"}))["recordPayment"]
+    assert [e["code"] for e in too_fine["userErrors"]] == ["INVALID_PAYMENT_AMOUNT"]
+    paid = (await tenant.api(RECORD, input={"invoiceId": opened["id"], "amount": "30"}))["recordPayment"]["payment"]
+    above = (await tenant.api(REFUND, input={"paymentId": paid["id"], "amount": "30.01"}))["refundPayment"]
+    assert above["userErrors"] == [{"field": ["input", "amount"], "code": "REFUND_EXCEEDS_PAID"}]
+    zero = (await tenant.api(REFUND, input={"paymentId": paid["id"], "amount": "0"}))["refundPayment"]
+    assert [e["code"] for e in zero["userErrors"]] == ["INVALID_PAYMENT_AMOUNT"]
+    invoice = (await tenant.api(INVOICE, id=opened["id"]))["invoice"]
+    assert invoice["amountPaid"] == "30.00" and [p["refundedAmount"] for p in invoice["payments"]] == ["0.00"]
+    refunded = (await tenant.api(REFUND, input={"paymentId": paid["id"], "amount": "30"}))["refundPayment"]
+    assert refunded["userErrors"] == [] and refunded["payment"]["refundedAmount"] == "30.00"
+    assert (await tenant.api(INVOICE, id=opened["id"]))["invoice"]["amountPaid"] == "0.00"
+
+    voided = await invoice_of(tenant, "20", external_id="bad")
+    assert (await tenant.api(VOID, id=voided["id"]))["voidInvoice"]["invoice"]["status"] == "VOID"
+    on_void = (await tenant.api(RECORD, input={"invoiceId": voided["id"], "amount": "20"}))["recordPayment"]
+    assert on_void["userErrors"] == [{"field": ["input", "invoiceId"], "code": "INVOICE_NOT_PAYABLE"}]
+    assert (await tenant.api(INVOICE, id=voided["id"]))["invoice"]["payments"] == []
+
+
+async def test_a_stripe_payment_is_refunded_at_stripe_within_what_was_paid(tenant, stack):
+    key = await stripe_tenant(tenant, "pm_card_visa")
+    invoice = await settled(tenant, (await invoice_of(tenant, "50"))["id"])
+    payment_id = (await tenant.api(PAYMENTS, c="acme"))["payments"]
+    [payment] = (await tenant.api("{ payments { nodes { id provider amount } } }"))["payments"]["nodes"]
+    assert payment_id["totalCount"] == 1 and payment["provider"] == "STRIPE" and invoice["status"] == "PAID"
+    partial = await tenant.api(REFUND, input={"paymentId": payment["id"], "amount": "20", "reason": "goodwill"})
+    assert partial["refundPayment"]["userErrors"] == []
+    assert partial["refundPayment"]["payment"]["refundedAmount"] == "20.00"
+    above = (await tenant.api(REFUND, input={"paymentId": payment["id"], "amount": "30.01"}))["refundPayment"]
+    assert [e["code"] for e in above["userErrors"]] == ["REFUND_EXCEEDS_PAID"]
+    after = (await tenant.api(INVOICE, id=invoice["id"]))["invoice"]
+    assert (after["status"], after["amountPaid"]) == ("PAID", "30.00")
+    async with httpx.AsyncClient() as client:
+        answer = await client.get(f"{stack.stripe_url}/_control/requests", params={"path_prefix": "/v1/refunds"})
+    refunds = [r for r in answer.json() if r["account"] == key[-4:] and r["method"] == "POST"]
+    assert [(r["status"], r["params"]["amount"]) for r in refunds] == [(200, "2000")]
