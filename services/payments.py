@@ -15,15 +15,27 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Customer, Invoice, Payment, PaymentMethod, PaymentProviderConfig, Wallet, WalletTransaction
+from db.models import (
+    Customer,
+    Invoice,
+    Payment,
+    PaymentAttempt,
+    PaymentMethod,
+    PaymentProviderConfig,
+    ProviderEventReceipt,
+    Wallet,
+    WalletTransaction,
+)
 from db.repositories.billing import InvoiceRepository
 from db.repositories.credits import CreditRepository
 from db.repositories.customers import CustomerRepository
@@ -51,12 +63,14 @@ from integrations.payments.base import (
     ChargeStatus,
     PaymentGateway,
     ProviderError,
+    ProviderEvent,
+    ProviderEventType,
     RefundRequest,
     RefundStatus,
 )
 from integrations.payments.config import PaymentConfig
 from services import audit, credits
-from services.actors import Actor
+from services.actors import Actor, system_actor
 from services.errors import CommonCode, Invalid, NotFound, Resource, found
 from services.invoice_state import announce_invoice, invoice_view, move_invoice
 
@@ -716,3 +730,182 @@ async def list_payments(
         customer_external_id=customer_external_id,
         with_total=with_total,
     )
+
+
+# --- provider webhooks ---------------------------------------------------------------------------
+
+
+class WebhookOutcome(StrEnum):
+    APPLIED = "APPLIED"
+    DUPLICATE = "DUPLICATE"  # this event id was handled before: nothing changes
+    IGNORED = "IGNORED"  # verified, but about nothing collection tracks
+
+
+class UnknownWebhookTarget(Exception):
+    """No such organization, or it has no Stripe configured: answered 404."""
+
+
+def _event_result(event: ProviderEvent, attempt: PaymentAttempt) -> ChargeResult | None:
+    """A verified event about an unanswered attempt, as the charge's answer would have said it."""
+    status = {
+        ProviderEventType.PAYMENT_SUCCEEDED: ChargeStatus.SUCCEEDED,
+        ProviderEventType.PAYMENT_PROCESSING: ChargeStatus.PROCESSING,
+        ProviderEventType.PAYMENT_ACTION_REQUIRED: ChargeStatus.REQUIRES_ACTION,
+        ProviderEventType.PAYMENT_FAILED: ChargeStatus.FAILED,
+    }.get(event.type)
+    if status is None:
+        return None
+    return ChargeResult(
+        status,
+        event.amount if event.amount is not None and status is ChargeStatus.SUCCEEDED else attempt.amount_minor,
+        attempt.currency,
+        payment_id=event.payment_id,
+        charge_id=event.charge_id,
+        decline_code=event.decline_code,
+        hard_decline=event.hard_decline,
+        message=event.message,
+    )
+
+
+async def _attempt_of(repo: PaymentRepository, event: ProviderEvent) -> tuple[uuid.UUID, int] | None:
+    try:
+        return uuid.UUID(event.metadata["invoice_id"]), int(event.metadata["attempt"])
+    except (KeyError, ValueError):
+        pass
+    if event.payment_id:
+        payment = await repo.payment_by_provider_id(PaymentProvider.STRIPE.value, event.payment_id)
+        if payment is not None and payment.invoice_id is not None and payment.attempt_id is not None:
+            attempt = await repo.session.get(PaymentAttempt, payment.attempt_id)
+            if attempt is not None:
+                return attempt.invoice_id, attempt.number
+    return None
+
+
+async def apply_provider_event(uow: UnitOfWork, actor: Actor, event: ProviderEvent) -> WebhookOutcome:
+    """What a verified provider event changes: settled, failed, returned or refunded payments. Once per event id."""
+    org = actor.organization_id
+    fresh = await uow.session.execute(
+        insert(ProviderEventReceipt)
+        .values(
+            id=uuid.uuid4(),
+            organization_id=org,
+            provider=PaymentProvider.STRIPE.value,
+            event_id=event.id,
+            event_type=event.provider_type,
+            payload={"paymentId": event.payment_id, "type": event.type.value},
+        )
+        .on_conflict_do_nothing()
+        .returning(ProviderEventReceipt.id)
+    )
+    if fresh.scalar() is None:
+        return WebhookOutcome.DUPLICATE
+    repo = PaymentRepository(uow.session, org)
+    target = await _attempt_of(repo, event)
+    if target is None:
+        return WebhookOutcome.IGNORED
+    invoice_id, number = target
+    invoice = await InvoiceRepository(uow.session, org).get(invoice_id, for_update=True)
+    attempt = await repo.attempt(invoice_id, number, for_update=True)
+    if invoice is None or attempt is None:
+        return WebhookOutcome.IGNORED
+    if _may_resend(attempt.status, attempt.retryable):  # the event came before the charge's own answer
+        result = _event_result(event, attempt)
+        if result is None:
+            return WebhookOutcome.IGNORED
+        planned = _Planned(number, _stub_request(attempt), attempt.provider)
+        await _apply_result(uow, actor, org, invoice_id, planned, result)
+        return WebhookOutcome.APPLIED
+    payment = await repo.payment_by_provider_id(attempt.provider, event.payment_id) if event.payment_id else None
+    now = uow.clock.now()
+    if event.type is ProviderEventType.PAYMENT_SUCCEEDED:
+        if attempt.status == "SUCCEEDED" and payment is not None and payment.status == PaymentState.SUCCEEDED.value:
+            return WebhookOutcome.IGNORED
+        attempt.status, attempt.finished_at, attempt.action_url = "SUCCEEDED", now, None
+        attempt.provider_payment_id = attempt.provider_payment_id or event.payment_id
+        attempt.provider_charge_id = event.charge_id or attempt.provider_charge_id
+        amount = event.amount if event.amount is not None else attempt.amount_minor
+        if payment is None:
+            allocation = allocate_payment(
+                amount_due=invoice.amount_due_minor, already_paid=invoice.paid_minor, payment=amount
+            )
+            method = (
+                await uow.session.get(PaymentMethod, attempt.payment_method_id) if attempt.payment_method_id else None
+            )
+            uow.session.add(
+                Payment(
+                    organization_id=org,
+                    invoice_id=invoice.id,
+                    customer_id=invoice.customer_id,
+                    attempt_id=attempt.id,
+                    provider=attempt.provider,
+                    method=method.kind if method else "card",
+                    status=PaymentState.SUCCEEDED.value,
+                    amount_minor=amount,
+                    applied_minor=allocation.applied,
+                    refunded_minor=0,
+                    currency=invoice.currency,
+                    provider_payment_id=event.payment_id,
+                    provider_charge_id=event.charge_id,
+                    paid_at=now,
+                )
+            )
+            await uow.session.flush()
+        else:
+            payment.status, payment.paid_at = PaymentState.SUCCEEDED.value, now
+            payment.provider_charge_id = payment.provider_charge_id or event.charge_id
+        latest: AttemptOutcome | None = AttemptOutcome.SUCCEEDED
+    elif event.type is ProviderEventType.PAYMENT_FAILED:
+        if attempt.status not in ("PROCESSING", "REQUIRES_ACTION"):
+            return WebhookOutcome.IGNORED
+        attempt.status, attempt.finished_at = "FAILED", now
+        attempt.decline_code, attempt.hard_decline = event.decline_code, event.hard_decline
+        attempt.failure_message = event.message
+        if payment is not None and payment.status == PaymentState.PROCESSING.value:
+            payment.status = PaymentState.FAILED.value
+        latest = AttemptOutcome.FAILED
+    elif event.type is ProviderEventType.PAYMENT_RETURNED:
+        if payment is None or payment.status != PaymentState.SUCCEEDED.value:
+            return WebhookOutcome.IGNORED
+        payment.status = PaymentState.RETURNED.value
+        latest = AttemptOutcome.FAILED
+    elif event.type is ProviderEventType.PAYMENT_REFUNDED:
+        if payment is None or event.amount is None:
+            return WebhookOutcome.IGNORED
+        payment.refunded_minor = max(payment.refunded_minor, min(event.amount, payment.applied_minor))
+        latest = None
+    else:
+        return WebhookOutcome.IGNORED
+    await audit.record(
+        uow,
+        actor,
+        f"payment.webhook.{event.type.value.lower()}",
+        "invoice",
+        invoice.id,
+        after={"eventId": event.id, "attempt": attempt.number, "status": attempt.status},
+    )
+    await settle(uow, actor, invoice, latest)
+    return WebhookOutcome.APPLIED
+
+
+def _stub_request(attempt: PaymentAttempt) -> ChargeRequest:
+    return ChargeRequest("", "", attempt.amount_minor, attempt.currency, attempt.idempotency_key)
+
+
+async def handle_stripe_webhook(
+    db: Database, config: PaymentConfig, organization_id: uuid.UUID, body: bytes, headers: Mapping[str, str]
+) -> WebhookOutcome:
+    """POST /webhooks/stripe/{organizationId}: verified with the organization's secret before anything acts on it.
+
+    WebhookRejected (answered 400) when the signature, its age or the body do not hold."""
+    async with db.read() as session:
+        row = await PaymentRepository(session, organization_id).provider_config(PaymentProvider.STRIPE.value)
+    if row is None:
+        raise UnknownWebhookTarget("no Stripe account is configured for this organization")
+    gateway = build_gateway(config, row)
+    try:
+        event = await gateway.parse_webhook(body, headers)
+    finally:
+        await gateway.aclose()
+    actor = system_actor(organization_id, name="stripe", kind="webhook")
+    async with db.unit_of_work() as uow:
+        return await apply_provider_event(uow, actor, event)

@@ -297,3 +297,96 @@ async def test_a_stripe_payment_is_refunded_at_stripe_within_what_was_paid(tenan
         answer = await client.get(f"{stack.stripe_url}/_control/requests", params={"path_prefix": "/v1/refunds"})
     refunds = [r for r in answer.json() if r["account"] == key[-4:] and r["method"] == "POST"]
     assert [(r["status"], r["params"]["amount"]) for r in refunds] == [(200, "2000")]
+
+
+async def stripe_with_webhooks(tenant, stack, method: str, external_id: str = "acme") -> tuple[str, str]:
+    """A Stripe account whose events the fake signs and sends to POST /webhooks/stripe/{organizationId}."""
+    key = f"sk_test_{secrets.token_hex(12)}"
+    url = f"{stack.api_url}/webhooks/stripe/{tenant.organization_id}"
+    async with httpx.AsyncClient() as client:
+        created = await client.post(
+            f"{stack.stripe_url}/v1/webhook_endpoints",
+            data={"url": url, "enabled_events[]": "*"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    secret = created.json()["secret"]
+    configured = await tenant.api(CONFIGURE, input={"provider": "STRIPE", "secretKey": key, "webhookSecret": secret})
+    assert configured["configurePaymentProvider"]["userErrors"] == []
+    await customer(tenant.api, external_id, currency="USD", email="ap@acme.test")
+    saved = await tenant.api(
+        SET_METHOD, input={"customerExternalId": external_id, "provider": "STRIPE", "providerPaymentMethodId": method}
+    )
+    assert saved["setCustomerPaymentMethod"]["userErrors"] == []
+    return key, secret
+
+
+async def until_invoice(tenant, invoice_id: str, done, within: float = 30.0) -> dict:
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        invoice = (await tenant.api(INVOICE, id=invoice_id))["invoice"]
+        if done(invoice):
+            return invoice
+        assert asyncio.get_running_loop().time() < deadline, invoice
+        await asyncio.sleep(0.2)
+
+
+async def test_an_ach_debit_processes_then_settles_by_webhook(tenant, stack):
+    await stripe_with_webhooks(tenant, stack, "pm_usBankAccount_success")
+    opened = await invoice_of(tenant, "250")
+    processing = await until_invoice(tenant, opened["id"], lambda i: i["paymentStatus"] == "PROCESSING")
+    assert processing["status"] == "OPEN" and processing["amountPaid"] == "0.00"
+    [payment] = processing["payments"]
+    assert (payment["method"], payment["status"]) == ("us_bank_account", "PROCESSING")
+    async with httpx.AsyncClient() as client:
+        answer = await client.post(
+            f"{stack.stripe_url}/_control/payment_intents/{payment['providerPaymentId']}/settle", json={}
+        )
+        assert answer.json()["status"] == "succeeded"
+    paid = await until_invoice(tenant, opened["id"], lambda i: i["status"] == "PAID")
+    assert (paid["paymentStatus"], paid["amountPaid"]) == ("SUCCEEDED", "250.00")
+    assert [(p["status"], p["amount"]) for p in paid["payments"]] == [("SUCCEEDED", "250.00")]
+    assert [a["status"] for a in paid["paymentAttempts"]] == ["SUCCEEDED"]
+
+
+async def test_an_ach_debit_that_bounces_fails_the_invoice_by_webhook(tenant, stack):
+    await stripe_with_webhooks(tenant, stack, "pm_usBankAccount_accountClosed")
+    opened = await invoice_of(tenant, "80")
+    processing = await until_invoice(tenant, opened["id"], lambda i: i["paymentStatus"] == "PROCESSING")
+    pi = processing["payments"][0]["providerPaymentId"]
+    async with httpx.AsyncClient() as client:
+        await client.post(f"{stack.stripe_url}/_control/payment_intents/{pi}/settle", json={})
+    failed = await until_invoice(tenant, opened["id"], lambda i: i["paymentStatus"] == "FAILED")
+    assert (failed["status"], failed["amountPaid"]) == ("OPEN", "0.00")
+    assert [(a["status"], a["declineCode"]) for a in failed["paymentAttempts"]] == [("FAILED", "account_closed")]
+    assert [p["status"] for p in failed["payments"]] == ["FAILED"]
+
+
+async def test_forged_stale_and_replayed_stripe_webhooks_change_nothing(tenant, stack):
+    from tests.fakes.stripe import sign_payload
+
+    key, _ = await stripe_with_webhooks(tenant, stack, "pm_card_visa")
+    url = f"{stack.api_url}/webhooks/stripe/{tenant.organization_id}"
+    opened = await invoice_of(tenant, "50")
+    await until_invoice(tenant, opened["id"], lambda i: i["status"] == "PAID")
+    async with httpx.AsyncClient() as client:
+        deliveries = (await client.get(f"{stack.stripe_url}/_control/deliveries")).json()
+        ours = [d for d in deliveries if d["url"] == url]
+        assert ours and all(d["status"] == 200 for d in ours), ours
+        succeeded = next(d for d in ours if d["event_type"] == "payment_intent.succeeded")
+        body = b'{"id": "evt_forged", "type": "payment_intent.payment_failed", "data": {"object": {}}}'
+        forged = await client.post(url, content=body, headers={"Stripe-Signature": sign_payload(body, "whsec_other")})
+        unsigned = await client.post(url, content=body)
+        assert (forged.status_code, unsigned.status_code) == (400, 400)
+        stale = await client.post(
+            f"{stack.stripe_url}/_control/events/{succeeded['event_id']}/resend", json={"timestamp_offset": -600}
+        )
+        replay = await client.post(f"{stack.stripe_url}/_control/events/{succeeded['event_id']}/resend", json={})
+        assert (stale.status_code, replay.status_code) == (200, 200)
+        await client.post(f"{stack.stripe_url}/_control/drain")
+        resent = [d for d in (await client.get(f"{stack.stripe_url}/_control/deliveries")).json() if d["url"] == url]
+        assert sorted(d["status"] for d in resent[len(ours) :]) == [200, 400]
+        unknown = await client.post(f"{stack.api_url}/webhooks/stripe/not-an-id", content=body)
+        assert unknown.status_code == 404
+    invoice = (await tenant.api(INVOICE, id=opened["id"]))["invoice"]
+    assert (invoice["status"], invoice["amountPaid"], len(invoice["payments"])) == ("PAID", "50.00", 1)
+    assert len(await charges_at_fake(stack, key)) == 1
