@@ -390,3 +390,20 @@ async def test_forged_stale_and_replayed_stripe_webhooks_change_nothing(tenant, 
     invoice = (await tenant.api(INVOICE, id=opened["id"]))["invoice"]
     assert (invoice["status"], invoice["amountPaid"], len(invoice["payments"])) == ("PAID", "50.00", 1)
     assert len(await charges_at_fake(stack, key)) == 1
+
+
+async def test_the_collection_job_run_again_and_at_once_charges_once(tenant, stack, operator_db):
+    from valueverse.settings import Settings
+    from workers.jobs.payments import collect_invoice
+
+    key = await stripe_tenant(tenant, "pm_card_visa")
+    config = Settings(secret_key=stack.secret_key, stripe_api_base=stack.stripe_url).payment_config()
+    ctx = {"db": operator_db, "payments": config}
+    opened = await invoice_of(tenant, "75")
+    # The worker's own run of attempt 1 races these three; a fourth comes after all of them.
+    await asyncio.gather(*[collect_invoice(ctx, tenant.organization_id, opened["id"], 1) for _ in range(3)])
+    invoice = await settled(tenant, opened["id"])
+    assert await collect_invoice(ctx, tenant.organization_id, opened["id"], 1) is False
+    assert (invoice["status"], invoice["amountPaid"], len(invoice["payments"])) == ("PAID", "75.00", 1)
+    assert [(a["number"], a["status"]) for a in invoice["paymentAttempts"]] == [(1, "SUCCEEDED")]
+    assert len(await charges_at_fake(stack, key)) == 1
