@@ -502,6 +502,9 @@ async def collect(
     Returns whether a charge was sent."""
     org = actor.organization_id
     return_url = f"{config.public_url}/invoices/{invoice_id}/paid" if config.public_url else None
+    async with db.read() as session:  # most finalized invoices of a billing run have no card to charge: no lock
+        if not await PaymentRepository(session, org).invoice_has_payment_method(invoice_id):
+            return False
     async with db.unit_of_work() as uow:
         planned = await _plan_attempt(uow, org, invoice_id, attempt, return_url)
     if planned is None:

@@ -6,10 +6,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from db.models import Customer, Payment, PaymentAttempt, PaymentMethod, PaymentProviderConfig, ProviderCustomer
+from db.models import Customer, Invoice, Payment, PaymentAttempt, PaymentMethod, PaymentProviderConfig, ProviderCustomer
 from db.repositories.base import OrganizationScoped
 from db.repositories.pagination import Page, paginate
 
@@ -65,6 +65,18 @@ class PaymentRepository(OrganizationScoped):
                 PaymentMethod.is_default.is_(True),
             )
         )
+
+    async def invoice_has_payment_method(self, invoice_id: uuid.UUID) -> bool:
+        """Whether the invoice's customer has a default payment method or the invoice has attempts already."""
+        has_method = (
+            select(PaymentMethod.id)
+            .join(Invoice, Invoice.customer_id == PaymentMethod.customer_id)
+            .where(Invoice.id == invoice_id, Invoice.organization_id == self.organization_id, PaymentMethod.is_default)
+        )
+        has_attempt = select(PaymentAttempt.id).where(
+            PaymentAttempt.invoice_id == invoice_id, PaymentAttempt.organization_id == self.organization_id
+        )
+        return bool(await self.session.scalar(select(exists(has_method) | exists(has_attempt))))
 
     async def clear_default(self, customer_id: uuid.UUID) -> None:
         await self.session.execute(
