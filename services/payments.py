@@ -130,6 +130,7 @@ class PaymentCode(StrEnum):
     INVOICE_NOT_PAYABLE = "INVOICE_NOT_PAYABLE"
     NO_PAYMENT_METHOD = "NO_PAYMENT_METHOD"
     PAYMENT_NOT_FOUND = "PAYMENT_NOT_FOUND"
+    PAYMENT_PROCESSING = "PAYMENT_PROCESSING"
     REFUND_FAILED = "REFUND_FAILED"
 
 
@@ -358,6 +359,8 @@ async def _plan_attempt(
     repo = PaymentRepository(uow.session, org)
     attempts = await repo.attempts(invoice.id)
     latest = attempts[-1] if attempts else None
+    if number is None and latest is not None and latest.status == "PROCESSING":
+        return None  # a debit is settling: a second charge could take the money twice
     if number is None:  # a manual collection: go on with an unanswered attempt, else the next one
         if latest is None:
             number = 1
@@ -547,6 +550,13 @@ async def collect_now(db: Database, config: PaymentConfig, actor: Actor, invoice
                 code=PaymentCode.INVOICE_NOT_PAYABLE,
             )
         repo = PaymentRepository(session, actor.organization_id)
+        attempts = await repo.attempts(invoice.id)
+        if attempts and attempts[-1].status == "PROCESSING":
+            raise Invalid(
+                "a payment of this invoice is settling: its outcome arrives from the provider",
+                field=("id",),
+                code=PaymentCode.PAYMENT_PROCESSING,
+            )
         method = await repo.default_payment_method(invoice.customer_id)
         if method is None:
             raise Invalid(

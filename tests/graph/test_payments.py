@@ -57,7 +57,9 @@ async def settled(tenant, invoice_id: str, within: float = 30.0) -> dict:
         invoice = (await tenant.api(INVOICE, id=invoice_id))["invoice"]
         attempts = invoice["paymentAttempts"]
         if attempts and all(a["status"] != "PENDING" for a in attempts):
-            return invoice
+            # Read again: the invoice row above may have been read just before the attempt's commit, its
+            # attempts (a second query) just after it.
+            return (await tenant.api(INVOICE, id=invoice_id))["invoice"]
         assert asyncio.get_running_loop().time() < deadline, f"no answered attempt in {within} s: {invoice}"
         await asyncio.sleep(0.2)
 
@@ -331,12 +333,14 @@ async def until_invoice(tenant, invoice_id: str, done, within: float = 30.0) -> 
 
 
 async def test_an_ach_debit_processes_then_settles_by_webhook(tenant, stack):
-    await stripe_with_webhooks(tenant, stack, "pm_usBankAccount_success")
+    key, _ = await stripe_with_webhooks(tenant, stack, "pm_usBankAccount_success")
     opened = await invoice_of(tenant, "250")
     processing = await until_invoice(tenant, opened["id"], lambda i: i["paymentStatus"] == "PROCESSING")
     assert processing["status"] == "OPEN" and processing["amountPaid"] == "0.00"
     [payment] = processing["payments"]
     assert (payment["method"], payment["status"]) == ("us_bank_account", "PROCESSING")
+    again = (await tenant.api(COLLECT, id=opened["id"]))["collectInvoice"]
+    assert again["userErrors"] == [{"field": ["input", "id"], "code": "PAYMENT_PROCESSING"}]
     async with httpx.AsyncClient() as client:
         answer = await client.post(
             f"{stack.stripe_url}/_control/payment_intents/{payment['providerPaymentId']}/settle", json={}
@@ -346,6 +350,7 @@ async def test_an_ach_debit_processes_then_settles_by_webhook(tenant, stack):
     assert (paid["paymentStatus"], paid["amountPaid"]) == ("SUCCEEDED", "250.00")
     assert [(p["status"], p["amount"]) for p in paid["payments"]] == [("SUCCEEDED", "250.00")]
     assert [a["status"] for a in paid["paymentAttempts"]] == ["SUCCEEDED"]
+    assert len(await charges_at_fake(stack, key)) == 1
 
 
 async def test_an_ach_debit_that_bounces_fails_the_invoice_by_webhook(tenant, stack):
