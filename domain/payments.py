@@ -18,9 +18,12 @@ Every amount here is an integer in the invoice currency's minor units (cents). D
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+
+from stdnum.iso7064 import mod_97_10
 
 from domain.errors import InvalidPaymentAmount, InvalidRefundAmount, PaymentCurrencyMismatch, RefundExceedsPaid
 from domain.money import currency_exponent, decimal_places, require_decimal, validate_currency
@@ -181,3 +184,11 @@ def invoice_payment_status(
     if latest_attempt is AttemptOutcome.FAILED or any(p.state is PaymentState.RETURNED for p in payments):
         return InvoicePaymentStatus.FAILED
     return InvoicePaymentStatus.PENDING
+
+
+def payment_reference(invoice_number: str) -> str:
+    """The ISO 11649 creditor reference (RF…) a wire transfer quotes: from the invoice number, unique with it."""
+    body = "".join(ch for ch in invoice_number.upper() if ch.isalnum())
+    if len(body) > 21:
+        body = hashlib.sha256(invoice_number.encode()).hexdigest()[:21].upper()
+    return f"RF{mod_97_10.calc_check_digits(body + 'RF')}{body}"

@@ -11,10 +11,11 @@ from db.repositories.billing import InvoiceRepository, TaxRateRepository
 from db.repositories.credits import CreditRepository
 from db.repositories.customers import CustomerRepository
 from graph.context import Context
-from graph.pagination import Connection, connection, fetch_page, selects_total
+from graph.pagination import BadPageRequest, Connection, connection, fetch_page, selects_total
 from graph.permissions import current_actor
 from graph.types.credits import Coupon, Wallet
 from graph.types.invoice import Invoice, InvoiceStatus
+from graph.types.payments import Payment
 from graph.types.tax_rate import TaxRate
 
 
@@ -42,6 +43,36 @@ class BillingQueries:
                 )
             )
             return connection(page, Invoice.of)
+
+    @strawberry.field(description="Payments, newest first.")
+    async def payments(
+        self,
+        info: Info[Context, None],
+        invoice_id: strawberry.ID | None = None,
+        customer_external_id: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Payment]:
+        from services import payments
+
+        actor = current_actor(info)
+        try:
+            invoice = uuid.UUID(str(invoice_id)) if invoice_id is not None else None
+        except ValueError:
+            raise BadPageRequest("invoiceId is not a valid id") from None
+        async with info.context.db.read() as session:
+            page = await fetch_page(
+                lambda: payments.list_payments(
+                    session,
+                    actor,
+                    first=first,
+                    after=after,
+                    invoice_id=invoice,
+                    customer_external_id=customer_external_id,
+                    with_total=selects_total(info),
+                )
+            )
+            return connection(page, Payment.of)
 
     @strawberry.field
     async def invoice(self, info: Info[Context, None], id: strawberry.ID) -> Invoice | None:

@@ -11,6 +11,7 @@ from db.session import Database
 from graph.dataloaders import Loaders
 from integrations.clock import Clock
 from integrations.live import LiveHub
+from integrations.payments.config import PaymentConfig
 from services.actors import Actor
 from services.auth import Authenticator, SessionConfig
 from services.rate_limits import LoginGuard, RateLimiter
@@ -27,6 +28,7 @@ class AppServices:
     limiter: RateLimiter
     login_guard: LoginGuard
     recheck_seconds: float = 5.0  # how often a WebSocket's credentials are checked again
+    payments: PaymentConfig | None = None  # sealed provider credentials and API bases (services/payments.py)
 
 
 class Context:

@@ -9,8 +9,9 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
-from db.models import Customer, Organization, Subscription
+from db.models import Customer, Organization, Payment, PaymentAttempt, PaymentMethod, Subscription
 from db.repositories.organizations import OrganizationRepository
+from db.repositories.payments import PaymentRepository
 from db.repositories.subscriptions import SubscriptionRepository
 from db.repositories.test_clocks import TestClockRepository
 from db.session import Database
@@ -25,6 +26,9 @@ class Loaders:
         self.subscriptions_of_customer = DataLoader(load_fn=self._subscriptions_of_customers)
         self.organization = DataLoader(load_fn=self._organizations)
         self.test_clock_time = DataLoader(load_fn=self._test_clock_times)
+        self.payments_of_invoice = DataLoader(load_fn=self._payments_of_invoices)
+        self.attempts_of_invoice = DataLoader(load_fn=self._attempts_of_invoices)
+        self.payment_methods_of_customer = DataLoader(load_fn=self._methods_of_customers)
 
     async def _subscriptions_of_customers(self, ids: Sequence[uuid.UUID]) -> list[list[Subscription]]:
         async with self.db.read() as session:
@@ -40,6 +44,21 @@ class Loaders:
         async with self.db.read() as session:
             repo = TestClockRepository(session, self.organization_id)
             return [await repo.frozen_time(i) for i in ids]
+
+    async def _payments_of_invoices(self, ids: Sequence[uuid.UUID]) -> list[list[Payment]]:
+        async with self.db.read() as session:
+            grouped = await PaymentRepository(session, self.organization_id).payments_of_invoices(ids)
+        return [grouped.get(i, []) for i in ids]
+
+    async def _attempts_of_invoices(self, ids: Sequence[uuid.UUID]) -> list[list[PaymentAttempt]]:
+        async with self.db.read() as session:
+            grouped = await PaymentRepository(session, self.organization_id).attempts_of_invoices(ids)
+        return [grouped.get(i, []) for i in ids]
+
+    async def _methods_of_customers(self, ids: Sequence[uuid.UUID]) -> list[list[PaymentMethod]]:
+        async with self.db.read() as session:
+            grouped = await PaymentRepository(session, self.organization_id).methods_of_customers(ids)
+        return [grouped.get(i, []) for i in ids]
 
 
 async def customer_now(info: Any, customer: Customer) -> datetime:

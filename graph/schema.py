@@ -20,6 +20,7 @@ from graph.mutations.catalog import CatalogMutations
 from graph.mutations.credits import CreditMutations
 from graph.mutations.customers import CustomerMutations
 from graph.mutations.organization import OrganizationMutations
+from graph.mutations.payments import PaymentMutations
 from graph.mutations.subscriptions import SubscriptionMutations
 from graph.mutations.test_clocks import TestClockMutations
 from graph.mutations.usage import UsageMutations
@@ -54,6 +55,7 @@ class Mutation(
     BillingMutations,
     CreditMutations,
     TestClockMutations,
+    PaymentMutations,
 ):
     pass
 

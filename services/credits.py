@@ -214,6 +214,12 @@ async def mark_invoice_paid(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID
     invoice = await _invoice(uow, actor, invoice_id)
     invoice.paid_minor = invoice.amount_due_minor
     await move_invoice(uow, actor, invoice, InvoiceStatus.PAID, action="invoice.paid", before=invoice_view(invoice))
+    await release_paid_credits(uow, actor, invoice)
+    return invoice
+
+
+async def release_paid_credits(uow: UnitOfWork, actor: Actor, invoice: Invoice) -> None:
+    """A paid credit-purchase invoice: its paid credits become available in the wallet."""
     repo = CreditRepository(uow.session, actor.organization_id)
     pending = await repo.pending_top_up(invoice.id)
     if pending is not None:  # paid credits become available now
@@ -221,7 +227,6 @@ async def mark_invoice_paid(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID
         assert wallet is not None  # a pending top-up belongs to the customer's wallet
         wallet.balance_minor += pending.amount_minor
         pending.kind, pending.settled_at = "PAID", invoice.paid_at
-    return invoice
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,11 @@ class Stack:
     def ws_url(self) -> str:
         return self.graphql_url.replace("http://", "ws://")
 
+    @property
+    def stripe_url(self) -> str:
+        """The fake Stripe of the run (its /_control routes inject faults and list requests)."""
+        return self.env["STRIPE_API_BASE"]
+
     def cli(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "valueverse.cli", *args],
@@ -166,6 +171,16 @@ class StackManager:
         self.redis_claim.keep_alive()
         redis_url = self.redis_claim.url
         secret = secrets.token_urlsafe(32)
+        # The fake Stripe (tests/fakes/stripe.py) the API and the worker talk to through the real SDK.
+        stripe_port = devstack.free_port()
+        stripe_log = self.log_dir / "fake_stripe.log"
+        fake_stripe = subprocess.Popen(
+            [sys.executable, "-m", "tests.fakes.stripe", "--port", str(stripe_port)],
+            cwd=ROOT,
+            stdout=stripe_log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        self.fake_stripe = fake_stripe
         env = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -182,6 +197,7 @@ class StackManager:
             "LOGIN_IP_LOCK_AFTER": "200000",
             # Two API processes behind one port, as `serve` runs in production: a test passes whichever answers.
             "WEB_CONCURRENCY": "2",
+            "STRIPE_API_BASE": f"http://127.0.0.1:{stripe_port}",
         }
         from db.migrate import upgrade
 
@@ -203,7 +219,7 @@ class StackManager:
             stderr=subprocess.STDOUT,
         )
         self.stack = Stack(
-            f"http://127.0.0.1:{port}", database_url, redis_url, secret, env, self.log_dir, [api, worker]
+            f"http://127.0.0.1:{port}", database_url, redis_url, secret, env, self.log_dir, [api, worker, fake_stripe]
         )
         _wait_ready(self.stack.api_url, api, api_log)
         return self.stack

@@ -43,6 +43,7 @@ from graph import limits
 from graph.context import AppServices, Context
 from graph.errors import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, storage_was_unavailable
 from graph.http_events import events_endpoint
+from graph.http_webhooks import stripe_webhook_endpoint
 from graph.live_credentials import CredentialWatchingHandler
 from graph.schema import schema
 from integrations.clock import SYSTEM_CLOCK, Clock
@@ -333,6 +334,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str, clock: Clo
         limiter,
         login_guard,
         settings.socket_recheck_seconds,
+        settings.payment_config(),
     )
 
     async def admit(authorization: str | None) -> Actor | None:
@@ -460,6 +462,11 @@ def create_app(settings: Settings, database_url: str, redis_url: str, clock: Clo
             Route("/v1/invoices/{invoice_id}/pdf", invoice_pdf),
             Route("/v1/credit-notes/{note_id}/pdf", credit_note_pdf),
             Route("/v1/events", events_endpoint(admit, services.ingestor, db.clock), methods=["POST"]),
+            Route(
+                "/webhooks/stripe/{organization_id}",
+                stripe_webhook_endpoint(db, settings.payment_config()),
+                methods=["POST"],
+            ),
             Route("/graphql", GraphiQLInFront(site, graphql_app), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
             *site.routes(),

@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from integrations.payments.config import PaymentConfig
 
 
 class Settings(BaseSettings):
@@ -50,6 +54,12 @@ class Settings(BaseSettings):
     metrics_token: str | None = None
     # host:port of a separate metrics listener (no token), e.g. 127.0.0.1:9100; unset: none.
     metrics_address: str | None = None
+    # Secrets at rest (payment provider keys): AES-256-GCM, 32 bytes in url-safe base64; unset: derived from
+    # SECRET_KEY. Rotation: the new key here, the old ones in SECRET_ENCRYPTION_OLD_KEYS (comma-separated).
+    secret_encryption_key: str | None = None
+    secret_encryption_old_keys: str | None = None
+    # Where the Stripe SDK sends its requests (tests point it at a local fake); unset: api.stripe.com.
+    stripe_api_base: str | None = None
 
     @field_validator("public_url")
     @classmethod
@@ -78,6 +88,26 @@ class Settings(BaseSettings):
         if value:
             listen_address(value)
         return value or None
+
+    @field_validator("secret_encryption_key", "secret_encryption_old_keys")
+    @classmethod
+    def _encryption_keys(cls, value: str | None) -> str | None:
+        from integrations.secrets import parse_key
+
+        for key in (value or "").split(","):
+            if key.strip():
+                parse_key(key)
+        return value or None
+
+    def payment_config(self) -> PaymentConfig:
+        """What collection needs of the settings: the secret box and where the providers' APIs are."""
+        from integrations.payments.config import PaymentConfig
+        from integrations.secrets import SecretBox
+
+        box = SecretBox.from_settings(
+            self.secret_encryption_key, self.secret_encryption_old_keys, self.resolved_secret_key()
+        )
+        return PaymentConfig(box=box, stripe_api_base=self.stripe_api_base, public_url=self.public_url)
 
     @property
     def hsts(self) -> bool:

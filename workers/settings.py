@@ -10,10 +10,12 @@ from arq.cron import cron
 from db.session import Database
 from integrations.clock import SYSTEM_CLOCK, Clock
 from integrations.jobs import QUEUE_NAME, JobQueue
+from integrations.payments.config import PaymentConfig
 from integrations.pubsub import RedisPublisher
 from workers.jobs.billing import bill_customer, bill_customers, finalize_drafts, schedule_billing
 from workers.jobs.health import ping
 from workers.jobs.outbox import drain_outbox, start_drain, stop_drain
+from workers.jobs.payments import collect_invoice
 from workers.jobs.progressive import check_usage_thresholds, scan_usage_thresholds
 from workers.jobs.usage import maintain_usage_partitions
 
@@ -21,7 +23,12 @@ MAX_JOBS = 3  # jobs at once per worker process: more only delays the one holdin
 
 
 def worker_settings(
-    database_url: str, redis_url: str, *, scheduled: bool = True, clock: Clock = SYSTEM_CLOCK
+    database_url: str,
+    redis_url: str,
+    *,
+    scheduled: bool = True,
+    clock: Clock = SYSTEM_CLOCK,
+    payments: PaymentConfig | None = None,
 ) -> dict[str, Any]:
     """The options `arq.run_worker` takes, bound to this deployment's servers; `scheduled=False` runs queued
     jobs (and the outbox drain, workers/jobs/outbox.py) only: no hourly billing of its own, what the test
@@ -32,6 +39,7 @@ def worker_settings(
         ctx["publish"] = RedisPublisher(redis_url)
         ctx["enqueue"] = JobQueue(redis_url)
         ctx["clock"] = clock  # every job's time: `ctx["clock"].now()`
+        ctx["payments"] = payments  # sealed provider credentials and API bases (collection)
         # A connection for every job that may run at once (and as many again in the pool's overflow).
         ctx["db"] = Database(
             database_url, pool_size=MAX_JOBS, publish=ctx["publish"], enqueue=ctx["enqueue"], clock=clock
@@ -59,6 +67,7 @@ def worker_settings(
             check_usage_thresholds,
             scan_usage_thresholds,
             drain_outbox,
+            collect_invoice,
         ],
         "cron_jobs": [
             cron(maintain_usage_partitions, hour={3}, minute={17}, unique=True),

@@ -8,6 +8,14 @@ from db.models.customer import Customer
 from db.models.invoice import Invoice, InvoiceLine, InvoiceNumberSequence, TaxRate, TaxRateAssignment
 from db.models.organization import ApiKey, Organization, OrganizationMode, Role, StaffSession, StaffUser
 from db.models.outbox import outbox
+from db.models.payments import (
+    Payment,
+    PaymentAttempt,
+    PaymentMethod,
+    PaymentProviderConfig,
+    ProviderCustomer,
+    ProviderEventReceipt,
+)
 from db.models.subscription import Subscription, SubscriptionPhase
 from db.models.test_clock import TestClock, TestClockStatus
 from db.models.usage import usage_event_keys, usage_events, usage_rollups
@@ -28,7 +36,13 @@ __all__ = [
     "InvoiceNumberSequence",
     "Organization",
     "OrganizationMode",
+    "Payment",
+    "PaymentAttempt",
+    "PaymentMethod",
+    "PaymentProviderConfig",
     "Plan",
+    "ProviderCustomer",
+    "ProviderEventReceipt",
     "Role",
     "StaffSession",
     "StaffUser",

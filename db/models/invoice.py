@@ -82,6 +82,14 @@ class Invoice(Base):
         Index("ix_invoices_customer", "organization_id", "customer_id", "created_at"),
         # The organization's invoice list, newest first (migration 0012).
         Index("ix_invoices_org_created", "organization_id", "created_at", "id"),
+        # What a wire transfer quotes to be matched to its invoice (migration 0016).
+        Index(
+            "uq_invoices_payment_reference",
+            "organization_id",
+            "payment_reference",
+            unique=True,
+            postgresql_where=text("payment_reference IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -117,6 +125,10 @@ class Invoice(Base):
     finalized_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Collection (migration 0016): domain.payments.InvoicePaymentStatus, the reference for wire transfers.
+    payment_status: Mapped[str] = mapped_column(String(20), default="PENDING", server_default="PENDING")
+    payment_reference: Mapped[str | None] = mapped_column(String(40))
+    next_payment_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at()
 
     customer: Mapped[Customer] = relationship(lazy="joined")

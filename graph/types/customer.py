@@ -9,6 +9,7 @@ from strawberry.types import Info
 from db.models import Customer as CustomerModel
 from graph.context import Context
 from graph.scalars import JSON
+from graph.types.payments import PaymentMethod
 
 if TYPE_CHECKING:
     from graph.types.subscription import Subscription
@@ -44,6 +45,15 @@ class Customer:
 
         rows = await info.context.loaders.subscriptions_of_customer.load(self.row.id)
         return [Subscription.of(s) for s in rows]
+
+    @strawberry.field(description="Saved payment methods, oldest first.")
+    async def payment_methods(self, info: Info[Context, None]) -> list[PaymentMethod]:
+        return [PaymentMethod.of(m) for m in await info.context.loaders.payment_methods_of_customer.load(self.row.id)]
+
+    @strawberry.field(description="What collection charges.")
+    async def default_payment_method(self, info: Info[Context, None]) -> PaymentMethod | None:
+        methods = await info.context.loaders.payment_methods_of_customer.load(self.row.id)
+        return next((PaymentMethod.of(m) for m in methods if m.is_default), None)
 
     @classmethod
     def of(cls, c: CustomerModel) -> Customer:

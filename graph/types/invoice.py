@@ -13,6 +13,7 @@ from graph.context import Context
 from graph.scalars import JSON, price
 from graph.types.credits import CreditNote
 from graph.types.customer import Customer
+from graph.types.payments import InvoicePaymentStatus, Payment, PaymentAttempt
 
 # The API's enums are the domain's: one list of statuses and line kinds.
 InvoiceStatus = strawberry.enum(numbering.InvoiceStatus, name="InvoiceStatus")
@@ -93,6 +94,34 @@ class Invoice:
     @strawberry.field
     def customer(self) -> Customer:
         return Customer.of(self.row.customer)
+
+    @strawberry.field(description="PENDING until collected; SUCCEEDED once payments cover the amount due.")
+    def payment_status(self) -> InvoicePaymentStatus:
+        return InvoicePaymentStatus(self.row.payment_status)
+
+    @strawberry.field(description="What payments brought in and kept (less refunds).")
+    def amount_paid(self) -> Decimal:
+        return money.from_minor_units(self.row.paid_minor, self.row.currency)
+
+    @strawberry.field
+    def paid_at(self) -> datetime | None:
+        return self.row.paid_at
+
+    @strawberry.field(description="The reference a wire transfer quotes (ISO 11649 RF…); empty until finalized.")
+    def payment_reference(self) -> str:
+        return self.row.payment_reference or ""
+
+    @strawberry.field
+    def next_payment_attempt_at(self) -> datetime | None:
+        return self.row.next_payment_attempt_at
+
+    @strawberry.field(description="Payments of this invoice, oldest first.")
+    async def payments(self, info: Info[Context, None]) -> list[Payment]:
+        return [Payment.of(p) for p in await info.context.loaders.payments_of_invoice.load(self.row.id)]
+
+    @strawberry.field(description="Collection attempts, in order.")
+    async def payment_attempts(self, info: Info[Context, None]) -> list[PaymentAttempt]:
+        return [PaymentAttempt.of(a) for a in await info.context.loaders.attempts_of_invoice.load(self.row.id)]
 
     @strawberry.field(description="Credit notes issued against this invoice, oldest first.")
     async def credit_notes(self, info: Info[Context, None]) -> list[CreditNote]:

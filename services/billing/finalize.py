@@ -9,8 +9,9 @@ from db.models import Invoice, Organization
 from db.repositories.billing import InvoiceRepository
 from db.repositories.organizations import OrganizationRepository
 from db.session import UnitOfWork
-from domain import numbering
+from domain import numbering, payments
 from domain.numbering import InvoiceStatus
+from domain.payments import InvoicePaymentStatus
 from services.actors import Actor
 from services.invoice_state import invoice_view, move_invoice
 
@@ -35,6 +36,15 @@ async def finalize_many(uow: UnitOfWork, actor: Actor, invoices: Sequence[Invoic
         invoice.number = numbering.invoice_number(org.invoice_prefix, now.year, now.month, sequence)
         invoice.finalized_at = invoice.issued_at = now
         invoice.due_at = now + timedelta(days=org.net_payment_term_days)
+        invoice.payment_reference = payments.payment_reference(invoice.number)
         # nothing due (credits, coupons or a zero amount): paid at once
         steps = [InvoiceStatus.OPEN] if invoice.amount_due_minor else [InvoiceStatus.OPEN, InvoiceStatus.PAID]
         await move_invoice(uow, actor, invoice, steps, action="invoice.finalized", before=before, at=now)
+        if invoice.amount_due_minor:
+            invoice.payment_status = InvoicePaymentStatus.PENDING.value
+            # The worker charges it with the customer's default payment method, if there is one (services/payments.py).
+            uow.enqueue_after_commit(
+                "collect_invoice", str(org.id), str(invoice.id), 1, job_id=f"collect_invoice:{invoice.id}:1"
+            )
+        else:
+            invoice.payment_status = InvoicePaymentStatus.SUCCEEDED.value

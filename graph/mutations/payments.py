@@ -1,0 +1,186 @@
+"""Getting paid: provider credentials, payment methods, collection, payments recorded by hand, refunds."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+import strawberry
+from strawberry.types import Info
+
+from db.models import Role
+from domain.errors import DomainError
+from graph.context import Context
+from graph.errors import UserError, user_error
+from graph.mutations.billing import InvoiceIdInput, InvoicePayload
+from graph.mutations.common import run_use_case
+from graph.mutations.customers import CustomerPayload
+from graph.permissions import require_role
+from graph.types.customer import Customer
+from graph.types.invoice import Invoice
+from graph.types.payments import ManualPaymentMethod, Payment, PaymentProvider
+from integrations.payments.config import PaymentConfig
+from services import payments
+from services.errors import CommonCode, Invalid
+
+
+def _config(info: Info[Context, None]) -> PaymentConfig:
+    config = info.context.services.payments
+    if config is None:  # an app assembled without payment settings (never in `serve`)
+        raise RuntimeError("the app was built without payment settings")
+    return config
+
+
+@strawberry.input
+class ConfigurePaymentProviderInput:
+    provider: PaymentProvider
+    secret_key: str | None = strawberry.field(default=None, description="STRIPE: sk_test_… or sk_live_….")
+    webhook_secret: str | None = strawberry.field(default=None, description="STRIPE: the endpoint's whsec_….")
+    client_id: str | None = strawberry.field(default=None, description="PAYPAL (not wired yet).")
+    client_secret: str | None = strawberry.field(default=None, description="PAYPAL (not wired yet).")
+    webhook_id: str | None = strawberry.field(default=None, description="PAYPAL (not wired yet).")
+    account_holder: str | None = strawberry.field(default=None, description="WIRE.")
+    bank_name: str | None = strawberry.field(default=None, description="WIRE.")
+    iban: str | None = strawberry.field(default=None, description="WIRE: an IBAN, or accountNumber.")
+    bic: str | None = None
+    account_number: str | None = None
+    routing_number: str | None = None
+
+
+@strawberry.type(description="A configured provider: its secrets are encrypted at rest and never returned.")
+class PaymentProviderPayload:
+    provider: PaymentProvider | None
+    mode: str | None = strawberry.field(description="TEST or LIVE (from the key).")
+    last4: str | None = strawberry.field(description="The last 4 characters of the key or account.")
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class SetCustomerPaymentMethodInput:
+    customer_external_id: str
+    provider: PaymentProvider
+    provider_payment_method_id: str = strawberry.field(description="Stripe: pm_… or a test id such as pm_card_visa.")
+    make_default: bool = True
+
+
+def _invoice_id(value: strawberry.ID, field: str = "id") -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Invalid("not a valid id", field=(field,), code=CommonCode.INVALID_ID) from None
+
+
+@strawberry.input
+class RecordPaymentInput:
+    invoice_id: strawberry.ID
+    amount: Decimal = strawberry.field(description="In the invoice's currency; beyond what it owes: wallet credit.")
+    method: ManualPaymentMethod = ManualPaymentMethod.WIRE
+    currency: str | None = strawberry.field(default=None, description="If given, it must be the invoice's.")
+    paid_at: datetime | None = None
+    reference: str | None = None
+
+
+@strawberry.input
+class RefundPaymentInput:
+    payment_id: strawberry.ID
+    amount: Decimal = strawberry.field(description="At most what the payment brought in less earlier refunds.")
+    reason: str | None = None
+
+
+@strawberry.type
+class PaymentPayload:
+    payment: Payment | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class PaymentMutations:
+    @strawberry.mutation(description="Set an organization's payment provider credentials (ADMIN).")
+    async def configure_payment_provider(
+        self, info: Info[Context, None], input: ConfigurePaymentProviderInput
+    ) -> PaymentProviderPayload:
+        credentials = payments.ProviderCredentials(
+            provider=input.provider,
+            secret_key=input.secret_key,
+            webhook_secret=input.webhook_secret,
+            account_holder=input.account_holder,
+            bank_name=input.bank_name,
+            iban=input.iban,
+            bic=input.bic,
+            account_number=input.account_number,
+            routing_number=input.routing_number,
+        )
+        config = _config(info)
+        row, errors = await run_use_case(
+            info, Role.ADMIN, lambda uow, a: payments.configure_provider(uow, a, config, credentials)
+        )
+        if row is None:
+            return PaymentProviderPayload(provider=None, mode=None, last4=None, user_errors=errors)
+        return PaymentProviderPayload(
+            provider=PaymentProvider(row.provider), mode=row.mode, last4=row.last4, user_errors=[]
+        )
+
+    @strawberry.mutation(description="Save a provider payment method for a customer, the default by default (FINANCE).")
+    async def set_customer_payment_method(
+        self, info: Info[Context, None], input: SetCustomerPaymentMethodInput
+    ) -> CustomerPayload:
+        config = _config(info)
+        row, errors = await run_use_case(
+            info,
+            Role.FINANCE,
+            lambda uow, a: payments.set_customer_payment_method(
+                uow,
+                a,
+                config,
+                customer_external_id=input.customer_external_id,
+                provider=input.provider,
+                provider_payment_method_id=input.provider_payment_method_id,
+                make_default=input.make_default,
+            ),
+        )
+        return CustomerPayload(customer=Customer.of(row) if row else None, user_errors=errors)
+
+    @strawberry.mutation(description="Charge an open invoice now with the default payment method (FINANCE).")
+    async def collect_invoice(self, info: Info[Context, None], input: InvoiceIdInput) -> InvoicePayload:
+        actor = require_role(info, Role.FINANCE)
+        try:
+            invoice_id = _invoice_id(input.id)
+            row = await payments.collect_now(info.context.db, _config(info), actor, invoice_id)
+        except DomainError as exc:
+            return InvoicePayload(invoice=None, user_errors=[user_error(exc)])
+        return InvoicePayload(invoice=Invoice.of(row), user_errors=[])
+
+    @strawberry.mutation(description="Record a payment received by wire, ACH credit, cheque or cash (FINANCE).")
+    async def record_payment(self, info: Info[Context, None], input: RecordPaymentInput) -> PaymentPayload:
+        async def use_case(uow, actor):  # type: ignore[no-untyped-def]
+            return await payments.record_payment(
+                uow,
+                actor,
+                invoice_id=_invoice_id(input.invoice_id, "invoiceId"),
+                amount=input.amount,
+                method=input.method,
+                currency=input.currency,
+                paid_at=input.paid_at,
+                reference=input.reference,
+            )
+
+        row, errors = await run_use_case(info, Role.FINANCE, use_case)
+        return PaymentPayload(payment=Payment.of(row) if row else None, user_errors=errors)
+
+    @strawberry.mutation(description="Refund part or all of a payment (FINANCE); Stripe payments at Stripe.")
+    async def refund_payment(self, info: Info[Context, None], input: RefundPaymentInput) -> PaymentPayload:
+        config = _config(info)
+
+        async def use_case(uow, actor):  # type: ignore[no-untyped-def]
+            return await payments.refund_payment(
+                uow,
+                actor,
+                config,
+                payment_id=_invoice_id(input.payment_id, "paymentId"),
+                amount=input.amount,
+                reason=input.reason,
+            )
+
+        row, errors = await run_use_case(info, Role.FINANCE, use_case)
+        return PaymentPayload(payment=Payment.of(row) if row else None, user_errors=errors)
