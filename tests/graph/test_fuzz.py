@@ -153,7 +153,6 @@ JSON_VALUES = st.recursive(
     max_leaves=12,
 )
 SCALARS = {
-    "Date": st.one_of(st.dates().map(lambda d: d.isoformat()), st.text(max_size=12)).map(nodes.String),
     "DateTime": st.one_of(
         st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat()),
         st.datetimes().map(lambda d: d.isoformat()),  # no offset
