@@ -39,6 +39,7 @@ from db.models import (
 from db.repositories.billing import InvoiceRepository
 from db.repositories.credits import CreditRepository
 from db.repositories.customers import CustomerRepository
+from db.repositories.organizations import OrganizationRepository
 from db.repositories.pagination import Page
 from db.repositories.payments import PaymentRepository
 from db.session import Database, UnitOfWork
@@ -125,6 +126,7 @@ class PaymentCode(StrEnum):
     PROVIDER_NOT_CONFIGURED = "PROVIDER_NOT_CONFIGURED"
     PROVIDER_NOT_SUPPORTED = "PROVIDER_NOT_SUPPORTED"
     INVALID_PROVIDER_KEY = "INVALID_PROVIDER_KEY"
+    LIVE_KEY_IN_TEST_ORGANIZATION = "LIVE_KEY_IN_TEST_ORGANIZATION"
     PROVIDER_REFUSED = "PROVIDER_REFUSED"
     PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"
     INVOICE_NOT_PAYABLE = "INVOICE_NOT_PAYABLE"
@@ -174,6 +176,13 @@ async def configure_provider(
             )
         secrets = {"secretKey": secret_key, "webhookSecret": (credentials.webhook_secret or "").strip() or None}
         mode = "TEST" if stripe_gateway.is_test_key(secret_key) else "LIVE"
+        organization = await OrganizationRepository(uow.session).existing(actor.organization_id)
+        if mode == "LIVE" and organization.mode == OrganizationMode.TEST:
+            raise Invalid(
+                "a test organization takes test keys only (sk_test_…)",
+                field=("secretKey",),
+                code=PaymentCode.LIVE_KEY_IN_TEST_ORGANIZATION,
+            )
         last4 = secret_key[-4:]
     elif provider is PaymentProvider.WIRE:
         secrets = {
