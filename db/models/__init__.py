@@ -10,6 +10,7 @@ from db.models.organization import ApiKey, Organization, Role, StaffSession, Sta
 from db.models.outbox import outbox
 from db.models.subscription import Subscription, SubscriptionPhase
 from db.models.usage import usage_event_keys, usage_events, usage_rollups
+from db.models.webhook import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "ApiKey",
@@ -36,6 +37,9 @@ __all__ = [
     "TaxRateAssignment",
     "Wallet",
     "WalletTransaction",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
     "outbox",
     "usage_event_keys",
     "usage_events",
