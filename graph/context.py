@@ -15,6 +15,7 @@ from services.actors import Actor
 from services.auth import Authenticator, SessionConfig
 from services.rate_limits import LoginGuard, RateLimiter
 from services.usage.ingestion import UsageIngestor
+from services.webhooks import WebhookConfig
 
 
 @dataclass
@@ -27,6 +28,7 @@ class AppServices:
     limiter: RateLimiter
     login_guard: LoginGuard
     recheck_seconds: float = 5.0  # how often a WebSocket's credentials are checked again
+    webhooks: WebhookConfig | None = None  # outbound webhooks: the secrets' box, the private-target setting
 
 
 class Context:

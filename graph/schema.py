@@ -22,10 +22,12 @@ from graph.mutations.customers import CustomerMutations
 from graph.mutations.organization import OrganizationMutations
 from graph.mutations.subscriptions import SubscriptionMutations
 from graph.mutations.usage import UsageMutations
+from graph.mutations.webhooks import WebhookMutations
 from graph.queries import AccessQueries
 from graph.query_limits import ParseWithLimits, ValidationWithLimits
 from graph.scalars import SCALAR_MAP
 from graph.subscriptions import Live
+from graph.webhook_queries import WebhookQueries
 
 log = logging.getLogger("valueverse.graph")
 
@@ -38,7 +40,7 @@ class ValueVerseSchema(strawberry.Schema):
 
 
 @strawberry.type
-class Query(AccessQueries, CatalogQueries, BillingQueries, AnalyticsQueries):
+class Query(AccessQueries, CatalogQueries, BillingQueries, AnalyticsQueries, WebhookQueries):
     pass
 
 
@@ -52,6 +54,7 @@ class Mutation(
     UsageMutations,
     BillingMutations,
     CreditMutations,
+    WebhookMutations,
 ):
     pass
 

@@ -333,6 +333,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str, clock: Clo
         limiter,
         login_guard,
         settings.socket_recheck_seconds,
+        settings.webhook_config(),
     )
 
     async def admit(authorization: str | None) -> Actor | None:

@@ -148,7 +148,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
     configure_logging(settings.log_level, settings.log_format)
     with servers(settings) as (database_url, redis_url):
-        run(database_url, redis_url, scheduled=settings.worker_cron)
+        run(database_url, redis_url, scheduled=settings.worker_cron, webhooks=settings.webhook_config())
     return 0
 
 

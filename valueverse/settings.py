@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from services.webhooks import WebhookConfig
 
 
 class Settings(BaseSettings):
@@ -46,6 +50,14 @@ class Settings(BaseSettings):
     public_url: str | None = None
     # Browser origins allowed to call the API cross-origin, comma-separated, or "*" (then without credentials).
     cors_origins: str = ""
+    # Secrets kept at rest (webhook signing secrets) are sealed with AES-256-GCM under a key derived from this
+    # text; comma-separated for a rotation (the new one first, the old ones after it until everything was
+    # sealed again). Unset: derived from SECRET_KEY.
+    secret_encryption_key: str | None = None
+    # Outbound webhooks: never to loopback or private addresses unless true (tests and local receivers).
+    webhook_allow_private_targets: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)  # one attempt's bound, answer included
+
     # GET /metrics on the API port needs `Authorization: Bearer <token>`; unset: 404 there.
     metrics_token: str | None = None
     # host:port of a separate metrics listener (no token), e.g. 127.0.0.1:9100; unset: none.
@@ -95,6 +107,16 @@ class Settings(BaseSettings):
             return max(1, len(os.sched_getaffinity(0)))
         except AttributeError:  # not on Linux
             return os.cpu_count() or 1
+
+    def webhook_config(self) -> WebhookConfig:
+        from integrations.secret_box import SecretBox
+        from services.webhooks import WebhookConfig
+
+        return WebhookConfig(
+            SecretBox.from_settings(self.secret_encryption_key, self.resolved_secret_key()),
+            allow_private_targets=self.webhook_allow_private_targets,
+            timeout_seconds=self.webhook_timeout_seconds,
+        )
 
     def resolved_secret_key(self) -> str:
         """The configured key, or one generated once and kept in the data directory (local use)."""

@@ -11,17 +11,24 @@ from db.session import Database
 from integrations.clock import SYSTEM_CLOCK, Clock
 from integrations.jobs import QUEUE_NAME, JobQueue
 from integrations.pubsub import RedisPublisher
+from services.webhooks import WebhookConfig
 from workers.jobs.billing import bill_customer, bill_customers, finalize_drafts, schedule_billing
 from workers.jobs.health import ping
 from workers.jobs.outbox import drain_outbox, start_drain, stop_drain
 from workers.jobs.progressive import check_usage_thresholds, scan_usage_thresholds
 from workers.jobs.usage import maintain_usage_partitions
+from workers.jobs.webhooks import SWEEP_SECONDS, deliver_webhook, start_webhooks, stop_webhooks, sweep_webhooks
 
 MAX_JOBS = 3  # jobs at once per worker process: more only delays the one holding the numbering lock
 
 
 def worker_settings(
-    database_url: str, redis_url: str, *, scheduled: bool = True, clock: Clock = SYSTEM_CLOCK
+    database_url: str,
+    redis_url: str,
+    *,
+    scheduled: bool = True,
+    clock: Clock = SYSTEM_CLOCK,
+    webhooks: WebhookConfig | None = None,
 ) -> dict[str, Any]:
     """The options `arq.run_worker` takes, bound to this deployment's servers; `scheduled=False` runs queued
     jobs (and the outbox drain, workers/jobs/outbox.py) only: no hourly billing of its own, what the test
@@ -38,9 +45,11 @@ def worker_settings(
         )
         await maintain_usage_partitions(ctx)
         start_drain(ctx)  # whatever `scheduled` says: the drain bills nobody
+        start_webhooks(ctx, webhooks)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         await stop_drain(ctx)
+        await stop_webhooks(ctx)
         if "db" in ctx:  # absent when the start-up failed (run() calls this after a lost connection too)
             await ctx["db"].dispose()
         if "publish" in ctx:
@@ -59,12 +68,15 @@ def worker_settings(
             check_usage_thresholds,
             scan_usage_thresholds,
             drain_outbox,
+            deliver_webhook,
+            sweep_webhooks,
         ],
         "cron_jobs": [
             cron(maintain_usage_partitions, hour={3}, minute={17}, unique=True),
             cron(schedule_billing, minute={5}, unique=True),
             cron(finalize_drafts, minute={35}, unique=True),
             cron(scan_usage_thresholds, minute=set(range(0, 60, 5)), unique=True),
+            cron(sweep_webhooks, second=set(range(0, 60, SWEEP_SECONDS)), unique=True),  # webhook retries
         ]
         if scheduled
         else [],

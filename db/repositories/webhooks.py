@@ -25,7 +25,7 @@ class WebhookEndpointRepository(ScopedRepository[WebhookEndpoint]):
             first=first, after=after, with_total=with_total,
         )
 
-    async def subscribed(self, event_types: Sequence[str]) -> list[WebhookEndpoint]:
+    async def subscribed(self, event_types: Sequence[str]) -> Sequence[WebhookEndpoint]:
         """The enabled endpoints that want any of these event types."""
         stmt = self._scoped().where(
             WebhookEndpoint.enabled.is_(True), WebhookEndpoint.event_types.overlap(list(event_types))
