@@ -136,7 +136,8 @@ async def _write(uow: UnitOfWork) -> None:
         if not flushed:  # what the transaction staged (and the database's defaults) is there to read
             await uow.session.flush()
             flushed = True
-        event_rows, delivery_rows = [], []
+        event_rows: list[dict[str, Any]] = []
+        delivery_rows: list[dict[str, Any]] = []
         for event in events:
             targets = [e for e in endpoints if event.type in e.event_types]
             if not targets:

@@ -182,6 +182,9 @@ class StackManager:
             "LOGIN_IP_LOCK_AFTER": "200000",
             # Two API processes behind one port, as `serve` runs in production: a test passes whichever answers.
             "WEB_CONCURRENCY": "2",
+            # Outbound webhooks go to local receivers (tests/fakes/receiver.py); a hanging one is let go soon.
+            "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+            "WEBHOOK_TIMEOUT_SECONDS": "3",
         }
         from db.migrate import upgrade
 
