@@ -17,7 +17,7 @@ from workers.jobs.health import ping
 from workers.jobs.outbox import drain_outbox, start_drain, stop_drain
 from workers.jobs.progressive import check_usage_thresholds, scan_usage_thresholds
 from workers.jobs.usage import maintain_usage_partitions
-from workers.jobs.webhooks import SWEEP_SECONDS, deliver_webhook, start_webhooks, stop_webhooks, sweep_webhooks
+from workers.jobs.webhooks import deliver_webhook, start_sweep, start_webhooks, stop_webhooks, sweep_webhooks
 
 MAX_JOBS = 3  # jobs at once per worker process: more only delays the one holding the numbering lock
 
@@ -46,6 +46,8 @@ def worker_settings(
         await maintain_usage_partitions(ctx)
         start_drain(ctx)  # whatever `scheduled` says: the drain bills nobody
         start_webhooks(ctx, webhooks)
+        if scheduled:  # webhook retries by the clock, like the rest of the schedule
+            start_sweep(ctx)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         await stop_drain(ctx)
@@ -76,7 +78,6 @@ def worker_settings(
             cron(schedule_billing, minute={5}, unique=True),
             cron(finalize_drafts, minute={35}, unique=True),
             cron(scan_usage_thresholds, minute=set(range(0, 60, 5)), unique=True),
-            cron(sweep_webhooks, second=set(range(0, 60, SWEEP_SECONDS)), unique=True),  # webhook retries
         ]
         if scheduled
         else [],

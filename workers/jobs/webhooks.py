@@ -1,9 +1,13 @@
 """Outbound webhook deliveries (services/webhooks.py): the first attempt of each event at each endpoint is a
 job queued through the outbox right after the change commits; retries and whatever a worker lost are sent by
-`sweep_webhooks`, every few seconds, by the time of `ctx["clock"]`."""
+`sweep_webhooks`, every few seconds, by the time of `ctx["clock"]`: a loop of each worker process that runs its
+schedule (WORKER_CRON), as the outbox drain is a loop (several workers share the attempts: each is claimed
+once). `sweep_webhooks` is also a job that can be queued by hand."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from typing import Any
@@ -13,7 +17,7 @@ from services.webhooks import WebhookConfig, deliver_due
 
 log = logging.getLogger("valueverse.worker")
 
-SWEEP_SECONDS = 5  # the cron's step: the first retry (5 s) is never more than this late
+SWEEP_SECONDS = 5.0  # the loop's step: the first retry (5 s) is never more than this late
 
 
 def start_webhooks(ctx: dict[str, Any], config: WebhookConfig | None) -> None:
@@ -26,8 +30,28 @@ def start_webhooks(ctx: dict[str, Any], config: WebhookConfig | None) -> None:
 
 
 async def stop_webhooks(ctx: dict[str, Any]) -> None:
+    task = ctx.pop("webhook_sweep", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     if "webhook_sender" in ctx:
         await ctx["webhook_sender"].aclose()
+
+
+def start_sweep(ctx: dict[str, Any], every: float = SWEEP_SECONDS) -> None:
+    """From the start-up of a worker that runs its schedule: the retry loop, until `stop_webhooks`."""
+    if "webhooks" in ctx:
+        ctx["webhook_sweep"] = asyncio.create_task(_sweep_forever(ctx, every), name="webhook sweep")
+
+
+async def _sweep_forever(ctx: dict[str, Any], every: float) -> None:
+    while True:
+        try:
+            await sweep_webhooks(ctx)
+        except Exception as exc:  # the database away: the next round tries again
+            log.warning("the webhook sweep failed (%s: %s): trying again", type(exc).__name__, exc)
+        await asyncio.sleep(every)
 
 
 def _configured(ctx: dict[str, Any]) -> bool:
