@@ -24,7 +24,7 @@ from services.actors import system_actor
 from services.webhooks import RETRY_DELAYS, WebhookConfig, deliver_due
 from tests.db import scalar
 from tests.fakes.receiver import Received, WebhookReceiver
-from tests.graph.catalog_helpers import customer, uid
+from tests.graph.catalog_helpers import customer, plan, subscribe, uid
 from tests.stack import start_api
 
 CREATE = """mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) {
@@ -414,3 +414,28 @@ async def test_the_secret_is_sealed_for_its_own_row(stack, tenant, receiver) -> 
     assert box.open(sealed_a, aad=a).startswith("whsec_")
     with pytest.raises(ValueError):
         box.open(sealed_a, aad=b)
+
+
+async def test_subscription_events_carry_the_subscription_with_its_plan_and_customer(tenant, receiver) -> None:
+    api = tenant.api
+    kinds = ["subscription.created", "subscription.updated", "subscription.terminated"]
+    endpoint_id, secret = await endpoint(api, receiver.url, kinds)
+    code, ext, sub = uid("hooked-plan"), uid("subscriber"), uid("sub")
+    await plan(api, code, [], amount="30")
+    await customer(api, ext, timezone="UTC")
+    await subscribe(api, ext, code, sub)
+    renamed = await api('mutation($s: String!) { updateSubscription(input: {externalId: $s, name: "Team"}) '
+                        "{ userErrors { code } } }", s=sub)
+    assert renamed["updateSubscription"]["userErrors"] == []
+    ended = await api("mutation($s: String!) { terminateSubscription(input: {externalId: $s}) "
+                      "{ subscription { status } userErrors { code } } }", s=sub)
+    assert ended["terminateSubscription"]["userErrors"] == []
+    await settled(api, endpoint_id, 3)
+    bodies = {b["type"]: b for b in (verified(secret, r) for r in receiver.received)}
+    assert set(bodies) == set(kinds)
+    created = bodies["subscription.created"]["data"]
+    assert created["externalId"] == sub and created["plan"]["code"] == code
+    assert created["customer"]["externalId"] == ext and created["status"] == "ACTIVE"
+    assert bodies["subscription.updated"]["data"]["name"] == "Team"
+    terminated = bodies["subscription.terminated"]["data"]
+    assert terminated["status"] == "TERMINATED" and terminated["terminatedAt"]
