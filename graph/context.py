@@ -16,6 +16,7 @@ from services.actors import Actor
 from services.auth import Authenticator, SessionConfig
 from services.rate_limits import LoginGuard, RateLimiter
 from services.usage.ingestion import UsageIngestor
+from services.webhooks import WebhookConfig
 
 
 @dataclass
@@ -29,6 +30,7 @@ class AppServices:
     login_guard: LoginGuard
     recheck_seconds: float = 5.0  # how often a WebSocket's credentials are checked again
     payments: PaymentConfig | None = None  # sealed provider credentials and API bases (services/payments.py)
+    webhooks: WebhookConfig | None = None  # outbound webhooks: the secrets' box, the private-target setting
 
 
 class Context:

@@ -24,10 +24,12 @@ from graph.mutations.payments import PaymentMutations
 from graph.mutations.subscriptions import SubscriptionMutations
 from graph.mutations.test_clocks import TestClockMutations
 from graph.mutations.usage import UsageMutations
+from graph.mutations.webhooks import WebhookMutations
 from graph.queries import AccessQueries
 from graph.query_limits import ParseWithLimits, ValidationWithLimits
 from graph.scalars import SCALAR_MAP
 from graph.subscriptions import Live
+from graph.webhook_queries import WebhookQueries
 
 log = logging.getLogger("valueverse.graph")
 
@@ -40,7 +42,7 @@ class ValueVerseSchema(strawberry.Schema):
 
 
 @strawberry.type
-class Query(AccessQueries, CatalogQueries, BillingQueries, AnalyticsQueries):
+class Query(AccessQueries, CatalogQueries, BillingQueries, AnalyticsQueries, WebhookQueries):
     pass
 
 
@@ -56,6 +58,7 @@ class Mutation(
     CreditMutations,
     TestClockMutations,
     PaymentMutations,
+    WebhookMutations,
 ):
     pass
 

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 _PREFIX = "v1"
 
 
-class SecretUnreadable(Exception):
+class SecretUnreadable(ValueError):
     """A sealed value that no configured key opens (wrong key, tampered, or copied to another row)."""
 
 

@@ -16,6 +16,7 @@ import orjson
 from db.models import AuditEntry
 from db.repositories.audit import AuditRepository
 from db.session import UnitOfWork
+from services import webhook_events
 from services.actors import Actor
 
 GENESIS = "0" * 64
@@ -77,20 +78,21 @@ async def record(
     lock is held only for that last step, not across the whole use case."""
     org = actor.organization_id
     pending = uow.pending.setdefault(("audit", org), [])
-    pending.append(
-        {
-            "organization_id": org,
-            "actor_type": actor.kind,
-            "actor_id": actor.id,
-            "action": action,
-            "target_type": target_type,
-            "target_id": None if target_id is None else str(target_id),
-            "before": jsonable(before),
-            "after": jsonable(after),
-            "request_id": actor.request_id,
-        }
-    )
+    entry = {
+        "organization_id": org,
+        "actor_type": actor.kind,
+        "actor_id": actor.id,
+        "action": action,
+        "target_type": target_type,
+        "target_id": None if target_id is None else str(target_id),
+        "before": jsonable(before),
+        "after": jsonable(after),
+        "request_id": actor.request_id,
+    }
+    pending.append(entry)
     uow.before_commit(f"audit:{org}", lambda: _seal(uow, org))
+    # The entries that are webhook events (invoice.finalized, customer.created, …) go out with the change.
+    webhook_events.note(uow, org, action, target_type, entry["target_id"], entry["before"], entry["after"])
 
 
 async def _seal(uow: UnitOfWork, organization_id: uuid.UUID) -> None:

@@ -12,7 +12,7 @@ import orjson
 from db.models import Invoice
 from db.session import UnitOfWork
 from domain.numbering import InvoiceStatus, transition
-from services import audit
+from services import audit, webhook_events
 from services.actors import Actor
 
 
@@ -60,6 +60,7 @@ async def move_invoice(
     that leaves nothing due)."""
     steps = [to] if isinstance(to, InvoiceStatus) else list(to)
     before = before if before is not None else invoice_view(invoice)
+    was = invoice.status
     status = InvoiceStatus(invoice.status)
     for step in steps:
         status = transition(status, step)
@@ -71,5 +72,7 @@ async def move_invoice(
         invoice.voided_at = now
     if action is not None:
         await audit.record(uow, actor, action, "invoice", invoice.id, before=before, after=invoice_view(invoice))
+    else:  # the change's own entry is not an invoice's: the invoice's webhook events are told here
+        webhook_events.invoice_moved(uow, invoice, was)
     announce_invoice(uow, invoice)
     return invoice

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import (
     Customer,
     Invoice,
+    OrganizationMode,
     Payment,
     PaymentAttempt,
     PaymentMethod,

@@ -198,6 +198,9 @@ class StackManager:
             # Two API processes behind one port, as `serve` runs in production: a test passes whichever answers.
             "WEB_CONCURRENCY": "2",
             "STRIPE_API_BASE": f"http://127.0.0.1:{stripe_port}",
+            # Outbound webhooks go to local receivers (tests/fakes/receiver.py); a hanging one is let go soon.
+            "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+            "WEBHOOK_TIMEOUT_SECONDS": "3",
         }
         from db.migrate import upgrade
 

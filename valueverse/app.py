@@ -335,6 +335,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str, clock: Clo
         login_guard,
         settings.socket_recheck_seconds,
         settings.payment_config(),
+        settings.webhook_config(),
     )
 
     async def admit(authorization: str | None) -> Actor | None:

@@ -150,7 +150,13 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
     configure_logging(settings.log_level, settings.log_format)
     with servers(settings) as (database_url, redis_url):
-        run(database_url, redis_url, scheduled=settings.worker_cron, payments=settings.payment_config())
+        run(
+            database_url,
+            redis_url,
+            scheduled=settings.worker_cron,
+            payments=settings.payment_config(),
+            webhooks=settings.webhook_config(),
+        )
     return 0
 
 

@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from integrations.payments.config import PaymentConfig
+    from integrations.secrets import SecretBox
+    from services.webhooks import WebhookConfig
 
 
 class Settings(BaseSettings):
@@ -50,12 +52,16 @@ class Settings(BaseSettings):
     public_url: str | None = None
     # Browser origins allowed to call the API cross-origin, comma-separated, or "*" (then without credentials).
     cors_origins: str = ""
+    # Outbound webhooks: never to loopback or private addresses unless true (tests and local receivers).
+    webhook_allow_private_targets: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)  # one attempt's bound, answer included
+
     # GET /metrics on the API port needs `Authorization: Bearer <token>`; unset: 404 there.
     metrics_token: str | None = None
     # host:port of a separate metrics listener (no token), e.g. 127.0.0.1:9100; unset: none.
     metrics_address: str | None = None
-    # Secrets at rest (payment provider keys): AES-256-GCM, 32 bytes in url-safe base64; unset: derived from
-    # SECRET_KEY. Rotation: the new key here, the old ones in SECRET_ENCRYPTION_OLD_KEYS (comma-separated).
+    # Secrets at rest (payment provider keys, webhook signing secrets): AES-256-GCM, 32 bytes in url-safe
+    # base64; unset: derived from SECRET_KEY. Rotation: the new key here, the old ones in SECRET_ENCRYPTION_OLD_KEYS (comma-separated).
     secret_encryption_key: str | None = None
     secret_encryption_old_keys: str | None = None
     # Where the Stripe SDK sends its requests (tests point it at a local fake); unset: api.stripe.com.
@@ -102,12 +108,16 @@ class Settings(BaseSettings):
     def payment_config(self) -> PaymentConfig:
         """What collection needs of the settings: the secret box and where the providers' APIs are."""
         from integrations.payments.config import PaymentConfig
+
+        return PaymentConfig(box=self.secret_box(), stripe_api_base=self.stripe_api_base, public_url=self.public_url)
+
+    def secret_box(self) -> SecretBox:
+        """What seals secrets at rest (provider credentials, webhook signing secrets): one key, older ones kept."""
         from integrations.secrets import SecretBox
 
-        box = SecretBox.from_settings(
+        return SecretBox.from_settings(
             self.secret_encryption_key, self.secret_encryption_old_keys, self.resolved_secret_key()
         )
-        return PaymentConfig(box=box, stripe_api_base=self.stripe_api_base, public_url=self.public_url)
 
     @property
     def hsts(self) -> bool:
@@ -125,6 +135,15 @@ class Settings(BaseSettings):
             return max(1, len(os.sched_getaffinity(0)))
         except AttributeError:  # not on Linux
             return os.cpu_count() or 1
+
+    def webhook_config(self) -> WebhookConfig:
+        from services.webhooks import WebhookConfig
+
+        return WebhookConfig(
+            self.secret_box(),
+            allow_private_targets=self.webhook_allow_private_targets,
+            timeout_seconds=self.webhook_timeout_seconds,
+        )
 
     def resolved_secret_key(self) -> str:
         """The configured key, or one generated once and kept in the data directory (local use)."""

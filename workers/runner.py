@@ -12,6 +12,7 @@ from arq.worker import Worker
 from redis.exceptions import RedisError
 
 from integrations.payments.config import PaymentConfig
+from services.webhooks import WebhookConfig
 from workers.settings import worker_settings
 
 RESTART_MIN, RESTART_MAX = 0.5, 10.0  # seconds before starting again after a lost connection, doubling
@@ -19,13 +20,22 @@ RESTART_MIN, RESTART_MAX = 0.5, 10.0  # seconds before starting again after a lo
 log = logging.getLogger("valueverse.worker")
 
 
-def run(database_url: str, redis_url: str, *, scheduled: bool = True, payments: PaymentConfig | None = None) -> None:
+def run(
+    database_url: str,
+    redis_url: str,
+    *,
+    scheduled: bool = True,
+    payments: PaymentConfig | None = None,
+    webhooks: WebhookConfig | None = None,
+) -> None:
     """Run the worker until SIGTERM or SIGINT. arq's worker ends when its Redis connection fails (a Redis
     restart, or no Redis yet at start): this starts it again, with backoff, until Redis answers. Jobs that
     were running are idempotent: arq runs them again once their lease expires."""
     delay = RESTART_MIN
     while True:
-        options = worker_settings(database_url, redis_url, scheduled=scheduled, payments=payments)
+        options = worker_settings(
+            database_url, redis_url, scheduled=scheduled, payments=payments, webhooks=webhooks
+        )
         worker = Worker(**options)
         started = time.monotonic()
         try:

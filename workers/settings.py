@@ -12,12 +12,14 @@ from integrations.clock import SYSTEM_CLOCK, Clock
 from integrations.jobs import QUEUE_NAME, JobQueue
 from integrations.payments.config import PaymentConfig
 from integrations.pubsub import RedisPublisher
+from services.webhooks import WebhookConfig
 from workers.jobs.billing import bill_customer, bill_customers, finalize_drafts, schedule_billing
 from workers.jobs.health import ping
 from workers.jobs.outbox import drain_outbox, start_drain, stop_drain
 from workers.jobs.payments import collect_invoice
 from workers.jobs.progressive import check_usage_thresholds, scan_usage_thresholds
 from workers.jobs.usage import maintain_usage_partitions
+from workers.jobs.webhooks import deliver_webhook, start_sweep, start_webhooks, stop_webhooks, sweep_webhooks
 
 MAX_JOBS = 3  # jobs at once per worker process: more only delays the one holding the numbering lock
 
@@ -29,6 +31,7 @@ def worker_settings(
     scheduled: bool = True,
     clock: Clock = SYSTEM_CLOCK,
     payments: PaymentConfig | None = None,
+    webhooks: WebhookConfig | None = None,
 ) -> dict[str, Any]:
     """The options `arq.run_worker` takes, bound to this deployment's servers; `scheduled=False` runs queued
     jobs (and the outbox drain, workers/jobs/outbox.py) only: no hourly billing of its own, what the test
@@ -46,9 +49,13 @@ def worker_settings(
         )
         await maintain_usage_partitions(ctx)
         start_drain(ctx)  # whatever `scheduled` says: the drain bills nobody
+        start_webhooks(ctx, webhooks)
+        if scheduled:  # webhook retries by the clock, like the rest of the schedule
+            start_sweep(ctx)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         await stop_drain(ctx)
+        await stop_webhooks(ctx)
         if "db" in ctx:  # absent when the start-up failed (run() calls this after a lost connection too)
             await ctx["db"].dispose()
         if "publish" in ctx:
@@ -68,6 +75,8 @@ def worker_settings(
             scan_usage_thresholds,
             drain_outbox,
             collect_invoice,
+            deliver_webhook,
+            sweep_webhooks,
         ],
         "cron_jobs": [
             cron(maintain_usage_partitions, hour={3}, minute={17}, unique=True),

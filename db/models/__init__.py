@@ -19,6 +19,7 @@ from db.models.payments import (
 from db.models.subscription import Subscription, SubscriptionPhase
 from db.models.test_clock import TestClock, TestClockStatus
 from db.models.usage import usage_event_keys, usage_events, usage_rollups
+from db.models.webhook import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "ApiKey",
@@ -54,6 +55,9 @@ __all__ = [
     "TestClockStatus",
     "Wallet",
     "WalletTransaction",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
     "outbox",
     "usage_event_keys",
     "usage_events",

@@ -60,6 +60,15 @@ OPERATIONS = [
         "ADMIN",
         True,
     ),
+    Operation("webhookEndpoints", "{ webhookEndpoints { totalCount } }", "ADMIN"),
+    Operation("webhookDeliveries", "{ webhookDeliveries { totalCount } }", "ADMIN"),
+    Operation(
+        "createWebhookEndpoint",
+        'mutation { createWebhookEndpoint(input: {url: "https://hooks.example.com/in", eventTypes: ["invoice.paid"]})'
+        " { secret userErrors { code } } }",
+        "ADMIN",
+        True,
+    ),
 ]
 RANK = {"VIEWER": 0, "FINANCE": 1, "ADMIN": 2, "OWNER": 3}
 

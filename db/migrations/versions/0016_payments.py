@@ -1,7 +1,7 @@
 """payments: provider credentials (sealed), provider customers, payment methods, attempts, payments; invoice payment status
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-12 10:00:00.000000
 
 """
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision: str = "0016"
-down_revision: str | Sequence[str] | None = "0014"
+down_revision: str | Sequence[str] | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,80 @@
+"""Outbound webhook deliveries (services/webhooks.py): the first attempt of each event at each endpoint is a
+job queued through the outbox right after the change commits; retries and whatever a worker lost are sent by
+`sweep_webhooks`, every few seconds, by the time of `ctx["clock"]`: a loop of each worker process that runs its
+schedule (WORKER_CRON), as the outbox drain is a loop (several workers share the attempts: each is claimed
+once). `sweep_webhooks` is also a job that can be queued by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import Any
+
+from integrations.webhooks import WebhookSender
+from services.webhooks import WebhookConfig, deliver_due
+
+log = logging.getLogger("valueverse.worker")
+
+SWEEP_SECONDS = 5.0  # the loop's step: the first retry (5 s) is never more than this late
+
+
+def start_webhooks(ctx: dict[str, Any], config: WebhookConfig | None) -> None:
+    """From the worker's start-up: one sender (its connection pool) for every delivery of this process."""
+    if config is not None:
+        ctx["webhooks"] = config
+        ctx["webhook_sender"] = WebhookSender(
+            timeout=config.timeout_seconds, allow_private_targets=config.allow_private_targets
+        )
+
+
+async def stop_webhooks(ctx: dict[str, Any]) -> None:
+    task = ctx.pop("webhook_sweep", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if "webhook_sender" in ctx:
+        await ctx["webhook_sender"].aclose()
+
+
+def start_sweep(ctx: dict[str, Any], every: float = SWEEP_SECONDS) -> None:
+    """From the start-up of a worker that runs its schedule: the retry loop, until `stop_webhooks`."""
+    if "webhooks" in ctx:
+        ctx["webhook_sweep"] = asyncio.create_task(_sweep_forever(ctx, every), name="webhook sweep")
+
+
+async def _sweep_forever(ctx: dict[str, Any], every: float) -> None:
+    while True:
+        try:
+            await sweep_webhooks(ctx)
+        except Exception as exc:  # the database away: the next round tries again
+            log.warning("the webhook sweep failed (%s: %s): trying again", type(exc).__name__, exc)
+        await asyncio.sleep(every)
+
+
+def _configured(ctx: dict[str, Any]) -> bool:
+    if "webhooks" not in ctx:
+        log.error("webhook deliveries are not configured in this worker (worker_settings(webhooks=…))")
+        return False
+    return True
+
+
+async def deliver_webhook(ctx: dict[str, Any], delivery_id: str) -> str:
+    """Send one attempt, if it is still due (a retried job finds it sent and does nothing)."""
+    if not _configured(ctx):
+        return "not configured"
+    swept = await deliver_due(ctx["db"], ctx["webhook_sender"], ctx["webhooks"], ids=[uuid.UUID(delivery_id)])
+    return "succeeded" if swept.succeeded else "failed" if swept.failed else "skipped" if swept.skipped else "not due"
+
+
+async def sweep_webhooks(ctx: dict[str, Any]) -> int:
+    """Send every attempt that is due (retries, and first attempts whose job was lost); the attempts sent."""
+    if not _configured(ctx):
+        return 0
+    swept = await deliver_due(ctx["db"], ctx["webhook_sender"], ctx["webhooks"])
+    if swept.sent or swept.skipped:
+        log.info("webhooks swept: %d sent (%d succeeded, %d failed), %d skipped, %d endpoint(s) disabled",
+                 swept.sent, swept.succeeded, swept.failed, swept.skipped, len(swept.disabled))
+    return swept.sent
