@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     # host:port of a separate metrics listener (no token), e.g. 127.0.0.1:9100; unset: none.
     metrics_address: str | None = None
     # Secrets at rest (payment provider keys, webhook signing secrets): AES-256-GCM, 32 bytes in url-safe
-    # base64; unset: derived from SECRET_KEY. Rotation: the new key here, the old ones in SECRET_ENCRYPTION_OLD_KEYS (comma-separated).
+    # base64; unset: derived from SECRET_KEY. Rotation: the new key here, the old ones in
+    # SECRET_ENCRYPTION_OLD_KEYS (comma-separated).
     secret_encryption_key: str | None = None
     secret_encryption_old_keys: str | None = None
     # Where the Stripe SDK sends its requests (tests point it at a local fake); unset: api.stripe.com.
