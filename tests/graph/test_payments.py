@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import uuid
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from tests.graph.catalog_helpers import customer
 
@@ -198,8 +200,6 @@ async def test_provider_secrets_are_never_returned_and_bad_keys_are_refused(tena
     key = f"sk_test_{secrets.token_hex(12)}"
     await tenant.api(CONFIGURE, input={"provider": "STRIPE", "secretKey": key, "webhookSecret": "whsec_abc"})
     async with operator_db.read() as session:
-        from sqlalchemy import text
-
         stored = (await session.execute(text("SELECT credentials FROM payment_provider_configs"))).scalars().all()
     assert stored and all(key not in s and "whsec_abc" not in s for s in stored)
 
@@ -412,3 +412,22 @@ async def test_the_collection_job_run_again_and_at_once_charges_once(tenant, sta
     assert (invoice["status"], invoice["amountPaid"], len(invoice["payments"])) == ("PAID", "75.00", 1)
     assert [(a["number"], a["status"]) for a in invoice["paymentAttempts"]] == [(1, "SUCCEEDED")]
     assert len(await charges_at_fake(stack, key)) == 1
+
+
+async def test_a_test_organization_takes_test_keys_only(test_tenant, operator_db):
+    live = (await test_tenant.api(CONFIGURE, input={"provider": "STRIPE", "secretKey": "sk_live_" + "1" * 24}))[
+        "configurePaymentProvider"
+    ]
+    assert live["provider"] is None
+    assert [(e["field"], e["code"]) for e in live["userErrors"]] == [
+        (["input", "secretKey"], "LIVE_KEY_IN_TEST_ORGANIZATION")
+    ]
+    async with operator_db.read() as session:  # nothing written
+        stored = await session.scalar(
+            text("SELECT count(*) FROM payment_provider_configs WHERE organization_id = :o"),
+            {"o": uuid.UUID(test_tenant.organization_id)},
+        )
+    assert stored == 0
+    key = f"sk_test_{secrets.token_hex(12)}"
+    ok = (await test_tenant.api(CONFIGURE, input={"provider": "STRIPE", "secretKey": key}))["configurePaymentProvider"]
+    assert (ok["mode"], ok["userErrors"]) == ("TEST", [])
