@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -12,7 +11,6 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import event
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
@@ -109,33 +107,6 @@ def _refuse_writes(session: Session, _context: object, _instances: object) -> No
         raise RuntimeError("a read session does not write: use Database.unit_of_work()")
 
 
-PING_AFTER_IDLE_SECONDS = 2.0
-"""A pooled connection idle this long is pinged before it is used (one round trip); one in use more recently is not."""
-
-
-def _ping_after_idle(engine: Any) -> None:
-    """Like `pool_pre_ping`, but only for connections idle for a while: a busy API process checks connections out
-    and in all the time, and pinging each checkout cost about a sixth of the server's time on `customerUsage`.
-    A connection that broke less than PING_AFTER_IDLE_SECONDS after its last use fails its first statement
-    instead; SQLAlchemy then sees the disconnect and replaces every connection of the pool."""
-
-    @event.listens_for(engine, "checkin")
-    def checked_in(_dbapi_connection: Any, record: Any) -> None:
-        record.info["idle_since"] = time.monotonic()
-
-    @event.listens_for(engine, "checkout")
-    def checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        since = record.info.get("idle_since")
-        if since is not None and time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
-            return
-        try:
-            alive = engine.dialect.do_ping(dbapi_connection)
-        except Exception as exc:
-            raise sa_exc.DisconnectionError() from exc
-        if not alive:
-            raise sa_exc.DisconnectionError()
-
-
 class _Marks:
     """Outbox rows dispatched and not yet marked: marked together, a moment later, off the request's path (one
     UPDATE for every row dispatched meanwhile). A row whose mark is lost (the process died) is dispatched
@@ -193,10 +164,10 @@ class Database:
         self.engine = create_async_engine(
             async_url(url),
             pool_size=pool_size,
+            pool_pre_ping=True,  # a connection that broke (an outage, a restart) is replaced before it is used
             max_overflow=pool_size,
             json_deserializer=_read_json,
         )
-        _ping_after_idle(self.engine.sync_engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # Reads need no transaction: under READ COMMITTED each statement sees its own snapshot either way, and
         # without BEGIN and ROLLBACK a read session costs two round trips less.
