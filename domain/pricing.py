@@ -499,20 +499,25 @@ def standard_amount(units: Decimal, properties: StandardProperties) -> ChargeFee
     return _fee(units, [line])
 
 
+def _range_line(item: GraduatedRange, inside: Decimal) -> FeeBreakdownLine:
+    """A graduated range's line: the units inside it at its unit price, plus its flat amount."""
+    return FeeBreakdownLine(
+        kind=BreakdownKind.RANGE,
+        units=inside,
+        from_value=item.from_value,
+        to_value=item.to_value,
+        per_unit_amount=item.per_unit_amount,
+        flat_amount=item.flat_amount,
+        amount=inside * item.per_unit_amount + item.flat_amount,
+    )
+
+
 def graduated_amount(units: Decimal, ranges: Sequence[GraduatedRange]) -> ChargeFee:
     """GRADUATED: each range prices the units inside it, plus its flat amount once reached."""
     units = require_decimal(units, "units")
     validate_ranges(ranges, (RANGES_FIELD[ChargeModel.GRADUATED],))
     lines = [
-        FeeBreakdownLine(
-            kind=BreakdownKind.RANGE,
-            units=inside,
-            from_value=item.from_value,
-            to_value=item.to_value,
-            per_unit_amount=item.per_unit_amount,
-            flat_amount=item.flat_amount,
-            amount=inside * item.per_unit_amount + item.flat_amount,
-        )
+        _range_line(item, inside)
         for item, inside in _units_in_ranges(_priced_units(units), ranges, GraduatedRange)
     ]
     return _fee(units, lines)
@@ -701,17 +706,7 @@ def prorated_graduated_amount(levels: DailyLevels, ranges: Sequence[GraduatedRan
         if index > 0 and peak <= lower:
             break
         inside = levels.unit_days_between(lower, upper) / levels.full_period_days
-        lines.append(
-            FeeBreakdownLine(
-                kind=BreakdownKind.RANGE,
-                units=inside,
-                from_value=item.from_value,
-                to_value=item.to_value,
-                per_unit_amount=item.per_unit_amount,
-                flat_amount=item.flat_amount,
-                amount=inside * item.per_unit_amount + item.flat_amount,
-            )
-        )
+        lines.append(_range_line(item, inside))
     return _fee(levels.units, lines)
 
 
