@@ -29,6 +29,7 @@ from graph.queries import AccessQueries
 from graph.query_limits import ParseWithLimits, ValidationWithLimits
 from graph.scalars import SCALAR_MAP
 from graph.subscriptions import Live
+from graph.test_clock_queries import TestClockQueries
 from graph.webhook_queries import WebhookQueries
 
 log = logging.getLogger("valueverse.graph")
@@ -42,7 +43,7 @@ class ValueVerseSchema(strawberry.Schema):
 
 
 @strawberry.type
-class Query(AccessQueries, CatalogQueries, BillingQueries, AnalyticsQueries, WebhookQueries):
+class Query(AccessQueries, CatalogQueries, BillingQueries, AnalyticsQueries, WebhookQueries, TestClockQueries):
     pass
 
 

@@ -31,13 +31,15 @@ from db.repositories.organizations import OrganizationRepository
 from db.repositories.subscriptions import SubscriptionRepository
 from db.repositories.test_clocks import TestClockRepository
 from db.session import Database, UnitOfWork
-from integrations.clock import ManualClock
-from services import audit
+from integrations.clock import TestClockTime
+from integrations.webhooks import WebhookSender
+from services import audit, webhooks
 from services.actors import Actor
 from services.billing import drafts, progressive, runs
 from services.billing.due import _due
 from services.errors import CommonCode, Invalid, NotFound, found
 from services.usage.rating import BatchedRating
+from services.webhooks import WebhookConfig
 
 
 class TestClockCode:
@@ -142,6 +144,8 @@ class ClockScope:
     organization_id: uuid.UUID
     customer_ids: Sequence[uuid.UUID]
     since: datetime  # the clock's time when this advance (or its resumption) began
+    webhooks: WebhookConfig | None = None  # outbound webhooks (None: not configured, none are sent)
+    sender: WebhookSender | None = None
 
 
 class DueSource(Protocol):
@@ -202,7 +206,7 @@ class UsageThresholds:
             )
         for customer_id in scope.customer_ids:
             if customer_id in interim:
-                async with db.unit_of_work(clock=ManualClock(moment)) as uow:
+                async with db.unit_of_work(clock=TestClockTime(moment, scope.clock_id)) as uow:
                     await progressive.check_usage_thresholds(uow, actor, customer_id, moment)
 
 
@@ -235,7 +239,7 @@ class BillingDates:
             )
         if not customers:
             return
-        async with db.unit_of_work(clock=ManualClock(moment)) as uow:
+        async with db.unit_of_work(clock=TestClockTime(moment, scope.clock_id)) as uow:
             invoices = await runs.bill_customers(uow, actor, [c for c, _ in customers], moment)
         if invoices:
             await runs.record_run(db, actor, moment, len(customers), runs.RunResult(invoices=invoices))
@@ -260,12 +264,35 @@ class DraftGracePeriods:
         return end if end <= until else None
 
     async def run(self, db: Database, actor: Actor, scope: ClockScope, moment: datetime) -> None:
-        async with db.unit_of_work(clock=ManualClock(moment)) as uow:
+        async with db.unit_of_work(clock=TestClockTime(moment, scope.clock_id)) as uow:
             await drafts.finalize_expired_drafts(uow, actor, moment, test_clock_id=scope.clock_id)
 
 
-# In the order they run at one moment, as the worker would: usage checked, periods billed, drafts finalized.
-DUE_SOURCES: list[DueSource] = [UsageThresholds(), BillingDates(), DraftGracePeriods()]
+class WebhookDeliveries:
+    """Outbound webhooks raised during the clock's advances: the first attempt at the moment of its event, the
+    retries of a failing endpoint on the schedule, by the clock's time (the worker's sweep leaves them alone)."""
+
+    name = "webhook deliveries"
+
+    async def next_after(self, db: Database, scope: ClockScope, after: datetime, until: datetime) -> datetime | None:
+        if scope.webhooks is None:
+            return None
+        async with db.read() as session:
+            return await TestClockRepository(session, scope.organization_id).next_webhook_attempt(
+                scope.clock_id, after, until
+            )
+
+    async def run(self, db: Database, actor: Actor, scope: ClockScope, moment: datetime) -> None:
+        if scope.webhooks is None or scope.sender is None:
+            return
+        at = TestClockTime(moment, scope.clock_id)
+        while (await webhooks.deliver_due(db, scope.sender, scope.webhooks, test_clock=at)).sent:
+            pass  # more than one batch was due
+
+
+# In the order they run at one moment, as the worker would: usage checked, periods billed, drafts finalized,
+# and what those raised told to the organization's webhook endpoints.
+DUE_SOURCES: list[DueSource] = [UsageThresholds(), BillingDates(), DraftGracePeriods(), WebhookDeliveries()]
 
 
 # ---- advance ---------------------------------------------------------------------------------------------
@@ -329,13 +356,33 @@ async def _move(db: Database, actor: Actor, clock_id: uuid.UUID, to: datetime, *
         return clock
 
 
-async def advance_test_clock(db: Database, actor: Actor, clock_id: uuid.UUID, target: datetime) -> TestClock:
+async def advance_test_clock(
+    db: Database,
+    actor: Actor,
+    clock_id: uuid.UUID,
+    target: datetime,
+    *,
+    webhook_config: WebhookConfig | None = None,
+) -> TestClock:
     """Move the clock forward to `target`, running everything due for its customers in between, in order."""
     target = _aware(target, "frozenTime")
     clock = await _start_advance(db, actor, clock_id, target)
     async with db.read() as session:
         customer_ids = await TestClockRepository(session, actor.organization_id).customer_ids(clock.id)
-    scope = ClockScope(clock.id, actor.organization_id, customer_ids, clock.frozen_time)
+    sender = None
+    if webhook_config is not None:
+        sender = WebhookSender(
+            timeout=webhook_config.timeout_seconds, allow_private_targets=webhook_config.allow_private_targets
+        )
+    scope = ClockScope(clock.id, actor.organization_id, customer_ids, clock.frozen_time, webhook_config, sender)
+    try:
+        return await _run_advance(db, actor, clock, scope, target)
+    finally:
+        if sender is not None:
+            await sender.aclose()
+
+
+async def _run_advance(db: Database, actor: Actor, clock: TestClock, scope: ClockScope, target: datetime) -> TestClock:
     step_actor = runs.job_actor(actor.organization_id)  # the worker's own actor: the same code, the same entries
     cursor = clock.frozen_time
     while True:  # each moment is later than the one before, and at most the target: this ends
