@@ -24,8 +24,8 @@ from sqlalchemy import inspect, select
 from db.models import CreditNote, Customer, Invoice, Subscription
 from db.repositories.webhooks import WebhookEndpointRepository, add_deliveries, add_events
 from db.session import UnitOfWork
-from integrations.clock import test_clock_of
 from domain import money
+from integrations.clock import test_clock_of
 
 EVENT_TYPES: tuple[str, ...] = (
     "invoice.created",

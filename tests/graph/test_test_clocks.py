@@ -14,9 +14,9 @@ from integrations.webhooks import WebhookSender
 from services.webhooks import WebhookConfig, deliver_due
 from tests.client import TransportQueryError
 from tests.db import execute, scalar
+from tests.fakes.receiver import WebhookReceiver
 from tests.graph.billing_scenario_helpers import INGEST, invoices_of, make_plan, mutate, standard
 from tests.graph.catalog_helpers import customer, metric, subscribe, uid
-from tests.fakes.receiver import WebhookReceiver
 from tests.graph.test_access_matrix import CREATE_KEY
 from tests.graph.test_webhooks import deliveries, endpoint, signature_matches
 
