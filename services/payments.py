@@ -64,6 +64,7 @@ from integrations.payments.base import (
     ChargeResult,
     ChargeStatus,
     PaymentGateway,
+    PaymentMethodDetails,
     ProviderError,
     ProviderEvent,
     ProviderEventType,
@@ -71,7 +72,7 @@ from integrations.payments.base import (
     RefundStatus,
 )
 from integrations.payments.config import PaymentConfig
-from services import audit, credits
+from services import audit, credits, paypal_payments
 from services.actors import Actor, system_actor
 from services.errors import CommonCode, Invalid, NotFound, Resource, found
 from services.invoice_state import announce_invoice, invoice_view, move_invoice
@@ -144,6 +145,10 @@ class ProviderCredentials:
     provider: PaymentProvider
     secret_key: str | None = None
     webhook_secret: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    webhook_id: str | None = None
+    mode: str | None = None  # PAYPAL: TEST (sandbox, the default) or LIVE
     account_holder: str | None = None
     bank_name: str | None = None
     iban: str | None = None
@@ -185,6 +190,16 @@ async def configure_provider(
                 code=PaymentCode.LIVE_KEY_IN_TEST_ORGANIZATION,
             )
         last4 = secret_key[-4:]
+    elif provider is PaymentProvider.PAYPAL:
+        organization = await OrganizationRepository(uow.session).existing(actor.organization_id)
+        secrets, mode, last4 = await paypal_payments.checked_credentials(
+            config,
+            organization.mode,
+            client_id=credentials.client_id,
+            client_secret=credentials.client_secret,
+            webhook_id=credentials.webhook_id,
+            mode=credentials.mode,
+        )
     elif provider is PaymentProvider.WIRE:
         secrets = {
             "accountHolder": _required(credentials.account_holder, "accountHolder"),
@@ -233,6 +248,8 @@ def build_gateway(config: PaymentConfig, row: PaymentProviderConfig) -> PaymentG
         return stripe_gateway.StripeGateway(
             secrets["secretKey"], secrets.get("webhookSecret"), api_base=config.stripe_api_base, timeout=20.0
         )
+    if row.provider == PaymentProvider.PAYPAL.value:
+        return paypal_payments.build_gateway(config, secrets, row.mode)
     raise ProviderError(PaymentCode.PROVIDER_NOT_SUPPORTED, f"{row.provider} charges are not wired yet")
 
 
@@ -260,8 +277,9 @@ async def set_customer_payment_method(
     provider_payment_method_id: str,
     make_default: bool = True,
 ) -> Customer:
-    """Attach a provider payment method (Stripe: pm_… or a test id) to the provider customer we keep, once."""
-    if provider is not PaymentProvider.STRIPE:
+    """Attach a provider payment method (Stripe: pm_… or a test id; PayPal: a vault payment token) to the
+    provider customer we keep, once."""
+    if provider not in (PaymentProvider.STRIPE, PaymentProvider.PAYPAL):
         raise Invalid(
             f"{provider.value} payment methods are not wired yet",
             field=("provider",),
@@ -272,20 +290,9 @@ async def set_customer_payment_method(
         await CustomerRepository(uow.session, actor.organization_id).by_external_id(customer_external_id),
         NotFound(Resource.CUSTOMER, field=("customerExternalId",)),
     )
-    repo = PaymentRepository(uow.session, actor.organization_id)
     gateway = await _gateway(uow.session, config, actor.organization_id, provider.value)
     try:
-        known = await repo.provider_customer(customer.id, provider.value)
-        if known is None:
-            created = await gateway.create_customer(
-                email=customer.email,
-                name=customer.name,
-                idempotency_key=f"customer:{customer.id}",  # a retried request finds the same provider customer
-                metadata={"customer_id": str(customer.id), "external_id": customer.external_id},
-            )
-            provider_customer_id = await repo.keep_provider_customer(customer.id, provider.value, created.id)
-        else:
-            provider_customer_id = known.provider_customer_id
+        provider_customer_id = await provider_customer_of(uow, gateway, customer)
         details = await gateway.attach_payment_method(
             customer_id=provider_customer_id, payment_method_id=method_id, make_default=make_default
         )
@@ -294,6 +301,37 @@ async def set_customer_payment_method(
         raise Invalid(error.message, field=("providerPaymentMethodId",), code=code) from None
     finally:
         await gateway.aclose()
+    await save_payment_method(uow, actor, customer, provider, details, make_default=make_default)
+    return customer
+
+
+async def provider_customer_of(uow: UnitOfWork, gateway: PaymentGateway, customer: Customer) -> str:
+    """Our customer's id at the gateway's provider, created there once (ProviderError if it cannot be)."""
+    repo = PaymentRepository(uow.session, customer.organization_id)
+    provider = gateway.provider.value
+    known = await repo.provider_customer(customer.id, provider)
+    if known is not None:
+        return known.provider_customer_id
+    created = await gateway.create_customer(
+        email=customer.email,
+        name=customer.name,
+        idempotency_key=f"customer:{customer.id}",  # a retried request finds the same provider customer
+        metadata={"customer_id": str(customer.id), "external_id": customer.external_id},
+    )
+    return await repo.keep_provider_customer(customer.id, provider, created.id)
+
+
+async def save_payment_method(
+    uow: UnitOfWork,
+    actor: Actor,
+    customer: Customer,
+    provider: PaymentProvider,
+    details: PaymentMethodDetails,
+    *,
+    make_default: bool,
+) -> PaymentMethod:
+    """The provider's saved method as a row of ours (once per provider id), the default if asked or the first."""
+    repo = PaymentRepository(uow.session, actor.organization_id)
     row = await repo.payment_method(customer.id, provider.value, details.id)
     if row is None:
         row = PaymentMethod(
@@ -318,7 +356,7 @@ async def set_customer_payment_method(
         customer.id,
         after={"provider": provider.value, "kind": row.kind, "last4": row.last4, "isDefault": row.is_default},
     )
-    return customer
+    return row
 
 
 # --- collection ----------------------------------------------------------------------------------
@@ -695,7 +733,7 @@ async def refund_payment(
         )
     minor = amount_to_minor(amount, payment.currency)
     refunded = check_refund(amount=minor, paid=payment.applied_minor, already_refunded=payment.refunded_minor)
-    if payment.provider == PaymentProvider.STRIPE.value:
+    if payment.provider in (PaymentProvider.STRIPE.value, PaymentProvider.PAYPAL.value):
         if not payment.provider_charge_id:
             raise Invalid("the payment has no charge to refund", field=("paymentId",), code=PaymentCode.REFUND_FAILED)
         gateway = await _gateway(uow.session, config, actor.organization_id, payment.provider)
@@ -765,7 +803,7 @@ class WebhookOutcome(StrEnum):
 
 
 class UnknownWebhookTarget(Exception):
-    """No such organization, or it has no Stripe configured: answered 404."""
+    """No such organization, or it has not configured the provider: answered 404."""
 
 
 def _event_result(event: ProviderEvent, attempt: PaymentAttempt) -> ChargeResult | None:
@@ -790,13 +828,15 @@ def _event_result(event: ProviderEvent, attempt: PaymentAttempt) -> ChargeResult
     )
 
 
-async def _attempt_of(repo: PaymentRepository, event: ProviderEvent) -> tuple[uuid.UUID, int] | None:
+async def _attempt_of(
+    repo: PaymentRepository, event: ProviderEvent, provider: PaymentProvider
+) -> tuple[uuid.UUID, int] | None:
     try:
         return uuid.UUID(event.metadata["invoice_id"]), int(event.metadata["attempt"])
     except (KeyError, ValueError):
         pass
     if event.payment_id:
-        payment = await repo.payment_by_provider_id(PaymentProvider.STRIPE.value, event.payment_id)
+        payment = await repo.payment_by_provider_id(provider.value, event.payment_id)
         if payment is not None and payment.invoice_id is not None and payment.attempt_id is not None:
             attempt = await repo.session.get(PaymentAttempt, payment.attempt_id)
             if attempt is not None:
@@ -804,15 +844,14 @@ async def _attempt_of(repo: PaymentRepository, event: ProviderEvent) -> tuple[uu
     return None
 
 
-async def apply_provider_event(uow: UnitOfWork, actor: Actor, event: ProviderEvent) -> WebhookOutcome:
-    """What a verified provider event changes: settled, failed, returned or refunded payments. Once per event id."""
-    org = actor.organization_id
+async def receive_event(uow: UnitOfWork, org: uuid.UUID, provider: PaymentProvider, event: ProviderEvent) -> bool:
+    """Keep a provider event's receipt: False when its id was handled before (then nothing may change)."""
     fresh = await uow.session.execute(
         insert(ProviderEventReceipt)
         .values(
             id=uuid.uuid4(),
             organization_id=org,
-            provider=PaymentProvider.STRIPE.value,
+            provider=provider.value,
             event_id=event.id,
             event_type=event.provider_type,
             payload={"paymentId": event.payment_id, "type": event.type.value},
@@ -820,10 +859,18 @@ async def apply_provider_event(uow: UnitOfWork, actor: Actor, event: ProviderEve
         .on_conflict_do_nothing()
         .returning(ProviderEventReceipt.id)
     )
-    if fresh.scalar() is None:
+    return fresh.scalar() is not None
+
+
+async def apply_provider_event(
+    uow: UnitOfWork, actor: Actor, event: ProviderEvent, provider: PaymentProvider = PaymentProvider.STRIPE
+) -> WebhookOutcome:
+    """What a verified provider event changes: settled, failed, returned or refunded payments. Once per event id."""
+    org = actor.organization_id
+    if not await receive_event(uow, org, provider, event):
         return WebhookOutcome.DUPLICATE
     repo = PaymentRepository(uow.session, org)
-    target = await _attempt_of(repo, event)
+    target = await _attempt_of(repo, event, provider)
     if target is None:
         return WebhookOutcome.IGNORED
     invoice_id, number = target

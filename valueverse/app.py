@@ -43,7 +43,7 @@ from graph import limits
 from graph.context import AppServices, Context
 from graph.errors import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, storage_was_unavailable
 from graph.http_events import events_endpoint
-from graph.http_webhooks import stripe_webhook_endpoint
+from graph.http_webhooks import paypal_webhook_endpoint, stripe_webhook_endpoint
 from graph.live_credentials import CredentialWatchingHandler
 from graph.schema import schema
 from integrations.clock import SYSTEM_CLOCK, Clock
@@ -466,6 +466,11 @@ def create_app(settings: Settings, database_url: str, redis_url: str, clock: Clo
             Route(
                 "/webhooks/stripe/{organization_id}",
                 stripe_webhook_endpoint(db, settings.payment_config()),
+                methods=["POST"],
+            ),
+            Route(
+                "/webhooks/paypal/{organization_id}",
+                paypal_webhook_endpoint(db, settings.payment_config()),
                 methods=["POST"],
             ),
             Route("/graphql", GraphiQLInFront(site, graphql_app), methods=["GET", "POST"]),
