@@ -840,6 +840,7 @@ async def apply_provider_event(uow: UnitOfWork, actor: Actor, event: ProviderEve
         return WebhookOutcome.APPLIED
     payment = await repo.payment_by_provider_id(attempt.provider, event.payment_id) if event.payment_id else None
     now = uow.clock.now()
+    taken_back = False
     if event.type is ProviderEventType.PAYMENT_SUCCEEDED:
         if attempt.status == "SUCCEEDED" and payment is not None and payment.status == PaymentState.SUCCEEDED.value:
             return WebhookOutcome.IGNORED
@@ -877,6 +878,13 @@ async def apply_provider_event(uow: UnitOfWork, actor: Actor, event: ProviderEve
             payment.status, payment.paid_at = PaymentState.SUCCEEDED.value, now
             payment.provider_charge_id = payment.provider_charge_id or event.charge_id
         latest: AttemptOutcome | None = AttemptOutcome.SUCCEEDED
+    elif event.type is ProviderEventType.PAYMENT_FAILED and payment is not None and _settled_debit(payment):
+        # A bank debit that settled fails after all (an ACH return reported as a failure, e.g. R01): taken back.
+        # Cards never fail once succeeded: a late payment_failed of a card is an earlier try's, delivered late.
+        payment.status, taken_back = PaymentState.RETURNED.value, True
+        attempt.decline_code = event.decline_code or attempt.decline_code
+        attempt.failure_message = event.message or attempt.failure_message
+        latest = AttemptOutcome.FAILED
     elif event.type is ProviderEventType.PAYMENT_FAILED:
         if attempt.status not in ("PROCESSING", "REQUIRES_ACTION"):
             return WebhookOutcome.IGNORED
@@ -889,7 +897,9 @@ async def apply_provider_event(uow: UnitOfWork, actor: Actor, event: ProviderEve
     elif event.type is ProviderEventType.PAYMENT_RETURNED:
         if payment is None or payment.status != PaymentState.SUCCEEDED.value:
             return WebhookOutcome.IGNORED
-        payment.status = PaymentState.RETURNED.value
+        payment.status, taken_back = PaymentState.RETURNED.value, True
+        attempt.decline_code = event.decline_code or attempt.decline_code
+        attempt.failure_message = event.message or attempt.failure_message
         latest = AttemptOutcome.FAILED
     elif event.type is ProviderEventType.PAYMENT_REFUNDED:
         if payment is None or event.amount is None:
@@ -906,8 +916,34 @@ async def apply_provider_event(uow: UnitOfWork, actor: Actor, event: ProviderEve
         invoice.id,
         after={"eventId": event.id, "attempt": attempt.number, "status": attempt.status},
     )
+    if taken_back:
+        await reopen_taken_back(uow, actor, invoice, reason=event.decline_code, event_id=event.id)
     await settle(uow, actor, invoice, latest)
     return WebhookOutcome.APPLIED
+
+
+def _settled_debit(payment: Payment) -> bool:
+    return payment.status == PaymentState.SUCCEEDED.value and payment.method == "us_bank_account"
+
+
+async def reopen_taken_back(
+    uow: UnitOfWork, actor: Actor, invoice: Invoice, *, reason: str | None, event_id: str | None
+) -> None:
+    """A payment of the invoice was taken back by the payer's bank (ACH return, lost dispute): amountPaid drops,
+    paymentStatus is FAILED and a PAID invoice that is no longer paid in full is OPEN again (collectable, dunned)."""
+    before = invoice_view(invoice)
+    await refresh_payment_status(uow, invoice, AttemptOutcome.FAILED)
+    if invoice.status == InvoiceStatus.PAID.value and invoice.paid_minor < invoice.amount_due_minor:
+        await move_invoice(uow, actor, invoice, InvoiceStatus.OPEN, action=None, payment_taken_back=True)
+        await audit.record(
+            uow,
+            actor,
+            "invoice.reopened",
+            "invoice",
+            invoice.id,
+            before=before,
+            after={**invoice_view(invoice), "amountPaidMinor": invoice.paid_minor, "reason": reason, "eventId": event_id},
+        )
 
 
 def _stub_request(attempt: PaymentAttempt) -> ChargeRequest:
