@@ -942,7 +942,12 @@ async def reopen_taken_back(
             "invoice",
             invoice.id,
             before=before,
-            after={**invoice_view(invoice), "amountPaidMinor": invoice.paid_minor, "reason": reason, "eventId": event_id},
+            after={
+                **invoice_view(invoice),
+                "amountPaidMinor": invoice.paid_minor,
+                "reason": reason,
+                "eventId": event_id,
+            },
         )
 
 
