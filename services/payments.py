@@ -24,6 +24,10 @@ from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from stdnum import bic as bic_code
+from stdnum import iban as iban_number
+from stdnum.exceptions import ValidationError
+from stdnum.us import rtn as routing_number
 
 from db.models import (
     Customer,
@@ -135,6 +139,9 @@ class PaymentCode(StrEnum):
     PAYMENT_NOT_FOUND = "PAYMENT_NOT_FOUND"
     PAYMENT_PROCESSING = "PAYMENT_PROCESSING"
     REFUND_FAILED = "REFUND_FAILED"
+    INVALID_IBAN = "INVALID_IBAN"
+    INVALID_BIC = "INVALID_BIC"
+    INVALID_ROUTING_NUMBER = "INVALID_ROUTING_NUMBER"
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,30 @@ class ProviderCredentials:
     bic: str | None = None
     account_number: str | None = None
     routing_number: str | None = None
+
+
+def bank_account_numbers(credentials: ProviderCredentials) -> dict[str, str | None]:
+    """The wire account's numbers, checked (IBAN and ABA routing check digits, BIC shape) and compacted."""
+    checks = (
+        ("iban", "iban", credentials.iban, iban_number, PaymentCode.INVALID_IBAN),
+        ("bic", "bic", credentials.bic, bic_code, PaymentCode.INVALID_BIC),
+        (
+            "routingNumber",
+            "routingNumber",
+            credentials.routing_number,
+            routing_number,
+            PaymentCode.INVALID_ROUTING_NUMBER,
+        ),
+    )
+    numbers: dict[str, str | None] = {}
+    for key, field, value, check, code in checks:
+        text = (value or "").strip()
+        try:
+            numbers[key] = check.validate(text) if text else None
+        except ValidationError as error:
+            raise Invalid(f"{field} {text!r} is not valid: {error}", field=(field,), code=code) from None
+    numbers["accountNumber"] = (credentials.account_number or "").strip() or None
+    return numbers
 
 
 def _context(organization_id: uuid.UUID, provider: str) -> str:
@@ -189,12 +220,9 @@ async def configure_provider(
         secrets = {
             "accountHolder": _required(credentials.account_holder, "accountHolder"),
             "bankName": _required(credentials.bank_name, "bankName"),
-            "iban": credentials.iban,
-            "bic": credentials.bic,
-            "accountNumber": credentials.account_number,
-            "routingNumber": credentials.routing_number,
+            **bank_account_numbers(credentials),
         }
-        account = credentials.iban or credentials.account_number
+        account = secrets["iban"] or secrets["accountNumber"]
         if not account:
             raise Invalid("an iban or an accountNumber is required", field=("iban",), code=CommonCode.REQUIRED)
         mode, last4 = "LIVE", "".join(ch for ch in account if ch.isalnum())[-4:]
