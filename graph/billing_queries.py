@@ -94,9 +94,8 @@ class BillingQueries:
             return Wallet.of(row) if row else None
 
     @strawberry.field
-    async def coupons(
-        self, info: Info[Context, None], first: int | None = None, after: str | None = None
-    ) -> Connection[Coupon]:
+    async def coupons(self, info: Info[Context, None], first: int | None = None,
+                      after: str | None = None) -> Connection[Coupon]:
         actor = current_actor(info)
         async with info.context.db.read() as session:
             repo = CreditRepository(session, actor.organization_id)

@@ -52,9 +52,8 @@ class AccessDenied(PublicError):
 def storage_was_unavailable(response: object) -> bool:
     """Whether a GraphQL answer holds an error saying the database could not be reached (then: 503)."""
     errors = response.get("errors") if isinstance(response, dict) else None
-    return any(
-        isinstance(e, dict) and (e.get("extensions") or {}).get("code") == SERVICE_UNAVAILABLE for e in errors or ()
-    )
+    return any(isinstance(e, dict) and (e.get("extensions") or {}).get("code") == SERVICE_UNAVAILABLE
+               for e in errors or ())
 
 
 def _is_unexpected(error: GraphQLError) -> bool:
@@ -75,18 +74,10 @@ class MaskUnexpectedErrors(MaskErrors):
         context = self.execution_context.context
         request_id = getattr(context, "request_id", None)
         if error.original_error is not None and storage_unavailable(error.original_error):
-            log.warning(
-                "the database cannot be reached (%s) in %s",
-                type(error.original_error).__name__,
-                error.path,
-                extra={"request_id": request_id},
-            )
-            return GraphQLError(
-                UNAVAILABLE_MESSAGE,
-                nodes=error.nodes,
-                path=error.path,
-                extensions={"code": SERVICE_UNAVAILABLE, "retryAfter": RETRY_AFTER_SECONDS},
-            )
+            log.warning("the database cannot be reached (%s) in %s", type(error.original_error).__name__, error.path,
+                        extra={"request_id": request_id})
+            return GraphQLError(UNAVAILABLE_MESSAGE, nodes=error.nodes, path=error.path,
+                                extensions={"code": SERVICE_UNAVAILABLE, "retryAfter": RETRY_AFTER_SECONDS})
         log.error("unexpected error in %s", error.path, exc_info=error.original_error, extra={"request_id": request_id})
         masked = super().anonymise_error(error)
         masked.extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}

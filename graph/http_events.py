@@ -63,20 +63,15 @@ def _too_large() -> Response:
 def _plain(item: Any) -> EventInput:
     if not isinstance(item, dict):
         return EventInput(NOT_AN_EVENT, None)
-    return EventInput(
-        item.get("transactionId"),
-        item.get("metricCode"),
-        item.get("customerExternalId"),
-        item.get("subscriptionExternalId"),
-        item.get("timestamp"),
-        item.get("properties"),
-    )
+    return EventInput(item.get("transactionId"), item.get("metricCode"), item.get("customerExternalId"),
+                      item.get("subscriptionExternalId"), item.get("timestamp"), item.get("properties"))
 
 
 def _cloud_event(item: Any) -> EventInput:
     if not isinstance(item, dict) or item.get("specversion") != "1.0":
         return EventInput(NOT_AN_EVENT, None)
-    return EventInput(item.get("id"), item.get("type"), item.get("subject"), None, item.get("time"), item.get("data"))
+    return EventInput(item.get("id"), item.get("type"), item.get("subject"), None, item.get("time"),
+                      item.get("data"))
 
 
 def events_endpoint(authenticate: Any, ingestor: UsageIngestor, clock: Clock) -> Any:
@@ -95,11 +90,8 @@ def events_endpoint(authenticate: Any, ingestor: UsageIngestor, clock: Clock) ->
             return _error(403, "FORBIDDEN", f"sending usage needs the FINANCE role or stronger, not {actor.role}")
         media_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
         if media_type not in ("application/json", "application/cloudevents-batch+json"):
-            return _error(
-                415,
-                "UNSUPPORTED_MEDIA_TYPE",
-                "send application/json (an array of events) or application/cloudevents-batch+json",
-            )
+            return _error(415, "UNSUPPORTED_MEDIA_TYPE",
+                          "send application/json (an array of events) or application/cloudevents-batch+json")
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             return _too_large()
@@ -115,11 +107,8 @@ def events_endpoint(authenticate: Any, ingestor: UsageIngestor, clock: Clock) ->
         except UnicodeDecodeError:
             return _error(400, "INVALID_JSON", "the body is not UTF-8")
         except RecursionError:
-            return _error(
-                400,
-                "INVALID_JSON",
-                f"the body is nested too deeply to be read (event properties may nest {PROPERTIES_MAX_DEPTH} levels)",
-            )
+            return _error(400, "INVALID_JSON", "the body is nested too deeply to be read "
+                          f"(event properties may nest {PROPERTIES_MAX_DEPTH} levels)")
         if not isinstance(items, list):
             return _error(400, "INVALID_BODY", "the body must be a JSON array of events")
         convert = _cloud_event if media_type == "application/cloudevents-batch+json" else _plain
@@ -130,18 +119,9 @@ def events_endpoint(authenticate: Any, ingestor: UsageIngestor, clock: Clock) ->
             return _error(400 if exc.code != "BATCH_TOO_LARGE" else 413, exc.code, exc.message)
         except WriterUnavailable:
             return _unavailable()
-        return Response(
-            _encoder.encode(
-                {
-                    "accepted": result.accepted,
-                    "duplicates": result.duplicates,
-                    "rejected": [
-                        {"index": r.index, "transactionId": r.transaction_id, "code": r.code, "message": r.message}
-                        for r in result.rejected
-                    ],
-                }
-            ),
-            media_type="application/json",
-        )
+        return Response(_encoder.encode({
+            "accepted": result.accepted, "duplicates": result.duplicates,
+            "rejected": [{"index": r.index, "transactionId": r.transaction_id, "code": r.code, "message": r.message}
+                         for r in result.rejected]}), media_type="application/json")
 
     return post_events

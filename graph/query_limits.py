@@ -110,7 +110,7 @@ class _Walk:
         if definition is None:
             return Facts()  # unknown fragment: validation says so
         if name in self.spreading:
-            chain = " → ".join([*self.spreading[self.spreading.index(name) :], name])
+            chain = " → ".join([*self.spreading[self.spreading.index(name):], name])
             self.error(L.FRAGMENT_CYCLE, f"fragment '{name}' spreads itself ({chain})")
         key = (name, page)
         if key not in self.memo:
@@ -228,8 +228,7 @@ class _Walk:
             aliases += facts.aliases
         if aliases > L.MAX_ALIASES:
             self.error(
-                L.TOO_MANY_ALIASES,
-                f"{aliases} aliases (fragments counted where spread); at most {L.MAX_ALIASES}",
+                L.TOO_MANY_ALIASES, f"{aliases} aliases (fragments counted where spread); at most {L.MAX_ALIASES}",
                 limit=L.MAX_ALIASES,
             )
         if fields > L.MAX_FIELDS:
@@ -333,8 +332,7 @@ class ParseWithLimits(ParserCache):
         if len(query) > L.MAX_DOCUMENT_CHARS:
             raise L.limit_error(
                 f"the document is {len(query)} characters long; at most {L.MAX_DOCUMENT_CHARS}",
-                L.DOCUMENT_TOO_LARGE,
-                limit=L.MAX_DOCUMENT_CHARS,
+                L.DOCUMENT_TOO_LARGE, limit=L.MAX_DOCUMENT_CHARS,
             )
         try:
             context.graphql_document = self.cached_parse_document(
@@ -346,8 +344,7 @@ class ParseWithLimits(ParserCache):
             if "Parsing aborted" in error.message:
                 raise L.limit_error(
                     f"the document has more than {L.MAX_TOKENS} tokens or {L.MAX_COMMENTS} comments",
-                    L.TOO_MANY_TOKENS,
-                    limit=L.MAX_TOKENS,
+                    L.TOO_MANY_TOKENS, limit=L.MAX_TOKENS,
                 ) from None
             raise
         yield

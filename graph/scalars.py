@@ -36,7 +36,7 @@ def _parse_decimal(value: Any) -> Decimal:
     if isinstance(value, bool | float):
         raise ValueError('send decimals as strings ("12.50") so that no precision is lost')
     if isinstance(value, str) and not NUMBER_TEXT.fullmatch(value):
-        raise ValueError(f'{value!r} is not a decimal number (JSON number text such as "12.50")')
+        raise ValueError(f"{value!r} is not a decimal number (JSON number text such as \"12.50\")")
     try:
         result = Decimal(str(value))
     except InvalidOperation as exc:

@@ -34,9 +34,8 @@ async def _subscribe(info: Info[Context, None], channel: str, *, resync: bool = 
         async with info.context.services.broadcast.subscribe(channel, resync=resync) as subscriber:
             yield subscriber
     except SubscriberLagged:
-        raise PublicError(
-            "this subscription fell too far behind its live updates: subscribe again", "LIVE_UPDATES_LAGGED"
-        ) from None
+        raise PublicError("this subscription fell too far behind its live updates: subscribe again",
+                          "LIVE_UPDATES_LAGGED") from None
 
 
 async def _usage(info: Info[Context, None], customer: str, subscription: str | None) -> CustomerUsage:
@@ -64,12 +63,10 @@ class Live:
                 if entry is not None:
                     yield AuditLog.of(entry)
 
-    @strawberry.subscription(
-        description="Invoices as they are created, finalized, paid or voided; of one customer or of all."
-    )
-    async def invoice_updated(
-        self, info: Info[Context, None], customer_external_id: str | None = None
-    ) -> AsyncGenerator[Invoice, None]:
+    @strawberry.subscription(description="Invoices as they are created, finalized, paid or voided; of one customer "
+                                         "or of all.")
+    async def invoice_updated(self, info: Info[Context, None],
+                              customer_external_id: str | None = None) -> AsyncGenerator[Invoice, None]:
         actor = current_actor(info)
         channel = invoice_state.invoice_channel(actor.organization_id, customer_external_id)
         async with _subscribe(info, channel) as subscriber:
@@ -80,13 +77,10 @@ class Live:
                     if row is not None:
                         yield Invoice.of(row)
 
-    @strawberry.subscription(
-        description="The customer's current usage: sent once at once, then again after new "
-        "usage is stored (a burst is coalesced into one push)."
-    )
-    async def usage_updated(
-        self, info: Info[Context, None], customer_external_id: str, subscription_external_id: str | None = None
-    ) -> AsyncGenerator[CustomerUsage, None]:
+    @strawberry.subscription(description="The customer's current usage: sent once at once, then again after new "
+                                         "usage is stored (a burst is coalesced into one push).")
+    async def usage_updated(self, info: Info[Context, None], customer_external_id: str,
+                            subscription_external_id: str | None = None) -> AsyncGenerator[CustomerUsage, None]:
         actor = current_actor(info)
         channel = ingestion.usage_channel(actor.organization_id, customer_external_id)
         # resync: after Redis comes back, usage stored while it was away is pushed without waiting for new events.

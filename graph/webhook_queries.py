@@ -47,10 +47,7 @@ class WebhookQueries:
             repo = WebhookDeliveryRepository(session, actor.organization_id)
             page = await fetch_page(
                 lambda: repo.list(
-                    first=first,
-                    after=after,
-                    endpoint_id=endpoint,
-                    event_type=event_type,
+                    first=first, after=after, endpoint_id=endpoint, event_type=event_type,
                     with_total=selects_total(info),
                 )
             )

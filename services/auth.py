@@ -50,7 +50,9 @@ def _lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
 
 
-_hashing = ThreadPoolExecutor(max_workers=HASHING_THREADS, thread_name_prefix="argon2", initializer=_lower_priority)
+_hashing = ThreadPoolExecutor(
+    max_workers=HASHING_THREADS, thread_name_prefix="argon2", initializer=_lower_priority
+)
 _hasher = PasswordHasher()
 # A dummy hash so that an unknown email costs as much as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
@@ -103,7 +105,9 @@ def credentials_channel(organization_id: uuid.UUID) -> str:
 
 def announce_change(uow: UnitOfWork, organization_id: uuid.UUID, kind: str, target_id: object) -> None:
     """After commit, tell the API processes that a credential changed: `kind` is apiKey, staffUser or session."""
-    uow.publish_after_commit(credentials_channel(organization_id), orjson.dumps({"kind": kind, "id": str(target_id)}))
+    uow.publish_after_commit(
+        credentials_channel(organization_id), orjson.dumps({"kind": kind, "id": str(target_id)})
+    )
 
 
 # --- API keys -----------------------------------------------------------------------------------
@@ -166,7 +170,9 @@ async def create_staff_user(
     if await users.by_email(email) is not None:
         raise AlreadyExists("a user with this email exists", field=("email",))
     user = await users.add(
-        StaffUser(email=email, name=name.strip(), role=role, password_hash=await hash_password(password), active=True)
+        StaffUser(
+            email=email, name=name.strip(), role=role, password_hash=await hash_password(password), active=True
+        )
     )
     await audit.record(
         uow,
@@ -214,9 +220,8 @@ async def change_staff_user_role(uow: UnitOfWork, actor: Actor, user_id: uuid.UU
         await _keep_an_owner(uow, actor, user)
     before = _user_view(user)
     user.role = role
-    await audit.record(
-        uow, actor, "staff_user.role_changed", "staff_user", user.id, before=before, after=_user_view(user)
-    )
+    await audit.record(uow, actor, "staff_user.role_changed", "staff_user", user.id, before=before,
+                       after=_user_view(user))
     announce_change(uow, actor.organization_id, "staffUser", user.id)
     return user
 

@@ -169,10 +169,10 @@ async def import_statement(
     result.already_imported = len(statement.lines) - len(fresh)
     tokens = {t for line, _ in fresh for candidate in line.references for t in _tokens(candidate)}
     by_token: dict[str, Invoice] = {}
-    for invoice in await repo.invoices_named(tokens):
-        for name in (invoice.payment_reference, invoice.number):
+    for named in await repo.invoices_named(tokens):
+        for name in (named.payment_reference, named.number):
             if name:
-                by_token[name.upper()] = invoice
+                by_token[name.upper()] = named
     for line, key in fresh:
         invoice, reference, reason = _decide(line, by_token)
         claimed = await repo.claim(

@@ -285,7 +285,9 @@ def _minor(amount: Decimal, currency: str, field: tuple[str, ...]) -> int:
     return money.to_minor_units(amount, currency)
 
 
-async def _items(uow: UnitOfWork, invoice: Invoice, lines: Sequence[CreditNoteLine]) -> list[CreditNoteItem]:
+async def _items(
+    uow: UnitOfWork, invoice: Invoice, lines: Sequence[CreditNoteLine]
+) -> list[CreditNoteItem]:
     """A credit note's items: each line's part before tax and its share of the line's tax (domain rule)."""
     if not lines:
         raise Invalid("name at least one invoice line", field=("lines",), code=CommonCode.INVALID_INPUT)

@@ -102,11 +102,8 @@ class FailOpen:
             return
         log.warning(
             "rate limiter unavailable: failing open",
-            extra={
-                "check": what,
-                "error": f"{type(exc).__name__}: {exc}"[:200],
-                "suppressed_since_last": self._suppressed,
-            },
+            extra={"check": what, "error": f"{type(exc).__name__}: {exc}"[:200],
+                   "suppressed_since_last": self._suppressed},
         )
         self._last, self._suppressed = now, 0
 

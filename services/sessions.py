@@ -37,15 +37,12 @@ class LoginRefused(Invalid):
         until = (now + timedelta(seconds=self.retry_after_seconds)).strftime("%H:%M:%S UTC")
         if verdict.locked:
             minutes = max(1, round(self.retry_after_seconds / 60))
-            message = (
-                f"too many failed logins: logins with this email or from this address are locked "
-                f"for about {minutes} min; try again after {until}"
-            )
+            message = (f"too many failed logins: logins with this email or from this address are locked "
+                       f"for about {minutes} min; try again after {until}")
             code = "LOGIN_LOCKED"
         else:
-            message = (
-                f"too many failed logins: wait {self.retry_after_seconds} s before the next attempt (after {until})"
-            )
+            message = (f"too many failed logins: wait {self.retry_after_seconds} s before the next attempt "
+                       f"(after {until})")
             code = "LOGIN_THROTTLED"
         super().__init__(message, field=("email",), code=code)
 
@@ -117,15 +114,10 @@ async def login(
                 user_agent=user_agent[:MAX_USER_AGENT_LENGTH] if user_agent else None,
             )
         )
-        actor = Actor(
-            user.organization_id, user.role, "user", str(user.id), user.email, request_id, session_id=record.id
-        )
+        actor = Actor(user.organization_id, user.role, "user", str(user.id), user.email, request_id,
+                      session_id=record.id)
         await audit.record(
-            uow,
-            actor,
-            "staff_user.logged_in",
-            "staff_user",
-            user.id,
+            uow, actor, "staff_user.logged_in", "staff_user", user.id,
             after={"sessionId": record.id, "ip": ip, "expiresAt": expires_at},
         )
     return LoggedIn(issue_session_token(config, user, record.id, now, expires_at), user, expires_at)
@@ -153,11 +145,7 @@ async def _record_failure(
         async with db.unit_of_work() as uow:
             for user in users:
                 await audit.record(
-                    uow,
-                    actor,
-                    "staff_user.login_failed",
-                    "staff_user",
-                    user.id,
+                    uow, actor, "staff_user.login_failed", "staff_user", user.id,
                     after={
                         "email": email,
                         "ip": ip,
@@ -168,17 +156,9 @@ async def _record_failure(
                 )
                 if guard.locks_now(verdict):
                     await audit.record(
-                        uow,
-                        actor,
-                        "staff_user.login_locked",
-                        "staff_user",
-                        user.id,
-                        after={
-                            "email": email,
-                            "ip": ip,
-                            "failures": verdict.account_failures,
-                            "lockedForSeconds": guard.policy.lock_seconds,
-                        },
+                        uow, actor, "staff_user.login_locked", "staff_user", user.id,
+                        after={"email": email, "ip": ip, "failures": verdict.account_failures,
+                               "lockedForSeconds": guard.policy.lock_seconds},
                     )
     log.info("login failed", extra={"ip": ip, "failures": verdict.account_failures})
 
@@ -203,14 +183,8 @@ async def logout(uow: UnitOfWork, actor: Actor, *, everywhere: bool = False) -> 
     if everywhere:
         assert actor.id is not None
         ended = await repo.revoke_of_user(uuid.UUID(actor.id), now)
-        await audit.record(
-            uow,
-            actor,
-            "session.ended",
-            "staff_user",
-            actor.id,
-            after={"sessions": [str(i) for i in ended], "everywhere": True},
-        )
+        await audit.record(uow, actor, "session.ended", "staff_user", actor.id,
+                           after={"sessions": [str(i) for i in ended], "everywhere": True})
         announce_change(uow, actor.organization_id, "staffUser", actor.id)
         return len(ended)
     record = await repo.get(session_id)
@@ -231,8 +205,7 @@ async def revoke_session(uow: UnitOfWork, actor: Actor, session_id: uuid.UUID) -
     if record.revoked_at is None:
         before = _session_view(record)
         record.revoked_at = uow.clock.now()
-        await audit.record(
-            uow, actor, "session.revoked", "session", record.id, before=before, after=_session_view(record)
-        )
+        await audit.record(uow, actor, "session.revoked", "session", record.id, before=before,
+                           after=_session_view(record))
         announce_change(uow, actor.organization_id, "session", record.id)
     return record

@@ -85,7 +85,6 @@ def clock_view(clock: TestClock) -> dict[str, object]:
 
 # ---- the time of a customer: services/clocks.py (customer_clock, customer_now, on_customer_time) ---------
 
-
 async def test_clock_for_new_customer(uow: UnitOfWork, organization_id: uuid.UUID, value: str) -> uuid.UUID:
     """The clock a new customer is created on (createCustomer's testClockId): one of this TEST organization's."""
     clock_id = parse_id(value)

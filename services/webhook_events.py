@@ -92,15 +92,8 @@ class _Pending:
     number: str | None = None  # credit_note.created names its invoice and the note's number
 
 
-def note(
-    uow: UnitOfWork,
-    organization_id: uuid.UUID,
-    action: str,
-    target_type: str,
-    target_id: str | None,
-    before: Any,
-    after: Any,
-) -> None:
+def note(uow: UnitOfWork, organization_id: uuid.UUID, action: str, target_type: str, target_id: str | None,
+         before: Any, after: Any) -> None:
     """What `audit.record` tells: the events an audit entry is (none for most actions)."""
     event_type = FROM_AUDIT.get(action)
     if event_type is None or target_id is None:
@@ -155,31 +148,19 @@ async def _write(uow: UnitOfWork) -> None:
                 continue
             event_id = new_event_id()
             body = event_body(event_id, event.type, org, now, data)
-            event_rows.append(
-                {"id": event_id, "organization_id": org, "type": event.type, "body": body.decode(), "created_at": now}
-            )
+            event_rows.append({"id": event_id, "organization_id": org, "type": event.type, "body": body.decode(),
+                               "created_at": now})
             for endpoint in targets:
-                delivery_rows.append(
-                    {
-                        "id": uuid.uuid4(),
-                        "organization_id": org,
-                        "endpoint_id": endpoint.id,
-                        "event_id": event_id,
-                        "event_type": event.type,
-                        "attempt": 1,
-                        "status": "PENDING",
-                        "next_attempt_at": now,
-                        "created_at": now,
-                        "response_body_excerpt": "",
-                        "manual": False,
-                    }
-                )
+                delivery_rows.append({
+                    "id": uuid.uuid4(), "organization_id": org, "endpoint_id": endpoint.id, "event_id": event_id,
+                    "event_type": event.type, "attempt": 1, "status": "PENDING", "next_attempt_at": now,
+                    "created_at": now, "response_body_excerpt": "", "manual": False,
+                })
         await add_events(uow.session, event_rows)
         for row_id in await add_deliveries(uow.session, delivery_rows):
             row = next(r for r in delivery_rows if r["id"] == row_id)
-            uow.enqueue_after_commit(
-                DELIVER_JOB, str(row_id), job_id=delivery_job_id(row["event_id"], row["endpoint_id"], 1)
-            )
+            uow.enqueue_after_commit(DELIVER_JOB, str(row_id),
+                                     job_id=delivery_job_id(row["event_id"], row["endpoint_id"], 1))
 
 
 def event_body(event_id: str, event_type: str, organization_id: uuid.UUID, at: datetime, data: dict[str, Any]) -> bytes:
@@ -197,10 +178,7 @@ def event_body(event_id: str, event_type: str, organization_id: uuid.UUID, at: d
 
 
 _MODELS: dict[str, type[Any]] = {
-    "invoice": Invoice,
-    "customer": Customer,
-    "subscription": Subscription,
-    "credit_note": CreditNote,
+    "invoice": Invoice, "customer": Customer, "subscription": Subscription, "credit_note": CreditNote,
 }
 
 
@@ -244,23 +222,11 @@ def _iso(value: datetime | None) -> str | None:
 def customer_data(c: Customer) -> dict[str, Any]:
     """A customer as the GraphQL `Customer` shows it (without its subscriptions)."""
     return {
-        "id": str(c.id),
-        "externalId": c.external_id,
-        "name": c.name,
-        "legalName": c.legal_name,
-        "email": c.email,
-        "addressLine1": c.address_line1,
-        "addressLine2": c.address_line2,
-        "city": c.city,
-        "state": c.state,
-        "postalCode": c.postal_code,
-        "country": c.country,
-        "currency": c.currency,
-        "timezone": c.timezone,
-        "taxIdentificationNumber": c.tax_identification_number,
-        "taxExempt": c.tax_exempt,
-        "metadata": c.metadata_ or {},
-        "createdAt": _iso(c.created_at),
+        "id": str(c.id), "externalId": c.external_id, "name": c.name, "legalName": c.legal_name, "email": c.email,
+        "addressLine1": c.address_line1, "addressLine2": c.address_line2, "city": c.city, "state": c.state,
+        "postalCode": c.postal_code, "country": c.country, "currency": c.currency, "timezone": c.timezone,
+        "taxIdentificationNumber": c.tax_identification_number, "taxExempt": c.tax_exempt,
+        "metadata": c.metadata_ or {}, "createdAt": _iso(c.created_at),
     }
 
 
@@ -268,37 +234,22 @@ def invoice_data(i: Invoice) -> dict[str, Any]:
     """An invoice as the GraphQL `Invoice` shows it: amounts as decimal strings, its lines, its customer."""
     cur = i.currency
     return {
-        "id": str(i.id),
-        "number": i.number,
-        "status": i.status,
-        "kind": i.kind,
-        "currency": cur,
-        "periodStart": _iso(i.period_start),
-        "periodEnd": _iso(i.period_end),
-        "issuedAt": _iso(i.issued_at),
-        "dueAt": _iso(i.due_at),
-        "subtotalAmount": _decimal(i.subtotal_minor, cur),
+        "id": str(i.id), "number": i.number, "status": i.status, "kind": i.kind, "currency": cur,
+        "periodStart": _iso(i.period_start), "periodEnd": _iso(i.period_end), "issuedAt": _iso(i.issued_at),
+        "dueAt": _iso(i.due_at), "subtotalAmount": _decimal(i.subtotal_minor, cur),
         "discountAmount": _decimal(i.discount_minor, cur),
         "progressiveBillingCreditAmount": _decimal(i.progressive_credit_minor or 0, cur),
-        "taxAmount": _decimal(i.tax_minor, cur),
-        "totalAmount": _decimal(i.total_minor, cur),
-        "creditNotesAmount": _decimal(i.credit_notes_minor, cur),
-        "creditsAmount": _decimal(i.credits_minor, cur),
-        "amountDue": _decimal(i.amount_due_minor, cur),
-        "reverseCharge": i.reverse_charge,
-        "notes": i.notes,
+        "taxAmount": _decimal(i.tax_minor, cur), "totalAmount": _decimal(i.total_minor, cur),
+        "creditNotesAmount": _decimal(i.credit_notes_minor, cur), "creditsAmount": _decimal(i.credits_minor, cur),
+        "amountDue": _decimal(i.amount_due_minor, cur), "reverseCharge": i.reverse_charge, "notes": i.notes,
         "lines": [
             {
-                "id": str(line.id),
-                "kind": line.kind,
-                "description": line.description,
+                "id": str(line.id), "kind": line.kind, "description": line.description,
                 "subscriptionExternalId": line.subscription_external_id,
                 "billableMetricCode": line.billable_metric_code,
                 "units": format(line.units.normalize(), "f") if line.units is not None else None,
-                "periodStart": _iso(line.period_start),
-                "periodEnd": _iso(line.period_end),
-                "amount": _decimal(line.amount_minor, cur),
-                "discountAmount": _decimal(line.discount_minor, cur),
+                "periodStart": _iso(line.period_start), "periodEnd": _iso(line.period_end),
+                "amount": _decimal(line.amount_minor, cur), "discountAmount": _decimal(line.discount_minor, cur),
                 "taxAmount": _decimal(line.tax_minor, cur),
             }
             for line in i.lines
@@ -310,21 +261,12 @@ def invoice_data(i: Invoice) -> dict[str, Any]:
 def credit_note_data(n: CreditNote) -> dict[str, Any]:
     cur = n.currency
     return {
-        "id": str(n.id),
-        "number": n.number,
-        "kind": n.kind,
-        "reason": n.reason,
-        "currency": cur,
-        "amount": _decimal(n.amount_minor, cur),
-        "remainingCredit": _decimal(n.remaining_minor, cur),
-        "createdAt": _iso(n.created_at),
-        "invoiceId": str(n.invoice_id),
+        "id": str(n.id), "number": n.number, "kind": n.kind, "reason": n.reason, "currency": cur,
+        "amount": _decimal(n.amount_minor, cur), "remainingCredit": _decimal(n.remaining_minor, cur),
+        "createdAt": _iso(n.created_at), "invoiceId": str(n.invoice_id),
         "items": [
-            {
-                "invoiceLineId": str(item.invoice_line_id),
-                "amount": _decimal(item.amount_minor, cur),
-                "taxAmount": _decimal(item.tax_minor, cur),
-            }
+            {"invoiceLineId": str(item.invoice_line_id), "amount": _decimal(item.amount_minor, cur),
+             "taxAmount": _decimal(item.tax_minor, cur)}
             for item in n.items
         ],
     }
@@ -335,15 +277,9 @@ def subscription_data(s: Subscription, now: datetime) -> dict[str, Any]:
 
     phase = rules.phase_at(s, now) if s.phases else None
     return {
-        "id": str(s.id),
-        "externalId": s.external_id,
-        "name": s.name,
-        "billingTime": s.billing_time,
-        "startedAt": _iso(s.started_at),
-        "trialEndsAt": _iso(s.trial_ends_at),
-        "endingAt": _iso(s.ending_at),
-        "terminatedAt": _iso(s.terminated_at),
-        "cancelAtPeriodEnd": s.cancel_at_period_end,
+        "id": str(s.id), "externalId": s.external_id, "name": s.name, "billingTime": s.billing_time,
+        "startedAt": _iso(s.started_at), "trialEndsAt": _iso(s.trial_ends_at), "endingAt": _iso(s.ending_at),
+        "terminatedAt": _iso(s.terminated_at), "cancelAtPeriodEnd": s.cancel_at_period_end,
         "status": str(rules.status_now(s, now)),
         "plan": {"id": str(phase.plan.id), "code": phase.plan.code, "name": phase.plan.name} if phase else None,
         "customer": customer_data(s.customer),
@@ -351,16 +287,10 @@ def subscription_data(s: Subscription, now: datetime) -> dict[str, Any]:
 
 
 _VIEWS: dict[type[Any], Callable[..., dict[str, Any]]] = {
-    Invoice: invoice_data,
-    Customer: customer_data,
-    Subscription: subscription_data,
-    CreditNote: credit_note_data,
+    Invoice: invoice_data, Customer: customer_data, Subscription: subscription_data, CreditNote: credit_note_data,
 }
 _RELATIONS: dict[type[Any], tuple[str, ...]] = {
-    Invoice: ("customer", "lines"),
-    Customer: (),
-    Subscription: ("customer", "phases"),
-    CreditNote: ("items",),
+    Invoice: ("customer", "lines"), Customer: (), Subscription: ("customer", "phases"), CreditNote: ("items",),
 }
 
 

@@ -54,6 +54,8 @@ def message_body(event_type: str, data: Mapping[str, Any], *, at: datetime) -> b
 # --- endpoints, deliveries, retries ---------------------------------------------------------------------------
 
 
+
+
 log = logging.getLogger("valueverse.webhooks")
 
 # After attempt n fails, attempt n + 1 goes RETRY_DELAYS[n - 1] later (± JITTER); after the last, no more.
@@ -109,13 +111,8 @@ def check_url(url: str, *, allow_private_targets: bool) -> None:
     if problem is None and not allow_private_targets and not url.lower().startswith("https://"):
         problem = "the URL must start with https://"
     if problem is not None:
-        raise Invalid(
-            f"{problem} (WEBHOOK_ALLOW_PRIVATE_TARGETS is off)"
-            if not allow_private_targets and "public" in problem
-            else problem,
-            field=("url",),
-            code=WebhookCode.INVALID_URL,
-        )
+        raise Invalid(f"{problem} (WEBHOOK_ALLOW_PRIVATE_TARGETS is off)" if not allow_private_targets
+                      and "public" in problem else problem, field=("url",), code=WebhookCode.INVALID_URL)
 
 
 def check_event_types(event_types: Sequence[str]) -> list[str]:
@@ -125,31 +122,22 @@ def check_event_types(event_types: Sequence[str]) -> list[str]:
     if unknown:
         raise Invalid(
             f"unknown event type(s) {', '.join(repr(t) for t in unknown)}; known: {', '.join(EVENT_TYPES)}",
-            field=("eventTypes",),
-            code=WebhookCode.INVALID_EVENT_TYPE,
+            field=("eventTypes",), code=WebhookCode.INVALID_EVENT_TYPE,
         )
     return sorted(set(event_types))
 
 
 def _check_description(description: str) -> str:
     if len(description) > MAX_DESCRIPTION:
-        raise Invalid(
-            f"the description is longer than {MAX_DESCRIPTION} characters",
-            field=("description",),
-            code=WebhookCode.DESCRIPTION_TOO_LONG,
-        )
+        raise Invalid(f"the description is longer than {MAX_DESCRIPTION} characters", field=("description",),
+                      code=WebhookCode.DESCRIPTION_TOO_LONG)
     return description
 
 
 def endpoint_view(e: WebhookEndpoint) -> dict[str, object]:
     """What the audit trail keeps of an endpoint (never its secret)."""
-    return {
-        "url": e.url,
-        "eventTypes": list(e.event_types),
-        "description": e.description,
-        "enabled": e.enabled,
-        "disabledReason": e.disabled_reason,
-    }
+    return {"url": e.url, "eventTypes": list(e.event_types), "description": e.description, "enabled": e.enabled,
+            "disabledReason": e.disabled_reason}
 
 
 @dataclass(frozen=True)
@@ -159,12 +147,7 @@ class CreatedEndpoint:
 
 
 async def create_endpoint(
-    uow: UnitOfWork,
-    actor: Actor,
-    config: WebhookConfig,
-    *,
-    url: str,
-    event_types: Sequence[str],
+    uow: UnitOfWork, actor: Actor, config: WebhookConfig, *, url: str, event_types: Sequence[str],
     description: str = "",
 ) -> CreatedEndpoint:
     check_url(url, allow_private_targets=config.allow_private_targets)
@@ -172,17 +155,12 @@ async def create_endpoint(
     secret = generate_secret()
     endpoint_id = uuid.uuid4()
     endpoint = WebhookEndpoint(
-        id=endpoint_id,
-        url=url,
-        event_types=types,
-        description=_check_description(description),
-        enabled=True,
+        id=endpoint_id, url=url, event_types=types, description=_check_description(description), enabled=True,
         secret_sealed=config.box.seal(secret, context=f"webhook_endpoint:{endpoint_id}"),
     )
     await WebhookEndpointRepository(uow.session, actor.organization_id).add(endpoint)
-    await audit.record(
-        uow, actor, "webhook_endpoint.created", "webhook_endpoint", endpoint.id, after=endpoint_view(endpoint)
-    )
+    await audit.record(uow, actor, "webhook_endpoint.created", "webhook_endpoint", endpoint.id,
+                       after=endpoint_view(endpoint))
     return CreatedEndpoint(endpoint, secret)
 
 
@@ -191,15 +169,8 @@ def _endpoint_missing() -> NotFound:
 
 
 async def update_endpoint(
-    uow: UnitOfWork,
-    actor: Actor,
-    config: WebhookConfig,
-    endpoint_id: uuid.UUID,
-    *,
-    url: str | None = None,
-    event_types: Sequence[str] | None = None,
-    description: str | None = None,
-    enabled: bool | None = None,
+    uow: UnitOfWork, actor: Actor, config: WebhookConfig, endpoint_id: uuid.UUID, *, url: str | None = None,
+    event_types: Sequence[str] | None = None, description: str | None = None, enabled: bool | None = None,
 ) -> WebhookEndpoint:
     repo = WebhookEndpointRepository(uow.session, actor.organization_id)
     endpoint = await repo.get_or(endpoint_id, _endpoint_missing(), for_update=True)
@@ -218,24 +189,16 @@ async def update_endpoint(
             endpoint.failing_since = None
         elif endpoint.disabled_reason is None:
             endpoint.disabled_reason = "disabled by the organization"
-    await audit.record(
-        uow,
-        actor,
-        "webhook_endpoint.updated",
-        "webhook_endpoint",
-        endpoint.id,
-        before=before,
-        after=endpoint_view(endpoint),
-    )
+    await audit.record(uow, actor, "webhook_endpoint.updated", "webhook_endpoint", endpoint.id, before=before,
+                       after=endpoint_view(endpoint))
     return endpoint
 
 
 async def delete_endpoint(uow: UnitOfWork, actor: Actor, endpoint_id: uuid.UUID) -> WebhookEndpoint:
     repo = WebhookEndpointRepository(uow.session, actor.organization_id)
     endpoint = await repo.get_or(endpoint_id, _endpoint_missing(), for_update=True)
-    await audit.record(
-        uow, actor, "webhook_endpoint.deleted", "webhook_endpoint", endpoint.id, before=endpoint_view(endpoint)
-    )
+    await audit.record(uow, actor, "webhook_endpoint.deleted", "webhook_endpoint", endpoint.id,
+                       before=endpoint_view(endpoint))
     await repo.delete(endpoint)  # its delivery log goes with it
     return endpoint
 
@@ -248,34 +211,18 @@ async def redeliver(uow: UnitOfWork, actor: Actor, delivery_id: uuid.UUID) -> We
     original = await deliveries.get_or(delivery_id, NotFound("no webhook delivery with this id", field=("deliveryId",)))
     endpoint = await WebhookEndpointRepository(uow.session, org).get_or(original.endpoint_id, _endpoint_missing())
     if not endpoint.enabled:
-        raise Invalid(
-            f"the endpoint is disabled ({endpoint.disabled_reason}): enable it first",
-            field=("deliveryId",),
-            code=WebhookCode.ENDPOINT_DISABLED,
-        )
+        raise Invalid(f"the endpoint is disabled ({endpoint.disabled_reason}): enable it first",
+                      field=("deliveryId",), code=WebhookCode.ENDPOINT_DISABLED)
     attempt = await deliveries.last_attempt(endpoint.id, original.event_id) + 1
     now = uow.clock.now()
     row = WebhookDelivery(
-        id=uuid.uuid4(),
-        endpoint_id=endpoint.id,
-        event_id=original.event_id,
-        event_type=original.event_type,
-        attempt=attempt,
-        manual=True,
-        status="PENDING",
-        next_attempt_at=now,
-        created_at=now,
+        id=uuid.uuid4(), endpoint_id=endpoint.id, event_id=original.event_id, event_type=original.event_type,
+        attempt=attempt, manual=True, status="PENDING", next_attempt_at=now, created_at=now,
         response_body_excerpt="",
     )
     await deliveries.add(row)
-    await audit.record(
-        uow,
-        actor,
-        "webhook.redelivered",
-        "webhook_delivery",
-        row.id,
-        after={"eventId": row.event_id, "endpointId": str(endpoint.id), "attempt": attempt},
-    )
+    await audit.record(uow, actor, "webhook.redelivered", "webhook_delivery", row.id,
+                       after={"eventId": row.event_id, "endpointId": str(endpoint.id), "attempt": attempt})
     uow.enqueue_after_commit(DELIVER_JOB, str(row.id), job_id=delivery_job_id(row.event_id, endpoint.id, attempt))
     return row
 
@@ -317,20 +264,17 @@ async def deliver_due(
     now = db.clock.now()
     sends: list[_Send] = []
     async with db.unit_of_work() as uow:
-        claimed = await claim(
-            uow.session, now=now, stale_before=now - CLAIM_STALE, limit=limit, ids=ids, organization_id=organization_id
-        )
+        claimed = await claim(uow.session, now=now, stale_before=now - CLAIM_STALE, limit=limit, ids=ids,
+                              organization_id=organization_id)
         if not claimed:
             return Swept()
         endpoints = {
-            e.id: e
-            for e in await uow.session.scalars(
+            e.id: e for e in await uow.session.scalars(
                 select(WebhookEndpoint).where(WebhookEndpoint.id.in_({d.endpoint_id for d in claimed}))
             )
         }
         events = {
-            e.id: e
-            for e in await uow.session.scalars(
+            e.id: e for e in await uow.session.scalars(
                 select(WebhookEvent).where(WebhookEvent.id.in_({d.event_id for d in claimed}))
             )
         }
@@ -354,13 +298,8 @@ async def deliver_due(
         if send.url is None:
             return send, None
         async with gate:
-            result = await sender.deliver(
-                send.url,
-                secret=send.secret,
-                message_id=send.delivery.event_id,
-                timestamp=db.clock.now(),
-                body=send.body,
-            )
+            result = await sender.deliver(send.url, secret=send.secret, message_id=send.delivery.event_id,
+                                          timestamp=db.clock.now(), body=send.body)
             return send, result
 
     swept = Swept()
@@ -383,12 +322,8 @@ async def _record(db: Database, send: _Send, result: DeliveryResult | None, swep
             await uow.session.execute(update(WebhookDelivery).where(WebhookDelivery.id == d.id).values(**values))
             return
         swept.sent += 1
-        values.update(
-            response_status=result.status_code,
-            response_body_excerpt=result.response_excerpt,
-            error=result.error,
-            duration_ms=result.duration_ms,
-        )
+        values.update(response_status=result.status_code, response_body_excerpt=result.response_excerpt,
+                      error=result.error, duration_ms=result.duration_ms)
         endpoint = await uow.session.get(WebhookEndpoint, d.endpoint_id, with_for_update=True)
         if result.delivered:
             swept.succeeded += 1
@@ -413,24 +348,11 @@ async def _record(db: Database, send: _Send, result: DeliveryResult | None, swep
             if delay is not None and endpoint is not None and endpoint.enabled:
                 due = now + delay
                 values["next_attempt_at"] = due
-                new = await add_deliveries(
-                    uow.session,
-                    [
-                        {
-                            "id": uuid.uuid4(),
-                            "organization_id": d.organization_id,
-                            "endpoint_id": d.endpoint_id,
-                            "event_id": d.event_id,
-                            "event_type": d.event_type,
-                            "attempt": d.attempt + 1,
-                            "manual": False,
-                            "status": "PENDING",
-                            "next_attempt_at": due,
-                            "created_at": now,
-                            "response_body_excerpt": "",
-                        }
-                    ],
-                )
+                new = await add_deliveries(uow.session, [{
+                    "id": uuid.uuid4(), "organization_id": d.organization_id, "endpoint_id": d.endpoint_id,
+                    "event_id": d.event_id, "event_type": d.event_type, "attempt": d.attempt + 1, "manual": False,
+                    "status": "PENDING", "next_attempt_at": due, "created_at": now, "response_body_excerpt": "",
+                }])
                 if not new:
                     values["next_attempt_at"] = None
         await uow.session.execute(update(WebhookDelivery).where(WebhookDelivery.id == d.id).values(**values))
@@ -443,15 +365,8 @@ async def _disable(uow: UnitOfWork, endpoint: WebhookEndpoint, reason: str) -> N
     endpoint.enabled = False
     endpoint.disabled_reason = reason
     actor = system_actor(endpoint.organization_id, name="webhook deliveries", kind="job")
-    await audit.record(
-        uow,
-        actor,
-        "webhook_endpoint.disabled",
-        "webhook_endpoint",
-        endpoint.id,
-        before=before,
-        after=endpoint_view(endpoint),
-    )
+    await audit.record(uow, actor, "webhook_endpoint.disabled", "webhook_endpoint", endpoint.id, before=before,
+                       after=endpoint_view(endpoint))
     await uow.session.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == "PENDING")

@@ -123,12 +123,8 @@ class GraphQLApp(GraphQL):
         except ClientDisconnect:
             return  # the client went away before its request was read (a closed tab): nobody to answer
         except HTTPException as exc:
-            code = {
-                401: "UNAUTHENTICATED",
-                405: "METHOD_NOT_ALLOWED",
-                413: "PAYLOAD_TOO_LARGE",
-                503: "SERVICE_UNAVAILABLE",
-            }.get(exc.status_code, "BAD_REQUEST")
+            code = {401: "UNAUTHENTICATED", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE",
+                    503: "SERVICE_UNAVAILABLE"}.get(exc.status_code, "BAD_REQUEST")
             headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
             if exc.status_code == 503:
                 headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -154,27 +150,16 @@ class GraphQLApp(GraphQL):
             raise HTTPException(400, 'a GraphQL request is a JSON object: {"query": "…", "variables": {…}}')
         return value
 
-    async def execute_operation(
-        self,
-        request: Any,
-        request_adapter: Any,
-        request_data: Any,
-        context: Context,
-        root_value: Any,
-        sub_response: Any,
-    ) -> Any:
+    async def execute_operation(self, request: Any, request_adapter: Any, request_data: Any, context: Context,
+                                root_value: Any, sub_response: Any) -> Any:
         # Authentication before parsing and validation: an anonymous request may only log in.
         if context.actor is None:
             for data in request_data if isinstance(request_data, list) else [request_data]:
                 if (reason := limits.anonymous_refusal(data.query)) is not None:
                     raise HTTPException(401, reason)
         return await super().execute_operation(
-            request=request,
-            request_adapter=request_adapter,
-            request_data=request_data,
-            context=context,
-            root_value=root_value,
-            sub_response=sub_response,
+            request=request, request_adapter=request_adapter, request_data=request_data, context=context,
+            root_value=root_value, sub_response=sub_response,
         )
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
@@ -222,12 +207,8 @@ def server_error(_request: Request, exc: Exception) -> Response:
     """What no route answered itself: 503 with Retry-After when the database cannot be reached (a PDF link during
     an outage, say), else Starlette's own 500. The trace goes to the log either way, never into the response."""
     if storage_unavailable(exc):
-        return Response(
-            error_body(UNAVAILABLE_MESSAGE, "SERVICE_UNAVAILABLE"),
-            503,
-            media_type="application/json",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+        return Response(error_body(UNAVAILABLE_MESSAGE, "SERVICE_UNAVAILABLE"), 503, media_type="application/json",
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     return PlainTextResponse("Internal Server Error", status_code=500)
 
 
@@ -405,10 +386,8 @@ def create_app(settings: Settings, database_url: str, redis_url: str, clock: Clo
         if refusal is None:
             return None
         if refusal == "malformed":
-            body = error_body(
-                "the link is malformed (expires: a Unix time; signature: as issued): ask for a new pdfUrl",
-                "BAD_REQUEST",
-            )
+            body = error_body("the link is malformed (expires: a Unix time; signature: as issued): "
+                              "ask for a new pdfUrl", "BAD_REQUEST")
             return Response(body, 400, media_type="application/json")
         reason = "the link has expired" if refusal == "expired" else "the link's signature does not match"
         return Response(error_body(f"{reason}: ask for a new pdfUrl", "FORBIDDEN"), 403, media_type="application/json")
@@ -427,9 +406,8 @@ def create_app(settings: Settings, database_url: str, redis_url: str, clock: Clo
                 return Response(
                     error_body("no finalized invoice with this id", "NOT_FOUND"), 404, media_type="application/json"
                 )
-            bank = (
-                await bank_details(session, services.payments, invoice.organization_id) if services.payments else None
-            )
+            payment_config = services.payments
+            bank = await bank_details(session, payment_config, invoice.organization_id) if payment_config else None
         pdf = await render_pdf(render_invoice, invoice, bank)  # off the event loop, the connection back in the pool
         return Response(
             pdf,

@@ -96,8 +96,7 @@ class CreatePlanInput:
     description: str = ""
     charges: list[ChargeInput] | None = None
     usage_thresholds: list[Decimal] | None = strawberry.field(
-        default=None, description="Progressive billing: an interim invoice when current usage reaches each amount."
-    )
+        default=None, description="Progressive billing: an interim invoice when current usage reaches each amount.")
 
 
 @strawberry.input(

@@ -130,70 +130,47 @@ class InvoiceResultPayload:
 class CreditMutations:
     @strawberry.mutation(description="Define a coupon (ADMIN).")
     async def create_coupon(self, info: Info[Context, None], input: CreateCouponInput) -> CouponPayload:
-        spec = credits.CouponSpec(
-            code=input.code,
-            name=input.name,
-            kind=input.kind.value,
-            amount=input.amount,
-            percentage=input.percentage,
-            currency=input.currency,
-            duration=input.duration.value,
-            duration_periods=input.duration_periods,
-        )
+        spec = credits.CouponSpec(code=input.code, name=input.name, kind=input.kind.value, amount=input.amount,
+                                  percentage=input.percentage, currency=input.currency,
+                                  duration=input.duration.value, duration_periods=input.duration_periods)
         row, errors = await run_use_case(info, Role.ADMIN, lambda uow, a: credits.create_coupon(uow, a, spec))
         return CouponPayload(coupon=Coupon.of(row) if row else None, user_errors=errors)
 
     @strawberry.mutation(description="Give a customer a coupon (FINANCE).")
     async def apply_coupon(self, info: Info[Context, None], input: ApplyCouponInput) -> CouponPayload:
-        row, errors = await run_use_case(
-            info,
-            Role.FINANCE,
-            lambda uow, a: credits.apply_coupon(uow, a, input.customer_external_id, input.coupon_code),
-        )
+        row, errors = await run_use_case(info, Role.FINANCE, lambda uow, a: credits.apply_coupon(
+            uow, a, input.customer_external_id, input.coupon_code))
         return CouponPayload(coupon=Coupon.of(row.coupon) if row else None, user_errors=errors)
 
     @strawberry.mutation(description="Open a prepaid-credits wallet for a customer (FINANCE).")
     async def create_wallet(self, info: Info[Context, None], input: CustomerInput) -> WalletPayload:
-        row, errors = await run_use_case(
-            info, Role.FINANCE, lambda uow, a: credits.create_wallet(uow, a, input.customer_external_id)
-        )
+        row, errors = await run_use_case(info, Role.FINANCE, lambda uow, a: credits.create_wallet(
+            uow, a, input.customer_external_id))
         return WalletPayload(wallet=Wallet.of(row) if row else None, user_errors=errors)
 
-    @strawberry.mutation(description="Add prepaid credits: granted at once, paid once their invoice is paid (FINANCE).")
+    @strawberry.mutation(description="Add prepaid credits: granted at once, paid once their invoice is paid "
+                                     "(FINANCE).")
     async def top_up_wallet(self, info: Info[Context, None], input: TopUpWalletInput) -> WalletPayload:
-        row, errors = await run_use_case(
-            info,
-            Role.FINANCE,
-            lambda uow, a: credits.top_up_wallet(
-                uow, a, input.customer_external_id, paid=input.paid_credits, granted=input.granted_credits
-            ),
-        )
+        row, errors = await run_use_case(info, Role.FINANCE, lambda uow, a: credits.top_up_wallet(
+            uow, a, input.customer_external_id, paid=input.paid_credits, granted=input.granted_credits))
         return WalletPayload(wallet=Wallet.of(row) if row else None, user_errors=errors)
 
     @strawberry.mutation(description="Credit or refund an open or paid invoice (FINANCE).")
     async def create_credit_note(self, info: Info[Context, None], input: CreateCreditNoteInput) -> CreditNotePayload:
-        row, errors = await run_use_case(
-            info,
-            Role.FINANCE,
-            lambda uow, a: credits.create_credit_note(
-                uow, a, _id(input.invoice_id), input.kind.value, input.amount, input.reason, _lines(input.lines)
-            ),
-        )
+        row, errors = await run_use_case(info, Role.FINANCE, lambda uow, a: credits.create_credit_note(
+            uow, a, _id(input.invoice_id), input.kind.value, input.amount, input.reason, _lines(input.lines)))
         return CreditNotePayload(credit_note=CreditNote.of(row) if row else None, user_errors=errors)
 
     @strawberry.mutation(description="Invoice add-ons or services outside subscriptions (FINANCE).")
-    async def create_one_off_invoice(
-        self, info: Info[Context, None], input: CreateOneOffInvoiceInput
-    ) -> InvoiceResultPayload:
+    async def create_one_off_invoice(self, info: Info[Context, None],
+                                     input: CreateOneOffInvoiceInput) -> InvoiceResultPayload:
         lines = [credits.OneOffLine(line.description, line.amount, line.units) for line in input.lines]
-        row, errors = await run_use_case(
-            info, Role.FINANCE, lambda uow, a: credits.create_one_off_invoice(uow, a, input.customer_external_id, lines)
-        )
+        row, errors = await run_use_case(info, Role.FINANCE, lambda uow, a: credits.create_one_off_invoice(
+            uow, a, input.customer_external_id, lines))
         return InvoiceResultPayload(invoice=Invoice.of(row) if row else None, user_errors=errors)
 
     @strawberry.mutation(description="Record a payment received by wire or cheque: the invoice is paid (FINANCE).")
     async def mark_invoice_paid(self, info: Info[Context, None], input: MarkInvoicePaidInput) -> InvoiceResultPayload:
-        row, errors = await run_use_case(
-            info, Role.FINANCE, lambda uow, a: credits.mark_invoice_paid(uow, a, _id(input.invoice_id))
-        )
+        row, errors = await run_use_case(info, Role.FINANCE, lambda uow, a: credits.mark_invoice_paid(
+            uow, a, _id(input.invoice_id)))
         return InvoiceResultPayload(invoice=Invoice.of(row) if row else None, user_errors=errors)

@@ -71,9 +71,8 @@ class UsageMutations:
         except DomainError as exc:
             return IngestUsagePayload(accepted=0, duplicates=0, rejected=[], user_errors=[user_error(exc)])
         except WriterUnavailable:
-            raise PublicError(
-                "usage cannot be stored right now: nothing was accepted, retry", "SERVICE_UNAVAILABLE"
-            ) from None
+            raise PublicError("usage cannot be stored right now: nothing was accepted, retry",
+                              "SERVICE_UNAVAILABLE") from None
         return IngestUsagePayload(
             accepted=result.accepted,
             duplicates=result.duplicates,

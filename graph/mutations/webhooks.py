@@ -33,7 +33,7 @@ def _config(info: Info[Context, None]) -> webhooks.WebhookConfig:
 @strawberry.input
 class CreateWebhookEndpointInput:
     url: str = strawberry.field(description="https://… (http and private addresses: WEBHOOK_ALLOW_PRIVATE_TARGETS).")
-    event_types: list[str] = strawberry.field(description='e.g. ["invoice.finalized", "invoice.paid"].')
+    event_types: list[str] = strawberry.field(description="e.g. [\"invoice.finalized\", \"invoice.paid\"].")
     description: str = ""
 
 
@@ -79,8 +79,7 @@ class WebhookMutations:
     ) -> WebhookEndpointPayload:
         config = _config(info)
         created, errors = await run_use_case(
-            info,
-            Role.ADMIN,
+            info, Role.ADMIN,
             lambda uow, a: webhooks.create_endpoint(
                 uow, a, config, url=input.url, event_types=input.event_types, description=input.description
             ),
@@ -97,22 +96,14 @@ class WebhookMutations:
     ) -> WebhookEndpointPayload:
         config = _config(info)
         row, errors = await run_use_case(
-            info,
-            Role.ADMIN,
+            info, Role.ADMIN,
             lambda uow, a: webhooks.update_endpoint(
-                uow,
-                a,
-                config,
-                _id(input.id, "id"),
-                url=input.url,
-                event_types=input.event_types,
-                description=input.description,
-                enabled=input.enabled,
+                uow, a, config, _id(input.id, "id"), url=input.url, event_types=input.event_types,
+                description=input.description, enabled=input.enabled,
             ),
         )
-        return WebhookEndpointPayload(
-            endpoint=WebhookEndpoint.of(row) if row else None, secret=None, user_errors=errors
-        )
+        return WebhookEndpointPayload(endpoint=WebhookEndpoint.of(row) if row else None, secret=None,
+                                      user_errors=errors)
 
     @strawberry.mutation(description="Remove a webhook endpoint and its delivery log (ADMIN).")
     async def delete_webhook_endpoint(
@@ -121,9 +112,8 @@ class WebhookMutations:
         row, errors = await run_use_case(
             info, Role.ADMIN, lambda uow, a: webhooks.delete_endpoint(uow, a, _id(input.id, "id"))
         )
-        return WebhookEndpointPayload(
-            endpoint=WebhookEndpoint.of(row) if row else None, secret=None, user_errors=errors
-        )
+        return WebhookEndpointPayload(endpoint=WebhookEndpoint.of(row) if row else None, secret=None,
+                                      user_errors=errors)
 
     @strawberry.mutation(description="Send a delivery's event to its endpoint again, now (ADMIN).")
     async def redeliver_webhook(

@@ -86,4 +86,6 @@ async def _period(subscription: Subscription, info: Info[Context, None]):
     if not rules.is_live(rules.status_now(subscription.row, now)):
         return None
     organization = await info.context.loaders.organization.load(subscription.row.organization_id)
-    return rules.current_period(subscription.row, rules.customer_timezone(subscription.row.customer, organization), now)
+    return rules.current_period(
+        subscription.row, rules.customer_timezone(subscription.row.customer, organization), now
+    )

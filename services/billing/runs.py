@@ -85,7 +85,8 @@ async def bill_customers(
                 invoice = await _issue(uow, actor, context, customer, bill, customer.currency or org.default_currency)
                 # Where billing of each subscription stood before: a refresh of a draft starts again from there.
                 invoice.billed_from = {
-                    str(k): through.isoformat() if (through := by_id[k].billed_through) else None for k in bill.advanced
+                    str(k): through.isoformat() if (through := by_id[k].billed_through) else None
+                    for k in bill.advanced
                 }
                 invoices.append(invoice)
             for sub_id, through in bill.advanced.items():

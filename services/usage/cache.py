@@ -78,16 +78,8 @@ def _report(kept: _Kept) -> UsageReport:
 
 
 def _answer(report: UsageReport) -> bytes:
-    return CODE_VERSION + _encode(
-        _Kept(
-            report.subscription.external_id,
-            report.from_datetime,
-            report.to_datetime,
-            report.currency,
-            report.amount,
-            report.charges,
-        )
-    )
+    return CODE_VERSION + _encode(_Kept(report.subscription.external_id, report.from_datetime, report.to_datetime,
+                         report.currency, report.amount, report.charges))
 
 
 async def current_usage(
@@ -101,12 +93,11 @@ async def current_usage(
     on a test clock is read at the clock's time, not at `at`."""
     clock_time = await TestClockRepository(session, organization_id).clock_times({customer_external_id})
     at = clock_time.get(customer_external_id, at)
-    found = await usage_answers.lookup(
-        session, organization_id, customer_external_id, subscription_external_id, at, CODE_VERSION
-    )
+    found = await usage_answers.lookup(session, organization_id, customer_external_id, subscription_external_id, at,
+                                       CODE_VERSION)
     if found.answer is not None:
         try:
-            return _report(_decode(memoryview(found.answer)[len(CODE_VERSION) :]))
+            return _report(_decode(memoryview(found.answer)[len(CODE_VERSION):]))
         except (msgspec.DecodeError, msgspec.ValidationError):  # a guard: CODE_VERSION covers what writes them
             log.warning("a kept usage answer could not be read back: computing it again")
     # Everything below is read after the versions were: see db/usage_answers.py for why that keeps it exact.
@@ -114,14 +105,6 @@ async def current_usage(
     valid_until = min([report.to_datetime, *found.moments])
     # (Without a kept answer the lookup gave the subscriptions' moments; after an unreadable one it did not.)
     if found.answer is None and at < valid_until:
-        await usage_answers.keep(
-            session,
-            organization_id,
-            customer_external_id,
-            subscription_external_id,
-            found.versions,
-            at,
-            valid_until,
-            _answer(report),
-        )
+        await usage_answers.keep(session, organization_id, customer_external_id, subscription_external_id,
+                                 found.versions, at, valid_until, _answer(report))
     return report

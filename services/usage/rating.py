@@ -292,9 +292,13 @@ class _UsageReads:
         self.event_spans: list[UsageSpan] = []
         self.rollup_span: UsageSpan | None = None
         # Recurring metrics carry their value from the subscription's start: read their whole history.
-        self.history = subscription.started_at if any(self.metrics[c].recurring for c in self.raw) else window.start
+        self.history = (
+            subscription.started_at if any(self.metrics[c].recurring for c in self.raw) else window.start
+        )
         if self.raw:
-            self.event_spans.append(UsageSpan(self.key, *owner, self.raw, min(self.history, window.start), window.end))
+            self.event_spans.append(
+                UsageSpan(self.key, *owner, self.raw, min(self.history, window.start), window.end)
+            )
         if self.rolled:
             first_hour = _hour_ceil(window.start)
             last_hour = window.end.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
