@@ -10,11 +10,13 @@ from strawberry.schema.config import StrawberryConfig
 
 from graph import input_checks
 from graph.analytics_queries import AnalyticsQueries
+from graph.bank_queries import BankQueries
 from graph.billing_queries import BillingQueries
 from graph.catalog_queries import CatalogQueries
 from graph.errors import MaskUnexpectedErrors
 from graph.metrics import OperationMetrics
 from graph.mutations.access import AccessMutations
+from graph.mutations.bank_statements import BankStatementMutations
 from graph.mutations.billing import BillingMutations
 from graph.mutations.catalog import CatalogMutations
 from graph.mutations.credits import CreditMutations
@@ -43,7 +45,15 @@ class ValueVerseSchema(strawberry.Schema):
 
 
 @strawberry.type
-class Query(AccessQueries, CatalogQueries, BillingQueries, AnalyticsQueries, WebhookQueries, TestClockQueries):
+class Query(
+    AccessQueries,
+    CatalogQueries,
+    BillingQueries,
+    AnalyticsQueries,
+    WebhookQueries,
+    TestClockQueries,
+    BankQueries,
+):
     pass
 
 
@@ -60,6 +70,7 @@ class Mutation(
     TestClockMutations,
     PaymentMutations,
     WebhookMutations,
+    BankStatementMutations,
 ):
     pass
 

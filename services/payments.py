@@ -24,6 +24,10 @@ from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from stdnum import bic as bic_code
+from stdnum import iban as iban_number
+from stdnum.exceptions import ValidationError
+from stdnum.us import rtn as routing_number
 
 from db.models import (
     Customer,
@@ -136,6 +140,9 @@ class PaymentCode(StrEnum):
     PAYMENT_NOT_FOUND = "PAYMENT_NOT_FOUND"
     PAYMENT_PROCESSING = "PAYMENT_PROCESSING"
     REFUND_FAILED = "REFUND_FAILED"
+    INVALID_IBAN = "INVALID_IBAN"
+    INVALID_BIC = "INVALID_BIC"
+    INVALID_ROUTING_NUMBER = "INVALID_ROUTING_NUMBER"
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,30 @@ class ProviderCredentials:
     bic: str | None = None
     account_number: str | None = None
     routing_number: str | None = None
+
+
+def bank_account_numbers(credentials: ProviderCredentials) -> dict[str, str | None]:
+    """The wire account's numbers, checked (IBAN and ABA routing check digits, BIC shape) and compacted."""
+    checks = (
+        ("iban", "iban", credentials.iban, iban_number, PaymentCode.INVALID_IBAN),
+        ("bic", "bic", credentials.bic, bic_code, PaymentCode.INVALID_BIC),
+        (
+            "routingNumber",
+            "routingNumber",
+            credentials.routing_number,
+            routing_number,
+            PaymentCode.INVALID_ROUTING_NUMBER,
+        ),
+    )
+    numbers: dict[str, str | None] = {}
+    for key, field, value, check, code in checks:
+        text = (value or "").strip()
+        try:
+            numbers[key] = check.validate(text) if text else None
+        except ValidationError as error:
+            raise Invalid(f"{field} {text!r} is not valid: {error}", field=(field,), code=code) from None
+    numbers["accountNumber"] = (credentials.account_number or "").strip() or None
+    return numbers
 
 
 def _context(organization_id: uuid.UUID, provider: str) -> str:
@@ -204,12 +235,9 @@ async def configure_provider(
         secrets = {
             "accountHolder": _required(credentials.account_holder, "accountHolder"),
             "bankName": _required(credentials.bank_name, "bankName"),
-            "iban": credentials.iban,
-            "bic": credentials.bic,
-            "accountNumber": credentials.account_number,
-            "routingNumber": credentials.routing_number,
+            **bank_account_numbers(credentials),
         }
-        account = credentials.iban or credentials.account_number
+        account = secrets["iban"] or secrets["accountNumber"]
         if not account:
             raise Invalid("an iban or an accountNumber is required", field=("iban",), code=CommonCode.REQUIRED)
         mode, last4 = "LIVE", "".join(ch for ch in account if ch.isalnum())[-4:]
@@ -887,6 +915,7 @@ async def apply_provider_event(
         return WebhookOutcome.APPLIED
     payment = await repo.payment_by_provider_id(attempt.provider, event.payment_id) if event.payment_id else None
     now = uow.clock.now()
+    taken_back = False
     if event.type is ProviderEventType.PAYMENT_SUCCEEDED:
         if attempt.status == "SUCCEEDED" and payment is not None and payment.status == PaymentState.SUCCEEDED.value:
             return WebhookOutcome.IGNORED
@@ -924,6 +953,13 @@ async def apply_provider_event(
             payment.status, payment.paid_at = PaymentState.SUCCEEDED.value, now
             payment.provider_charge_id = payment.provider_charge_id or event.charge_id
         latest: AttemptOutcome | None = AttemptOutcome.SUCCEEDED
+    elif event.type is ProviderEventType.PAYMENT_FAILED and payment is not None and _settled_debit(payment):
+        # A bank debit that settled fails after all (an ACH return reported as a failure, e.g. R01): taken back.
+        # Cards never fail once succeeded: a late payment_failed of a card is an earlier try's, delivered late.
+        payment.status, taken_back = PaymentState.RETURNED.value, True
+        attempt.decline_code = event.decline_code or attempt.decline_code
+        attempt.failure_message = event.message or attempt.failure_message
+        latest = AttemptOutcome.FAILED
     elif event.type is ProviderEventType.PAYMENT_FAILED:
         if attempt.status not in ("PROCESSING", "REQUIRES_ACTION"):
             return WebhookOutcome.IGNORED
@@ -936,7 +972,9 @@ async def apply_provider_event(
     elif event.type is ProviderEventType.PAYMENT_RETURNED:
         if payment is None or payment.status != PaymentState.SUCCEEDED.value:
             return WebhookOutcome.IGNORED
-        payment.status = PaymentState.RETURNED.value
+        payment.status, taken_back = PaymentState.RETURNED.value, True
+        attempt.decline_code = event.decline_code or attempt.decline_code
+        attempt.failure_message = event.message or attempt.failure_message
         latest = AttemptOutcome.FAILED
     elif event.type is ProviderEventType.PAYMENT_REFUNDED:
         if payment is None or event.amount is None:
@@ -953,8 +991,39 @@ async def apply_provider_event(
         invoice.id,
         after={"eventId": event.id, "attempt": attempt.number, "status": attempt.status},
     )
+    if taken_back:
+        await reopen_taken_back(uow, actor, invoice, reason=event.decline_code, event_id=event.id)
     await settle(uow, actor, invoice, latest)
     return WebhookOutcome.APPLIED
+
+
+def _settled_debit(payment: Payment) -> bool:
+    return payment.status == PaymentState.SUCCEEDED.value and payment.method == "us_bank_account"
+
+
+async def reopen_taken_back(
+    uow: UnitOfWork, actor: Actor, invoice: Invoice, *, reason: str | None, event_id: str | None
+) -> None:
+    """A payment of the invoice was taken back by the payer's bank (ACH return, lost dispute): amountPaid drops,
+    paymentStatus is FAILED and a PAID invoice that is no longer paid in full is OPEN again (collectable, dunned)."""
+    before = invoice_view(invoice)
+    await refresh_payment_status(uow, invoice, AttemptOutcome.FAILED)
+    if invoice.status == InvoiceStatus.PAID.value and invoice.paid_minor < invoice.amount_due_minor:
+        await move_invoice(uow, actor, invoice, InvoiceStatus.OPEN, action=None, payment_taken_back=True)
+        await audit.record(
+            uow,
+            actor,
+            "invoice.reopened",
+            "invoice",
+            invoice.id,
+            before=before,
+            after={
+                **invoice_view(invoice),
+                "amountPaidMinor": invoice.paid_minor,
+                "reason": reason,
+                "eventId": event_id,
+            },
+        )
 
 
 def _stub_request(attempt: PaymentAttempt) -> ChargeRequest:

@@ -56,6 +56,7 @@ FROM_AUDIT: dict[str, str] = {
     "invoice.paid": "invoice.paid",
     "invoice.voided": "invoice.voided",
     "invoice.uncollectible": "invoice.uncollectible",
+    "invoice.reopened": "invoice.payment_failed",  # its payment taken back by the bank (ACH return)
     "credit_note.created": "credit_note.created",
     "customer.created": "customer.created",
     "customer.updated": "customer.updated",

@@ -1,6 +1,7 @@
 """SQLAlchemy models, one module per aggregate."""
 
 from db.models.audit import AuditEntry
+from db.models.bank import BankTransaction
 from db.models.base import Base
 from db.models.catalog import BillableMetric, Charge, Plan
 from db.models.credits import AppliedCoupon, Coupon, CreditNote, CreditNoteItem, Wallet, WalletTransaction
@@ -25,6 +26,7 @@ __all__ = [
     "ApiKey",
     "AppliedCoupon",
     "AuditEntry",
+    "BankTransaction",
     "Base",
     "BillableMetric",
     "Charge",
