@@ -19,6 +19,7 @@ from graph.mutations.billing import BillingMutations
 from graph.mutations.catalog import CatalogMutations
 from graph.mutations.credits import CreditMutations
 from graph.mutations.customers import CustomerMutations
+from graph.mutations.dunning import DunningMutations, DunningQueries
 from graph.mutations.organization import OrganizationMutations
 from graph.mutations.payments import PaymentMutations
 from graph.mutations.subscriptions import SubscriptionMutations
@@ -42,7 +43,7 @@ class ValueVerseSchema(strawberry.Schema):
 
 
 @strawberry.type
-class Query(AccessQueries, CatalogQueries, BillingQueries, AnalyticsQueries, WebhookQueries):
+class Query(AccessQueries, CatalogQueries, BillingQueries, AnalyticsQueries, WebhookQueries, DunningQueries):
     pass
 
 
@@ -58,6 +59,7 @@ class Mutation(
     CreditMutations,
     TestClockMutations,
     PaymentMutations,
+    DunningMutations,
     WebhookMutations,
 ):
     pass

@@ -9,6 +9,8 @@ from db.models.invoice import Invoice, InvoiceLine, InvoiceNumberSequence, TaxRa
 from db.models.organization import ApiKey, Organization, OrganizationMode, Role, StaffSession, StaffUser
 from db.models.outbox import outbox
 from db.models.payments import (
+    DunningCampaign,
+    EmailDelivery,
     Payment,
     PaymentAttempt,
     PaymentMethod,
@@ -32,6 +34,8 @@ __all__ = [
     "CreditNote",
     "CreditNoteItem",
     "Customer",
+    "DunningCampaign",
+    "EmailDelivery",
     "Invoice",
     "InvoiceLine",
     "InvoiceNumberSequence",
