@@ -3,7 +3,7 @@
 A use case says what happened (`queue(uow, kind, invoice, n)`): a `send_email` job is queued after commit with
 a deterministic id (`email:<kind>:<invoice>:<n>`), so a second dispatch of the outbox row queues nothing. The
 job renders the Jinja2 templates of `services/email_templates/` (plain text and HTML) and sends through
-`integrations.email.Mailer` (no SMTP_URL: logged, not sent); the email is noted in `email_deliveries` under
+`integrations.email.Mailer` (no SMTP_URL: logged, not sent); a sent email is noted in `email_deliveries` under
 its key, so a job that runs again sends nothing more. Links that leave the system start at PUBLIC_URL.
 
 Kinds: INVOICE_ISSUED (the PDF attached), PAYMENT_RECEIPT, PAYMENT_FAILED (a link to fix the payment method),
@@ -166,7 +166,7 @@ async def send(db: Database, config: EmailConfig, organization_id: uuid.UUID, ke
             headers={"X-ValueVerse-Invoice": str(invoice.id), "X-ValueVerse-Email": kind.value},
         )
     )
-    if result.sent or result.logged_only:
+    if result.sent:  # a logged email (no SMTP_URL) is not noted: logging it again harms nobody
         async with db.unit_of_work() as uow:
             await DunningRepository(uow.session, organization_id).keep_email(
                 {

@@ -414,6 +414,7 @@ async def _plan_attempt(
                 "status": "PENDING",
                 "amount_minor": amount,
                 "currency": invoice.currency,
+                "created_at": uow.clock.now(),  # a test clock's moment for its customers
             }
         )
     return _Planned(number, request, method.provider)
