@@ -21,6 +21,7 @@ from graph.mutations.billing import BillingMutations
 from graph.mutations.catalog import CatalogMutations
 from graph.mutations.credits import CreditMutations
 from graph.mutations.customers import CustomerMutations
+from graph.mutations.dunning import DunningMutations, DunningQueries
 from graph.mutations.organization import OrganizationMutations
 from graph.mutations.payments import PaymentMutations
 from graph.mutations.subscriptions import SubscriptionMutations
@@ -53,6 +54,7 @@ class Query(
     WebhookQueries,
     TestClockQueries,
     BankQueries,
+    DunningQueries,
 ):
     pass
 
@@ -69,6 +71,7 @@ class Mutation(
     CreditMutations,
     TestClockMutations,
     PaymentMutations,
+    DunningMutations,
     WebhookMutations,
     BankStatementMutations,
 ):

@@ -62,6 +62,7 @@ from domain.payments import (
     check_refund,
     invoice_payment_status,
 )
+from integrations.clock import Clock
 from integrations.payments import stripe as stripe_gateway
 from integrations.payments.base import (
     ChargeRequest,
@@ -76,7 +77,7 @@ from integrations.payments.base import (
     RefundStatus,
 )
 from integrations.payments.config import PaymentConfig
-from services import audit, credits, paypal_payments
+from services import audit, credits, dunning, paypal_payments
 from services.actors import Actor, system_actor
 from services.errors import CommonCode, Invalid, NotFound, Resource, found
 from services.invoice_state import announce_invoice, invoice_view, move_invoice
@@ -479,6 +480,7 @@ async def _plan_attempt(
                 "status": "PENDING",
                 "amount_minor": amount,
                 "currency": invoice.currency,
+                "created_at": uow.clock.now(),  # a test clock's moment for its customers
             }
         )
     return _Planned(number, request, method.provider)
@@ -563,6 +565,7 @@ async def settle(uow: UnitOfWork, actor: Actor, invoice: Invoice, latest: Attemp
         await credits.release_paid_credits(uow, actor, invoice)
     else:
         announce_invoice(uow, invoice)
+    await dunning.after_settle(uow, actor, invoice, latest)  # retries, final action, recovery, emails
 
 
 async def collect(
@@ -572,19 +575,20 @@ async def collect(
     invoice_id: uuid.UUID,
     *,
     attempt: int | None = None,
+    clock: Clock | None = None,
 ) -> bool:
     """Charge an open invoice's amount due with the customer's default payment method: one attempt, recorded.
 
     The provider is called between two transactions (no lock is held while it answers). The attempt's
     row is unique per (invoice, number) and carries the idempotency key, so a job run twice, or two
     collections at once, charge once: the provider answers a repeated key with its first answer.
-    Returns whether a charge was sent."""
+    Returns whether a charge was sent. `clock`: the time the attempt is made at (a test clock's moment)."""
     org = actor.organization_id
     return_url = f"{config.public_url}/invoices/{invoice_id}/paid" if config.public_url else None
     async with db.read() as session:  # most finalized invoices of a billing run have no card to charge: no lock
         if not await PaymentRepository(session, org).invoice_has_payment_method(invoice_id):
             return False
-    async with db.unit_of_work() as uow:
+    async with db.unit_of_work(clock=clock) as uow:
         planned = await _plan_attempt(uow, org, invoice_id, attempt, return_url)
     if planned is None:
         return False
@@ -607,7 +611,7 @@ async def collect(
             result = await gateway.charge(planned.request)
         finally:
             await gateway.aclose()
-    async with db.unit_of_work() as uow:
+    async with db.unit_of_work(clock=clock) as uow:
         await _apply_result(uow, actor, org, invoice_id, planned, result)
     return True
 

@@ -156,6 +156,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             scheduled=settings.worker_cron,
             payments=settings.payment_config(),
             webhooks=settings.webhook_config(),
+            email=settings.email_config(),
         )
     return 0
 

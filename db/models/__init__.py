@@ -10,6 +10,8 @@ from db.models.invoice import Invoice, InvoiceLine, InvoiceNumberSequence, TaxRa
 from db.models.organization import ApiKey, Organization, OrganizationMode, Role, StaffSession, StaffUser
 from db.models.outbox import outbox
 from db.models.payments import (
+    DunningCampaign,
+    EmailDelivery,
     Payment,
     PaymentAttempt,
     PaymentMethod,
@@ -34,6 +36,8 @@ __all__ = [
     "CreditNote",
     "CreditNoteItem",
     "Customer",
+    "DunningCampaign",
+    "EmailDelivery",
     "Invoice",
     "InvoiceLine",
     "InvoiceNumberSequence",

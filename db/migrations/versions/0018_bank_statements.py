@@ -1,7 +1,7 @@
 """bank statements: one row per imported statement line (matched to a payment, or kept for review)
 
 Revision ID: 0018
-Revises: 0016 (to be re-chained to 0017 — the dunning migration — when both branches are merged)
+Revises: 0017
 Create Date: 2026-12-02 12:40:00.000000
 
 """
@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 # revision identifiers, used by Alembic.
 revision: str = "0018"
 # NOTE: 0017 (dunning) is written on another branch; at merge this must become "0017".
-down_revision: str | Sequence[str] | None = "0016"
+down_revision: str | Sequence[str] | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
