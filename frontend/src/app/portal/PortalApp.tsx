@@ -32,7 +32,8 @@ type Phase =
   | { kind: "refused"; message: string }
   | { kind: "failed"; error: ApiError }
   | { kind: "ready"; token: string; info: PortalInfo }
-  | { kind: "ended"; message: string };
+  | { kind: "ended"; message: string }
+  | { kind: "forgotten" };
 
 const ASK_AGAIN = "Ask your supplier for a new portal link.";
 
@@ -84,7 +85,12 @@ export function PortalApp() {
     setPhase({ kind: "ended", message });
   }, []);
 
-  if (phase.kind === "ready") return <Portal token={phase.token} info={phase.info} onEnd={end} />;
+  const forget = useCallback(() => {
+    forgetToken();
+    setPhase({ kind: "forgotten" });
+  }, []);
+
+  if (phase.kind === "ready") return <Portal token={phase.token} info={phase.info} onEnd={end} onForget={forget} />;
   return (
     <main id="main" className="centered portal-gate">
       <h1>Customer portal</h1>
@@ -102,6 +108,11 @@ export function PortalApp() {
           </p>
           <p>{ASK_AGAIN}</p>
         </div>
+      ) : null}
+      {phase.kind === "forgotten" ? (
+        <p className="notice info" role="status">
+          This device no longer holds your portal link. To come back, open the link again (while it is valid).
+        </p>
       ) : null}
       {phase.kind === "failed" ? (
         <div className="notice error" role="alert">
@@ -127,7 +138,17 @@ function sentence(message: string): string {
   return text ? text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? "" : ".") : "";
 }
 
-function Portal({ token, info, onEnd }: { token: string; info: PortalInfo; onEnd: (message: string) => void }) {
+function Portal({
+  token,
+  info,
+  onEnd,
+  onForget,
+}: {
+  token: string;
+  info: PortalInfo;
+  onEnd: (message: string) => void;
+  onForget: () => void;
+}) {
   const [liveStatus, setLiveStatus] = useState<LiveStatus | null>(null);
   const clientRef = useRef<Client | null>(null);
 
@@ -196,7 +217,11 @@ function Portal({ token, info, onEnd }: { token: string; info: PortalInfo; onEnd
           </div>
           <span className="whoami">Link valid until {formatDateTime(info.expiresAt)}</span>
           <ThemeSelect />
-          <button type="button" className="secondary" onClick={() => logout("You closed it on this device.")}>
+          <button type="button" className="secondary" onClick={() => {
+              void clientRef.current?.dispose();
+              clientRef.current = null;
+              onForget();
+            }}>
             Forget this link
           </button>
         </header>
