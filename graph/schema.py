@@ -24,6 +24,7 @@ from graph.mutations.customers import CustomerMutations
 from graph.mutations.dunning import DunningMutations, DunningQueries
 from graph.mutations.organization import OrganizationMutations
 from graph.mutations.payments import PaymentMutations
+from graph.mutations.portal import PortalMutations
 from graph.mutations.subscriptions import SubscriptionMutations
 from graph.mutations.test_clocks import TestClockMutations
 from graph.mutations.usage import UsageMutations
@@ -74,6 +75,7 @@ class Mutation(
     DunningMutations,
     WebhookMutations,
     BankStatementMutations,
+    PortalMutations,
 ):
     pass
 

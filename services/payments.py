@@ -617,12 +617,16 @@ async def collect(
 
 
 async def collect_now(db: Database, config: PaymentConfig, actor: Actor, invoice_id: uuid.UUID) -> Invoice:
-    """`collectInvoice`: charge an open invoice now (also a manual retry), or say why it cannot be."""
+    """`collectInvoice`: charge an open invoice now (also a manual retry), or say why it cannot be.
+
+    A customer portal link may pay its own customer's invoices: any other invoice is not found for it."""
     async with db.read() as session:
         invoice = found(
             await InvoiceRepository(session, actor.organization_id).get(invoice_id),
             NotFound(Resource.INVOICE, field=("id",)),
         )
+        if actor.is_portal and invoice.customer_id != actor.customer_id:
+            raise NotFound(Resource.INVOICE, field=("id",))
         if not _is_open_for_collection(invoice) or invoice.amount_due_minor - invoice.paid_minor <= 0:
             raise Invalid(
                 f"the invoice is {invoice.status} with nothing to collect",
