@@ -241,7 +241,10 @@ export default function PaymentProvidersPage() {
               accountNumber: trim(wire.accountNumber),
               routingNumber: trim(wire.routingNumber),
             })}
-            onSaved={() => refetch()}
+            onSaved={() => {
+              setWire({ accountHolder: "", bankName: "", iban: "", bic: "", accountNumber: "", routingNumber: "" });
+              refetch();
+            }}
           >
             {(at) => (
               <>
