@@ -108,7 +108,9 @@ async def test_wire_bank_details_are_configured_and_the_stripe_webhook_url_is_sh
     await page.get_by_role("link", name="Payment providers").click()
     await expect(page.get_by_text("No provider is configured yet.")).to_be_visible()
     webhook_url = page.locator("#stripe-webhook-url")
-    await expect(webhook_url).to_have_value(re.compile(rf"^http://127\.0\.0\.1:\d+/webhooks/stripe/{shop.organization_id}$"))
+    await expect(webhook_url).to_have_value(
+        re.compile(rf"^http://127\.0\.0\.1:\d+/webhooks/stripe/{shop.organization_id}$")
+    )
 
     await page.get_by_role("button", name="Save Wire settings").click()  # nothing filled: at the fields
     await expect(page.locator("#wire-account-holder-error")).to_be_visible()
@@ -188,8 +190,13 @@ async def test_an_api_key_is_shown_once_and_works_and_a_viewer_sees_less(
 
 async def test_a_payment_is_recorded_on_an_invoice_then_partly_refunded(page: Page, shop: Tenant, stack: Stack) -> None:
     api = Api(stack.graphql_url, shop.api_key)
-    await api(CUSTOMER, input={"externalId": "umbrella", "name": "Umbrella Corp", "email": "ap@umbrella.example", "currency": "USD"})
-    created = (await api(ONE_OFF, input={"customerExternalId": "umbrella", "lines": [{"description": "Onboarding", "amount": "300"}]}))
+    await api(
+        CUSTOMER,
+        input={"externalId": "umbrella", "name": "Umbrella Corp", "email": "ap@umbrella.example", "currency": "USD"},
+    )
+    created = await api(
+        ONE_OFF, input={"customerExternalId": "umbrella", "lines": [{"description": "Onboarding", "amount": "300"}]}
+    )
     invoice = created["createOneOffInvoice"]["invoice"]
     assert invoice["status"] == "OPEN", created
 
