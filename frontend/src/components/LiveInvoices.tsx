@@ -74,7 +74,8 @@ export function LiveInvoices() {
         </p>
       ) : null}
       {entries.length === 0 ? <p className="state">Nothing yet since this page opened: the latest {KEEP} invoice changes will be listed here.</p> : null}
-      <ol className="feed" role="log" aria-live="polite" aria-label="Invoice changes, newest first">
+      <div role="log" aria-live="polite" aria-label="Invoice changes, newest first">
+        <ol className="feed">
           {entries.map(({ key, at, invoice }) => (
             <li key={key}>
               <span className="muted">{formatDateTime(at)}</span>
@@ -87,7 +88,8 @@ export function LiveInvoices() {
               </span>
             </li>
           ))}
-      </ol>
+        </ol>
+      </div>
     </section>
   );
 }

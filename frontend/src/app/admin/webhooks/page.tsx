@@ -134,7 +134,7 @@ function NewEndpointForm({ onCreated }: { onCreated(url: string, secret: string)
           aria-describedby={describedBy("endpoint-url", true, at("url"))}
         />
       </Field>
-      <fieldset aria-describedby={describedBy("endpoint-types", true, typesError)} aria-invalid={!!typesError}>
+      <fieldset aria-describedby={describedBy("endpoint-types", true, typesError)}>
         <legend>Event types</legend>
         <p className="hint muted" id="endpoint-types-hint">
           What this endpoint is sent. Those marked “later” are accepted now and sent once collection and dunning emit them.
