@@ -86,3 +86,24 @@ export function addDecimals(...values: string[]): string {
   const fraction = scale ? `.${digits.slice(digits.length - scale)}` : "";
   return `${negative ? "-" : ""}${whole}${fraction}`;
 }
+
+/** a − b for exact decimal strings ("49.00" − "20" → "29.00"), with no float in between. */
+export function subtractDecimal(a: string, b: string): string {
+  const scale = Math.max(decimals(a), decimals(b));
+  const difference = scaled(a, scale) - scaled(b, scale);
+  const negative = difference < BigInt(0);
+  const digits = (negative ? -difference : difference).toString().padStart(scale + 1, "0");
+  const whole = digits.slice(0, digits.length - scale);
+  const fraction = scale ? `.${digits.slice(digits.length - scale)}` : "";
+  return `${negative ? "-" : ""}${whole}${fraction}`;
+}
+
+function decimals(value: string): number {
+  const point = value.indexOf(".");
+  return point < 0 ? 0 : value.length - point - 1;
+}
+
+function scaled(value: string, scale: number): bigint {
+  const [whole, fraction = ""] = value.trim().split(".");
+  return BigInt(whole + fraction.padEnd(scale, "0"));
+}
