@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from tests.graph.catalog_helpers import customer
-from tests.graph.test_paypal_payments import orders_at_fake, paypal_tenant
 from tests.graph.test_payments import invoice_of, settled, stripe_with_webhooks
+from tests.graph.test_paypal_payments import orders_at_fake, paypal_tenant
 from tests.stack import start_api
 
 SETUP = """mutation($input: PaymentSetupSessionInput!) { createPaymentSetupSession(input: $input) {
