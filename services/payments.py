@@ -13,14 +13,12 @@ what a provider's answer means for the invoice's collection.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -81,6 +79,7 @@ from services import audit, credits, dunning, paypal_payments
 from services.actors import Actor, system_actor
 from services.errors import CommonCode, Invalid, NotFound, Resource, found
 from services.invoice_state import announce_invoice, invoice_view, move_invoice
+from services.provider_credentials import open_credentials, seal_credentials
 
 _OUTCOMES = {
     ChargeStatus.SUCCEEDED: AttemptOutcome.SUCCEEDED,
@@ -189,10 +188,6 @@ def bank_account_numbers(credentials: ProviderCredentials) -> dict[str, str | No
     return numbers
 
 
-def _context(organization_id: uuid.UUID, provider: str) -> str:
-    return f"payment_provider_config:{organization_id}:{provider}"
-
-
 def _required(value: str | None, field: str) -> str:
     if not value or not value.strip():
         raise Invalid(f"{field} is required", field=(field,), code=CommonCode.REQUIRED)
@@ -249,7 +244,7 @@ async def configure_provider(
             code=PaymentCode.PROVIDER_NOT_SUPPORTED,
         )
     repo = PaymentRepository(uow.session, actor.organization_id)
-    sealed = config.box.seal(json.dumps(secrets), context=_context(actor.organization_id, provider.value))
+    sealed = seal_credentials(config, actor.organization_id, provider.value, secrets)
     row = await repo.provider_config(provider.value, for_update=True)
     before = None if row is None else {"provider": row.provider, "mode": row.mode, "last4": row.last4}
     if row is None:
@@ -264,10 +259,6 @@ async def configure_provider(
         uow, actor, "payment_provider.configured", "payment_provider_config", row.id, before=before, after=after
     )
     return row
-
-
-def open_credentials(config: PaymentConfig, row: PaymentProviderConfig) -> dict[str, Any]:
-    return json.loads(config.box.open(row.credentials, context=_context(row.organization_id, row.provider)))
 
 
 def build_gateway(config: PaymentConfig, row: PaymentProviderConfig) -> PaymentGateway:

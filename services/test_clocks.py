@@ -348,7 +348,13 @@ class WebhookDeliveries:
 # In the order they run at one moment, as the worker would: usage checked, periods billed, drafts finalized,
 # then what is due for collection (a period's invoice charged at the moment it is finalized), and what all of
 # those raised told to the organization's webhook endpoints.
-DUE_SOURCES: list[DueSource] = [UsageThresholds(), BillingDates(), DraftGracePeriods(), Collection(), WebhookDeliveries()]
+DUE_SOURCES: list[DueSource] = [
+    UsageThresholds(),
+    BillingDates(),
+    DraftGracePeriods(),
+    Collection(),
+    WebhookDeliveries(),
+]
 
 
 # ---- advance ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from stdnum import iban, iso11649
 from db.repositories.payments import PaymentRepository
 from domain.payments import PaymentProvider
 from integrations.payments.config import PaymentConfig
-from services.payments import open_credentials
+from services.provider_credentials import open_credentials
 
 
 @dataclass(frozen=True)
