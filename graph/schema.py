@@ -21,6 +21,7 @@ from graph.mutations.credits import CreditMutations
 from graph.mutations.customers import CustomerMutations
 from graph.mutations.organization import OrganizationMutations
 from graph.mutations.payments import PaymentMutations
+from graph.mutations.second_factor import SecondFactorMutations
 from graph.mutations.subscriptions import SubscriptionMutations
 from graph.mutations.test_clocks import TestClockMutations
 from graph.mutations.usage import UsageMutations
@@ -60,6 +61,7 @@ class Mutation(
     TestClockMutations,
     PaymentMutations,
     WebhookMutations,
+    SecondFactorMutations,
 ):
     pass
 

@@ -6,7 +6,16 @@ from db.models.catalog import BillableMetric, Charge, Plan
 from db.models.credits import AppliedCoupon, Coupon, CreditNote, CreditNoteItem, Wallet, WalletTransaction
 from db.models.customer import Customer
 from db.models.invoice import Invoice, InvoiceLine, InvoiceNumberSequence, TaxRate, TaxRateAssignment
-from db.models.organization import ApiKey, Organization, OrganizationMode, Role, StaffSession, StaffUser
+from db.models.organization import (
+    ApiKey,
+    Organization,
+    OrganizationMode,
+    Role,
+    StaffRecoveryCode,
+    StaffSecondFactor,
+    StaffSession,
+    StaffUser,
+)
 from db.models.outbox import outbox
 from db.models.payments import (
     Payment,
@@ -45,6 +54,8 @@ __all__ = [
     "ProviderCustomer",
     "ProviderEventReceipt",
     "Role",
+    "StaffRecoveryCode",
+    "StaffSecondFactor",
     "StaffSession",
     "StaffUser",
     "Subscription",
