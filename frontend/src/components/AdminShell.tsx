@@ -19,6 +19,7 @@ export const NAV: NavItem[] = [
   { href: "/admin/plans", label: "Plans", needs: "VIEWER", sections: ["/admin/plans", "/admin/plan"] },
   { href: "/admin/metrics", label: "Billable metrics", needs: "VIEWER", sections: ["/admin/metrics"] },
   { href: "/admin/audit", label: "Audit log", needs: "FINANCE", sections: ["/admin/audit"] },
+  { href: "/admin/security", label: "Security", needs: "VIEWER", sections: ["/admin/security"] },
   { href: "/graphql", label: "GraphiQL", needs: "VIEWER", sections: [], external: true },
 ];
 
