@@ -127,8 +127,8 @@ async def login(
         )
     user = matching[0]
     async with db.read() as session:
-        second_factor = bool(await confirmed_second_factor_users(session, [user.id]))
-    if second_factor:
+        challenged = bool(await confirmed_second_factor_users(session, [user.id]))
+    if challenged:
         now = db.clock.now()
         until = now + timedelta(seconds=CHALLENGE_SECONDS)
         return SecondFactorRequired(_challenge(config, user, now, until, expires_in_seconds), user, until)
