@@ -55,7 +55,7 @@ async def test_totp_enrol_then_sign_in_with_a_code_and_with_a_recovery_code(
     qr = page.get_by_role("img", name="QR code of your second-factor secret")
     await expect(qr).to_be_visible()
     assert (await qr.get_attribute("src") or "").startswith("data:image/svg+xml")
-    secret = (await page.get_by_label("Secret").inner_text()).strip()
+    secret = (await page.get_by_test_id("secret").inner_text()).strip()
     totp = pyotp.TOTP(secret)
     if found := await _serious_violations(page, axe_source):
         violations["enrolment"] = found

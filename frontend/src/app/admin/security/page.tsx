@@ -309,7 +309,7 @@ export default function SecurityPage() {
               <img className="qr" src={enrolment.qrCodeSvg} alt="QR code of your second-factor secret" width={220} height={220} />
               <p>
                 Or type this secret into the app (shown only now):{" "}
-                <code className="secret" aria-label="Secret">
+                <code className="secret" data-testid="secret">
                   {enrolment.secret}
                 </code>
               </p>
