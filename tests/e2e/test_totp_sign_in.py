@@ -61,7 +61,7 @@ async def test_totp_enrol_then_sign_in_with_a_code_and_with_a_recovery_code(
         violations["enrolment"] = found
     await page.get_by_label("Authentication code").fill(wrong_code(totp))
     await page.get_by_role("button", name="Turn on the second factor").click()
-    await expect(page.get_by_role("alert")).to_contain_text("the code is wrong")
+    await expect(page.locator(".notice.error")).to_contain_text("the code is wrong")
     await page.get_by_label("Authentication code").fill(totp.now())
     await page.get_by_role("button", name="Turn on the second factor").click()
     codes = page.get_by_role("list", name="Recovery codes").get_by_role("listitem")
@@ -83,7 +83,7 @@ async def test_totp_enrol_then_sign_in_with_a_code_and_with_a_recovery_code(
         violations["challenge"] = found
     await code_field.fill(wrong_code(totp))
     await code_field.press("Enter")
-    await expect(page.get_by_role("alert")).to_contain_text("the code is wrong")
+    await expect(page.locator(".notice.error")).to_contain_text("the code is wrong")
     # The code that turned the factor on is spent; the next step's is within the accepted drift.
     await code_field.fill(totp.at(time.time() + 30))
     await page.get_by_role("button", name="Verify and sign in").click()
@@ -106,7 +106,7 @@ async def test_totp_enrol_then_sign_in_with_a_code_and_with_a_recovery_code(
     await page.get_by_role("button", name="Use a recovery code").click()
     await page.get_by_label("Recovery code").fill(recovery[0])
     await page.get_by_role("button", name="Verify and sign in").click()
-    await expect(page.get_by_role("alert")).to_contain_text(re.compile("used already|wrong"))
+    await expect(page.locator(".notice.error")).to_contain_text(re.compile("used already|wrong"))
     await context.close()
     assert offline.foreign == [], offline.foreign
     assert violations == {}, violations
