@@ -12,6 +12,7 @@ from graph.dataloaders import Loaders
 from integrations.clock import Clock
 from integrations.live import LiveHub
 from integrations.payments.config import PaymentConfig
+from integrations.secrets import SecretBox
 from services.actors import Actor
 from services.auth import Authenticator, SessionConfig
 from services.rate_limits import LoginGuard, RateLimiter
@@ -31,6 +32,7 @@ class AppServices:
     recheck_seconds: float = 5.0  # how often a WebSocket's credentials are checked again
     payments: PaymentConfig | None = None  # sealed provider credentials and API bases (services/payments.py)
     webhooks: WebhookConfig | None = None  # outbound webhooks: the secrets' box, the private-target setting
+    secret_box: SecretBox | None = None  # seals staff users' second-factor secrets (services/second_factor.py)
 
 
 class Context:

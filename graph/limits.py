@@ -36,7 +36,7 @@ MAX_TOKENS = 3_000
 MAX_COMMENTS = 300
 ANONYMOUS_MAX_DOCUMENT_CHARS = 2_000
 ANONYMOUS_MAX_TOKENS = 100
-ANONYMOUS_ROOT_FIELDS = frozenset({"login", "__typename"})
+ANONYMOUS_ROOT_FIELDS = frozenset({"login", "completeLogin", "__typename"})
 
 # GraphQL operations, checked before graphql-core validates them (fragments expanded where spread).
 MAX_DEPTH = 12  # nested fields with selections; introspection's `ofType` wrappers do not count
@@ -216,6 +216,6 @@ def anonymous_refusal(query: object) -> str | None:
         for selection in definition.selection_set.selections:
             if not isinstance(selection, FieldNode) or selection.name.value not in ANONYMOUS_ROOT_FIELDS:
                 return ANONYMOUS_REFUSAL
-            if selection.name.value == "login" and definition.operation is not OperationType.MUTATION:
+            if selection.name.value != "__typename" and definition.operation is not OperationType.MUTATION:
                 return ANONYMOUS_REFUSAL
     return None

@@ -25,6 +25,7 @@ from graph.mutations.dunning import DunningMutations, DunningQueries
 from graph.mutations.organization import OrganizationMutations
 from graph.mutations.payments import PaymentMutations
 from graph.mutations.portal import PortalMutations
+from graph.mutations.second_factor import SecondFactorMutations
 from graph.mutations.subscriptions import SubscriptionMutations
 from graph.mutations.test_clocks import TestClockMutations
 from graph.mutations.usage import UsageMutations
@@ -76,6 +77,7 @@ class Mutation(
     WebhookMutations,
     BankStatementMutations,
     PortalMutations,
+    SecondFactorMutations,
 ):
     pass
 

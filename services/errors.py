@@ -98,6 +98,13 @@ class AccessCode(StrEnum):
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
     ORGANIZATION_REQUIRED = "ORGANIZATION_REQUIRED"
     NOT_A_SESSION = "NOT_A_SESSION"
+    SECOND_FACTOR_ALREADY_ON = "SECOND_FACTOR_ALREADY_ON"
+    SECOND_FACTOR_NOT_STARTED = "SECOND_FACTOR_NOT_STARTED"
+    SECOND_FACTOR_NOT_ON = "SECOND_FACTOR_NOT_ON"
+    SECOND_FACTOR_REQUIRED = "SECOND_FACTOR_REQUIRED"  # neither a code nor a recovery code (or both)
+    INVALID_SECOND_FACTOR = "INVALID_SECOND_FACTOR"  # the code or recovery code is wrong
+    SECOND_FACTOR_REUSED = "SECOND_FACTOR_REUSED"  # a code of a step already used (replay)
+    INVALID_CHALLENGE = "INVALID_CHALLENGE"  # the login challenge is expired, forged or spent
 
 
 class OrganizationCode(StrEnum):

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import jwt
+
 from db.models import Role, StaffSession, StaffUser
-from db.repositories.organizations import StaffSessionRepository, find_staff_users_by_email
+from db.repositories.organizations import (
+    StaffSessionRepository,
+    StaffUserRepository,
+    confirmed_second_factor_users,
+    find_staff_users_by_email,
+)
 from db.session import Database, UnitOfWork
-from services import audit
+from integrations.secrets import SecretBox
+from services import audit, second_factor
 from services.actors import Actor
 from services.auth import (
     SessionConfig,
@@ -32,7 +41,7 @@ MAX_USER_AGENT_LENGTH = 400
 class LoginRefused(Invalid):
     """Too many failed logins for this email or from this address: wait, then try again."""
 
-    def __init__(self, verdict: LoginVerdict, now: datetime) -> None:
+    def __init__(self, verdict: LoginVerdict, now: datetime, field: tuple[str, ...] = ("email",)) -> None:
         self.retry_after_seconds = max(1, math.ceil(verdict.retry_after))
         until = (now + timedelta(seconds=self.retry_after_seconds)).strftime("%H:%M:%S UTC")
         if verdict.locked:
@@ -44,7 +53,7 @@ class LoginRefused(Invalid):
             message = (f"too many failed logins: wait {self.retry_after_seconds} s before the next attempt "
                        f"(after {until})")
             code = "LOGIN_THROTTLED"
-        super().__init__(message, field=("email",), code=code)
+        super().__init__(message, field=field, code=code)
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,18 @@ class LoggedIn:
     token: str
     user: StaffUser
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class SecondFactorRequired:
+    """The password was right and the user has a second factor: trade `challenge` and a code for a session."""
+
+    challenge: str
+    user: StaffUser
+    expires_at: datetime
+
+
+CHALLENGE_SECONDS = 300
 
 
 async def login(
@@ -66,8 +87,11 @@ async def login(
     user_agent: str | None = None,
     expires_in_seconds: int | None = None,
     request_id: str | None = None,
-) -> LoggedIn:
-    """A session for the staff user whose password matches; failures are counted, slowed, locked, audited."""
+) -> LoggedIn | SecondFactorRequired:
+    """A session for the staff user whose password matches; failures are counted, slowed, locked, audited.
+
+    A user with a second factor gets a challenge instead (good for CHALLENGE_SECONDS), and the attempt stays
+    counted by the brakes until the code is right too (`complete_login`)."""
     check_password_length(password)
     if expires_in_seconds is not None and not 1 <= expires_in_seconds <= config.ttl_seconds:
         raise Invalid(
@@ -94,14 +118,100 @@ async def login(
     if not matching:
         await _record_failure(db, guard, verdict, candidates, email, ip, user_agent, request_id)
         raise Invalid("email or password is wrong", field=("password",), code=AccessCode.INVALID_CREDENTIALS)
-    await guard.succeeded(email, ip)
     if len(matching) > 1:
+        await guard.succeeded(email, ip)
         raise Invalid(
             "this email belongs to several organizations: give organizationId",
             field=("organizationId",),
             code=AccessCode.ORGANIZATION_REQUIRED,
         )
     user = matching[0]
+    async with db.read() as session:
+        challenged = bool(await confirmed_second_factor_users(session, [user.id]))
+    if challenged:
+        now = db.clock.now()
+        until = now + timedelta(seconds=CHALLENGE_SECONDS)
+        return SecondFactorRequired(_challenge(config, user, now, until, expires_in_seconds), user, until)
+    await guard.succeeded(email, ip)
+    return await _open_session(db, config, user, ip, user_agent, expires_in_seconds, request_id)
+
+
+def _challenge(
+    config: SessionConfig, user: StaffUser, now: datetime, until: datetime, expires_in_seconds: int | None
+) -> str:
+    return jwt.encode(
+        {"sub": str(user.id), "org": str(user.organization_id), "iat": int(now.timestamp()),
+         "exp": int(until.timestamp()), "typ": "second_factor", "ttl": expires_in_seconds,
+         "jti": secrets.token_hex(8)},
+        config.secret_key,
+        algorithm="HS256",
+    )
+
+
+def _read_challenge(config: SessionConfig, token: str, now: datetime) -> tuple[uuid.UUID, uuid.UUID, int | None]:
+    """(user id, organization id, session lifetime asked for) of a challenge still good at `now`."""
+    refused = Invalid("the sign-in has expired or is not valid: log in with your password again",
+                      field=("challenge",), code=AccessCode.INVALID_CHALLENGE)
+    try:
+        # Expiry is checked by the injected clock below, not by the library's wall time.
+        claims = jwt.decode(token[:2000], config.secret_key, algorithms=["HS256"],
+                            options={"verify_exp": False, "verify_iat": False, "require": ["exp", "sub", "org"]})
+        if claims.get("typ") != "second_factor" or not now.timestamp() < float(claims["exp"]):
+            raise refused
+        ttl = claims.get("ttl")
+        return uuid.UUID(claims["sub"]), uuid.UUID(claims["org"]), int(ttl) if ttl is not None else None
+    except (jwt.InvalidTokenError, KeyError, ValueError, TypeError):
+        raise refused from None
+
+
+async def complete_login(
+    db: Database,
+    config: SessionConfig,
+    guard: LoginGuard,
+    box: SecretBox,
+    *,
+    challenge: str,
+    code: str | None,
+    recovery_code: str | None,
+    ip: str | None,
+    user_agent: str | None = None,
+    request_id: str | None = None,
+) -> LoggedIn:
+    """The session of a login challenged for its second factor: a current code or an unused recovery code.
+
+    A wrong or reused code is a failed login (counted, slowed, locked, audited)."""
+    user_id, organization_id, expires_in_seconds = _read_challenge(config, challenge, db.clock.now())
+    async with db.read() as session:
+        user = await StaffUserRepository(session, organization_id).get(user_id)
+    if user is None or not user.active:
+        raise Invalid("the sign-in has expired or is not valid: log in with your password again",
+                      field=("challenge",), code=AccessCode.INVALID_CHALLENGE)
+    verdict = await guard.attempt(user.email, ip)
+    if not verdict.allowed:
+        log.info("second factor refused: too many failures", extra={"ip": ip, "locked": verdict.locked})
+        raise LoginRefused(verdict, db.clock.now(), field=("code",))
+    actor = Actor(user.organization_id, user.role, "user", str(user.id), user.email, request_id)
+    try:
+        async with db.unit_of_work() as uow:
+            method = await second_factor.verify(uow, actor, box, user, code=code, recovery_code=recovery_code,
+                                                purpose="login")
+    except second_factor.SecondFactorRejected as exc:
+        await second_factor.record_rejection(db, guard, verdict, user, exc.reason, ip, user_agent, request_id)
+        raise
+    await guard.succeeded(user.email, ip)
+    return await _open_session(db, config, user, ip, user_agent, expires_in_seconds, request_id, method)
+
+
+async def _open_session(
+    db: Database,
+    config: SessionConfig,
+    user: StaffUser,
+    ip: str | None,
+    user_agent: str | None,
+    expires_in_seconds: int | None,
+    request_id: str | None,
+    second_factor_method: str | None = None,
+) -> LoggedIn:
     now = db.clock.now()
     expires_at = now + timedelta(seconds=expires_in_seconds or config.ttl_seconds)
     async with db.unit_of_work() as uow:
@@ -118,7 +228,7 @@ async def login(
                       session_id=record.id)
         await audit.record(
             uow, actor, "staff_user.logged_in", "staff_user", user.id,
-            after={"sessionId": record.id, "ip": ip, "expiresAt": expires_at},
+            after={"sessionId": record.id, "ip": ip, "expiresAt": expires_at, "secondFactor": second_factor_method},
         )
     return LoggedIn(issue_session_token(config, user, record.id, now, expires_at), user, expires_at)
 

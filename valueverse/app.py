@@ -337,6 +337,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str, clock: Clo
         settings.socket_recheck_seconds,
         settings.payment_config(),
         settings.webhook_config(),
+        settings.secret_box(),
     )
 
     async def admit(authorization: str | None) -> Actor | None:

@@ -7,7 +7,16 @@ from db.models.catalog import BillableMetric, Charge, Plan
 from db.models.credits import AppliedCoupon, Coupon, CreditNote, CreditNoteItem, Wallet, WalletTransaction
 from db.models.customer import Customer, PortalSession
 from db.models.invoice import Invoice, InvoiceLine, InvoiceNumberSequence, TaxRate, TaxRateAssignment
-from db.models.organization import ApiKey, Organization, OrganizationMode, Role, StaffSession, StaffUser
+from db.models.organization import (
+    ApiKey,
+    Organization,
+    OrganizationMode,
+    Role,
+    StaffRecoveryCode,
+    StaffSecondFactor,
+    StaffSession,
+    StaffUser,
+)
 from db.models.outbox import outbox
 from db.models.payments import (
     DunningCampaign,
@@ -52,6 +61,8 @@ __all__ = [
     "ProviderCustomer",
     "ProviderEventReceipt",
     "Role",
+    "StaffRecoveryCode",
+    "StaffSecondFactor",
     "StaffSession",
     "StaffUser",
     "Subscription",

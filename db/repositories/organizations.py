@@ -5,10 +5,18 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import ApiKey, Organization, Role, StaffSession, StaffUser
+from db.models import (
+    ApiKey,
+    Organization,
+    Role,
+    StaffRecoveryCode,
+    StaffSecondFactor,
+    StaffSession,
+    StaffUser,
+)
 from db.repositories.base import ScopedRepository
 from db.repositories.pagination import Page, paginate
 
@@ -146,3 +154,95 @@ class StaffSessionRepository(ScopedRepository[StaffSession]):
         return await paginate(
             self.session, stmt, (StaffSession.created_at, StaffSession.id), first=first, after=after, descending=True
         )
+
+
+class StaffSecondFactorRepository(ScopedRepository[StaffSecondFactor]):
+    """A staff user's TOTP factor (one at most) and their recovery codes."""
+
+    model = StaffSecondFactor
+
+    async def of_user(self, user_id: uuid.UUID, *, for_update: bool = False) -> StaffSecondFactor | None:
+        stmt = self._scoped().where(StaffSecondFactor.staff_user_id == user_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return await self.session.scalar(stmt)
+
+    async def use_step(self, factor_id: uuid.UUID, step: int) -> bool:
+        """Remember `step` as the last one used, unless it (or a later one) was used already: False then."""
+        done = await self.session.scalar(
+            update(StaffSecondFactor)
+            .where(
+                StaffSecondFactor.id == factor_id,
+                StaffSecondFactor.organization_id == self.organization_id,
+                or_(StaffSecondFactor.last_used_step.is_(None), StaffSecondFactor.last_used_step < step),
+            )
+            .values(last_used_step=step)
+            .returning(StaffSecondFactor.id)
+        )
+        return done is not None
+
+    async def remove_of_user(self, user_id: uuid.UUID) -> None:
+        """The factor and every recovery code of the user."""
+        await self.session.execute(
+            delete(StaffRecoveryCode).where(
+                StaffRecoveryCode.organization_id == self.organization_id, StaffRecoveryCode.staff_user_id == user_id
+            )
+        )
+        await self.session.execute(
+            delete(StaffSecondFactor).where(
+                StaffSecondFactor.organization_id == self.organization_id, StaffSecondFactor.staff_user_id == user_id
+            )
+        )
+
+    async def replace_recovery_codes(self, user_id: uuid.UUID, hashes: list[str]) -> None:
+        await self.session.execute(
+            delete(StaffRecoveryCode).where(
+                StaffRecoveryCode.organization_id == self.organization_id, StaffRecoveryCode.staff_user_id == user_id
+            )
+        )
+        for code_hash in hashes:
+            self.session.add(
+                StaffRecoveryCode(organization_id=self.organization_id, staff_user_id=user_id, code_hash=code_hash)
+            )
+        await self.session.flush()
+
+    async def use_recovery_code(self, user_id: uuid.UUID, code_hash: str, at: datetime) -> bool:
+        """Marks the unused code with this hash used; False when there is none (wrong, or used already)."""
+        done = await self.session.scalar(
+            update(StaffRecoveryCode)
+            .where(
+                StaffRecoveryCode.organization_id == self.organization_id,
+                StaffRecoveryCode.staff_user_id == user_id,
+                StaffRecoveryCode.code_hash == code_hash,
+                StaffRecoveryCode.used_at.is_(None),
+            )
+            .values(used_at=at)
+            .returning(StaffRecoveryCode.id)
+        )
+        return done is not None
+
+    async def recovery_codes_left(self, user_id: uuid.UUID) -> int:
+        return int(
+            await self.session.scalar(
+                select(func.count())
+                .select_from(StaffRecoveryCode)
+                .where(
+                    StaffRecoveryCode.organization_id == self.organization_id,
+                    StaffRecoveryCode.staff_user_id == user_id,
+                    StaffRecoveryCode.used_at.is_(None),
+                )
+            )
+            or 0
+        )
+
+
+async def confirmed_second_factor_users(session: AsyncSession, user_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these staff users have a second factor turned on (any organization: a login asks)."""
+    if not user_ids:
+        return set()
+    rows = await session.scalars(
+        select(StaffSecondFactor.staff_user_id).where(
+            StaffSecondFactor.staff_user_id.in_(user_ids), StaffSecondFactor.confirmed_at.is_not(None)
+        )
+    )
+    return set(rows)

@@ -36,10 +36,28 @@ class LoginPayload:
     token: str | None = strawberry.field(description="Send as 'Authorization: Bearer <token>'.")
     expires_at: datetime | None
     user: StaffUser | None
+    second_factor_required: bool = strawberry.field(
+        default=False,
+        description="The password was right and the user has a second factor: no token yet; send the challenge "
+        "and a code to completeLogin.",
+    )
+    challenge: str | None = strawberry.field(
+        default=None, description="With secondFactorRequired: what completeLogin takes, good until challengeExpiresAt."
+    )
+    challenge_expires_at: datetime | None = None
     retry_after_seconds: int | None = strawberry.field(
         default=None, description="When logins are slowed or locked (LOGIN_THROTTLED, LOGIN_LOCKED): wait this long."
     )
     user_errors: list[UserError]
+
+
+@strawberry.input
+class CompleteLoginInput:
+    challenge: str = strawberry.field(description="The challenge a login answered with (secondFactorRequired).")
+    code: str | None = strawberry.field(default=None, description="The 6 digits the authenticator app shows now.")
+    recovery_code: str | None = strawberry.field(
+        default=None, description="Instead of a code: one of the recovery codes (each works once)."
+    )
 
 
 @strawberry.input
@@ -124,7 +142,8 @@ def _uuid(value: str, field: str) -> uuid.UUID:
 class AccessMutations:
     @strawberry.mutation(
         description="Exchange a staff user's email and password for a session token. Repeated failures slow "
-        "down and then lock logins for the email and for the address (LOGIN_THROTTLED, LOGIN_LOCKED)."
+        "down and then lock logins for the email and for the address (LOGIN_THROTTLED, LOGIN_LOCKED). A user with a "
+        "second factor gets no token but secondFactorRequired and a challenge for completeLogin."
     )
     async def login(self, info: Info[Context, None], input: LoginInput) -> LoginPayload:
         services = info.context.services
@@ -142,6 +161,42 @@ class AccessMutations:
                 ip=client.host if client else None,
                 user_agent=request.headers.get("user-agent") if request is not None else None,
                 expires_in_seconds=input.expires_in_seconds,
+                request_id=info.context.request_id,
+            )
+        except DomainError as exc:
+            retry = exc.retry_after_seconds if isinstance(exc, sessions.LoginRefused) else None
+            return LoginPayload(
+                token=None, expires_at=None, user=None, retry_after_seconds=retry, user_errors=[user_error(exc)]
+            )
+        if isinstance(done, sessions.SecondFactorRequired):
+            return LoginPayload(
+                token=None, expires_at=None, user=None, second_factor_required=True, challenge=done.challenge,
+                challenge_expires_at=done.expires_at, user_errors=[],
+            )
+        return LoginPayload(token=done.token, expires_at=done.expires_at, user=StaffUser.of(done.user), user_errors=[])
+
+    @strawberry.mutation(
+        description="The second step of a login challenged for a second factor: the challenge and a current code "
+        "(or a recovery code) for a session. Wrong codes count as failed logins (LOGIN_THROTTLED, LOGIN_LOCKED); a "
+        "code already used is refused (SECOND_FACTOR_REUSED); an expired challenge is INVALID_CHALLENGE."
+    )
+    async def complete_login(self, info: Info[Context, None], input: CompleteLoginInput) -> LoginPayload:
+        request = info.context.request
+        services = info.context.services
+        client = getattr(request, "client", None)
+        box = services.secret_box
+        assert box is not None, "the app is built with its secret box"
+        try:
+            done = await sessions.complete_login(
+                info.context.db,
+                services.session_config,
+                services.login_guard,
+                box,
+                challenge=input.challenge,
+                code=input.code,
+                recovery_code=input.recovery_code,
+                ip=client.host if client else None,
+                user_agent=request.headers.get("user-agent") if request is not None else None,
                 request_id=info.context.request_id,
             )
         except DomainError as exc:

@@ -61,6 +61,7 @@ PAGES = [
     ("payment-providers", "/admin/payment-providers", "Payment providers"),
     ("api-keys", "/admin/api-keys", "API keys"),
     ("staff", "/admin/staff", "Staff users"),
+    ("security", "/admin/security", "Security"),
     ("portal", "/portal", "Customer portal"),
     ("not-found", "/admin/no-such-page", "Page not found"),
 ]

@@ -23,6 +23,7 @@ export const NAV: NavItem[] = [
   { href: "/admin/payment-providers", label: "Payment providers", needs: "ADMIN", sections: ["/admin/payment-providers"] },
   { href: "/admin/api-keys", label: "API keys", needs: "ADMIN", sections: ["/admin/api-keys"] },
   { href: "/admin/staff", label: "Staff users", needs: "ADMIN", sections: ["/admin/staff"] },
+  { href: "/admin/security", label: "Security", needs: "VIEWER", sections: ["/admin/security"] },
   { href: "/graphql", label: "GraphiQL", needs: "VIEWER", sections: [], external: true },
 ];
 

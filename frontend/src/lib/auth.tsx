@@ -15,6 +15,28 @@ const LoginMutation = graphql(`
     login(input: $input) {
       token
       expiresAt
+      secondFactorRequired
+      challenge
+      user {
+        id
+        email
+        name
+        role
+      }
+      userErrors {
+        field
+        code
+        message
+      }
+    }
+  }
+`);
+
+const CompleteLoginMutation = graphql(`
+  mutation CompleteLogin($input: CompleteLoginInput!) {
+    completeLogin(input: $input) {
+      token
+      expiresAt
       user {
         id
         email
@@ -53,6 +75,9 @@ export type Viewer = {
   organization: { id: string; name: string; defaultCurrency: string; timezone: string };
 };
 export type UserError = { field?: string[] | null; code: string; message: string };
+/** What a password sign-in gave: errors, or a challenge for the second factor (no session yet), or neither. */
+export type LoginResult = { errors: UserError[]; challenge: string | null };
+export type SecondFactor = { code: string } | { recoveryCode: string };
 
 export type AuthState = {
   ready: boolean;
@@ -60,7 +85,9 @@ export type AuthState = {
   viewer: Viewer | null;
   /** Why the last session ended (expired, refused), shown on the sign-in page. */
   endedReason: string | null;
-  login(email: string, password: string, organizationId?: string): Promise<UserError[]>;
+  login(email: string, password: string, organizationId?: string): Promise<LoginResult>;
+  /** The second step of a challenged sign-in: a code from the authenticator app, or a recovery code. */
+  completeLogin(challenge: string, factor: SecondFactor): Promise<UserError[]>;
   logout(reason?: string): void;
   live(): Client | null;
   liveStatus: LiveStatus | null;
@@ -130,30 +157,56 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     return () => controller.abort();
   }, [session, logout]);
 
-  const login = useCallback(async (email: string, password: string, organizationId?: string) => {
-    const data = await execute(
-      LoginMutation,
-      { input: { email, password, organizationId: organizationId || null } },
-      null,
-    );
-    const payload = data.login;
-    if (payload.userErrors.length || !payload.token || !payload.user || !payload.expiresAt) {
-      return payload.userErrors.length
-        ? payload.userErrors
-        : [{ code: "LOGIN_FAILED", message: "The sign-in did not succeed.", field: null }];
-    }
-    const next: Session = {
-      token: payload.token,
-      expiresAt: payload.expiresAt,
-      email: payload.user.email,
-      name: payload.user.name,
-      role: payload.user.role,
-    };
-    window.sessionStorage.setItem(STORAGE_KEY, JSON.stringify(next));
-    setEndedReason(null);
-    setSession(next);
-    return [];
-  }, []);
+  const begin = useCallback(
+    (payload: {
+      token?: string | null;
+      expiresAt?: string | null;
+      user?: { email: string; name: string; role: Role } | null;
+      userErrors: UserError[];
+    }): UserError[] => {
+      if (payload.userErrors.length || !payload.token || !payload.user || !payload.expiresAt) {
+        return payload.userErrors.length
+          ? payload.userErrors
+          : [{ code: "LOGIN_FAILED", message: "The sign-in did not succeed.", field: null }];
+      }
+      const next: Session = {
+        token: payload.token,
+        expiresAt: payload.expiresAt,
+        email: payload.user.email,
+        name: payload.user.name,
+        role: payload.user.role,
+      };
+      window.sessionStorage.setItem(STORAGE_KEY, JSON.stringify(next));
+      setEndedReason(null);
+      setSession(next);
+      return [];
+    },
+    [],
+  );
+
+  const login = useCallback(
+    async (email: string, password: string, organizationId?: string): Promise<LoginResult> => {
+      const data = await execute(
+        LoginMutation,
+        { input: { email, password, organizationId: organizationId || null } },
+        null,
+      );
+      const payload = data.login;
+      if (payload.secondFactorRequired && payload.challenge && !payload.userErrors.length) {
+        return { errors: [], challenge: payload.challenge };
+      }
+      return { errors: begin(payload), challenge: null };
+    },
+    [begin],
+  );
+
+  const completeLogin = useCallback(
+    async (challenge: string, factor: SecondFactor): Promise<UserError[]> => {
+      const data = await execute(CompleteLoginMutation, { input: { challenge, ...factor } }, null);
+      return begin(data.completeLogin);
+    },
+    [begin],
+  );
 
   const live = useCallback(() => {
     if (!session) return null;
@@ -175,8 +228,8 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   );
 
   const value = useMemo<AuthState>(
-    () => ({ ready, session, viewer, endedReason, login, logout, live, liveStatus }),
-    [ready, session, viewer, endedReason, login, logout, live, liveStatus],
+    () => ({ ready, session, viewer, endedReason, login, completeLogin, logout, live, liveStatus }),
+    [ready, session, viewer, endedReason, login, completeLogin, logout, live, liveStatus],
   );
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
 }

@@ -12,7 +12,7 @@ function safeNext(value: string | null): string {
 }
 
 function LoginForm() {
-  const { login, session, endedReason } = useAuth();
+  const { login, completeLogin, session, endedReason } = useAuth();
   const router = useRouter();
   const next = safeNext(useSearchParams().get("next"));
   const [email, setEmail] = useState("");
@@ -22,6 +22,10 @@ function LoginForm() {
   const [errors, setErrors] = useState<UserError[]>([]);
   const [failure, setFailure] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  // A password that was right for a user with a second factor: the challenge, until a code is accepted.
+  const [challenge, setChallenge] = useState<string | null>(null);
+  const [useRecovery, setUseRecovery] = useState(false);
+  const [code, setCode] = useState("");
 
   useEffect(() => {
     if (session) router.replace(next);
@@ -32,9 +36,15 @@ function LoginForm() {
     setBusy(true);
     setFailure(null);
     try {
-      const found = await login(email.trim(), password, askOrganization ? organizationId.trim() : undefined);
-      setErrors(found);
-      if (found.some((e) => e.code === "ORGANIZATION_REQUIRED")) setAskOrganization(true);
+      const result = await login(email.trim(), password, askOrganization ? organizationId.trim() : undefined);
+      setErrors(result.errors);
+      if (result.errors.some((e) => e.code === "ORGANIZATION_REQUIRED")) setAskOrganization(true);
+      if (result.challenge) {
+        setChallenge(result.challenge);
+        setPassword("");
+        setCode("");
+        setUseRecovery(false);
+      }
     } catch (error) {
       setFailure(error instanceof ApiError ? error.message : "The sign-in did not succeed.");
     } finally {
@@ -42,7 +52,91 @@ function LoginForm() {
     }
   }
 
+  async function verify(event: FormEvent) {
+    event.preventDefault();
+    if (!challenge) return;
+    setBusy(true);
+    setFailure(null);
+    try {
+      const found = await completeLogin(challenge, useRecovery ? { recoveryCode: code.trim() } : { code: code.trim() });
+      setErrors(found);
+      if (found.some((e) => e.code === "INVALID_CHALLENGE")) setChallenge(null);
+    } catch (error) {
+      setFailure(error instanceof ApiError ? error.message : "The sign-in did not succeed.");
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  function startOver() {
+    setChallenge(null);
+    setErrors([]);
+    setFailure(null);
+    setCode("");
+  }
+
   const general = errors.filter((e) => e.code !== "ORGANIZATION_REQUIRED");
+  const problems =
+    general.length || failure ? (
+      <div className="notice error" role="alert">
+        {failure ? <p>{failure}</p> : null}
+        {general.map((e) => (
+          <p key={e.code + e.message}>{e.message}</p>
+        ))}
+      </div>
+    ) : null;
+  if (challenge) {
+    return (
+      <main id="main" className="login">
+        <title>Second factor · ValueVerse Billing</title>
+        <h1>Confirm it is you</h1>
+        <form className="panel" onSubmit={verify} noValidate aria-describedby="factor-hint">
+          {problems}
+          <div className="field">
+            <label htmlFor="code">{useRecovery ? "Recovery code" : "Authentication code"}</label>
+            <span className="hint" id="factor-hint">
+              {useRecovery
+                ? "One of the recovery codes you saved when you turned on the second factor. Each works once."
+                : "The 6-digit code your authenticator app shows for ValueVerse Billing now."}
+            </span>
+            <input
+              key={useRecovery ? "recovery" : "totp"}
+              id="code"
+              aria-describedby="factor-hint"
+              autoComplete="one-time-code"
+              inputMode={useRecovery ? "text" : "numeric"}
+              pattern={useRecovery ? undefined : "[0-9 ]*"}
+              maxLength={useRecovery ? 24 : 7}
+              autoFocus
+              required
+              value={code}
+              onChange={(e) => setCode(e.target.value)}
+            />
+          </div>
+          <button type="submit" disabled={busy || !code.trim()}>
+            {busy ? "Checking…" : "Verify and sign in"}
+          </button>
+          <p className="actions">
+            <button
+              type="button"
+              className="link"
+              onClick={() => {
+                setUseRecovery(!useRecovery);
+                setCode("");
+                setErrors([]);
+              }}
+            >
+              {useRecovery ? "Use a code from the authenticator app" : "Use a recovery code"}
+            </button>{" "}
+            <button type="button" className="link" onClick={startOver}>
+              Start over
+            </button>
+          </p>
+        </form>
+        <ThemeSelect />
+      </main>
+    );
+  }
   return (
     <main id="main" className="login">
       <title>Sign in · ValueVerse Billing</title>
@@ -53,14 +147,7 @@ function LoginForm() {
         </p>
       ) : null}
       <form className="panel" onSubmit={submit} noValidate>
-        {general.length || failure ? (
-          <div className="notice error" role="alert">
-            {failure ? <p>{failure}</p> : null}
-            {general.map((e) => (
-              <p key={e.code + e.message}>{e.message}</p>
-            ))}
-          </div>
-        ) : null}
+        {problems}
         <div className="field">
           <label htmlFor="email">Email</label>
           <input
