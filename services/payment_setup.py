@@ -21,11 +21,16 @@ from urllib.parse import urlsplit, urlunsplit
 from db.models import Customer
 from db.repositories.customers import CustomerRepository
 from db.repositories.payments import PaymentRepository
-from db.session import Database
-from db.session import UnitOfWork
+from db.session import Database, UnitOfWork
 from domain.payments import PaymentProvider
 from integrations.payments import paypal as paypal_gateway
-from integrations.payments.base import PaymentGateway, ProviderError, ProviderEvent, SetupSession
+from integrations.payments.base import (
+    PaymentGateway,
+    PaymentMethodDetails,
+    ProviderError,
+    ProviderEvent,
+    SetupSession,
+)
 from integrations.payments.config import PaymentConfig
 from services import audit, payments
 from services.actors import Actor, system_actor
@@ -153,7 +158,7 @@ async def create_setup_session(
 
 async def _finish(
     gateway: PaymentGateway, provider: PaymentProvider, provider_customer_id: str, session_id: str, make_default: bool
-):  # type: ignore[no-untyped-def]
+) -> PaymentMethodDetails:
     if isinstance(gateway, paypal_gateway.PayPalGateway):
         owner = await gateway.setup_token_customer(session_id)
         if owner is not None and owner != provider_customer_id:

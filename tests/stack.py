@@ -236,7 +236,13 @@ class StackManager:
             stderr=subprocess.STDOUT,
         )
         self.stack = Stack(
-            f"http://127.0.0.1:{port}", database_url, redis_url, secret, env, self.log_dir, [api, worker, fake_stripe, fake_paypal]
+            f"http://127.0.0.1:{port}",
+            database_url,
+            redis_url,
+            secret,
+            env,
+            self.log_dir,
+            [api, worker, fake_stripe, fake_paypal],
         )
         _wait_ready(self.stack.api_url, api, api_log)
         return self.stack
