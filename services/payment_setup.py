@@ -16,6 +16,7 @@ password, at most 2048 characters; when PUBLIC_URL is https (a deployment), they
 from __future__ import annotations
 
 import uuid
+from enum import StrEnum
 from urllib.parse import urlsplit, urlunsplit
 
 from db.models import Customer
@@ -40,7 +41,7 @@ MAX_URL_LENGTH = 2048
 STRIPE_SESSION_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"  # Stripe fills it in when it sends the customer back
 
 
-class SetupCode:
+class SetupCode(StrEnum):
     INVALID_RETURN_URL = "INVALID_RETURN_URL"
     SETUP_NOT_COMPLETE = "SETUP_NOT_COMPLETE"
     SETUP_NOT_FOUND = "SETUP_NOT_FOUND"
