@@ -16,7 +16,6 @@ password, at most 2048 characters; when PUBLIC_URL is https (a deployment), they
 from __future__ import annotations
 
 import uuid
-from enum import StrEnum
 from urllib.parse import urlsplit, urlunsplit
 
 from db.models import Customer
@@ -25,13 +24,7 @@ from db.repositories.payments import PaymentRepository
 from db.session import Database, UnitOfWork
 from domain.payments import PaymentProvider
 from integrations.payments import paypal as paypal_gateway
-from integrations.payments.base import (
-    PaymentGateway,
-    PaymentMethodDetails,
-    ProviderError,
-    ProviderEvent,
-    SetupSession,
-)
+from integrations.payments.base import PaymentGateway, PaymentMethodDetails, ProviderError, ProviderEvent, SetupSession
 from integrations.payments.config import PaymentConfig
 from services import audit, payments
 from services.actors import Actor, system_actor
@@ -41,7 +34,7 @@ MAX_URL_LENGTH = 2048
 STRIPE_SESSION_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"  # Stripe fills it in when it sends the customer back
 
 
-class SetupCode(StrEnum):
+class SetupCode:
     INVALID_RETURN_URL = "INVALID_RETURN_URL"
     SETUP_NOT_COMPLETE = "SETUP_NOT_COMPLETE"
     SETUP_NOT_FOUND = "SETUP_NOT_FOUND"

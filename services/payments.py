@@ -13,16 +13,19 @@ what a provider's answer means for the invoice's collection.
 
 from __future__ import annotations
 
-import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from stdnum import bic as bic_code
+from stdnum import iban as iban_number
+from stdnum.exceptions import ValidationError
+from stdnum.us import rtn as routing_number
 
 from db.models import (
     Customer,
@@ -57,6 +60,7 @@ from domain.payments import (
     check_refund,
     invoice_payment_status,
 )
+from integrations.clock import Clock
 from integrations.payments import stripe as stripe_gateway
 from integrations.payments.base import (
     ChargeRequest,
@@ -71,10 +75,11 @@ from integrations.payments.base import (
     RefundStatus,
 )
 from integrations.payments.config import PaymentConfig
-from services import audit, credits, paypal_payments
-from services.actors import Actor
+from services import audit, credits, dunning, paypal_payments
+from services.actors import Actor, system_actor
 from services.errors import CommonCode, Invalid, NotFound, Resource, found
 from services.invoice_state import announce_invoice, invoice_view, move_invoice
+from services.provider_credentials import open_credentials, seal_credentials
 
 _OUTCOMES = {
     ChargeStatus.SUCCEEDED: AttemptOutcome.SUCCEEDED,
@@ -135,6 +140,9 @@ class PaymentCode(StrEnum):
     PAYMENT_NOT_FOUND = "PAYMENT_NOT_FOUND"
     PAYMENT_PROCESSING = "PAYMENT_PROCESSING"
     REFUND_FAILED = "REFUND_FAILED"
+    INVALID_IBAN = "INVALID_IBAN"
+    INVALID_BIC = "INVALID_BIC"
+    INVALID_ROUTING_NUMBER = "INVALID_ROUTING_NUMBER"
 
 
 @dataclass(frozen=True)
@@ -156,8 +164,28 @@ class ProviderCredentials:
     routing_number: str | None = None
 
 
-def _context(organization_id: uuid.UUID, provider: str) -> str:
-    return f"payment_provider_config:{organization_id}:{provider}"
+def bank_account_numbers(credentials: ProviderCredentials) -> dict[str, str | None]:
+    """The wire account's numbers, checked (IBAN and ABA routing check digits, BIC shape) and compacted."""
+    checks = (
+        ("iban", "iban", credentials.iban, iban_number, PaymentCode.INVALID_IBAN),
+        ("bic", "bic", credentials.bic, bic_code, PaymentCode.INVALID_BIC),
+        (
+            "routingNumber",
+            "routingNumber",
+            credentials.routing_number,
+            routing_number,
+            PaymentCode.INVALID_ROUTING_NUMBER,
+        ),
+    )
+    numbers: dict[str, str | None] = {}
+    for key, field, value, check, code in checks:
+        text = (value or "").strip()
+        try:
+            numbers[key] = check.validate(text) if text else None
+        except ValidationError as error:
+            raise Invalid(f"{field} {text!r} is not valid: {error}", field=(field,), code=code) from None
+    numbers["accountNumber"] = (credentials.account_number or "").strip() or None
+    return numbers
 
 
 def _required(value: str | None, field: str) -> str:
@@ -203,12 +231,9 @@ async def configure_provider(
         secrets = {
             "accountHolder": _required(credentials.account_holder, "accountHolder"),
             "bankName": _required(credentials.bank_name, "bankName"),
-            "iban": credentials.iban,
-            "bic": credentials.bic,
-            "accountNumber": credentials.account_number,
-            "routingNumber": credentials.routing_number,
+            **bank_account_numbers(credentials),
         }
-        account = credentials.iban or credentials.account_number
+        account = secrets["iban"] or secrets["accountNumber"]
         if not account:
             raise Invalid("an iban or an accountNumber is required", field=("iban",), code=CommonCode.REQUIRED)
         mode, last4 = "LIVE", "".join(ch for ch in account if ch.isalnum())[-4:]
@@ -219,7 +244,7 @@ async def configure_provider(
             code=PaymentCode.PROVIDER_NOT_SUPPORTED,
         )
     repo = PaymentRepository(uow.session, actor.organization_id)
-    sealed = config.box.seal(json.dumps(secrets), context=_context(actor.organization_id, provider.value))
+    sealed = seal_credentials(config, actor.organization_id, provider.value, secrets)
     row = await repo.provider_config(provider.value, for_update=True)
     before = None if row is None else {"provider": row.provider, "mode": row.mode, "last4": row.last4}
     if row is None:
@@ -234,10 +259,6 @@ async def configure_provider(
         uow, actor, "payment_provider.configured", "payment_provider_config", row.id, before=before, after=after
     )
     return row
-
-
-def open_credentials(config: PaymentConfig, row: PaymentProviderConfig) -> dict[str, Any]:
-    return json.loads(config.box.open(row.credentials, context=_context(row.organization_id, row.provider)))
 
 
 def build_gateway(config: PaymentConfig, row: PaymentProviderConfig) -> PaymentGateway:
@@ -450,6 +471,7 @@ async def _plan_attempt(
                 "status": "PENDING",
                 "amount_minor": amount,
                 "currency": invoice.currency,
+                "created_at": uow.clock.now(),  # a test clock's moment for its customers
             }
         )
     return _Planned(number, request, method.provider)
@@ -534,6 +556,7 @@ async def settle(uow: UnitOfWork, actor: Actor, invoice: Invoice, latest: Attemp
         await credits.release_paid_credits(uow, actor, invoice)
     else:
         announce_invoice(uow, invoice)
+    await dunning.after_settle(uow, actor, invoice, latest)  # retries, final action, recovery, emails
 
 
 async def collect(
@@ -543,19 +566,20 @@ async def collect(
     invoice_id: uuid.UUID,
     *,
     attempt: int | None = None,
+    clock: Clock | None = None,
 ) -> bool:
     """Charge an open invoice's amount due with the customer's default payment method: one attempt, recorded.
 
     The provider is called between two transactions (no lock is held while it answers). The attempt's
     row is unique per (invoice, number) and carries the idempotency key, so a job run twice, or two
     collections at once, charge once: the provider answers a repeated key with its first answer.
-    Returns whether a charge was sent."""
+    Returns whether a charge was sent. `clock`: the time the attempt is made at (a test clock's moment)."""
     org = actor.organization_id
     return_url = f"{config.public_url}/invoices/{invoice_id}/paid" if config.public_url else None
     async with db.read() as session:  # most finalized invoices of a billing run have no card to charge: no lock
         if not await PaymentRepository(session, org).invoice_has_payment_method(invoice_id):
             return False
-    async with db.unit_of_work() as uow:
+    async with db.unit_of_work(clock=clock) as uow:
         planned = await _plan_attempt(uow, org, invoice_id, attempt, return_url)
     if planned is None:
         return False
@@ -578,18 +602,22 @@ async def collect(
             result = await gateway.charge(planned.request)
         finally:
             await gateway.aclose()
-    async with db.unit_of_work() as uow:
+    async with db.unit_of_work(clock=clock) as uow:
         await _apply_result(uow, actor, org, invoice_id, planned, result)
     return True
 
 
 async def collect_now(db: Database, config: PaymentConfig, actor: Actor, invoice_id: uuid.UUID) -> Invoice:
-    """`collectInvoice`: charge an open invoice now (also a manual retry), or say why it cannot be."""
+    """`collectInvoice`: charge an open invoice now (also a manual retry), or say why it cannot be.
+
+    A customer portal link may pay its own customer's invoices: any other invoice is not found for it."""
     async with db.read() as session:
         invoice = found(
             await InvoiceRepository(session, actor.organization_id).get(invoice_id),
             NotFound(Resource.INVOICE, field=("id",)),
         )
+        if actor.is_portal and invoice.customer_id != actor.customer_id:
+            raise NotFound(Resource.INVOICE, field=("id",))
         if not _is_open_for_collection(invoice) or invoice.amount_due_minor - invoice.paid_minor <= 0:
             raise Invalid(
                 f"the invoice is {invoice.status} with nothing to collect",
@@ -792,7 +820,7 @@ async def list_payments(
     )
 
 
-# --- provider webhooks (received and verified in services/provider_webhooks.py) --------------------
+# --- provider webhooks ---------------------------------------------------------------------------
 
 
 class WebhookOutcome(StrEnum):
@@ -886,6 +914,7 @@ async def apply_provider_event(
         return WebhookOutcome.APPLIED
     payment = await repo.payment_by_provider_id(attempt.provider, event.payment_id) if event.payment_id else None
     now = uow.clock.now()
+    taken_back = False
     if event.type is ProviderEventType.PAYMENT_SUCCEEDED:
         if attempt.status == "SUCCEEDED" and payment is not None and payment.status == PaymentState.SUCCEEDED.value:
             return WebhookOutcome.IGNORED
@@ -923,6 +952,13 @@ async def apply_provider_event(
             payment.status, payment.paid_at = PaymentState.SUCCEEDED.value, now
             payment.provider_charge_id = payment.provider_charge_id or event.charge_id
         latest: AttemptOutcome | None = AttemptOutcome.SUCCEEDED
+    elif event.type is ProviderEventType.PAYMENT_FAILED and payment is not None and _settled_debit(payment):
+        # A bank debit that settled fails after all (an ACH return reported as a failure, e.g. R01): taken back.
+        # Cards never fail once succeeded: a late payment_failed of a card is an earlier try's, delivered late.
+        payment.status, taken_back = PaymentState.RETURNED.value, True
+        attempt.decline_code = event.decline_code or attempt.decline_code
+        attempt.failure_message = event.message or attempt.failure_message
+        latest = AttemptOutcome.FAILED
     elif event.type is ProviderEventType.PAYMENT_FAILED:
         if attempt.status not in ("PROCESSING", "REQUIRES_ACTION"):
             return WebhookOutcome.IGNORED
@@ -935,7 +971,9 @@ async def apply_provider_event(
     elif event.type is ProviderEventType.PAYMENT_RETURNED:
         if payment is None or payment.status != PaymentState.SUCCEEDED.value:
             return WebhookOutcome.IGNORED
-        payment.status = PaymentState.RETURNED.value
+        payment.status, taken_back = PaymentState.RETURNED.value, True
+        attempt.decline_code = event.decline_code or attempt.decline_code
+        attempt.failure_message = event.message or attempt.failure_message
         latest = AttemptOutcome.FAILED
     elif event.type is ProviderEventType.PAYMENT_REFUNDED:
         if payment is None or event.amount is None:
@@ -952,9 +990,60 @@ async def apply_provider_event(
         invoice.id,
         after={"eventId": event.id, "attempt": attempt.number, "status": attempt.status},
     )
+    if taken_back:
+        await reopen_taken_back(uow, actor, invoice, reason=event.decline_code, event_id=event.id)
     await settle(uow, actor, invoice, latest)
     return WebhookOutcome.APPLIED
 
 
+def _settled_debit(payment: Payment) -> bool:
+    return payment.status == PaymentState.SUCCEEDED.value and payment.method == "us_bank_account"
+
+
+async def reopen_taken_back(
+    uow: UnitOfWork, actor: Actor, invoice: Invoice, *, reason: str | None, event_id: str | None
+) -> None:
+    """A payment of the invoice was taken back by the payer's bank (ACH return, lost dispute): amountPaid drops,
+    paymentStatus is FAILED and a PAID invoice that is no longer paid in full is OPEN again (collectable, dunned)."""
+    before = invoice_view(invoice)
+    await refresh_payment_status(uow, invoice, AttemptOutcome.FAILED)
+    if invoice.status == InvoiceStatus.PAID.value and invoice.paid_minor < invoice.amount_due_minor:
+        await move_invoice(uow, actor, invoice, InvoiceStatus.OPEN, action=None, payment_taken_back=True)
+        await audit.record(
+            uow,
+            actor,
+            "invoice.reopened",
+            "invoice",
+            invoice.id,
+            before=before,
+            after={
+                **invoice_view(invoice),
+                "amountPaidMinor": invoice.paid_minor,
+                "reason": reason,
+                "eventId": event_id,
+            },
+        )
+
+
 def _stub_request(attempt: PaymentAttempt) -> ChargeRequest:
     return ChargeRequest("", "", attempt.amount_minor, attempt.currency, attempt.idempotency_key)
+
+
+async def handle_stripe_webhook(
+    db: Database, config: PaymentConfig, organization_id: uuid.UUID, body: bytes, headers: Mapping[str, str]
+) -> WebhookOutcome:
+    """POST /webhooks/stripe/{organizationId}: verified with the organization's secret before anything acts on it.
+
+    WebhookRejected (answered 400) when the signature, its age or the body do not hold."""
+    async with db.read() as session:
+        row = await PaymentRepository(session, organization_id).provider_config(PaymentProvider.STRIPE.value)
+    if row is None:
+        raise UnknownWebhookTarget("no Stripe account is configured for this organization")
+    gateway = build_gateway(config, row)
+    try:
+        event = await gateway.parse_webhook(body, headers)
+    finally:
+        await gateway.aclose()
+    actor = system_actor(organization_id, name="stripe", kind="webhook")
+    async with db.unit_of_work() as uow:
+        return await apply_provider_event(uow, actor, event)

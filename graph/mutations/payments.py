@@ -16,7 +16,7 @@ from graph.errors import UserError, user_error
 from graph.mutations.billing import InvoiceIdInput, InvoicePayload
 from graph.mutations.common import run_use_case
 from graph.mutations.customers import CustomerPayload
-from graph.permissions import require_role
+from graph.permissions import portal_or_role
 from graph.types.customer import Customer
 from graph.types.invoice import Invoice
 from graph.types.payments import ManualPaymentMethod, Payment, PaymentProvider
@@ -185,9 +185,10 @@ class PaymentMutations:
         )
         return CustomerPayload(customer=Customer.of(row) if row else None, user_errors=errors)
 
-    @strawberry.mutation(description="Charge an open invoice now with the default payment method (FINANCE).")
+    @strawberry.mutation(description="Charge an open invoice now with the default payment method (FINANCE; a "
+                                      "customer portal link: its own customer's invoices).")
     async def collect_invoice(self, info: Info[Context, None], input: InvoiceIdInput) -> InvoicePayload:
-        actor = require_role(info, Role.FINANCE)
+        actor = portal_or_role(info, Role.FINANCE)
         try:
             invoice_id = _invoice_id(input.id)
             row = await payments.collect_now(info.context.db, _config(info), actor, invoice_id)
