@@ -209,7 +209,7 @@ class StackManager:
             "LOGIN_IP_DELAY_AFTER": "100000",
             "LOGIN_IP_LOCK_AFTER": "200000",
             # Two API processes behind one port, as `serve` runs in production: a test passes whichever answers.
-            "WEB_CONCURRENCY": os.environ.get("TEST_WEB_CONCURRENCY", "2"),
+            "WEB_CONCURRENCY": "2",
             "STRIPE_API_BASE": f"http://127.0.0.1:{stripe_port}",
             "PAYPAL_API_BASE": f"http://127.0.0.1:{paypal_port}",
             # Outbound webhooks go to local receivers (tests/fakes/receiver.py); a hanging one is let go soon.
@@ -236,7 +236,13 @@ class StackManager:
             stderr=subprocess.STDOUT,
         )
         self.stack = Stack(
-            f"http://127.0.0.1:{port}", database_url, redis_url, secret, env, self.log_dir, [api, worker, fake_stripe, fake_paypal]
+            f"http://127.0.0.1:{port}",
+            database_url,
+            redis_url,
+            secret,
+            env,
+            self.log_dir,
+            [api, worker, fake_stripe, fake_paypal],
         )
         _wait_ready(self.stack.api_url, api, api_log)
         return self.stack

@@ -156,7 +156,9 @@ class PaymentRepository(OrganizationScoped):
             )
         )
 
-    async def provider_customer_by_provider_id(self, provider: str, provider_customer_id: str) -> ProviderCustomer | None:
+    async def provider_customer_by_provider_id(
+        self, provider: str, provider_customer_id: str
+    ) -> ProviderCustomer | None:
         return await self.session.scalar(
             select(ProviderCustomer).where(
                 ProviderCustomer.organization_id == self.organization_id,

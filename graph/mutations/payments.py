@@ -108,7 +108,7 @@ class PaymentSetupSessionInput:
     cancel_url: str | None = strawberry.field(default=None, description="If the customer gives up; else returnUrl.")
 
 
-@strawberry.type(description="A provider-hosted page where the customer saves a payment method (no card field of ours).")
+@strawberry.type(description="A provider-hosted page: the customer saves a payment method (no card field of ours).")
 class PaymentSetupSessionPayload:
     url: str | None = strawberry.field(description="Open this page: Stripe Checkout (setup) or PayPal's approval.")
     session_id: str | None = strawberry.field(
@@ -213,7 +213,7 @@ class PaymentMutations:
         row, errors = await run_use_case(info, Role.FINANCE, use_case)
         return PaymentPayload(payment=Payment.of(row) if row else None, user_errors=errors)
 
-    @strawberry.mutation(description="Refund part or all of a payment (FINANCE); Stripe and PayPal payments at the provider.")
+    @strawberry.mutation(description="Refund part or all of a payment (FINANCE); Stripe and PayPal at the provider.")
     async def refund_payment(self, info: Info[Context, None], input: RefundPaymentInput) -> PaymentPayload:
         config = _config(info)
 

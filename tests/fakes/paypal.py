@@ -831,7 +831,7 @@ class FakePayPal(Fake):
         return json_response({"expired": True})
 
     async def control_resend(self, request: web.Request) -> web.Response:
-        """Deliver an event again (PayPal resends until a 2xx): `timestamp_offset` seconds moves its transmission time."""
+        """Deliver an event again (PayPal resends until a 2xx); `timestamp_offset` seconds moves its transmission."""
         data = await read_json(request)
         offset = int(data.get("timestamp_offset", 0))
         when = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=offset)).strftime("%Y-%m-%dT%H:%M:%SZ")

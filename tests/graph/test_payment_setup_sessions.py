@@ -38,11 +38,17 @@ async def test_a_stripe_checkout_setup_session_saves_the_default_method_by_webho
     made = (
         await tenant.api(
             SETUP,
-            input={"customerExternalId": "acme", "provider": "STRIPE", "returnUrl": "https://app.acme.test/billing?x=1"},
+            input={
+                "customerExternalId": "acme",
+                "provider": "STRIPE",
+                "returnUrl": "https://app.acme.test/billing?x=1",
+            },
         )
     )["createPaymentSetupSession"]
     assert made["userErrors"] == [] and made["provider"] == "STRIPE"
-    assert made["sessionId"].startswith("cs_test_") and made["url"] == f"{stack.stripe_url}/checkout/{made['sessionId']}"
+    assert (
+        made["sessionId"].startswith("cs_test_") and made["url"] == f"{stack.stripe_url}/checkout/{made['sessionId']}"
+    )
     async with httpx.AsyncClient() as client:
         page = await client.get(made["url"])
         assert page.status_code == 200 and "<form" in page.text
@@ -155,9 +161,9 @@ async def test_a_paypal_setup_token_approved_by_the_payer_becomes_the_default_pa
 )
 async def test_a_return_url_that_is_not_http_is_a_user_error(tenant, stack, url, code):
     await stripe_with_webhooks(tenant, stack, "pm_card_visa")
-    answer = (
-        await tenant.api(SETUP, input={"customerExternalId": "acme", "provider": "STRIPE", "returnUrl": url})
-    )["createPaymentSetupSession"]
+    answer = (await tenant.api(SETUP, input={"customerExternalId": "acme", "provider": "STRIPE", "returnUrl": url}))[
+        "createPaymentSetupSession"
+    ]
     assert (answer["url"], [(e["field"], e["code"]) for e in answer["userErrors"]]) == (
         None,
         [(["input", "returnUrl"], code)],
@@ -186,7 +192,12 @@ async def test_bad_setup_sessions_are_user_errors(tenant, stack):
     cancel = (
         await tenant.api(
             SETUP,
-            input={"customerExternalId": "acme", "provider": "STRIPE", "returnUrl": ok_url, "cancelUrl": "javascript:x"},
+            input={
+                "customerExternalId": "acme",
+                "provider": "STRIPE",
+                "returnUrl": ok_url,
+                "cancelUrl": "javascript:x",
+            },
         )
     )["createPaymentSetupSession"]
     assert [(e["field"], e["code"]) for e in cancel["userErrors"]] == [(["input", "cancelUrl"], "INVALID_RETURN_URL")]
@@ -204,11 +215,17 @@ async def test_with_an_https_public_url_only_https_return_urls_are_taken(tenant,
 
         client = Api(api.graphql_url, token=tenant.api_key)
         plain = (
-            await client(SETUP, input={"customerExternalId": "acme", "provider": "STRIPE", "returnUrl": "http://a.test/"})
+            await client(
+                SETUP, input={"customerExternalId": "acme", "provider": "STRIPE", "returnUrl": "http://a.test/"}
+            )
         )["createPaymentSetupSession"]
-        assert [(e["field"], e["code"]) for e in plain["userErrors"]] == [(["input", "returnUrl"], "INVALID_RETURN_URL")]
+        assert [(e["field"], e["code"]) for e in plain["userErrors"]] == [
+            (["input", "returnUrl"], "INVALID_RETURN_URL")
+        ]
         secure = (
-            await client(SETUP, input={"customerExternalId": "acme", "provider": "STRIPE", "returnUrl": "https://a.test/"})
+            await client(
+                SETUP, input={"customerExternalId": "acme", "provider": "STRIPE", "returnUrl": "https://a.test/"}
+            )
         )["createPaymentSetupSession"]
         assert secure["userErrors"] == [] and secure["url"]
     finally:

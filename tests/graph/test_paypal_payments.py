@@ -60,7 +60,7 @@ async def vault_token(stack, client_id: str, *, decline: str | None = None, pend
 async def paypal_tenant(
     tenant, stack, *, decline: str | None = None, pending: bool = False, external_id: str = "acme", currency="USD"
 ) -> dict:
-    """The tenant's PayPal sandbox app with a webhook to POST /webhooks/paypal/{org}, a customer with a vaulted token."""
+    """The tenant's PayPal sandbox app, its webhook to POST /webhooks/paypal/{org}, a customer with a vaulted token."""
     client_id, secret, _ = await paypal_app(stack)
     webhook_id = await register_webhook(
         stack, client_id, secret, f"{stack.api_url}/webhooks/paypal/{tenant.organization_id}"
@@ -76,7 +76,8 @@ async def paypal_tenant(
     token = await vault_token(stack, client_id, decline=decline, pending=pending)
     saved = (
         await tenant.api(
-            SET_METHOD, input={"customerExternalId": external_id, "provider": "PAYPAL", "providerPaymentMethodId": token}
+            SET_METHOD,
+            input={"customerExternalId": external_id, "provider": "PAYPAL", "providerPaymentMethodId": token},
         )
     )["setCustomerPaymentMethod"]
     assert saved["userErrors"] == [], saved
@@ -86,7 +87,9 @@ async def paypal_tenant(
 async def orders_at_fake(stack, client_id: str) -> list[dict]:
     """Orders the fake PayPal executed for this app (not replays of a saved answer, not refused by a fault)."""
     async with httpx.AsyncClient() as client:
-        answer = await client.get(f"{stack.paypal_url}/_control/requests", params={"path_prefix": "/v2/checkout/orders"})
+        answer = await client.get(
+            f"{stack.paypal_url}/_control/requests", params={"path_prefix": "/v2/checkout/orders"}
+        )
     return [
         r
         for r in answer.json()
@@ -243,9 +246,7 @@ async def test_an_unreachable_paypal_fails_the_attempt_retryably_and_never_captu
         keys = [
             r["idempotency_key"]
             for r in (
-                await client.get(
-                    f"{stack.paypal_url}/_control/requests", params={"path_prefix": "/v2/checkout/orders"}
-                )
+                await client.get(f"{stack.paypal_url}/_control/requests", params={"path_prefix": "/v2/checkout/orders"})
             ).json()
             if r["account"] == app["client_id"] and r["method"] == "POST"
         ]
@@ -303,7 +304,9 @@ async def test_forged_stale_and_replayed_paypal_webhooks_change_nothing(tenant, 
     assert len(await orders_at_fake(stack, app["client_id"])) == 1
 
 
-async def test_bad_paypal_configuration_and_methods_are_user_errors_and_write_nothing(tenant, test_tenant, stack, operator_db):
+async def test_bad_paypal_configuration_and_methods_are_user_errors_and_write_nothing(
+    tenant, test_tenant, stack, operator_db
+):
     client_id, secret, _ = await paypal_app(stack)
     wrong_secret = (
         await tenant.api(CONFIGURE, input={"provider": "PAYPAL", "clientId": client_id, "clientSecret": "nope"})
