@@ -14,7 +14,6 @@ what a provider's answer means for the invoice's collection.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -76,7 +75,7 @@ from integrations.payments.base import (
 )
 from integrations.payments.config import PaymentConfig
 from services import audit, credits, dunning, paypal_payments
-from services.actors import Actor, system_actor
+from services.actors import Actor
 from services.errors import CommonCode, Invalid, NotFound, Resource, found
 from services.invoice_state import announce_invoice, invoice_view, move_invoice
 from services.provider_credentials import open_credentials, seal_credentials
@@ -1027,23 +1026,3 @@ async def reopen_taken_back(
 
 def _stub_request(attempt: PaymentAttempt) -> ChargeRequest:
     return ChargeRequest("", "", attempt.amount_minor, attempt.currency, attempt.idempotency_key)
-
-
-async def handle_stripe_webhook(
-    db: Database, config: PaymentConfig, organization_id: uuid.UUID, body: bytes, headers: Mapping[str, str]
-) -> WebhookOutcome:
-    """POST /webhooks/stripe/{organizationId}: verified with the organization's secret before anything acts on it.
-
-    WebhookRejected (answered 400) when the signature, its age or the body do not hold."""
-    async with db.read() as session:
-        row = await PaymentRepository(session, organization_id).provider_config(PaymentProvider.STRIPE.value)
-    if row is None:
-        raise UnknownWebhookTarget("no Stripe account is configured for this organization")
-    gateway = build_gateway(config, row)
-    try:
-        event = await gateway.parse_webhook(body, headers)
-    finally:
-        await gateway.aclose()
-    actor = system_actor(organization_id, name="stripe", kind="webhook")
-    async with db.unit_of_work() as uow:
-        return await apply_provider_event(uow, actor, event)
