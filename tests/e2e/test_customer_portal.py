@@ -19,6 +19,9 @@ from tests.e2e.seed import Tenant, send_usage
 from tests.e2e.test_graphiql_and_accessibility import _serious_violations
 from tests.stack import Stack
 
+# A loaded 2-core machine answers slowly: the portal's first requests (and the live socket) get more time.
+expect.set_options(timeout=30_000)
+
 CREATE = """mutation($c: String!) { createCustomerPortalSession(input: {customerExternalId: $c}) {
   url expiresAt userErrors { code message } } }"""
 
