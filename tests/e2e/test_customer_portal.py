@@ -64,7 +64,7 @@ async def test_a_portal_link_shows_live_meters_that_move_without_a_reload_and_in
     tokens = page.get_by_test_id("meter-tokens")
     await expect(tokens).to_be_visible()
     await expect(page.get_by_test_id("meter-api_calls")).to_contain_text("Tier 1")
-    await expect(page.get_by_role("table", name="How each charge is priced")).to_contain_text("Tier 0 – 1,000")
+    await expect(page.get_by_role("table", name="How each charge is priced")).to_contain_text("Tier 0 \u2013 1,000")
     await expect(page.get_by_test_id("next-billing-date")).to_have_text(re.compile(r"\d"))
     await page.evaluate("window.__samePage = true")
 
