@@ -19,6 +19,9 @@ from tests.e2e.seed import Tenant, send_usage
 from tests.e2e.test_graphiql_and_accessibility import _serious_violations
 from tests.stack import Stack
 
+# A loaded 2-core machine answers slowly: the portal's first requests (and the live socket) get more time.
+expect.set_options(timeout=30_000)
+
 CREATE = """mutation($c: String!) { createCustomerPortalSession(input: {customerExternalId: $c}) {
   url expiresAt userErrors { code message } } }"""
 
@@ -61,7 +64,7 @@ async def test_a_portal_link_shows_live_meters_that_move_without_a_reload_and_in
     tokens = page.get_by_test_id("meter-tokens")
     await expect(tokens).to_be_visible()
     await expect(page.get_by_test_id("meter-api_calls")).to_contain_text("Tier 1")
-    await expect(page.get_by_role("table", name="How each charge is priced")).to_contain_text("Tier 0 – 1,000")
+    await expect(page.get_by_role("table", name="How each charge is priced")).to_contain_text("Tier 0 \u2013 1,000")
     await expect(page.get_by_test_id("next-billing-date")).to_have_text(re.compile(r"\d"))
     await page.evaluate("window.__samePage = true")
 
@@ -108,9 +111,11 @@ async def test_the_portal_at_phone_width_in_the_dark_theme(
     page = await context.new_page()
     await opened(page, url)
     await expect(page.get_by_role("table", name="Invoices")).to_contain_text(shop.invoice_number)
-    width = await page.evaluate("document.documentElement.scrollWidth")
-    assert width <= PHONE["width"], f"the page scrolls sideways at phone width ({width} px)"
     await page.screenshot(path=artifact("portal-phone-dark.png"), full_page=True)
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    wide = await page.evaluate("""[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right
+      > window.innerWidth + 1 && !e.closest('.table-wrap')).slice(0, 5).map(e => e.tagName + '.' + e.className)""")
+    assert width <= PHONE["width"], f"the page scrolls sideways at phone width ({width} px): {wide}"
     violations = await _serious_violations(page, axe_source)
     await context.close()
     assert offline.foreign == [], offline.foreign
@@ -134,11 +139,11 @@ async def test_an_expired_or_tampered_link_is_refused_with_words(browser: Browse
     page = await context.new_page()
     for link, words in [(expired.url, "expired"), (tampered, "unknown portal link"),
                         (f"{stack.api_url}/portal/session#not-a-token", "does not hold a valid portal link")]:
-        await page.goto(link)
+        await page.goto(link)  # the same page with another fragment: the page reads the new link
         alert = page.locator(".notice.error")
         await expect(alert).to_contain_text("This portal link cannot be used.")
         await expect(alert).to_contain_text(re.compile(words, re.I))
-        await expect(alert).to_contain_text("Ask your supplier for a new portal link.")
+        await expect(alert).to_contain_text(re.compile("ask your supplier for a new", re.I))
         await expect(page.get_by_test_id("usage-amount")).to_have_count(0)
         assert await page.evaluate("sessionStorage.length") == 0
     await page.screenshot(path=artifact("portal-refused.png"))

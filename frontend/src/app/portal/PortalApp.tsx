@@ -80,6 +80,18 @@ export function PortalApp() {
     return () => controller.abort();
   }, [attempt]);
 
+  // Another link opened in this tab (only the fragment changes: no page load) is read as a new start.
+  useEffect(() => {
+    const reread = () => {
+      if (window.location.hash) {
+        setPhase({ kind: "reading" });
+        setAttempt((n) => n + 1);
+      }
+    };
+    window.addEventListener("hashchange", reread);
+    return () => window.removeEventListener("hashchange", reread);
+  }, []);
+
   const end = useCallback((message: string) => {
     forgetToken();
     setPhase({ kind: "ended", message });
@@ -106,7 +118,7 @@ export function PortalApp() {
           <p>
             <strong>This portal link cannot be used.</strong> {phase.message}
           </p>
-          <p>{ASK_AGAIN}</p>
+          {/supplier/i.test(phase.message) ? null : <p>{ASK_AGAIN}</p>}
         </div>
       ) : null}
       {phase.kind === "forgotten" ? (
