@@ -10,6 +10,7 @@ from strawberry.types import Info
 from db.repositories.billing import InvoiceRepository, TaxRateRepository
 from db.repositories.credits import CreditRepository
 from db.repositories.customers import CustomerRepository
+from domain.numbering import InvoiceStatus as StoredStatus
 from graph.context import Context
 from graph.pagination import BadPageRequest, Connection, connection, fetch_page, selects_total
 from graph.permissions import current_actor, portal_customer
@@ -40,6 +41,7 @@ class BillingQueries:
                     customer_external_id=customer_external_id,
                     status=status.value if status else None,
                     with_total=selects_total(info),
+                    issued_only=actor.is_portal,
                 )
             )
             return connection(page, Invoice.of)
@@ -83,8 +85,10 @@ class BillingQueries:
             return None
         async with info.context.db.read() as session:
             row = await InvoiceRepository(session, actor.organization_id).get(invoice_id)
-            if row is None or (actor.is_portal and row.customer_id != actor.customer_id):
+            if row is None:
                 return None
+            if actor.is_portal and (row.customer_id != actor.customer_id or row.status == StoredStatus.DRAFT.value):
+                return None  # a portal link sees its customer's issued invoices, never a draft
             return Invoice.of(row)
 
     @strawberry.field(description="The customer's prepaid-credits wallet, if any.")

@@ -111,8 +111,11 @@ class InvoiceRepository(ScopedRepository[Invoice]):
         customer_external_id: str | None = None,
         status: str | None = None,
         with_total: bool = True,
+        issued_only: bool = False,
     ) -> Page[Invoice]:
         stmt = select(Invoice).where(Invoice.organization_id == self.organization_id)
+        if issued_only:  # what a customer may see: drafts are still the organization's to change
+            stmt = stmt.where(Invoice.status != InvoiceStatus.DRAFT.value)
         if customer_external_id is not None:
             stmt = stmt.join(Customer, Customer.id == Invoice.customer_id).where(
                 Customer.external_id == customer_external_id

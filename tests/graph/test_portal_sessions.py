@@ -382,3 +382,30 @@ async def _post(url: str, token: str, query: str) -> tuple[int, dict]:
 
 def codes_of(body: dict) -> list[str]:
     return [(e.get("extensions") or {}).get("code") for e in body.get("errors") or []]
+
+
+async def test_a_portal_link_never_sees_a_draft_invoice(tenant) -> None:
+    """Drafts are the organization's to refresh and change during its grace period: the customer's link lists
+    and reads only issued invoices."""
+    api = tenant.api
+    await api("mutation { updateOrganization(input: {invoiceGracePeriodDays: 3}) { userErrors { code } } }")
+    plan_code = uid("monthly")
+    await plan(api, plan_code, [], amount="30")
+    await customer(api, "drafted", currency="USD")
+    started = (datetime.now(UTC) - timedelta(days=40)).isoformat()
+    await subscribe(api, "drafted", plan_code, uid("sub-drafted"), startedAt=started)
+    run = await api("mutation { runBilling(input: {}) { invoices { id status } userErrors { code } } }")
+    drafts = [i for i in run["runBilling"]["invoices"] if i["status"] == "DRAFT"]
+    assert drafts, run
+    issued = (await api(ONE_OFF, c="drafted", amount="5"))["createOneOffInvoice"]["invoice"]
+    token = token_of((await link(api, "drafted"))["url"])
+    portal_api = api.as_(token)
+    listed = await portal_api(
+        'query { invoices(customerExternalId: "drafted", first: 50) { totalCount nodes { id status } } }'
+    )
+    assert listed["invoices"]["nodes"] == [{"id": issued["id"], "status": "OPEN"}]
+    assert listed["invoices"]["totalCount"] == 1
+    for draft in drafts:
+        assert (await portal_api(INVOICE, id=draft["id"]))["invoice"] is None
+    # staff still see the drafts
+    assert (await api(INVOICE, id=drafts[0]["id"]))["invoice"]["id"] == drafts[0]["id"]
