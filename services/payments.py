@@ -970,7 +970,9 @@ async def apply_provider_event(
     elif event.type is ProviderEventType.PAYMENT_RETURNED:
         if payment is None or payment.status != PaymentState.SUCCEEDED.value:
             return WebhookOutcome.IGNORED
-        payment.status, taken_back = PaymentState.RETURNED.value, True
+        # A bank debit's return is final (the money is gone): the invoice reopens. A card dispute can still be
+        # won: the payment is RETURNED, amountPaid drops, the invoice's status stays until a person decides.
+        payment.status, taken_back = PaymentState.RETURNED.value, payment.method == "us_bank_account"
         attempt.decline_code = event.decline_code or attempt.decline_code
         attempt.failure_message = event.message or attempt.failure_message
         latest = AttemptOutcome.FAILED
