@@ -237,7 +237,8 @@ async def test_a_failed_attempt_plans_a_retry_that_charges_once_however_often_it
     # The worker's deferred job runs in a day; here it runs now, three times at once and once more.
     config = Settings(secret_key=stack.secret_key, stripe_api_base=stack.stripe_url).payment_config()
     ctx = {"db": operator_db, "payments": config}
-    ran = await asyncio.gather(*[retry_invoice_payment(ctx, tenant.organization_id, invoice["id"], 2) for _ in range(3)])
+    retry = [retry_invoice_payment(ctx, tenant.organization_id, invoice["id"], 2) for _ in range(3)]
+    ran = await asyncio.gather(*retry)
     assert any(ran)
     assert await retry_invoice_payment(ctx, tenant.organization_id, invoice["id"], 2) is False
     # A job for an attempt that is not the next one does nothing either.
