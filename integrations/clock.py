@@ -14,6 +14,7 @@ time is read anywhere else.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -50,6 +51,22 @@ class ManualClock:
             raise ValueError("a clock only moves forward")
         self._at += step
         return self._at
+
+
+class TestClockTime(ManualClock):
+    """A test clock's time during its advance: a manual clock that also names the test clock, so that what is
+    scheduled from it (a webhook's retries) is scheduled on that clock, not on real time."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, at: datetime, test_clock_id: uuid.UUID) -> None:
+        super().__init__(at)
+        self.test_clock_id = test_clock_id
+
+
+def test_clock_of(clock: Clock) -> uuid.UUID | None:
+    """The test clock whose time `clock` is, if it is one."""
+    return clock.test_clock_id if isinstance(clock, TestClockTime) else None
 
 
 def _aware(at: datetime) -> datetime:

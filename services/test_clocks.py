@@ -33,14 +33,16 @@ from db.repositories.organizations import OrganizationRepository
 from db.repositories.subscriptions import SubscriptionRepository
 from db.repositories.test_clocks import TestClockRepository
 from db.session import Database, UnitOfWork
-from integrations.clock import ManualClock
+from integrations.clock import TestClockTime
 from integrations.payments.config import PaymentConfig
-from services import audit, dunning, payments
+from integrations.webhooks import WebhookSender
+from services import audit, dunning, payments, webhooks
 from services.actors import Actor
 from services.billing import drafts, progressive, runs
 from services.billing.due import _due
 from services.errors import CommonCode, Invalid, NotFound, found
 from services.usage.rating import BatchedRating
+from services.webhooks import WebhookConfig
 
 
 class TestClockCode:
@@ -146,6 +148,8 @@ class ClockScope:
     customer_ids: Sequence[uuid.UUID]
     since: datetime  # the clock's time when this advance (or its resumption) began
     payments: PaymentConfig | None = None  # collection's gateways (None: nothing is charged)
+    webhooks: WebhookConfig | None = None  # outbound webhooks (None: not configured, none are sent)
+    sender: WebhookSender | None = None
 
 
 class DueSource(Protocol):
@@ -206,7 +210,7 @@ class UsageThresholds:
             )
         for customer_id in scope.customer_ids:
             if customer_id in interim:
-                async with db.unit_of_work(clock=ManualClock(moment)) as uow:
+                async with db.unit_of_work(clock=TestClockTime(moment, scope.clock_id)) as uow:
                     await progressive.check_usage_thresholds(uow, actor, customer_id, moment)
 
 
@@ -239,7 +243,7 @@ class BillingDates:
             )
         if not customers:
             return
-        async with db.unit_of_work(clock=ManualClock(moment)) as uow:
+        async with db.unit_of_work(clock=TestClockTime(moment, scope.clock_id)) as uow:
             invoices = await runs.bill_customers(uow, actor, [c for c, _ in customers], moment)
         if invoices:
             await runs.record_run(db, actor, moment, len(customers), runs.RunResult(invoices=invoices))
@@ -264,7 +268,7 @@ class DraftGracePeriods:
         return end if end <= until else None
 
     async def run(self, db: Database, actor: Actor, scope: ClockScope, moment: datetime) -> None:
-        async with db.unit_of_work(clock=ManualClock(moment)) as uow:
+        async with db.unit_of_work(clock=TestClockTime(moment, scope.clock_id)) as uow:
             await drafts.finalize_expired_drafts(uow, actor, moment, test_clock_id=scope.clock_id)
 
 
@@ -306,7 +310,7 @@ class Collection:
             due = await DunningRepository(session, scope.organization_id).due_for_collection(
                 list(scope.customer_ids), scope.since - COLLECTION_LOOKBACK, moment
             )
-        at = ManualClock(moment)
+        at = TestClockTime(moment, scope.clock_id)
         for invoice_id, what, attempt in due:
             if what == "FINAL":
                 async with db.unit_of_work(clock=at) as uow:
@@ -319,9 +323,38 @@ class Collection:
                 await payments.collect(db, scope.payments, actor, invoice_id, attempt=1, clock=at)
 
 
+class WebhookDeliveries:
+    """Outbound webhooks raised during the clock's advances: the first attempt at the moment of its event, the
+    retries of a failing endpoint on the schedule, by the clock's time (the worker's sweep leaves them alone)."""
+
+    name = "webhook deliveries"
+
+    async def next_after(self, db: Database, scope: ClockScope, after: datetime, until: datetime) -> datetime | None:
+        if scope.webhooks is None:
+            return None
+        async with db.read() as session:
+            return await TestClockRepository(session, scope.organization_id).next_webhook_attempt(
+                scope.clock_id, after, until
+            )
+
+    async def run(self, db: Database, actor: Actor, scope: ClockScope, moment: datetime) -> None:
+        if scope.webhooks is None or scope.sender is None:
+            return
+        at = TestClockTime(moment, scope.clock_id)
+        while (await webhooks.deliver_due(db, scope.sender, scope.webhooks, test_clock=at)).sent:
+            pass  # more than one batch was due
+
+
 # In the order they run at one moment, as the worker would: usage checked, periods billed, drafts finalized,
-# then what is due for collection (a period's invoice charged at the moment it is finalized).
-DUE_SOURCES: list[DueSource] = [UsageThresholds(), BillingDates(), DraftGracePeriods(), Collection()]
+# then what is due for collection (a period's invoice charged at the moment it is finalized), and what all of
+# those raised told to the organization's webhook endpoints.
+DUE_SOURCES: list[DueSource] = [
+    UsageThresholds(),
+    BillingDates(),
+    DraftGracePeriods(),
+    Collection(),
+    WebhookDeliveries(),
+]
 
 
 # ---- advance ---------------------------------------------------------------------------------------------
@@ -386,15 +419,37 @@ async def _move(db: Database, actor: Actor, clock_id: uuid.UUID, to: datetime, *
 
 
 async def advance_test_clock(
-    db: Database, actor: Actor, clock_id: uuid.UUID, target: datetime, payment_config: PaymentConfig | None = None
+    db: Database,
+    actor: Actor,
+    clock_id: uuid.UUID,
+    target: datetime,
+    payment_config: PaymentConfig | None = None,
+    *,
+    webhook_config: WebhookConfig | None = None,
 ) -> TestClock:
     """Move the clock forward to `target`, running everything due for its customers in between, in order
-    (`payment_config`: the gateways collection charges through; None: invoices are not charged)."""
+    (`payment_config`: the gateways collection charges through, None: invoices are not charged;
+    `webhook_config`: outbound webhooks, None: none are sent)."""
     target = _aware(target, "frozenTime")
     clock = await _start_advance(db, actor, clock_id, target)
     async with db.read() as session:
         customer_ids = await TestClockRepository(session, actor.organization_id).customer_ids(clock.id)
-    scope = ClockScope(clock.id, actor.organization_id, customer_ids, clock.frozen_time, payment_config)
+    sender = None
+    if webhook_config is not None:
+        sender = WebhookSender(
+            timeout=webhook_config.timeout_seconds, allow_private_targets=webhook_config.allow_private_targets
+        )
+    scope = ClockScope(
+        clock.id, actor.organization_id, customer_ids, clock.frozen_time, payment_config, webhook_config, sender
+    )
+    try:
+        return await _run_advance(db, actor, clock, scope, target)
+    finally:
+        if sender is not None:
+            await sender.aclose()
+
+
+async def _run_advance(db: Database, actor: Actor, clock: TestClock, scope: ClockScope, target: datetime) -> TestClock:
     step_actor = runs.job_actor(actor.organization_id)  # the worker's own actor: the same code, the same entries
     cursor = clock.frozen_time
     while True:  # each moment is later than the one before, and at most the target: this ends

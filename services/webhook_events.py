@@ -25,6 +25,7 @@ from db.models import CreditNote, Customer, Invoice, Payment, PaymentAttempt, Su
 from db.repositories.webhooks import WebhookEndpointRepository, add_deliveries, add_events
 from db.session import UnitOfWork
 from domain import money
+from integrations.clock import test_clock_of
 
 EVENT_TYPES: tuple[str, ...] = (
     "invoice.created",
@@ -55,6 +56,7 @@ FROM_AUDIT: dict[str, str] = {
     "invoice.paid": "invoice.paid",
     "invoice.voided": "invoice.voided",
     "invoice.uncollectible": "invoice.uncollectible",
+    "invoice.reopened": "invoice.payment_failed",  # its payment taken back by the bank (ACH return)
     "credit_note.created": "credit_note.created",
     "customer.created": "customer.created",
     "customer.updated": "customer.updated",
@@ -152,6 +154,7 @@ async def _write(uow: UnitOfWork) -> None:
     for event in pending:
         by_org.setdefault(event.organization_id, []).append(event)
     now = uow.clock.now()
+    test_clock_id = test_clock_of(uow.clock)  # raised in a test clock's advance: its attempts go by its time
     flushed = False
     for org, events in by_org.items():
         endpoints = await WebhookEndpointRepository(uow.session, org).subscribed(sorted({e.type for e in events}))
@@ -177,10 +180,12 @@ async def _write(uow: UnitOfWork) -> None:
                 delivery_rows.append({
                     "id": uuid.uuid4(), "organization_id": org, "endpoint_id": endpoint.id, "event_id": event_id,
                     "event_type": event.type, "attempt": 1, "status": "PENDING", "next_attempt_at": now,
-                    "created_at": now, "response_body_excerpt": "", "manual": False,
+                    "created_at": now, "response_body_excerpt": "", "manual": False, "test_clock_id": test_clock_id,
                 })
         await add_events(uow.session, event_rows)
         for row_id in await add_deliveries(uow.session, delivery_rows):
+            if test_clock_id is not None:
+                continue  # the advance sends it, at the moment it was raised
             row = next(r for r in delivery_rows if r["id"] == row_id)
             uow.enqueue_after_commit(DELIVER_JOB, str(row_id),
                                      job_id=delivery_job_id(row["event_id"], row["endpoint_id"], 1))

@@ -31,6 +31,7 @@ from sqlalchemy import select, update
 from db.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from db.repositories.webhooks import WebhookDeliveryRepository, WebhookEndpointRepository, add_deliveries, claim
 from db.session import Database, UnitOfWork
+from integrations.clock import TestClockTime
 from integrations.secrets import SecretBox
 from integrations.webhooks import DeliveryResult, WebhookSender, check_target, generate_secret
 from services import audit
@@ -256,16 +257,20 @@ async def deliver_due(
     ids: Sequence[uuid.UUID] | None = None,
     organization_id: uuid.UUID | None = None,
     limit: int = SWEEP_BATCH,
+    test_clock: TestClockTime | None = None,
 ) -> Swept:
     """Send the attempts that are due by the database's clock (only `ids`, when given; only one organization's,
     when given), at most `limit`, at most SEND_CONCURRENCY at once, each bounded by the sender's timeout: a
     receiver that hangs holds its own attempt, never the others'. Each outcome is recorded in its own
-    transaction, with the next attempt when one is due."""
-    now = db.clock.now()
+    transaction, with the next attempt when one is due. `test_clock`: the attempts raised during that test
+    clock's advances instead, due by its time, their retries scheduled on it (the signature's timestamp stays
+    real time: receivers check it against theirs)."""
+    now = (test_clock or db.clock).now()
     sends: list[_Send] = []
-    async with db.unit_of_work() as uow:
+    async with db.unit_of_work(clock=test_clock) as uow:
         claimed = await claim(uow.session, now=now, stale_before=now - CLAIM_STALE, limit=limit, ids=ids,
-                              organization_id=organization_id)
+                              organization_id=organization_id,
+                              test_clock_id=test_clock.test_clock_id if test_clock else None)
         if not claimed:
             return Swept()
         endpoints = {
@@ -305,15 +310,17 @@ async def deliver_due(
     swept = Swept()
     for send, result in await asyncio.gather(*(one(s) for s in sends)):
         try:
-            await _record(db, send, result, swept)
+            await _record(db, send, result, swept, test_clock)
         except Exception:  # the attempt stays SENDING and is taken again once stale
             log.exception("recording webhook delivery %s failed", send.delivery.id)
     return swept
 
 
-async def _record(db: Database, send: _Send, result: DeliveryResult | None, swept: Swept) -> None:
+async def _record(
+    db: Database, send: _Send, result: DeliveryResult | None, swept: Swept, test_clock: TestClockTime | None
+) -> None:
     d = send.delivery
-    async with db.unit_of_work() as uow:
+    async with db.unit_of_work(clock=test_clock) as uow:
         now = uow.clock.now()
         values: dict[str, object] = {"attempted_at": now, "claimed_at": None}
         if result is None:
@@ -352,6 +359,7 @@ async def _record(db: Database, send: _Send, result: DeliveryResult | None, swep
                     "id": uuid.uuid4(), "organization_id": d.organization_id, "endpoint_id": d.endpoint_id,
                     "event_id": d.event_id, "event_type": d.event_type, "attempt": d.attempt + 1, "manual": False,
                     "status": "PENDING", "next_attempt_at": due, "created_at": now, "response_body_excerpt": "",
+                    "test_clock_id": d.test_clock_id,
                 }])
                 if not new:
                     values["next_attempt_at"] = None

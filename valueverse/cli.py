@@ -220,6 +220,10 @@ def _run_api(host: str, port: int, processes: int) -> int:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        # uvicorn's supervisor kills a process that has not answered its ping for this long (default 5 s): on a
+        # loaded 2-core machine a process still importing, or busy, took longer, and was killed and restarted in
+        # a loop. A process that is truly stuck is still replaced, half a minute later.
+        timeout_worker_healthcheck=30,
         ws="websockets-sansio",
         server_header=False,
     )

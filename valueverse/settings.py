@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     secret_encryption_old_keys: str | None = None
     # Where the Stripe SDK sends its requests (tests point it at a local fake); unset: api.stripe.com.
     stripe_api_base: str | None = None
+    # Where PayPal calls go (tests point them at tests/fakes/paypal.py); unset: PayPal's sandbox for a TEST
+    # configuration, api-m.paypal.com for a LIVE one. Any base but the live one is a sandbox.
+    paypal_api_base: str | None = None
     # Customer emails (integrations/email.py): smtp://[user:password@]host:port or smtps://…; unset: logged, not sent.
     smtp_url: str | None = None
     email_from: str = "ValueVerse Billing <billing@localhost>"
@@ -114,7 +117,12 @@ class Settings(BaseSettings):
         """What collection needs of the settings: the secret box and where the providers' APIs are."""
         from integrations.payments.config import PaymentConfig
 
-        return PaymentConfig(box=self.secret_box(), stripe_api_base=self.stripe_api_base, public_url=self.public_url)
+        return PaymentConfig(
+            box=self.secret_box(),
+            stripe_api_base=self.stripe_api_base,
+            paypal_api_base=self.paypal_api_base,
+            public_url=self.public_url,
+        )
 
     def email_config(self) -> EmailConfig:
         """What the worker's email jobs send through (no SMTP_URL: emails are logged, not sent)."""

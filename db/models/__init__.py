@@ -1,10 +1,11 @@
 """SQLAlchemy models, one module per aggregate."""
 
 from db.models.audit import AuditEntry
+from db.models.bank import BankTransaction
 from db.models.base import Base
 from db.models.catalog import BillableMetric, Charge, Plan
 from db.models.credits import AppliedCoupon, Coupon, CreditNote, CreditNoteItem, Wallet, WalletTransaction
-from db.models.customer import Customer
+from db.models.customer import Customer, PortalSession
 from db.models.invoice import Invoice, InvoiceLine, InvoiceNumberSequence, TaxRate, TaxRateAssignment
 from db.models.organization import ApiKey, Organization, OrganizationMode, Role, StaffSession, StaffUser
 from db.models.outbox import outbox
@@ -27,6 +28,7 @@ __all__ = [
     "ApiKey",
     "AppliedCoupon",
     "AuditEntry",
+    "BankTransaction",
     "Base",
     "BillableMetric",
     "Charge",
@@ -46,6 +48,7 @@ __all__ = [
     "PaymentMethod",
     "PaymentProviderConfig",
     "Plan",
+    "PortalSession",
     "ProviderCustomer",
     "ProviderEventReceipt",
     "Role",

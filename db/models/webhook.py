@@ -65,6 +65,12 @@ class WebhookDelivery(Base):
         UniqueConstraint("endpoint_id", "event_id", "attempt"),
         Index("ix_webhook_deliveries_org", "organization_id", "created_at"),
         Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'PENDING'")),
+        Index(
+            "ix_webhook_deliveries_test_clock_due",
+            "test_clock_id",
+            "next_attempt_at",
+            postgresql_where=text("status = 'PENDING' AND test_clock_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -87,3 +93,7 @@ class WebhookDelivery(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the clock's
+    # Raised during a test clock's advance: due by that clock's time, sent by its advances (never by the sweep).
+    test_clock_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("test_clocks.id", ondelete="CASCADE")
+    )

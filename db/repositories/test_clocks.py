@@ -9,11 +9,17 @@ from sqlalchemy import func, select, text
 
 from db.models import Customer, Invoice, TestClock
 from db.repositories.base import ScopedRepository
+from db.repositories.pagination import Page, paginate
 from domain.numbering import InvoiceKind, InvoiceStatus
 
 
 class TestClockRepository(ScopedRepository[TestClock]):
     model = TestClock
+
+    async def list(self, *, first: int | None, after: str | None) -> Page[TestClock]:
+        return await paginate(
+            self.session, self._scoped(), (TestClock.created_at, TestClock.id), first=first, after=after
+        )
 
     async def frozen_time(self, clock_id: uuid.UUID) -> datetime | None:
         return await self.session.scalar(
@@ -70,6 +76,17 @@ class TestClockRepository(ScopedRepository[TestClock]):
                 " AND e.timestamp <= :until"
             ),
             {"org": self.organization_id, "ids": customer_ids, "after": after, "until": until},
+        )
+
+    async def next_webhook_attempt(self, clock_id: uuid.UUID, after: datetime, until: datetime) -> datetime | None:
+        """When the clock's next outbound webhook attempt is due, in (after, until]."""
+        return await self.session.scalar(
+            text(
+                "SELECT min(next_attempt_at) FROM webhook_deliveries WHERE organization_id = :org"
+                " AND test_clock_id = :clock AND status = 'PENDING' AND next_attempt_at > :after"
+                " AND next_attempt_at <= :until"
+            ),
+            {"org": self.organization_id, "clock": clock_id, "after": after, "until": until},
         )
 
     async def delete_customers_data(self, clock_id: uuid.UUID) -> int:

@@ -86,14 +86,20 @@ async def claim(
     limit: int,
     ids: Sequence[uuid.UUID] | None = None,
     organization_id: uuid.UUID | None = None,
+    test_clock_id: uuid.UUID | None = None,
 ) -> list[WebhookDelivery]:
     """Take up to `limit` due attempts (PENDING and due, or SENDING since before `stale_before`: its worker died),
-    marking them SENDING, so that no two workers send the same attempt."""
+    marking them SENDING, so that no two workers send the same attempt. Attempts of a test clock are due by its
+    time: taken only when `test_clock_id` names it, and then only its own."""
     due = or_(
         (WebhookDelivery.status == "PENDING") & (WebhookDelivery.next_attempt_at <= now),
         (WebhookDelivery.status == "SENDING") & (WebhookDelivery.claimed_at < stale_before),
     )
     pick = select(WebhookDelivery.id).where(due)
+    if test_clock_id is None:
+        pick = pick.where(WebhookDelivery.test_clock_id.is_(None))
+    else:
+        pick = pick.where(WebhookDelivery.test_clock_id == test_clock_id)
     if ids is not None:
         pick = pick.where(WebhookDelivery.id.in_(list(ids)))
     if organization_id is not None:

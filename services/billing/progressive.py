@@ -52,8 +52,8 @@ async def check_usage_thresholds(uow: UnitOfWork, actor: Actor, customer_id: uui
             continue
         period = current_period(sub, tz, now)
         window = _phase_window(sub, phase, period, period.end)
-        if window is None:
-            continue
+        if window is None or window.start >= now:
+            continue  # a period (or phase) starting at this very instant has no usage yet
         plan = effective_plan(phase)
         currency = plan.plan.currency
         charges = await rate_window(uow.session, org.id, sub, plan, window, tz)

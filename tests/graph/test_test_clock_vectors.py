@@ -104,3 +104,87 @@ async def test_lago_upgrade_during_progressive_billing(test_tenant):
         "297.00",
     )
     check_invariants(final)
+
+
+async def _commitment_plan(api) -> tuple[str, dict[str, str]]:
+    """A yearly plan in arrears with a 100.00 minimum commitment, as Lago's true-up vector: a 2.00 subscription
+    fee, 3.00 of usage, 1.50 of a second arrears charge (Lago's "fixed charge" there) and charges of 5.00 paid in
+    advance."""
+    codes = {name: uid(name) for name in ("calls", "seats", "storage")}
+    for code in codes.values():
+        await metric(api, code, "SUM", "total")
+    plan = uid("committed")
+    await make_plan(
+        api,
+        plan,
+        "Committed",
+        "2.00",
+        [
+            {"billableMetricCode": codes["calls"], "model": "STANDARD", "properties": {"amount": "1.00"}},
+            {"billableMetricCode": codes["seats"], "model": "STANDARD", "properties": {"amount": "1.50"}},
+            {
+                "billableMetricCode": codes["storage"],
+                "model": "STANDARD",
+                "payInAdvance": True,
+                "properties": {"amount": "5.00"},
+            },
+        ],
+        interval="YEARLY",
+        minimumCommitment="100.00",
+    )
+    return plan, codes
+
+
+async def test_lago_minimum_commitment_with_a_charge_paid_in_advance(test_tenant):
+    """Lago's minimum-commitment true-up (Commitments::Minimum::CalculateTrueUpFeeService, a yearly plan in
+    arrears, commitment 100.00; fees of the period 2.00 + 3.00 + 1.50 and a charge of 5.00 paid in advance during
+    the period): the true-up is 100.00 - 6.50 - 5.00 = 88.50. The charge paid in advance counts towards the
+    commitment of the period it was paid in, although it was invoiced on an invoice of its own."""
+    api = test_tenant.api
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    clock = await create_clock(api, start)
+    plan, codes = await _commitment_plan(api)
+    who = uid("cust")
+    await customer(api, who, testClockId=clock["id"])
+    await subscribe(api, who, plan, uid("sub"), billingTime="CALENDAR")
+
+    await advance(api, clock, start + timedelta(days=40))
+    await _ingest(api, who, codes["storage"], 1)  # paid in advance: an invoice of 5.00 now
+    await _ingest(api, who, codes["calls"], 3)
+    await advance(api, clock, start + timedelta(days=200))
+    await _ingest(api, who, codes["seats"], 1)
+    await advance(api, clock, datetime(2025, 1, 1, 10, tzinfo=UTC))
+
+    invoices = await invoices_of(api, who)
+    [paid_in_advance] = [i for i in invoices if [line["amount"] for line in i["lines"]] == ["5.00"]]
+    assert paid_in_advance["issuedAt"].startswith("2024-02-10")
+    [period] = [i for i in invoices if i["kind"] == "SUBSCRIPTION" and i["periodEnd"].startswith("2025-01-01")]
+    check_invariants(period)
+    assert [line["amount"] for line in period["lines"] if line["kind"] == "TRUE_UP"] == ["88.50"]
+    # the charge paid in advance is shown on the period invoice and deducted: over the year the customer pays
+    # 5.00 + 95.00 = the 100.00 committed
+    assert period["totalAmount"] == "95.00"
+
+
+async def test_lago_minimum_commitment_ignores_a_charge_paid_in_advance_in_another_period(test_tenant):
+    """The same plan: a charge paid in advance in the period before does not count towards this period's
+    commitment (Lago: "an in-advance charge from another period", 100.00 - 6.50 = 93.50)."""
+    api = test_tenant.api
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    clock = await create_clock(api, start)
+    plan, codes = await _commitment_plan(api)
+    who = uid("cust")
+    await customer(api, who, testClockId=clock["id"])
+    await subscribe(api, who, plan, uid("sub"), billingTime="CALENDAR")
+
+    await advance(api, clock, start + timedelta(days=100))
+    await _ingest(api, who, codes["storage"], 1)  # paid in advance, in 2024
+    await advance(api, clock, datetime(2025, 1, 1, 10, tzinfo=UTC))  # 2024's period invoice
+    await _ingest(api, who, codes["calls"], 3)
+    await _ingest(api, who, codes["seats"], 1)
+    await advance(api, clock, datetime(2026, 1, 1, 10, tzinfo=UTC))
+
+    invoices = await invoices_of(api, who)
+    [second] = [i for i in invoices if i["kind"] == "SUBSCRIPTION" and i["periodEnd"].startswith("2026-01-01")]
+    check_invariants(second)
+    assert [line["amount"] for line in second["lines"] if line["kind"] == "TRUE_UP"] == ["93.50"]

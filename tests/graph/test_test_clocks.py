@@ -3,15 +3,22 @@ everything that falls due in between, in order, as real time would."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from db.session import Database
+from integrations.secrets import SecretBox
+from integrations.webhooks import WebhookSender
+from services.webhooks import WebhookConfig, deliver_due
 from tests.client import TransportQueryError
 from tests.db import execute, scalar
+from tests.fakes.receiver import WebhookReceiver
 from tests.graph.billing_scenario_helpers import INGEST, invoices_of, make_plan, mutate, standard
 from tests.graph.catalog_helpers import customer, metric, subscribe, uid
 from tests.graph.test_access_matrix import CREATE_KEY
+from tests.graph.test_webhooks import deliveries, endpoint, signature_matches
 
 START = datetime(2025, 1, 1, tzinfo=UTC)  # a clock's time is its own: no date tied to today
 
@@ -392,3 +399,65 @@ async def test_a_draft_finalized_by_hand_is_issued_at_the_clocks_time(test_tenan
         "invoice": {"status": "OPEN", "issuedAt": (month(1) + timedelta(days=2)).isoformat()},
         "userErrors": [],
     }
+
+
+async def test_webhooks_raised_in_an_advance_are_sent_and_retried_by_the_clocks_time(test_tenant, stack) -> None:
+    """The invoice of a period end reached by an advance is told to the organization's endpoint during the
+    advance; the endpoint fails, and its retries (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, with jitter) go when
+    the clock passes them, not by real time; the worker's sweep leaves them alone."""
+    api = test_tenant.api
+    start = datetime(2024, 3, 1, tzinfo=UTC)
+    clock = await create_clock(api, start)
+    monthly = uid("monthly")
+    await make_plan(api, monthly, "Monthly", "10")
+    who = uid("cust")
+    await customer(api, who, testClockId=clock["id"])
+    await subscribe(api, who, monthly, uid("sub"))
+    async with WebhookReceiver(status=503) as receiver:
+        hook, secret = await endpoint(api, f"{receiver.url}/hooks", ["invoice.created"])
+        await advance(api, clock, datetime(2024, 4, 1, 0, 30, tzinfo=UTC))  # the billing date, then 30 minutes
+        first = [d for d in await deliveries(api, hook) if d["status"] != "PENDING"]
+        # attempt 1 at the billing date, then 5 s, 5 min and 30 min (±10 %) later: within the 30 minutes
+        assert sorted(d["attempt"] for d in first) == [1, 2, 3], first
+        assert all(d["status"] == "FAILED" and d["responseStatus"] == 503 for d in first)
+        assert all(d["createdAt"].startswith("2024-04-01") for d in first)
+        assert len(receiver.received) == 3 and all(signature_matches(secret, r) for r in receiver.received)
+        [pending] = [d for d in await deliveries(api, hook) if d["status"] == "PENDING"]
+        assert pending["attempt"] == 4 and pending["nextAttemptAt"].startswith("2024-04-01")
+        # The worker's sweep, by real time (years after the clock's): it leaves the clock's attempts alone.
+        db = Database(stack.database_url, pool_size=1)
+        sender = WebhookSender(timeout=1.0, allow_private_targets=True)
+        config = WebhookConfig(SecretBox.from_settings(None, None, stack.secret_key), allow_private_targets=True)
+        try:
+            swept = await deliver_due(db, sender, config, organization_id=uuid.UUID(test_tenant.organization_id))
+        finally:
+            await sender.aclose()
+            await db.dispose()
+        assert swept.sent == 0 and len(receiver.received) == 3
+        receiver.status = 200
+        await advance(api, clock, datetime(2024, 4, 2, tzinfo=UTC))
+        rows = await deliveries(api, hook)
+        assert sorted((d["attempt"], d["status"]) for d in rows) == [
+            (1, "FAILED"), (2, "FAILED"), (3, "FAILED"), (4, "SUCCEEDED")
+        ]
+        assert len(receiver.received) == 4
+        assert len({r.header("webhook-id") for r in receiver.received}) == 1  # one event, four attempts
+
+
+async def test_the_organizations_clocks_are_listed_and_read_one_by_one(test_tenant, other_tenant) -> None:
+    api = test_tenant.api
+    first = await create_clock(api, datetime(2024, 1, 1, tzinfo=UTC), name="January")
+    second = await create_clock(api, datetime(2025, 6, 1, tzinfo=UTC), name="June")
+    listed = (await api("{ testClocks { totalCount nodes { id name frozenTime status } } }"))["testClocks"]
+    assert listed["totalCount"] == 2
+    assert [(c["id"], c["name"], c["status"]) for c in listed["nodes"]] == [
+        (first["id"], "January", "READY"),
+        (second["id"], "June", "READY"),
+    ]
+    one = "query($id: ID!) { testClock(id: $id) { id frozenTime } }"
+    read = (await api(one, id=second["id"]))["testClock"]
+    assert read == {"id": second["id"], "frozenTime": "2025-06-01T00:00:00+00:00"}
+    assert (await api(one, id="not-an-id"))["testClock"] is None
+    # another organization sees none of them
+    assert (await other_tenant.api("{ testClocks { totalCount } }"))["testClocks"]["totalCount"] == 0
+    assert (await other_tenant.api(one, id=first["id"]))["testClock"] is None
