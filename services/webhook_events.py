@@ -71,6 +71,7 @@ FROM_AUDIT: dict[str, str] = {
     "subscription.terminated": "subscription.terminated",
     # Collection and dunning (services/payments.py, services/dunning.py).
     "payment_attempt.failed": "invoice.payment_failed",
+    "payment.webhook.payment_failed": "invoice.payment_failed",  # an ACH debit that failed to settle
     "payment_attempt.requires_action": "invoice.payment_action_required",
     "payment_attempt.succeeded": "payment.succeeded",
     "payment.recorded": "payment.succeeded",
@@ -79,7 +80,10 @@ FROM_AUDIT: dict[str, str] = {
 }
 # Audit actions that are a second event type as well: a failed attempt is the invoice's payment_failed and the
 # payment's failure (its data: the attempt, as `PaymentAttempt` shows it, with its invoice's id).
-ALSO_FROM_AUDIT: dict[str, str] = {"payment_attempt.failed": "payment.failed"}
+ALSO_FROM_AUDIT: dict[str, str] = {
+    "payment_attempt.failed": "payment.failed",
+    "payment.webhook.payment_failed": "payment.failed",
+}
 _PAYMENT_EVENTS = frozenset({"payment.succeeded", "payment.failed", "payment.refunded"})
 
 DELIVER_JOB = "deliver_webhook"
@@ -112,7 +116,7 @@ def note(uow: UnitOfWork, organization_id: uuid.UUID, action: str, target_type: 
     if event_type is None or target_id is None:
         return
     status = after.get("status") if isinstance(after, dict) else None
-    if action.startswith("payment_attempt."):  # the attempt's status, not the invoice's
+    if action.startswith(("payment_attempt.", "payment.webhook.")):  # the attempt's status, not the invoice's
         status = None
     number = after.get("number") if isinstance(after, dict) else None
     for kind in (event_type, ALSO_FROM_AUDIT.get(action)):

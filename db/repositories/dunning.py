@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 
 from db.models import (
@@ -113,9 +113,12 @@ class DunningRepository(OrganizationScoped):
             .order_by(Invoice.dunning_ends_at)
             .limit(1)
         )
-        found = [await self.session.scalar(q) for q in (never_attempted, planned, ending)]
-        moments = [m for m in found if m is not None]
-        return min(moments, default=None)
+        # One round trip: LEAST ignores the NULLs of the parts that have nothing due.
+        return await self.session.scalar(
+            select(
+                func.least(never_attempted.scalar_subquery(), planned.scalar_subquery(), ending.scalar_subquery())
+            )
+        )
 
     async def due_for_collection(
         self, customer_ids: Sequence[uuid.UUID], since: datetime, moment: datetime
@@ -145,6 +148,11 @@ class DunningRepository(OrganizationScoped):
                         Invoice.finalized_at > since,
                         Invoice.finalized_at <= moment,
                         ~exists(select(PaymentAttempt.id).where(PaymentAttempt.invoice_id == Invoice.id)),
+                        exists(
+                            select(PaymentMethod.id).where(
+                                PaymentMethod.customer_id == Invoice.customer_id, PaymentMethod.is_default
+                            )
+                        ),
                     ),
                     and_(Invoice.dunning_status == "RETRYING", Invoice.next_payment_attempt_at <= moment),
                     and_(Invoice.dunning_status == "AWAITING_METHOD", Invoice.dunning_ends_at <= moment),

@@ -7,6 +7,7 @@ import strawberry
 from domain.dunning import DunningCampaign as CampaignModel
 from domain.dunning import DunningStatus as DunningStatusModel
 from domain.dunning import FinalAction as FinalActionModel
+from domain.dunning import format_duration
 
 FinalAction = strawberry.enum(
     FinalActionModel,
@@ -32,7 +33,7 @@ class DunningCampaign:
 
     @classmethod
     def of(cls, campaign: CampaignModel) -> DunningCampaign:
-        offsets = ["P0D"] + [_duration(o) for o in campaign.schedule.offsets()[1:]]
+        offsets = ["P0D"] + [format_duration(o) for o in campaign.schedule.offsets()[1:]]
         return cls(
             enabled=campaign.enabled,
             retry_intervals=list(campaign.retry_intervals),
@@ -42,11 +43,3 @@ class DunningCampaign:
             planned_offsets=offsets,
         )
 
-
-def _duration(value: object) -> str:
-    from datetime import timedelta
-
-    from domain.dunning import format_duration
-
-    assert isinstance(value, timedelta)
-    return format_duration(value)

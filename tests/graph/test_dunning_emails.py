@@ -52,7 +52,8 @@ def body(message, subtype: str) -> str:
 async def test_a_failed_payment_tells_the_customer_with_a_link_to_fix_the_method(tenant, smtp, operator_db):
     await stripe_tenant(tenant, "pm_card_chargeDeclinedInsufficientFunds")
     invoice = await settled(tenant, (await invoice_of(tenant, "50"))["id"])
-    number = (await tenant.api("query($id: ID!) { invoice(id: $id) { number } }", id=invoice["id"]))["invoice"]["number"]
+    shown = await tenant.api("query($id: ID!) { invoice(id: $id) { number } }", id=invoice["id"])
+    number = shown["invoice"]["number"]
     ctx = ctx_for(smtp, operator_db)
 
     assert await send_email(ctx, tenant.organization_id, f"invoice_issued:{invoice['id']}:0") is True
