@@ -31,7 +31,8 @@ from db.repositories.payments import PaymentRepository
 from db.session import Database, UnitOfWork
 from domain import money
 from integrations.email import Attachment, Mailer, OutgoingEmail, SendResult
-from services import documents
+from services import documents, portal
+from services.actors import system_actor
 
 log = logging.getLogger("valueverse.notifications")
 
@@ -81,9 +82,25 @@ class EmailConfig:
     public_url: str | None = None  # PUBLIC_URL: the origin of every link in an email
 
 
-def update_method_url(public_url: str | None, invoice_id: uuid.UUID) -> str:
-    """Where a customer fixes the payment method of an invoice (the customer portal's invoice page)."""
-    return f"{(public_url or 'http://localhost:8000').rstrip('/')}/portal/invoices/{invoice_id}/pay"
+# The emails that send the customer to the portal (to pay the invoice, or see why it failed) carry a portal link
+# of their own: a customer portal session for that customer, as long-lived as a link may be (7 days).
+_PORTAL_KINDS = frozenset(
+    {EmailKind.PAYMENT_FAILED, EmailKind.ACTION_REQUIRED, EmailKind.DUNNING_REMINDER, EmailKind.FINAL_NOTICE}
+)
+
+
+async def _portal_link(db: Database, organization_id: uuid.UUID, customer_external_id: str, origin: str) -> str:
+    """A fresh customer portal link (services/portal.py): the customer opens it, sees the invoice and pays it."""
+    actor = system_actor(organization_id, name="customer emails", kind="job")
+    async with db.unit_of_work() as uow:
+        issued = await portal.create_portal_session(
+            uow,
+            actor,
+            customer_external_id=customer_external_id,
+            origin=origin,
+            expires_in_seconds=portal.MAX_PORTAL_TTL_SECONDS,
+        )
+    return issued.url
 
 
 @dataclass(frozen=True)
@@ -135,6 +152,10 @@ async def send(db: Database, config: EmailConfig, organization_id: uuid.UUID, ke
     if not recipient:
         log.info("no email for %s of invoice %s: the customer has no email address", kind.value, invoice_id)
         return None
+    portal_link = ""
+    if kind in _PORTAL_KINDS:
+        origin = config.public_url or "http://localhost:8000"
+        portal_link = await _portal_link(db, organization_id, customer.external_id, origin)
     context = {
         "organization": organization.legal_name or organization.name,
         "customer_name": customer.name or customer.external_id,
@@ -146,9 +167,8 @@ async def send(db: Database, config: EmailConfig, organization_id: uuid.UUID, ke
         "attempt": n,
         "reason": (attempt.decline_code or "").replace("_", " ") if attempt is not None else "",
         "next_attempt_at": _day(invoice.next_payment_attempt_at),
-        "update_url": update_method_url(config.public_url, invoice.id),
-        "action_url": (attempt.action_url if attempt is not None else None)
-        or update_method_url(config.public_url, invoice.id),
+        "update_url": portal_link,
+        "action_url": (attempt.action_url if attempt is not None else None) or portal_link,
         "uncollectible": invoice.status == "UNCOLLECTIBLE",
         "canceled": any(s.ended_status == "CANCELED" for s in subscriptions),
     }

@@ -4,6 +4,7 @@ server: recipient, subject, links (PUBLIC_URL based, the provider's 3-D Secure p
 from __future__ import annotations
 
 import asyncio
+import re
 from email import message_from_bytes, policy
 
 import pytest
@@ -71,8 +72,16 @@ async def test_a_failed_payment_tells_the_customer_with_a_link_to_fix_the_method
     assert "50.00 USD" in body(issued, "plain") and number in body(issued, "html")
 
     assert str(failed["Subject"]).strip() == f"Payment failed for invoice {number} from Acme Analytics"
-    link = f"{PUBLIC}/portal/invoices/{invoice['id']}/pay"
-    assert link in body(failed, "plain") and f'href="{link}"' in body(failed, "html")
+    # A portal link of the customer's own (7 days): it opens the customer's invoices, where the invoice is paid.
+    [link] = re.findall(rf"{re.escape(PUBLIC)}/portal/session#vvp_[\w-]+", body(failed, "plain"))
+    assert f'href="{link}"' in body(failed, "html")
+    token = link.split("#", 1)[1]
+    seen = await tenant.api.as_(token)(
+        "query($id: ID!) { invoice(id: $id) { id status } portalSession { customer { externalId } expiresAt } }",
+        id=invoice["id"],
+    )
+    assert seen["invoice"] == {"id": invoice["id"], "status": "OPEN"}
+    assert seen["portalSession"]["customer"]["externalId"] == "acme"
     assert "insufficient funds" in body(failed, "plain") and "try again" in body(failed, "plain")
     assert list(failed.iter_attachments()) == []
 
