@@ -208,7 +208,8 @@ function Portal({
       session: { token, expiresAt: info.expiresAt, email: "", name: info.customerName, role: "VIEWER" },
       viewer: null,
       endedReason: null,
-      login: async () => [],
+      login: async () => ({ errors: [], challenge: null }), // a portal link never signs in
+      completeLogin: async () => [],
       logout,
       live,
       liveStatus,
