@@ -78,7 +78,10 @@ def test_usage_of_all_ranked_customers_adds_up_to_the_windows_usage_revenue(rows
     facts = [invoice(c, day, total, usage, voided) for c, day, total, usage, voided in rows]
     ranked = analytics.top_customers(facts, [], "USD", START, END, 100)
     cash = analytics.cash_figures(
-        [InvoiceFact("USD", f.finalized_at, f.total, D(0), voided=f.voided, usage_amount=f.usage_amount) for f in facts],
+        [
+            InvoiceFact("USD", f.finalized_at, f.total, D(0), voided=f.voided, usage_amount=f.usage_amount)
+            for f in facts
+        ],
         [],
         "USD",
         START,
