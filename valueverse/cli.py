@@ -1,4 +1,4 @@
-"""`valueverse`: serve, worker, migrate, create-org, create-user, export-schema."""
+"""`valueverse`: serve, worker, migrate, create-org, create-user, demo, export-schema."""
 
 from __future__ import annotations
 
@@ -55,22 +55,23 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _create_org(database_url: str, name: str, currency: str, timezone: str, test: bool = False) -> dict[str, str]:
+async def create_org_async(
+    database_url: str, name: str, currency: str, timezone: str, test: bool = False
+) -> dict[str, str]:
     from db.session import Database
     from services.organizations import create_organization
 
-    async def run() -> dict[str, str]:
-        db = Database(database_url, pool_size=1)
-        try:
-            async with db.unit_of_work() as uow:
-                created = await create_organization(
-                    uow, name=name, default_currency=currency, timezone=timezone, test=test
-                )
-            return {"organizationId": str(created.organization.id), "apiKey": created.api_key.secret}
-        finally:
-            await db.dispose()
+    db = Database(database_url, pool_size=1)
+    try:
+        async with db.unit_of_work() as uow:
+            created = await create_organization(uow, name=name, default_currency=currency, timezone=timezone, test=test)
+        return {"organizationId": str(created.organization.id), "apiKey": created.api_key.secret}
+    finally:
+        await db.dispose()
 
-    return asyncio.run(run())
+
+def _create_org(database_url: str, name: str, currency: str, timezone: str, test: bool = False) -> dict[str, str]:
+    return asyncio.run(create_org_async(database_url, name, currency, timezone, test))
 
 
 def cmd_create_org(settings: Settings, args: argparse.Namespace) -> int:
@@ -131,6 +132,18 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
             return 2
         print(json.dumps(created))
     return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from db.migrate import upgrade
+    from valueverse import demo
+
+    if not 1 <= args.customers <= 5000:
+        print("error: --customers is between 1 and 5000", file=sys.stderr)
+        return 2
+    with servers(settings) as (database_url, redis_url):
+        upgrade(database_url)
+        return demo.run(settings, database_url, redis_url, args.customers, args.seed, args.email)
 
 
 def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
@@ -310,6 +323,12 @@ def main(argv: list[str] | None = None) -> int:
     user.add_argument("--name")
     user.add_argument("--password", help="or VALUEVERSE_PASSWORD, or asked for")
     user.set_defaults(func=cmd_create_user)
+
+    demo = sub.add_parser("demo", help="load a demo TEST organization: a year of billing history (docs/portals.md)")
+    demo.add_argument("--customers", type=int, default=200, help="how many customers (default 200)")
+    demo.add_argument("--seed", type=int, default=7, help="the random seed (the same seed, the same story)")
+    demo.add_argument("--email", default="demo-admin@valueverse.example", help="the demo admin's sign-in")
+    demo.set_defaults(func=cmd_demo)
 
     export = sub.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("--output", "-o")

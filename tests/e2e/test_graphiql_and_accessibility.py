@@ -55,6 +55,7 @@ PAGES = [
     ("plan", "/admin/plan?code=growth", "Growth"),
     ("metrics", "/admin/metrics", "Billable metrics"),
     ("audit", "/admin/audit", "Audit log"),
+    ("revenue", "/admin/revenue", "Revenue"),
     ("portal", "/portal", "Customer portal"),
     ("not-found", "/admin/no-such-page", "Page not found"),
 ]
