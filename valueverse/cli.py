@@ -184,6 +184,16 @@ def _local_api_key(settings: Settings, database_url: str) -> dict[str, str]:
     return created
 
 
+def _demo_hint(settings: Settings) -> str:
+    """The demo tenant's sign-in once `valueverse demo` has loaded it, else how to load it."""
+    path = settings.data_dir / "demo.json"
+    if path.exists():
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            demo = json.loads(path.read_text())
+            return f"  Demo:      sign in as {demo['adminEmail']} / {demo['adminPassword']}, then open Revenue\n"
+    return "  Demo data: make run DEMO=1 (or valueverse demo): a TEST organization with a year of billing\n"
+
+
 def _exit_cleanly_on_sigterm() -> None:
     """SIGTERM (docker stop, systemd, kill) ends `serve` like Ctrl-C: exit 0 after cleaning up.
 
@@ -278,7 +288,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                     f"  API key:   {local['apiKey']}   (organization {local['organizationId']})\n"
                     f"  Try:       curl -s http://{host}:{port}/graphql -H 'Authorization: Bearer "
                     f"{local['apiKey']}' -H 'Content-Type: application/json' "
-                    '-d \'{"query":"{ viewer { name role organization { name } } }"}\'\n',
+                    '-d \'{"query":"{ viewer { name role organization { name } } }"}\'\n' + _demo_hint(settings),
                     file=sys.stderr,
                     flush=True,
                 )

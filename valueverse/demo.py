@@ -231,9 +231,36 @@ class Life:
         return "EUR" if self.plan == "starter-eur" else "USD"
 
 
-FIRST_NAMES = ["Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Vandelay", "Soylent", "Tyrell",
-               "Cyberdyne", "Wonka", "Gringotts", "Oscorp", "Aperture", "Massive", "Pied Piper", "Dunder", "Monarch",
-               "Prestige", "Blue Sun", "Nakatomi", "Gekko", "Duff", "Sirius", "Virtucon", "Zorg", "Ollivander"]
+FIRST_NAMES = [
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Stark",
+    "Wayne",
+    "Hooli",
+    "Vandelay",
+    "Soylent",
+    "Tyrell",
+    "Cyberdyne",
+    "Wonka",
+    "Gringotts",
+    "Oscorp",
+    "Aperture",
+    "Massive",
+    "Pied Piper",
+    "Dunder",
+    "Monarch",
+    "Prestige",
+    "Blue Sun",
+    "Nakatomi",
+    "Gekko",
+    "Duff",
+    "Sirius",
+    "Virtucon",
+    "Zorg",
+    "Ollivander",
+]
 SUFFIXES = ["Labs", "Systems", "Analytics", "Logistics", "Health", "Retail", "Media", "Robotics", "Foods", "Energy",
             "Capital", "Studios", "Networks", "Bio", "Motors", "Security", "Travel", "Games"]  # fmt: skip
 COUNTRIES = [("US", "America/New_York"), ("US", "America/Los_Angeles"), ("GB", "Europe/London"),
@@ -304,7 +331,9 @@ class Api:
         return data
 
     async def mutate(self, name: str, input_type: str, fields: str, value: dict[str, Any]) -> dict[str, Any]:
-        document = f"mutation($i: {input_type}!) {{ {name}(input: $i) {{ {fields} userErrors {{ field code message }} }} }}"
+        document = (
+            f"mutation($i: {input_type}!) {{ {name}(input: $i) {{ {fields} userErrors {{ field code message }} }} }}"
+        )
         return (await self(document, i=value))[name]
 
 

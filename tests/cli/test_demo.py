@@ -46,9 +46,7 @@ async def test_demo_loads_a_year_whose_movements_add_up_and_refuses_a_second_tim
     assert (await api("{ organization { mode } }"))["organization"]["mode"] == "TEST"
 
     today = datetime.now(UTC).date()
-    points = (await api(METRICS, **{"from": _a_year_ago(today).isoformat(), "to": today.isoformat()}))[
-        "revenueMetrics"
-    ]
+    points = (await api(METRICS, **{"from": _a_year_ago(today).isoformat(), "to": today.isoformat()}))["revenueMetrics"]
     assert len(points) == 13
     start = Decimal(0)
     for point in points:
@@ -63,7 +61,9 @@ async def test_demo_loads_a_year_whose_movements_add_up_and_refuses_a_second_tim
     assert sum(Decimal(p["collectedAmount"]) for p in points) > 0
     assert sum(Decimal(p["usageRevenue"]) for p in points) > 0
 
-    counts = {s: (await api(STATUSES, s=s))["invoices"]["totalCount"] for s in ("OPEN", "PAID", "VOID", "UNCOLLECTIBLE")}
+    counts = {
+        s: (await api(STATUSES, s=s))["invoices"]["totalCount"] for s in ("OPEN", "PAID", "VOID", "UNCOLLECTIBLE")
+    }
     assert counts["PAID"] > 0 and counts["OPEN"] > 0, counts
     assert sum(1 for n in counts.values() if n) >= 2, counts
     assert created["invoices"]["PAID"] == counts["PAID"]

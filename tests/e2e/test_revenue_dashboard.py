@@ -22,7 +22,9 @@ def _default_range(today: datetime) -> tuple[str, str]:
     return f"{year:04d}-{month + 1:02d}-01", today.date().isoformat()
 
 
-async def test_dashboard_shows_the_apis_mrr_and_refuses_bad_ranges(browser: Browser, stack: Stack, shop: Tenant) -> None:
+async def test_dashboard_shows_the_apis_mrr_and_refuses_bad_ranges(
+    browser: Browser, stack: Stack, shop: Tenant
+) -> None:
     context, offline = await new_context(browser, stack, viewport=DESKTOP, timezone_id="UTC", locale="en-US")
     page = await context.new_page()
     await sign_in(page, shop)
