@@ -807,24 +807,23 @@ def revenue_by_plan(
     by_reference: dict[str, PlannedSubscription] = {}
     for subscription in subscriptions:
         by_reference[subscription.reference] = subscription
-        for plan in subscription.plans:
-            fees.setdefault(plan, {})
+        for code in subscription.plans:
+            fees.setdefault(code, {})
         fee = subscription.history.fee_at(ends_at)
-        if fee is None or fee.currency != currency:
+        at_end = subscription.plan_at(ends_at)
+        if fee is None or fee.currency != currency or at_end is None:
             continue
-        plan = subscription.plan_at(ends_at)
-        assert plan is not None
-        mrr[plan] = mrr.get(plan, zero) + fee.monthly_fee
-        active[plan] = active.get(plan, 0) + 1
+        mrr[at_end] = mrr.get(at_end, zero) + fee.monthly_fee
+        active[at_end] = active.get(at_end, 0) + 1
     for line in lines:
         found = by_reference.get(line.subscription)
         if found is None:
             continue
-        plan = found.plan_at(line.period_start or line.finalized_at)
-        if plan is None:
+        billed_on = found.plan_at(line.period_start or line.finalized_at)
+        if billed_on is None:
             continue
         kind = FeeKind(line.kind)
-        per_kind = fees.setdefault(plan, {})
+        per_kind = fees.setdefault(billed_on, {})
         per_kind[kind] = per_kind.get(kind, _ZERO) + line.amount
     result = [
         PlanRevenue(
