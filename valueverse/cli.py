@@ -242,6 +242,9 @@ def _run_api(host: str, port: int, processes: int) -> int:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        # uvicorn's default (5 s) kills and restarts an API process that is slow to answer its supervisor, which
+        # on a busy machine (imports alone took 20 s at a load average of 15 on 2 cores) is every process, forever.
+        timeout_worker_healthcheck=60,
         ws="websockets-sansio",
         server_header=False,
     )
