@@ -318,8 +318,8 @@ function MrrPanel({ points, granularity, money }: PanelProps) {
           <YAxis {...axis} width={88} tickFormatter={(v: number) => money(String(v))} />
           <Tooltip contentStyle={tooltipStyle} formatter={(v) => money(String(v))} />
           <Legend />
-          <Line type="monotone" dataKey="mrr" name="MRR" stroke="var(--chart)" strokeWidth={2} dot={false} isAnimationActive={false} />
-          <Line type="monotone" dataKey="arpu" name="ARPU" stroke="var(--chart-2)" strokeWidth={2} dot={false} isAnimationActive={false} />
+          <Line type="linear" dataKey="mrr" name="MRR" stroke="var(--chart)" strokeWidth={2} dot={false} isAnimationActive={false} />
+          <Line type="linear" dataKey="arpu" name="ARPU" stroke="var(--chart-2)" strokeWidth={2} dot={false} isAnimationActive={false} />
         </LineChart>
       }
       table={
@@ -432,8 +432,8 @@ function RetentionPanel({ points, granularity }: PanelProps) {
           <Tooltip contentStyle={tooltipStyle} formatter={(v) => formatPercent(String(v))} />
           <Legend />
           <ReferenceLine y={100} stroke="var(--muted)" strokeDasharray="4 4" />
-          <Line type="monotone" dataKey="nrr" name="NRR" stroke="var(--chart)" strokeWidth={2} connectNulls isAnimationActive={false} />
-          <Line type="monotone" dataKey="grr" name="GRR" stroke="var(--chart-4)" strokeWidth={2} connectNulls isAnimationActive={false} />
+          <Line type="linear" dataKey="nrr" name="NRR" stroke="var(--chart)" strokeWidth={2} connectNulls isAnimationActive={false} />
+          <Line type="linear" dataKey="grr" name="GRR" stroke="var(--chart-4)" strokeWidth={2} connectNulls isAnimationActive={false} />
         </LineChart>
       }
       table={
