@@ -36,7 +36,7 @@ def invoice(lines: int) -> SimpleNamespace:
         period_end=now, seller={"name": "Seller", "address": ["1 Street"]}, buyer={"name": "Buyer"},
         lines=[SimpleNamespace(description=f"line {i}", **line) for i in range(lines)], subtotal_minor=1000,
         discount_minor=0, tax_minor=0, total_minor=1000, credit_notes_minor=0, credits_minor=0,
-        amount_due_minor=1000, notes="", id=uuid.uuid4())
+        amount_due_minor=1000, notes="", id=uuid.uuid4(), payment_reference="RF19INV202612000001")
 
 
 async def trial(pool: Executor | None, args: argparse.Namespace) -> tuple[float, float, float]:

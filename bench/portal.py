@@ -26,7 +26,8 @@ query only if named in --queries:
   * the admin portal's list: `invoices(first: 20)` of the whole organization, with totalCount;
   * a burst of PDF downloads: half the clients fetch random invoices' PDFs while the other half run the
     customer invoice list; the list's p95 against its p95 alone shows whether rendering stalls GraphQL.
-`revenueMetrics` (the third query the budget names) is not measured here yet (docs/analytics.md, Serving it fast).
+  * the revenue dashboard's `revenueMetrics` over the last 12 months, by month (the same question from every
+    client, as a dashboard that many staff open asks it).
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ CUSTOMER_INVOICES = """query CustomerInvoices($c: String!) { invoices(customerEx
   edges { node { id number status periodStart periodEnd issuedAt dueAt currency totalAmount amountDue pdfUrl
     lines { kind description units amount } } }
   pageInfo { hasNextPage endCursor } } }"""
+REVENUE = """query Revenue($from: Date!, $to: Date!) { revenueMetrics(from: $from, to: $to, granularity: MONTH) {
+  periodStart periodEnd currency mrr arr newMrr expansionMrr contractionMrr churnedMrr reactivationMrr
+  activeCustomers newCustomers churnedCustomers arpu netRevenueRetention grossRevenueRetention
+  invoicedAmount collectedAmount overdueAmount usageRevenue } }"""
 ORG_INVOICES = """query OrgInvoices { invoices(first: 20) { totalCount
   edges { node { id number status issuedAt currency totalAmount amountDue customer { externalId name } } }
   pageInfo { hasNextPage endCursor } } }"""
@@ -357,6 +362,12 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
     async def org_invoices(api: Api, http, rng: random.Random, url: str) -> None:
         await api(ORG_INVOICES)
 
+    today = datetime.now(UTC).date()
+    year_ago = today.replace(day=1) - timedelta(days=365)
+
+    async def revenue(api: Api, http, rng: random.Random, url: str) -> None:
+        await api(REVENUE, **{"from": year_ago.replace(day=1).isoformat(), "to": today.isoformat()})
+
     slice_seconds = args.seconds / args.rounds
     unasked = customers[len(asked):] if args.warm_usage and len(asked) < len(customers) else []
 
@@ -366,7 +377,8 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
     for key, name, make in (("customerUsage", "customerUsage", usage),
                             ("customerUsage", "customerUsage, customers not asked before", first_usage),
                             ("customer", "customer invoices", customer_invoices),
-                            ("organization", "organization invoices", org_invoices)):
+                            ("organization", "organization invoices", org_invoices),
+                            ("revenue", "revenueMetrics, 12 months", revenue)):
         if key not in args.queries or (make is first_usage and not unasked):
             continue
         print(f"\n{name}: {args.clients} clients, {args.rounds} rounds of {slice_seconds:.0f} s per server, "
@@ -448,8 +460,9 @@ def main() -> int:
     p.add_argument("--warm-usage", action="store_true",
                    help="ask customerUsage of each of those customers once per server before measuring it")
     p.add_argument("--queries", type=lambda text: set(text.split(",")),
-                   default={"customerUsage", "customer", "organization", "pdf"},
-                   help="what to measure: customerUsage, customer (its invoices), organization (its invoices), pdf")
+                   default={"customerUsage", "customer", "organization", "revenue", "pdf"},
+                   help="what to measure: customerUsage, customer (its invoices), organization (its invoices), "
+                        "revenue (revenueMetrics), pdf")
     p.add_argument("--db-pool-size", type=int, default=5, help="DB_POOL_SIZE of every server (per API process)")
     p.add_argument("--candidate-index", action="store_true",
                    help="add an index on invoices (organization_id, created_at, id) after the set-up, to measure "

@@ -58,6 +58,7 @@ class QueuedJob:
     name: str
     args: tuple[Json, ...]
     job_id: str
+    defer_until: str | None = None  # ISO 8601: arq runs it no earlier (a dunning retry's planned time)
 
 
 # Queues jobs; True when every one is queued (or already was: an id arq knows is not queued again).
@@ -79,7 +80,9 @@ def plain(value: Any) -> Json:
 def _row(messages: Sequence[tuple[str, bytes]], jobs: Sequence[QueuedJob]) -> dict[str, Any]:
     return {
         "messages": [[channel, message.decode()] for channel, message in messages],
-        "jobs": [[job.name, list(job.args), job.job_id] for job in jobs],
+        "jobs": [
+            [job.name, list(job.args), job.job_id] + ([job.defer_until] if job.defer_until else []) for job in jobs
+        ],
     }
 
 
@@ -88,7 +91,7 @@ def _messages(stored: list[list[str]]) -> list[tuple[str, bytes]]:
 
 
 def _jobs(stored: list[list[Any]]) -> list[QueuedJob]:
-    return [QueuedJob(name, tuple(args), job_id) for name, args, job_id in stored]
+    return [QueuedJob(job[0], tuple(job[1]), job[2], job[3] if len(job) > 3 else None) for job in stored]
 
 
 async def write(session: AsyncSession, messages: Sequence[tuple[str, bytes]], jobs: Sequence[QueuedJob]) -> int:

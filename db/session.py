@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -81,13 +82,19 @@ class UnitOfWork:
         if self._live:
             self._messages.append((channel, message))
 
-    def enqueue_after_commit(self, job_name: str, *args: Any, job_id: str) -> None:
+    def enqueue_after_commit(
+        self, job_name: str, *args: Any, job_id: str, defer_until: datetime | None = None
+    ) -> None:
         """Queue the arq job `job_name(*args)` once the transaction committed, never if it rolls back.
 
         Durable (the outbox row commits with the change) and at least once: `job_id` must name the work
         (e.g. f"finalize_invoice:{invoice_id}") so that a second dispatch is not queued twice, and the job
-        must find the work done if it runs again. Arguments are JSON values (`db.outbox.plain`)."""
-        self._jobs.append(QueuedJob(job_name, tuple(outbox.plain(a) for a in args), job_id))
+        must find the work done if it runs again. Arguments are JSON values (`db.outbox.plain`). `defer_until`: the
+        job runs no earlier than that (aware) time."""
+        if defer_until is not None and defer_until.utcoffset() is None:
+            raise ValueError("defer_until needs a time zone")
+        deferred = defer_until.isoformat() if defer_until is not None else None
+        self._jobs.append(QueuedJob(job_name, tuple(outbox.plain(a) for a in args), job_id, deferred))
 
     async def _run_before_commit(self) -> None:
         while self._before_commit:  # a hook may register another one

@@ -294,3 +294,49 @@ def after_failed_attempt(
     if due is None:
         return DunningStep(DunningStepKind.FINAL_ACTION, None, final_action)
     return DunningStep(DunningStepKind.RETRY, due, final_action)
+
+
+# --- an organization's campaign ---------------------------------------------------------
+
+
+class DunningStatus(enum.StrEnum):
+    """Where an invoice stands in dunning (None on an invoice whose collection never failed)."""
+
+    RETRYING = "RETRYING"  # a retry is planned at `nextPaymentAttemptAt`
+    AWAITING_METHOD = "AWAITING_METHOD"  # hard decline: no retries; the final action waits for the window's end
+    EXHAUSTED = "EXHAUSTED"  # the schedule is spent and the final action applied
+    RECOVERED = "RECOVERED"  # paid after a failure
+
+
+ACTIVE_STATUSES = frozenset({DunningStatus.RETRYING, DunningStatus.AWAITING_METHOD})
+
+
+@dataclass(frozen=True)
+class DunningCampaign:
+    """An organization's dunning: whether failed invoices are retried, when, what they are told, how it ends."""
+
+    enabled: bool = True
+    schedule: RetrySchedule = RetrySchedule()
+    reminder_emails: bool = True
+    final_action: FinalAction = FinalAction.MARK_UNCOLLECTIBLE
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        enabled: bool = True,
+        retry_intervals: Sequence[str] | None = None,
+        max_attempts: int | None = None,
+        reminder_emails: bool = True,
+        final_action: FinalAction | str = FinalAction.MARK_UNCOLLECTIBLE,
+    ) -> DunningCampaign:
+        """A campaign from its configured text: InvalidDuration / InvalidRetrySchedule on bad input."""
+        schedule = RetrySchedule.parse(retry_intervals, max_attempts)
+        return cls(enabled, schedule, reminder_emails, FinalAction(final_action))
+
+    @property
+    def retry_intervals(self) -> tuple[str, ...]:
+        return tuple(format_duration(gap) for gap in self.schedule.intervals)
+
+
+DEFAULT_CAMPAIGN = DunningCampaign()

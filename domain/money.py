@@ -57,6 +57,13 @@ def validate_currency(code: str) -> str:
 
 def currency_exponent(code: str) -> int:
     """Number of minor-unit decimal places of the currency (USD 2, JPY 0, KWD 3)."""
+    return _exponent(code)
+
+
+@cache
+def _exponent(code: str) -> int:
+    # Kept per code: analytics and billing convert hundreds of thousands of amounts a request (an unknown code
+    # raises, and what raises is not kept).
     return _EXPONENT_NOT_TWO.get(validate_currency(code), 2)
 
 

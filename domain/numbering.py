@@ -9,7 +9,10 @@ Decisions for docs/:
 - A credit note is numbered after its invoice: `PREFIX-YYYYMM-NNNN-CN1`, `-CN2`, ...
 - Statuses: DRAFT -> OPEN (finalized) | VOID (deleting a draft voids it); OPEN -> PAID | VOID
   | UNCOLLECTIBLE; UNCOLLECTIBLE -> PAID (recovered) | VOID. PAID and VOID are final: a paid
-  invoice is corrected with credit notes, never by changing its status.
+  invoice is corrected with credit notes, never by changing its status. One exception, never
+  a user's choice: when the money that paid it is taken back by the payer's bank (an ACH
+  debit returned days later, e.g. R01; a lost dispute), the invoice was never really paid and
+  goes back PAID -> OPEN (`transition(..., payment_taken_back=True)`), as Stripe reopens its own.
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ TRANSITIONS: dict[InvoiceStatus, frozenset[InvoiceStatus]] = {
 }
 """Where an invoice may go from each status."""
 
+TAKEN_BACK: dict[InvoiceStatus, frozenset[InvoiceStatus]] = {InvoiceStatus.PAID: frozenset({InvoiceStatus.OPEN})}
+"""The moves a payment taken back by the payer's bank allows besides TRANSITIONS: a paid invoice reopens."""
+
 
 def _require_int(value: object, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
@@ -77,14 +83,22 @@ def credit_note_number(invoice_number: str, n: int) -> str:
     return f"{invoice_number}-CN{n}"
 
 
-def can_transition(from_status: InvoiceStatus, to_status: InvoiceStatus) -> bool:
-    """Whether an invoice may go from `from_status` to `to_status`."""
-    return InvoiceStatus(to_status) in TRANSITIONS[InvoiceStatus(from_status)]
+def can_transition(
+    from_status: InvoiceStatus, to_status: InvoiceStatus, *, payment_taken_back: bool = False
+) -> bool:
+    """Whether an invoice may go from `from_status` to `to_status` (PAID -> OPEN only when its payment was
+    taken back by the payer's bank)."""
+    source, target = InvoiceStatus(from_status), InvoiceStatus(to_status)
+    if payment_taken_back and target in TAKEN_BACK.get(source, frozenset()):
+        return True
+    return target in TRANSITIONS[source]
 
 
-def transition(from_status: InvoiceStatus, to_status: InvoiceStatus) -> InvoiceStatus:
+def transition(
+    from_status: InvoiceStatus, to_status: InvoiceStatus, *, payment_taken_back: bool = False
+) -> InvoiceStatus:
     """`to_status` if the move is allowed, else INVALID_INVOICE_TRANSITION."""
-    if not can_transition(from_status, to_status):
+    if not can_transition(from_status, to_status, payment_taken_back=payment_taken_back):
         raise InvalidInvoiceTransition(
             f"an invoice cannot go from {InvoiceStatus(from_status)} to {InvoiceStatus(to_status)}",
             field=("status",),

@@ -12,7 +12,7 @@ from db.repositories.credits import CreditRepository
 from db.repositories.customers import CustomerRepository
 from graph.context import Context
 from graph.pagination import BadPageRequest, Connection, connection, fetch_page, selects_total
-from graph.permissions import current_actor
+from graph.permissions import current_actor, portal_customer
 from graph.types.credits import Coupon, Wallet
 from graph.types.invoice import Invoice, InvoiceStatus
 from graph.types.payments import Payment
@@ -30,7 +30,7 @@ class BillingQueries:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Invoice]:
-        actor = current_actor(info)
+        actor, customer_external_id = portal_customer(info, customer_external_id)
         async with info.context.db.read() as session:
             repo = InvoiceRepository(session, actor.organization_id)
             page = await fetch_page(
@@ -55,7 +55,7 @@ class BillingQueries:
     ) -> Connection[Payment]:
         from services import payments
 
-        actor = current_actor(info)
+        actor, customer_external_id = portal_customer(info, customer_external_id)
         try:
             invoice = uuid.UUID(str(invoice_id)) if invoice_id is not None else None
         except ValueError:
@@ -74,20 +74,22 @@ class BillingQueries:
             )
             return connection(page, Payment.of)
 
-    @strawberry.field
+    @strawberry.field(description="An invoice by id; null when there is none (a portal link: none of its customer).")
     async def invoice(self, info: Info[Context, None], id: strawberry.ID) -> Invoice | None:
-        actor = current_actor(info)
+        actor, _ = portal_customer(info, None)
         try:
             invoice_id = uuid.UUID(str(id))
         except ValueError:
             return None
         async with info.context.db.read() as session:
             row = await InvoiceRepository(session, actor.organization_id).get(invoice_id)
-            return Invoice.of(row) if row else None
+            if row is None or (actor.is_portal and row.customer_id != actor.customer_id):
+                return None
+            return Invoice.of(row)
 
     @strawberry.field(description="The customer's prepaid-credits wallet, if any.")
     async def wallet(self, info: Info[Context, None], customer_external_id: str) -> Wallet | None:
-        actor = current_actor(info)
+        actor, _ = portal_customer(info, customer_external_id)
         async with info.context.db.read() as session:
             customer = await CustomerRepository(session, actor.organization_id).by_external_id(customer_external_id)
             row = await CreditRepository(session, actor.organization_id).wallet(customer.id) if customer else None

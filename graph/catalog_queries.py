@@ -11,7 +11,7 @@ from db.repositories.subscriptions import SubscriptionRepository
 from graph.context import Context
 from graph.errors import PublicError
 from graph.pagination import Connection, connection, fetch_page
-from graph.permissions import current_actor
+from graph.permissions import current_actor, portal_customer
 from graph.types.billable_metric import BillableMetric
 from graph.types.customer import Customer
 from graph.types.plan import Plan
@@ -54,9 +54,9 @@ class CatalogQueries:
             repo = PlanRepository(session, actor.organization_id)
             return connection(await fetch_page(lambda: repo.list(first=first, after=after)), Plan.of)
 
-    @strawberry.field
+    @strawberry.field(description="A customer by its externalId (a portal link: its own customer only).")
     async def customer(self, info: Info[Context, None], external_id: str) -> Customer | None:
-        actor = current_actor(info)
+        actor, _ = portal_customer(info, external_id)
         async with info.context.db.read() as session:
             customer = await CustomerRepository(session, actor.organization_id).by_external_id(external_id)
             return Customer.of(customer) if customer else None
@@ -70,12 +70,14 @@ class CatalogQueries:
             repo = CustomerRepository(session, actor.organization_id)
             return connection(await fetch_page(lambda: repo.list(first=first, after=after, search=search)), Customer.of)
 
-    @strawberry.field
+    @strawberry.field(description="A subscription by its externalId (a portal link: its own customer's only).")
     async def subscription(self, info: Info[Context, None], external_id: str) -> Subscription | None:
-        actor = current_actor(info)
+        actor, _ = portal_customer(info, None)
         async with info.context.db.read() as session:
             row = await SubscriptionRepository(session, actor.organization_id).by_external_id(external_id)
-            return Subscription.of(row) if row else None
+            if row is None or (actor.is_portal and row.customer_id != actor.customer_id):
+                return None
+            return Subscription.of(row)
 
     @strawberry.field
     async def subscriptions(
@@ -85,7 +87,7 @@ class CatalogQueries:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Subscription]:
-        actor = current_actor(info)
+        actor, customer_external_id = portal_customer(info, customer_external_id)
         async with info.context.db.read() as session:
             repo = SubscriptionRepository(session, actor.organization_id)
             page = await fetch_page(
@@ -97,7 +99,7 @@ class CatalogQueries:
     async def customer_usage(
         self, info: Info[Context, None], customer_external_id: str, subscription_external_id: str | None = None
     ) -> CustomerUsage:
-        actor = current_actor(info)
+        actor, _ = portal_customer(info, customer_external_id)
         async with info.context.db.read() as session:
             try:
                 report = await cache.current_usage(

@@ -1,7 +1,9 @@
-"""POST /webhooks/stripe/{organizationId}: provider webhooks, verified before anything acts on them.
+"""POST /webhooks/stripe/{organizationId} and /webhooks/paypal/{organizationId}: verified before anything acts.
 
-400 when the signature, its age (300 s) or the body do not hold, 404 for an organization without
-Stripe, 200 once handled (a replayed event id is answered 200 and changes nothing).
+400 when the proof does not hold (Stripe: the signature, its age (300 s) or the body; PayPal:
+`verify-webhook-signature` did not answer SUCCESS, or the transmission is older than 300 s),
+404 for an organization without the provider, 503 when the provider could not be asked (it
+sends the event again), 200 once handled (a replayed event id is answered 200 and changes nothing).
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from db.session import Database
-from integrations.payments.base import WebhookRejected
+from domain.payments import PaymentProvider
+from integrations.payments.base import ProviderError, WebhookRejected
 from integrations.payments.config import PaymentConfig
-from services import payments
+from services import payments, provider_webhooks
 
-MAX_BODY_BYTES = 1024 * 1024  # Stripe's events are a few kB
+MAX_BODY_BYTES = 1024 * 1024  # Stripe's and PayPal's events are a few kB
 
 
-def stripe_webhook_endpoint(db: Database, config: PaymentConfig):  # type: ignore[no-untyped-def]
+def provider_webhook_endpoint(db: Database, config: PaymentConfig, provider: PaymentProvider):  # type: ignore[no-untyped-def]
     async def receive(request: Request) -> Response:
         try:
             organization_id = uuid.UUID(request.path_params["organization_id"])
@@ -31,11 +34,23 @@ def stripe_webhook_endpoint(db: Database, config: PaymentConfig):  # type: ignor
             if len(body) > MAX_BODY_BYTES:
                 return JSONResponse({"error": "PAYLOAD_TOO_LARGE", "message": "the body is too large"}, 413)
         try:
-            outcome = await payments.handle_stripe_webhook(db, config, organization_id, body, request.headers)
+            outcome = await provider_webhooks.handle_webhook(
+                db, config, provider, organization_id, body, request.headers
+            )
         except payments.UnknownWebhookTarget as exc:
             return JSONResponse({"error": "NOT_FOUND", "message": str(exc)}, status_code=404)
         except WebhookRejected as exc:
             return JSONResponse({"error": exc.code, "message": exc.message}, status_code=400)
+        except ProviderError as exc:  # the provider could not verify or answer now: it sends the event again
+            return JSONResponse({"error": exc.code, "message": exc.message}, status_code=503)
         return JSONResponse({"received": True, "outcome": outcome.value})
 
     return receive
+
+
+def stripe_webhook_endpoint(db: Database, config: PaymentConfig):  # type: ignore[no-untyped-def]
+    return provider_webhook_endpoint(db, config, PaymentProvider.STRIPE)
+
+
+def paypal_webhook_endpoint(db: Database, config: PaymentConfig):  # type: ignore[no-untyped-def]
+    return provider_webhook_endpoint(db, config, PaymentProvider.PAYPAL)

@@ -52,6 +52,8 @@ def concerns(actor: Actor, message: dict[str, Any]) -> bool:
         return actor.kind == "user" and actor.id == target
     if kind == "session":
         return actor.session_id is not None and str(actor.session_id) == target
+    if kind == "portalSession":
+        return actor.is_portal and actor.id == target
     return False
 
 

@@ -22,10 +22,11 @@ from graph.permissions import current_actor, require_role
 from graph.types.api_key import ApiKey
 from graph.types.audit_log import AuditChainVerification, AuditLog
 from graph.types.organization import Organization
+from graph.types.portal_session import PortalSession
 from graph.types.staff_session import StaffSession
 from graph.types.staff_user import StaffUser
 from graph.types.viewer import PrincipalKind, Viewer
-from services import audit
+from services import audit, portal
 
 
 @strawberry.type
@@ -42,6 +43,16 @@ class AccessQueries:
             role=actor.role,
             organization_id=str(actor.organization_id),
         )
+
+    @strawberry.field(description="A customer portal link's own session (its customer, its expiry); null for "
+                      "every other caller.")
+    async def portal_session(self, info: Info[Context, None]) -> PortalSession | None:
+        actor = info.context.actor
+        if actor is None:
+            return None
+        async with info.context.db.read() as session:
+            view = await portal.own_session(session, actor)
+        return PortalSession.of(view, info.context.clock.now()) if view else None
 
     @strawberry.field(description="The caller's organization.")
     async def organization(self, info: Info[Context, None]) -> Organization:

@@ -10,17 +10,21 @@ from strawberry.schema.config import StrawberryConfig
 
 from graph import input_checks
 from graph.analytics_queries import AnalyticsQueries
+from graph.bank_queries import BankQueries
 from graph.billing_queries import BillingQueries
 from graph.catalog_queries import CatalogQueries
 from graph.errors import MaskUnexpectedErrors
 from graph.metrics import OperationMetrics
 from graph.mutations.access import AccessMutations
+from graph.mutations.bank_statements import BankStatementMutations
 from graph.mutations.billing import BillingMutations
 from graph.mutations.catalog import CatalogMutations
 from graph.mutations.credits import CreditMutations
 from graph.mutations.customers import CustomerMutations
+from graph.mutations.dunning import DunningMutations, DunningQueries
 from graph.mutations.organization import OrganizationMutations
 from graph.mutations.payments import PaymentMutations
+from graph.mutations.portal import PortalMutations
 from graph.mutations.subscriptions import SubscriptionMutations
 from graph.mutations.test_clocks import TestClockMutations
 from graph.mutations.usage import UsageMutations
@@ -43,7 +47,16 @@ class ValueVerseSchema(strawberry.Schema):
 
 
 @strawberry.type
-class Query(AccessQueries, CatalogQueries, BillingQueries, AnalyticsQueries, WebhookQueries, TestClockQueries):
+class Query(
+    AccessQueries,
+    CatalogQueries,
+    BillingQueries,
+    AnalyticsQueries,
+    WebhookQueries,
+    TestClockQueries,
+    BankQueries,
+    DunningQueries,
+):
     pass
 
 
@@ -59,7 +72,10 @@ class Mutation(
     CreditMutations,
     TestClockMutations,
     PaymentMutations,
+    DunningMutations,
     WebhookMutations,
+    BankStatementMutations,
+    PortalMutations,
 ):
     pass
 

@@ -14,7 +14,7 @@ from strawberry.types import Info
 from db.models import Role
 from graph.context import Context
 from graph.errors import PublicError
-from graph.permissions import current_actor, require_role
+from graph.permissions import portal_customer, require_role
 from graph.types.audit_log import AuditLog
 from graph.types.invoice import Invoice
 from graph.types.usage import CustomerUsage
@@ -39,7 +39,7 @@ async def _subscribe(info: Info[Context, None], channel: str, *, resync: bool = 
 
 
 async def _usage(info: Info[Context, None], customer: str, subscription: str | None) -> CustomerUsage:
-    actor = current_actor(info)
+    actor, _ = portal_customer(info, customer)
     async with info.context.db.read() as session:
         try:
             report = await cache.current_usage(
@@ -67,7 +67,7 @@ class Live:
                                          "or of all.")
     async def invoice_updated(self, info: Info[Context, None],
                               customer_external_id: str | None = None) -> AsyncGenerator[Invoice, None]:
-        actor = current_actor(info)
+        actor, customer_external_id = portal_customer(info, customer_external_id)
         channel = invoice_state.invoice_channel(actor.organization_id, customer_external_id)
         async with _subscribe(info, channel) as subscriber:
             async for event in subscriber:
@@ -81,7 +81,7 @@ class Live:
                                          "usage is stored (a burst is coalesced into one push).")
     async def usage_updated(self, info: Info[Context, None], customer_external_id: str,
                             subscription_external_id: str | None = None) -> AsyncGenerator[CustomerUsage, None]:
-        actor = current_actor(info)
+        actor, _ = portal_customer(info, customer_external_id)
         channel = ingestion.usage_channel(actor.organization_id, customer_external_id)
         # resync: after Redis comes back, usage stored while it was away is pushed without waiting for new events.
         async with _subscribe(info, channel, resync=True) as subscriber:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from arq.connections import ArqRedis
@@ -27,6 +28,7 @@ class Job(Protocol):
     name: str
     args: tuple[object, ...]
     job_id: str
+    defer_until: str | None  # ISO 8601, or None: at once
 
 
 class JobQueue:
@@ -48,7 +50,10 @@ class JobQueue:
         try:
             async with asyncio.timeout(2 * TIMEOUT + TIMEOUT * len(jobs)):
                 for job in jobs:
-                    await self.redis.enqueue_job(job.name, *job.args, _job_id=job.job_id, _queue_name=QUEUE_NAME)
+                    defer = datetime.fromisoformat(job.defer_until) if job.defer_until else None
+                    await self.redis.enqueue_job(
+                        job.name, *job.args, _job_id=job.job_id, _queue_name=QUEUE_NAME, _defer_until=defer
+                    )
         except (RedisError, OSError, TimeoutError) as exc:
             if not self._down:
                 self._down = True

@@ -21,6 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from db.models import ApiKey, Role, StaffUser
+from db.repositories.customers import find_portal_session_by_hash
 from db.repositories.organizations import (
     ApiKeyRepository,
     StaffSessionRepository,
@@ -34,6 +35,7 @@ from services.actors import ROLE_RANK, Actor
 from services.errors import AccessCode, AlreadyExists, CommonCode, Forbidden, Invalid, NotFound, Unauthenticated
 
 API_KEY_PREFIX = "vv_"
+PORTAL_TOKEN_PREFIX = "vvp_"  # noqa: S105 (a prefix) — a customer portal link's token (services/portal.py)
 LAST_USED_RESOLUTION_S = 60.0
 MIN_PASSWORD_LENGTH = 10
 # Longer passwords are refused before any hashing: argon2 reads the whole input.
@@ -295,7 +297,11 @@ class Authenticator:
         scheme, _, token = authorization.strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise Unauthenticated("the Authorization header must be 'Bearer <API key or session token>'")
+            raise Unauthenticated(
+                "the Authorization header must be 'Bearer <API key, session token or portal token>'"
+            )
+        if token.startswith(PORTAL_TOKEN_PREFIX):
+            return await self._portal(token)
         if token.startswith(API_KEY_PREFIX):
             return await self._api_key(token, touch)
         return await self._session(token, touch)
@@ -311,6 +317,23 @@ class Authenticator:
             async with self.db.unit_of_work() as uow:
                 await touch_api_key(uow.session, key.id, uow.clock.now())
         return Credentials(Actor(key.organization_id, key.role, "api_key", str(key.id), key.name), None)
+
+    async def _portal(self, token: str) -> Credentials:
+        """A customer portal link: that one customer, until the link expires or is revoked."""
+        async with self.db.read() as session:
+            found = await find_portal_session_by_hash(session, hash_secret(token))
+        if found is None:
+            raise Unauthenticated("unknown portal link: ask your supplier for a new one")
+        record, customer = found
+        if record.revoked_at is not None:
+            raise Unauthenticated("this portal link was revoked: ask your supplier for a new one")
+        if record.expires_at <= self.db.clock.now():
+            raise Unauthenticated("this portal link has expired: ask your supplier for a new one")
+        actor = Actor(
+            record.organization_id, Role.VIEWER, "portal", str(record.id), customer.name,
+            customer_id=customer.id, customer_external_id=customer.external_id,
+        )
+        return Credentials(actor, record.expires_at)
 
     def _due(self, record_id: uuid.UUID) -> bool:
         # lastUsedAt / lastSeenAt to the minute: one write per credential per minute, not one per request.

@@ -18,6 +18,7 @@ from fpdf import FPDF
 from db.models import CreditNote, Invoice
 from domain import money
 from integrations.clock import utc_now
+from services.wire import BankDetails, printed_reference
 
 LINK_TTL_SECONDS = 3600
 
@@ -100,8 +101,9 @@ def _party(pdf: FPDF, title: str, party: dict[str, Any]) -> None:
     pdf.ln(3)
 
 
-def render_invoice(invoice: Invoice) -> bytes:
-    """A PDF with seller, buyer, lines with their math, tax summary, notes and totals."""
+def render_invoice(invoice: Invoice, bank: BankDetails | None = None) -> bytes:
+    """A PDF with seller, buyer, lines with their math, tax summary, notes and totals; with `bank` (the
+    organization's wire account), a "Pay by bank transfer" block with the invoice's payment reference."""
     c = invoice.currency
     pdf = FPDF()
     pdf.set_auto_page_break(auto=True, margin=15)
@@ -158,9 +160,36 @@ def render_invoice(invoice: Invoice) -> bytes:
         pdf.set_font("Helvetica", "I", 9)
         pdf.multi_cell(0, 5, _latin(invoice.notes))
     pdf.ln(4)
-    pdf.set_font("Helvetica", "", 9)
-    pdf.multi_cell(0, 5, f"Payment: pay by card or bank transfer quoting reference {invoice.number or invoice.id}.")
+    reference = printed_reference(invoice.payment_reference or invoice.number or str(invoice.id))
+    if bank is not None and invoice.amount_due_minor > 0:
+        _bank_transfer(pdf, bank, reference, _money(invoice.amount_due_minor, c))
+    else:
+        pdf.set_font("Helvetica", "", 9)
+        pdf.multi_cell(0, 5, _latin(f"Payment reference: {reference}"))
     return bytes(pdf.output())
+
+
+def _bank_transfer(pdf: FPDF, bank: BankDetails, reference: str, amount: str) -> None:
+    """The bank details block: where to send the amount due and the reference that names this invoice."""
+    if pdf.will_page_break(9 * 5 + 12):
+        pdf.add_page()
+    top = pdf.get_y()
+    pdf.set_font("Helvetica", "B", 11)
+    pdf.cell(0, 7, "Pay by bank transfer", new_x="LMARGIN", new_y="NEXT")
+    rows = [*bank.rows(), ("Amount", amount), ("Reference", reference)]
+    for label, value in rows:
+        pdf.set_font("Helvetica", "", 9)
+        pdf.cell(45, 5, _latin(label))
+        pdf.set_font("Helvetica", "B" if label in ("Reference", "IBAN", "Account number") else "", 9)
+        pdf.cell(0, 5, _latin(value), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "I", 8)
+    pdf.multi_cell(
+        0,
+        4,
+        "Quote the reference exactly as shown (as a structured creditor reference where your bank offers "
+        "one), so that your payment is matched to this invoice.",
+    )
+    pdf.rect(pdf.l_margin - 2, top - 2, pdf.epw + 4, pdf.get_y() - top + 4)
 
 
 def render_credit_note(note: CreditNote, invoice: Invoice) -> bytes:

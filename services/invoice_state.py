@@ -50,6 +50,7 @@ async def move_invoice(
     action: str | None,
     before: dict[str, Any] | None = None,
     at: datetime | None = None,
+    payment_taken_back: bool = False,
 ) -> Invoice:
     """Move `invoice` to `to` (or through each status of `to` in turn, e.g. OPEN then PAID for a finalized
     invoice with nothing due), each step allowed by the transition rules, or INVALID_INVOICE_TRANSITION.
@@ -63,11 +64,13 @@ async def move_invoice(
     was = invoice.status
     status = InvoiceStatus(invoice.status)
     for step in steps:
-        status = transition(status, step)
+        status = transition(status, step, payment_taken_back=payment_taken_back)
     now = at or uow.clock.now()
     invoice.status = status.value
     if status is InvoiceStatus.PAID:
         invoice.paid_at = now
+    elif was == InvoiceStatus.PAID.value and status is InvoiceStatus.OPEN:
+        invoice.paid_at = None
     elif status is InvoiceStatus.VOID:
         invoice.voided_at = now
     if action is not None:

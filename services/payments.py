@@ -13,17 +13,19 @@ what a provider's answer means for the invoice's collection.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from stdnum import bic as bic_code
+from stdnum import iban as iban_number
+from stdnum.exceptions import ValidationError
+from stdnum.us import rtn as routing_number
 
 from db.models import (
     Customer,
@@ -58,12 +60,14 @@ from domain.payments import (
     check_refund,
     invoice_payment_status,
 )
+from integrations.clock import Clock
 from integrations.payments import stripe as stripe_gateway
 from integrations.payments.base import (
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
     PaymentGateway,
+    PaymentMethodDetails,
     ProviderError,
     ProviderEvent,
     ProviderEventType,
@@ -71,11 +75,12 @@ from integrations.payments.base import (
     RefundStatus,
 )
 from integrations.payments.config import PaymentConfig
-from services import audit, credits
+from services import audit, credits, dunning, paypal_payments
 from services.actors import Actor, system_actor
 from services.clocks import on_customer_time
 from services.errors import CommonCode, Invalid, NotFound, Resource, found
 from services.invoice_state import announce_invoice, invoice_view, move_invoice
+from services.provider_credentials import open_credentials, seal_credentials
 
 _OUTCOMES = {
     ChargeStatus.SUCCEEDED: AttemptOutcome.SUCCEEDED,
@@ -136,6 +141,9 @@ class PaymentCode(StrEnum):
     PAYMENT_NOT_FOUND = "PAYMENT_NOT_FOUND"
     PAYMENT_PROCESSING = "PAYMENT_PROCESSING"
     REFUND_FAILED = "REFUND_FAILED"
+    INVALID_IBAN = "INVALID_IBAN"
+    INVALID_BIC = "INVALID_BIC"
+    INVALID_ROUTING_NUMBER = "INVALID_ROUTING_NUMBER"
 
 
 @dataclass(frozen=True)
@@ -145,6 +153,10 @@ class ProviderCredentials:
     provider: PaymentProvider
     secret_key: str | None = None
     webhook_secret: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    webhook_id: str | None = None
+    mode: str | None = None  # PAYPAL: TEST (sandbox, the default) or LIVE
     account_holder: str | None = None
     bank_name: str | None = None
     iban: str | None = None
@@ -153,8 +165,28 @@ class ProviderCredentials:
     routing_number: str | None = None
 
 
-def _context(organization_id: uuid.UUID, provider: str) -> str:
-    return f"payment_provider_config:{organization_id}:{provider}"
+def bank_account_numbers(credentials: ProviderCredentials) -> dict[str, str | None]:
+    """The wire account's numbers, checked (IBAN and ABA routing check digits, BIC shape) and compacted."""
+    checks = (
+        ("iban", "iban", credentials.iban, iban_number, PaymentCode.INVALID_IBAN),
+        ("bic", "bic", credentials.bic, bic_code, PaymentCode.INVALID_BIC),
+        (
+            "routingNumber",
+            "routingNumber",
+            credentials.routing_number,
+            routing_number,
+            PaymentCode.INVALID_ROUTING_NUMBER,
+        ),
+    )
+    numbers: dict[str, str | None] = {}
+    for key, field, value, check, code in checks:
+        text = (value or "").strip()
+        try:
+            numbers[key] = check.validate(text) if text else None
+        except ValidationError as error:
+            raise Invalid(f"{field} {text!r} is not valid: {error}", field=(field,), code=code) from None
+    numbers["accountNumber"] = (credentials.account_number or "").strip() or None
+    return numbers
 
 
 def _required(value: str | None, field: str) -> str:
@@ -186,16 +218,23 @@ async def configure_provider(
                 code=PaymentCode.LIVE_KEY_IN_TEST_ORGANIZATION,
             )
         last4 = secret_key[-4:]
+    elif provider is PaymentProvider.PAYPAL:
+        organization = await OrganizationRepository(uow.session).existing(actor.organization_id)
+        secrets, mode, last4 = await paypal_payments.checked_credentials(
+            config,
+            organization.mode,
+            client_id=credentials.client_id,
+            client_secret=credentials.client_secret,
+            webhook_id=credentials.webhook_id,
+            mode=credentials.mode,
+        )
     elif provider is PaymentProvider.WIRE:
         secrets = {
             "accountHolder": _required(credentials.account_holder, "accountHolder"),
             "bankName": _required(credentials.bank_name, "bankName"),
-            "iban": credentials.iban,
-            "bic": credentials.bic,
-            "accountNumber": credentials.account_number,
-            "routingNumber": credentials.routing_number,
+            **bank_account_numbers(credentials),
         }
-        account = credentials.iban or credentials.account_number
+        account = secrets["iban"] or secrets["accountNumber"]
         if not account:
             raise Invalid("an iban or an accountNumber is required", field=("iban",), code=CommonCode.REQUIRED)
         mode, last4 = "LIVE", "".join(ch for ch in account if ch.isalnum())[-4:]
@@ -206,7 +245,7 @@ async def configure_provider(
             code=PaymentCode.PROVIDER_NOT_SUPPORTED,
         )
     repo = PaymentRepository(uow.session, actor.organization_id)
-    sealed = config.box.seal(json.dumps(secrets), context=_context(actor.organization_id, provider.value))
+    sealed = seal_credentials(config, actor.organization_id, provider.value, secrets)
     row = await repo.provider_config(provider.value, for_update=True)
     before = None if row is None else {"provider": row.provider, "mode": row.mode, "last4": row.last4}
     if row is None:
@@ -223,10 +262,6 @@ async def configure_provider(
     return row
 
 
-def open_credentials(config: PaymentConfig, row: PaymentProviderConfig) -> dict[str, Any]:
-    return json.loads(config.box.open(row.credentials, context=_context(row.organization_id, row.provider)))
-
-
 def build_gateway(config: PaymentConfig, row: PaymentProviderConfig) -> PaymentGateway:
     """The gateway of an organization's configured provider (the caller closes it)."""
     secrets = open_credentials(config, row)
@@ -234,6 +269,8 @@ def build_gateway(config: PaymentConfig, row: PaymentProviderConfig) -> PaymentG
         return stripe_gateway.StripeGateway(
             secrets["secretKey"], secrets.get("webhookSecret"), api_base=config.stripe_api_base, timeout=20.0
         )
+    if row.provider == PaymentProvider.PAYPAL.value:
+        return paypal_payments.build_gateway(config, secrets, row.mode)
     raise ProviderError(PaymentCode.PROVIDER_NOT_SUPPORTED, f"{row.provider} charges are not wired yet")
 
 
@@ -261,8 +298,9 @@ async def set_customer_payment_method(
     provider_payment_method_id: str,
     make_default: bool = True,
 ) -> Customer:
-    """Attach a provider payment method (Stripe: pm_… or a test id) to the provider customer we keep, once."""
-    if provider is not PaymentProvider.STRIPE:
+    """Attach a provider payment method (Stripe: pm_… or a test id; PayPal: a vault payment token) to the
+    provider customer we keep, once."""
+    if provider not in (PaymentProvider.STRIPE, PaymentProvider.PAYPAL):
         raise Invalid(
             f"{provider.value} payment methods are not wired yet",
             field=("provider",),
@@ -273,20 +311,9 @@ async def set_customer_payment_method(
         await CustomerRepository(uow.session, actor.organization_id).by_external_id(customer_external_id),
         NotFound(Resource.CUSTOMER, field=("customerExternalId",)),
     )
-    repo = PaymentRepository(uow.session, actor.organization_id)
     gateway = await _gateway(uow.session, config, actor.organization_id, provider.value)
     try:
-        known = await repo.provider_customer(customer.id, provider.value)
-        if known is None:
-            created = await gateway.create_customer(
-                email=customer.email,
-                name=customer.name,
-                idempotency_key=f"customer:{customer.id}",  # a retried request finds the same provider customer
-                metadata={"customer_id": str(customer.id), "external_id": customer.external_id},
-            )
-            provider_customer_id = await repo.keep_provider_customer(customer.id, provider.value, created.id)
-        else:
-            provider_customer_id = known.provider_customer_id
+        provider_customer_id = await provider_customer_of(uow, gateway, customer)
         details = await gateway.attach_payment_method(
             customer_id=provider_customer_id, payment_method_id=method_id, make_default=make_default
         )
@@ -295,6 +322,37 @@ async def set_customer_payment_method(
         raise Invalid(error.message, field=("providerPaymentMethodId",), code=code) from None
     finally:
         await gateway.aclose()
+    await save_payment_method(uow, actor, customer, provider, details, make_default=make_default)
+    return customer
+
+
+async def provider_customer_of(uow: UnitOfWork, gateway: PaymentGateway, customer: Customer) -> str:
+    """Our customer's id at the gateway's provider, created there once (ProviderError if it cannot be)."""
+    repo = PaymentRepository(uow.session, customer.organization_id)
+    provider = gateway.provider.value
+    known = await repo.provider_customer(customer.id, provider)
+    if known is not None:
+        return known.provider_customer_id
+    created = await gateway.create_customer(
+        email=customer.email,
+        name=customer.name,
+        idempotency_key=f"customer:{customer.id}",  # a retried request finds the same provider customer
+        metadata={"customer_id": str(customer.id), "external_id": customer.external_id},
+    )
+    return await repo.keep_provider_customer(customer.id, provider, created.id)
+
+
+async def save_payment_method(
+    uow: UnitOfWork,
+    actor: Actor,
+    customer: Customer,
+    provider: PaymentProvider,
+    details: PaymentMethodDetails,
+    *,
+    make_default: bool,
+) -> PaymentMethod:
+    """The provider's saved method as a row of ours (once per provider id), the default if asked or the first."""
+    repo = PaymentRepository(uow.session, actor.organization_id)
     row = await repo.payment_method(customer.id, provider.value, details.id)
     if row is None:
         row = PaymentMethod(
@@ -319,7 +377,7 @@ async def set_customer_payment_method(
         customer.id,
         after={"provider": provider.value, "kind": row.kind, "last4": row.last4, "isDefault": row.is_default},
     )
-    return customer
+    return row
 
 
 # --- collection ----------------------------------------------------------------------------------
@@ -414,6 +472,7 @@ async def _plan_attempt(
                 "status": "PENDING",
                 "amount_minor": amount,
                 "currency": invoice.currency,
+                "created_at": uow.clock.now(),  # a test clock's moment for its customers
             }
         )
     return _Planned(number, request, method.provider)
@@ -498,6 +557,7 @@ async def settle(uow: UnitOfWork, actor: Actor, invoice: Invoice, latest: Attemp
         await credits.release_paid_credits(uow, actor, invoice)
     else:
         announce_invoice(uow, invoice)
+    await dunning.after_settle(uow, actor, invoice, latest)  # retries, final action, recovery, emails
 
 
 async def collect(
@@ -507,19 +567,20 @@ async def collect(
     invoice_id: uuid.UUID,
     *,
     attempt: int | None = None,
+    clock: Clock | None = None,
 ) -> bool:
     """Charge an open invoice's amount due with the customer's default payment method: one attempt, recorded.
 
     The provider is called between two transactions (no lock is held while it answers). The attempt's
     row is unique per (invoice, number) and carries the idempotency key, so a job run twice, or two
     collections at once, charge once: the provider answers a repeated key with its first answer.
-    Returns whether a charge was sent."""
+    Returns whether a charge was sent. `clock`: the time the attempt is made at (a test clock's moment)."""
     org = actor.organization_id
     return_url = f"{config.public_url}/invoices/{invoice_id}/paid" if config.public_url else None
     async with db.read() as session:  # most finalized invoices of a billing run have no card to charge: no lock
         if not await PaymentRepository(session, org).invoice_has_payment_method(invoice_id):
             return False
-    async with db.unit_of_work() as uow:
+    async with db.unit_of_work(clock=clock) as uow:
         planned = await _plan_attempt(uow, org, invoice_id, attempt, return_url)
     if planned is None:
         return False
@@ -542,18 +603,22 @@ async def collect(
             result = await gateway.charge(planned.request)
         finally:
             await gateway.aclose()
-    async with db.unit_of_work() as uow:
+    async with db.unit_of_work(clock=clock) as uow:
         await _apply_result(uow, actor, org, invoice_id, planned, result)
     return True
 
 
 async def collect_now(db: Database, config: PaymentConfig, actor: Actor, invoice_id: uuid.UUID) -> Invoice:
-    """`collectInvoice`: charge an open invoice now (also a manual retry), or say why it cannot be."""
+    """`collectInvoice`: charge an open invoice now (also a manual retry), or say why it cannot be.
+
+    A customer portal link may pay its own customer's invoices: any other invoice is not found for it."""
     async with db.read() as session:
         invoice = found(
             await InvoiceRepository(session, actor.organization_id).get(invoice_id),
             NotFound(Resource.INVOICE, field=("id",)),
         )
+        if actor.is_portal and invoice.customer_id != actor.customer_id:
+            raise NotFound(Resource.INVOICE, field=("id",))
         if not _is_open_for_collection(invoice) or invoice.amount_due_minor - invoice.paid_minor <= 0:
             raise Invalid(
                 f"the invoice is {invoice.status} with nothing to collect",
@@ -697,7 +762,7 @@ async def refund_payment(
         )
     minor = amount_to_minor(amount, payment.currency)
     refunded = check_refund(amount=minor, paid=payment.applied_minor, already_refunded=payment.refunded_minor)
-    if payment.provider == PaymentProvider.STRIPE.value:
+    if payment.provider in (PaymentProvider.STRIPE.value, PaymentProvider.PAYPAL.value):
         if not payment.provider_charge_id:
             raise Invalid("the payment has no charge to refund", field=("paymentId",), code=PaymentCode.REFUND_FAILED)
         gateway = await _gateway(uow.session, config, actor.organization_id, payment.provider)
@@ -767,7 +832,7 @@ class WebhookOutcome(StrEnum):
 
 
 class UnknownWebhookTarget(Exception):
-    """No such organization, or it has no Stripe configured: answered 404."""
+    """No such organization, or it has not configured the provider: answered 404."""
 
 
 def _event_result(event: ProviderEvent, attempt: PaymentAttempt) -> ChargeResult | None:
@@ -792,13 +857,15 @@ def _event_result(event: ProviderEvent, attempt: PaymentAttempt) -> ChargeResult
     )
 
 
-async def _attempt_of(repo: PaymentRepository, event: ProviderEvent) -> tuple[uuid.UUID, int] | None:
+async def _attempt_of(
+    repo: PaymentRepository, event: ProviderEvent, provider: PaymentProvider
+) -> tuple[uuid.UUID, int] | None:
     try:
         return uuid.UUID(event.metadata["invoice_id"]), int(event.metadata["attempt"])
     except (KeyError, ValueError):
         pass
     if event.payment_id:
-        payment = await repo.payment_by_provider_id(PaymentProvider.STRIPE.value, event.payment_id)
+        payment = await repo.payment_by_provider_id(provider.value, event.payment_id)
         if payment is not None and payment.invoice_id is not None and payment.attempt_id is not None:
             attempt = await repo.session.get(PaymentAttempt, payment.attempt_id)
             if attempt is not None:
@@ -806,15 +873,14 @@ async def _attempt_of(repo: PaymentRepository, event: ProviderEvent) -> tuple[uu
     return None
 
 
-async def apply_provider_event(uow: UnitOfWork, actor: Actor, event: ProviderEvent) -> WebhookOutcome:
-    """What a verified provider event changes: settled, failed, returned or refunded payments. Once per event id."""
-    org = actor.organization_id
+async def receive_event(uow: UnitOfWork, org: uuid.UUID, provider: PaymentProvider, event: ProviderEvent) -> bool:
+    """Keep a provider event's receipt: False when its id was handled before (then nothing may change)."""
     fresh = await uow.session.execute(
         insert(ProviderEventReceipt)
         .values(
             id=uuid.uuid4(),
             organization_id=org,
-            provider=PaymentProvider.STRIPE.value,
+            provider=provider.value,
             event_id=event.id,
             event_type=event.provider_type,
             payload={"paymentId": event.payment_id, "type": event.type.value},
@@ -822,10 +888,18 @@ async def apply_provider_event(uow: UnitOfWork, actor: Actor, event: ProviderEve
         .on_conflict_do_nothing()
         .returning(ProviderEventReceipt.id)
     )
-    if fresh.scalar() is None:
+    return fresh.scalar() is not None
+
+
+async def apply_provider_event(
+    uow: UnitOfWork, actor: Actor, event: ProviderEvent, provider: PaymentProvider = PaymentProvider.STRIPE
+) -> WebhookOutcome:
+    """What a verified provider event changes: settled, failed, returned or refunded payments. Once per event id."""
+    org = actor.organization_id
+    if not await receive_event(uow, org, provider, event):
         return WebhookOutcome.DUPLICATE
     repo = PaymentRepository(uow.session, org)
-    target = await _attempt_of(repo, event)
+    target = await _attempt_of(repo, event, provider)
     if target is None:
         return WebhookOutcome.IGNORED
     invoice_id, number = target
@@ -842,6 +916,7 @@ async def apply_provider_event(uow: UnitOfWork, actor: Actor, event: ProviderEve
         return WebhookOutcome.APPLIED
     payment = await repo.payment_by_provider_id(attempt.provider, event.payment_id) if event.payment_id else None
     now = uow.clock.now()
+    taken_back = False
     if event.type is ProviderEventType.PAYMENT_SUCCEEDED:
         if attempt.status == "SUCCEEDED" and payment is not None and payment.status == PaymentState.SUCCEEDED.value:
             return WebhookOutcome.IGNORED
@@ -879,6 +954,13 @@ async def apply_provider_event(uow: UnitOfWork, actor: Actor, event: ProviderEve
             payment.status, payment.paid_at = PaymentState.SUCCEEDED.value, now
             payment.provider_charge_id = payment.provider_charge_id or event.charge_id
         latest: AttemptOutcome | None = AttemptOutcome.SUCCEEDED
+    elif event.type is ProviderEventType.PAYMENT_FAILED and payment is not None and _settled_debit(payment):
+        # A bank debit that settled fails after all (an ACH return reported as a failure, e.g. R01): taken back.
+        # Cards never fail once succeeded: a late payment_failed of a card is an earlier try's, delivered late.
+        payment.status, taken_back = PaymentState.RETURNED.value, True
+        attempt.decline_code = event.decline_code or attempt.decline_code
+        attempt.failure_message = event.message or attempt.failure_message
+        latest = AttemptOutcome.FAILED
     elif event.type is ProviderEventType.PAYMENT_FAILED:
         if attempt.status not in ("PROCESSING", "REQUIRES_ACTION"):
             return WebhookOutcome.IGNORED
@@ -891,7 +973,9 @@ async def apply_provider_event(uow: UnitOfWork, actor: Actor, event: ProviderEve
     elif event.type is ProviderEventType.PAYMENT_RETURNED:
         if payment is None or payment.status != PaymentState.SUCCEEDED.value:
             return WebhookOutcome.IGNORED
-        payment.status = PaymentState.RETURNED.value
+        payment.status, taken_back = PaymentState.RETURNED.value, True
+        attempt.decline_code = event.decline_code or attempt.decline_code
+        attempt.failure_message = event.message or attempt.failure_message
         latest = AttemptOutcome.FAILED
     elif event.type is ProviderEventType.PAYMENT_REFUNDED:
         if payment is None or event.amount is None:
@@ -908,8 +992,39 @@ async def apply_provider_event(uow: UnitOfWork, actor: Actor, event: ProviderEve
         invoice.id,
         after={"eventId": event.id, "attempt": attempt.number, "status": attempt.status},
     )
+    if taken_back:
+        await reopen_taken_back(uow, actor, invoice, reason=event.decline_code, event_id=event.id)
     await settle(uow, actor, invoice, latest)
     return WebhookOutcome.APPLIED
+
+
+def _settled_debit(payment: Payment) -> bool:
+    return payment.status == PaymentState.SUCCEEDED.value and payment.method == "us_bank_account"
+
+
+async def reopen_taken_back(
+    uow: UnitOfWork, actor: Actor, invoice: Invoice, *, reason: str | None, event_id: str | None
+) -> None:
+    """A payment of the invoice was taken back by the payer's bank (ACH return, lost dispute): amountPaid drops,
+    paymentStatus is FAILED and a PAID invoice that is no longer paid in full is OPEN again (collectable, dunned)."""
+    before = invoice_view(invoice)
+    await refresh_payment_status(uow, invoice, AttemptOutcome.FAILED)
+    if invoice.status == InvoiceStatus.PAID.value and invoice.paid_minor < invoice.amount_due_minor:
+        await move_invoice(uow, actor, invoice, InvoiceStatus.OPEN, action=None, payment_taken_back=True)
+        await audit.record(
+            uow,
+            actor,
+            "invoice.reopened",
+            "invoice",
+            invoice.id,
+            before=before,
+            after={
+                **invoice_view(invoice),
+                "amountPaidMinor": invoice.paid_minor,
+                "reason": reason,
+                "eventId": event_id,
+            },
+        )
 
 
 def _stub_request(attempt: PaymentAttempt) -> ChargeRequest:

@@ -26,14 +26,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from db.models import OrganizationMode, TestClock, TestClockStatus
+from db.repositories.billing import InvoiceRepository
 from db.repositories.customers import CustomerRepository
+from db.repositories.dunning import DunningRepository
 from db.repositories.organizations import OrganizationRepository
 from db.repositories.subscriptions import SubscriptionRepository
 from db.repositories.test_clocks import TestClockRepository
 from db.session import Database, UnitOfWork
 from integrations.clock import TestClockTime
+from integrations.payments.config import PaymentConfig
 from integrations.webhooks import WebhookSender
-from services import audit, webhooks
+from services import audit, dunning, payments, webhooks
 from services.actors import Actor
 from services.billing import drafts, progressive, runs
 from services.billing.due import _due
@@ -144,6 +147,7 @@ class ClockScope:
     organization_id: uuid.UUID
     customer_ids: Sequence[uuid.UUID]
     since: datetime  # the clock's time when this advance (or its resumption) began
+    payments: PaymentConfig | None = None  # collection's gateways (None: nothing is charged)
     webhooks: WebhookConfig | None = None  # outbound webhooks (None: not configured, none are sent)
     sender: WebhookSender | None = None
 
@@ -268,6 +272,57 @@ class DraftGracePeriods:
             await drafts.finalize_expired_drafts(uow, actor, moment, test_clock_id=scope.clock_id)
 
 
+COLLECTION_LOOKBACK = timedelta(days=1)  # invoices finalized this long before an advance are charged at its start
+
+
+async def invoice_on_test_clock(db: Database, organization_id: uuid.UUID, invoice_id: uuid.UUID) -> bool:
+    """Whether the invoice's customer lives on a test clock (its collection then follows the clock's advances)."""
+    async with db.read() as session:
+        invoice = await InvoiceRepository(session, organization_id).get(invoice_id)
+    return invoice is not None and invoice.customer.test_clock_id is not None
+
+
+class Collection:
+    """Collection and dunning (services/payments.py, services/dunning.py): the first charge of a finalized invoice
+    (the worker's collect_invoice job, which leaves clock customers to the advance), the retries planned at
+    `nextPaymentAttemptAt` and the final action at the end of a hard decline's window, each at its moment."""
+
+    name = "collection"
+
+    async def next_after(self, db: Database, scope: ClockScope, after: datetime, until: datetime) -> datetime | None:
+        if scope.payments is None:
+            return None
+        # At the start of an advance, what fell due while the clock stood still runs at once; later, what falls due.
+        since = after - COLLECTION_LOOKBACK if after == scope.since else after
+        async with db.read() as session:
+            due = await DunningRepository(session, scope.organization_id).next_collection(
+                list(scope.customer_ids), since, until
+            )
+        if due is None:
+            return None
+        due = due if due > after else after + timedelta(microseconds=1)
+        return due if due <= until else None
+
+    async def run(self, db: Database, actor: Actor, scope: ClockScope, moment: datetime) -> None:
+        if scope.payments is None:
+            return
+        async with db.read() as session:
+            due = await DunningRepository(session, scope.organization_id).due_for_collection(
+                list(scope.customer_ids), scope.since - COLLECTION_LOOKBACK, moment
+            )
+        at = TestClockTime(moment, scope.clock_id)
+        for invoice_id, what, attempt in due:
+            if what == "FINAL":
+                async with db.unit_of_work(clock=at) as uow:
+                    await dunning.apply_final_action(uow, actor, invoice_id)
+            elif what == "RETRY":
+                assert attempt is not None
+                if await dunning.retry_is_due(db, actor, invoice_id, attempt, clock=at):
+                    await payments.collect(db, scope.payments, actor, invoice_id, attempt=attempt, clock=at)
+            else:
+                await payments.collect(db, scope.payments, actor, invoice_id, attempt=1, clock=at)
+
+
 class WebhookDeliveries:
     """Outbound webhooks raised during the clock's advances: the first attempt at the moment of its event, the
     retries of a failing endpoint on the schedule, by the clock's time (the worker's sweep leaves them alone)."""
@@ -291,8 +346,15 @@ class WebhookDeliveries:
 
 
 # In the order they run at one moment, as the worker would: usage checked, periods billed, drafts finalized,
-# and what those raised told to the organization's webhook endpoints.
-DUE_SOURCES: list[DueSource] = [UsageThresholds(), BillingDates(), DraftGracePeriods(), WebhookDeliveries()]
+# then what is due for collection (a period's invoice charged at the moment it is finalized), and what all of
+# those raised told to the organization's webhook endpoints.
+DUE_SOURCES: list[DueSource] = [
+    UsageThresholds(),
+    BillingDates(),
+    DraftGracePeriods(),
+    Collection(),
+    WebhookDeliveries(),
+]
 
 
 # ---- advance ---------------------------------------------------------------------------------------------
@@ -361,10 +423,13 @@ async def advance_test_clock(
     actor: Actor,
     clock_id: uuid.UUID,
     target: datetime,
+    payment_config: PaymentConfig | None = None,
     *,
     webhook_config: WebhookConfig | None = None,
 ) -> TestClock:
-    """Move the clock forward to `target`, running everything due for its customers in between, in order."""
+    """Move the clock forward to `target`, running everything due for its customers in between, in order
+    (`payment_config`: the gateways collection charges through, None: invoices are not charged;
+    `webhook_config`: outbound webhooks, None: none are sent)."""
     target = _aware(target, "frozenTime")
     clock = await _start_advance(db, actor, clock_id, target)
     async with db.read() as session:
@@ -374,7 +439,9 @@ async def advance_test_clock(
         sender = WebhookSender(
             timeout=webhook_config.timeout_seconds, allow_private_targets=webhook_config.allow_private_targets
         )
-    scope = ClockScope(clock.id, actor.organization_id, customer_ids, clock.frozen_time, webhook_config, sender)
+    scope = ClockScope(
+        clock.id, actor.organization_id, customer_ids, clock.frozen_time, payment_config, webhook_config, sender
+    )
     try:
         return await _run_advance(db, actor, clock, scope, target)
     finally:

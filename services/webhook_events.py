@@ -21,11 +21,11 @@ from typing import Any
 import orjson
 from sqlalchemy import inspect, select
 
-from db.models import CreditNote, Customer, Invoice, Subscription
+from db.models import CreditNote, Customer, Invoice, Payment, PaymentAttempt, Subscription
 from db.repositories.webhooks import WebhookEndpointRepository, add_deliveries, add_events
 from db.session import UnitOfWork
-from integrations.clock import test_clock_of
 from domain import money
+from integrations.clock import test_clock_of
 
 EVENT_TYPES: tuple[str, ...] = (
     "invoice.created",
@@ -56,6 +56,7 @@ FROM_AUDIT: dict[str, str] = {
     "invoice.paid": "invoice.paid",
     "invoice.voided": "invoice.voided",
     "invoice.uncollectible": "invoice.uncollectible",
+    "invoice.reopened": "invoice.payment_failed",  # its payment taken back by the bank (ACH return)
     "credit_note.created": "credit_note.created",
     "customer.created": "customer.created",
     "customer.updated": "customer.updated",
@@ -68,7 +69,18 @@ FROM_AUDIT: dict[str, str] = {
     "subscription.downgrade_canceled": "subscription.updated",
     "subscription.canceled": "subscription.updated",
     "subscription.terminated": "subscription.terminated",
+    # Collection and dunning (services/payments.py, services/dunning.py).
+    "payment_attempt.failed": "invoice.payment_failed",
+    "payment_attempt.requires_action": "invoice.payment_action_required",
+    "payment_attempt.succeeded": "payment.succeeded",
+    "payment.recorded": "payment.succeeded",
+    "payment.refunded": "payment.refunded",
+    "dunning.exhausted": "dunning.exhausted",
 }
+# Audit actions that are a second event type as well: a failed attempt is the invoice's payment_failed and the
+# payment's failure (its data: the attempt, as `PaymentAttempt` shows it, with its invoice's id).
+ALSO_FROM_AUDIT: dict[str, str] = {"payment_attempt.failed": "payment.failed"}
+_PAYMENT_EVENTS = frozenset({"payment.succeeded", "payment.failed", "payment.refunded"})
 
 DELIVER_JOB = "deliver_webhook"
 
@@ -90,6 +102,7 @@ class _Pending:
     target_id: str
     status: str | None  # an invoice's status at the event (a later step of the same transaction moves it on)
     number: str | None = None  # credit_note.created names its invoice and the note's number
+    detail: dict[str, Any] | None = None  # payment events: the audit entry's `after` (attempt, payment id)
 
 
 def note(uow: UnitOfWork, organization_id: uuid.UUID, action: str, target_type: str, target_id: str | None,
@@ -99,8 +112,16 @@ def note(uow: UnitOfWork, organization_id: uuid.UUID, action: str, target_type: 
     if event_type is None or target_id is None:
         return
     status = after.get("status") if isinstance(after, dict) else None
+    if action.startswith("payment_attempt."):  # the attempt's status, not the invoice's
+        status = None
     number = after.get("number") if isinstance(after, dict) else None
-    _add(uow, _Pending(organization_id, event_type, target_type, target_id, status, number))
+    for kind in (event_type, ALSO_FROM_AUDIT.get(action)):
+        if kind in _PAYMENT_EVENTS:
+            detail = after if isinstance(after, dict) else {}
+            tag = str(detail.get("attempt") or detail.get("paymentId") or detail.get("refundedMinor") or "")
+            _add(uow, _Pending(organization_id, kind, target_type, target_id, None, tag, dict(detail)))
+        elif kind is not None:
+            _add(uow, _Pending(organization_id, kind, target_type, target_id, status, number))
     was = before.get("status") if isinstance(before, dict) else None
     if target_type == "invoice" and event_type != "invoice.paid" and status == "PAID" and was != "PAID":
         _add(uow, _Pending(organization_id, "invoice.paid", target_type, target_id, status))
@@ -186,6 +207,8 @@ _MODELS: dict[str, type[Any]] = {
 
 
 async def _render(uow: UnitOfWork, event: _Pending, now: datetime) -> dict[str, Any] | None:
+    if event.type in _PAYMENT_EVENTS:
+        return await _render_payment(uow, event)
     model = _MODELS.get(event.target_type)
     row: Any
     if event.type == "credit_note.created" and event.target_type == "invoice":
@@ -212,6 +235,58 @@ async def _render(uow: UnitOfWork, event: _Pending, now: datetime) -> dict[str, 
     if event.status is not None and model is Invoice:
         data["status"] = event.status
     return data
+
+
+async def _render_payment(uow: UnitOfWork, event: _Pending) -> dict[str, Any] | None:
+    """payment.succeeded / payment.refunded: the `Payment`; payment.failed: the failed `PaymentAttempt`."""
+    detail = event.detail or {}
+    org = event.organization_id
+    if event.type == "payment.failed":
+        attempt = await uow.session.scalar(
+            select(PaymentAttempt).where(
+                PaymentAttempt.organization_id == org,
+                PaymentAttempt.invoice_id == uuid.UUID(event.target_id),
+                PaymentAttempt.number == int(detail.get("attempt") or 0),
+            )
+        )
+        return attempt_data(attempt) if attempt is not None else None
+    payment: Payment | None
+    if event.target_type == "payment":
+        payment = await uow.session.get(Payment, uuid.UUID(event.target_id))
+    elif detail.get("paymentId"):
+        payment = await uow.session.get(Payment, uuid.UUID(str(detail["paymentId"])))
+    else:
+        payment = await uow.session.scalar(
+            select(Payment).where(
+                Payment.organization_id == org,
+                Payment.invoice_id == uuid.UUID(event.target_id),
+                Payment.provider_payment_id == detail.get("providerPaymentId"),
+            )
+        )
+    if payment is None or payment.organization_id != org:
+        return None
+    await _load(uow, payment, ())
+    return payment_data(payment)
+
+
+def payment_data(p: Payment) -> dict[str, Any]:
+    """A payment as the GraphQL `Payment` shows it."""
+    return {
+        "id": str(p.id), "provider": p.provider, "method": p.method, "status": p.status,
+        "amount": _decimal(p.amount_minor, p.currency), "refundedAmount": _decimal(p.refunded_minor, p.currency),
+        "currency": p.currency, "providerPaymentId": p.provider_payment_id, "reference": p.reference,
+        "invoiceId": str(p.invoice_id) if p.invoice_id else None, "createdAt": _iso(p.paid_at or p.created_at),
+    }
+
+
+def attempt_data(a: PaymentAttempt) -> dict[str, Any]:
+    """A collection attempt as the GraphQL `PaymentAttempt` shows it, with its invoice's id."""
+    return {
+        "id": str(a.id), "number": a.number, "status": a.status, "amount": _decimal(a.amount_minor, a.currency),
+        "currency": a.currency, "declineCode": a.decline_code, "hardDecline": a.hard_decline,
+        "failureMessage": a.failure_message, "providerPaymentId": a.provider_payment_id,
+        "invoiceId": str(a.invoice_id), "createdAt": _iso(a.finished_at or a.created_at),
+    }
 
 
 def _decimal(minor: int, currency: str) -> str:

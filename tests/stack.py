@@ -91,6 +91,11 @@ class Stack:
         """The fake Stripe of the run (its /_control routes inject faults and list requests)."""
         return self.env["STRIPE_API_BASE"]
 
+    @property
+    def paypal_url(self) -> str:
+        """The fake PayPal of the run (tests/fakes/paypal.py; /_control routes as on the fake Stripe)."""
+        return self.env["PAYPAL_API_BASE"]
+
     def cli(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "valueverse.cli", *args],
@@ -181,6 +186,14 @@ class StackManager:
             stderr=subprocess.STDOUT,
         )
         self.fake_stripe = fake_stripe
+        # The fake PayPal (tests/fakes/paypal.py) the PayPal gateway talks to over httpx.
+        paypal_port = devstack.free_port()
+        fake_paypal = subprocess.Popen(
+            [sys.executable, "-m", "tests.fakes.paypal", "--port", str(paypal_port)],
+            cwd=ROOT,
+            stdout=(self.log_dir / "fake_paypal.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
         env = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -196,8 +209,9 @@ class StackManager:
             "LOGIN_IP_DELAY_AFTER": "100000",
             "LOGIN_IP_LOCK_AFTER": "200000",
             # Two API processes behind one port, as `serve` runs in production: a test passes whichever answers.
-            "WEB_CONCURRENCY": "2",
+            "WEB_CONCURRENCY": os.environ.get("TEST_WEB_CONCURRENCY", "2"),
             "STRIPE_API_BASE": f"http://127.0.0.1:{stripe_port}",
+            "PAYPAL_API_BASE": f"http://127.0.0.1:{paypal_port}",
             # Outbound webhooks go to local receivers (tests/fakes/receiver.py); a hanging one is let go soon.
             "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
             "WEBHOOK_TIMEOUT_SECONDS": "3",
@@ -222,7 +236,7 @@ class StackManager:
             stderr=subprocess.STDOUT,
         )
         self.stack = Stack(
-            f"http://127.0.0.1:{port}", database_url, redis_url, secret, env, self.log_dir, [api, worker, fake_stripe]
+            f"http://127.0.0.1:{port}", database_url, redis_url, secret, env, self.log_dir, [api, worker, fake_stripe, fake_paypal]
         )
         _wait_ready(self.stack.api_url, api, api_log)
         return self.stack

@@ -43,7 +43,7 @@ from graph import limits
 from graph.context import AppServices, Context
 from graph.errors import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, storage_was_unavailable
 from graph.http_events import events_endpoint
-from graph.http_webhooks import stripe_webhook_endpoint
+from graph.http_webhooks import paypal_webhook_endpoint, stripe_webhook_endpoint
 from graph.live_credentials import CredentialWatchingHandler
 from graph.schema import schema
 from integrations.clock import SYSTEM_CLOCK, Clock
@@ -57,6 +57,7 @@ from services.documents import PdfRenderer, link_refusal, render_credit_note, re
 from services.errors import Unauthenticated
 from services.rate_limits import Limit, LoginGuard, LoginPolicy, RateLimitConfig, RateLimited, RateLimiter
 from services.usage.ingestion import UsageIngestor
+from services.wire import bank_details
 from valueverse.frontend import DEFAULT_BUILD_DIR, GraphiQLInFront, StaticExport
 from valueverse.logs import configure_logging
 from valueverse.metrics import metrics_endpoint, watch_outbox
@@ -405,7 +406,9 @@ def create_app(settings: Settings, database_url: str, redis_url: str, clock: Clo
                 return Response(
                     error_body("no finalized invoice with this id", "NOT_FOUND"), 404, media_type="application/json"
                 )
-        pdf = await render_pdf(render_invoice, invoice)  # off the event loop, the connection back in the pool
+            payment_config = services.payments
+            bank = await bank_details(session, payment_config, invoice.organization_id) if payment_config else None
+        pdf = await render_pdf(render_invoice, invoice, bank)  # off the event loop, the connection back in the pool
         return Response(
             pdf,
             media_type="application/pdf",
@@ -466,6 +469,11 @@ def create_app(settings: Settings, database_url: str, redis_url: str, clock: Clo
             Route(
                 "/webhooks/stripe/{organization_id}",
                 stripe_webhook_endpoint(db, settings.payment_config()),
+                methods=["POST"],
+            ),
+            Route(
+                "/webhooks/paypal/{organization_id}",
+                paypal_webhook_endpoint(db, settings.payment_config()),
                 methods=["POST"],
             ),
             Route("/graphql", GraphiQLInFront(site, graphql_app), methods=["GET", "POST"]),

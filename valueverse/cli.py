@@ -169,6 +169,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             scheduled=settings.worker_cron,
             payments=settings.payment_config(),
             webhooks=settings.webhook_config(),
+            email=settings.email_config(),
         )
     return 0
 
@@ -242,9 +243,10 @@ def _run_api(host: str, port: int, processes: int) -> int:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
-        # uvicorn's default (5 s) kills and restarts an API process that is slow to answer its supervisor, which
-        # on a busy machine (imports alone took 20 s at a load average of 15 on 2 cores) is every process, forever.
-        timeout_worker_healthcheck=60,
+        # uvicorn's supervisor kills a process that has not answered its ping for this long (default 5 s): on a
+        # loaded 2-core machine a process still importing, or busy, took longer, and was killed and restarted in
+        # a loop. A process that is truly stuck is still replaced, half a minute later.
+        timeout_worker_healthcheck=30,
         ws="websockets-sansio",
         server_header=False,
     )

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 if TYPE_CHECKING:
     from integrations.payments.config import PaymentConfig
     from integrations.secrets import SecretBox
+    from services.notifications import EmailConfig
     from services.webhooks import WebhookConfig
 
 
@@ -67,6 +68,12 @@ class Settings(BaseSettings):
     secret_encryption_old_keys: str | None = None
     # Where the Stripe SDK sends its requests (tests point it at a local fake); unset: api.stripe.com.
     stripe_api_base: str | None = None
+    # Where PayPal calls go (tests point them at tests/fakes/paypal.py); unset: PayPal's sandbox for a TEST
+    # configuration, api-m.paypal.com for a LIVE one. Any base but the live one is a sandbox.
+    paypal_api_base: str | None = None
+    # Customer emails (integrations/email.py): smtp://[user:password@]host:port or smtps://…; unset: logged, not sent.
+    smtp_url: str | None = None
+    email_from: str = "ValueVerse Billing <billing@localhost>"
 
     @field_validator("public_url")
     @classmethod
@@ -110,7 +117,19 @@ class Settings(BaseSettings):
         """What collection needs of the settings: the secret box and where the providers' APIs are."""
         from integrations.payments.config import PaymentConfig
 
-        return PaymentConfig(box=self.secret_box(), stripe_api_base=self.stripe_api_base, public_url=self.public_url)
+        return PaymentConfig(
+            box=self.secret_box(),
+            stripe_api_base=self.stripe_api_base,
+            paypal_api_base=self.paypal_api_base,
+            public_url=self.public_url,
+        )
+
+    def email_config(self) -> EmailConfig:
+        """What the worker's email jobs send through (no SMTP_URL: emails are logged, not sent)."""
+        from integrations.email import Mailer
+        from services.notifications import EmailConfig
+
+        return EmailConfig(mailer=Mailer(self.smtp_url or None, self.email_from), public_url=self.public_url)
 
     def secret_box(self) -> SecretBox:
         """What seals secrets at rest (provider credentials, webhook signing secrets): one key, older ones kept."""

@@ -12,6 +12,7 @@ from arq.worker import Worker
 from redis.exceptions import RedisError
 
 from integrations.payments.config import PaymentConfig
+from services.notifications import EmailConfig
 from services.webhooks import WebhookConfig
 from workers.settings import worker_settings
 
@@ -27,6 +28,7 @@ def run(
     scheduled: bool = True,
     payments: PaymentConfig | None = None,
     webhooks: WebhookConfig | None = None,
+    email: EmailConfig | None = None,
 ) -> None:
     """Run the worker until SIGTERM or SIGINT. arq's worker ends when its Redis connection fails (a Redis
     restart, or no Redis yet at start): this starts it again, with backoff, until Redis answers. Jobs that
@@ -34,7 +36,7 @@ def run(
     delay = RESTART_MIN
     while True:
         options = worker_settings(
-            database_url, redis_url, scheduled=scheduled, payments=payments, webhooks=webhooks
+            database_url, redis_url, scheduled=scheduled, payments=payments, webhooks=webhooks, email=email
         )
         worker = Worker(**options)
         started = time.monotonic()

@@ -12,11 +12,12 @@ from integrations.clock import SYSTEM_CLOCK, Clock
 from integrations.jobs import QUEUE_NAME, JobQueue
 from integrations.payments.config import PaymentConfig
 from integrations.pubsub import RedisPublisher
+from services.notifications import EmailConfig
 from services.webhooks import WebhookConfig
 from workers.jobs.billing import bill_customer, bill_customers, finalize_drafts, schedule_billing
 from workers.jobs.health import ping
 from workers.jobs.outbox import drain_outbox, start_drain, stop_drain
-from workers.jobs.payments import collect_invoice
+from workers.jobs.payments import collect_invoice, dunning_final_action, retry_invoice_payment, send_email
 from workers.jobs.progressive import check_usage_thresholds, scan_usage_thresholds
 from workers.jobs.usage import maintain_usage_partitions
 from workers.jobs.webhooks import deliver_webhook, start_sweep, start_webhooks, stop_webhooks, sweep_webhooks
@@ -32,6 +33,7 @@ def worker_settings(
     clock: Clock = SYSTEM_CLOCK,
     payments: PaymentConfig | None = None,
     webhooks: WebhookConfig | None = None,
+    email: EmailConfig | None = None,
 ) -> dict[str, Any]:
     """The options `arq.run_worker` takes, bound to this deployment's servers; `scheduled=False` runs queued
     jobs (and the outbox drain, workers/jobs/outbox.py) only: no hourly billing of its own, what the test
@@ -43,6 +45,7 @@ def worker_settings(
         ctx["enqueue"] = JobQueue(redis_url)
         ctx["clock"] = clock  # every job's time: `ctx["clock"].now()`
         ctx["payments"] = payments  # sealed provider credentials and API bases (collection)
+        ctx["email"] = email  # customer emails (services/notifications.py); None: not sent
         # A connection for every job that may run at once (and as many again in the pool's overflow).
         ctx["db"] = Database(
             database_url, pool_size=MAX_JOBS, publish=ctx["publish"], enqueue=ctx["enqueue"], clock=clock
@@ -75,6 +78,9 @@ def worker_settings(
             scan_usage_thresholds,
             drain_outbox,
             collect_invoice,
+            retry_invoice_payment,
+            dunning_final_action,
+            send_email,
             deliver_webhook,
             sweep_webhooks,
         ],

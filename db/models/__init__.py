@@ -1,14 +1,17 @@
 """SQLAlchemy models, one module per aggregate."""
 
 from db.models.audit import AuditEntry
+from db.models.bank import BankTransaction
 from db.models.base import Base
 from db.models.catalog import BillableMetric, Charge, Plan
 from db.models.credits import AppliedCoupon, Coupon, CreditNote, CreditNoteItem, Wallet, WalletTransaction
-from db.models.customer import Customer
+from db.models.customer import Customer, PortalSession
 from db.models.invoice import Invoice, InvoiceLine, InvoiceNumberSequence, TaxRate, TaxRateAssignment
 from db.models.organization import ApiKey, Organization, OrganizationMode, Role, StaffSession, StaffUser
 from db.models.outbox import outbox
 from db.models.payments import (
+    DunningCampaign,
+    EmailDelivery,
     Payment,
     PaymentAttempt,
     PaymentMethod,
@@ -25,6 +28,7 @@ __all__ = [
     "ApiKey",
     "AppliedCoupon",
     "AuditEntry",
+    "BankTransaction",
     "Base",
     "BillableMetric",
     "Charge",
@@ -32,6 +36,8 @@ __all__ = [
     "CreditNote",
     "CreditNoteItem",
     "Customer",
+    "DunningCampaign",
+    "EmailDelivery",
     "Invoice",
     "InvoiceLine",
     "InvoiceNumberSequence",
@@ -42,6 +48,7 @@ __all__ = [
     "PaymentMethod",
     "PaymentProviderConfig",
     "Plan",
+    "PortalSession",
     "ProviderCustomer",
     "ProviderEventReceipt",
     "Role",

@@ -129,6 +129,11 @@ class Invoice(Base):
     payment_status: Mapped[str] = mapped_column(String(20), default="PENDING", server_default="PENDING")
     payment_reference: Mapped[str | None] = mapped_column(String(40))
     next_payment_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Dunning (migration 0017, services/dunning.py): RETRYING, AWAITING_METHOD, EXHAUSTED, RECOVERED; when its
+    # first attempt failed (the schedule counts from it) and when the final action applies after a hard decline.
+    dunning_status: Mapped[str | None] = mapped_column(String(20))
+    dunning_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dunning_ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at()
 
     customer: Mapped[Customer] = relationship(lazy="joined")

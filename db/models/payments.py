@@ -156,3 +156,37 @@ class ProviderEventReceipt(Base):
     event_type: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict] = mapped_column(JSONB, default=dict)
     created_at: Mapped[datetime] = created_at()
+
+
+class DunningCampaign(Base):
+    """An organization's dunning settings (none stored: the defaults of domain/dunning.py)."""
+
+    __tablename__ = "dunning_campaigns"
+    __table_args__ = (UniqueConstraint("organization_id"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    organization_id: Mapped[uuid.UUID] = _org()
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    retry_intervals: Mapped[list] = mapped_column(JSONB, default=list)  # ISO 8601 durations
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    reminder_emails: Mapped[bool] = mapped_column(Boolean, default=True)
+    final_action: Mapped[str] = mapped_column(String(24))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EmailDelivery(Base):
+    """An email sent (or logged) once: its key names the event it tells of, so a job run twice sends once."""
+
+    __tablename__ = "email_deliveries"
+    __table_args__ = (UniqueConstraint("organization_id", "key"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    organization_id: Mapped[uuid.UUID] = _org()
+    key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300))
+    message_id: Mapped[str | None] = mapped_column(String(300))
+    logged_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = created_at()

@@ -6,8 +6,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Customer, Subscription
+from db.models import Customer, PortalSession, Subscription
 from db.repositories.base import ScopedRepository
 from db.repositories.pagination import Page, paginate
 
@@ -59,3 +60,21 @@ class CustomerRepository(ScopedRepository[Customer]):
                 )
             )
         return await paginate(self.session, stmt, (Customer.created_at, Customer.id), first=first, after=after)
+
+
+class PortalSessionRepository(ScopedRepository[PortalSession]):
+    """Customer portal sessions of one organization."""
+
+    model = PortalSession
+
+
+async def find_portal_session_by_hash(session: AsyncSession, token_hash: str) -> tuple[PortalSession, Customer] | None:
+    """The one unscoped read of portal sessions: a token's hash tells its organization; with its customer (live)."""
+    row = (
+        await session.execute(
+            select(PortalSession, Customer)
+            .join(Customer, Customer.id == PortalSession.customer_id)
+            .where(PortalSession.token_hash == token_hash, Customer.deleted_at.is_(None))
+        )
+    ).first()
+    return (row[0], row[1]) if row else None

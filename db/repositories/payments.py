@@ -146,6 +146,25 @@ class PaymentRepository(OrganizationScoped):
             )
         )
 
+    async def payment_by_charge_id(self, provider: str, provider_charge_id: str) -> Payment | None:
+        """The payment a provider charge (Stripe ch_…, PayPal capture id) brought in."""
+        return await self.session.scalar(
+            select(Payment).where(
+                Payment.organization_id == self.organization_id,
+                Payment.provider == provider,
+                Payment.provider_charge_id == provider_charge_id,
+            )
+        )
+
+    async def provider_customer_by_provider_id(self, provider: str, provider_customer_id: str) -> ProviderCustomer | None:
+        return await self.session.scalar(
+            select(ProviderCustomer).where(
+                ProviderCustomer.organization_id == self.organization_id,
+                ProviderCustomer.provider == provider,
+                ProviderCustomer.provider_customer_id == provider_customer_id,
+            )
+        )
+
     async def list_payments(
         self,
         *,

@@ -16,12 +16,12 @@ from graph.errors import UserError, user_error
 from graph.mutations.billing import InvoiceIdInput, InvoicePayload
 from graph.mutations.common import run_use_case
 from graph.mutations.customers import CustomerPayload
-from graph.permissions import require_role
+from graph.permissions import portal_or_role
 from graph.types.customer import Customer
 from graph.types.invoice import Invoice
 from graph.types.payments import ManualPaymentMethod, Payment, PaymentProvider
 from integrations.payments.config import PaymentConfig
-from services import payments
+from services import payment_setup, payments
 from services.errors import CommonCode, Invalid
 
 
@@ -37,9 +37,16 @@ class ConfigurePaymentProviderInput:
     provider: PaymentProvider
     secret_key: str | None = strawberry.field(default=None, description="STRIPE: sk_test_… or sk_live_….")
     webhook_secret: str | None = strawberry.field(default=None, description="STRIPE: the endpoint's whsec_….")
-    client_id: str | None = strawberry.field(default=None, description="PAYPAL (not wired yet).")
-    client_secret: str | None = strawberry.field(default=None, description="PAYPAL (not wired yet).")
-    webhook_id: str | None = strawberry.field(default=None, description="PAYPAL (not wired yet).")
+    client_id: str | None = strawberry.field(default=None, description="PAYPAL: the REST app's client id.")
+    client_secret: str | None = strawberry.field(default=None, description="PAYPAL: the REST app's secret.")
+    webhook_id: str | None = strawberry.field(
+        default=None, description="PAYPAL: the id of the webhook PayPal sends to /webhooks/paypal/{organizationId}."
+    )
+    mode: str | None = strawberry.field(
+        default=None,
+        description="PAYPAL: TEST (the default: sandbox credentials) or LIVE; a test organization takes TEST only. "
+        "The credentials are checked at PayPal before they are stored.",
+    )
     account_holder: str | None = strawberry.field(default=None, description="WIRE.")
     bank_name: str | None = strawberry.field(default=None, description="WIRE.")
     iban: str | None = strawberry.field(default=None, description="WIRE: an IBAN, or accountNumber.")
@@ -60,7 +67,9 @@ class PaymentProviderPayload:
 class SetCustomerPaymentMethodInput:
     customer_external_id: str
     provider: PaymentProvider
-    provider_payment_method_id: str = strawberry.field(description="Stripe: pm_… or a test id such as pm_card_visa.")
+    provider_payment_method_id: str = strawberry.field(
+        description="Stripe: pm_… or a test id such as pm_card_visa; PayPal: a vault payment token id."
+    )
     make_default: bool = True
 
 
@@ -88,6 +97,37 @@ class RefundPaymentInput:
     reason: str | None = None
 
 
+@strawberry.input
+class PaymentSetupSessionInput:
+    customer_external_id: str
+    provider: PaymentProvider
+    return_url: str = strawberry.field(
+        description="Where the provider sends the customer back: an absolute http(s) URL (https when PUBLIC_URL "
+        "is https). Stripe adds session_id=…, PayPal approval_token_id=…."
+    )
+    cancel_url: str | None = strawberry.field(default=None, description="If the customer gives up; else returnUrl.")
+
+
+@strawberry.type(description="A provider-hosted page where the customer saves a payment method (no card field of ours).")
+class PaymentSetupSessionPayload:
+    url: str | None = strawberry.field(description="Open this page: Stripe Checkout (setup) or PayPal's approval.")
+    session_id: str | None = strawberry.field(
+        description="Stripe: the Checkout Session id; PayPal: the setup token id (approval_token_id)."
+    )
+    provider: PaymentProvider | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class CompletePaymentSetupSessionInput:
+    customer_external_id: str
+    provider: PaymentProvider
+    session_id: str = strawberry.field(
+        description="Stripe: the session_id the return URL got; PayPal: the approval_token_id it got."
+    )
+    make_default: bool = True
+
+
 @strawberry.type
 class PaymentPayload:
     payment: Payment | None
@@ -104,6 +144,10 @@ class PaymentMutations:
             provider=input.provider,
             secret_key=input.secret_key,
             webhook_secret=input.webhook_secret,
+            client_id=input.client_id,
+            client_secret=input.client_secret,
+            webhook_id=input.webhook_id,
+            mode=input.mode,
             account_holder=input.account_holder,
             bank_name=input.bank_name,
             iban=input.iban,
@@ -141,9 +185,10 @@ class PaymentMutations:
         )
         return CustomerPayload(customer=Customer.of(row) if row else None, user_errors=errors)
 
-    @strawberry.mutation(description="Charge an open invoice now with the default payment method (FINANCE).")
+    @strawberry.mutation(description="Charge an open invoice now with the default payment method (FINANCE; a "
+                                      "customer portal link: its own customer's invoices).")
     async def collect_invoice(self, info: Info[Context, None], input: InvoiceIdInput) -> InvoicePayload:
-        actor = require_role(info, Role.FINANCE)
+        actor = portal_or_role(info, Role.FINANCE)
         try:
             invoice_id = _invoice_id(input.id)
             row = await payments.collect_now(info.context.db, _config(info), actor, invoice_id)
@@ -168,7 +213,7 @@ class PaymentMutations:
         row, errors = await run_use_case(info, Role.FINANCE, use_case)
         return PaymentPayload(payment=Payment.of(row) if row else None, user_errors=errors)
 
-    @strawberry.mutation(description="Refund part or all of a payment (FINANCE); Stripe payments at Stripe.")
+    @strawberry.mutation(description="Refund part or all of a payment (FINANCE); Stripe and PayPal payments at the provider.")
     async def refund_payment(self, info: Info[Context, None], input: RefundPaymentInput) -> PaymentPayload:
         config = _config(info)
 
@@ -184,3 +229,54 @@ class PaymentMutations:
 
         row, errors = await run_use_case(info, Role.FINANCE, use_case)
         return PaymentPayload(payment=Payment.of(row) if row else None, user_errors=errors)
+
+    @strawberry.mutation(
+        description="A provider-hosted page (Stripe Checkout in setup mode, PayPal vault approval) where the customer "
+        "saves a payment method (FINANCE)."
+    )
+    async def create_payment_setup_session(
+        self, info: Info[Context, None], input: PaymentSetupSessionInput
+    ) -> PaymentSetupSessionPayload:
+        config = _config(info)
+        made, errors = await run_use_case(
+            info,
+            Role.FINANCE,
+            lambda uow, a: payment_setup.create_setup_session(
+                uow,
+                a,
+                config,
+                customer_external_id=input.customer_external_id,
+                provider=input.provider,
+                return_url=input.return_url,
+                cancel_url=input.cancel_url,
+            ),
+        )
+        if made is None:
+            return PaymentSetupSessionPayload(url=None, session_id=None, provider=None, user_errors=errors)
+        session, provider = made
+        return PaymentSetupSessionPayload(
+            url=session.url, session_id=session.id, provider=PaymentProvider(provider), user_errors=[]
+        )
+
+    @strawberry.mutation(
+        description="Save the method the customer saved on the provider's page, the default by default (FINANCE). "
+        "Stripe also does this by webhook (checkout.session.completed)."
+    )
+    async def complete_payment_setup_session(
+        self, info: Info[Context, None], input: CompletePaymentSetupSessionInput
+    ) -> CustomerPayload:
+        config = _config(info)
+        row, errors = await run_use_case(
+            info,
+            Role.FINANCE,
+            lambda uow, a: payment_setup.complete_setup_session(
+                uow,
+                a,
+                config,
+                customer_external_id=input.customer_external_id,
+                provider=input.provider,
+                session_id=input.session_id,
+                make_default=input.make_default,
+            ),
+        )
+        return CustomerPayload(customer=Customer.of(row) if row else None, user_errors=errors)

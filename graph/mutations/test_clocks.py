@@ -57,16 +57,21 @@ class TestClockMutations:
 
     @strawberry.mutation(
         description="Move a test clock forward (ADMIN): everything that falls due for its customers in between "
-        "(billing dates, threshold checks and pay-in-advance charges, draft grace periods, outbound webhook "
-        "deliveries and their retries) runs in order, as real time would run it. The clock is ADVANCING until "
-        "done, then READY, at frozenTime."
+        "(billing dates, threshold checks and pay-in-advance charges, draft grace periods, collection, dunning "
+        "retries and final actions, outbound webhook deliveries and their retries) runs in order, as real time "
+        "would run it. The clock is ADVANCING until done, then READY, at frozenTime."
     )
     async def advance_test_clock(self, info: Info[Context, None], input: AdvanceTestClockInput) -> TestClockPayload:
         actor = require_role(info, Role.ADMIN)
         try:
             clock_id = test_clocks.parse_id(input.test_clock_id)
             clock = await test_clocks.advance_test_clock(
-                info.context.db, actor, clock_id, input.frozen_time, webhook_config=info.context.services.webhooks
+                info.context.db,
+                actor,
+                clock_id,
+                input.frozen_time,
+                info.context.services.payments,
+                webhook_config=info.context.services.webhooks,
             )
         except DomainError as exc:
             return _payload(None, [user_error(exc)])

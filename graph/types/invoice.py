@@ -115,6 +115,12 @@ class Invoice:
     def next_payment_attempt_at(self) -> datetime | None:
         return self.row.next_payment_attempt_at
 
+    @strawberry.field(
+        description="Dunning after a failed payment: RETRYING, AWAITING_METHOD (hard decline), EXHAUSTED, RECOVERED."
+    )
+    def dunning_status(self) -> str | None:
+        return self.row.dunning_status
+
     @strawberry.field(description="Payments of this invoice, oldest first.")
     async def payments(self, info: Info[Context, None]) -> list[Payment]:
         return [Payment.of(p) for p in await info.context.loaders.payments_of_invoice.load(self.row.id)]

@@ -11,4 +11,7 @@ from integrations.secrets import SecretBox
 class PaymentConfig:
     box: SecretBox
     stripe_api_base: str | None = None  # STRIPE_API_BASE: tests point the SDK at a local fake
+    # PAYPAL_API_BASE: every PayPal call goes here (tests: the fake PayPal); unset: PayPal's sandbox for a
+    # TEST configuration, api-m.paypal.com for a LIVE one. Anything but the live base counts as a sandbox.
+    paypal_api_base: str | None = None
     public_url: str | None = None  # PUBLIC_URL: where customers come back after authenticating a payment

@@ -62,6 +62,12 @@ _TRANSMISSION_HEADERS = {
 }
 
 
+# The currencies PayPal takes payments in (developer.paypal.com/api/rest/reference/currency-codes/).
+CURRENCIES = frozenset(
+    "AUD BRL CAD CNY CZK DKK EUR HKD HUF ILS JPY MYR MXN TWD NZD NOK PHP PLN GBP SGD SEK CHF THB USD".split()
+)
+
+
 def is_sandbox(api_base: str) -> bool:
     """Whether an API base is PayPal's sandbox (or anything that is not PayPal's live API)."""
     return api_base.rstrip("/") != LIVE_API_BASE
@@ -160,6 +166,10 @@ class PayPalGateway:
             raise _error_of(answer)
         return answer.json() if answer.content else {}
 
+    async def check_credentials(self) -> None:
+        """A fresh OAuth token with these credentials at this API base: ProviderConfigurationError if refused."""
+        await self._access_token(renew=True)
+
     # -- customers and payment methods --
 
     async def create_customer(
@@ -209,6 +219,12 @@ class PayPalGateway:
             raise ProviderError("SETUP_WITHOUT_APPROVAL_LINK", "PayPal gave no page for the payer to approve")
         return SetupSession(str(token["id"]), approve)
 
+    async def setup_token_customer(self, setup_token_id: str) -> str | None:
+        """The `merchant_customer_id` a setup token was made for (None if PayPal does not say)."""
+        token = await self._json("GET", f"/v3/vault/setup-tokens/{setup_token_id}")
+        found = (token.get("customer") or {}).get("merchant_customer_id")
+        return str(found) if found else None
+
     async def finish_setup(self, *, customer_id: str, setup_reference: str) -> PaymentMethodDetails:
         """The payment token of an approved setup token (`setup_reference`: PayPal's `approval_token_id`)."""
         body = {"payment_source": {"token": {"id": setup_reference, "type": "SETUP_TOKEN"}}}
@@ -221,6 +237,14 @@ class PayPalGateway:
 
     async def charge(self, request: ChargeRequest) -> ChargeResult:
         currency = request.currency.upper()
+        if currency not in CURRENCIES:  # PayPal would answer 422 CURRENCY_NOT_SUPPORTED: nothing is sent
+            return ChargeResult(
+                ChargeStatus.FAILED,
+                request.amount,
+                currency,
+                message=f"PayPal does not take payments in {currency}",
+                error_code="CURRENCY_NOT_SUPPORTED",
+            )
         unit: dict[str, Any] = {
             "reference_id": "default",
             "amount": {"currency_code": currency, "value": _value(request.amount, currency)},

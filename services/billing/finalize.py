@@ -12,6 +12,7 @@ from db.session import UnitOfWork
 from domain import numbering, payments
 from domain.numbering import InvoiceStatus
 from domain.payments import InvoicePaymentStatus
+from services import notifications
 from services.actors import Actor
 from services.invoice_state import invoice_view, move_invoice
 
@@ -40,6 +41,7 @@ async def finalize_many(uow: UnitOfWork, actor: Actor, invoices: Sequence[Invoic
         # nothing due (credits, coupons or a zero amount): paid at once
         steps = [InvoiceStatus.OPEN] if invoice.amount_due_minor else [InvoiceStatus.OPEN, InvoiceStatus.PAID]
         await move_invoice(uow, actor, invoice, steps, action="invoice.finalized", before=before, at=now)
+        notifications.queue(uow, notifications.EmailKind.INVOICE_ISSUED, invoice)  # the PDF attached
         if invoice.amount_due_minor:
             invoice.payment_status = InvoicePaymentStatus.PENDING.value
             # The worker charges it with the customer's default payment method, if there is one (services/payments.py).

@@ -115,3 +115,12 @@ def test_statuses_are_read_from_their_names():
     assert numbering.transition("DRAFT", "OPEN") is OPEN
     with pytest.raises(ValueError):
         numbering.can_transition("SENT", "OPEN")
+
+
+def test_only_a_payment_taken_back_reopens_a_paid_invoice():
+    assert numbering.transition(PAID, OPEN, payment_taken_back=True) is OPEN
+    assert not numbering.can_transition(PAID, OPEN)
+    for target in InvoiceStatus:
+        if target is not OPEN:
+            assert not numbering.can_transition(PAID, target, payment_taken_back=True)
+    assert not numbering.can_transition(VOID, OPEN, payment_taken_back=True)

@@ -7,6 +7,7 @@ import re
 
 from playwright.async_api import Browser, Page, expect
 
+from tests.client import Api
 from tests.e2e.conftest import BUILD, DESKTOP, PHONE, Offline, artifact, new_context, sign_in
 from tests.e2e.seed import Tenant
 from tests.stack import Stack
@@ -56,6 +57,11 @@ PAGES = [
     ("metrics", "/admin/metrics", "Billable metrics"),
     ("audit", "/admin/audit", "Audit log"),
     ("revenue", "/admin/revenue", "Revenue"),
+    ("webhooks", "/admin/webhooks", "Webhook endpoints"),
+    ("webhook", "/admin/webhook?id={endpoint}", "Deliveries"),
+    ("payment-providers", "/admin/payment-providers", "Payment providers"),
+    ("api-keys", "/admin/api-keys", "API keys"),
+    ("staff", "/admin/staff", "Staff users"),
     ("portal", "/portal", "Customer portal"),
     ("not-found", "/admin/no-such-page", "Page not found"),
 ]
@@ -71,9 +77,22 @@ async def _serious_violations(page: Page, axe_source: str) -> list[str]:
     ]
 
 
+ENDPOINT = """mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) {
+  endpoint { id } userErrors { field code message } } }"""
+
+
+async def _webhook_endpoint(shop: Tenant, stack: Stack) -> str:
+    """An endpoint whose deliveries page is checked (it subscribes to nothing the pages cause)."""
+    input = {"url": "http://127.0.0.1:9/axe", "eventTypes": ["dunning.exhausted"], "description": "axe"}
+    payload = (await Api(stack.graphql_url, shop.api_key)(ENDPOINT, input=input))["createWebhookEndpoint"]
+    assert not payload["userErrors"], payload
+    return payload["endpoint"]["id"]
+
+
 async def test_main_pages_have_no_serious_accessibility_violation(
     browser: Browser, stack: Stack, shop: Tenant, axe_source: str
 ) -> None:
+    endpoint = await _webhook_endpoint(shop, stack)
     found: dict[str, list[str]] = {}
     for label, viewport, scheme in [("desktop-light", DESKTOP, "light"), ("phone-dark", PHONE, "dark")]:
         context, offline = await new_context(browser, stack, viewport=viewport, color_scheme=scheme)
@@ -84,7 +103,7 @@ async def test_main_pages_have_no_serious_accessibility_violation(
             if name == "overview":
                 await sign_in(page, shop)
             if path is not None:
-                await page.goto(path)
+                await page.goto(path.format(endpoint=endpoint))
             else:  # the invoice page, reached by its link
                 await page.goto("/admin/invoices")
                 await page.get_by_role("link", name=shop.invoice_number).click()

@@ -184,6 +184,9 @@ class FakePayPal(Fake):
                 web.post("/_control/captures/{id}/settle", self.control_settle),
                 web.post("/_control/captures/{id}/reverse", self.control_reverse),
                 web.post("/_control/tokens/expire", self.control_expire_tokens),
+                web.post("/_control/events/{id}/resend", self.control_resend),
+                web.get("/_control/deliveries", self.control_deliveries),
+                web.get("/_control/events", self.control_events),
                 web.post("/_control/drain", self.control_drain),
                 *fault_routes(self.faults, self.requests),
             ]
@@ -826,6 +829,23 @@ class FakePayPal(Fake):
     async def control_expire_tokens(self, request: web.Request) -> web.Response:
         self.expire_tokens()
         return json_response({"expired": True})
+
+    async def control_resend(self, request: web.Request) -> web.Response:
+        """Deliver an event again (PayPal resends until a 2xx): `timestamp_offset` seconds moves its transmission time."""
+        data = await read_json(request)
+        offset = int(data.get("timestamp_offset", 0))
+        when = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=offset)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            self.resend(request.match_info["id"], transmitted_at=when if offset else None)
+        except KeyError:
+            raise web.HTTPNotFound(text=f"no event {request.match_info['id']}") from None
+        return json_response({"resent": request.match_info["id"]})
+
+    async def control_events(self, request: web.Request) -> web.Response:
+        return json_response([event for app in self.apps.values() for event in app.events])
+
+    async def control_deliveries(self, request: web.Request) -> web.Response:
+        return json_response([d.__dict__ for d in self.deliverer.deliveries])
 
     async def control_drain(self, request: web.Request) -> web.Response:
         await self.drain()

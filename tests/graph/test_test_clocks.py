@@ -14,9 +14,9 @@ from integrations.webhooks import WebhookSender
 from services.webhooks import WebhookConfig, deliver_due
 from tests.client import TransportQueryError
 from tests.db import execute, scalar
+from tests.fakes.receiver import WebhookReceiver
 from tests.graph.billing_scenario_helpers import INGEST, invoices_of, make_plan, mutate, standard
 from tests.graph.catalog_helpers import customer, metric, subscribe, uid
-from tests.fakes.receiver import WebhookReceiver
 from tests.graph.test_access_matrix import CREATE_KEY
 from tests.graph.test_webhooks import deliveries, endpoint, signature_matches
 
@@ -455,7 +455,8 @@ async def test_the_organizations_clocks_are_listed_and_read_one_by_one(test_tena
         (second["id"], "June", "READY"),
     ]
     one = "query($id: ID!) { testClock(id: $id) { id frozenTime } }"
-    assert (await api(one, id=second["id"]))["testClock"] == {"id": second["id"], "frozenTime": "2025-06-01T00:00:00+00:00"}
+    read = (await api(one, id=second["id"]))["testClock"]
+    assert read == {"id": second["id"], "frozenTime": "2025-06-01T00:00:00+00:00"}
     assert (await api(one, id="not-an-id"))["testClock"] is None
     # another organization sees none of them
     assert (await other_tenant.api("{ testClocks { totalCount } }"))["testClocks"]["totalCount"] == 0

@@ -1,7 +1,7 @@
 """webhook deliveries raised during a test clock's advance are scheduled on that clock
 
 Revision ID: 0020
-Revises: 0016
+Revises: 0019
 Create Date: 2026-12-02 12:40:00.000000
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0020"
-down_revision: str | Sequence[str] | None = "0016"
+down_revision: str | Sequence[str] | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -20,6 +20,10 @@ export const NAV: NavItem[] = [
   { href: "/admin/metrics", label: "Billable metrics", needs: "VIEWER", sections: ["/admin/metrics"] },
   { href: "/admin/revenue", label: "Revenue", needs: "FINANCE", sections: ["/admin/revenue"] },
   { href: "/admin/audit", label: "Audit log", needs: "FINANCE", sections: ["/admin/audit"] },
+  { href: "/admin/webhooks", label: "Webhooks", needs: "ADMIN", sections: ["/admin/webhooks", "/admin/webhook"] },
+  { href: "/admin/payment-providers", label: "Payment providers", needs: "ADMIN", sections: ["/admin/payment-providers"] },
+  { href: "/admin/api-keys", label: "API keys", needs: "ADMIN", sections: ["/admin/api-keys"] },
+  { href: "/admin/staff", label: "Staff users", needs: "ADMIN", sections: ["/admin/staff"] },
   { href: "/graphql", label: "GraphiQL", needs: "VIEWER", sections: [], external: true },
 ];
 

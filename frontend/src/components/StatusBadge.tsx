@@ -12,6 +12,11 @@ const TONE: Record<string, string> = {
   CANCELED: "",
   TERMINATED: "",
   VOID: "",
+  SUCCEEDED: "ok",
+  PROCESSING: "info",
+  REQUIRES_ACTION: "warn",
+  FAILED: "bad",
+  RETURNED: "bad",
 };
 
 export function StatusBadge({ status }: { status: string }) {

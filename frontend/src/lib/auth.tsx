@@ -54,7 +54,7 @@ export type Viewer = {
 };
 export type UserError = { field?: string[] | null; code: string; message: string };
 
-type AuthState = {
+export type AuthState = {
   ready: boolean;
   session: Session | null;
   viewer: Viewer | null;
@@ -178,6 +178,11 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     () => ({ ready, session, viewer, endedReason, login, logout, live, liveStatus }),
     [ready, session, viewer, endedReason, login, logout, live, liveStatus],
   );
+  return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
+}
+
+/** Credentials that come some other way than the sign-in (the customer portal's link), for the same hooks. */
+export function CredentialsProvider({ value, children }: { value: AuthState; children: ReactNode }) {
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
 }
 

@@ -48,3 +48,62 @@ export function humanize(value: string): string {
   const words = value.toLowerCase().replaceAll("_", " ");
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
+
+const unitPriceFormats = new Map<string, Intl.NumberFormat>();
+
+/** A unit price ("0.000125"): the currency's symbol, every decimal the price has (Intl rounds to cents otherwise). */
+export function formatUnitPrice(amount: string | null | undefined, currency: string, locale?: string): string {
+  if (amount === null || amount === undefined || amount === "") return "—";
+  const key = `${locale ?? ""}|${currency}`;
+  let format = unitPriceFormats.get(key);
+  if (!format) {
+    try {
+      format = new Intl.NumberFormat(locale, { style: "currency", currency, maximumFractionDigits: 12 });
+    } catch {
+      format = new Intl.NumberFormat(locale, { maximumFractionDigits: 12 });
+    }
+    unitPriceFormats.set(key, format);
+  }
+  return format.format(amount as unknown as number);
+}
+
+/** The exact sum of decimal strings ("49" + "12.50" = "61.50"): scaled integers, never a binary float. */
+export function addDecimals(...values: string[]): string {
+  const parts = values.map((v) => {
+    const negative = v.trim().startsWith("-");
+    const [whole, fraction = ""] = v.trim().replace(/^[-+]/, "").split(".");
+    return { negative, whole: whole || "0", fraction };
+  });
+  const scale = Math.max(0, ...parts.map((p) => p.fraction.length));
+  let total = BigInt(0);
+  for (const p of parts) {
+    const scaled = BigInt(p.whole + p.fraction.padEnd(scale, "0"));
+    total += p.negative ? -scaled : scaled;
+  }
+  const negative = total < BigInt(0);
+  const digits = (negative ? -total : total).toString().padStart(scale + 1, "0");
+  const whole = digits.slice(0, digits.length - scale);
+  const fraction = scale ? `.${digits.slice(digits.length - scale)}` : "";
+  return `${negative ? "-" : ""}${whole}${fraction}`;
+}
+
+/** a − b for exact decimal strings ("49.00" − "20" → "29.00"), with no float in between. */
+export function subtractDecimal(a: string, b: string): string {
+  const scale = Math.max(decimals(a), decimals(b));
+  const difference = scaled(a, scale) - scaled(b, scale);
+  const negative = difference < BigInt(0);
+  const digits = (negative ? -difference : difference).toString().padStart(scale + 1, "0");
+  const whole = digits.slice(0, digits.length - scale);
+  const fraction = scale ? `.${digits.slice(digits.length - scale)}` : "";
+  return `${negative ? "-" : ""}${whole}${fraction}`;
+}
+
+function decimals(value: string): number {
+  const point = value.indexOf(".");
+  return point < 0 ? 0 : value.length - point - 1;
+}
+
+function scaled(value: string, scale: number): bigint {
+  const [whole, fraction = ""] = value.trim().split(".");
+  return BigInt(whole + fraction.padEnd(scale, "0"));
+}

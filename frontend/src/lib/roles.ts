@@ -6,3 +6,16 @@ const RANK: Record<Role, number> = { VIEWER: 0, FINANCE: 1, ADMIN: 2, OWNER: 3 }
 export function atLeast(role: Role | undefined, needed: Role): boolean {
   return role !== undefined && RANK[role] >= RANK[needed];
 }
+
+/** What each role may do, in words (the role pickers show them). */
+export const ROLE_WORDS: Record<Role, string> = {
+  VIEWER: "reads everything, changes nothing",
+  FINANCE: "invoices, payments, credit notes, the audit log",
+  ADMIN: "also the catalogue, staff, API keys, webhooks, providers",
+  OWNER: "everything, including owners",
+};
+
+/** The roles `role` may hand out: never a stronger one than its own (the API refuses those). */
+export function grantable(role: Role | undefined): Role[] {
+  return (["VIEWER", "FINANCE", "ADMIN", "OWNER"] as Role[]).filter((r) => role !== undefined && RANK[r] <= RANK[role]);
+}

@@ -1,6 +1,7 @@
 "use client";
 
 import Link from "next/link";
+import { LiveInvoices } from "@/components/LiveInvoices";
 import { ErrorNotice, Loading } from "@/components/States";
 import { graphql } from "@/gql";
 import { useAuth, useRole } from "@/lib/auth";
@@ -65,6 +66,7 @@ export default function OverviewPage() {
           </Link>
         </div>
       ) : null}
+      <LiveInvoices />
     </>
   );
 }

@@ -3,6 +3,7 @@
 import Link from "next/link";
 import { useSearchParams } from "next/navigation";
 import { Suspense, useState } from "react";
+import { InvoicePayments, RecordPaymentForm } from "@/components/InvoicePayments";
 import { StatusBadge } from "@/components/StatusBadge";
 import { Empty, ErrorNotice, Loading } from "@/components/States";
 import { Table } from "@/components/Table";
@@ -36,9 +37,38 @@ const InvoiceQuery = graphql(`
       reverseCharge
       notes
       pdfUrl
+      paymentStatus
+      amountPaid
+      paidAt
+      paymentReference
+      nextPaymentAttemptAt
       customer {
         externalId
         name
+      }
+      payments {
+        id
+        provider
+        method
+        status
+        amount
+        refundedAmount
+        currency
+        providerPaymentId
+        reference
+        createdAt
+      }
+      paymentAttempts {
+        id
+        number
+        status
+        amount
+        declineCode
+        hardDecline
+        retryable
+        failureMessage
+        actionUrl
+        createdAt
       }
       lines {
         id
@@ -96,6 +126,23 @@ const VoidInvoice = graphql(`
   }
 `);
 
+const CollectInvoice = graphql(`
+  mutation CollectInvoice($id: ID!) {
+    collectInvoice(input: { id: $id }) {
+      invoice {
+        id
+        status
+        paymentStatus
+      }
+      userErrors {
+        field
+        code
+        message
+      }
+    }
+  }
+`);
+
 type Outcome = { tone: "success" | "error"; text: string } | null;
 
 function InvoiceDetail() {
@@ -104,7 +151,9 @@ function InvoiceDetail() {
   const { data, error, loading, refetch } = useQuery(InvoiceQuery, { id }, { skip: !id });
   const [finalize, finalizing] = useMutation(FinalizeInvoice);
   const [voidIt, voiding] = useMutation(VoidInvoice);
+  const [collect, collecting] = useMutation(CollectInvoice);
   const [confirmVoid, setConfirmVoid] = useState(false);
+  const [recording, setRecording] = useState(false);
   const [outcome, setOutcome] = useState<Outcome>(null);
 
   if (!id) return <Empty>No invoice chosen: pick one from the invoices list.</Empty>;
@@ -155,6 +204,22 @@ function InvoiceDetail() {
               {finalizing ? "Finalizing…" : "Finalize"}
             </button>
           ) : null}
+          {mayAct && invoice.status === "OPEN" ? (
+            <button
+              type="button"
+              disabled={collecting}
+              onClick={() =>
+                act(async () => (await collect({ id })).collectInvoice, "Collection is started with the customer's default payment method: the payments below show the outcome.")
+              }
+            >
+              {collecting ? "Collecting…" : "Collect now"}
+            </button>
+          ) : null}
+          {mayAct && (invoice.status === "OPEN" || invoice.status === "PAID") ? (
+            <button type="button" className="secondary" aria-expanded={recording} aria-controls="record-payment" onClick={() => setRecording((r) => !r)}>
+              Record payment…
+            </button>
+          ) : null}
           {mayAct && (invoice.status === "DRAFT" || invoice.status === "OPEN") ? (
             <button type="button" className="secondary" aria-expanded={confirmVoid} aria-controls="void-confirm" onClick={() => setConfirmVoid((v) => !v)}>
               Void…
@@ -185,6 +250,18 @@ function InvoiceDetail() {
         <p className={`notice ${outcome.tone}`} role={outcome.tone === "error" ? "alert" : "status"}>
           {outcome.text}
         </p>
+      ) : null}
+
+      {recording ? (
+        <RecordPaymentForm
+          invoice={invoice}
+          onCancel={() => setRecording(false)}
+          onDone={(text) => {
+            setRecording(false);
+            setOutcome({ tone: "success", text });
+            refetch();
+          }}
+        />
       ) : null}
 
       <section className="panel" aria-labelledby="invoice-facts">
@@ -222,6 +299,25 @@ function InvoiceDetail() {
               <strong>{money(invoice.amountDue)}</strong>
             </dd>
           </div>
+          <div>
+            <dt>Paid</dt>
+            <dd>
+              {money(invoice.amountPaid)} <StatusBadge status={invoice.paymentStatus} />
+              {invoice.paidAt ? <div className="muted">on {formatDateTime(invoice.paidAt)}</div> : null}
+            </dd>
+          </div>
+          {invoice.paymentReference ? (
+            <div>
+              <dt>Payment reference</dt>
+              <dd className="mono">{invoice.paymentReference}</dd>
+            </div>
+          ) : null}
+          {invoice.nextPaymentAttemptAt ? (
+            <div>
+              <dt>Next collection attempt</dt>
+              <dd>{formatDateTime(invoice.nextPaymentAttemptAt)}</dd>
+            </div>
+          ) : null}
         </dl>
         {invoice.reverseCharge ? <p>Reverse charge: the customer accounts for the VAT.</p> : null}
         {invoice.notes ? <p>{invoice.notes}</p> : null}
@@ -287,6 +383,15 @@ function InvoiceDetail() {
           ))}
         </tbody>
       </Table>
+
+      <InvoicePayments
+        invoice={invoice}
+        mayAct={mayAct}
+        onDone={(text) => {
+          setOutcome({ tone: "success", text });
+          refetch();
+        }}
+      />
 
       {invoice.creditNotes.length ? (
         <>

@@ -1,0 +1,234 @@
+"use client";
+
+import { Empty, ErrorNotice, Loading } from "@/components/States";
+import { StatusBadge } from "@/components/StatusBadge";
+import { graphql } from "@/gql";
+import { formatDate, formatMoney, humanize, viewerTimeZone } from "@/lib/format";
+import { useQuery } from "@/lib/hooks";
+import { Invoices } from "./Invoices";
+import type { PortalInfo } from "./PortalApp";
+import { UsagePanel } from "./UsagePanel";
+
+const PortalCustomer = graphql(`
+  query PortalCustomer($customerExternalId: String!) {
+    customer(externalId: $customerExternalId) {
+      externalId
+      name
+      legalName
+      email
+      addressLine1
+      addressLine2
+      city
+      state
+      postalCode
+      country
+      currency
+      timezone
+      taxIdentificationNumber
+      taxExempt
+      paymentMethods {
+        id
+        provider
+        kind
+        brand
+        last4
+        expiresAt
+        isDefault
+      }
+      subscriptions {
+        externalId
+        name
+        status
+        startedAt
+        trialEndsAt
+        endingAt
+        cancelAtPeriodEnd
+        currentPeriodStart
+        currentPeriodEnd
+        downgradeAt
+        nextPlan {
+          name
+        }
+        plan {
+          code
+          name
+          description
+          interval
+          currency
+          amount
+          payInAdvance
+        }
+      }
+    }
+  }
+`);
+
+const LIVE = new Set(["ACTIVE", "TRIALING", "PAST_DUE"]);
+
+export function PortalHome({ info }: { info: PortalInfo }) {
+  const { data, error, loading, refetch } = useQuery(PortalCustomer, { customerExternalId: info.customerExternalId });
+  const customer = data?.customer;
+  const live = customer?.subscriptions.filter((s) => LIVE.has(s.status)) ?? [];
+  return (
+    <>
+      <div className="page-head">
+        <h1>Your account with {info.organizationName}</h1>
+      </div>
+      <p className="muted">
+        {info.customerName} · times are shown in your time zone ({viewerTimeZone()})
+      </p>
+      {error ? <ErrorNotice error={error} what="your account" onRetry={refetch} /> : null}
+      {loading && !customer ? <Loading what="your account" /> : null}
+      {customer ? (
+        <>
+          <section aria-labelledby="usage-heading">
+            <h2 id="usage-heading">Usage this period</h2>
+            {live.length === 0 ? (
+              <Empty>You have no active subscription, so there is no usage to show.</Empty>
+            ) : (
+              live.map((s) => (
+                <UsagePanel
+                  key={s.externalId}
+                  customerExternalId={customer.externalId}
+                  subscription={s}
+                  several={live.length > 1}
+                />
+              ))
+            )}
+          </section>
+
+          <section aria-labelledby="plan-heading">
+            <h2 id="plan-heading">Plan</h2>
+            {customer.subscriptions.length === 0 ? <Empty>No subscription yet.</Empty> : null}
+            <div className="cards">
+              {customer.subscriptions.map((s) => (
+                <article className="card" key={s.externalId} aria-label={`Subscription ${s.plan.name}`}>
+                  <p className="label">
+                    {s.name || s.plan.name} <StatusBadge status={s.status} />
+                  </p>
+                  <p className="figure">
+                    {formatMoney(s.plan.amount, s.plan.currency)}{" "}
+                    <span className="muted">{humanize(s.plan.interval).toLowerCase()}</span>
+                  </p>
+                  {s.plan.description ? <p className="muted">{s.plan.description}</p> : null}
+                  <dl className="facts">
+                    {LIVE.has(s.status) ? (
+                      <div>
+                        <dt>Next billing date</dt>
+                        <dd data-testid="next-billing-date">{formatDate(s.currentPeriodEnd)}</dd>
+                      </div>
+                    ) : null}
+                    <div>
+                      <dt>Current period</dt>
+                      <dd>
+                        {formatDate(s.currentPeriodStart)} – {formatDate(s.currentPeriodEnd)}
+                      </dd>
+                    </div>
+                    <div>
+                      <dt>Fee billed</dt>
+                      <dd>{s.plan.payInAdvance ? "In advance, at the start of each period" : "At the end of each period"}</dd>
+                    </div>
+                    {s.trialEndsAt ? (
+                      <div>
+                        <dt>Trial ends</dt>
+                        <dd>{formatDate(s.trialEndsAt)}</dd>
+                      </div>
+                    ) : null}
+                    {s.nextPlan ? (
+                      <div>
+                        <dt>Changes to</dt>
+                        <dd>
+                          {s.nextPlan.name} on {formatDate(s.downgradeAt)}
+                        </dd>
+                      </div>
+                    ) : null}
+                    {s.endingAt ? (
+                      <div>
+                        <dt>Ends</dt>
+                        <dd>{formatDate(s.endingAt)}</dd>
+                      </div>
+                    ) : null}
+                    <div>
+                      <dt>Since</dt>
+                      <dd>{formatDate(s.startedAt)}</dd>
+                    </div>
+                  </dl>
+                </article>
+              ))}
+            </div>
+          </section>
+
+          <Invoices customerExternalId={customer.externalId} supplier={info.organizationName} />
+
+          <section aria-labelledby="methods-heading">
+            <h2 id="methods-heading">Payment methods</h2>
+            {customer.paymentMethods.length === 0 ? (
+              <Empty>
+                No payment method is saved. To pay by card or bank debit, ask {info.organizationName} to add one; invoices
+                can also be paid by bank transfer with the reference printed on them.
+              </Empty>
+            ) : (
+              <ul className="plain-list">
+                {customer.paymentMethods.map((m) => (
+                  <li key={m.id}>
+                    <strong>{m.brand ? humanize(m.brand) : humanize(m.kind)}</strong>
+                    {m.last4 ? ` ending in ${m.last4}` : ""}
+                    {m.expiresAt ? `, expires ${m.expiresAt}` : ""} <span className="muted">({humanize(m.provider)})</span>
+                    {m.isDefault ? (
+                      <>
+                        {" "}
+                        <span className="badge ok">Default</span>
+                      </>
+                    ) : null}
+                  </li>
+                ))}
+              </ul>
+            )}
+          </section>
+
+          <section aria-labelledby="details-heading">
+            <h2 id="details-heading">Billing details</h2>
+            <dl className="facts panel">
+              <Fact term="Name" value={customer.legalName || customer.name} />
+              <Fact term="Billing email" value={customer.email} />
+              <Fact
+                term="Address"
+                value={[
+                  customer.addressLine1,
+                  customer.addressLine2,
+                  [customer.postalCode, customer.city].filter(Boolean).join(" "),
+                  customer.state,
+                  customer.country ? countryName(customer.country) : null,
+                ]
+                  .filter(Boolean)
+                  .join(", ")}
+              />
+              <Fact term="Tax id" value={customer.taxIdentificationNumber} />
+              {customer.taxExempt ? <Fact term="Tax" value="Exempt" /> : null}
+              <Fact term="Currency" value={customer.currency} />
+              <Fact term="Account id" value={customer.externalId} />
+            </dl>
+            <p className="muted">To change these details, write to {info.organizationName}.</p>
+          </section>
+        </>
+      ) : null}
+    </>
+  );
+}
+
+function Fact({ term, value }: { term: string; value: string | null | undefined }) {
+  return (
+    <div>
+      <dt>{term}</dt>
+      <dd>{value || <span className="muted">Not given</span>}</dd>
+    </div>
+  );
+}
+
+function countryName(code: string): string {
+  try {
+    return new Intl.DisplayNames(undefined, { type: "region" }).of(code) ?? code;
+  } catch {
+    return code;
+  }
+}

@@ -1,0 +1,20 @@
+import type { UserError } from "./auth";
+
+/** The API's userErrors by the last part of their field path, and those that name no field of the form. */
+export function errorsByField(errors: UserError[], fields: string[]) {
+  const at = (name: string) => errors.find((e) => e.field?.[e.field.length - 1] === name)?.message;
+  const general = errors.filter((e) => !e.field?.length || !fields.includes(e.field[e.field.length - 1]));
+  return { at, general };
+}
+
+/** aria-describedby for a control with an optional hint and an optional error. */
+export function describedBy(id: string, hint: boolean, error: string | undefined): string | undefined {
+  return [hint ? `${id}-hint` : "", error ? `${id}-error` : ""].filter(Boolean).join(" ") || undefined;
+}
+
+/** A datetime-local value ("2026-12-02T10:30") read in the viewer's time zone, as ISO 8601 with its offset. */
+export function localToIso(value: string): string | null {
+  if (!value) return null;
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}

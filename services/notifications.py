@@ -1,0 +1,181 @@
+"""Emails to an organization's customers about their invoices: one email per event, sent by a worker job.
+
+A use case says what happened (`queue(uow, kind, invoice, n)`): a `send_email` job is queued after commit with
+a deterministic id (`email:<kind>:<invoice>:<n>`), so a second dispatch of the outbox row queues nothing. The
+job renders the Jinja2 templates of `services/email_templates/` (plain text and HTML) and sends through
+`integrations.email.Mailer` (no SMTP_URL: logged, not sent); a sent email is noted in `email_deliveries` under
+its key, so a job that runs again sends nothing more. Links that leave the system start at PUBLIC_URL.
+
+Kinds: INVOICE_ISSUED (the PDF attached), PAYMENT_RECEIPT, PAYMENT_FAILED (a link to fix the payment method),
+ACTION_REQUIRED (the provider's 3-D Secure link), DUNNING_REMINDER, FINAL_NOTICE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from db.models import Invoice
+from db.repositories.billing import InvoiceRepository
+from db.repositories.dunning import DunningRepository
+from db.repositories.organizations import OrganizationRepository
+from db.repositories.payments import PaymentRepository
+from db.session import Database, UnitOfWork
+from domain import money
+from integrations.email import Attachment, Mailer, OutgoingEmail, SendResult
+from services import documents
+
+log = logging.getLogger("valueverse.notifications")
+
+SEND_JOB = "send_email"
+
+
+class EmailKind(StrEnum):
+    INVOICE_ISSUED = "invoice_issued"
+    PAYMENT_RECEIPT = "payment_receipt"
+    PAYMENT_FAILED = "payment_failed"
+    ACTION_REQUIRED = "action_required"
+    DUNNING_REMINDER = "dunning_reminder"
+    FINAL_NOTICE = "final_notice"
+
+
+_SUBJECTS = {
+    EmailKind.INVOICE_ISSUED: "Invoice {number} from {organization}",
+    EmailKind.PAYMENT_RECEIPT: "Receipt for invoice {number} from {organization}",
+    EmailKind.PAYMENT_FAILED: "Payment failed for invoice {number} from {organization}",
+    EmailKind.ACTION_REQUIRED: "Confirm your payment for invoice {number} from {organization}",
+    EmailKind.DUNNING_REMINDER: "Reminder: invoice {number} from {organization} is unpaid",
+    EmailKind.FINAL_NOTICE: "Final notice: invoice {number} from {organization}",
+}
+
+_TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "email_templates"),
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+def email_key(kind: EmailKind, invoice_id: uuid.UUID, n: int = 0) -> str:
+    """What names one email: the event it tells of (an invoice, and the attempt for collection's emails)."""
+    return f"{kind.value}:{invoice_id}:{n}"
+
+
+def queue(uow: UnitOfWork, kind: EmailKind, invoice: Invoice, n: int = 0) -> None:
+    """Send the customer the email of `kind` about `invoice` once this change commits (once per key)."""
+    key = email_key(kind, invoice.id, n)
+    uow.enqueue_after_commit(SEND_JOB, str(invoice.organization_id), key, job_id=f"email:{key}")
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    mailer: Mailer
+    public_url: str | None = None  # PUBLIC_URL: the origin of every link in an email
+
+
+def update_method_url(public_url: str | None, invoice_id: uuid.UUID) -> str:
+    """Where a customer fixes the payment method of an invoice (the customer portal's invoice page)."""
+    return f"{(public_url or 'http://localhost:8000').rstrip('/')}/portal/invoices/{invoice_id}/pay"
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+def render(kind: EmailKind, context: dict[str, Any]) -> RenderedEmail:
+    subject = _SUBJECTS[kind].format(number=context["invoice_number"], organization=context["organization"])
+    values = {**context, "subject": subject}
+    text = _TEMPLATES.get_template(f"{kind.value}.txt").render(values)
+    html = _TEMPLATES.get_template(f"{kind.value}.html").render(values)
+    return RenderedEmail(subject, text, html)
+
+
+def _amount(minor: int, currency: str) -> str:
+    return f"{money.from_minor_units(minor, currency)} {currency}"
+
+
+def _day(at: datetime | None) -> str | None:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if at is not None else None
+
+
+def _parse_key(key: str) -> tuple[EmailKind, uuid.UUID, int]:
+    kind, invoice_id, n = key.split(":")
+    return EmailKind(kind), uuid.UUID(invoice_id), int(n)
+
+
+async def send(db: Database, config: EmailConfig, organization_id: uuid.UUID, key: str) -> SendResult | None:
+    """The `send_email` job: render and send the email `key` names, once; None when there is nothing to send
+    (sent before, no such invoice, a customer without an email address)."""
+    kind, invoice_id, n = _parse_key(key)
+    async with db.read() as session:
+        if await DunningRepository(session, organization_id).email_sent(key):
+            return None
+        invoice = await InvoiceRepository(session, organization_id).get(invoice_id)
+        if invoice is None:
+            return None
+        organization = await OrganizationRepository(session).existing(organization_id)
+        attempts = await PaymentRepository(session, organization_id).attempts(invoice_id)
+        attempt = next((a for a in attempts if a.number == n), attempts[-1] if attempts else None)
+        has_method = await PaymentRepository(session, organization_id).default_payment_method(invoice.customer_id)
+        pdf = await asyncio.to_thread(documents.render_invoice, invoice) if kind is EmailKind.INVOICE_ISSUED else None
+        customer = invoice.customer
+        subscriptions = await DunningRepository(session, organization_id).subscriptions_of_invoice(invoice_id)
+    recipient = (customer.email or "").strip()
+    if not recipient:
+        log.info("no email for %s of invoice %s: the customer has no email address", kind.value, invoice_id)
+        return None
+    context = {
+        "organization": organization.legal_name or organization.name,
+        "customer_name": customer.name or customer.external_id,
+        "invoice_number": invoice.number or "(draft)",
+        "amount": _amount(invoice.amount_due_minor, invoice.currency),
+        "paid": _amount(invoice.paid_minor, invoice.currency),
+        "due_at": _day(invoice.due_at),
+        "automatic": has_method is not None,
+        "attempt": n,
+        "reason": (attempt.decline_code or "").replace("_", " ") if attempt is not None else "",
+        "next_attempt_at": _day(invoice.next_payment_attempt_at),
+        "update_url": update_method_url(config.public_url, invoice.id),
+        "action_url": (attempt.action_url if attempt is not None else None)
+        or update_method_url(config.public_url, invoice.id),
+        "uncollectible": invoice.status == "UNCOLLECTIBLE",
+        "canceled": any(s.ended_status == "CANCELED" for s in subscriptions),
+    }
+    rendered = render(kind, context)
+    attachments = (
+        [Attachment(f"invoice-{invoice.number or invoice.id}.pdf", pdf, "application/pdf")] if pdf is not None else []
+    )
+    result = await config.mailer.send(
+        OutgoingEmail(
+            to=[recipient],
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            attachments=attachments,
+            headers={"X-ValueVerse-Invoice": str(invoice.id), "X-ValueVerse-Email": kind.value},
+        )
+    )
+    if result.sent:  # a logged email (no SMTP_URL) is not noted: logging it again harms nobody
+        async with db.unit_of_work() as uow:
+            await DunningRepository(uow.session, organization_id).keep_email(
+                {
+                    "key": key,
+                    "kind": kind.value,
+                    "recipient": recipient[:320],
+                    "subject": rendered.subject[:300],
+                    "message_id": result.message_id[:300],
+                    "logged_only": result.logged_only,
+                }
+            )
+    return result

@@ -1,0 +1,148 @@
+"""The customer portal in a real browser, entered through a portal link made with the API: live meters that
+move as usage arrives, invoices and their PDFs, phone and desktop, light and dark; expired and tampered links."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from playwright.async_api import Browser, Page, expect
+
+from db.session import Database
+from integrations.clock import ManualClock
+from services import portal
+from services.actors import system_actor
+from tests.client import Api
+from tests.e2e.conftest import DESKTOP, PHONE, artifact, new_context
+from tests.e2e.seed import Tenant, send_usage
+from tests.e2e.test_graphiql_and_accessibility import _serious_violations
+from tests.stack import Stack
+
+CREATE = """mutation($c: String!) { createCustomerPortalSession(input: {customerExternalId: $c}) {
+  url expiresAt userErrors { code message } } }"""
+
+
+async def portal_link(stack: Stack, shop: Tenant, customer: str | None = None) -> str:
+    payload = (await Api(stack.graphql_url, shop.api_key)(CREATE, c=customer or shop.customer))[
+        "createCustomerPortalSession"
+    ]
+    assert payload["userErrors"] == [], payload
+    return payload["url"]
+
+
+async def opened(page: Page, url: str) -> None:
+    await page.goto(url)
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Your account with Acme Analytics")
+    await expect(page.get_by_role("status").filter(has_text=re.compile("^Loading"))).to_have_count(0)
+    await expect(page.get_by_test_id("usage-amount")).to_be_visible()
+
+
+def money(text: str) -> float:
+    return float(text.replace("$", "").replace(",", ""))
+
+
+async def test_a_portal_link_shows_live_meters_that_move_without_a_reload_and_invoice_pdfs(
+    browser: Browser, stack: Stack, shop: Tenant, axe_source: str
+) -> None:
+    url = await portal_link(stack, shop)
+    token = url.split("#", 1)[1]
+    context, offline = await new_context(browser, stack, viewport=DESKTOP, color_scheme="light", accept_downloads=True)
+    page = await context.new_page()
+    await opened(page, url)
+    # The token came in the fragment, was kept for this tab and taken out of the address bar.
+    assert page.url == f"{stack.api_url}/portal/session"
+    assert await page.evaluate("sessionStorage.getItem('valueverse.portal.token')") == token
+
+    await expect(page.get_by_text("Live: updates as your usage arrives")).to_be_visible()
+    amount = page.get_by_test_id("usage-amount")
+    await expect(amount).to_have_text(re.compile(r"^\$[\d,]+\.\d\d$"))
+    before = money(await amount.inner_text())
+    tokens = page.get_by_test_id("meter-tokens")
+    await expect(tokens).to_be_visible()
+    await expect(page.get_by_test_id("meter-api_calls")).to_contain_text("Tier 1")
+    await expect(page.get_by_role("table", name="How each charge is priced")).to_contain_text("Tier 0 – 1,000")
+    await expect(page.get_by_test_id("next-billing-date")).to_have_text(re.compile(r"\d"))
+    await page.evaluate("window.__samePage = true")
+
+    await send_usage(Api(stack.graphql_url, shop.api_key), shop.customer, 1000)  # 1,000 tokens at $0.25
+
+    await expect(amount).to_have_text(f"${before + 250:,.2f}", timeout=10_000)
+    await expect(tokens.get_by_test_id("meter-amount")).not_to_have_text("$0.00")
+    estimate = money(await page.get_by_test_id("estimate").inner_text())
+    assert estimate == before + 250 + 49  # the plan fee and the usage so far
+    assert await page.evaluate("window.__samePage === true")  # pushed over graphql-ws, not reloaded
+
+    invoices = page.get_by_role("table", name="Invoices")
+    await expect(invoices).to_contain_text(shop.invoice_number)
+    await expect(invoices.get_by_test_id("payment-status").first).to_have_text(re.compile("Not paid yet|Paid"))
+    async with page.expect_download() as downloading:
+        await page.get_by_role("link", name=f"Download PDF of invoice {shop.invoice_number}").click()
+    download = await downloading.value
+    saved = artifact("portal-invoice.pdf")
+    await download.save_as(saved)
+    assert saved.read_bytes().startswith(b"%PDF")
+    await expect(page.get_by_role("heading", name="Billing details")).to_be_visible()
+    await expect(page.get_by_text("billing@acme.example")).to_be_visible()
+
+    await page.screenshot(path=artifact("portal-desktop-light.png"), full_page=True)
+    violations = await _serious_violations(page, axe_source)
+    # A reload keeps the portal open (the token is in this tab's storage), "Forget this link" ends it here.
+    await page.reload()
+    await expect(page.get_by_test_id("usage-amount")).to_be_visible()
+    await page.get_by_role("button", name="Forget this link").click()
+    await expect(page.get_by_role("status").filter(has_text="no longer holds your portal link")).to_be_visible()
+    assert await page.evaluate("sessionStorage.length") == 0
+    await context.close()
+    assert offline.foreign == [], offline.foreign
+    assert violations == []
+    # The token never reached the server's logs: it travels in the fragment and the Authorization header.
+    assert token not in (stack.log_dir / "api.log").read_text(errors="replace")
+
+
+async def test_the_portal_at_phone_width_in_the_dark_theme(
+    browser: Browser, stack: Stack, shop: Tenant, axe_source: str
+) -> None:
+    url = await portal_link(stack, shop)
+    context, offline = await new_context(browser, stack, viewport=PHONE, color_scheme="dark")
+    page = await context.new_page()
+    await opened(page, url)
+    await expect(page.get_by_role("table", name="Invoices")).to_contain_text(shop.invoice_number)
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the page scrolls sideways at phone width ({width} px)"
+    await page.screenshot(path=artifact("portal-phone-dark.png"), full_page=True)
+    violations = await _serious_violations(page, axe_source)
+    await context.close()
+    assert offline.foreign == [], offline.foreign
+    assert violations == []
+
+
+async def test_an_expired_or_tampered_link_is_refused_with_words(browser: Browser, stack: Stack, shop: Tenant) -> None:
+    url = await portal_link(stack, shop)
+    db = Database(stack.database_url, pool_size=1, clock=ManualClock(datetime.now(UTC) - timedelta(hours=13)))
+    try:
+        async with db.unit_of_work() as uow:
+            expired = await portal.create_portal_session(
+                uow, system_actor(uuid.UUID(shop.organization_id)), customer_external_id=shop.customer,
+                origin=stack.api_url,
+            )
+    finally:
+        await db.dispose()
+    token = url.split("#", 1)[1]
+    tampered = url.replace(token, token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
+    context, offline = await new_context(browser, stack, viewport=DESKTOP)
+    page = await context.new_page()
+    for link, words in [(expired.url, "expired"), (tampered, "unknown portal link"),
+                        (f"{stack.api_url}/portal/session#not-a-token", "does not hold a valid portal link")]:
+        await page.goto(link)
+        alert = page.locator(".notice.error")
+        await expect(alert).to_contain_text("This portal link cannot be used.")
+        await expect(alert).to_contain_text(re.compile(words, re.I))
+        await expect(alert).to_contain_text("Ask your supplier for a new portal link.")
+        await expect(page.get_by_test_id("usage-amount")).to_have_count(0)
+        assert await page.evaluate("sessionStorage.length") == 0
+    await page.screenshot(path=artifact("portal-refused.png"))
+    await page.goto("/portal")
+    await expect(page.get_by_text("open the portal link your supplier sent you")).to_be_visible()
+    await context.close()
+    assert offline.foreign == [], offline.foreign

@@ -1,0 +1,67 @@
+"""An ACH debit that settled (the invoice PAID) and is returned by the customer's bank days later (R01)."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.graph.test_payments import COLLECT, INVOICE, charges_at_fake, invoice_of, stripe_with_webhooks, until_invoice
+
+AUDIT = """query($t: String) { auditLogs(targetId: $t) { nodes { action before after } } }"""
+
+
+async def settled_ach_invoice(tenant, stack, amount: str = "250") -> tuple[str, dict]:
+    key, _ = await stripe_with_webhooks(tenant, stack, "pm_usBankAccount_success")
+    opened = await invoice_of(tenant, amount)
+    processing = await until_invoice(tenant, opened["id"], lambda i: i["paymentStatus"] == "PROCESSING")
+    pi = processing["payments"][0]["providerPaymentId"]
+    async with httpx.AsyncClient() as client:
+        settled = await client.post(f"{stack.stripe_url}/_control/payment_intents/{pi}/settle", json={})
+        assert settled.json()["status"] == "succeeded"
+    paid = await until_invoice(tenant, opened["id"], lambda i: i["status"] == "PAID")
+    assert (paid["paymentStatus"], paid["amountPaid"]) == ("SUCCEEDED", amount + ".00")
+    return key, paid
+
+
+async def test_an_ach_debit_returned_r01_after_the_invoice_was_paid_reopens_it(tenant, stack):
+    key, paid = await settled_ach_invoice(tenant, stack)
+    pi = paid["payments"][0]["providerPaymentId"]
+    async with httpx.AsyncClient() as client:
+        returned = await client.post(f"{stack.stripe_url}/_control/payment_intents/{pi}/return", json={"code": "R01"})
+        assert returned.status_code == 200 and returned.json()["reason"] == "insufficient_funds"
+    reopened = await until_invoice(tenant, paid["id"], lambda i: i["status"] != "PAID")
+    assert (reopened["status"], reopened["paymentStatus"], reopened["amountPaid"], reopened["paidAt"]) == (
+        "OPEN",
+        "FAILED",
+        "0.00",
+        None,
+    )
+    assert [(p["status"], p["amount"]) for p in reopened["payments"]] == [("RETURNED", "250.00")]
+    [attempt] = reopened["paymentAttempts"]
+    assert (attempt["status"], attempt["declineCode"]) == ("SUCCEEDED", "insufficient_funds")
+    entries = (await tenant.api(AUDIT, t=paid["id"]))["auditLogs"]["nodes"]
+    [entry] = [e for e in entries if e["action"] == "invoice.reopened"]
+    assert (entry["before"]["status"], entry["after"]["status"]) == ("PAID", "OPEN")
+    assert (entry["after"]["amountPaidMinor"], entry["after"]["reason"]) == (0, "insufficient_funds")
+    # Open again: it can be collected again (a new attempt, a second charge at Stripe — not the first one twice).
+    again = (await tenant.api(COLLECT, id=paid["id"]))["collectInvoice"]
+    assert again["userErrors"] == []
+    assert [a["number"] for a in again["invoice"]["paymentAttempts"]] == [1, 2]
+    assert len(await charges_at_fake(stack, key)) == 2
+
+
+async def test_the_return_delivered_twice_changes_the_invoice_once(tenant, stack):
+    _, paid = await settled_ach_invoice(tenant, stack, "80")
+    pi = paid["payments"][0]["providerPaymentId"]
+    async with httpx.AsyncClient() as client:
+        await client.post(f"{stack.stripe_url}/_control/payment_intents/{pi}/return", json={"code": "R01"})
+        await until_invoice(tenant, paid["id"], lambda i: i["status"] == "OPEN")
+        deliveries = (await client.get(f"{stack.stripe_url}/_control/deliveries")).json()
+        url = f"{stack.api_url}/webhooks/stripe/{tenant.organization_id}"
+        [dispute] = [d for d in deliveries if d["event_type"] == "charge.dispute.created" and d["url"] == url]
+        resent = await client.post(f"{stack.stripe_url}/_control/events/{dispute['event_id']}/resend", json={})
+        assert resent.status_code == 200
+        await client.post(f"{stack.stripe_url}/_control/drain")
+    invoice = (await tenant.api(INVOICE, id=paid["id"]))["invoice"]
+    assert (invoice["status"], invoice["paymentStatus"], invoice["amountPaid"]) == ("OPEN", "FAILED", "0.00")
+    entries = (await tenant.api(AUDIT, t=paid["id"]))["auditLogs"]["nodes"]
+    assert [e["action"] for e in entries].count("invoice.reopened") == 1
