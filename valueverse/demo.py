@@ -349,7 +349,9 @@ async def in_process_api(settings: Settings, database_url: str, redis_url: str) 
     app = create_app(quiet, database_url, redis_url)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://demo.local", timeout=600) as client:
+        # Links the API builds from the request (a portal link without PUBLIC_URL) point where `serve` listens.
+        origin = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+        async with httpx.AsyncClient(transport=transport, base_url=origin, timeout=600) as client:
             yield client
 
 
