@@ -30,7 +30,10 @@ def _demo(stack: Stack, *args: str) -> subprocess.CompletedProcess:
 
 
 def _a_year_ago(today: date) -> date:
-    return today.replace(year=today.year - 1, day=1)
+    """The month before the demo's clock starts (the first of the month twelve months ago): MRR 0 at its start,
+    since the first subscriptions start at the very instant that month ends."""
+    year, month = divmod(today.year * 12 + today.month - 1 - 13, 12)
+    return date(year, month + 1, 1)
 
 
 async def test_demo_loads_a_year_whose_movements_add_up_and_refuses_a_second_time(stack: Stack, tmp_path) -> None:
@@ -47,7 +50,7 @@ async def test_demo_loads_a_year_whose_movements_add_up_and_refuses_a_second_tim
 
     today = datetime.now(UTC).date()
     points = (await api(METRICS, **{"from": _a_year_ago(today).isoformat(), "to": today.isoformat()}))["revenueMetrics"]
-    assert len(points) == 13
+    assert len(points) == 14
     start = Decimal(0)
     for point in points:
         moved = start + sum(Decimal(point[k]) for k in ("newMrr", "expansionMrr", "reactivationMrr"))
