@@ -52,7 +52,9 @@ chromium:
 	fi
 	@test -x "$(CHROMIUM)" || { echo "Chromium is still missing at $(CHROMIUM)" >&2; exit 1; }
 
+# `make run DEMO=1` loads the demo tenant first (once: a second time it says so and changes nothing).
 run: install frontend
+	@if [ "$(DEMO)" = "1" ]; then $(BIN)/valueverse demo; fi
 	$(BIN)/valueverse serve --local-org
 
 test: install frontend chromium

@@ -47,7 +47,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from domain.coupons import Coupon, CouponDuration, CouponKind
-from domain.errors import AnalyticsRangeTooLong, InvalidAnalyticsRange
+from domain.errors import AnalyticsRangeTooLong, InvalidAnalyticsRange, InvalidRankingLimit
 from domain.money import require_decimal, round_minor, validate_currency
 from domain.periods import Interval, add_months_clamped, local_midnight, require_aware
 from domain.proration import PERIODS_PER_YEAR
@@ -659,3 +659,181 @@ def valid_until(
     ]
     candidates += [at for bucket in found for at in (bucket.starts_at(tz), bucket.ends_at(tz)) if at > as_of]
     return min(candidates, default=None)
+
+
+# --- rankings: customers by usage, revenue by plan -------------------------------------
+
+MAX_RANKING_LIMIT = 100
+"""`topCustomers` answers at most this many customers."""
+
+
+def check_limit(limit: int) -> int:
+    """A ranking's length: 1 to MAX_RANKING_LIMIT."""
+    if not 1 <= limit <= MAX_RANKING_LIMIT:
+        raise InvalidRankingLimit(f"limit is between 1 and {MAX_RANKING_LIMIT}", field=("limit",))
+    return limit
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerInvoiceFact:
+    """A finalized invoice of one customer, as the rankings see it (one currency)."""
+
+    customer: str
+    finalized_at: datetime
+    total: Decimal
+    usage_amount: Decimal  # its usage fees before tax, less what it deducts for interim invoices
+    voided: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRanking:
+    customer: str
+    usage_revenue: Decimal
+    invoiced_amount: Decimal
+    invoice_count: int
+    mrr: Decimal
+
+
+def top_customers(
+    invoices: Iterable[CustomerInvoiceFact],
+    customers: Iterable[CustomerHistory],
+    currency: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    limit: int,
+) -> list[CustomerRanking]:
+    """Customers ranked by the usage revenue of their invoices finalized in [starts_at, ends_at) in `currency`.
+
+    Ties go by invoiced amount, then by customer; a customer without an invoice in the window is not
+    ranked. Usage revenue and invoiced amounts are those of `cash_figures`, per customer, so the
+    usage revenue of every customer adds up to the window's `usage_revenue`. `mrr` is at `ends_at`."""
+    check_limit(limit)
+    validate_currency(currency)
+    usage: dict[str, Decimal] = {}
+    invoiced: dict[str, Decimal] = {}
+    counts: dict[str, int] = {}
+    for invoice in invoices:
+        if invoice.voided or not _in(invoice.finalized_at, starts_at, ends_at):
+            continue
+        usage[invoice.customer] = usage.get(invoice.customer, _ZERO) + invoice.usage_amount
+        invoiced[invoice.customer] = invoiced.get(invoice.customer, _ZERO) + invoice.total
+        counts[invoice.customer] = counts.get(invoice.customer, 0) + 1
+    histories = {history.customer: history for history in customers}
+    zero = round_minor(_ZERO, currency)
+    ranked = sorted(usage, key=lambda name: (-usage[name], -invoiced[name], name))[:limit]
+    return [
+        CustomerRanking(
+            customer=name,
+            usage_revenue=round_minor(usage[name], currency),
+            invoiced_amount=round_minor(invoiced[name], currency),
+            invoice_count=counts[name],
+            mrr=histories[name].mrr_at(ends_at, currency) if name in histories else zero,
+        )
+        for name in ranked
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedSubscription:
+    """A subscription with the plan of each of its phases (`plans[i]` is the plan of `history.phases[i]`)."""
+
+    reference: str  # the subscription's external id, as invoice lines name it
+    history: SubscriptionHistory
+    plans: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.plans) != len(self.history.phases):
+            raise ValueError("one plan per phase")
+
+    def plan_at(self, at: datetime) -> str | None:
+        """The plan of the latest phase covering `at`, else of the last phase started by then, else the first."""
+        if not self.plans:
+            return None
+        started = None
+        for index in range(len(self.plans) - 1, -1, -1):
+            phase = self.history.phases[index]
+            if phase.covers(at):
+                return self.plans[index]
+            if started is None and phase.starts_at <= at:
+                started = index
+        return self.plans[started if started is not None else 0]
+
+
+class FeeKind(enum.StrEnum):
+    SUBSCRIPTION = "SUBSCRIPTION"
+    CHARGE = "CHARGE"
+    TRUE_UP = "TRUE_UP"
+
+
+@dataclass(frozen=True, slots=True)
+class PlanLineFact:
+    """A fee line of a period invoice finalized in the window, naming its subscription."""
+
+    subscription: str
+    kind: FeeKind
+    amount: Decimal  # before discounts and tax
+    period_start: datetime | None  # what the line bills from (None: the invoice's finalization)
+    finalized_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRevenue:
+    plan: str
+    mrr: Decimal
+    active_subscriptions: int
+    subscription_revenue: Decimal
+    usage_revenue: Decimal
+    true_up_revenue: Decimal
+
+    @property
+    def total_revenue(self) -> Decimal:
+        return self.subscription_revenue + self.usage_revenue + self.true_up_revenue
+
+
+def revenue_by_plan(
+    subscriptions: Iterable[PlannedSubscription],
+    lines: Iterable[PlanLineFact],
+    currency: str,
+    ends_at: datetime,
+) -> list[PlanRevenue]:
+    """Per plan in `currency`: MRR at `ends_at` (before coupons, which belong to customers, not plans),
+    the subscriptions counting then, and the fees billed by the given lines, each line on the plan its
+    subscription was on when the line's period began. Ordered by total revenue, then MRR, then plan."""
+    validate_currency(currency)
+    zero = round_minor(_ZERO, currency)
+    mrr: dict[str, Decimal] = {}
+    active: dict[str, int] = {}
+    fees: dict[str, dict[FeeKind, Decimal]] = {}
+    by_reference: dict[str, PlannedSubscription] = {}
+    for subscription in subscriptions:
+        by_reference[subscription.reference] = subscription
+        for code in subscription.plans:
+            fees.setdefault(code, {})
+        fee = subscription.history.fee_at(ends_at)
+        at_end = subscription.plan_at(ends_at)
+        if fee is None or fee.currency != currency or at_end is None:
+            continue
+        mrr[at_end] = mrr.get(at_end, zero) + fee.monthly_fee
+        active[at_end] = active.get(at_end, 0) + 1
+    for line in lines:
+        found = by_reference.get(line.subscription)
+        if found is None:
+            continue
+        billed_on = found.plan_at(line.period_start or line.finalized_at)
+        if billed_on is None:
+            continue
+        kind = FeeKind(line.kind)
+        per_kind = fees.setdefault(billed_on, {})
+        per_kind[kind] = per_kind.get(kind, _ZERO) + line.amount
+    result = [
+        PlanRevenue(
+            plan=plan,
+            mrr=mrr.get(plan, zero),
+            active_subscriptions=active.get(plan, 0),
+            subscription_revenue=round_minor(per_kind.get(FeeKind.SUBSCRIPTION, _ZERO), currency),
+            usage_revenue=round_minor(per_kind.get(FeeKind.CHARGE, _ZERO), currency),
+            true_up_revenue=round_minor(per_kind.get(FeeKind.TRUE_UP, _ZERO), currency),
+        )
+        for plan, per_kind in fees.items()
+    ]
+    return sorted(result, key=lambda item: (-item.total_revenue, -item.mrr, item.plan))

@@ -426,6 +426,7 @@ class UnsupportedBankStatement(InvalidBankStatement):
 class AnalyticsCode(StrEnum):
     INVALID_DATE_RANGE = "INVALID_DATE_RANGE"
     DATE_RANGE_TOO_LONG = "DATE_RANGE_TOO_LONG"
+    INVALID_LIMIT = "INVALID_LIMIT"
 
 
 class InvalidAnalyticsRange(DomainError):
@@ -434,6 +435,10 @@ class InvalidAnalyticsRange(DomainError):
 
 class AnalyticsRangeTooLong(InvalidAnalyticsRange):
     code = AnalyticsCode.DATE_RANGE_TOO_LONG
+
+
+class InvalidRankingLimit(DomainError):
+    code = AnalyticsCode.INVALID_LIMIT
 
 
 def error_codes() -> dict[str, type[DomainError]]:

@@ -13,7 +13,7 @@ const config: CodegenConfig = {
         documentMode: "string",
         enumsAsTypes: true,
         useTypeImports: true,
-        scalars: { DateTime: "string", Decimal: "string", JSON: "unknown" },
+        scalars: { Date: "string", DateTime: "string", Decimal: "string", JSON: "unknown" },
       },
     },
   },

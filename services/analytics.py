@@ -258,3 +258,158 @@ def cash_facts(
     for row in refund_rows:
         payments.append(PaymentFact(currency, row.created_at, -from_minor_units(row.amount_minor, currency)))
     return invoices, payments
+
+
+# --- rankings: topCustomers, revenueByPlan ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRevenue:
+    customer_external_id: str
+    customer_name: str
+    currency: str
+    usage_revenue: Decimal
+    invoiced_amount: Decimal
+    invoice_count: int
+    mrr: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRevenue:
+    plan_code: str
+    plan_name: str
+    currency: str
+    mrr: Decimal
+    active_subscriptions: int
+    subscription_revenue: Decimal
+    usage_revenue: Decimal
+    true_up_revenue: Decimal
+    total_revenue: Decimal
+
+
+async def _range_context(
+    db: Database, organization_id: uuid.UUID, first_day: date, last_day: date, currency: str | None, as_of: datetime
+) -> tuple[str, datetime, datetime]:
+    """The currency (default: the organization's) and the instants [start, end) of a range, never after `as_of`."""
+    require_aware(as_of, "as_of")
+    analytics.check_range(first_day, last_day)
+    if currency is not None:
+        currency = validate_currency(currency.strip().upper())
+    async with db.read() as session:
+        organization = await OrganizationRepository(session).existing(organization_id)
+    whole = analytics.Bucket(first_day, last_day)
+    starts_at, ends_at = analytics.bucket_window(whole, organization.timezone, as_of)
+    return currency or organization.default_currency, starts_at, ends_at
+
+
+async def top_customers(
+    db: Database,
+    organization_id: uuid.UUID,
+    first_day: date,
+    last_day: date,
+    currency: str | None,
+    limit: int,
+    as_of: datetime,
+) -> list[CustomerRevenue]:
+    """The customers with the most usage revenue over [first_day, last_day], with what they were invoiced."""
+    analytics.check_limit(limit)
+    currency, starts_at, ends_at = await _range_context(db, organization_id, first_day, last_day, currency, as_of)
+    async with db.read() as session:
+        repo = AnalyticsRepository(session, organization_id)
+        phases = await repo.fee_phases(currency)
+        coupons = await repo.recurring_coupons()
+        invoice_rows = await repo.finalized_invoices(currency)
+        facts = [
+            analytics.CustomerInvoiceFact(
+                customer=str(row.customer_id),
+                finalized_at=row.finalized_at,
+                total=from_minor_units(row.total_minor, currency),
+                usage_amount=from_minor_units(int(row.charges_minor) - row.progressive_credit_minor, currency),
+                voided=row.status == "VOID",
+            )
+            for row in invoice_rows
+        ]
+        ranked = analytics.top_customers(
+            facts, customer_histories(phases, coupons), currency, starts_at, ends_at, limit
+        )
+        names = await repo.customer_names(uuid.UUID(item.customer) for item in ranked)
+    return [
+        CustomerRevenue(
+            customer_external_id=names[uuid.UUID(item.customer)][0],
+            customer_name=names[uuid.UUID(item.customer)][1],
+            currency=currency,
+            usage_revenue=item.usage_revenue,
+            invoiced_amount=item.invoiced_amount,
+            invoice_count=item.invoice_count,
+            mrr=item.mrr,
+        )
+        for item in ranked
+    ]
+
+
+async def revenue_by_plan(
+    db: Database,
+    organization_id: uuid.UUID,
+    first_day: date,
+    last_day: date,
+    currency: str | None,
+    as_of: datetime,
+) -> list[PlanRevenue]:
+    """Per plan in the currency: MRR at the range's end and the fees billed over [first_day, last_day]."""
+    currency, starts_at, ends_at = await _range_context(db, organization_id, first_day, last_day, currency, as_of)
+    async with db.read() as session:
+        repo = AnalyticsRepository(session, organization_id)
+        phase_rows = await repo.fee_phases(currency)
+        line_rows = await repo.plan_lines(currency, starts_at, ends_at)
+    names = {row.plan_code: row.plan_name for row in phase_rows}
+    lines = [
+        analytics.PlanLineFact(
+            subscription=row.subscription_external_id,
+            kind=analytics.FeeKind(row.kind),
+            amount=from_minor_units(row.amount_minor, currency),
+            period_start=row.period_start,
+            finalized_at=row.finalized_at,
+        )
+        for row in line_rows
+    ]
+    found = analytics.revenue_by_plan(planned_subscriptions(phase_rows), lines, currency, ends_at)
+    return [
+        PlanRevenue(
+            plan_code=item.plan,
+            plan_name=names.get(item.plan, item.plan),
+            currency=currency,
+            mrr=item.mrr,
+            active_subscriptions=item.active_subscriptions,
+            subscription_revenue=item.subscription_revenue,
+            usage_revenue=item.usage_revenue,
+            true_up_revenue=item.true_up_revenue,
+            total_revenue=item.total_revenue,
+        )
+        for item in found
+    ]
+
+
+def planned_subscriptions(phase_rows: Sequence[Any]) -> list[analytics.PlannedSubscription]:
+    """Each subscription (rows ordered by customer, subscription, phase) with the plan of each phase."""
+    by_subscription: dict[uuid.UUID, list[Any]] = {}
+    for row in phase_rows:
+        by_subscription.setdefault(row.subscription_id, []).append(row)
+    result = []
+    for rows in by_subscription.values():
+        first = rows[0]
+        ends = [at for at in (first.terminated_at, first.ending_at) if at is not None]
+        history = SubscriptionHistory(
+            first.started_at,
+            tuple(_fee_phase(row) for row in rows),
+            trial_ends_at=first.trial_ends_at,
+            ended_at=min(ends, default=None),
+        )
+        result.append(
+            analytics.PlannedSubscription(first.subscription_external_id, history, tuple(row.plan_code for row in rows))
+        )
+    return result
+
+
+def _fee_phase(row: Any) -> FeePhase:
+    amount = Decimal(row.amount_override) if row.amount_override is not None else row.amount
+    return FeePhase(row.starts_at, row.ends_at, amount, Interval(row.interval), row.currency)

@@ -76,6 +76,7 @@ from integrations.payments.base import (
 from integrations.payments.config import PaymentConfig
 from services import audit, credits, dunning, paypal_payments
 from services.actors import Actor
+from services.clocks import on_customer_time
 from services.errors import CommonCode, Invalid, NotFound, Resource, found
 from services.invoice_state import announce_invoice, invoice_view, move_invoice
 from services.provider_credentials import open_credentials, seal_credentials
@@ -689,6 +690,7 @@ async def record_payment(
         await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True),
         NotFound(Resource.INVOICE, field=("invoiceId",)),
     )
+    await on_customer_time(uow, invoice.customer)  # a test clock's customer is paid at its clock's time
     if not (_is_open_for_collection(invoice) or invoice.status == InvoiceStatus.PAID.value):
         raise Invalid(
             f"a payment cannot be recorded on a {invoice.status} invoice",

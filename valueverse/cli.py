@@ -1,4 +1,4 @@
-"""`valueverse`: serve, worker, migrate, create-org, create-user, export-schema."""
+"""`valueverse`: serve, worker, migrate, create-org, create-user, demo, export-schema."""
 
 from __future__ import annotations
 
@@ -55,22 +55,23 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _create_org(database_url: str, name: str, currency: str, timezone: str, test: bool = False) -> dict[str, str]:
+async def create_org_async(
+    database_url: str, name: str, currency: str, timezone: str, test: bool = False
+) -> dict[str, str]:
     from db.session import Database
     from services.organizations import create_organization
 
-    async def run() -> dict[str, str]:
-        db = Database(database_url, pool_size=1)
-        try:
-            async with db.unit_of_work() as uow:
-                created = await create_organization(
-                    uow, name=name, default_currency=currency, timezone=timezone, test=test
-                )
-            return {"organizationId": str(created.organization.id), "apiKey": created.api_key.secret}
-        finally:
-            await db.dispose()
+    db = Database(database_url, pool_size=1)
+    try:
+        async with db.unit_of_work() as uow:
+            created = await create_organization(uow, name=name, default_currency=currency, timezone=timezone, test=test)
+        return {"organizationId": str(created.organization.id), "apiKey": created.api_key.secret}
+    finally:
+        await db.dispose()
 
-    return asyncio.run(run())
+
+def _create_org(database_url: str, name: str, currency: str, timezone: str, test: bool = False) -> dict[str, str]:
+    return asyncio.run(create_org_async(database_url, name, currency, timezone, test))
 
 
 def cmd_create_org(settings: Settings, args: argparse.Namespace) -> int:
@@ -133,6 +134,18 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from db.migrate import upgrade
+    from valueverse import demo
+
+    if not 1 <= args.customers <= 5000:
+        print("error: --customers is between 1 and 5000", file=sys.stderr)
+        return 2
+    with servers(settings) as (database_url, redis_url):
+        upgrade(database_url)
+        return demo.run(settings, database_url, redis_url, args.customers, args.seed, args.email)
+
+
 def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
     from graph.schema import printed_schema
 
@@ -170,6 +183,16 @@ def _local_api_key(settings: Settings, database_url: str) -> dict[str, str]:
     path.write_text(json.dumps(created))
     path.chmod(0o600)
     return created
+
+
+def _demo_hint(settings: Settings) -> str:
+    """The demo tenant's sign-in once `valueverse demo` has loaded it, else how to load it."""
+    path = settings.data_dir / "demo.json"
+    if path.exists():
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            demo = json.loads(path.read_text())
+            return f"  Demo:      sign in as {demo['adminEmail']} / {demo['adminPassword']}, then open Revenue\n"
+    return "  Demo data: make run DEMO=1 (or valueverse demo): a TEST organization with a year of billing\n"
 
 
 def _exit_cleanly_on_sigterm() -> None:
@@ -270,7 +293,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                     f"  API key:   {local['apiKey']}   (organization {local['organizationId']})\n"
                     f"  Try:       curl -s http://{host}:{port}/graphql -H 'Authorization: Bearer "
                     f"{local['apiKey']}' -H 'Content-Type: application/json' "
-                    '-d \'{"query":"{ viewer { name role organization { name } } }"}\'\n',
+                    '-d \'{"query":"{ viewer { name role organization { name } } }"}\'\n' + _demo_hint(settings),
                     file=sys.stderr,
                     flush=True,
                 )
@@ -315,6 +338,12 @@ def main(argv: list[str] | None = None) -> int:
     user.add_argument("--name")
     user.add_argument("--password", help="or VALUEVERSE_PASSWORD, or asked for")
     user.set_defaults(func=cmd_create_user)
+
+    demo = sub.add_parser("demo", help="load a demo TEST organization: a year of billing history (docs/portals.md)")
+    demo.add_argument("--customers", type=int, default=50, help="how many customers (default 50; 200 takes long)")
+    demo.add_argument("--seed", type=int, default=7, help="the random seed (the same seed, the same story)")
+    demo.add_argument("--email", default="demo-admin@valueverse.example", help="the demo admin's sign-in")
+    demo.set_defaults(func=cmd_demo)
 
     export = sub.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("--output", "-o")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from sqlalchemy import Row, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +14,7 @@ from db.models import (
     AuditEntry,
     Coupon,
     CreditNote,
+    Customer,
     Invoice,
     InvoiceLine,
     Plan,
@@ -49,6 +51,9 @@ class AnalyticsRepository:
                 Plan.amount,
                 Plan.interval,
                 Plan.currency,
+                Subscription.external_id.label("subscription_external_id"),
+                Plan.code.label("plan_code"),
+                Plan.name.label("plan_name"),
             )
             .join(SubscriptionPhase, SubscriptionPhase.subscription_id == Subscription.id)
             .join(Plan, Plan.id == SubscriptionPhase.plan_id)
@@ -92,6 +97,7 @@ class AnalyticsRepository:
         )
         stmt = (
             select(
+                Invoice.customer_id,
                 Invoice.status,
                 Invoice.finalized_at,
                 Invoice.due_at,
@@ -122,3 +128,40 @@ class AnalyticsRepository:
             )
         )
         return (await self.session.execute(stmt)).all()
+
+    async def plan_lines(self, currency: str, starts_at: datetime, ends_at: datetime) -> Sequence[Row]:
+        """Fee lines naming a subscription (SUBSCRIPTION, CHARGE, TRUE_UP) of the period invoices in
+        `currency` finalized in [starts_at, ends_at), not voided. Interim (progressive) invoices are left
+        out: the period invoice bills their usage again in full and deducts them."""
+        stmt = (
+            select(
+                InvoiceLine.subscription_external_id,
+                InvoiceLine.kind,
+                InvoiceLine.amount_minor,
+                InvoiceLine.period_start,
+                Invoice.finalized_at,
+            )
+            .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+            .where(
+                InvoiceLine.organization_id == self.organization_id,
+                Invoice.organization_id == self.organization_id,
+                Invoice.currency == currency,
+                Invoice.finalized_at >= starts_at,
+                Invoice.finalized_at < ends_at,
+                Invoice.status != "VOID",
+                Invoice.kind != "PROGRESSIVE",
+                InvoiceLine.kind.in_(("SUBSCRIPTION", "CHARGE", "TRUE_UP")),
+                InvoiceLine.subscription_external_id.is_not(None),
+            )
+        )
+        return (await self.session.execute(stmt)).all()
+
+    async def customer_names(self, customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str]]:
+        """Each customer's (external id, name)."""
+        wanted = list(customer_ids)
+        if not wanted:
+            return {}
+        stmt = select(Customer.id, Customer.external_id, Customer.name).where(
+            Customer.organization_id == self.organization_id, Customer.id.in_(wanted)
+        )
+        return {row.id: (row.external_id, row.name or "") for row in (await self.session.execute(stmt)).all()}

@@ -8,6 +8,8 @@ from decimal import Decimal
 import strawberry
 
 from domain.analytics import Granularity as GranularityModel
+from services.analytics import CustomerRevenue as CustomerRevenueReport
+from services.analytics import PlanRevenue as PlanRevenueReport
 from services.analytics import RevenuePoint as RevenuePointReport
 
 Granularity = strawberry.enum(
@@ -50,3 +52,47 @@ class RevenuePoint:
     @classmethod
     def of(cls, point: RevenuePointReport) -> RevenuePoint:
         return cls(**{name: getattr(point, name) for name in RevenuePointReport.__dataclass_fields__})
+
+
+@strawberry.type(
+    description="A customer ranked by usage revenue over a range (topCustomers), in `currency`, never converted."
+)
+class CustomerRevenue:
+    customer_external_id: str
+    customer_name: str
+    currency: str
+    usage_revenue: Decimal = strawberry.field(
+        description="Usage fees of the customer's invoices finalized in the range (as revenueMetrics.usageRevenue)."
+    )
+    invoiced_amount: Decimal = strawberry.field(
+        description="Totals (tax included) of the customer's invoices finalized in the range, not voided."
+    )
+    invoice_count: int
+    mrr: Decimal = strawberry.field(description="The customer's MRR at the range's end.")
+
+    @classmethod
+    def of(cls, item: CustomerRevenueReport) -> CustomerRevenue:
+        return cls(**{name: getattr(item, name) for name in CustomerRevenueReport.__dataclass_fields__})
+
+
+@strawberry.type(
+    description="A plan's recurring revenue and the fees it billed over a range (revenueByPlan), in `currency`."
+)
+class PlanRevenue:
+    plan_code: str
+    plan_name: str
+    currency: str
+    mrr: Decimal = strawberry.field(
+        description="Monthly fees of the plan's subscriptions counting at the range's end, before customer coupons."
+    )
+    active_subscriptions: int = strawberry.field(description="Subscriptions on the plan counting at the range's end.")
+    subscription_revenue: Decimal = strawberry.field(
+        description="Subscription fee lines billed in the range (before discounts and tax)."
+    )
+    usage_revenue: Decimal = strawberry.field(description="Usage charge lines billed in the range.")
+    true_up_revenue: Decimal = strawberry.field(description="Minimum-commitment true-up lines billed in the range.")
+    total_revenue: Decimal = strawberry.field(description="subscriptionRevenue + usageRevenue + trueUpRevenue.")
+
+    @classmethod
+    def of(cls, item: PlanRevenueReport) -> PlanRevenue:
+        return cls(**{name: getattr(item, name) for name in PlanRevenueReport.__dataclass_fields__})

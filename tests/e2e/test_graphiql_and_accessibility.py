@@ -56,6 +56,7 @@ PAGES = [
     ("plan", "/admin/plan?code=growth", "Growth"),
     ("metrics", "/admin/metrics", "Billable metrics"),
     ("audit", "/admin/audit", "Audit log"),
+    ("revenue", "/admin/revenue", "Revenue"),
     ("webhooks", "/admin/webhooks", "Webhook endpoints"),
     ("webhook", "/admin/webhook?id={endpoint}", "Deliveries"),
     ("payment-providers", "/admin/payment-providers", "Payment providers"),

@@ -18,6 +18,7 @@ export const NAV: NavItem[] = [
   { href: "/admin/invoices", label: "Invoices", needs: "VIEWER", sections: ["/admin/invoices", "/admin/invoice"] },
   { href: "/admin/plans", label: "Plans", needs: "VIEWER", sections: ["/admin/plans", "/admin/plan"] },
   { href: "/admin/metrics", label: "Billable metrics", needs: "VIEWER", sections: ["/admin/metrics"] },
+  { href: "/admin/revenue", label: "Revenue", needs: "FINANCE", sections: ["/admin/revenue"] },
   { href: "/admin/audit", label: "Audit log", needs: "FINANCE", sections: ["/admin/audit"] },
   { href: "/admin/webhooks", label: "Webhooks", needs: "ADMIN", sections: ["/admin/webhooks", "/admin/webhook"] },
   { href: "/admin/payment-providers", label: "Payment providers", needs: "ADMIN", sections: ["/admin/payment-providers"] },
