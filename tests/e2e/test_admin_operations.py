@@ -191,15 +191,19 @@ async def test_an_api_key_is_shown_once_and_works_and_a_viewer_sees_less(
 
 
 async def test_a_payment_is_recorded_on_an_invoice_then_partly_refunded(page: Page, shop: Tenant, stack: Stack) -> None:
+    await sign_in(page, shop)  # the overview, whose feed shows invoices as they change
+    await expect(page.get_by_text(re.compile("^Live: invoices appear here"))).to_be_visible()
     api = Api(stack.graphql_url, shop.api_key)
     created = await api(
         ONE_OFF, input={"customerExternalId": "initech", "lines": [{"description": "Onboarding", "amount": "300"}]}
     )
     invoice = created["createOneOffInvoice"]["invoice"]
     assert invoice["status"] == "OPEN", created
-
-    await sign_in(page, shop)
-    await page.goto(f"/admin/invoice?id={invoice['id']}")
+    feed = page.get_by_role("log", name="Invoice changes, newest first")
+    await expect(feed).to_contain_text(f"Invoice {invoice['number']}", timeout=10_000)  # over graphql-ws
+    await expect(feed).to_contain_text("Initech Ltd")
+    await feed.get_by_role("link", name=f"Invoice {invoice['number']}").first.click()
+    await page.wait_for_url(f"**/admin/invoice?id={invoice['id']}")
     await expect(page.get_by_role("heading", level=1)).to_contain_text(invoice["number"])
     await expect(page.get_by_text("No payment yet.")).to_be_visible()
     await expect(page.get_by_role("button", name="Collect now")).to_be_visible()
