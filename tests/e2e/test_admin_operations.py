@@ -80,7 +80,7 @@ async def test_a_webhook_endpoint_shows_its_secret_once_then_a_delivery_that_is_
         first = await receiver.wait_for(lambda r: r.path == "/hooks/valueverse", within=20)
         assert b'"customer.updated"' in first.body and first.header("webhook-signature")
 
-        await page.get_by_role("link", name=re.compile(f"^Deliveries to {re.escape(url)}")).click()
+        await page.get_by_role("link", name=f"Deliveries to {url}").click()
         await expect(page.get_by_role("heading", name=re.compile("^Deliveries"))).to_be_visible()
         deliveries = "Deliveries, newest first"
         await _refresh_until(page, deliveries, "Succeeded")
@@ -96,10 +96,10 @@ async def test_a_webhook_endpoint_shows_its_secret_once_then_a_delivery_that_is_
         await _shoot(page, "webhook-deliveries")
 
         await page.get_by_role("link", name="Webhook endpoints").click()
-        await page.get_by_role("button", name=re.compile(f"^Disable {re.escape(url)}")).click()
+        await page.get_by_role("button", name=f"Disable {url}").click()
         await expect(page.get_by_role("status").filter(has_text="is disabled")).to_be_visible()
         await expect(endpoints).to_contain_text("Disabled")
-        await page.get_by_role("button", name=re.compile(f"^Delete… {re.escape(url)}")).click()
+        await page.get_by_role("button", name=f"Delete… {url}").click()
         await page.get_by_role("button", name="Delete endpoint").click()
         await expect(page.get_by_role("status").filter(has_text="is deleted")).to_be_visible()
         await expect(page.get_by_text("No webhook endpoints yet")).to_be_visible()
@@ -191,15 +191,19 @@ async def test_an_api_key_is_shown_once_and_works_and_a_viewer_sees_less(
 
 
 async def test_a_payment_is_recorded_on_an_invoice_then_partly_refunded(page: Page, shop: Tenant, stack: Stack) -> None:
+    await sign_in(page, shop)  # the overview, whose feed shows invoices as they change
+    await expect(page.get_by_text(re.compile("^Live: invoices appear here"))).to_be_visible()
     api = Api(stack.graphql_url, shop.api_key)
     created = await api(
         ONE_OFF, input={"customerExternalId": "initech", "lines": [{"description": "Onboarding", "amount": "300"}]}
     )
     invoice = created["createOneOffInvoice"]["invoice"]
     assert invoice["status"] == "OPEN", created
-
-    await sign_in(page, shop)
-    await page.goto(f"/admin/invoice?id={invoice['id']}")
+    feed = page.get_by_role("log", name="Invoice changes, newest first")
+    await expect(feed).to_contain_text(f"Invoice {invoice['number']}", timeout=10_000)  # over graphql-ws
+    await expect(feed).to_contain_text("Initech Ltd")
+    await feed.get_by_role("link", name=f"Invoice {invoice['number']}").first.click()
+    await page.wait_for_url(f"**/admin/invoice?id={invoice['id']}")
     await expect(page.get_by_role("heading", level=1)).to_contain_text(invoice["number"])
     await expect(page.get_by_text("No payment yet.")).to_be_visible()
     await expect(page.get_by_role("button", name="Collect now")).to_be_visible()

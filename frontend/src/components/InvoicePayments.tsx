@@ -87,6 +87,8 @@ export type InvoicePaymentsData = {
   }[];
 };
 
+const MANUAL: Record<string, string> = Object.fromEntries(METHODS.map((m) => [m.value, m.words]));
+
 type Done = (text: string) => void;
 
 /** A payment received outside the providers: amount, method, reference and when it arrived. */
@@ -234,7 +236,7 @@ export function InvoicePayments({ invoice, mayAct, onDone }: { invoice: InvoiceP
                 <tr key={p.id}>
                   <td>{formatDateTime(p.createdAt)}</td>
                   <td>
-                    {humanize(p.provider)} · {p.method.includes("_") || p.method === p.method.toUpperCase() ? humanize(p.method) : p.method}
+                    {MANUAL[p.method] ? `${MANUAL[p.method]}, recorded by hand` : `${humanize(p.provider)} · ${p.method.replaceAll("_", " ")}`}
                   </td>
                   <td>
                     <StatusBadge status={p.status} />
