@@ -9,6 +9,7 @@ query or subscription with an error of the same code.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 from collections.abc import Iterator
@@ -185,6 +186,8 @@ def _payload_factory(field: StrawberryField) -> Any:
             empty[f.python_name] = []
         elif isinstance(f.type, StrawberryOptional):
             empty[f.python_name] = None
+        elif f.default is not dataclasses.MISSING and f.default is not strawberry.UNSET:
+            continue  # its default says "nothing happened" (LoginPayload.secondFactorRequired: false)
         else:
             return None  # a payload that cannot be empty: the refusal is an error instead
 

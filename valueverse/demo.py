@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from integrations.clock import SYSTEM_CLOCK
 from valueverse.settings import Settings
 
 DEMO_NAME = "Northwind Cloud (demo)"
@@ -661,7 +662,7 @@ async def load_demo(
 
     created = await create_org_async(database_url, DEMO_NAME, "USD", "UTC", test=True)
     rng = random.Random(seed)
-    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    now = (now or SYSTEM_CLOCK.now()).replace(microsecond=0)
     first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     first = month_start(first, -MONTHS)
     lives = draw_lives(customers, rng)

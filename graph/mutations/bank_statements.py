@@ -23,7 +23,9 @@ class ImportBankStatementInput:
 class BankStatementImportPayload:
     matched: list[BankStatementMatch] = strawberry.field(description="Lines recorded as payments of invoices.")
     unmatched: list[BankTransaction] = strawberry.field(description="Lines kept for review, with the reason.")
-    already_imported: int = strawberry.field(description="Lines of an earlier import: nothing recorded again.")
+    already_imported: int = strawberry.field(
+        default=0, description="Lines of an earlier import: nothing recorded again."
+    )
     account: str | None = strawberry.field(description="The statement's account (IBAN), when the file names it.")
     user_errors: list[UserError]
 
