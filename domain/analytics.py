@@ -657,6 +657,8 @@ def valid_until(
     candidates += [
         since for i in invoices if i.closed_at is None and (since := i.overdue_from) is not None and since >= as_of
     ]
+    # Windows end before `as_of` (half-open): what happened at `as_of` itself counts from the next instant on.
+    candidates += [as_of for i in invoices if as_of in (i.finalized_at, i.closed_at)]
     candidates += [at for bucket in found for at in (bucket.starts_at(tz), bucket.ends_at(tz)) if at > as_of]
     return min(candidates, default=None)
 
