@@ -1015,6 +1015,7 @@ async def reopen_taken_back(
     await refresh_payment_status(uow, invoice, AttemptOutcome.FAILED)
     if invoice.status == InvoiceStatus.PAID.value and invoice.paid_minor < invoice.amount_due_minor:
         await move_invoice(uow, actor, invoice, InvoiceStatus.OPEN, action=None, payment_taken_back=True)
+        await credits.take_back_paid_credits(uow, actor, invoice)  # a credit purchase: its credits leave again
         await audit.record(
             uow,
             actor,
