@@ -33,8 +33,9 @@ async def test_the_worker_runs_the_webhook_queue(stack: Stack) -> None:
         job_id = f"deliver_webhook:lane-test:{secrets.token_hex(6)}"
         assert await queue([_Job("deliver_webhook", (str(uuid.uuid4()),), job_id)])
         assert await redis.zscore(QUEUE_NAME, job_id) is None  # not on the main queue
-        # An attempt that does not exist is not due: the lane's worker ran the job and said so.
-        assert await Job(job_id, redis, _queue_name=WEBHOOK_QUEUE_NAME).result(timeout=30) == "not due"
+        # The lane's worker ran the job (it sends whatever is due, here nothing of this test's) and answered.
+        result = await Job(job_id, redis, _queue_name=WEBHOOK_QUEUE_NAME).result(timeout=30)
+        assert result in {"not due", "succeeded", "failed", "skipped"}
     finally:
         await queue.close()
         await redis.aclose()
