@@ -132,7 +132,8 @@ async def _footprint(database_url: str, organization_id: str) -> dict:
             "SELECT string_agg(row(plan_id, starts_at, ends_at)::text, ';' ORDER BY starts_at) "
             "FROM subscription_phases WHERE organization_id = $1::uuid", org)
         counts["outbox"] = await conn.fetchval(
-            "SELECT count(*) FROM outbox WHERE messages::text LIKE '%' || $1 || '%' OR jobs::text LIKE '%' || $1 || '%'",
+            "SELECT count(*) FROM outbox WHERE messages::text LIKE '%' || $1 || '%' "
+            "OR jobs::text LIKE '%' || $1 || '%'",
             org)
         return counts
     finally:
