@@ -21,7 +21,8 @@ from tests.stack import Stack
 
 METRIC = """mutation($input: CreateBillableMetricInput!) { createBillableMetric(input: $input) {
   billableMetric { code } userErrors { field code message } } }"""
-PLAN = """mutation($input: CreatePlanInput!) { createPlan(input: $input) { plan { code } userErrors { field message } } }"""
+PLAN = """mutation($input: CreatePlanInput!) { createPlan(input: $input) {
+  plan { code } userErrors { field message } } }"""
 CUSTOMER = """mutation($input: CreateCustomerInput!) { createCustomer(input: $input) {
   customer { externalId } userErrors { field message } } }"""
 SUBSCRIBE = """mutation($input: CreateSubscriptionInput!) { createSubscription(input: $input) {
@@ -30,7 +31,8 @@ RUN_BILLING = """mutation($asOf: DateTime) { runBilling(input: {asOf: $asOf}) { 
   failures { reason } userErrors { message } } }"""
 PRICE = """query($input: ChargePricePreviewInput!) { chargePricePreview(input: $input) {
   preview { amount } userErrors { field message } } }"""
-PREVIEW_CHANGE = """query($s: String!, $p: String!) { previewSubscriptionPlanChange(input: {externalId: $s, planCode: $p}) {
+PREVIEW_CHANGE = """query($s: String!, $p: String!) {
+  previewSubscriptionPlanChange(input: {externalId: $s, planCode: $p}) {
   preview { kind creditAmount chargeAmount } userErrors { field message } } }"""
 SUBSCRIPTION = 'query { subscription(externalId: "umbrella-sub") { status plan { code } } }'
 
@@ -111,8 +113,8 @@ async def test_a_plan_with_graduated_tiers_previews_the_api_price_and_refuses_an
         "model": "GRADUATED", "properties": {"graduatedRanges": TIERS}, "quantity": "150", "currency": "USD",
     }))["chargePricePreview"]["preview"]["amount"]  # fmt: skip
     amount = page.get_by_test_id("charge-0-preview-amount")
-    await expect(amount).to_have_text(_usd(expected))  # $155.00: 100 × 1 + 10, then 50 × 0.5 + 20
-    await expect(page.get_by_role("region", name="Price preview")).to_contain_text("101–∞: 50 units")
+    await expect(amount).to_have_text(_usd(expected))  # $155.00: 100 x 1 + 10, then 50 x 0.5 + 20
+    await expect(page.get_by_role("region", name="Price preview")).to_contain_text("101\u2013\u221e: 50 units")
 
     # An overlapping tier: the API's userError shows on that field, and the preview waits for a fix.
     await page.get_by_label("Tier 2 from").fill("99")
