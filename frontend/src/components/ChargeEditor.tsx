@@ -57,6 +57,11 @@ export type Metric = { code: string; name: string; aggregation: string };
 
 const PREVIEW_DELAY_MS = 300;
 
+/** Move the keyboard focus to a control rendered by the coming update (a tier just added or removed). */
+export function focusSoon(id: string) {
+  window.requestAnimationFrame(() => document.getElementById(id)?.focus());
+}
+
 /** The price preview's request: debounced, and only once every tier has what the API needs. */
 function usePricePreview(charge: ChargeDraft, currency: string) {
   const properties = propertiesInput(charge);
@@ -297,7 +302,15 @@ export function ChargeEditor({ charge, index, currency, metrics, saveErrors, onC
                     {percent ? cell("rate", "rate") : cell("perUnitAmount", "per unit")}
                     {cell("flatAmount", "flat fee")}
                     <td>
-                      <button type="button" className="secondary" disabled={charge.tiers.length === 1} onClick={() => removeTier(j)}>
+                      <button
+                        type="button"
+                        className="secondary"
+                        disabled={charge.tiers.length === 1}
+                        onClick={() => {
+                          removeTier(j);
+                          focusSoon(`${base}-tier-${Math.max(j - 1, 0)}-fromValue`);
+                        }}
+                      >
                         Remove<span className="visually-hidden"> tier {j + 1}</span>
                       </button>
                     </td>
@@ -306,7 +319,14 @@ export function ChargeEditor({ charge, index, currency, metrics, saveErrors, onC
               })}
             </tbody>
           </Table>
-          <button type="button" className="secondary" onClick={() => set({ tiers: appendTier(charge.tiers) })}>
+          <button
+            type="button"
+            className="secondary"
+            onClick={() => {
+              set({ tiers: appendTier(charge.tiers) });
+              focusSoon(`${base}-tier-${charge.tiers.length}-${percent ? "rate" : "perUnitAmount"}`);
+            }}
+          >
             Add tier<span className="visually-hidden"> to charge {index + 1}</span>
           </button>
         </div>

@@ -179,7 +179,7 @@ function ChangePreview({ preview, id }: { preview: Preview; id: string }) {
 }
 
 type Props = {
-  subscription: { externalId: string; name?: string | null; status: string; plan: { code: string; name: string } };
+  subscription: { externalId: string; name?: string | null; status: string; plan: { code: string; name: string }; nextPlan?: { name: string } | null };
   plans: PlanChoice[];
   currency: string | null | undefined;
   onChanged(): void;
@@ -195,7 +195,9 @@ export function SubscriptionActions({ subscription, plans, currency, onChanged }
   const { externalId } = subscription;
   const previewed = useQuery(PreviewQuery, { externalId, planCode }, { skip: !planCode });
   const base = `sub-${externalId.replace(/[^A-Za-z0-9_-]/g, "_")}`;
-  const choices = plans.filter((p) => p.code !== subscription.plan.code && (!currency || p.currency === currency));
+  // The current plan is a choice only while a downgrade is scheduled: choosing it drops the downgrade.
+  const scheduled = !!subscription.nextPlan;
+  const choices = plans.filter((p) => (scheduled || p.code !== subscription.plan.code) && (!currency || p.currency === currency));
   const payload = planCode && !previewed.loading ? previewed.data?.previewSubscriptionPlanChange : undefined;
   const previewErrors = payload?.userErrors ?? [];
   const { at, general } = errorsByField([...previewErrors, ...errors], ["planCode"]);
@@ -267,6 +269,7 @@ export function SubscriptionActions({ subscription, plans, currency, onChanged }
               <option key={p.code} value={p.code}>
                 {p.name} · {formatMoney(p.amount, p.currency)} {humanize(p.interval).toLowerCase()}
                 {p.payInAdvance ? " in advance" : ""}
+                {p.code === subscription.plan.code ? " (stay: drop the scheduled downgrade)" : ""}
               </option>
             ))}
           </select>

@@ -3,7 +3,7 @@
 import Link from "next/link";
 import { useRouter, useSearchParams } from "next/navigation";
 import { Suspense, useEffect, useState, type FormEvent } from "react";
-import { ChargeEditor } from "@/components/ChargeEditor";
+import { ChargeEditor, focusSoon } from "@/components/ChargeEditor";
 import { Field, FormProblems } from "@/components/Field";
 import { Empty, ErrorNotice, Loading } from "@/components/States";
 import { graphql } from "@/gql";
@@ -361,7 +361,15 @@ function PlanEditor() {
               onRemove={() => removeCharge(i)}
             />
           ))}
-          <button type="button" className="secondary" disabled={metrics.length === 0} onClick={() => setCharges((all) => [...all, newCharge(metrics[0]?.code ?? "")])}>
+          <button
+            type="button"
+            className="secondary"
+            disabled={metrics.length === 0}
+            onClick={() => {
+              setCharges((all) => [...all, newCharge(metrics[0]?.code ?? "")]);
+              focusSoon(`charge-${charges.length}-metric`);
+            }}
+          >
             Add a charge
           </button>
         </section>
