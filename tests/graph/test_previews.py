@@ -11,7 +11,7 @@ import pytest
 
 from tests.client import TransportQueryError
 from tests.graph.billing_scenario_helpers import CHANGE_PLAN, invoices_of, make_plan, run_billing, today_utc
-from tests.graph.catalog_helpers import customer, priced, subscribe
+from tests.graph.catalog_helpers import customer, metric, priced, subscribe, uid
 
 PRICE = """query($input: ChargePricePreviewInput!) { chargePricePreview(input: $input) {
   preview { currency units amount unroundedAmount
@@ -80,14 +80,17 @@ async def test_invalid_ranges_are_refused_on_the_field_as_create_plan_refuses_th
     assert result["preview"] is None
     (error,) = result["userErrors"]
     assert (error["field"], error["code"]) == (["input", "properties", "graduatedRanges", "1", field], code)
+    code = uid("calls")
+    await metric(tenant.api, code, "COUNT")
     created = await tenant.api(
         """mutation($input: CreatePlanInput!) { createPlan(input: $input) { userErrors { field code message } } }""",
-        input={"code": "bad", "name": "Bad", "interval": "MONTHLY", "currency": "USD", "amount": "0",
-               "charges": [{"billableMetricCode": "none", "model": "GRADUATED",
+        input={"code": uid("bad"), "name": "Bad", "interval": "MONTHLY", "currency": "USD", "amount": "0",
+               "charges": [{"billableMetricCode": code, "model": "GRADUATED",
                             "properties": {"graduatedRanges": ranges}}]},
     )
-    # the metric is checked first there; with the same properties the message is the same rule's
-    assert created["createPlan"]["userErrors"][0]["field"][:2] == ["input", "charges"]
+    # the same rule, the same message, at the same place under the charge
+    (refused,) = created["createPlan"]["userErrors"]
+    assert refused == {**error, "field": ["input", "charges", "0", *error["field"][1:]]}
 
 
 async def test_bad_quantity_currency_and_foreign_properties_are_user_errors(tenant) -> None:
