@@ -169,6 +169,7 @@ async def test_a_plan_change_is_previewed_then_confirmed_and_a_subscription_term
     confirm = page.get_by_role("group", name="Confirm terminating umbrella-sub")
     await expect(confirm).to_contain_text("This cannot be undone.")
     await confirm.get_by_role("button", name="Terminate subscription").click()
+    await expect(page.get_by_role("status").filter(has_text="umbrella-sub is terminated")).to_be_visible()
     await expect(page.get_by_role("table", name="Subscriptions, oldest first")).to_contain_text("Terminated")
     assert (await planner.api(SUBSCRIPTION))["subscription"]["status"] == "TERMINATED"
     await _shoot(page, "terminated")

@@ -98,7 +98,7 @@ const Terminate = graphql(`
 
 export type PlanChoice = { code: string; name: string; currency: string; interval: string; amount: string; payInAdvance: boolean };
 type Preview = NonNullable<SubscriptionPlanChangePreviewQuery["previewSubscriptionPlanChange"]["preview"]>;
-type Outcome = { text: string; tone: "success" | "error" };
+type Outcome = { text: string; tone: "error" };
 
 function when(preview: Preview): string {
   const at = formatDate(preview.effectiveAt);
@@ -182,7 +182,8 @@ type Props = {
   subscription: { externalId: string; name?: string | null; status: string; plan: { code: string; name: string }; nextPlan?: { name: string } | null };
   plans: PlanChoice[];
   currency: string | null | undefined;
-  onChanged(): void;
+  /** After a change or a termination, with what happened (the page shows it: this panel may be gone). */
+  onChanged(done: string): void;
 };
 
 export function SubscriptionActions({ subscription, plans, currency, onChanged }: Props) {
@@ -210,12 +211,8 @@ export function SubscriptionActions({ subscription, plans, currency, onChanged }
       setErrors(result.userErrors);
       if (!result.userErrors.length && result.subscription) {
         const s = result.subscription;
-        setOutcome({
-          tone: "success",
-          text: s.nextPlan ? `${externalId} moves to ${s.nextPlan.name} on ${formatDate(s.downgradeAt)}.` : `${externalId} is now on ${s.plan.name}.`,
-        });
         setPlanCode("");
-        onChanged();
+        onChanged(s.nextPlan ? `${externalId} moves to ${s.nextPlan.name} on ${formatDate(s.downgradeAt)}.` : `${externalId} is now on ${s.plan.name}.`);
       }
     } catch (error) {
       setOutcome({ tone: "error", text: error instanceof ApiError ? error.message : "The plan could not be changed." });
@@ -229,9 +226,8 @@ export function SubscriptionActions({ subscription, plans, currency, onChanged }
       if (result.userErrors.length) {
         setOutcome({ tone: "error", text: result.userErrors.map((e) => e.message).join(" ") });
       } else {
-        setOutcome({ tone: "success", text: `${externalId} is ${humanize(result.subscription?.status ?? "TERMINATED").toLowerCase()}: it is billed to today.` });
         setConfirmingEnd(false);
-        onChanged();
+        onChanged(`${externalId} is ${humanize(result.subscription?.status ?? "TERMINATED").toLowerCase()}: it is billed to today.`);
       }
     } catch (error) {
       setOutcome({ tone: "error", text: error instanceof ApiError ? error.message : "The subscription could not be terminated." });
@@ -246,7 +242,7 @@ export function SubscriptionActions({ subscription, plans, currency, onChanged }
         <span className="mono">{externalId}</span> on {subscription.plan.name}
       </h3>
       {outcome ? (
-        <p className={`notice ${outcome.tone}`} role={outcome.tone === "error" ? "alert" : "status"}>
+        <p className="notice error" role="alert">
           {outcome.text}
         </p>
       ) : null}

@@ -2,7 +2,7 @@
 
 import Link from "next/link";
 import { useSearchParams } from "next/navigation";
-import { Suspense } from "react";
+import { Suspense, useState } from "react";
 import { InvoiceTable } from "@/components/InvoiceTable";
 import { LiveUsage } from "@/components/LiveUsage";
 import { StatusBadge } from "@/components/StatusBadge";
@@ -98,6 +98,7 @@ function CustomerDetail() {
   const externalId = useSearchParams().get("id") ?? "";
   const { data, error, loading, refetch } = useQuery(CustomerQuery, { externalId }, { skip: !externalId });
   const mayChange = atLeast(useRole(), "FINANCE");
+  const [done, setDone] = useState<string | null>(null);
   if (!externalId) return <Empty>No customer chosen: pick one from the customers list.</Empty>;
   if (error) return <ErrorNotice error={error} onRetry={refetch} what="the customer" />;
   if (loading && !data) return <Loading what="the customer" />;
@@ -166,6 +167,11 @@ function CustomerDetail() {
       </section>
 
       <h2>Subscriptions</h2>
+      {done ? (
+        <p className="notice success" role="status">
+          {done}
+        </p>
+      ) : null}
       {customer.subscriptions.length === 0 ? (
         <Empty>No subscriptions yet.</Empty>
       ) : (
@@ -222,7 +228,10 @@ function CustomerDetail() {
                 subscription={s}
                 plans={data.plans.nodes.filter((p) => !p.archivedAt)}
                 currency={customer.currency}
-                onChanged={refetch}
+                onChanged={(text) => {
+                  setDone(text);
+                  refetch();
+                }}
               />
             ))
         : null}
