@@ -5,8 +5,10 @@ import { Pager } from "@/components/Pager";
 import { Empty, ErrorNotice, Loading } from "@/components/States";
 import { Table } from "@/components/Table";
 import { graphql } from "@/gql";
+import { useRole } from "@/lib/auth";
 import { formatMoney, humanize } from "@/lib/format";
 import { useCursorPager, useQuery } from "@/lib/hooks";
+import { atLeast } from "@/lib/roles";
 
 const PlansQuery = graphql(`
   query Plans($first: Int, $after: String) {
@@ -38,14 +40,22 @@ export default function PlansPage() {
   const pager = useCursorPager();
   const { data, error, loading, refetch } = useQuery(PlansQuery, { first: 25, after: pager.after });
   const connection = data?.plans;
+  const mayEdit = atLeast(useRole(), "ADMIN");
   return (
     <>
       <title>Plans · Admin · ValueVerse Billing</title>
-      <h1>Plans</h1>
+      <div className="page-head">
+        <h1>Plans</h1>
+        {mayEdit ? (
+          <Link className="button" href="/admin/plan-edit">
+            New plan
+          </Link>
+        ) : null}
+      </div>
       {error ? <ErrorNotice error={error} onRetry={refetch} what="the plans" /> : null}
       {loading && !connection ? <Loading what="plans" /> : null}
       {connection && connection.nodes.length === 0 ? (
-        <Empty>No plans yet. Define one with the createPlan mutation (GraphiQL).</Empty>
+        <Empty>{mayEdit ? "No plans yet: create the first one with New plan." : "No plans yet: an administrator defines them."}</Empty>
       ) : null}
       {connection && connection.nodes.length > 0 ? (
         <>
