@@ -192,6 +192,31 @@ async def update_customer(
     return customer
 
 
+# What a customer may change itself, through its portal link: how it is invoiced, nothing that decides what
+# or how it is billed (external id, currency, time zone, tax exemption, metadata, test clock).
+BILLING_DETAILS = (
+    "name",
+    "legal_name",
+    "email",
+    "address_line1",
+    "address_line2",
+    "city",
+    "state",
+    "postal_code",
+    "country",
+    "tax_identification_number",
+)
+
+
+async def update_billing_details(
+    uow: UnitOfWork, actor: Actor, external_id: str, values: CustomerFields
+) -> Customer:
+    """The customer's billing details (BILLING_DETAILS only), checked as `update_customer` checks them."""
+    if any(getattr(values, f.name) is not UNSET for f in fields(values) if f.name not in BILLING_DETAILS):
+        raise Invalid("only billing details change here", field=("input",), code=CommonCode.INVALID)
+    return await update_customer(uow, actor, external_id, values)
+
+
 async def delete_customer(uow: UnitOfWork, actor: Actor, external_id: str) -> Customer:
     """Refused while a subscription is live; soft-deleted so that its invoices keep their buyer."""
     repo = CustomerRepository(uow.session, actor.organization_id)

@@ -13,7 +13,7 @@ from db.session import UnitOfWork
 from domain.errors import DomainError
 from graph.context import Context
 from graph.errors import UserError, user_error
-from graph.permissions import require_role
+from graph.permissions import portal_customer, portal_or_role, require_role
 from services.actors import Actor
 from services.errors import Forbidden
 
@@ -35,10 +35,30 @@ async def run_rehearsal(
     return await _run(info, role, use_case, rehearse=True)
 
 
+async def run_for_customer(
+    info: Info[Context, None],
+    role: Role,
+    customer_external_id: str | None,
+    use_case: Callable[[UnitOfWork, Actor, str], Awaitable[R]],
+) -> tuple[R | None, list[UserError]]:
+    """`run_use_case` for the few actions a customer portal link may take on its own customer: staff with
+    `role` act on the customer they name; a portal token on its own (another customer's id is refused)."""
+    portal_or_role(info, role)
+    actor, customer = portal_customer(info, customer_external_id)
+    if customer is None:
+        return None, [UserError(field=["input", "customerExternalId"], message="name the customer", code="REQUIRED")]
+    return await _execute(info, actor, lambda uow, a: use_case(uow, a, customer), rehearse=False)
+
+
 async def _run(
     info: Info[Context, None], role: Role, use_case: Callable[[UnitOfWork, Actor], Awaitable[R]], *, rehearse: bool
 ) -> tuple[R | None, list[UserError]]:
-    actor = require_role(info, role)
+    return await _execute(info, require_role(info, role), use_case, rehearse=rehearse)
+
+
+async def _execute(
+    info: Info[Context, None], actor: Actor, use_case: Callable[[UnitOfWork, Actor], Awaitable[R]], *, rehearse: bool
+) -> tuple[R | None, list[UserError]]:
     db = info.context.db
     try:
         async with db.rehearsal() if rehearse else db.unit_of_work() as uow:

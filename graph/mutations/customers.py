@@ -8,7 +8,7 @@ from strawberry.types import Info
 from db.models import Role
 from graph.context import Context
 from graph.errors import UserError
-from graph.mutations.common import run_use_case
+from graph.mutations.common import run_for_customer, run_use_case
 from graph.scalars import JSON
 from graph.types.customer import Customer
 from services import customers
@@ -58,6 +58,25 @@ class UpdateCustomerInput:
     )
 
 
+@strawberry.input(
+    description="What a customer may change itself: fields left out stay as they are; null clears an optional field."
+)
+class UpdatePortalBillingDetailsInput:
+    customer_external_id: str | None = strawberry.field(
+        default=None, description="A portal link: its own customer (left out, or its own id); staff: required."
+    )
+    name: str | None = strawberry.UNSET
+    legal_name: str | None = strawberry.UNSET
+    email: str | None = strawberry.field(default=strawberry.UNSET, description="Where invoices are sent.")
+    address_line1: str | None = strawberry.UNSET
+    address_line2: str | None = strawberry.UNSET
+    city: str | None = strawberry.UNSET
+    state: str | None = strawberry.UNSET
+    postal_code: str | None = strawberry.UNSET
+    country: str | None = strawberry.UNSET
+    tax_identification_number: str | None = strawberry.UNSET
+
+
 @strawberry.input
 class DeleteCustomerInput:
     external_id: str
@@ -75,6 +94,14 @@ FIELDS = [f for f in customers.CustomerFields.__dataclass_fields__]
 def _fields(input: CreateCustomerInput | UpdateCustomerInput) -> customers.CustomerFields:
     values = {}
     for name in FIELDS:
+        value = getattr(input, name)
+        values[name] = customers.UNSET if value is strawberry.UNSET else value
+    return customers.CustomerFields(**values)
+
+
+def _billing_details(input: UpdatePortalBillingDetailsInput) -> customers.CustomerFields:
+    values = {}
+    for name in customers.BILLING_DETAILS:
         value = getattr(input, name)
         values[name] = customers.UNSET if value is strawberry.UNSET else value
     return customers.CustomerFields(**values)
@@ -103,6 +130,21 @@ class CustomerMutations:
                 _fields(input),
                 customers.UNSET if input.test_clock_id is strawberry.UNSET else input.test_clock_id,
             ),
+        )
+        return CustomerPayload(customer=Customer.of(customer) if customer else None, user_errors=errors)
+
+    @strawberry.mutation(
+        description="Change a customer's billing details: names, billing email, address, tax id (a customer portal "
+        "link: its own customer; staff: FINANCE)."
+    )
+    async def update_portal_billing_details(
+        self, info: Info[Context, None], input: UpdatePortalBillingDetailsInput
+    ) -> CustomerPayload:
+        customer, errors = await run_for_customer(
+            info,
+            Role.FINANCE,
+            input.customer_external_id,
+            lambda uow, a, external_id: customers.update_billing_details(uow, a, external_id, _billing_details(input)),
         )
         return CustomerPayload(customer=Customer.of(customer) if customer else None, user_errors=errors)
 
