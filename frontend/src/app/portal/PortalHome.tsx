@@ -5,6 +5,7 @@ import { StatusBadge } from "@/components/StatusBadge";
 import { graphql } from "@/gql";
 import { formatDate, formatMoney, humanize, viewerTimeZone } from "@/lib/format";
 import { useQuery } from "@/lib/hooks";
+import { BillingDetails } from "./BillingDetails";
 import { Invoices } from "./Invoices";
 import type { PortalInfo } from "./PortalApp";
 import { UsagePanel } from "./UsagePanel";
@@ -186,49 +187,9 @@ export function PortalHome({ info }: { info: PortalInfo }) {
             )}
           </section>
 
-          <section aria-labelledby="details-heading">
-            <h2 id="details-heading">Billing details</h2>
-            <dl className="facts panel">
-              <Fact term="Name" value={customer.legalName || customer.name} />
-              <Fact term="Billing email" value={customer.email} />
-              <Fact
-                term="Address"
-                value={[
-                  customer.addressLine1,
-                  customer.addressLine2,
-                  [customer.postalCode, customer.city].filter(Boolean).join(" "),
-                  customer.state,
-                  customer.country ? countryName(customer.country) : null,
-                ]
-                  .filter(Boolean)
-                  .join(", ")}
-              />
-              <Fact term="Tax id" value={customer.taxIdentificationNumber} />
-              {customer.taxExempt ? <Fact term="Tax" value="Exempt" /> : null}
-              <Fact term="Currency" value={customer.currency} />
-              <Fact term="Account id" value={customer.externalId} />
-            </dl>
-            <p className="muted">To change these details, write to {info.organizationName}.</p>
-          </section>
+          <BillingDetails customer={customer} supplier={info.organizationName} onSaved={refetch} />
         </>
       ) : null}
     </>
   );
-}
-
-function Fact({ term, value }: { term: string; value: string | null | undefined }) {
-  return (
-    <div>
-      <dt>{term}</dt>
-      <dd>{value || <span className="muted">Not given</span>}</dd>
-    </div>
-  );
-}
-
-function countryName(code: string): string {
-  try {
-    return new Intl.DisplayNames(undefined, { type: "region" }).of(code) ?? code;
-  } catch {
-    return code;
-  }
 }

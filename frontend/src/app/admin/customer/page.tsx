@@ -3,9 +3,11 @@
 import Link from "next/link";
 import { useSearchParams } from "next/navigation";
 import { Suspense, useState } from "react";
+import { CustomerForm, customerValues } from "@/components/CustomerForm";
 import { InvoiceTable } from "@/components/InvoiceTable";
 import { LiveUsage } from "@/components/LiveUsage";
 import { StatusBadge } from "@/components/StatusBadge";
+import { SubscribeForm } from "@/components/SubscribeForm";
 import { SubscriptionActions } from "@/components/SubscriptionActions";
 import { Empty, ErrorNotice, Loading } from "@/components/States";
 import { Table } from "@/components/Table";
@@ -99,6 +101,7 @@ function CustomerDetail() {
   const { data, error, loading, refetch } = useQuery(CustomerQuery, { externalId }, { skip: !externalId });
   const mayChange = atLeast(useRole(), "FINANCE");
   const [done, setDone] = useState<string | null>(null);
+  const [editing, setEditing] = useState<"details" | "subscribe" | null>(null);
   if (!externalId) return <Empty>No customer chosen: pick one from the customers list.</Empty>;
   if (error) return <ErrorNotice error={error} onRetry={refetch} what="the customer" />;
   if (loading && !data) return <Loading what="the customer" />;
@@ -119,7 +122,42 @@ function CustomerDetail() {
       </p>
       <div className="page-head">
         <h1>{customer.name || customer.externalId}</h1>
+        {mayChange ? (
+          <div className="actions">
+            <button type="button" className="secondary" aria-expanded={editing === "details"} onClick={() => setEditing(editing === "details" ? null : "details")}>
+              Edit details
+            </button>
+            <button type="button" className="secondary" aria-expanded={editing === "subscribe"} onClick={() => setEditing(editing === "subscribe" ? null : "subscribe")}>
+              Subscribe to a plan
+            </button>
+          </div>
+        ) : null}
       </div>
+      {editing === "details" ? (
+        <CustomerForm
+          initial={customerValues(customer)}
+          onSaved={() => {
+            setEditing(null);
+            setDone("The customer's details are saved.");
+            refetch();
+          }}
+          onCancel={() => setEditing(null)}
+        />
+      ) : null}
+      {editing === "subscribe" ? (
+        <SubscribeForm
+          customerExternalId={customer.externalId}
+          plans={data.plans.nodes.filter((p) => !p.archivedAt)}
+          currency={customer.currency}
+          existing={customer.subscriptions.length}
+          onSubscribed={(text) => {
+            setEditing(null);
+            setDone(text);
+            refetch();
+          }}
+          onCancel={() => setEditing(null)}
+        />
+      ) : null}
       <section className="panel" aria-labelledby="customer-facts">
         <h2 id="customer-facts">Details</h2>
         <dl className="facts">

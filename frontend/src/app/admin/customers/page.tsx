@@ -1,13 +1,17 @@
 "use client";
 
 import Link from "next/link";
+import { useRouter } from "next/navigation";
 import { useEffect, useState } from "react";
+import { CustomerForm } from "@/components/CustomerForm";
 import { Pager } from "@/components/Pager";
 import { Empty, ErrorNotice, Loading } from "@/components/States";
 import { Table } from "@/components/Table";
 import { graphql } from "@/gql";
+import { useRole } from "@/lib/auth";
 import { formatDate } from "@/lib/format";
 import { useCursorPager, useQuery } from "@/lib/hooks";
+import { atLeast } from "@/lib/roles";
 
 const PAGE_SIZE = 25;
 
@@ -51,13 +55,27 @@ export default function CustomersPage() {
     search: search || null,
   });
   const connection = data?.customers;
+  const mayCreate = atLeast(useRole(), "FINANCE"); // createCustomer needs FINANCE
+  const [creating, setCreating] = useState(false);
+  const router = useRouter();
 
   return (
     <>
       <title>Customers · Admin · ValueVerse Billing</title>
       <div className="page-head">
         <h1>Customers</h1>
+        {mayCreate && !creating ? (
+          <button type="button" onClick={() => setCreating(true)}>
+            New customer
+          </button>
+        ) : null}
       </div>
+      {creating ? (
+        <CustomerForm
+          onSaved={(externalId) => router.push(`/admin/customer?id=${encodeURIComponent(externalId)}`)}
+          onCancel={() => setCreating(false)}
+        />
+      ) : null}
       <form
         role="search"
         className="toolbar"
@@ -86,7 +104,7 @@ export default function CustomersPage() {
         <Empty>
           {search
             ? `No customer matches “${search}”.`
-            : "No customers yet. Create them with the createCustomer mutation (GraphiQL) or your integration."}
+            : "No customers yet. Create one with New customer, the createCustomer mutation (GraphiQL) or your integration."}
         </Empty>
       ) : null}
       {connection && connection.nodes.length > 0 ? (
