@@ -159,12 +159,15 @@ async def _settle_upgrade(
     notes = (credit,) if credit is not None else ()
     if not new.plan.pay_in_advance:
         return notes, None
+    # As Lago bills an upgrade: the new plan from the change to the end of its own current period (not the old
+    # plan's, which differs when the interval changes: weekly → monthly bills the rest of the month).
+    new_period = _period_at(sub, new, org, at)
     bill = BillingDate(at)
-    line = fee_line(sub, new, period, period.end, tz, sub.started_at)
+    line = fee_line(sub, new, new_period, new_period.end, tz, sub.started_at)
     if line is None:
         return notes, None
     bill.lines.append(line)
     upgrade = UpgradeInvoice(
-        subscription_id=sub.id, at=at, lines=bill.lines, currency=currency, period=Period(at, period.end)
+        subscription_id=sub.id, at=at, lines=bill.lines, currency=currency, period=Period(at, new_period.end)
     )
     return notes, await issue_invoice(uow, actor, org, customer, upgrade)

@@ -218,13 +218,21 @@ async def _due(
             phase = _phase_at(sub, cursor)
             period = period_containing(anchor, Interval(phase.plan.interval), billing_time, cursor, tz)
             end = min(period.end, service_end) if service_end else period.end
+            # An upgrade to a plan of another interval ends the old plan's cadence at the change: the old
+            # plan is billed to the change; the new plan runs on its own periods from there, its first one
+            # billed in advance by the upgrade itself (services/plan_changes.py).
+            cadence_changed = _upgrade_to_another_interval(sub, phase, cursor, end)
+            if cadence_changed is not None:
+                end = cadence_changed
             if end > as_of or end <= cursor:
                 break
             bill = at(end)
-            bill.periods.append(Period(period.start, end))
+            bill.periods.append(Period(max(period.start, cursor), end))
             sub_lines: list[DueLine] = []
             paid_in_advance = Decimal(0)  # this period's fees billed at its start (net of any credit since)
             for p in sub.phases:
+                if p.ends_at is not None and p.ends_at <= cursor:
+                    continue  # billed with an earlier period (an upgrade that changed the interval)
                 window = _phase_window(sub, p, period, end)
                 if window is None:
                     continue
@@ -265,7 +273,7 @@ async def _due(
             if phase.plan.usage_thresholds or any(c.pay_in_advance for c in phase.plan.charges):
                 bill.progressive.append((sub, Period(period.start, end)))
             ended = service_end is not None and end >= service_end
-            if not ended:
+            if not ended and cadence_changed is None:  # after an upgrade, its own invoice billed the new fee
                 next_phase = _phase_at(sub, end)
                 if next_phase.plan.pay_in_advance:
                     following = period_containing(anchor, Interval(next_phase.plan.interval), billing_time, end, tz)
@@ -277,6 +285,18 @@ async def _due(
             if ended:
                 break
     return dates
+
+
+def _upgrade_to_another_interval(
+    subscription: Subscription, phase: SubscriptionPhase, cursor: datetime, end: datetime
+) -> datetime | None:
+    """When `phase` is cut short within (cursor, end) by an upgrade to a plan of another interval: the change."""
+    if phase.ends_at is None or not cursor < phase.ends_at < end:
+        return None
+    following = next((p for p in subscription.phases if p.starts_at == phase.ends_at), None)
+    if following is None or following.plan.interval == phase.plan.interval:
+        return None
+    return phase.ends_at
 
 
 def _phase_at(subscription: Subscription, at: datetime) -> SubscriptionPhase:

@@ -213,3 +213,72 @@ async def test_minimum_commitment_counts_the_fee_paid_in_advance(tenant) -> None
     assert totals(period_end) == expected("100.00", "0.00", "100.00")
     for inv in (advance, period_end):
         check_invariants(inv)
+
+
+# --- an upgrade that changes the interval (a test clock: time has to pass) -------------------------
+
+
+async def _upgraded_on_day_4(test_tenant, old: tuple[str, str], new: tuple[str, str]) -> list[dict]:
+    """A customer on `old` (interval, amount) paid in advance from Thursday Dec 1, 2022 (ANNIVERSARY), 3 usage
+    units on Dec 2; upgraded on Dec 4 at 10:00 to `new` paid in advance, 5 units on Dec 10; billed to Feb 2."""
+    from tests.graph.test_test_clocks import advance, create_clock  # the test clock helpers
+
+    api = test_tenant.api
+    december = datetime(2022, 12, 1, tzinfo=UTC)
+    clock = await create_clock(api, december)
+    await metric(api, "seats", "COUNT")
+    await make_plan(api, "old", "Old", old[1], [standard("seats", "1")], interval=old[0], payInAdvance=True)
+    await make_plan(api, "new", "New", new[1], [standard("seats", "1")], interval=new[0], payInAdvance=True)
+    await customer(api, "mover", timezone="UTC", testClockId=clock["id"])
+    await subscribe(api, "mover", "old", "mover-sub", startedAt=december.isoformat(), billingTime="ANNIVERSARY")
+    await advance(api, clock, december + timedelta(days=1, hours=12))
+    await ingest(api, [event("mover", "seats") for _ in range(3)])
+    await advance(api, clock, december + timedelta(days=3, hours=10))
+    await mutate(api, CHANGE_PLAN, "changeSubscriptionPlan", s="mover-sub", p="new")
+    await advance(api, clock, december + timedelta(days=9, hours=12))
+    await ingest(api, [event("mover", "seats") for _ in range(5)])
+    await advance(api, clock, datetime(2023, 2, 2, tzinfo=UTC))
+    return await invoices_of(api, "mover")
+
+
+def _lines(invoices: list[dict]) -> list[tuple[str, str, str, str]]:
+    return [
+        (line["description"], line["amount"], line["periodStart"][:10], line["periodEnd"][:10])
+        for inv in invoices
+        for line in inv["lines"]
+    ]
+
+
+async def test_an_upgrade_from_weekly_to_monthly_bills_the_rest_of_the_new_plans_month_once(test_tenant) -> None:
+    """Lago: the upgraded subscription starts at the change, and a plan paid in advance is billed at once for the
+    rest of its own current period. Weekly 10.00 → monthly 99.00 on Dec 4: the month Dec 1 – Jan 1 from the 4th,
+    99 × 28/31 = 89.42 (was: only to the end of the old week, "Scale (4/30 days)", and then the whole rest of the
+    month again at the week's end: Dec 4 – 8 billed twice). The week's 4 unused days are credited
+    (10 × 4/7 = 5.71); its usage (3 units) billed once, at the change; the new plan's (5 units) at its month end."""
+    invoices = await _upgraded_on_day_4(test_tenant, ("WEEKLY", "10"), ("MONTHLY", "99"))
+    assert sorted(_lines(invoices), key=lambda line: (line[2], line[3], line[0])) == [
+        ("Seats", "3.00", "2022-12-01", "2022-12-04"),
+        ("Old", "10.00", "2022-12-01", "2022-12-08"),
+        ("New (28/31 days)", "89.42", "2022-12-04", "2023-01-01"),
+        ("Seats", "5.00", "2022-12-04", "2023-01-01"),
+        ("New", "99.00", "2023-01-01", "2023-02-01"),
+        ("Seats", "0.00", "2023-01-01", "2023-02-01"),
+        ("New", "99.00", "2023-02-01", "2023-03-01"),
+    ]
+    assert [n["amount"] for i in invoices for n in i["creditNotes"]] == ["5.71"]
+    for inv in invoices:
+        check_invariants(inv)
+
+
+async def test_an_upgrade_from_monthly_to_weekly_bills_every_week_from_the_change(test_tenant) -> None:
+    """Monthly 10.00 → weekly 5.00 (260 a year: an upgrade) on Dec 4: the week Dec 1 – 8 from the 4th,
+    5 × 4/7 = 2.86, then every week in advance (was: nothing more until the month's end, the weeks between
+    never billed). The month's 28 unused days (the change day included) are credited: 10 × 28/31 = 9.03."""
+    invoices = await _upgraded_on_day_4(test_tenant, ("MONTHLY", "10"), ("WEEKLY", "5"))
+    lines = _lines(invoices)
+    assert ("New (4/7 days)", "2.86", "2022-12-04", "2022-12-08") in lines
+    weekly = sorted(line[2] for line in lines if line[0] == "New")
+    assert weekly == [(datetime(2022, 12, 8) + timedelta(weeks=k)).date().isoformat() for k in range(9)]
+    assert [n["amount"] for i in invoices for n in i["creditNotes"]] == ["9.03"]
+    for inv in invoices:
+        check_invariants(inv)
