@@ -251,10 +251,10 @@ def _lines(invoices: list[dict]) -> list[tuple[str, str, str, str]]:
 
 async def test_an_upgrade_from_weekly_to_monthly_bills_the_rest_of_the_new_plans_month_once(test_tenant) -> None:
     """Lago: the upgraded subscription starts at the change, and a plan paid in advance is billed at once for the
-    rest of its own current period. Weekly 10.00 → monthly 99.00 on Dec 4: the month Dec 1 – Jan 1 from the 4th,
-    99 × 28/31 = 89.42 (was: only to the end of the old week, "Scale (4/30 days)", and then the whole rest of the
-    month again at the week's end: Dec 4 – 8 billed twice). The week's 4 unused days are credited
-    (10 × 4/7 = 5.71); its usage (3 units) billed once, at the change; the new plan's (5 units) at its month end."""
+    rest of its own current period. Weekly 10.00 -> monthly 99.00 on Dec 4: the month Dec 1 - Jan 1 from the 4th,
+    99 * 28/31 = 89.42 (was: only to the end of the old week, "Scale (4/30 days)", and then the whole rest of the
+    month again at the week's end: Dec 4 - 8 billed twice). The week's 4 unused days are credited
+    (10 * 4/7 = 5.71); its usage (3 units) billed once, at the change; the new plan's (5 units) at its month end."""
     invoices = await _upgraded_on_day_4(test_tenant, ("WEEKLY", "10"), ("MONTHLY", "99"))
     assert sorted(_lines(invoices), key=lambda line: (line[2], line[3], line[0])) == [
         ("Seats", "3.00", "2022-12-01", "2022-12-04"),
@@ -271,9 +271,9 @@ async def test_an_upgrade_from_weekly_to_monthly_bills_the_rest_of_the_new_plans
 
 
 async def test_an_upgrade_from_monthly_to_weekly_bills_every_week_from_the_change(test_tenant) -> None:
-    """Monthly 10.00 → weekly 5.00 (260 a year: an upgrade) on Dec 4: the week Dec 1 – 8 from the 4th,
-    5 × 4/7 = 2.86, then every week in advance (was: nothing more until the month's end, the weeks between
-    never billed). The month's 28 unused days (the change day included) are credited: 10 × 28/31 = 9.03."""
+    """Monthly 10.00 -> weekly 5.00 (260 a year: an upgrade) on Dec 4: the week Dec 1 - 8 from the 4th,
+    5 * 4/7 = 2.86, then every week in advance (was: nothing more until the month's end, the weeks between
+    never billed). The month's 28 unused days (the change day included) are credited: 10 * 28/31 = 9.03."""
     invoices = await _upgraded_on_day_4(test_tenant, ("MONTHLY", "10"), ("WEEKLY", "5"))
     lines = _lines(invoices)
     assert ("New (4/7 days)", "2.86", "2022-12-04", "2022-12-08") in lines
