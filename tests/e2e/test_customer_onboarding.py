@@ -61,6 +61,10 @@ async def onboarder(stack: Stack) -> Onboarder:
     assert not (await api(CUSTOMER, input=portal_customer))["createCustomer"]["userErrors"]
     sub = {"customerExternalId": "gavin", "planCode": "pro", "externalId": "gavin-pro"}
     assert not (await api(SUBSCRIBE, input=sub))["createSubscription"]["userErrors"]
+    stack.cli(
+        "create-user", "--organization", created["organizationId"], "--email", "viewer@hooli.example", "--role",
+        "VIEWER", "--name", "Vi Ewer", "--password", PASSWORD,
+    )  # fmt: skip
     return Onboarder(api, email)
 
 
@@ -171,3 +175,15 @@ async def test_a_customer_edits_its_billing_details_in_the_portal(
     assert (saved["email"], saved["city"], saved["taxIdentificationNumber"], saved["currency"]) == (
         "ap@hooli.example", "Berlin", "DE136695976", "EUR",
     )  # fmt: skip
+
+
+async def test_a_viewer_reads_customers_without_the_buttons_to_change_them(page: Page, onboarder: Onboarder) -> None:
+    """createCustomer, updateCustomer and createSubscription need FINANCE: a VIEWER is not offered them."""
+    await sign_in(page, Onboarder(onboarder.api, "viewer@hooli.example"))
+    await page.goto("/admin/customers")
+    await expect(page.get_by_role("link", name="Gavin Belson")).to_be_visible()
+    await expect(page.get_by_role("button", name="New customer")).to_have_count(0)
+    await page.get_by_role("link", name="Gavin Belson").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Gavin Belson")
+    await expect(page.get_by_role("button", name="Edit details")).to_have_count(0)
+    await expect(page.get_by_role("button", name="Subscribe to a plan")).to_have_count(0)
