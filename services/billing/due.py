@@ -252,7 +252,7 @@ async def _due(
                 # towards it, whether billed now or in advance.
                 full = full_period_containing(anchor, Interval(phase.plan.interval), billing_time, period.start, tz)
                 share = proration.period_share(
-                    period, full, tz, period.start, billed_days_end(sub, end, tz), sub.trial_ends_at
+                    period, full, tz, max(period.start, cursor), billed_days_end(sub, end, tz), sub.trial_ends_at
                 )
                 spent = paid_in_advance + sum(
                     (money.round_minor(line.amount, phase.plan.currency) for line in sub_lines), Decimal(0)
