@@ -91,6 +91,11 @@ class StaffUserRepository(ScopedRepository[StaffUser]):
     async def get_for_update(self, user_id: uuid.UUID) -> StaffUser | None:
         return await self.get(user_id, for_update=True)
 
+    async def active_admins(self) -> list[StaffUser]:
+        """The organization's active owners and admins (who is told what needs a person: services/staff_emails.py)."""
+        stmt = self._scoped().where(StaffUser.active.is_(True), StaffUser.role.in_((Role.OWNER, Role.ADMIN)))
+        return list(await self.session.scalars(stmt.order_by(StaffUser.created_at, StaffUser.id)))
+
     async def count_active_owners(self) -> int:
         """Locks the organization's active owners, so two demotions cannot both leave none."""
         rows = await self.session.scalars(
