@@ -12,8 +12,8 @@ from db.models import Role
 from db.session import UnitOfWork
 from domain.errors import DomainError
 from graph.context import Context
-from graph.errors import UserError, user_error
-from graph.permissions import require_role
+from graph.errors import AccessDenied, UserError, user_error
+from graph.permissions import PORTAL_REFUSED, portal_or_role, require_role
 from services.actors import Actor
 from services.errors import Forbidden
 
@@ -24,7 +24,26 @@ async def run_use_case(
     info: Info[Context, None], role: Role, use_case: Callable[[UnitOfWork, Actor], Awaitable[R]]
 ) -> tuple[R | None, list[UserError]]:
     """Commit when the use case succeeds; on bad input nothing is written and userErrors say why."""
-    actor = require_role(info, role)
+    return await _run(info, require_role(info, role), use_case)
+
+
+async def run_customer_use_case(
+    info: Info[Context, None],
+    role: Role,
+    customer_external_id: str,
+    use_case: Callable[[UnitOfWork, Actor], Awaitable[R]],
+) -> tuple[R | None, list[UserError]]:
+    """`run_use_case` for the actions a customer portal link may take on its own customer: staff with `role`,
+    or a portal token whose customer is `customer_external_id` (another customer's is refused)."""
+    actor = portal_or_role(info, role)
+    if actor.is_portal and customer_external_id != actor.customer_external_id:
+        raise AccessDenied(PORTAL_REFUSED)
+    return await _run(info, actor, use_case)
+
+
+async def _run(
+    info: Info[Context, None], actor: Actor, use_case: Callable[[UnitOfWork, Actor], Awaitable[R]]
+) -> tuple[R | None, list[UserError]]:
     try:
         async with info.context.db.unit_of_work() as uow:
             return await use_case(uow, actor), []
@@ -37,3 +56,12 @@ async def run_use_case(
         return None, [
             UserError(field=["input"], message="this conflicts with a concurrent change; retry", code="CONFLICT")
         ]
+
+
+def request_origin(info: Info[Context, None]) -> str:
+    """Where links to this deployment start: PUBLIC_URL, else the origin this request came to."""
+    payments = info.context.services.payments
+    if payments is not None and payments.public_url:
+        return payments.public_url
+    request = info.context.request
+    return str(request.base_url).rstrip("/") if request is not None else ""

@@ -236,7 +236,8 @@ def _operations(kind: str) -> list[tuple[str, str, dict[str, Any]]]:
 # What a portal link may reach; everything else is refused with FORBIDDEN.
 PORTAL_QUERIES = {"viewer", "portalSession", "customer", "customerUsage", "invoices", "invoice", "payments",
                   "subscriptions", "subscription", "wallet"}
-PORTAL_MUTATIONS = {"collectInvoice", "login", "completeLogin"}  # the sign-in steps need no credentials at all
+PORTAL_MUTATIONS = {"collectInvoice", "createPaymentSetupSession", "completePaymentSetupSession", "login",
+                    "completeLogin"}  # the sign-in steps need no credentials at all
 
 
 async def test_every_other_query_and_mutation_is_refused_to_a_portal_link(tenant, stack) -> None:
