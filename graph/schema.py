@@ -29,6 +29,7 @@ from graph.mutations.second_factor import SecondFactorMutations
 from graph.mutations.subscriptions import SubscriptionMutations
 from graph.mutations.test_clocks import TestClockMutations
 from graph.mutations.usage import UsageMutations
+from graph.mutations.usage_alerts import UsageAlertMutations, UsageAlertQueries
 from graph.mutations.webhooks import WebhookMutations
 from graph.queries import AccessQueries
 from graph.query_limits import ParseWithLimits, ValidationWithLimits
@@ -57,6 +58,7 @@ class Query(
     TestClockQueries,
     BankQueries,
     DunningQueries,
+    UsageAlertQueries,
 ):
     pass
 
@@ -78,6 +80,7 @@ class Mutation(
     BankStatementMutations,
     PortalMutations,
     SecondFactorMutations,
+    UsageAlertMutations,
 ):
     pass
 

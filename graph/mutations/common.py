@@ -24,7 +24,7 @@ async def run_use_case(
     info: Info[Context, None], role: Role, use_case: Callable[[UnitOfWork, Actor], Awaitable[R]]
 ) -> tuple[R | None, list[UserError]]:
     """Commit when the use case succeeds; on bad input nothing is written and userErrors say why."""
-    return await _run(info, require_role(info, role), use_case)
+    return await run_as(info, require_role(info, role), use_case)
 
 
 async def run_customer_use_case(
@@ -38,12 +38,13 @@ async def run_customer_use_case(
     actor = portal_or_role(info, role)
     if actor.is_portal and customer_external_id != actor.customer_external_id:
         raise AccessDenied(PORTAL_REFUSED)
-    return await _run(info, actor, use_case)
+    return await run_as(info, actor, use_case)
 
 
-async def _run(
+async def run_as(
     info: Info[Context, None], actor: Actor, use_case: Callable[[UnitOfWork, Actor], Awaitable[R]]
 ) -> tuple[R | None, list[UserError]]:
+    """`run_use_case` for a caller already checked (e.g. `portal_or_role`: the use case scopes a portal link)."""
     try:
         async with info.context.db.unit_of_work() as uow:
             return await use_case(uow, actor), []

@@ -460,6 +460,13 @@ async def current_usage(
     # The organization's time zone is read only when the customer has none of its own.
     organization = None if customer.timezone else await OrganizationRepository(session).get(organization_id)
     tz = customer_timezone(customer, organization)
+    return await subscription_usage(session, organization_id, subscription, tz, at)
+
+
+async def subscription_usage(
+    session: AsyncSession, organization_id: Any, subscription: Subscription, tz: str, at: datetime
+) -> UsageReport:
+    """The usage charges of a live subscription's current period (its current phase's part of it) at `at`."""
     period = current_period(subscription, tz, at)
     phase = phase_at(subscription, at)
     # The first phase covers its whole start day (as the fee does); a later phase starts at the change.
