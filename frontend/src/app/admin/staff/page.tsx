@@ -28,6 +28,7 @@ const StaffQuery = graphql(`
         name
         role
         active
+        secondFactorEnabled
         createdAt
       }
     }
@@ -88,6 +89,22 @@ const EnableUser = graphql(`
       staffUser {
         id
         active
+      }
+      userErrors {
+        field
+        code
+        message
+      }
+    }
+  }
+`);
+
+const ResetSecondFactor = graphql(`
+  mutation ResetStaffUserSecondFactor($id: ID!) {
+    resetStaffUserSecondFactor(input: { staffUserId: $id }) {
+      staffUser {
+        id
+        secondFactorEnabled
       }
       userErrors {
         field
@@ -176,7 +193,46 @@ function NewUserForm({ role, onCreated }: { role: Role; onCreated(email: string)
   );
 }
 
-type User = { id: string; email: string; role: Role; active: boolean };
+type User = { id: string; email: string; role: Role; active: boolean; secondFactorEnabled: boolean };
+
+/** An admin takes away another user's authenticator app (a lost phone, no recovery code left), after a confirmation. */
+function ResetSecondFactorAction({ user, notify }: { user: User; notify: Notify }) {
+  const [reset, resetting] = useMutation(ResetSecondFactor);
+  const [confirming, setConfirming] = useState(false);
+  const id = `reset-2fa-${user.id}`;
+  return (
+    <>
+      <button type="button" className="secondary" aria-expanded={confirming} aria-controls={id} onClick={() => setConfirming((c) => !c)}>
+        Reset second factor…<span className="visually-hidden"> of {user.email}</span>
+      </button>
+      {confirming ? (
+        <div id={id} className="confirm" role="group" aria-label={`Confirm resetting the second factor of ${user.email}`}>
+          <span>
+            Reset the second factor of {user.email}? Their authenticator app and recovery codes stop working and every session of
+            theirs ends; they sign in with their password alone and should enrol a new app at once.
+          </span>
+          <button
+            type="button"
+            className="danger"
+            disabled={resetting}
+            onClick={() =>
+              report(
+                async () => (await reset({ id: user.id })).resetStaffUserSecondFactor,
+                `The second factor of ${user.email} is removed and they are signed out everywhere.`,
+                notify,
+              )
+            }
+          >
+            {resetting ? "Resetting…" : "Reset second factor"}
+          </button>
+          <button type="button" className="secondary" onClick={() => setConfirming(false)}>
+            Cancel
+          </button>
+        </div>
+      ) : null}
+    </>
+  );
+}
 
 function UserActions({ user, role, self, notify }: { user: User; role: Role; self: boolean; notify: Notify }) {
   const [change, changing] = useMutation(ChangeRole);
@@ -209,6 +265,7 @@ function UserActions({ user, role, self, notify }: { user: User; role: Role; sel
           Change role<span className="visually-hidden"> of {user.email}</span>
         </button>
       </form>
+      {user.secondFactorEnabled && !self ? <ResetSecondFactorAction user={user} notify={notify} /> : null}
       {user.active ? (
         self ? null : (
           <>
@@ -277,6 +334,7 @@ export default function StaffPage() {
                 <th scope="col">Name</th>
                 <th scope="col">Role</th>
                 <th scope="col">State</th>
+                <th scope="col">Second factor</th>
                 <th scope="col">Added</th>
                 <th scope="col">Actions</th>
               </tr>
@@ -293,6 +351,7 @@ export default function StaffPage() {
                   <td>
                     <span className={`badge ${u.active ? "ok" : ""}`}>{u.active ? "Active" : "Disabled"}</span>
                   </td>
+                  <td>{u.secondFactorEnabled ? "On" : <span className="muted">Off</span>}</td>
                   <td>{formatDateTime(u.createdAt)}</td>
                   <td>
                     <UserActions key={`${u.id}-${u.role}`} user={u} role={role} self={u.email === session?.email} notify={notify} />
