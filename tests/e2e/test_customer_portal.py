@@ -151,3 +151,38 @@ async def test_an_expired_or_tampered_link_is_refused_with_words(browser: Browse
     await expect(page.get_by_text("open the portal link your supplier sent you")).to_be_visible()
     await context.close()
     assert offline.foreign == [], offline.foreign
+
+
+async def test_the_customer_sets_and_deletes_a_usage_alert_with_the_keyboard(
+    browser: Browser, stack: Stack, shop: Tenant
+) -> None:
+    url = await portal_link(stack, shop)
+    context, offline = await new_context(browser, stack, viewport=PHONE, color_scheme="dark")
+    page = await context.new_page()
+    await opened(page, url)
+    section = page.get_by_role("region", name="Usage alerts")
+    await expect(section.get_by_text("No alert is set.")).to_be_visible()
+    await section.get_by_label("Tell me when").select_option("AMOUNT")
+    await section.get_by_label("Amount (USD)").fill("0")
+    await section.get_by_label("Name (optional)").fill("Half the budget")
+    await section.get_by_label("Name (optional)").press("Enter")  # Enter submits the form
+    # The API's reason shows beside the field; the right amount is then accepted.
+    await expect(section.locator("#alert-threshold-error")).to_contain_text("positive")
+    await section.get_by_label("Amount (USD)").fill("500")
+    await section.get_by_label("Amount (USD)").press("Enter")
+    await expect(section.get_by_role("status")).to_contain_text("The alert is set")
+    table = section.get_by_role("table", name="Usage alerts")
+    await expect(table).to_contain_text("Half the budget")
+    await expect(table).to_contain_text("$500.00")
+    await expect(table).to_contain_text("Not yet")
+    await page.screenshot(path=artifact("portal-usage-alerts.png"), full_page=True)
+
+    await section.get_by_role("button", name="Delete… the alert at $500.00").click()
+    confirm = section.get_by_role("group", name="Confirm deleting the alert at $500.00")
+    await confirm.get_by_role("button", name="Delete alert").click()
+    await expect(section.get_by_role("status")).to_contain_text("is deleted")
+    await expect(section.get_by_text("No alert is set.")).to_be_visible()
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the page scrolls sideways at phone width ({width} px)"
+    await context.close()
+    assert offline.foreign == [], offline.foreign
