@@ -18,7 +18,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal
 from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,13 +35,14 @@ from services import audit, notifications
 from services.actors import Actor
 from services.errors import CatalogCode, Invalid, NotFound, Resource, found
 from services.subscriptions import customer_timezone, status_now
-from services.usage.rating import LIVE, UsageReport, UsageUnavailable, subscription_usage
+from services.usage.rating import LIVE, UsageReport, UsageUnavailable, subscription_usage, usage_window
 
 log = logging.getLogger("valueverse.usage_alerts")
 
 MAX_ALERTS_PER_CUSTOMER = 25
 MAX_NAME_LENGTH = 200
 MAX_THRESHOLD = Decimal(10) ** 24  # NUMERIC(38, 12): 26 digits before the point; a billion billion is plenty
+_WIDE = Context(prec=40)  # 24 digits and 12 decimals fit: quantizing never overflows (InvalidOperation)
 ALERT_ACTION = "usage_alert.triggered"  # its audit entry is the webhook event customer.usage_alert_triggered
 
 
@@ -72,20 +73,14 @@ def _not_found() -> NotFound:
 
 
 def _threshold(value: Decimal | None) -> Decimal:
-    try:
-        ok = value is not None and value.is_finite() and Decimal(0) < value < MAX_THRESHOLD
-        if ok:
-            assert value is not None
-            ok = value == value.quantize(Decimal("1e-12"))
-    except InvalidOperation:
-        ok = False
-    if not ok:
+    if value is None or not value.is_finite() or not Decimal(0) < value < MAX_THRESHOLD or (
+        value != value.quantize(Decimal("1e-12"), context=_WIDE)
+    ):
         raise Invalid(
             "the threshold is a positive number below 10^24 with at most 12 decimal places",
             field=("threshold",),
             code=AlertCode.INVALID_THRESHOLD,
         )
-    assert value is not None
     return value
 
 
@@ -183,7 +178,7 @@ async def create_alert(
         )
     )
     await audit.record(uow, actor, "usage_alert.created", "usage_alert", alert.id,
-                       after=_shown(alert, customer.external_id, metric_code or None))
+                       after=_shown(alert, customer.external_id, metric.code if metric else None))
     return AlertView(alert, customer.external_id, metric.code if metric else None, None)
 
 
@@ -201,8 +196,7 @@ async def update_alert(
     alert.updated_at = uow.clock.now()
     await audit.record(uow, actor, "usage_alert.updated", "usage_alert", alert.id, before=was,
                        after=_shown(alert, before.customer_external_id, before.metric_code))
-    [view] = await _view(uow.session, actor, [alert])
-    return view
+    return before  # the same row, changed
 
 
 async def delete_alert(uow: UnitOfWork, actor: Actor, alert_id: uuid.UUID) -> AlertView:
@@ -252,18 +246,23 @@ async def check_usage_alerts(uow: UnitOfWork, actor: Actor, customer_id: uuid.UU
     for sub in await SubscriptionRepository(uow.session, actor.organization_id).of_customer_with_plans(customer_id):
         if status_now(sub, now) not in LIVE:
             continue
+        window = usage_window(sub, tz, now)
+        done = await repo.fired_keys([a.id for a in alerts], sub.id, window.start)
+        waiting = [
+            a for a in alerts
+            if (a.id, a.threshold) not in done and (a.billable_metric_id is None or a.billable_metric_id in codes)
+        ]
+        if not waiting:
+            continue  # every alert told already this period: no rating on each scan until the next one
         try:
             report = await subscription_usage(uow.session, actor.organization_id, sub, tz, now)
         except UsageUnavailable as exc:  # its usage cannot be rated now: billing says so; alerts wait
             log.warning("usage alerts of subscription %s not checked: %s", sub.external_id, exc)
             continue
-        done = await repo.fired_keys([a.id for a in alerts], sub.id, report.from_datetime)
-        for alert in alerts:
+        for alert in waiting:
             metric_code = codes.get(alert.billable_metric_id) if alert.billable_metric_id else None
-            if alert.billable_metric_id and metric_code is None:
-                continue
             value = measure(alert, metric_code, report)
-            if value < alert.threshold or (alert.id, alert.threshold) in done:
+            if value < alert.threshold:
                 continue
             firing_id = await repo.fire({
                 "alert_id": alert.id, "customer_id": customer.id, "subscription_id": sub.id,
