@@ -254,18 +254,16 @@ async def _send_usage_alert(
     metric = codes.get(alert.billable_metric_id) if alert.billable_metric_id else None
     if alert.threshold_type == "UNITS":
         threshold, value = f"{_plain(firing.threshold)} {metric}", f"{_plain(firing.value)} {metric}"
+        what = f"Your usage of {metric}"
     else:
         threshold = f"{money.round_minor(firing.threshold, firing.currency)} {firing.currency}"
         value = f"{money.round_minor(firing.value, firing.currency)} {firing.currency}"
-    if alert.threshold_type == "UNITS":
-        what = f"Your usage of {metric}"
-    else:
         what = f"Your usage charges for {metric}" if metric else "Your usage charges"
     origin = config.public_url or "http://localhost:8000"
     context = {
         "organization": organization.legal_name or organization.name,
         "customer_name": customer.name or customer.external_id,
-        "alert": alert.name or f"{threshold}",
+        "alert": alert.name or threshold,
         "what": what,
         "threshold": threshold,
         "value": value,
