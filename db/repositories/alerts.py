@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from db.models import BillableMetric, UsageAlert, UsageAlertFiring
+from db.models import BillableMetric, Customer, UsageAlert, UsageAlertFiring
 from db.repositories.base import ScopedRepository
 from db.repositories.subscriptions import _on_clock
 
@@ -44,12 +44,15 @@ class UsageAlertRepository(ScopedRepository[UsageAlert]):
         return {row_id: code for row_id, code in rows}
 
     async def customers_with_alerts(self, test_clock_id: uuid.UUID | None = None) -> builtins.list[uuid.UUID]:
-        """Customers with at least one alert: those on real time, or those on the test clock `test_clock_id`."""
+        """Customers (not deleted) with at least one alert: those on real time, or those on the test clock
+        `test_clock_id`."""
         rows = await self.session.scalars(
             select(UsageAlert.customer_id)
             .where(
                 UsageAlert.organization_id == self.organization_id,
-                UsageAlert.customer_id.in_(_on_clock(self.organization_id, test_clock_id)),
+                UsageAlert.customer_id.in_(
+                    _on_clock(self.organization_id, test_clock_id).where(Customer.deleted_at.is_(None))
+                ),
             )
             .distinct()
         )
