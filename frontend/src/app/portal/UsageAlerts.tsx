@@ -1,6 +1,7 @@
 "use client";
 
 import { useState, type FormEvent } from "react";
+import { ConfirmAction } from "@/components/ConfirmAction";
 import { Field, FormProblems } from "@/components/Field";
 import { Empty, ErrorNotice, Loading } from "@/components/States";
 import { Table } from "@/components/Table";
@@ -199,8 +200,6 @@ function NewAlertForm({
 
 function DeleteButton({ alert, label, onDone }: { alert: Alert; label: string; onDone(text: string, ok: boolean): void }) {
   const [remove, removing] = useMutation(DeleteAlert);
-  const [confirming, setConfirming] = useState(false);
-  const confirmId = `delete-alert-${alert.id}`;
   async function run() {
     try {
       const payload = (await remove({ id: alert.id })).deleteUsageAlert;
@@ -212,20 +211,18 @@ function DeleteButton({ alert, label, onDone }: { alert: Alert; label: string; o
   }
   return (
     <div className="actions">
-      <button type="button" className="secondary" aria-expanded={confirming} aria-controls={confirmId} onClick={() => setConfirming((c) => !c)}>
-        Delete…<span className="visually-hidden"> the alert at {label}</span>
-      </button>
-      {confirming ? (
-        <div id={confirmId} className="confirm" role="group" aria-label={`Confirm deleting the alert at ${label}`}>
-          <span>Delete this alert? You will no longer be told when usage reaches {label}.</span>
-          <button type="button" className="danger" disabled={removing} onClick={() => void run()}>
-            {removing ? "Deleting…" : "Delete alert"}
-          </button>
-          <button type="button" className="secondary" onClick={() => setConfirming(false)}>
-            Cancel
-          </button>
-        </div>
-      ) : null}
+      <ConfirmAction
+        id={`delete-alert-${alert.id}`}
+        label="Delete…"
+        hidden={`the alert at ${label}`}
+        group={`Confirm deleting the alert at ${label}`}
+        action="Delete alert"
+        busyAction="Deleting…"
+        busy={removing}
+        onConfirm={() => void run()}
+      >
+        Delete this alert? You will no longer be told when usage reaches {label}.
+      </ConfirmAction>
     </div>
   );
 }

@@ -1,6 +1,7 @@
 "use client";
 
 import { useState, type FormEvent } from "react";
+import { ConfirmAction } from "@/components/ConfirmAction";
 import { Field, FormProblems } from "@/components/Field";
 import { Pager } from "@/components/Pager";
 import { Empty, ErrorNotice, Loading } from "@/components/States";
@@ -198,39 +199,26 @@ type User = { id: string; email: string; role: Role; active: boolean; secondFact
 /** An admin takes away another user's authenticator app (a lost phone, no recovery code left), after a confirmation. */
 function ResetSecondFactorAction({ user, notify }: { user: User; notify: Notify }) {
   const [reset, resetting] = useMutation(ResetSecondFactor);
-  const [confirming, setConfirming] = useState(false);
-  const id = `reset-2fa-${user.id}`;
   return (
-    <>
-      <button type="button" className="secondary" aria-expanded={confirming} aria-controls={id} onClick={() => setConfirming((c) => !c)}>
-        Reset second factor…<span className="visually-hidden"> of {user.email}</span>
-      </button>
-      {confirming ? (
-        <div id={id} className="confirm" role="group" aria-label={`Confirm resetting the second factor of ${user.email}`}>
-          <span>
-            Reset the second factor of {user.email}? Their authenticator app and recovery codes stop working and every session of
-            theirs ends; they sign in with their password alone and should enrol a new app at once.
-          </span>
-          <button
-            type="button"
-            className="danger"
-            disabled={resetting}
-            onClick={() =>
-              report(
-                async () => (await reset({ id: user.id })).resetStaffUserSecondFactor,
-                `The second factor of ${user.email} is removed and they are signed out everywhere.`,
-                notify,
-              )
-            }
-          >
-            {resetting ? "Resetting…" : "Reset second factor"}
-          </button>
-          <button type="button" className="secondary" onClick={() => setConfirming(false)}>
-            Cancel
-          </button>
-        </div>
-      ) : null}
-    </>
+    <ConfirmAction
+      id={`reset-2fa-${user.id}`}
+      label="Reset second factor…"
+      hidden={`of ${user.email}`}
+      group={`Confirm resetting the second factor of ${user.email}`}
+      action="Reset second factor"
+      busyAction="Resetting…"
+      busy={resetting}
+      onConfirm={() =>
+        report(
+          async () => (await reset({ id: user.id })).resetStaffUserSecondFactor,
+          `The second factor of ${user.email} is removed and they are signed out everywhere.`,
+          notify,
+        )
+      }
+    >
+      Reset the second factor of {user.email}? Their authenticator app and recovery codes stop working and every session of
+      theirs ends; they sign in with their password alone and should enrol a new app at once.
+    </ConfirmAction>
   );
 }
 
@@ -239,7 +227,6 @@ function UserActions({ user, role, self, notify }: { user: User; role: Role; sel
   const [disable, disabling] = useMutation(DisableUser);
   const [enable, enabling] = useMutation(EnableUser);
   const [newRole, setNewRole] = useState<Role>(user.role);
-  const [confirming, setConfirming] = useState(false);
   const roleId = `role-${user.id}`;
   if (!atLeast(role, user.role)) return <span className="muted">A stronger role: only an owner changes it.</span>;
   return (
@@ -268,27 +255,18 @@ function UserActions({ user, role, self, notify }: { user: User; role: Role; sel
       {user.secondFactorEnabled && !self ? <ResetSecondFactorAction user={user} notify={notify} /> : null}
       {user.active ? (
         self ? null : (
-          <>
-            <button type="button" className="secondary" aria-expanded={confirming} aria-controls={`disable-${user.id}`} onClick={() => setConfirming((c) => !c)}>
-              Remove access…<span className="visually-hidden"> of {user.email}</span>
-            </button>
-            {confirming ? (
-              <div id={`disable-${user.id}`} className="confirm" role="group" aria-label={`Confirm removing ${user.email}`}>
-                <span>Disable {user.email}? Every session of theirs ends at once; they stay in the audit trail and can be enabled again.</span>
-                <button
-                  type="button"
-                  className="danger"
-                  disabled={disabling}
-                  onClick={() => report(async () => (await disable({ id: user.id })).disableStaffUser, `${user.email} is disabled and signed out everywhere.`, notify)}
-                >
-                  {disabling ? "Disabling…" : "Disable user"}
-                </button>
-                <button type="button" className="secondary" onClick={() => setConfirming(false)}>
-                  Cancel
-                </button>
-              </div>
-            ) : null}
-          </>
+          <ConfirmAction
+            id={`disable-${user.id}`}
+            label="Remove access…"
+            hidden={`of ${user.email}`}
+            group={`Confirm removing ${user.email}`}
+            action="Disable user"
+            busyAction="Disabling…"
+            busy={disabling}
+            onConfirm={() => report(async () => (await disable({ id: user.id })).disableStaffUser, `${user.email} is disabled and signed out everywhere.`, notify)}
+          >
+            Disable {user.email}? Every session of theirs ends at once; they stay in the audit trail and can be enabled again.
+          </ConfirmAction>
         )
       ) : (
         <button type="button" className="secondary" disabled={enabling} onClick={() => report(async () => (await enable({ id: user.id })).enableStaffUser, `${user.email} is enabled again and may sign in.`, notify)}>
