@@ -41,7 +41,7 @@ log = logging.getLogger("valueverse.usage_alerts")
 
 MAX_ALERTS_PER_CUSTOMER = 25
 MAX_NAME_LENGTH = 200
-MAX_THRESHOLD = Decimal(10) ** 24  # NUMERIC(38, 12): 26 digits before the point; a billion billion is plenty
+MAX_THRESHOLD = Decimal(10) ** 24  # NUMERIC(38, 12) holds 26 digits before the point; 10^24 is past any budget
 _WIDE = Context(prec=40)  # 24 digits and 12 decimals fit: quantizing never overflows (InvalidOperation)
 ALERT_ACTION = "usage_alert.triggered"  # its audit entry is the webhook event customer.usage_alert_triggered
 
