@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from db.models import OrganizationMode, TestClock, TestClockStatus
+from db.repositories.alerts import UsageAlertRepository
 from db.repositories.billing import InvoiceRepository
 from db.repositories.customers import CustomerRepository
 from db.repositories.dunning import DunningRepository
@@ -36,7 +37,7 @@ from db.session import Database, UnitOfWork
 from integrations.clock import TestClockTime
 from integrations.payments.config import PaymentConfig
 from integrations.webhooks import WebhookSender
-from services import audit, dunning, payments, webhooks
+from services import audit, dunning, payments, usage_alerts, webhooks
 from services.actors import Actor
 from services.billing import drafts, progressive, runs
 from services.billing.due import _due
@@ -183,8 +184,8 @@ def _next_scan(at: datetime) -> datetime:
 
 
 class UsageThresholds:
-    """Progressive billing: the threshold check (interim invoices, pay-in-advance charges) the worker's scan
-    runs every `SCAN_MINUTES`: at the first scan after a usage event of the clock's customers."""
+    """Progressive billing: the threshold check (interim invoices, pay-in-advance charges, then usage alerts) the
+    worker's scan runs every `SCAN_MINUTES`: at the first scan after a usage event of the clock's customers."""
 
     name = "usage thresholds"
 
@@ -208,10 +209,16 @@ class UsageThresholds:
                     moment, test_clock_id=scope.clock_id
                 )
             )
+            alerted = set(
+                await UsageAlertRepository(session, scope.organization_id).customers_with_alerts(scope.clock_id)
+            )
         for customer_id in scope.customer_ids:
             if customer_id in interim:
                 async with db.unit_of_work(clock=TestClockTime(moment, scope.clock_id)) as uow:
                     await progressive.check_usage_thresholds(uow, actor, customer_id, moment)
+            if customer_id in alerted:
+                async with db.unit_of_work(clock=TestClockTime(moment, scope.clock_id)) as uow:
+                    await usage_alerts.check_usage_alerts(uow, actor, customer_id, moment)
 
 
 class BillingDates:

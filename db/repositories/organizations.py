@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select, update
@@ -171,6 +172,17 @@ class StaffSecondFactorRepository(ScopedRepository[StaffSecondFactor]):
         if for_update:
             stmt = stmt.with_for_update()
         return await self.session.scalar(stmt)
+
+    async def users_with_factor_on(self, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these users have a confirmed second factor."""
+        rows = await self.session.scalars(
+            select(StaffSecondFactor.staff_user_id).where(
+                StaffSecondFactor.organization_id == self.organization_id,
+                StaffSecondFactor.staff_user_id.in_(list(user_ids)),
+                StaffSecondFactor.confirmed_at.is_not(None),
+            )
+        )
+        return set(rows)
 
     async def use_step(self, factor_id: uuid.UUID, step: int) -> bool:
         """Remember `step` as the last one used, unless it (or a later one) was used already: False then."""

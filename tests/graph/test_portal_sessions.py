@@ -235,8 +235,10 @@ def _operations(kind: str) -> list[tuple[str, str, dict[str, Any]]]:
 
 # What a portal link may reach; everything else is refused with FORBIDDEN.
 PORTAL_QUERIES = {"viewer", "portalSession", "customer", "customerUsage", "invoices", "invoice", "payments",
-                  "subscriptions", "subscription", "wallet"}
-PORTAL_MUTATIONS = {"collectInvoice", "login", "completeLogin"}  # the sign-in steps need no credentials at all
+                  "subscriptions", "subscription", "wallet", "usageAlerts"}
+# The sign-in steps need no credentials at all; the others act on the link's own customer only.
+PORTAL_MUTATIONS = {"collectInvoice", "createPaymentSetupSession", "completePaymentSetupSession",
+                    "createUsageAlert", "updateUsageAlert", "deleteUsageAlert", "login", "completeLogin"}
 
 
 async def test_every_other_query_and_mutation_is_refused_to_a_portal_link(tenant, stack) -> None:

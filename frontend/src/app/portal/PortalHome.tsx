@@ -7,6 +7,8 @@ import { formatDate, formatMoney, humanize, viewerTimeZone } from "@/lib/format"
 import { useQuery } from "@/lib/hooks";
 import { Invoices } from "./Invoices";
 import type { PortalInfo } from "./PortalApp";
+import { PaymentMethods } from "./PaymentMethods";
+import { UsageAlerts } from "./UsageAlerts";
 import { UsagePanel } from "./UsagePanel";
 
 const PortalCustomer = graphql(`
@@ -57,6 +59,12 @@ const PortalCustomer = graphql(`
           currency
           amount
           payInAdvance
+          charges {
+            billableMetric {
+              code
+              name
+            }
+          }
         }
       }
     }
@@ -69,6 +77,7 @@ export function PortalHome({ info }: { info: PortalInfo }) {
   const { data, error, loading, refetch } = useQuery(PortalCustomer, { customerExternalId: info.customerExternalId });
   const customer = data?.customer;
   const live = customer?.subscriptions.filter((s) => LIVE.has(s.status)) ?? [];
+  const metrics = [...new Map(live.flatMap((s) => s.plan.charges.map((c) => [c.billableMetric.code, c.billableMetric] as const))).values()];
   return (
     <>
       <div className="page-head">
@@ -96,6 +105,8 @@ export function PortalHome({ info }: { info: PortalInfo }) {
               ))
             )}
           </section>
+
+          <UsageAlerts customerExternalId={customer.externalId} currency={live[0]?.plan.currency ?? customer.currency} metrics={metrics} />
 
           <section aria-labelledby="plan-heading">
             <h2 id="plan-heading">Plan</h2>
@@ -160,31 +171,12 @@ export function PortalHome({ info }: { info: PortalInfo }) {
 
           <Invoices customerExternalId={customer.externalId} supplier={info.organizationName} />
 
-          <section aria-labelledby="methods-heading">
-            <h2 id="methods-heading">Payment methods</h2>
-            {customer.paymentMethods.length === 0 ? (
-              <Empty>
-                No payment method is saved. To pay by card or bank debit, ask {info.organizationName} to add one; invoices
-                can also be paid by bank transfer with the reference printed on them.
-              </Empty>
-            ) : (
-              <ul className="plain-list">
-                {customer.paymentMethods.map((m) => (
-                  <li key={m.id}>
-                    <strong>{m.brand ? humanize(m.brand) : humanize(m.kind)}</strong>
-                    {m.last4 ? ` ending in ${m.last4}` : ""}
-                    {m.expiresAt ? `, expires ${m.expiresAt}` : ""} <span className="muted">({humanize(m.provider)})</span>
-                    {m.isDefault ? (
-                      <>
-                        {" "}
-                        <span className="badge ok">Default</span>
-                      </>
-                    ) : null}
-                  </li>
-                ))}
-              </ul>
-            )}
-          </section>
+          <PaymentMethods
+            customerExternalId={customer.externalId}
+            supplier={info.organizationName}
+            methods={customer.paymentMethods}
+            onSaved={refetch}
+          />
 
           <section aria-labelledby="details-heading">
             <h2 id="details-heading">Billing details</h2>
