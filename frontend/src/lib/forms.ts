@@ -18,3 +18,15 @@ export function localToIso(value: string): string | null {
   const date = new Date(value);
   return Number.isNaN(date.getTime()) ? null : date.toISOString();
 }
+
+/** The message of the userError at `path` under the input (["lines", "0", "amount"] is input.lines[0].amount). */
+export function errorAtPath(errors: UserError[], ...path: string[]): string | undefined {
+  const wanted = ["input", ...path].join("\u0000");
+  return errors.find((e) => (e.field ?? []).join("\u0000") === wanted)?.message;
+}
+
+/** The userErrors that name none of `paths` (shown above the form). */
+export function errorsElsewhere(errors: UserError[], paths: string[][]): UserError[] {
+  const known = new Set(paths.map((p) => ["input", ...p].join("\u0000")));
+  return errors.filter((e) => !known.has((e.field ?? []).join("\u0000")));
+}

@@ -1,6 +1,7 @@
 "use client";
 
 import { useState, type FormEvent, type ReactNode } from "react";
+import { CopyField } from "@/components/CopyField";
 import { Field, FormProblems } from "@/components/Field";
 import { Empty, ErrorNotice, Loading } from "@/components/States";
 import { Table } from "@/components/Table";
@@ -113,32 +114,7 @@ function TextField({ id, label, value, set, at, name, hint, type = "text" }: { i
   );
 }
 
-function CopyUrl({ url }: { url: string }) {
-  const [copied, setCopied] = useState("");
-  return (
-    <div className="secret-row">
-      <input id="stripe-webhook-url" className="mono" readOnly value={url} aria-labelledby="stripe-webhook-url-label" onFocus={(e) => e.target.select()} />
-      <button
-        type="button"
-        className="secondary"
-        onClick={async () => {
-          try {
-            await navigator.clipboard.writeText(url);
-            setCopied("Copied to the clipboard.");
-          } catch {
-            (document.getElementById("stripe-webhook-url") as HTMLInputElement | null)?.select();
-            setCopied("Selected: press Ctrl+C (⌘C) to copy it.");
-          }
-        }}
-      >
-        Copy URL
-      </button>
-      <span role="status" className="muted">
-        {copied}
-      </span>
-    </div>
-  );
-}
+const NO_PAYPAL = { clientId: "", clientSecret: "", webhookId: "", mode: "TEST" };
 
 export default function PaymentProvidersPage() {
   const role = useRole();
@@ -149,6 +125,8 @@ export default function PaymentProvidersPage() {
   const [webhookSecret, setWebhookSecret] = useState("");
   const [wire, setWire] = useState({ accountHolder: "", bankName: "", iban: "", bic: "", accountNumber: "", routingNumber: "" });
   const setWireField = (name: keyof typeof wire) => (value: string) => setWire((w) => ({ ...w, [name]: value }));
+  const [paypal, setPaypal] = useState(NO_PAYPAL);
+  const setPaypalField = (name: keyof typeof paypal) => (value: string) => setPaypal((p) => ({ ...p, [name]: value }));
 
   // The latest change per provider, from the audit trail (newest first).
   const latest = new Map<string, { after: Configured; at: string }>();
@@ -158,13 +136,14 @@ export default function PaymentProvidersPage() {
   }
   const origin = typeof window === "undefined" ? "" : window.location.origin;
   const stripeWebhookUrl = viewer ? `${origin}/webhooks/stripe/${viewer.organization.id}` : "";
+  const paypalWebhookUrl = viewer ? `${origin}/webhooks/paypal/${viewer.organization.id}` : "";
   const trim = (v: string) => v.trim() || null;
 
   return (
     <>
       <title>Payment providers · Admin · ValueVerse Billing</title>
       <h1>Payment providers</h1>
-      <p className="muted">How invoices are paid: cards and bank debits through Stripe, and bank transfers to your account (the details printed on invoices).</p>
+      <p className="muted">How invoices are paid: cards and bank debits through Stripe, PayPal accounts, and bank transfers to your account (the details printed on invoices).</p>
       {!role ? <Loading what="your role" /> : null}
       {role && !isAdmin ? <Empty>Payment providers are configured by administrators of your organization.</Empty> : null}
       {isAdmin ? (
@@ -208,7 +187,7 @@ export default function PaymentProvidersPage() {
                 <p id="stripe-webhook-url-label">
                   <strong>Webhook URL</strong> to add in the Stripe dashboard (Developers → Webhooks → Add endpoint); then paste its signing secret below.
                 </p>
-                {stripeWebhookUrl ? <CopyUrl url={stripeWebhookUrl} /> : <Loading what="your organization" />}
+                {stripeWebhookUrl ? <CopyField id="stripe-webhook-url" value={stripeWebhookUrl} labelledBy="stripe-webhook-url-label" button="Copy URL" /> : <Loading what="your organization" />}
               </>
             }
             fields={["secretKey", "webhookSecret"]}
@@ -223,6 +202,49 @@ export default function PaymentProvidersPage() {
               <>
                 <TextField id="stripe-secret-key" label="Secret key" name="secretKey" type="password" value={secretKey} set={setSecretKey} at={at} hint="sk_test_… or sk_live_…" />
                 <TextField id="stripe-webhook-secret" label="Webhook signing secret" name="webhookSecret" type="password" value={webhookSecret} set={setWebhookSecret} at={at} hint="whsec_…, from the Stripe endpoint of the URL above." />
+              </>
+            )}
+          </ProviderForm>
+
+          <ProviderForm
+            provider="PAYPAL"
+            title="PayPal"
+            intro={
+              <>
+                <p className="muted">
+                  The client id and secret of a REST app (developer.paypal.com → Apps &amp; Credentials): sandbox credentials for testing, live ones to take real
+                  payments. PayPal checks them before they are stored.
+                </p>
+                <p id="paypal-webhook-url-label">
+                  <strong>Webhook URL</strong> to add to the app&apos;s webhooks; then paste the webhook&apos;s id below.
+                </p>
+                {paypalWebhookUrl ? <CopyField id="paypal-webhook-url" value={paypalWebhookUrl} labelledBy="paypal-webhook-url-label" button="Copy URL" /> : null}
+              </>
+            }
+            fields={["clientId", "clientSecret", "webhookId", "mode"]}
+            build={() => ({
+              provider: "PAYPAL",
+              clientId: paypal.clientId.trim(),
+              clientSecret: paypal.clientSecret.trim(),
+              webhookId: trim(paypal.webhookId),
+              mode: paypal.mode,
+            })}
+            onSaved={() => {
+              setPaypal(NO_PAYPAL);
+              refetch();
+            }}
+          >
+            {(at) => (
+              <>
+                <Field id="paypal-mode" label="Environment" error={at("mode")}>
+                  <select id="paypal-mode" value={paypal.mode} onChange={(e) => setPaypalField("mode")(e.target.value)} aria-invalid={!!at("mode")} aria-describedby={describedBy("paypal-mode", false, at("mode"))}>
+                    <option value="TEST">Sandbox (test)</option>
+                    <option value="LIVE">Live</option>
+                  </select>
+                </Field>
+                <TextField id="paypal-client-id" label="Client id" name="clientId" value={paypal.clientId} set={setPaypalField("clientId")} at={at} />
+                <TextField id="paypal-client-secret" label="Client secret" name="clientSecret" type="password" value={paypal.clientSecret} set={setPaypalField("clientSecret")} at={at} />
+                <TextField id="paypal-webhook-id" label="Webhook id" name="webhookId" value={paypal.webhookId} set={setPaypalField("webhookId")} at={at} hint="Of the webhook PayPal sends to the URL above; without it, PayPal's notifications are refused." />
               </>
             )}
           </ProviderForm>

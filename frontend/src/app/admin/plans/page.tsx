@@ -1,8 +1,7 @@
 "use client";
 
 import Link from "next/link";
-import { Pager } from "@/components/Pager";
-import { Empty, ErrorNotice, Loading } from "@/components/States";
+import { ConnectionView, PageHead } from "@/components/Page";
 import { Table } from "@/components/Table";
 import { graphql } from "@/gql";
 import { formatMoney, humanize } from "@/lib/format";
@@ -36,66 +35,58 @@ const PlansQuery = graphql(`
 
 export default function PlansPage() {
   const pager = useCursorPager();
-  const { data, error, loading, refetch } = useQuery(PlansQuery, { first: 25, after: pager.after });
-  const connection = data?.plans;
+  const query = useQuery(PlansQuery, { first: 25, after: pager.after });
+  const connection = query.data?.plans;
   return (
     <>
-      <title>Plans · Admin · ValueVerse Billing</title>
-      <h1>Plans</h1>
-      {error ? <ErrorNotice error={error} onRetry={refetch} what="the plans" /> : null}
-      {loading && !connection ? <Loading what="plans" /> : null}
-      {connection && connection.nodes.length === 0 ? (
-        <Empty>No plans yet. Define one with the createPlan mutation (GraphiQL).</Empty>
-      ) : null}
-      {connection && connection.nodes.length > 0 ? (
-        <>
-          <Table caption="Plans">
-            <thead>
-              <tr>
-                <th scope="col">Plan</th>
-                <th scope="col">Code</th>
-                <th scope="col">Interval</th>
-                <th scope="col" className="num">
-                  Fee
-                </th>
-                <th scope="col">Billed</th>
-                <th scope="col" className="num">
-                  Trial
-                </th>
-                <th scope="col" className="num">
-                  Charges
-                </th>
-                <th scope="col">State</th>
+      <PageHead title="Plans" />
+      <ConnectionView
+        connection={connection}
+        state={query}
+        what="plans"
+        noun="plans"
+        empty="No plans yet. Define one with the createPlan mutation (GraphiQL)."
+        pager={pager}
+      >
+        {(nodes) => (
+        <Table caption="Plans">
+          <thead>
+            <tr>
+              <th scope="col">Plan</th>
+              <th scope="col">Code</th>
+              <th scope="col">Interval</th>
+              <th scope="col" className="num">
+                Fee
+              </th>
+              <th scope="col">Billed</th>
+              <th scope="col" className="num">
+                Trial
+              </th>
+              <th scope="col" className="num">
+                Charges
+              </th>
+              <th scope="col">State</th>
+            </tr>
+          </thead>
+          <tbody>
+            {nodes.map((plan) => (
+              <tr key={plan.id}>
+                <td>
+                  <Link href={`/admin/plan?code=${encodeURIComponent(plan.code)}`}>{plan.name}</Link>
+                </td>
+                <td className="mono">{plan.code}</td>
+                <td>{humanize(plan.interval)}</td>
+                <td className="num">{formatMoney(plan.amount, plan.currency)}</td>
+                <td>{plan.payInAdvance ? "In advance" : "In arrears"}</td>
+                <td className="num">{plan.trialPeriodDays ? `${plan.trialPeriodDays} days` : "—"}</td>
+                <td className="num">{plan.charges.length}</td>
+                <td>{plan.archivedAt ? <span className="badge">Archived</span> : <span className="badge ok">Available</span>}</td>
               </tr>
-            </thead>
-            <tbody>
-              {connection.nodes.map((plan) => (
-                <tr key={plan.id}>
-                  <td>
-                    <Link href={`/admin/plan?code=${encodeURIComponent(plan.code)}`}>{plan.name}</Link>
-                  </td>
-                  <td className="mono">{plan.code}</td>
-                  <td>{humanize(plan.interval)}</td>
-                  <td className="num">{formatMoney(plan.amount, plan.currency)}</td>
-                  <td>{plan.payInAdvance ? "In advance" : "In arrears"}</td>
-                  <td className="num">{plan.trialPeriodDays ? `${plan.trialPeriodDays} days` : "—"}</td>
-                  <td className="num">{plan.charges.length}</td>
-                  <td>{plan.archivedAt ? <span className="badge">Archived</span> : <span className="badge ok">Available</span>}</td>
-                </tr>
-              ))}
-            </tbody>
-          </Table>
-          <Pager
-            page={pager.page}
-            hasNext={connection.pageInfo.hasNextPage}
-            total={connection.totalCount}
-            shown={connection.nodes.length}
-            noun="plans"
-            onPrevious={pager.previous}
-            onNext={() => pager.next(connection.pageInfo.endCursor)}
-          />
-        </>
-      ) : null}
+            ))}
+          </tbody>
+        </Table>
+        )}
+      </ConnectionView>
     </>
   );
 }
