@@ -30,3 +30,15 @@ export function errorsElsewhere(errors: UserError[], paths: string[][]): UserErr
   const known = new Set(paths.map((p) => ["input", ...p].join("\u0000")));
   return errors.filter((e) => !known.has((e.field ?? []).join("\u0000")));
 }
+
+/** The messages of the userErrors at `path` under the input or below it (input.retryIntervals[2] is below
+ * ["retryIntervals"]), with the index of the item they name, if any. */
+export function errorsUnder(errors: UserError[], ...path: string[]): { index: number | null; message: string }[] {
+  const prefix = ["input", ...path];
+  return errors
+    .filter((e) => prefix.every((part, i) => e.field?.[i] === part))
+    .map((e) => {
+      const next = e.field?.[prefix.length];
+      return { index: next !== undefined && /^\d+$/.test(next) ? Number(next) : null, message: e.message };
+    });
+}

@@ -15,7 +15,7 @@ import { formatDate, formatDateTime, formatDecimal, formatMoney, humanize } from
 import { creditable } from "@/lib/creditNotes";
 import { ApiError } from "@/lib/graphql";
 import { useMutation, useQuery } from "@/lib/hooks";
-import { atLeast } from "@/lib/roles";
+import { may } from "@/lib/roles";
 
 const InvoiceQuery = graphql(`
   query InvoiceDetail($id: ID!) {
@@ -188,7 +188,7 @@ function InvoiceDetail() {
     );
   }
   const money = (amount: string) => formatMoney(amount, invoice.currency);
-  const mayAct = atLeast(role, "FINANCE");
+  const mayAct = may(role, "actOnInvoices");
   const title = invoice.number ? `Invoice ${invoice.number}` : "Draft invoice";
 
   async function act(run: () => Promise<{ userErrors: { message: string }[] }>, done: string) {
