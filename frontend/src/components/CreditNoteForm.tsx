@@ -89,7 +89,7 @@ export function CreditNoteForm({ invoice, onCancel, onDone }: { invoice: Invoice
           </option>
         </select>
       </Field>
-      <fieldset className="choices">
+      <fieldset className="options">
         <legend>Credit</legend>
         <label>
           <input type="radio" name="credit-by" checked={draft.by === "amount"} onChange={() => set({ by: "amount" })} /> An amount
