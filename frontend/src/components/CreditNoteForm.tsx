@@ -122,7 +122,7 @@ export function CreditNoteForm({ invoice, onCancel, onDone }: { invoice: Invoice
             const error = lineError(line.id, "amount") ?? lineError(line.id, "invoiceLineId");
             const id = `credit-line-${line.id}`;
             return (
-              <div key={line.id} className="field-inline">
+              <div key={line.id} className="field-inline line-choice">
                 <label>
                   <input type="checkbox" checked={choice.chosen} onChange={(e) => setLine(line.id, { chosen: e.target.checked })} /> {line.description} ({money(line.amount)})
                 </label>

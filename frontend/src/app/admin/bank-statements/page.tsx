@@ -108,9 +108,9 @@ function TransactionTable({ caption, rows, busy }: { caption: string; rows: Row[
           <th scope="col" className="num">
             Amount
           </th>
+          <th scope="col">Status</th>
           <th scope="col">Reference</th>
           <th scope="col">From</th>
-          <th scope="col">Status</th>
         </tr>
       </thead>
       <tbody aria-busy={busy}>
@@ -121,11 +121,6 @@ function TransactionTable({ caption, rows, busy }: { caption: string; rows: Row[
               {t.direction === "DEBIT" ? "−" : ""}
               {formatMoney(t.amount, t.currency)}
             </td>
-            <td>
-              <span className="mono">{t.reference ?? "—"}</span>
-              {t.remittance && t.remittance !== t.reference ? <div className="muted">{t.remittance}</div> : null}
-            </td>
-            <td>{t.counterparty ?? "—"}</td>
             <td>
               {t.status === "MATCHED" ? (
                 t.invoiceId ? (
@@ -139,6 +134,11 @@ function TransactionTable({ caption, rows, busy }: { caption: string; rows: Row[
                 </>
               )}
             </td>
+            <td>
+              <span className="mono">{t.reference ?? "—"}</span>
+              {t.remittance && t.remittance !== t.reference ? <div className="muted">{t.remittance}</div> : null}
+            </td>
+            <td>{t.counterparty ?? "—"}</td>
           </tr>
         ))}
       </tbody>
