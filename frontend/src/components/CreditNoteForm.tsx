@@ -6,10 +6,10 @@ import type { CreditNoteKind } from "@/gql/graphql";
 import type { UserError } from "@/lib/auth";
 import { creditNoteInput, draftProblems, emptyDraft, type CreditNoteDraft } from "@/lib/creditNotes";
 import { formatMoney } from "@/lib/format";
-import { describedBy, errorAtPath, errorsElsewhere } from "@/lib/forms";
+import { errorAtPath, errorsElsewhere } from "@/lib/forms";
 import { ApiError } from "@/lib/graphql";
 import { useMutation } from "@/lib/hooks";
-import { Field, FormProblems } from "./Field";
+import { Field, FormProblems, TextField } from "./Field";
 
 const CreateCreditNote = graphql(`
   mutation CreateCreditNote($input: CreateCreditNoteInput!) {
@@ -99,16 +99,7 @@ export function CreditNoteForm({ invoice, onCancel, onDone }: { invoice: Invoice
         </label>
       </fieldset>
       {draft.by === "amount" ? (
-        <Field id="credit-amount" label="Amount" hint={`Tax included, in ${invoice.currency}.`} error={amountError}>
-          <input
-            id="credit-amount"
-            inputMode="decimal"
-            value={draft.amount}
-            onChange={(e) => set({ amount: e.target.value })}
-            aria-invalid={!!amountError}
-            aria-describedby={describedBy("credit-amount", true, amountError)}
-          />
-        </Field>
+        <TextField id="credit-amount" label="Amount" hint={`Tax included, in ${invoice.currency}.`} error={amountError} inputMode="decimal" value={draft.amount} onChange={(amount) => set({ amount })} />
       ) : (
         <div className="field" role="group" aria-labelledby="credit-lines-label" aria-describedby={linesError ? "credit-lines-error" : undefined}>
           <span id="credit-lines-label">Lines to credit (before tax; empty: all that is left of the line; its tax goes back with it)</span>
@@ -152,9 +143,7 @@ export function CreditNoteForm({ invoice, onCancel, onDone }: { invoice: Invoice
           })}
         </div>
       )}
-      <Field id="credit-reason" label="Reason" hint="Printed on the credit note." error={errorAtPath(errors, "reason")}>
-        <input id="credit-reason" value={draft.reason} maxLength={300} onChange={(e) => set({ reason: e.target.value })} aria-describedby="credit-reason-hint" />
-      </Field>
+      <TextField id="credit-reason" label="Reason" hint="Printed on the credit note." error={errorAtPath(errors, "reason")} maxLength={300} value={draft.reason} onChange={(reason) => set({ reason })} />
       <div className="actions">
         <button type="submit" disabled={creating}>
           {creating ? "Issuing…" : "Issue credit note"}

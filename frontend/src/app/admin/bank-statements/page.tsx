@@ -58,29 +58,29 @@ const TransactionFields = graphql(`
     invoiceId
   }
 `);
-void TransactionFields;
+void TransactionFields; // spread below; codegen adds its text to the documents that use it
+
+const TransactionPage = graphql(`
+  fragment BankTransactionPage on BankTransactionConnection {
+    totalCount
+    pageInfo {
+      hasNextPage
+      endCursor
+    }
+    nodes {
+      ...BankTransactionRow
+    }
+  }
+`);
+void TransactionPage;
 
 const TransactionsQuery = graphql(`
   query BankTransactions($first: Int, $after: String, $unmatchedAfter: String) {
     unmatchedBankTransactions(first: 50, after: $unmatchedAfter) {
-      totalCount
-      pageInfo {
-        hasNextPage
-        endCursor
-      }
-      nodes {
-        ...BankTransactionRow
-      }
+      ...BankTransactionPage
     }
     bankTransactions(first: $first, after: $after) {
-      totalCount
-      pageInfo {
-        hasNextPage
-        endCursor
-      }
-      nodes {
-        ...BankTransactionRow
-      }
+      ...BankTransactionPage
     }
   }
 `);

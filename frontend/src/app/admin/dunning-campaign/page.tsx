@@ -1,27 +1,34 @@
 "use client";
 
 import { useEffect, useState, type FormEvent } from "react";
-import { Field, FormProblems } from "@/components/Field";
+import { Field, FormProblems, TextField } from "@/components/Field";
 import { PageHead, pending } from "@/components/Page";
 import { Empty } from "@/components/States";
 import { graphql } from "@/gql";
 import type { DunningFinalAction } from "@/gql/graphql";
 import { useRole, type UserError } from "@/lib/auth";
 import { durationWords, parseIntervals } from "@/lib/dunning";
-import { describedBy, errorsElsewhere, errorsUnder } from "@/lib/forms";
+import { errorsElsewhere, errorsUnder } from "@/lib/forms";
 import { ApiError } from "@/lib/graphql";
 import { useMutation, useQuery } from "@/lib/hooks";
 import { may } from "@/lib/roles";
 
+const CampaignFields = graphql(`
+  fragment DunningCampaignFields on DunningCampaign {
+    enabled
+    retryIntervals
+    maxAttempts
+    reminderEmails
+    finalAction
+    plannedOffsets
+  }
+`);
+void CampaignFields; // spread below; codegen adds its text to the documents that use it
+
 const CampaignQuery = graphql(`
   query DunningCampaign {
     dunningCampaign {
-      enabled
-      retryIntervals
-      maxAttempts
-      reminderEmails
-      finalAction
-      plannedOffsets
+      ...DunningCampaignFields
     }
   }
 `);
@@ -30,12 +37,7 @@ const UpdateCampaign = graphql(`
   mutation UpdateDunningCampaign($input: UpdateDunningCampaignInput!) {
     updateDunningCampaign(input: $input) {
       dunningCampaign {
-        enabled
-        retryIntervals
-        maxAttempts
-        reminderEmails
-        finalAction
-        plannedOffsets
+        ...DunningCampaignFields
       }
       userErrors {
         field
@@ -138,27 +140,17 @@ export default function DunningCampaignPage() {
           <label className="field-inline">
             <input type="checkbox" checked={form.enabled} onChange={(e) => set({ enabled: e.target.checked })} /> Retry failed payments
           </label>
-          <Field id="campaign-intervals" label="Retry intervals" hint="ISO 8601 durations between attempts, the last one repeating: P1D is a day, PT12H twelve hours." error={intervalErrors.join(" ") || undefined}>
-            <input
-              id="campaign-intervals"
-              className="mono"
-              value={form.intervals}
-              onChange={(e) => set({ intervals: e.target.value })}
-              aria-invalid={intervalErrors.length > 0}
-              aria-describedby={describedBy("campaign-intervals", true, intervalErrors.join(" ") || undefined)}
-              spellCheck={false}
-            />
-          </Field>
-          <Field id="campaign-attempts" label="Attempts in all" hint="1 to 20, the first charge included." error={attemptsError}>
-            <input
-              id="campaign-attempts"
-              inputMode="numeric"
-              value={form.maxAttempts}
-              onChange={(e) => set({ maxAttempts: e.target.value })}
-              aria-invalid={!!attemptsError}
-              aria-describedby={describedBy("campaign-attempts", true, attemptsError)}
-            />
-          </Field>
+          <TextField
+            id="campaign-intervals"
+            label="Retry intervals"
+            hint="ISO 8601 durations between attempts, the last one repeating: P1D is a day, PT12H twelve hours."
+            error={intervalErrors.join(" ") || undefined}
+            className="mono"
+            spellCheck={false}
+            value={form.intervals}
+            onChange={(intervals) => set({ intervals })}
+          />
+          <TextField id="campaign-attempts" label="Attempts in all" hint="1 to 20, the first charge included." error={attemptsError} inputMode="numeric" value={form.maxAttempts} onChange={(maxAttempts) => set({ maxAttempts })} />
           <label className="field-inline">
             <input type="checkbox" checked={form.reminderEmails} onChange={(e) => set({ reminderEmails: e.target.checked })} /> Email the customer before each retry and a final notice
           </label>

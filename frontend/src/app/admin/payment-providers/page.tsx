@@ -2,7 +2,7 @@
 
 import { useState, type FormEvent, type ReactNode } from "react";
 import { CopyField } from "@/components/CopyField";
-import { Field, FormProblems } from "@/components/Field";
+import { Field, FormProblems, TextField } from "@/components/Field";
 import { Empty, ErrorNotice, Loading } from "@/components/States";
 import { Table } from "@/components/Table";
 import { graphql } from "@/gql";
@@ -105,15 +105,6 @@ function ProviderForm({
   );
 }
 
-function TextField({ id, label, value, set, at, name, hint, type = "text" }: { id: string; label: string; value: string; set(v: string): void; at(name: string): string | undefined; name: string; hint?: string; type?: string }) {
-  const error = at(name);
-  return (
-    <Field id={id} label={label} hint={hint} error={error}>
-      <input id={id} type={type} value={value} onChange={(e) => set(e.target.value)} aria-invalid={!!error} aria-describedby={describedBy(id, !!hint, error)} spellCheck={false} />
-    </Field>
-  );
-}
-
 const NO_PAYPAL = { clientId: "", clientSecret: "", webhookId: "", mode: "TEST" };
 
 export default function PaymentProvidersPage() {
@@ -200,8 +191,8 @@ export default function PaymentProvidersPage() {
           >
             {(at) => (
               <>
-                <TextField id="stripe-secret-key" label="Secret key" name="secretKey" type="password" value={secretKey} set={setSecretKey} at={at} hint="sk_test_… or sk_live_…" />
-                <TextField id="stripe-webhook-secret" label="Webhook signing secret" name="webhookSecret" type="password" value={webhookSecret} set={setWebhookSecret} at={at} hint="whsec_…, from the Stripe endpoint of the URL above." />
+                <TextField id="stripe-secret-key" label="Secret key" type="password" value={secretKey} onChange={setSecretKey} error={at("secretKey")} hint="sk_test_… or sk_live_…" spellCheck={false} />
+                <TextField id="stripe-webhook-secret" label="Webhook signing secret" type="password" value={webhookSecret} onChange={setWebhookSecret} error={at("webhookSecret")} hint="whsec_…, from the Stripe endpoint of the URL above." spellCheck={false} />
               </>
             )}
           </ProviderForm>
@@ -242,9 +233,9 @@ export default function PaymentProvidersPage() {
                     <option value="LIVE">Live</option>
                   </select>
                 </Field>
-                <TextField id="paypal-client-id" label="Client id" name="clientId" value={paypal.clientId} set={setPaypalField("clientId")} at={at} />
-                <TextField id="paypal-client-secret" label="Client secret" name="clientSecret" type="password" value={paypal.clientSecret} set={setPaypalField("clientSecret")} at={at} />
-                <TextField id="paypal-webhook-id" label="Webhook id" name="webhookId" value={paypal.webhookId} set={setPaypalField("webhookId")} at={at} hint="Of the webhook PayPal sends to the URL above; without it, PayPal's notifications are refused." />
+                <TextField id="paypal-client-id" label="Client id" value={paypal.clientId} onChange={setPaypalField("clientId")} error={at("clientId")} spellCheck={false} />
+                <TextField id="paypal-client-secret" label="Client secret" type="password" value={paypal.clientSecret} onChange={setPaypalField("clientSecret")} error={at("clientSecret")} spellCheck={false} />
+                <TextField id="paypal-webhook-id" label="Webhook id" value={paypal.webhookId} onChange={setPaypalField("webhookId")} error={at("webhookId")} hint="Of the webhook PayPal sends to the URL above; without it, PayPal's notifications are refused." spellCheck={false} />
               </>
             )}
           </ProviderForm>
@@ -270,12 +261,12 @@ export default function PaymentProvidersPage() {
           >
             {(at) => (
               <>
-                <TextField id="wire-account-holder" label="Account holder" name="accountHolder" value={wire.accountHolder} set={setWireField("accountHolder")} at={at} />
-                <TextField id="wire-bank-name" label="Bank name" name="bankName" value={wire.bankName} set={setWireField("bankName")} at={at} />
-                <TextField id="wire-iban" label="IBAN" name="iban" value={wire.iban} set={setWireField("iban")} at={at} />
-                <TextField id="wire-bic" label="BIC (SWIFT)" name="bic" value={wire.bic} set={setWireField("bic")} at={at} />
-                <TextField id="wire-account-number" label="Account number" name="accountNumber" value={wire.accountNumber} set={setWireField("accountNumber")} at={at} hint="Instead of an IBAN, e.g. for US accounts." />
-                <TextField id="wire-routing-number" label="Routing number" name="routingNumber" value={wire.routingNumber} set={setWireField("routingNumber")} at={at} />
+                <TextField id="wire-account-holder" label="Account holder" value={wire.accountHolder} onChange={setWireField("accountHolder")} error={at("accountHolder")} spellCheck={false} />
+                <TextField id="wire-bank-name" label="Bank name" value={wire.bankName} onChange={setWireField("bankName")} error={at("bankName")} spellCheck={false} />
+                <TextField id="wire-iban" label="IBAN" value={wire.iban} onChange={setWireField("iban")} error={at("iban")} spellCheck={false} />
+                <TextField id="wire-bic" label="BIC (SWIFT)" value={wire.bic} onChange={setWireField("bic")} error={at("bic")} spellCheck={false} />
+                <TextField id="wire-account-number" label="Account number" value={wire.accountNumber} onChange={setWireField("accountNumber")} error={at("accountNumber")} hint="Instead of an IBAN, e.g. for US accounts." spellCheck={false} />
+                <TextField id="wire-routing-number" label="Routing number" value={wire.routingNumber} onChange={setWireField("routingNumber")} error={at("routingNumber")} spellCheck={false} />
               </>
             )}
           </ProviderForm>
