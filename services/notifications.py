@@ -80,10 +80,12 @@ def queue(uow: UnitOfWork, kind: EmailKind, invoice: Invoice, n: int = 0) -> Non
 class NotificationCode(StrEnum):
     INVOICE_NOT_ISSUED = "INVOICE_NOT_ISSUED"  # a draft: nothing was sent, there is nothing to send again
     INVOICE_VOID = "INVOICE_VOID"  # a void invoice is not the customer's to pay
+    CUSTOMER_HAS_NO_EMAIL = "CUSTOMER_HAS_NO_EMAIL"  # nowhere to send it: the customer needs an email first
 
 
 async def resend_invoice_email(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> Invoice:
-    """Queue the invoice email (with its PDF) again: open, paid or uncollectible invoices, never drafts or void ones.
+    """Queue the invoice email (with its PDF) again: open, paid or uncollectible invoices of a customer with an email
+    address, never drafts or void ones.
 
     Each resend is an email of its own: its key ends with the invoice's resend count, taken under the row lock."""
     invoice = await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True)
@@ -97,6 +99,12 @@ async def resend_invoice_email(uow: UnitOfWork, actor: Actor, invoice_id: uuid.U
         )
     if invoice.status == "VOID":
         raise Invalid("a void invoice is not sent again", field=("invoiceId",), code=NotificationCode.INVOICE_VOID)
+    if not (invoice.customer.email or "").strip():
+        raise Invalid(
+            "the customer has no email address: add one to the customer, then send the invoice again",
+            field=("invoiceId",),
+            code=NotificationCode.CUSTOMER_HAS_NO_EMAIL,
+        )
     invoice.issued_email_resends += 1
     queue(uow, EmailKind.INVOICE_ISSUED, invoice, invoice.issued_email_resends)
     await audit.record(

@@ -184,7 +184,7 @@ async def test_staff_resend_the_invoice_email_with_its_pdf_each_time_a_new_email
     assert [e["after"]["resend"] for e in entries["auditLogs"]["nodes"]] == [2, 1]
 
 
-async def test_a_void_or_draft_invoice_is_not_sent_again_and_viewers_may_not(tenant):
+async def test_a_void_draft_or_unaddressed_invoice_is_not_sent_again_and_viewers_may_not(tenant):
     from datetime import UTC, datetime, timedelta
 
     from tests.graph.catalog_helpers import customer, plan, subscribe, uid
@@ -206,6 +206,11 @@ async def test_a_void_or_draft_invoice_is_not_sent_again_and_viewers_may_not(ten
     [draft] = [i for i in run["runBilling"]["invoices"] if i["status"] == "DRAFT"][:1]
     answer = (await api(RESEND, id=draft["id"]))["resendInvoiceEmail"]
     assert [(e["field"], e["code"]) for e in answer["userErrors"]] == [(["input", "invoiceId"], "INVOICE_NOT_ISSUED")]
+
+    await customer(api, "mute", currency="USD")  # no email address
+    silent = await invoice_of(tenant, "10", external_id="mute")
+    answer = (await api(RESEND, id=silent["id"]))["resendInvoiceEmail"]
+    assert [e["code"] for e in answer["userErrors"]] == ["CUSTOMER_HAS_NO_EMAIL"]
 
     answer = (await api(RESEND, id="not-an-id"))["resendInvoiceEmail"]
     assert [e["code"] for e in answer["userErrors"]] == ["INVALID_ID"]

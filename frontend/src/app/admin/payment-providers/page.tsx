@@ -45,6 +45,8 @@ const ConfiguredQuery = graphql(`
 
 type Configured = { provider: PaymentProvider; mode: string | null; last4: string | null };
 
+const PROVIDER_NAMES: Record<PaymentProvider, string> = { STRIPE: "Stripe", PAYPAL: "PayPal", WIRE: "Wire" };
+
 function ProviderForm({
   provider,
   title,
@@ -93,11 +95,11 @@ function ProviderForm({
       <FormProblems failure={failure} messages={general} />
       {children(at)}
       <button type="submit" disabled={saving}>
-        {saving ? "Saving…" : `Save ${humanize(provider)} settings`}
+        {saving ? "Saving…" : `Save ${PROVIDER_NAMES[provider]} settings`}
       </button>
       {saved ? (
         <p className="notice success" role="status" style={{ marginTop: "0.75rem" }}>
-          {humanize(saved.provider)} is configured · mode {saved.mode ?? "—"} · ending in {saved.last4 ?? "—"}. The secrets are stored
+          {PROVIDER_NAMES[saved.provider]} is configured · mode {saved.mode ?? "—"} · ending in {saved.last4 ?? "—"}. The secrets are stored
           encrypted and are never shown again.
         </p>
       ) : null}
@@ -157,7 +159,7 @@ export default function PaymentProvidersPage() {
                 <tbody>
                   {[...latest.values()].map(({ after, at }) => (
                     <tr key={after.provider}>
-                      <td>{humanize(after.provider)}</td>
+                      <td>{PROVIDER_NAMES[after.provider] ?? humanize(after.provider)}</td>
                       <td>{after.mode ?? "—"}</td>
                       <td className="mono">{after.last4 ? `…${after.last4}` : "—"}</td>
                       <td>{formatDateTime(at)}</td>
