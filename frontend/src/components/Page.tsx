@@ -46,12 +46,14 @@ export function pending(state: QueryState & { data?: unknown }, what: string): R
 type Connection<N> = { nodes: N[]; totalCount: number; pageInfo: { hasNextPage: boolean; endCursor?: string | null } };
 type CursorPager = { page: number; previous(): void; next(endCursor: string | null | undefined): void };
 
-/** A list page's body: error, loading and empty states, the rows (`children`) and the pager. */
+/** A list page's body: error, loading and empty states, the rows (`children`) and the pager. `what` is what is
+ * loading ("invoices"), `failed` what could not be loaded (default: "the <noun>"). */
 export function ConnectionView<N>({
   connection,
   state,
   what,
   noun,
+  failed,
   empty,
   pager,
   children,
@@ -60,13 +62,14 @@ export function ConnectionView<N>({
   state: QueryState;
   what: string;
   noun: string;
+  failed?: string;
   empty: ReactNode;
   pager?: CursorPager;
   children(nodes: N[]): ReactNode;
 }) {
   return (
     <>
-      {state.error ? <ErrorNotice error={state.error} onRetry={state.refetch} what={`the ${noun}`} /> : null}
+      {state.error ? <ErrorNotice error={state.error} onRetry={state.refetch} what={failed ?? `the ${noun}`} /> : null}
       {state.loading && !connection ? <Loading what={what} /> : null}
       {connection && connection.nodes.length === 0 ? <Empty>{empty}</Empty> : null}
       {connection && connection.nodes.length > 0 ? (

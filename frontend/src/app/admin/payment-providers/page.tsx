@@ -5,6 +5,7 @@ import { CopyField } from "@/components/CopyField";
 import { Field, FormProblems, TextField } from "@/components/Field";
 import { Empty, ErrorNotice, Loading } from "@/components/States";
 import { Table } from "@/components/Table";
+import { PageHead } from "@/components/Page";
 import { graphql } from "@/gql";
 import type { ConfigurePaymentProviderInput, PaymentProvider } from "@/gql/graphql";
 import { useAuth, useRole, type UserError } from "@/lib/auth";
@@ -134,8 +135,7 @@ export default function PaymentProvidersPage() {
 
   return (
     <>
-      <title>Payment providers · Admin · ValueVerse Billing</title>
-      <h1>Payment providers</h1>
+      <PageHead title="Payment providers" />
       <p className="muted">How invoices are paid: cards and bank debits through Stripe, PayPal accounts, and bank transfers to your account (the details printed on invoices).</p>
       {!role ? <Loading what="your role" /> : null}
       {role && !isAdmin ? <Empty>Payment providers are configured by administrators of your organization.</Empty> : null}

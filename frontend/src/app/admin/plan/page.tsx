@@ -2,8 +2,8 @@
 
 import Link from "next/link";
 import { useSearchParams } from "next/navigation";
-import { Suspense } from "react";
-import { Empty, ErrorNotice, Loading } from "@/components/States";
+import { PageHead, pending, withSuspense } from "@/components/Page";
+import { Empty } from "@/components/States";
 import { Table } from "@/components/Table";
 import { graphql } from "@/gql";
 import type { PlanDetailQuery } from "@/gql/graphql";
@@ -212,8 +212,8 @@ function PlanDetail() {
   const code = useSearchParams().get("code") ?? "";
   const { data, error, loading, refetch } = useQuery(PlanQuery, { code }, { skip: !code });
   if (!code) return <Empty>No plan chosen: pick one from the plans list.</Empty>;
-  if (error) return <ErrorNotice error={error} onRetry={refetch} what="the plan" />;
-  if (loading && !data) return <Loading what="the plan" />;
+  const waiting = pending({ data, error, loading, refetch }, "the plan");
+  if (waiting) return waiting;
   const plan = data?.plan;
   if (!plan) {
     return (
@@ -225,15 +225,15 @@ function PlanDetail() {
   const money = (v: string | null | undefined) => formatMoney(v, plan.currency);
   return (
     <>
-      <title>{`${plan.name} · Plans · ValueVerse Billing`}</title>
-      <p className="breadcrumb">
-        <Link href="/admin/plans">Plans</Link> /
-      </p>
-      <div className="page-head">
-        <h1>
-          {plan.name} {plan.archivedAt ? <span className="badge">Archived</span> : null}
-        </h1>
-      </div>
+      <PageHead
+        title={plan.name}
+        heading={
+          <>
+            {plan.name} {plan.archivedAt ? <span className="badge">Archived</span> : null}
+          </>
+        }
+        section={{ href: "/admin/plans", label: "Plans" }}
+      />
       {plan.description ? <p>{plan.description}</p> : null}
       <section className="panel" aria-labelledby="plan-facts">
         <h2 id="plan-facts">Subscription fee</h2>
@@ -292,10 +292,4 @@ function PlanDetail() {
   );
 }
 
-export default function PlanPage() {
-  return (
-    <Suspense fallback={<Loading what="the plan" />}>
-      <PlanDetail />
-    </Suspense>
-  );
-}
+export default withSuspense(PlanDetail, "the plan");
