@@ -5,13 +5,18 @@ Screenshots at phone and desktop width go to the artifacts directory."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import secrets
 
 from playwright.async_api import Browser, Page, expect
 
+from db.session import Database
 from tests.client import Api
+from tests.conftest import make_tenant
 from tests.e2e.conftest import DESKTOP, PHONE, artifact, new_context, sign_in
-from tests.e2e.seed import Tenant
+from tests.e2e.seed import PASSWORD, Tenant
+from tests.graph.test_payments import CONFIGURE, SET_METHOD
 from tests.stack import Stack
 
 # The shop is shared by every browser test: these tests bill existing customers and add no customer.
@@ -141,3 +146,58 @@ async def test_the_dunning_queue_and_a_bad_campaign_refused_at_its_field(page: P
     await page.get_by_role("button", name="Save campaign").click()
     await expect(page.locator("#campaign-intervals-error")).to_contain_text("Interval 2")
     await _shoot(page, "dunning-campaign")
+
+
+async def _organization_in_dunning(operator_db: Database, stack: Stack) -> tuple[Tenant, dict]:
+    """An organization of its own (the shared shop has no payment provider, and its tests count on that): a Stripe
+    test key at the fake Stripe, a customer whose card is declined, an invoice whose first attempt failed."""
+    made = await make_tenant(operator_db, stack, "Dunning Works")  # in this process: no CLI start-up to wait for
+    api = made.api
+    email = f"finance-{secrets.token_hex(3)}@dunning.example"
+    staff = """mutation($input: CreateStaffUserInput!) { createStaffUser(input: $input) { userErrors { code } } }"""
+    user = {"email": email, "password": PASSWORD, "role": "FINANCE", "name": "Fin Ance"}
+    assert (await api(staff, input=user))["createStaffUser"]["userErrors"] == []
+    key = f"sk_test_{secrets.token_hex(12)}"
+    assert (await api(CONFIGURE, input={"provider": "STRIPE", "secretKey": key}))["configurePaymentProvider"][
+        "userErrors"
+    ] == []
+    customer = """mutation { createCustomer(input: {externalId: "late", name: "Late Payer Ltd", currency: "USD",
+      email: "ap@late.example"}) { userErrors { code } } }"""
+    assert (await api(customer))["createCustomer"]["userErrors"] == []
+    method = {"customerExternalId": "late", "provider": "STRIPE",
+              "providerPaymentMethodId": "pm_card_chargeDeclinedInsufficientFunds"}  # fmt: skip
+    assert (await api(SET_METHOD, input=method))["setCustomerPaymentMethod"]["userErrors"] == []
+    lines = [{"description": "Seats", "amount": "240"}]
+    billed = await api(ONE_OFF, input={"customerExternalId": "late", "lines": lines})
+    invoice = billed["createOneOffInvoice"]["invoice"]
+    for _ in range(100):  # the worker charges it at once and the fake Stripe declines it
+        shown = await api("query($id: ID!) { invoice(id: $id) { paymentStatus } }", id=invoice["id"])
+        if shown["invoice"]["paymentStatus"] == "FAILED":
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the first collection attempt was not answered")
+    organization = Tenant(made.organization_id, made.api.token or "", email, "late", "", invoice["id"], "", "")
+    return organization, invoice
+
+
+async def test_the_dunning_queue_lists_an_invoice_whose_payment_failed_with_its_next_retry(
+    page: Page, stack: Stack, operator_db: Database
+) -> None:
+    organization, invoice = await _organization_in_dunning(operator_db, stack)
+    await sign_in(page, organization)
+    nav = page.get_by_role("navigation", name="Admin sections")
+    await expect(nav.get_by_role("link", name="Payment providers")).to_have_count(0)  # FINANCE
+    await nav.get_by_role("link", name="Dunning").click()
+    queue = page.get_by_role("table", name="Invoices with a failed payment, newest first")
+    row = queue.get_by_role("row", name=re.compile(invoice["number"]))
+    await expect(row).to_contain_text("Late Payer Ltd")
+    await expect(row).to_contain_text("$240.00")
+    await expect(row).to_contain_text("insufficient_funds")
+    await expect(row).to_contain_text("Retrying on schedule")
+    await expect(row.get_by_role("cell").nth(4)).to_have_text("1")  # attempts made
+    await expect(row.get_by_role("cell").nth(6)).not_to_have_text("None planned")  # the next retry's time
+    await expect(page.get_by_role("link", name="Campaign settings")).to_have_count(0)  # ADMIN's
+    await _shoot(page, "dunning-queue")
+    await row.get_by_role("link", name=invoice["number"]).click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text(invoice["number"])
