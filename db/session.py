@@ -200,6 +200,22 @@ class Database:
         for hook in uow._after_commit:
             await hook()
 
+    @asynccontextmanager
+    async def rehearsal(self, clock: Clock | None = None) -> AsyncIterator[UnitOfWork]:
+        """A unit of work that is always rolled back: a use case runs exactly as it would (its writes are
+        flushed, its locks taken), and nothing of it is kept or told. Before-commit hooks (the audit seal,
+        webhook events) do not run, so no outbox row is written and no live message or job is sent; after-commit
+        hooks do not run; a number taken from a counter row (invoice numbers) is given back by the rollback.
+        Read what the caller needs before the block ends: the rows are gone afterwards."""
+        async with self.sessions() as session:
+            uow = UnitOfWork(session, live=False, clock=clock or self.clock, wall_clock=self.clock)
+            await session.begin()
+            try:
+                yield uow
+                await session.flush()
+            finally:
+                await session.rollback()
+
     async def _dispatch(self, uow: UnitOfWork) -> None:
         """Right after COMMIT: send the transaction's outbox row and mark it sent. Committed is committed: a
         failure here is logged, never raised, and the row stays for the worker's drain."""

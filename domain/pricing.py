@@ -764,3 +764,13 @@ def charge_fee(
     if event_values is None:
         raise ValueError("PERCENTAGE prices each event: pass event_values")
     return percentage_amount(event_values, properties)
+
+
+def quantity_fee(model: ChargeModel, properties: ChargeProperties, quantity: Decimal) -> ChargeFee:
+    """What a charge costs for `quantity` units in a period, exactly as billing prices them (`charge_fee`).
+
+    A price preview has a total, not a period's events: PERCENTAGE takes it as one event of that amount."""
+    quantity = require_decimal(quantity, "quantity")
+    model = ChargeModel(model)
+    events = (quantity,) if model is ChargeModel.PERCENTAGE else None
+    return charge_fee(model, properties, quantity, events)

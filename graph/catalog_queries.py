@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import strawberry
 from strawberry.types import Info
 
 from db.repositories.catalog import BillableMetricRepository, PlanRepository
 from db.repositories.customers import CustomerRepository
 from db.repositories.subscriptions import SubscriptionRepository
+from domain.errors import DomainError
+from domain.pricing import ChargeModel as ChargeModelEnum
 from graph.context import Context
-from graph.errors import PublicError
+from graph.errors import PublicError, UserError, user_error
 from graph.pagination import Connection, connection, fetch_page
 from graph.permissions import current_actor, portal_customer
 from graph.types.billable_metric import BillableMetric
+from graph.types.charge_properties import ChargePropertiesInput
 from graph.types.customer import Customer
+from graph.types.enums import ChargeModel
 from graph.types.plan import Plan
 from graph.types.subscription import Subscription
-from graph.types.usage import CustomerUsage
+from graph.types.usage import CustomerUsage, FeeBreakdown
+from services import catalog
 from services.usage import cache, rating
 
 
@@ -112,3 +119,54 @@ class CatalogQueries:
             except rating.UsageUnavailable as exc:
                 raise PublicError(exc.message, exc.code) from None
             return CustomerUsage.of(report)
+
+
+@strawberry.input(description="A charge as ChargeInput describes it, and the quantity to price.")
+class ChargePricePreviewInput:
+    model: ChargeModel
+    properties: ChargePropertiesInput
+    quantity: Decimal = strawberry.field(description="Units of the metric in a period (not negative).")
+    currency: str = strawberry.field(description="ISO 4217: the amount is rounded to its minor unit.")
+
+
+@strawberry.type(description="What a charge costs for a quantity, priced by the same rule as an invoice line.")
+class ChargePricePreview:
+    currency: str
+    units: Decimal
+    amount: Decimal = strawberry.field(description="Rounded once to the currency's minor unit, as an invoice line.")
+    unrounded_amount: Decimal
+    breakdown: list[FeeBreakdown] = strawberry.field(description="Each range or package step, adding up to it.")
+
+
+@strawberry.type
+class ChargePricePreviewPayload:
+    preview: ChargePricePreview | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class PricePreviewQueries:
+    @strawberry.field(
+        description="Price a quantity for a charge as a plan would bill it; the properties are checked as "
+        "createPlan checks them (userErrors name the field). Any staff role or API key; nothing is written."
+    )
+    def charge_price_preview(
+        self, info: Info[Context, None], input: ChargePricePreviewInput
+    ) -> ChargePricePreviewPayload:
+        current_actor(info)
+        try:
+            result = catalog.preview_charge_price(
+                ChargeModelEnum(input.model), input.properties.as_raw(), input.quantity, input.currency
+            )
+        except DomainError as exc:
+            return ChargePricePreviewPayload(preview=None, user_errors=[user_error(exc)])
+        return ChargePricePreviewPayload(
+            preview=ChargePricePreview(
+                currency=result.currency,
+                units=result.fee.units,
+                amount=result.amount,
+                unrounded_amount=result.fee.amount,
+                breakdown=[FeeBreakdown.of(line) for line in result.fee.breakdown],
+            ),
+            user_errors=[],
+        )

@@ -12,7 +12,7 @@ from graph import input_checks
 from graph.analytics_queries import AnalyticsQueries
 from graph.bank_queries import BankQueries
 from graph.billing_queries import BillingQueries
-from graph.catalog_queries import CatalogQueries
+from graph.catalog_queries import CatalogQueries, PricePreviewQueries
 from graph.errors import MaskUnexpectedErrors
 from graph.metrics import OperationMetrics
 from graph.mutations.access import AccessMutations
@@ -26,7 +26,7 @@ from graph.mutations.organization import OrganizationMutations
 from graph.mutations.payments import PaymentMutations
 from graph.mutations.portal import PortalMutations
 from graph.mutations.second_factor import SecondFactorMutations
-from graph.mutations.subscriptions import SubscriptionMutations
+from graph.mutations.subscriptions import SubscriptionMutations, SubscriptionPreviewQueries
 from graph.mutations.test_clocks import TestClockMutations
 from graph.mutations.usage import UsageMutations
 from graph.mutations.webhooks import WebhookMutations
@@ -51,6 +51,8 @@ class ValueVerseSchema(strawberry.Schema):
 class Query(
     AccessQueries,
     CatalogQueries,
+    PricePreviewQueries,
+    SubscriptionPreviewQueries,
     BillingQueries,
     AnalyticsQueries,
     WebhookQueries,

@@ -20,6 +20,15 @@ from redis.exceptions import RedisError
 log = logging.getLogger("valueverse.jobs")
 
 QUEUE_NAME = "valueverse:queue"
+# Lanes: a job named here is queued on its own queue, which the worker runs beside the main one with its own
+# slots (workers/settings.py), so that it never waits behind a billing run's thousands of jobs.
+WEBHOOK_QUEUE_NAME = "valueverse:webhooks"
+LANES = {"deliver_webhook": WEBHOOK_QUEUE_NAME}
+
+
+def queue_of(job_name: str) -> str:
+    """The queue a job of this name is queued on."""
+    return LANES.get(job_name, QUEUE_NAME)
 TIMEOUT = 1.0  # seconds for one connection attempt and for one Redis round trip
 RETRY_MIN, RETRY_MAX = 0.5, 5.0  # seconds without attempts after a failure, doubling while Redis stays down
 
@@ -52,7 +61,7 @@ class JobQueue:
                 for job in jobs:
                     defer = datetime.fromisoformat(job.defer_until) if job.defer_until else None
                     await self.redis.enqueue_job(
-                        job.name, *job.args, _job_id=job.job_id, _queue_name=QUEUE_NAME, _defer_until=defer
+                        job.name, *job.args, _job_id=job.job_id, _queue_name=queue_of(job.name), _defer_until=defer
                     )
         except (RedisError, OSError, TimeoutError) as exc:
             if not self._down:

@@ -14,7 +14,7 @@ from db.repositories.billing import TaxRateRepository
 from db.repositories.catalog import BillableMetricRepository, PlanRepository
 from db.session import UnitOfWork
 from domain import aggregation, money, pricing
-from domain.errors import DomainError
+from domain.errors import DomainError, NegativeUnits
 from domain.periods import Interval
 from services import audit
 from services.actors import Actor
@@ -277,6 +277,26 @@ def _check_proration(metric: BillableMetric, model: pricing.ChargeModel, in_adva
         )
 
 
+@dataclass(frozen=True)
+class ChargePricePreview:
+    currency: str
+    fee: pricing.ChargeFee  # unrounded, with its breakdown
+    amount: Decimal  # rounded once, as an invoice line
+
+
+def preview_charge_price(model: str, properties: Mapping[str, Any], quantity: Any, currency: str) -> ChargePricePreview:
+    """A charge's price for a quantity: its properties read and checked as createPlan reads them, priced by the
+    rule billing uses (`pricing.quantity_fee`), rounded as an invoice line. Nothing is read or written."""
+    checked_currency = _currency(currency)
+    units = money.parse_decimal(quantity, field=("quantity",))
+    if units < 0:
+        raise NegativeUnits("quantity must not be negative", field=("quantity",))
+    charge_model = pricing.ChargeModel(model)
+    props = parse_charge_properties(charge_model, properties, ("properties",))
+    fee = pricing.quantity_fee(charge_model, props, units)
+    return ChargePricePreview(checked_currency, fee, pricing.rounded_fee(fee, checked_currency))
+
+
 async def _checked_charges(uow: UnitOfWork, actor: Actor, specs: Sequence[ChargeSpec]) -> list[dict[str, Any]]:
     """The column values of each charge, checked, in the order given."""
     metrics = await BillableMetricRepository(uow.session, actor.organization_id).by_codes(
@@ -366,6 +386,14 @@ def plan_view(plan: Plan) -> dict[str, Any]:
     }
 
 
+def _currency(value: str) -> str:
+    currency = (value or "").strip().upper()
+    try:
+        return money.validate_currency(currency)
+    except DomainError as exc:
+        raise Invalid(exc.message, field=("currency",), code=exc.code) from None
+
+
 def _check_trial(days: int) -> int:
     if days < 0 or days > 3650:
         raise Invalid(
@@ -377,11 +405,7 @@ def _check_trial(days: int) -> int:
 async def create_plan(uow: UnitOfWork, actor: Actor, spec: PlanSpec) -> Plan:
     repo = PlanRepository(uow.session, actor.organization_id)
     check_code(spec.code, ("code",))
-    currency = (spec.currency or "").strip().upper()
-    try:
-        money.validate_currency(currency)
-    except DomainError as exc:
-        raise Invalid(exc.message, field=("currency",), code=exc.code) from None
+    currency = _currency(spec.currency)
     plan = Plan(
         code=spec.code,
         name=check_name(spec.name, ("name",)),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from db.models import Customer
 from db.repositories.test_clocks import TestClockRepository
 from db.session import UnitOfWork
@@ -22,6 +24,14 @@ async def customer_clock(uow: UnitOfWork, customer: Customer) -> Clock:
         return uow.clock
     at = await TestClockRepository(uow.session, customer.organization_id).frozen_time(customer.test_clock_id)
     return uow.clock if at is None else ManualClock(at)
+
+
+async def customer_time(session: AsyncSession, customer: Customer) -> Clock | None:
+    """For a use case that opens its own units of work: the customer's test clock's time, None for real time."""
+    if customer.test_clock_id is None:
+        return None
+    at = await TestClockRepository(session, customer.organization_id).frozen_time(customer.test_clock_id)
+    return None if at is None else ManualClock(at)
 
 
 async def customer_now(uow: UnitOfWork, customer: Customer) -> datetime:

@@ -229,6 +229,35 @@ async def release_paid_credits(uow: UnitOfWork, actor: Actor, invoice: Invoice) 
         pending.kind, pending.settled_at = "PAID", invoice.paid_at
 
 
+async def take_back_paid_credits(uow: UnitOfWork, actor: Actor, invoice: Invoice) -> int:
+    """A credit-purchase invoice whose payment the payer's bank took back (an ACH return) is open again: the
+    credits its payment released leave the wallet, as far as they are unspent (what was spent is what the
+    customer now owes on the reopened invoice), and wait for it to be paid again. Returns the minor units taken."""
+    repo = CreditRepository(uow.session, actor.organization_id)
+    held = await repo.released_top_up_minor(invoice.id)
+    if held <= 0:
+        return 0
+    wallet = await repo.wallet(invoice.customer_id, for_update=True)
+    assert wallet is not None  # released credits belong to the customer's wallet
+    taken = min(held, max(wallet.balance_minor, 0))
+    if taken == 0:
+        return 0
+    before = {"balanceMinor": wallet.balance_minor}
+    wallet.balance_minor -= taken
+    now = uow.clock.now()
+    await repo.add(
+        WalletTransaction(wallet_id=wallet.id, kind="TAKEN_BACK", amount_minor=taken, invoice_id=invoice.id,
+                          settled_at=now)
+    )
+    await repo.add(WalletTransaction(wallet_id=wallet.id, kind="PENDING_PAYMENT", amount_minor=taken,
+                                     invoice_id=invoice.id))
+    await audit.record(
+        uow, actor, "wallet.credits_taken_back", "wallet", wallet.id,
+        before=before, after={"balanceMinor": wallet.balance_minor, "takenMinor": taken, "invoiceId": str(invoice.id)},
+    )
+    return taken
+
+
 @dataclass(frozen=True)
 class OneOffLine:
     description: str

@@ -22,8 +22,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from db.models import Customer, Invoice, PaymentAttempt
 from db.models import DunningCampaign as CampaignRow
-from db.models import Invoice, PaymentAttempt
 from db.repositories.billing import InvoiceRepository
 from db.repositories.dunning import DunningRepository
 from db.repositories.payments import PaymentRepository
@@ -48,6 +48,7 @@ from integrations.clock import Clock
 from integrations.payments.base import ChargeResult, ChargeStatus
 from services import audit, notifications
 from services.actors import Actor
+from services.clocks import customer_now
 from services.invoice_state import move_invoice
 
 RETRY_JOB = "retry_invoice_payment"
@@ -255,6 +256,33 @@ async def after_settle(uow: UnitOfWork, actor: Actor, invoice: Invoice, latest: 
                 "finalActionAt": invoice.dunning_ends_at,
             },
         )
+
+
+async def retry_with_new_method(uow: UnitOfWork, actor: Actor, customer: Customer) -> int:
+    """A new default payment method after a hard decline: each of the customer's invoices that waited for one is
+    retried at once (as the next attempt of its schedule), instead of waiting for the end of its window. Called in
+    the transaction that saves the method; returns the invoices planned."""
+    invoices = await DunningRepository(uow.session, customer.organization_id).awaiting_method(customer.id)
+    now = await customer_now(uow, customer)  # a test clock's customer: its next advance charges it
+    for invoice in invoices:
+        attempt = await _latest_attempt(uow, invoice)
+        number = (attempt.number if attempt else 0) + 1
+        invoice.dunning_status, invoice.next_payment_attempt_at = DunningStatus.RETRYING.value, now
+        if not _on_test_clock(invoice):  # a test clock's advance charges it at the clock's time
+            uow.enqueue_after_commit(
+                RETRY_JOB,
+                str(invoice.organization_id),
+                str(invoice.id),
+                number,
+                job_id=retry_job_id(invoice.id, number),
+            )
+        await audit.record(
+            uow, actor, "dunning.step", "invoice", invoice.id,
+            before={"dunningStatus": DunningStatus.AWAITING_METHOD.value},
+            after={"dunningStatus": invoice.dunning_status, "attempt": number, "reason": "new payment method",
+                   "nextPaymentAttemptAt": now},
+        )
+    return len(invoices)
 
 
 async def _latest_attempt(uow: UnitOfWork, invoice: Invoice) -> PaymentAttempt | None:

@@ -184,16 +184,16 @@ async def send(db: Database, config: EmailConfig, organization_id: uuid.UUID, ke
         if invoice is None:
             return None
         organization = await OrganizationRepository(session).existing(organization_id)
+        customer = invoice.customer
+        recipient = (customer.email or "").strip()
+        if not recipient:  # before any work: rendering the PDF is most of an email's cost
+            log.info("no email for %s of invoice %s: the customer has no email address", kind.value, invoice_id)
+            return None
         attempts = await PaymentRepository(session, organization_id).attempts(invoice_id)
         attempt = next((a for a in attempts if a.number == n), attempts[-1] if attempts else None)
         has_method = await PaymentRepository(session, organization_id).default_payment_method(invoice.customer_id)
         pdf = await asyncio.to_thread(documents.render_invoice, invoice) if kind is EmailKind.INVOICE_ISSUED else None
-        customer = invoice.customer
         subscriptions = await DunningRepository(session, organization_id).subscriptions_of_invoice(invoice_id)
-    recipient = (customer.email or "").strip()
-    if not recipient:
-        log.info("no email for %s of invoice %s: the customer has no email address", kind.value, invoice_id)
-        return None
     portal_link = ""
     if kind in _PORTAL_KINDS:
         origin = config.public_url or "http://localhost:8000"

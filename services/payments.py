@@ -76,7 +76,7 @@ from integrations.payments.base import (
 from integrations.payments.config import PaymentConfig
 from services import audit, credits, dunning, paypal_payments
 from services.actors import Actor
-from services.clocks import on_customer_time
+from services.clocks import customer_time, on_customer_time
 from services.errors import CommonCode, Invalid, NotFound, Resource, found
 from services.invoice_state import announce_invoice, invoice_view, move_invoice
 from services.provider_credentials import open_credentials, seal_credentials
@@ -368,6 +368,8 @@ async def save_payment_method(
         await uow.session.flush()
         row.is_default = True
     await uow.session.flush()
+    if row.is_default:  # invoices whose hard decline waited for a new method are tried with it at once
+        await dunning.retry_with_new_method(uow, actor, customer)
     await audit.record(
         uow,
         actor,
@@ -643,7 +645,8 @@ async def collect_now(db: Database, config: PaymentConfig, actor: Actor, invoice
             raise Invalid(
                 f"{method.provider} is not configured", field=("id",), code=PaymentCode.PROVIDER_NOT_CONFIGURED
             )
-    await collect(db, config, actor, invoice_id)
+        clock = await customer_time(session, invoice.customer)
+    await collect(db, config, actor, invoice_id, clock=clock)
     async with db.read() as session:
         return found(
             await InvoiceRepository(session, actor.organization_id).get(invoice_id),
@@ -1012,6 +1015,7 @@ async def reopen_taken_back(
     await refresh_payment_status(uow, invoice, AttemptOutcome.FAILED)
     if invoice.status == InvoiceStatus.PAID.value and invoice.paid_minor < invoice.amount_due_minor:
         await move_invoice(uow, actor, invoice, InvoiceStatus.OPEN, action=None, payment_taken_back=True)
+        await credits.take_back_paid_credits(uow, actor, invoice)  # a credit purchase: its credits leave again
         await audit.record(
             uow,
             actor,

@@ -4,10 +4,11 @@ for the rest of the period at once."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from db.models import Organization, Subscription, SubscriptionPhase
+from db.models import CreditNote, Invoice, Organization, Subscription, SubscriptionPhase
 from db.repositories.billing import InvoiceRepository
 from db.repositories.organizations import OrganizationRepository
 from db.session import UnitOfWork
@@ -24,6 +25,40 @@ from services.billing.issue import issue_invoice
 from services.billing.kinds import UpgradeInvoice
 
 
+@dataclass(frozen=True)
+class Credit:
+    """A credit note for unused time paid in advance, and the invoice it credits."""
+
+    note: CreditNote
+    invoice: Invoice
+
+
+@dataclass(frozen=True)
+class PlanChangeOutcome:
+    """What a plan change did: the change itself, the credit notes for unused time paid in advance, and the
+    invoice of an upgrade's new fee in advance (both empty when nothing was billed)."""
+
+    change: subscriptions.PlanChange
+    credits: tuple[Credit, ...] = ()
+    invoice: Invoice | None = None
+
+
+async def plan_change(
+    uow: UnitOfWork,
+    actor: Actor,
+    external_id: str,
+    plan_code: str,
+    overrides: subscriptions.PlanOverrides | None = None,
+) -> PlanChangeOutcome:
+    """Change the plan with its money. The one use case behind both changeSubscriptionPlan and its preview
+    (which runs it in a transaction that is rolled back)."""
+    change = await subscriptions.change_plan(uow, actor, external_id, plan_code, overrides)
+    if change.upgraded_at is None:
+        return PlanChangeOutcome(change)
+    notes, invoice = await _settle_upgrade(uow, actor, change)
+    return PlanChangeOutcome(change, notes, invoice)
+
+
 async def change_subscription_plan(
     uow: UnitOfWork,
     actor: Actor,
@@ -31,10 +66,7 @@ async def change_subscription_plan(
     plan_code: str,
     overrides: subscriptions.PlanOverrides | None = None,
 ) -> Subscription:
-    change = await subscriptions.change_plan(uow, actor, external_id, plan_code, overrides)
-    if change.upgraded_at is not None:
-        await _settle_upgrade(uow, actor, change)
-    return change.subscription
+    return (await plan_change(uow, actor, external_id, plan_code, overrides)).change.subscription
 
 
 async def terminate_subscription(uow: UnitOfWork, actor: Actor, external_id: str) -> Subscription:
@@ -63,13 +95,13 @@ async def _credit_unused_advance_fee(
     phase: SubscriptionPhase,
     period: Period,
     reason: str,
-) -> None:
+) -> Credit | None:
     """Credit what was billed in advance for `phase` in `period` beyond what its days in effect now owe.
 
     The phase has just been cut short (its `ends_at` set); what it owes is what the period invoice would
     bill for it in arrears, so that paid - credited = owed to the cent."""
     if not phase.plan.pay_in_advance or sub.billed_through is None or sub.billed_through < period.start:
-        return  # nothing of this period was billed yet
+        return None  # nothing of this period was billed yet
     customer, currency = sub.customer, sub.customer.currency or org.default_currency
     # The fee of a phase that began with the period was billed at the period's start; one begun by an
     # upgrade within the period, at the upgrade.
@@ -81,7 +113,7 @@ async def _credit_unused_advance_fee(
     invoice = await InvoiceRepository(uow.session, org.id).by_billing_key(customer.id, key)
     billable = (InvoiceStatus.OPEN, InvoiceStatus.PAID)
     if invoice is None or invoice.status not in billable:
-        return
+        return None
     line = next(
         (
             ln
@@ -91,14 +123,14 @@ async def _credit_unused_advance_fee(
         None,
     )
     if line is None or not line.amount_minor:
-        return
+        return None
     tz = subscriptions.customer_timezone(customer, org)
     owed_line = fee_line(sub, phase, period, period.end, tz, sub.started_at)
     owed = money.round_minor(owed_line.amount, currency) if owed_line else Decimal(0)
     fee = money.from_minor_units(line.amount_minor, currency)
     unused = fee - owed
     if unused <= 0:
-        return
+        return None
     # That share of what the line cost: after its discount, with its tax; never more than the invoice can
     # still be credited (e.g. after a credit note by hand).
     charged = money.from_minor_units(line.amount_minor - line.discount_minor + line.tax_minor, currency)
@@ -106,11 +138,14 @@ async def _credit_unused_advance_fee(
         money.round_minor(charged * unused / fee, currency),
         money.from_minor_units(await credits.creditable_minor(uow, invoice), currency),
     )
-    if credit > 0:
-        await credits.create_credit_note(uow, actor, invoice.id, "CREDIT", credit, reason)
+    if credit <= 0:
+        return None
+    return Credit(await credits.create_credit_note(uow, actor, invoice.id, "CREDIT", credit, reason), invoice)
 
 
-async def _settle_upgrade(uow: UnitOfWork, actor: Actor, change: subscriptions.PlanChange) -> None:
+async def _settle_upgrade(
+    uow: UnitOfWork, actor: Actor, change: subscriptions.PlanChange
+) -> tuple[tuple[Credit, ...], Invoice | None]:
     sub, old, new, at = change.subscription, change.previous_phase, change.new_phase, change.upgraded_at
     assert at is not None and old is not None and new is not None  # an upgrade: the plan changed at `at`
     org = await OrganizationRepository(uow.session).existing(actor.organization_id)
@@ -118,15 +153,18 @@ async def _settle_upgrade(uow: UnitOfWork, actor: Actor, change: subscriptions.P
     tz = subscriptions.customer_timezone(customer, org)
     period = _period_at(sub, old, org, at)
     currency = customer.currency or org.default_currency
-    await _credit_unused_advance_fee(
+    credit = await _credit_unused_advance_fee(
         uow, actor, org, sub, old, period, f"Unused {old.plan.name} after the upgrade to {new.plan.name}"
     )
-    if new.plan.pay_in_advance:
-        bill = BillingDate(at)
-        line = fee_line(sub, new, period, period.end, tz, sub.started_at)
-        if line is not None:
-            bill.lines.append(line)
-            upgrade = UpgradeInvoice(
-                subscription_id=sub.id, at=at, lines=bill.lines, currency=currency, period=Period(at, period.end)
-            )
-            await issue_invoice(uow, actor, org, customer, upgrade)
+    notes = (credit,) if credit is not None else ()
+    if not new.plan.pay_in_advance:
+        return notes, None
+    bill = BillingDate(at)
+    line = fee_line(sub, new, period, period.end, tz, sub.started_at)
+    if line is None:
+        return notes, None
+    bill.lines.append(line)
+    upgrade = UpgradeInvoice(
+        subscription_id=sub.id, at=at, lines=bill.lines, currency=currency, period=Period(at, period.end)
+    )
+    return notes, await issue_invoice(uow, actor, org, customer, upgrade)

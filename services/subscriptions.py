@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from db.locks import LockNamespace, advisory_xact_lock
@@ -261,12 +262,23 @@ async def _drop_future_phases(repo: SubscriptionRepository, subscription: Subscr
         await repo.remove_phase(subscription, phase)
 
 
+class PlanChangeKind(StrEnum):
+    UPGRADE = "UPGRADE"  # dearer per year: applies at once
+    DOWNGRADE = "DOWNGRADE"  # scheduled at the end of the current period
+    PLAN_REPLACED = "PLAN_REPLACED"  # not started yet: the plan it starts on is replaced
+    DOWNGRADE_CANCELED = "DOWNGRADE_CANCELED"  # back to the current plan: the scheduled downgrade is dropped
+
+
 @dataclass(frozen=True)
 class PlanChange:
     subscription: Subscription
     upgraded_at: datetime | None = None  # set when an upgrade of a started subscription applied at once
     previous_phase: SubscriptionPhase | None = None
     new_phase: SubscriptionPhase | None = None
+    kind: PlanChangeKind = PlanChangeKind.UPGRADE
+    effective_at: datetime | None = None  # when the new plan takes effect
+    previous_plan: Plan | None = None  # the plan in effect before the change
+    new_plan: Plan | None = None
 
 
 async def change_plan(
@@ -280,6 +292,7 @@ async def change_plan(
     before = subscription_view(subscription)
     new_plan = await _plan_for(uow, actor, plan_code, subscription.customer, "planCode")
     current = phase_at(subscription, at)
+    previous_plan = current.plan
     new_overrides = _check_overrides(new_plan, overrides)
     if new_plan.id == current.plan_id and new_overrides == (current.overrides or {}):
         if upcoming_phase(subscription, at) is None:
@@ -298,12 +311,24 @@ async def change_plan(
             before=before,
             after=subscription_view(subscription),
         )
-        return PlanChange(subscription)
+        return PlanChange(
+            subscription,
+            kind=PlanChangeKind.DOWNGRADE_CANCELED,
+            effective_at=at,
+            previous_plan=previous_plan,
+            new_plan=new_plan,
+        )
     await _drop_future_phases(repo, subscription, at)
-    change = PlanChange(subscription)
     if status_now(subscription, at) is SubscriptionStatus.PENDING:
         current.plan, current.plan_id, current.overrides = new_plan, new_plan.id, new_overrides
         action = "subscription.plan_changed"
+        change = PlanChange(
+            subscription,
+            kind=PlanChangeKind.PLAN_REPLACED,
+            effective_at=subscription.started_at,
+            previous_plan=previous_plan,
+            new_plan=new_plan,
+        )
     else:
         old = effective_plan(current)
         new_amount = Decimal(new_overrides["amount"]) if "amount" in new_overrides else new_plan.amount
@@ -317,8 +342,16 @@ async def change_plan(
         new_phase = SubscriptionPhase(plan=new_plan, plan_id=new_plan.id, starts_at=switch_at, overrides=new_overrides)
         await repo.add_phase(subscription, new_phase)
         action = "subscription.upgraded" if upgrade else "subscription.downgrade_scheduled"
-        if upgrade:
-            change = PlanChange(subscription, switch_at, current, new_phase)
+        change = PlanChange(
+            subscription,
+            switch_at if upgrade else None,
+            current if upgrade else None,
+            new_phase if upgrade else None,
+            kind=PlanChangeKind.UPGRADE if upgrade else PlanChangeKind.DOWNGRADE,
+            effective_at=switch_at,
+            previous_plan=previous_plan,
+            new_plan=new_plan,
+        )
     await audit.record(
         uow, actor, action, "subscription", subscription.id, before=before, after=subscription_view(subscription)
     )

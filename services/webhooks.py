@@ -308,7 +308,17 @@ async def deliver_due(
             return send, result
 
     swept = Swept()
-    for send, result in await asyncio.gather(*(one(s) for s in sends)):
+    answered = await asyncio.gather(*(one(s) for s in sends))
+    # Delivered and skipped attempts end here: all of them in one transaction. A failure plans its retry, may
+    # disable its endpoint: each in its own, with the endpoint locked.
+    settled = [(s, r) for s, r in answered if r is None or r.delivered]
+    try:
+        await _record_settled(db, settled, swept, test_clock)
+    except Exception:  # the attempts stay SENDING and are taken again once stale
+        log.exception("recording %d webhook deliveries failed", len(settled))
+    for send, result in answered:
+        if result is None or result.delivered:
+            continue
         try:
             await _record(db, send, result, swept, test_clock)
         except Exception:  # the attempt stays SENDING and is taken again once stale
@@ -316,53 +326,84 @@ async def deliver_due(
     return swept
 
 
-async def _record(
-    db: Database, send: _Send, result: DeliveryResult | None, swept: Swept, test_clock: TestClockTime | None
+async def _record_settled(
+    db: Database,
+    settled: Sequence[tuple[_Send, DeliveryResult | None]],
+    swept: Swept,
+    test_clock: TestClockTime | None,
 ) -> None:
+    """Attempts that were delivered (2xx) or had nothing to send (skipped), in one transaction: an UPDATE by
+    primary key for all of them, and the endpoints that were failing are failing no more. No endpoint is locked
+    for a success: deliveries to one endpoint never wait for each other."""
+    if not settled:
+        return
+    async with db.unit_of_work(clock=test_clock) as uow:
+        now = uow.clock.now()
+        rows: list[dict[str, object]] = []
+        for send, result in settled:
+            row: dict[str, object] = {"id": send.delivery.id, "attempted_at": now, "claimed_at": None,
+                                      "next_attempt_at": None}
+            if result is None:
+                row.update(status="SKIPPED", error=send.skip_reason, response_status=None,
+                           response_body_excerpt="", duration_ms=None)
+            else:
+                row.update(status="SUCCEEDED", error=result.error, response_status=result.status_code,
+                           response_body_excerpt=result.response_excerpt, duration_ms=result.duration_ms)
+            rows.append(row)
+        await uow.session.execute(update(WebhookDelivery), rows)
+        recovered = {s.delivery.endpoint_id for s, r in settled if r is not None}
+        if recovered:
+            await uow.session.execute(
+                update(WebhookEndpoint)
+                .where(WebhookEndpoint.id.in_(recovered), WebhookEndpoint.failing_since.is_not(None))
+                .values(failing_since=None)
+            )
+    for _, result in settled:
+        if result is None:
+            swept.skipped += 1
+        else:
+            swept.sent += 1
+            swept.succeeded += 1
+
+
+async def _record(
+    db: Database, send: _Send, result: DeliveryResult, swept: Swept, test_clock: TestClockTime | None
+) -> None:
+    """A failed attempt: its retry on the schedule, or its endpoint disabled (410, or failing for too long)."""
     d = send.delivery
     async with db.unit_of_work(clock=test_clock) as uow:
         now = uow.clock.now()
-        values: dict[str, object] = {"attempted_at": now, "claimed_at": None}
-        if result is None:
-            swept.skipped += 1
-            values.update(status="SKIPPED", error=send.skip_reason, next_attempt_at=None)
-            await uow.session.execute(update(WebhookDelivery).where(WebhookDelivery.id == d.id).values(**values))
-            return
+        values: dict[str, object] = {
+            "attempted_at": now, "claimed_at": None, "status": "FAILED", "next_attempt_at": None,
+            "response_status": result.status_code, "response_body_excerpt": result.response_excerpt,
+            "error": result.error, "duration_ms": result.duration_ms,
+        }
         swept.sent += 1
-        values.update(response_status=result.status_code, response_body_excerpt=result.response_excerpt,
-                      error=result.error, duration_ms=result.duration_ms)
+        swept.failed += 1
         endpoint = await uow.session.get(WebhookEndpoint, d.endpoint_id, with_for_update=True)
-        if result.delivered:
-            swept.succeeded += 1
-            values.update(status="SUCCEEDED", next_attempt_at=None)
-            if endpoint is not None and endpoint.failing_since is not None:
-                endpoint.failing_since = None
-        else:
-            swept.failed += 1
-            values.update(status="FAILED", next_attempt_at=None)
-            reason: str | None = None
-            if endpoint is not None:
-                endpoint.failing_since = endpoint.failing_since or now
-                if result.gone:
-                    reason = "the endpoint answered 410 Gone"
-                elif now - endpoint.failing_since >= FAILING_LIMIT:
-                    since = f"{endpoint.failing_since:%Y-%m-%d %H:%M} UTC"
-                    reason = f"every delivery failed for {FAILING_LIMIT.days} days (since {since})"
-            delay = None if (reason or d.manual) else retry_delay(f"{d.endpoint_id}:{d.event_id}", d.attempt)
-            if endpoint is not None and endpoint.enabled and reason is not None:
-                await _disable(uow, endpoint, reason)
-                swept.disabled.append(endpoint.id)
-            if delay is not None and endpoint is not None and endpoint.enabled:
-                due = now + delay
-                values["next_attempt_at"] = due
-                new = await add_deliveries(uow.session, [{
-                    "id": uuid.uuid4(), "organization_id": d.organization_id, "endpoint_id": d.endpoint_id,
-                    "event_id": d.event_id, "event_type": d.event_type, "attempt": d.attempt + 1, "manual": False,
-                    "status": "PENDING", "next_attempt_at": due, "created_at": now, "response_body_excerpt": "",
-                    "test_clock_id": d.test_clock_id,
-                }])
-                if not new:
-                    values["next_attempt_at"] = None
+        reason: str | None = None
+        if endpoint is not None:
+            endpoint.failing_since = endpoint.failing_since or now
+            if result.gone:
+                reason = "the endpoint answered 410 Gone"
+            elif now - endpoint.failing_since >= FAILING_LIMIT:
+                since = f"{endpoint.failing_since:%Y-%m-%d %H:%M} UTC"
+                reason = f"every delivery failed for {FAILING_LIMIT.days} days (since {since})"
+        delay = None if (reason or d.manual) else retry_delay(f"{d.endpoint_id}:{d.event_id}", d.attempt)
+        if endpoint is not None and endpoint.enabled and reason is not None:
+            await _disable(uow, endpoint, reason)
+            swept.disabled.append(endpoint.id)
+        if delay is not None and endpoint is not None and endpoint.enabled:
+            due = now + delay
+            values["next_attempt_at"] = due
+            new = await add_deliveries(uow.session, [{
+                "id": uuid.uuid4(), "organization_id": d.organization_id, "endpoint_id": d.endpoint_id,
+                "event_id": d.event_id, "event_type": d.event_type, "attempt": d.attempt + 1, "manual": False,
+                "status": "PENDING", "next_attempt_at": due, "created_at": now, "response_body_excerpt": "",
+                "test_clock_id": d.test_clock_id,
+            }])
+            if not new:
+                values["next_attempt_at"] = None
         await uow.session.execute(update(WebhookDelivery).where(WebhookDelivery.id == d.id).values(**values))
 
 

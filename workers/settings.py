@@ -20,7 +20,14 @@ from workers.jobs.outbox import drain_outbox, start_drain, stop_drain
 from workers.jobs.payments import collect_invoice, dunning_final_action, retry_invoice_payment, send_email
 from workers.jobs.progressive import check_usage_thresholds, scan_usage_thresholds
 from workers.jobs.usage import maintain_usage_partitions
-from workers.jobs.webhooks import deliver_webhook, start_sweep, start_webhooks, stop_webhooks, sweep_webhooks
+from workers.jobs.webhooks import (
+    deliver_webhook,
+    start_lane,
+    start_sweep,
+    start_webhooks,
+    stop_webhooks,
+    sweep_webhooks,
+)
 
 MAX_JOBS = 3  # jobs at once per worker process: more only delays the one holding the numbering lock
 # How long arq waits between looking for queued jobs. It takes at most MAX_JOBS minus the running ones each time,
@@ -57,6 +64,7 @@ def worker_settings(
         await maintain_usage_partitions(ctx)
         start_drain(ctx)  # whatever `scheduled` says: the drain bills nobody
         start_webhooks(ctx, webhooks)
+        start_lane(ctx, redis_url)  # first attempts of deliveries, on their own queue (workers/jobs/webhooks.py)
         if scheduled:  # webhook retries by the clock, like the rest of the schedule
             start_sweep(ctx)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from db.models import AppliedCoupon, Coupon, CreditNote, CreditNoteItem, Wallet, WalletTransaction
 from db.repositories.base import OrganizationScoped
@@ -87,6 +87,24 @@ class CreditRepository(OrganizationScoped):
             )
             .with_for_update()
         )
+
+    async def released_top_up_minor(self, invoice_id: uuid.UUID) -> int:
+        """What a credit-purchase invoice's payments put in the wallet and still count there (released less taken
+        back)."""
+        signed = func.sum(
+            case(
+                (WalletTransaction.kind == "PAID", WalletTransaction.amount_minor),
+                else_=-WalletTransaction.amount_minor,
+            )
+        )
+        total = await self.session.scalar(
+            select(signed).where(
+                WalletTransaction.organization_id == self.organization_id,
+                WalletTransaction.invoice_id == invoice_id,
+                WalletTransaction.kind.in_(("PAID", "TAKEN_BACK")),
+            )
+        )
+        return int(total or 0)
 
     async def credit_notes_of_invoice(self, invoice_id: uuid.UUID) -> list[CreditNote]:
         return list(

@@ -61,6 +61,21 @@ class DunningRepository(OrganizationScoped):
         )
         return bool(await self.session.scalar(stmt))
 
+    async def awaiting_method(self, customer_id: uuid.UUID) -> Sequence[Invoice]:
+        """A customer's open invoices whose dunning waits for a new payment method (locked, oldest first)."""
+        stmt = (
+            select(Invoice)
+            .where(
+                Invoice.organization_id == self.organization_id,
+                Invoice.customer_id == customer_id,
+                Invoice.status == "OPEN",
+                Invoice.dunning_status == "AWAITING_METHOD",
+            )
+            .order_by(Invoice.finalized_at, Invoice.id)
+            .with_for_update(of=Invoice)
+        )
+        return (await self.session.scalars(stmt)).all()
+
     # --- a test clock's customers (services/test_clocks.py) --------------------------------------------
 
     async def next_collection(

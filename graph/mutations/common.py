@@ -24,9 +24,24 @@ async def run_use_case(
     info: Info[Context, None], role: Role, use_case: Callable[[UnitOfWork, Actor], Awaitable[R]]
 ) -> tuple[R | None, list[UserError]]:
     """Commit when the use case succeeds; on bad input nothing is written and userErrors say why."""
+    return await _run(info, role, use_case, rehearse=False)
+
+
+async def run_rehearsal(
+    info: Info[Context, None], role: Role, use_case: Callable[[UnitOfWork, Actor], Awaitable[R]]
+) -> tuple[R | None, list[UserError]]:
+    """Run a use case as `run_use_case` would, then roll it back (`Database.rehearsal`): a preview that cannot
+    disagree with the real thing. `use_case` must return plain values: the rows are gone once it returns."""
+    return await _run(info, role, use_case, rehearse=True)
+
+
+async def _run(
+    info: Info[Context, None], role: Role, use_case: Callable[[UnitOfWork, Actor], Awaitable[R]], *, rehearse: bool
+) -> tuple[R | None, list[UserError]]:
     actor = require_role(info, role)
+    db = info.context.db
     try:
-        async with info.context.db.unit_of_work() as uow:
+        async with db.rehearsal() if rehearse else db.unit_of_work() as uow:
             return await use_case(uow, actor), []
     except DomainError as exc:
         return None, [user_error(exc)]

@@ -12,9 +12,10 @@ from db.models import Role
 from domain.periods import BillingTime as BillingTimeModel
 from graph.context import Context
 from graph.errors import UserError
-from graph.mutations.common import run_use_case
+from graph.mutations.common import run_rehearsal, run_use_case
 from graph.types.charge_properties import ChargePropertiesInput
 from graph.types.enums import BillingTime
+from graph.types.plan_change_preview import SubscriptionPlanChangePreview
 from graph.types.subscription import Subscription
 from services import plan_changes, subscriptions
 
@@ -143,3 +144,28 @@ class SubscriptionMutations:
                 info, Role.FINANCE, lambda uow, a: subscriptions.cancel_subscription(uow, a, input.external_id)
             )
         )
+
+
+@strawberry.type
+class SubscriptionPlanChangePreviewPayload:
+    preview: SubscriptionPlanChangePreview | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class SubscriptionPreviewQueries:
+    @strawberry.field(
+        description="What changeSubscriptionPlan would do now (its credit notes, the invoice it would issue, when it "
+        "takes effect), with nothing written: the same use case, rolled back (FINANCE)."
+    )
+    async def preview_subscription_plan_change(
+        self, info: Info[Context, None], input: ChangeSubscriptionPlanInput
+    ) -> SubscriptionPlanChangePreviewPayload:
+        async def use_case(uow, actor):
+            outcome = await plan_changes.plan_change(
+                uow, actor, input.external_id, input.plan_code, _overrides(input.plan_overrides)
+            )
+            return SubscriptionPlanChangePreview.of(outcome)  # read now: the rollback takes the rows away
+
+        preview, errors = await run_rehearsal(info, Role.FINANCE, use_case)
+        return SubscriptionPlanChangePreviewPayload(preview=preview, user_errors=errors)

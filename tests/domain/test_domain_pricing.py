@@ -498,3 +498,33 @@ def test_percentage_fee_stays_within_its_bounds(values, rate, fixed, free_events
         assert fee.amount >= paid.events * minimum
     no_allowance = PercentageProperties(rate, fixed, None, None, minimum, maximum)
     assert fee.amount <= pricing.percentage_amount(values, no_allowance).amount
+
+
+# --- a quantity's price (the plan editor's preview) --------------------------------------
+
+
+@quick
+@given(
+    units=st.decimals(min_value=0, max_value=10_000, places=3, allow_nan=False),
+    model=st.sampled_from([ChargeModel.GRADUATED, ChargeModel.VOLUME]),
+)
+def test_quantity_fee_is_the_billing_rule_for_range_models(units, model):
+    ranges = graduated(("0", "10", "2", "5"), ("11", "100", "1", "0"), ("101", None, "0.5", "20"))
+    properties = pricing.GraduatedProperties(ranges) if model is ChargeModel.GRADUATED else pricing.VolumeProperties(
+        ranges
+    )
+    assert pricing.quantity_fee(model, properties, units) == pricing.charge_fee(model, properties, units)
+
+
+def test_quantity_fee_prices_a_percentage_quantity_as_one_event():
+    properties = PercentageProperties(D("2"), D("0.30"), per_transaction_max_amount=D("1"))
+    fee = pricing.quantity_fee(ChargeModel.PERCENTAGE, properties, D("100"))
+    assert fee.amount == D("1")  # 2.00 + 0.30 lowered to the per-event maximum
+    assert fee == pricing.percentage_amount([D("100")], properties)
+
+
+def test_quantity_fee_refuses_invalid_ranges_on_the_field():
+    ranges = graduated(("0", "10", "1", "0"), ("5", None, "1", "0"))
+    with pytest.raises(DomainError) as refused:
+        pricing.quantity_fee(ChargeModel.GRADUATED, pricing.GraduatedProperties(ranges), D("3"))
+    assert refused.value.field == ("graduatedRanges", "1", "fromValue")

@@ -151,3 +151,39 @@ async def test_an_expired_or_tampered_link_is_refused_with_words(browser: Browse
     await expect(page.get_by_text("open the portal link your supplier sent you")).to_be_visible()
     await context.close()
     assert offline.foreign == [], offline.foreign
+
+
+CROSS_READ = """query($id: ID!) { invoice(id: $id) { id number } }"""
+CROSS_USAGE = """query($c: String!) { customerUsage(customerExternalId: $c) { amount } }"""
+CROSS_PAY = """mutation($id: ID!) { collectInvoice(input: {id: $id}) { invoice { id } userErrors { field code } } }"""
+
+
+async def test_a_portal_token_used_on_another_customers_data_is_refused(
+    browser: Browser, stack: Stack, shop: Tenant
+) -> None:
+    """Another customer's portal link (globex's), open in the browser, asks the API for acme's invoice, usage and
+    payment with the token the page holds: nothing of acme's comes back, and its invoice is not charged."""
+    url = await portal_link(stack, shop, "globex")
+    context, _ = await new_context(browser, stack, viewport=DESKTOP)
+    page = await context.new_page()
+    await page.goto(url)
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Your account with Acme Analytics")
+    ask = """async ([query, variables]) => {
+        const token = sessionStorage.getItem('valueverse.portal.token');
+        const answer = await fetch('/graphql', {method: 'POST', headers: {'Content-Type': 'application/json',
+            Authorization: `Bearer ${token}`}, body: JSON.stringify({query, variables})});
+        return {status: answer.status, body: await answer.json()};
+    }"""
+    read = await page.evaluate(ask, [CROSS_READ, {"id": shop.invoice_id}])
+    assert read["status"] == 200 and read["body"]["data"] == {"invoice": None}
+    usage = await page.evaluate(ask, [CROSS_USAGE, {"c": shop.customer}])
+    assert usage["body"].get("data") is None and usage["body"]["errors"], usage
+    assert "acme" not in str(usage["body"]).lower().replace("acme analytics", "")
+    pay = await page.evaluate(ask, [CROSS_PAY, {"id": shop.invoice_id}])
+    [error] = pay["body"]["data"]["collectInvoice"]["userErrors"]
+    assert (pay["body"]["data"]["collectInvoice"]["invoice"], error["code"]) == (None, "INVOICE_NOT_FOUND")
+    staff = Api(stack.graphql_url, shop.api_key)
+    still = (await staff("""query($id: ID!) { invoice(id: $id) { status paymentAttempts { number } } }""",
+                         id=shop.invoice_id))["invoice"]
+    assert (still["status"], still["paymentAttempts"]) == ("OPEN", [])
+    await context.close()

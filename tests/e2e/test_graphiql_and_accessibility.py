@@ -54,6 +54,7 @@ PAGES = [
     ("invoice", None, "Invoice"),
     ("plans", "/admin/plans", "Plans"),
     ("plan", "/admin/plan?code=growth", "Growth"),
+    ("plan-edit", "/admin/plan-edit?code=growth", "Edit Growth"),
     ("metrics", "/admin/metrics", "Billable metrics"),
     ("audit", "/admin/audit", "Audit log"),
     ("revenue", "/admin/revenue", "Revenue"),

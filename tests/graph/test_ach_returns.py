@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from tests.graph.billing_scenario_helpers import mutate
 from tests.graph.test_payments import COLLECT, INVOICE, charges_at_fake, invoice_of, stripe_with_webhooks, until_invoice
 
 AUDIT = """query($t: String) { auditLogs(targetId: $t) { nodes { action before after } } }"""
@@ -65,3 +66,36 @@ async def test_the_return_delivered_twice_changes_the_invoice_once(tenant, stack
     assert (invoice["status"], invoice["paymentStatus"], invoice["amountPaid"]) == ("OPEN", "FAILED", "0.00")
     entries = (await tenant.api(AUDIT, t=paid["id"]))["auditLogs"]["nodes"]
     assert [e["action"] for e in entries].count("invoice.reopened") == 1
+
+
+WALLET = """query { wallet(customerExternalId: "acme") { balance } }"""
+INVOICES = """query { invoices(customerExternalId: "acme") { nodes { id } } }"""
+
+
+async def test_credits_bought_with_a_returned_ach_debit_leave_the_wallet_until_paid_again(tenant, stack):
+    await stripe_with_webhooks(tenant, stack, "pm_usBankAccount_success")
+    api = tenant.api
+    await mutate(api, 'mutation { createWallet(input: {customerExternalId: "acme"}) { wallet { id } '
+                      "userErrors { field code message } } }", "createWallet")
+    await mutate(api, 'mutation { topUpWallet(input: {customerExternalId: "acme", paidCredits: "100"}) '
+                      "{ wallet { balance } userErrors { field code message } } }", "topUpWallet")
+    [purchase] = (await api(INVOICES))["invoices"]["nodes"]
+    processing = await until_invoice(tenant, purchase["id"], lambda i: i["paymentStatus"] == "PROCESSING")
+    pi = processing["payments"][0]["providerPaymentId"]
+    async with httpx.AsyncClient() as client:
+        await client.post(f"{stack.stripe_url}/_control/payment_intents/{pi}/settle", json={})
+        await until_invoice(tenant, purchase["id"], lambda i: i["status"] == "PAID")
+        assert (await api(WALLET))["wallet"]["balance"] == "100.00"
+        await client.post(f"{stack.stripe_url}/_control/payment_intents/{pi}/return", json={"code": "R01"})
+    await until_invoice(tenant, purchase["id"], lambda i: i["status"] == "OPEN")
+    assert (await api(WALLET))["wallet"]["balance"] == "0.00"  # the credits were never paid for
+    taken_back = 'query { auditLogs(action: "wallet.credits_taken_back") { nodes { before after } } }'
+    [taken] = (await api(taken_back))["auditLogs"]["nodes"]
+    assert (taken["before"]["balanceMinor"], taken["after"]["takenMinor"]) == (10000, 10000)
+    # Paid again (here by hand): the credits come back once.
+    paid = await mutate(api, "mutation($id: ID!) { recordPayment(input: {invoiceId: $id, amount: \"100\", "
+                             "method: WIRE}) { payment { status } userErrors { field code message } } }",
+                        "recordPayment", id=purchase["id"])
+    assert paid["payment"]["status"] == "SUCCEEDED"
+    assert (await api(INVOICE, id=purchase["id"]))["invoice"]["status"] == "PAID"
+    assert (await api(WALLET))["wallet"]["balance"] == "100.00"

@@ -14,7 +14,15 @@ from tests.db import scalar
 from tests.graph.billing_scenario_helpers import invoices_of, make_plan, mutate
 from tests.graph.catalog_helpers import customer, subscribe, uid
 from tests.graph.test_access_matrix import CREATE_KEY
-from tests.graph.test_payments import CONFIGURE, SET_METHOD, charges_at_fake, invoice_of, settled, stripe_tenant
+from tests.graph.test_payments import (
+    COLLECT,
+    CONFIGURE,
+    SET_METHOD,
+    charges_at_fake,
+    invoice_of,
+    settled,
+    stripe_tenant,
+)
 from tests.graph.test_test_clocks import advance, create_clock
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -219,6 +227,49 @@ async def test_a_hard_decline_stops_retries_and_the_final_action_waits_for_the_w
     [exhausted] = (await api(AUDIT, action="dunning.exhausted"))["auditLogs"]["nodes"]
     assert exhausted["after"]["finalAction"] == "BOTH"
     assert len(await charges_at_fake(stack, key)) == 1
+
+
+async def test_a_new_card_after_a_hard_decline_is_tried_at_once_and_recovers_the_invoice(test_tenant, stack):
+    api = test_tenant.api
+    clock, who, sub, key = await clock_customer(test_tenant, "pm_card_chargeDeclinedStolenCard")
+    await advance(api, clock, PERIOD_END + timedelta(days=2))
+    [opened] = await invoices_of(api, who)
+    assert (await api(INVOICE, id=opened["id"]))["invoice"]["dunningStatus"] == "AWAITING_METHOD"
+
+    saved = (await api(SET_METHOD, input={"customerExternalId": who, "provider": "STRIPE",
+                                          "providerPaymentMethodId": "pm_card_visa"}))["setCustomerPaymentMethod"]
+    assert saved["userErrors"] == []
+    invoice = (await api(INVOICE, id=opened["id"]))["invoice"]
+    # Planned at the clock's time, not the machine's: the next moment of the clock charges it.
+    assert (invoice["dunningStatus"], invoice["nextPaymentAttemptAt"]) == (
+        "RETRYING",
+        (PERIOD_END + timedelta(days=2)).isoformat(),
+    )
+    await advance(api, clock, PERIOD_END + timedelta(days=2, minutes=1))
+    invoice = (await api(INVOICE, id=opened["id"]))["invoice"]
+    assert [a["status"] for a in invoice["paymentAttempts"]] == ["FAILED", "SUCCEEDED"]
+    assert (invoice["status"], invoice["dunningStatus"]) == ("PAID", "RECOVERED")
+    assert (await api(SUBSCRIPTION, id=sub))["subscription"]["status"] == "ACTIVE"
+    await advance(api, clock, PERIOD_END + timedelta(days=15))  # the end of the old window changes nothing
+    assert (await api(INVOICE, id=opened["id"]))["invoice"]["status"] == "PAID"
+    assert len(await charges_at_fake(stack, key)) == 2
+
+
+async def test_collecting_a_clock_customers_invoice_by_hand_happens_at_the_clocks_time(test_tenant, stack):
+    api = test_tenant.api
+    clock, who, _, _ = await clock_customer(test_tenant, "pm_card_chargeDeclinedInsufficientFunds")
+    await advance(api, clock, PERIOD_END + timedelta(hours=12))
+    [opened] = await invoices_of(api, who)
+    answer = (await api(COLLECT, id=opened["id"]))["collectInvoice"]
+    assert answer["userErrors"] == []
+    invoice = (await api(INVOICE, id=opened["id"]))["invoice"]
+    assert [datetime.fromisoformat(a["createdAt"]) for a in invoice["paymentAttempts"]] == [
+        PERIOD_END,
+        PERIOD_END + timedelta(hours=12),
+    ]
+    # The schedule goes on from the clock's time: the next retry is a day after the first attempt... at the
+    # earliest after the one made by hand.
+    assert datetime.fromisoformat(invoice["nextPaymentAttemptAt"]) >= PERIOD_END + timedelta(hours=12)
 
 
 # --- real time: the worker's jobs ------------------------------------------------------------------

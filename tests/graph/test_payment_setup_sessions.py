@@ -209,7 +209,7 @@ async def test_bad_setup_sessions_are_user_errors(tenant, stack):
 
 async def test_with_an_https_public_url_only_https_return_urls_are_taken(tenant, stack):
     await stripe_with_webhooks(tenant, stack, "pm_card_visa")
-    api = start_api(stack, "public-url", PUBLIC_URL="https://billing.example.com")
+    api = start_api(stack, "public-url", PUBLIC_URL="https://billing.example.com", WEB_CONCURRENCY="1")
     try:
         from tests.client import Api
 

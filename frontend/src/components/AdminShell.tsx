@@ -16,7 +16,7 @@ export const NAV: NavItem[] = [
   { href: "/admin", label: "Overview", needs: "VIEWER", sections: ["/admin"] },
   { href: "/admin/customers", label: "Customers", needs: "VIEWER", sections: ["/admin/customers", "/admin/customer"] },
   { href: "/admin/invoices", label: "Invoices", needs: "VIEWER", sections: ["/admin/invoices", "/admin/invoice"] },
-  { href: "/admin/plans", label: "Plans", needs: "VIEWER", sections: ["/admin/plans", "/admin/plan"] },
+  { href: "/admin/plans", label: "Plans", needs: "VIEWER", sections: ["/admin/plans", "/admin/plan", "/admin/plan-edit"] },
   { href: "/admin/metrics", label: "Billable metrics", needs: "VIEWER", sections: ["/admin/metrics"] },
   { href: "/admin/revenue", label: "Revenue", needs: "FINANCE", sections: ["/admin/revenue"] },
   { href: "/admin/dunning", label: "Dunning", needs: NEEDED.dunningQueue, sections: ["/admin/dunning", "/admin/dunning-campaign"] },

@@ -42,3 +42,21 @@ export function errorsUnder(errors: UserError[], ...path: string[]): { index: nu
       return { index: next !== undefined && /^\d+$/.test(next) ? Number(next) : null, message: e.message };
     });
 }
+
+/** A userError's field as a dotted path without the leading "input" (["input","charges","0","code"] → "charges.0.code"). */
+export function errorPath(error: UserError, prefix = ""): string {
+  const parts = error.field?.[0] === "input" ? error.field.slice(1) : (error.field ?? []);
+  return [prefix, ...parts].filter(Boolean).join(".");
+}
+
+/** The API's userErrors by their full field path, for forms with nested rows; `general`: those no control shows. */
+export function errorsByPath(errors: UserError[], shown: Set<string>, prefix = "") {
+  const byPath = new Map<string, string>();
+  const general: UserError[] = [];
+  for (const error of errors) {
+    const path = errorPath(error, prefix);
+    if (shown.has(path) && !byPath.has(path)) byPath.set(path, error.message);
+    else general.push(error);
+  }
+  return { at: (path: string) => byPath.get(path), general };
+}

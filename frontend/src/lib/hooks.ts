@@ -112,3 +112,13 @@ export function useCursorPager() {
   const reset = useCallback(() => setStack((s) => (s.length === 1 && s[0] === null ? s : [null])), []);
   return { after: stack[stack.length - 1], page: stack.length, next, previous, reset };
 }
+
+/** `value`, once it has stopped changing for `delay` ms (a preview that follows typing without a request per key). */
+export function useDebounced<T>(value: T, delay: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const timer = window.setTimeout(() => setSettled(value), delay);
+    return () => window.clearTimeout(timer);
+  }, [value, delay]);
+  return settled;
+}

@@ -21,8 +21,9 @@ export function grantable(role: Role | undefined): Role[] {
 }
 
 /** The weakest role the API lets do each thing the portal offers (pages and buttons follow it; the API decides). */
-export const NEEDED: Record<"actOnInvoices" | "portalLinks" | "dunningQueue" | "dunningSettings" | "bankStatements" | "paymentProviders", Role> = {
+export const NEEDED: Record<"actOnInvoices" | "changeSubscriptions" | "portalLinks" | "dunningQueue" | "dunningSettings" | "bankStatements" | "paymentProviders", Role> = {
   actOnInvoices: "FINANCE", // finalize, collect, void, record payments, credit notes, resend the email
+  changeSubscriptions: "FINANCE", // change plans, terminate
   portalLinks: "FINANCE",
   dunningQueue: "FINANCE",
   dunningSettings: "ADMIN",

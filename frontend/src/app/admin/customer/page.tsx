@@ -2,16 +2,18 @@
 
 import Link from "next/link";
 import { useSearchParams } from "next/navigation";
+import { useState } from "react";
 import { InvoiceTable } from "@/components/InvoiceTable";
 import { LiveUsage } from "@/components/LiveUsage";
 import { PageHead, pending, withSuspense } from "@/components/Page";
 import { PortalLinkPanel } from "@/components/PortalLinkPanel";
 import { StatusBadge } from "@/components/StatusBadge";
+import { SubscriptionActions } from "@/components/SubscriptionActions";
 import { Empty } from "@/components/States";
 import { Table } from "@/components/Table";
 import { graphql } from "@/gql";
-import { formatDate, formatDateTime } from "@/lib/format";
 import { useRole } from "@/lib/auth";
+import { formatDate, formatDateTime } from "@/lib/format";
 import { useQuery } from "@/lib/hooks";
 import { may } from "@/lib/roles";
 
@@ -57,6 +59,17 @@ const CustomerQuery = graphql(`
         downgradeAt
       }
     }
+    plans(first: 100) {
+      nodes {
+        code
+        name
+        currency
+        interval
+        amount
+        payInAdvance
+        archivedAt
+      }
+    }
     invoices(customerExternalId: $externalId, first: 10) {
       totalCount
       nodes {
@@ -75,6 +88,8 @@ const CustomerQuery = graphql(`
 `);
 
 const LIVE = new Set(["ACTIVE", "TRIALING", "PAST_DUE"]);
+// What a plan change or a termination may still act on.
+const CHANGEABLE = new Set([...LIVE, "PENDING"]);
 
 function address(c: { addressLine1?: string | null; addressLine2?: string | null; postalCode?: string | null; city?: string | null; state?: string | null }) {
   const parts = [c.addressLine1, c.addressLine2, [c.postalCode, c.city].filter(Boolean).join(" "), c.state].filter(Boolean);
@@ -85,6 +100,8 @@ function CustomerDetail() {
   const externalId = useSearchParams().get("id") ?? "";
   const role = useRole();
   const { data, error, loading, refetch } = useQuery(CustomerQuery, { externalId }, { skip: !externalId });
+  const mayChange = may(role, "changeSubscriptions");
+  const [done, setDone] = useState<string | null>(null);
   if (!externalId) return <Empty>No customer chosen: pick one from the customers list.</Empty>;
   const waiting = pending({ data, error, loading, refetch }, "the customer");
   if (waiting) return waiting;
@@ -149,6 +166,11 @@ function CustomerDetail() {
       {may(role, "portalLinks") ? <PortalLinkPanel customerExternalId={customer.externalId} /> : null}
 
       <h2>Subscriptions</h2>
+      {done ? (
+        <p className="notice success" role="status">
+          {done}
+        </p>
+      ) : null}
       {customer.subscriptions.length === 0 ? (
         <Empty>No subscriptions yet.</Empty>
       ) : (
@@ -195,6 +217,23 @@ function CustomerDetail() {
           </tbody>
         </Table>
       )}
+
+      {mayChange
+        ? customer.subscriptions
+            .filter((s) => CHANGEABLE.has(s.status))
+            .map((s) => (
+              <SubscriptionActions
+                key={s.id}
+                subscription={s}
+                plans={data.plans.nodes.filter((p) => !p.archivedAt)}
+                currency={customer.currency}
+                onChanged={(text) => {
+                  setDone(text);
+                  refetch();
+                }}
+              />
+            ))
+        : null}
 
       {live.map((s) => (
         <LiveUsage key={s.id} customerExternalId={customer.externalId} subscriptionExternalId={s.externalId} />

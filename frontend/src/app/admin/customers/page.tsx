@@ -89,34 +89,34 @@ export default function CustomersPage() {
         pager={pager}
       >
         {(nodes) => (
-        <Table caption={search ? `Customers matching “${search}”` : "Customers, oldest first"}>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">External id</th>
-              <th scope="col">Email</th>
-              <th scope="col">Country</th>
-              <th scope="col">Currency</th>
-              <th scope="col">Created</th>
-            </tr>
-          </thead>
-          <tbody aria-busy={query.loading}>
-            {nodes.map((customer) => (
-              <tr key={customer.id}>
-                <td>
-                  <Link href={`/admin/customer?id=${encodeURIComponent(customer.externalId)}`}>
-                    {customer.name || customer.externalId}
-                  </Link>
-                </td>
-                <td className="mono">{customer.externalId}</td>
-                <td>{customer.email ?? "—"}</td>
-                <td>{customer.country ?? "—"}</td>
-                <td>{customer.currency ?? "—"}</td>
-                <td>{formatDate(customer.createdAt)}</td>
+          <Table caption={search ? `Customers matching “${search}”` : "Customers, oldest first"}>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">External id</th>
+                <th scope="col">Email</th>
+                <th scope="col">Country</th>
+                <th scope="col">Currency</th>
+                <th scope="col">Created</th>
               </tr>
-            ))}
-          </tbody>
-        </Table>
+            </thead>
+            <tbody aria-busy={query.loading}>
+              {nodes.map((customer) => (
+                <tr key={customer.id}>
+                  <td>
+                    <Link href={`/admin/customer?id=${encodeURIComponent(customer.externalId)}`}>
+                      {customer.name || customer.externalId}
+                    </Link>
+                  </td>
+                  <td className="mono">{customer.externalId}</td>
+                  <td>{customer.email ?? "—"}</td>
+                  <td>{customer.country ?? "—"}</td>
+                  <td>{customer.currency ?? "—"}</td>
+                  <td>{formatDate(customer.createdAt)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </Table>
         )}
       </ConnectionView>
     </>

@@ -7,8 +7,10 @@ import { Empty } from "@/components/States";
 import { Table } from "@/components/Table";
 import { graphql } from "@/gql";
 import type { PlanDetailQuery } from "@/gql/graphql";
+import { useRole } from "@/lib/auth";
 import { formatDate, formatDecimal, formatMoney, humanize } from "@/lib/format";
 import { useQuery } from "@/lib/hooks";
+import { atLeast } from "@/lib/roles";
 
 const PlanQuery = graphql(`
   query PlanDetail($code: String!) {
@@ -211,6 +213,7 @@ function Price({ charge, currency }: { charge: Charge; currency: string }) {
 function PlanDetail() {
   const code = useSearchParams().get("code") ?? "";
   const { data, error, loading, refetch } = useQuery(PlanQuery, { code }, { skip: !code });
+  const mayEdit = atLeast(useRole(), "ADMIN");
   if (!code) return <Empty>No plan chosen: pick one from the plans list.</Empty>;
   const waiting = pending({ data, error, loading, refetch }, "the plan");
   if (waiting) return waiting;
@@ -233,6 +236,13 @@ function PlanDetail() {
           </>
         }
         section={{ href: "/admin/plans", label: "Plans" }}
+        actions={
+          mayEdit && !plan.archivedAt ? (
+            <Link className="button" href={`/admin/plan-edit?code=${encodeURIComponent(plan.code)}`}>
+              Edit plan
+            </Link>
+          ) : null
+        }
       />
       {plan.description ? <p>{plan.description}</p> : null}
       <section className="panel" aria-labelledby="plan-facts">
