@@ -35,8 +35,9 @@ from db.repositories.payments import PaymentRepository
 from db.session import Database, UnitOfWork
 from domain import money
 from integrations.email import Attachment, Mailer, OutgoingEmail, SendResult
-from services import documents, portal
-from services.actors import system_actor
+from services import audit, documents, portal
+from services.actors import Actor, system_actor
+from services.errors import Invalid, NotFound
 
 log = logging.getLogger("valueverse.notifications")
 
@@ -86,6 +87,47 @@ def queue_usage_alert(uow: UnitOfWork, organization_id: uuid.UUID, firing_id: uu
     """Tell the customer that a usage alert fired (once per firing) once this change commits."""
     key = email_key(EmailKind.USAGE_ALERT, firing_id)
     uow.enqueue_after_commit(SEND_JOB, str(organization_id), key, job_id=f"email:{key}")
+
+
+class NotificationCode(StrEnum):
+    INVOICE_NOT_ISSUED = "INVOICE_NOT_ISSUED"  # a draft: nothing was sent, there is nothing to send again
+    INVOICE_VOID = "INVOICE_VOID"  # a void invoice is not the customer's to pay
+    CUSTOMER_HAS_NO_EMAIL = "CUSTOMER_HAS_NO_EMAIL"  # nowhere to send it: the customer needs an email first
+
+
+async def resend_invoice_email(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> Invoice:
+    """Queue the invoice email (with its PDF) again: open, paid or uncollectible invoices of a customer with an email
+    address, never drafts or void ones.
+
+    Each resend is an email of its own: its key ends with the invoice's resend count, taken under the row lock."""
+    invoice = await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True)
+    if invoice is None:
+        raise NotFound("no invoice with this id", field=("invoiceId",))
+    if invoice.status == "DRAFT":
+        raise Invalid(
+            "a draft invoice is not issued yet: finalize it to send it",
+            field=("invoiceId",),
+            code=NotificationCode.INVOICE_NOT_ISSUED,
+        )
+    if invoice.status == "VOID":
+        raise Invalid("a void invoice is not sent again", field=("invoiceId",), code=NotificationCode.INVOICE_VOID)
+    if not (invoice.customer.email or "").strip():
+        raise Invalid(
+            "the customer has no email address: add one to the customer, then send the invoice again",
+            field=("invoiceId",),
+            code=NotificationCode.CUSTOMER_HAS_NO_EMAIL,
+        )
+    invoice.issued_email_resends += 1
+    queue(uow, EmailKind.INVOICE_ISSUED, invoice, invoice.issued_email_resends)
+    await audit.record(
+        uow,
+        actor,
+        "invoice.email_resent",
+        "invoice",
+        invoice.id,
+        after={"number": invoice.number, "resend": invoice.issued_email_resends, "to": invoice.customer.email},
+    )
+    return invoice
 
 
 @dataclass(frozen=True)

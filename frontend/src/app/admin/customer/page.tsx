@@ -2,18 +2,20 @@
 
 import Link from "next/link";
 import { useSearchParams } from "next/navigation";
-import { Suspense, useState } from "react";
+import { useState } from "react";
 import { InvoiceTable } from "@/components/InvoiceTable";
 import { LiveUsage } from "@/components/LiveUsage";
+import { PageHead, pending, withSuspense } from "@/components/Page";
+import { PortalLinkPanel } from "@/components/PortalLinkPanel";
 import { StatusBadge } from "@/components/StatusBadge";
 import { SubscriptionActions } from "@/components/SubscriptionActions";
-import { Empty, ErrorNotice, Loading } from "@/components/States";
+import { Empty } from "@/components/States";
 import { Table } from "@/components/Table";
 import { graphql } from "@/gql";
 import { useRole } from "@/lib/auth";
 import { formatDate, formatDateTime } from "@/lib/format";
 import { useQuery } from "@/lib/hooks";
-import { atLeast } from "@/lib/roles";
+import { may } from "@/lib/roles";
 
 const CustomerQuery = graphql(`
   query CustomerDetail($externalId: String!) {
@@ -96,12 +98,13 @@ function address(c: { addressLine1?: string | null; addressLine2?: string | null
 
 function CustomerDetail() {
   const externalId = useSearchParams().get("id") ?? "";
+  const role = useRole();
   const { data, error, loading, refetch } = useQuery(CustomerQuery, { externalId }, { skip: !externalId });
-  const mayChange = atLeast(useRole(), "FINANCE");
+  const mayChange = may(role, "changeSubscriptions");
   const [done, setDone] = useState<string | null>(null);
   if (!externalId) return <Empty>No customer chosen: pick one from the customers list.</Empty>;
-  if (error) return <ErrorNotice error={error} onRetry={refetch} what="the customer" />;
-  if (loading && !data) return <Loading what="the customer" />;
+  const waiting = pending({ data, error, loading, refetch }, "the customer");
+  if (waiting) return waiting;
   const customer = data?.customer;
   if (!customer) {
     return (
@@ -113,13 +116,7 @@ function CustomerDetail() {
   const live = customer.subscriptions.filter((s) => LIVE.has(s.status));
   return (
     <>
-      <title>{`${customer.name || customer.externalId} · Customers · ValueVerse Billing`}</title>
-      <p className="breadcrumb">
-        <Link href="/admin/customers">Customers</Link> /
-      </p>
-      <div className="page-head">
-        <h1>{customer.name || customer.externalId}</h1>
-      </div>
+      <PageHead title={customer.name || customer.externalId} section={{ href: "/admin/customers", label: "Customers" }} />
       <section className="panel" aria-labelledby="customer-facts">
         <h2 id="customer-facts">Details</h2>
         <dl className="facts">
@@ -165,6 +162,8 @@ function CustomerDetail() {
           </div>
         </dl>
       </section>
+
+      {may(role, "portalLinks") ? <PortalLinkPanel customerExternalId={customer.externalId} /> : null}
 
       <h2>Subscriptions</h2>
       {done ? (
@@ -257,10 +256,4 @@ function CustomerDetail() {
   );
 }
 
-export default function CustomerPage() {
-  return (
-    <Suspense fallback={<Loading what="the customer" />}>
-      <CustomerDetail />
-    </Suspense>
-  );
-}
+export default withSuspense(CustomerDetail, "the customer");

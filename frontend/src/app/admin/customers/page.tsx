@@ -2,8 +2,7 @@
 
 import Link from "next/link";
 import { useEffect, useState } from "react";
-import { Pager } from "@/components/Pager";
-import { Empty, ErrorNotice, Loading } from "@/components/States";
+import { ConnectionView, PageHead } from "@/components/Page";
 import { Table } from "@/components/Table";
 import { graphql } from "@/gql";
 import { formatDate } from "@/lib/format";
@@ -45,19 +44,16 @@ export default function CustomersPage() {
   }, [typed]);
   useEffect(() => reset(), [search, reset]);
 
-  const { data, error, loading, refetch } = useQuery(CustomersQuery, {
+  const query = useQuery(CustomersQuery, {
     first: PAGE_SIZE,
     after: pager.after,
     search: search || null,
   });
-  const connection = data?.customers;
+  const connection = query.data?.customers;
 
   return (
     <>
-      <title>Customers · Admin · ValueVerse Billing</title>
-      <div className="page-head">
-        <h1>Customers</h1>
-      </div>
+      <PageHead title="Customers" />
       <form
         role="search"
         className="toolbar"
@@ -80,17 +76,19 @@ export default function CustomersPage() {
           Search
         </button>
       </form>
-      {error ? <ErrorNotice error={error} onRetry={refetch} what="the customers" /> : null}
-      {loading && !connection ? <Loading what="customers" /> : null}
-      {connection && connection.nodes.length === 0 ? (
-        <Empty>
-          {search
+      <ConnectionView
+        connection={connection}
+        state={query}
+        what="customers"
+        noun="customers"
+        empty={
+          search
             ? `No customer matches “${search}”.`
-            : "No customers yet. Create them with the createCustomer mutation (GraphiQL) or your integration."}
-        </Empty>
-      ) : null}
-      {connection && connection.nodes.length > 0 ? (
-        <>
+            : "No customers yet. Create them with the createCustomer mutation (GraphiQL) or your integration."
+        }
+        pager={pager}
+      >
+        {(nodes) => (
           <Table caption={search ? `Customers matching “${search}”` : "Customers, oldest first"}>
             <thead>
               <tr>
@@ -102,8 +100,8 @@ export default function CustomersPage() {
                 <th scope="col">Created</th>
               </tr>
             </thead>
-            <tbody aria-busy={loading}>
-              {connection.nodes.map((customer) => (
+            <tbody aria-busy={query.loading}>
+              {nodes.map((customer) => (
                 <tr key={customer.id}>
                   <td>
                     <Link href={`/admin/customer?id=${encodeURIComponent(customer.externalId)}`}>
@@ -119,17 +117,8 @@ export default function CustomersPage() {
               ))}
             </tbody>
           </Table>
-          <Pager
-            page={pager.page}
-            hasNext={connection.pageInfo.hasNextPage}
-            total={connection.totalCount}
-            shown={connection.nodes.length}
-            noun="customers"
-            onPrevious={pager.previous}
-            onNext={() => pager.next(connection.pageInfo.endCursor)}
-          />
-        </>
-      ) : null}
+        )}
+      </ConnectionView>
     </>
   );
 }

@@ -6,6 +6,7 @@ import { Field, FormProblems } from "@/components/Field";
 import { Pager } from "@/components/Pager";
 import { Empty, ErrorNotice, Loading } from "@/components/States";
 import { Table } from "@/components/Table";
+import { PageHead } from "@/components/Page";
 import { graphql } from "@/gql";
 import type { Role } from "@/gql/graphql";
 import { useAuth, useRole, type UserError } from "@/lib/auth";
@@ -291,8 +292,7 @@ export default function StaffPage() {
   };
   return (
     <>
-      <title>Staff users · Admin · ValueVerse Billing</title>
-      <h1>Staff users</h1>
+      <PageHead title="Staff users" />
       <p className="muted">Who signs in to this portal, and with which role. Nobody can hand out a role stronger than their own.</p>
       {!role ? <Loading what="your role" /> : null}
       {role && !isAdmin ? <Empty>Staff users are managed by administrators of your organization.</Empty> : null}
