@@ -99,10 +99,9 @@ async def revenue_metrics(
     if currency is not None:
         currency = validate_currency(currency.strip().upper())
     async with db.read() as session:
-        organization = await OrganizationRepository(session).existing(organization_id)
-        currency = currency or organization.default_currency
-        key: _Key = (organization_id, currency, organization.timezone, first_day, last_day, granularity)
-        version = await AnalyticsRepository(session, organization_id).version()
+        tz, default_currency, version = await AnalyticsRepository(session, organization_id).settings_and_version()
+    currency = currency or default_currency
+    key: _Key = (organization_id, currency, tz, first_day, last_day, granularity)
     entry = _cache.get(key)
     if entry is not None and entry.answers(version, as_of):
         _cache.move_to_end(key)

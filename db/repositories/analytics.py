@@ -17,6 +17,7 @@ from db.models import (
     Customer,
     Invoice,
     InvoiceLine,
+    Organization,
     Plan,
     Subscription,
     SubscriptionPhase,
@@ -87,6 +88,25 @@ class AnalyticsRepository:
     def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
         self.session = session
         self.organization_id = organization_id
+
+    async def settings_and_version(self) -> tuple[str, str, int]:
+        """The organization's time zone, default currency and `version`, in one statement (every revenueMetrics
+        request reads them; LookupError if there is no such organization)."""
+        version = (
+            select(func.coalesce(func.max(AuditEntry.seq), 0))
+            .where(AuditEntry.organization_id == self.organization_id)
+            .scalar_subquery()
+        )
+        row = (
+            await self.session.execute(
+                select(Organization.timezone, Organization.default_currency, version).where(
+                    Organization.id == self.organization_id
+                )
+            )
+        ).first()
+        if row is None:
+            raise LookupError(f"no organization {self.organization_id}")
+        return row[0], row[1], int(row[2])
 
     async def version(self) -> int:
         """The organization's latest audit sequence number: every change to what analytics read writes one."""
