@@ -42,7 +42,6 @@ from services.actors import Actor
 from services.billing import drafts, progressive, runs
 from services.billing.due import _due
 from services.errors import CommonCode, Invalid, NotFound, found
-from services.usage.rating import BatchedRating
 from services.webhooks import WebhookConfig
 
 
@@ -233,12 +232,12 @@ class BillingDates:
             ids = [c for c, _ in subscribed]
             customers = await CustomerRepository(session, org.id).by_ids(ids)
             subscriptions = await SubscriptionRepository(session, org.id).of_customers(ids)
-            rate = BatchedRating(session, org.id)
             moments = [
                 # a date not billed yet at the clock's time (a subscription started then) waits for the next hourly run
                 moment if moment > after else _next_hour(after)
                 for customer_id, customer in customers.items()
-                for moment in await _due(rate, org, customer, subscriptions.get(customer_id, []), until)
+                # the dates only: what they bill (usage rated, fees priced) is for `run`
+                for moment in await _due(None, org, customer, subscriptions.get(customer_id, []), until)
             ]
         due = min(moments, default=None)
         return due if due is not None and due <= until else None

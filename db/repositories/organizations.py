@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Row, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import (
@@ -68,9 +68,14 @@ class ApiKeyRepository(ScopedRepository[ApiKey]):
         return await paginate(self.session, self._scoped(), (ApiKey.created_at, ApiKey.id), first=first, after=after)
 
 
-async def find_api_key_by_hash(session: AsyncSession, secret_hash: str) -> ApiKey | None:
-    """The one unscoped read: a key's hash is what tells us its organization."""
-    return await session.scalar(select(ApiKey).where(ApiKey.secret_hash == secret_hash))
+async def find_api_key_by_hash(session: AsyncSession, secret_hash: str) -> Row | None:
+    """The one unscoped read: a key's hash is what tells us its organization. Every API request makes it, so it
+    reads the columns authentication needs as a plain row (id, organization_id, role, name, revoked_at), no ORM
+    object."""
+    stmt = select(ApiKey.id, ApiKey.organization_id, ApiKey.role, ApiKey.name, ApiKey.revoked_at).where(
+        ApiKey.secret_hash == secret_hash
+    )
+    return (await session.execute(stmt)).first()
 
 
 async def touch_api_key(session: AsyncSession, key_id: uuid.UUID, at: datetime) -> None:
