@@ -368,6 +368,21 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
     async def revenue(api: Api, http, rng: random.Random, url: str) -> None:
         await api(REVENUE, **{"from": year_ago.replace(day=1).isoformat(), "to": today.isoformat()})
 
+    if "revenue" in args.queries:
+        # The first answer of a server is computed (each API process keeps its own answers): timed alone, one client.
+        async def first_revenue(url: str) -> float:
+            async with aiohttp.ClientSession() as http:
+                t0 = time.perf_counter()
+                await revenue(Api(http, f"{url}/graphql", token), http, random.Random(0), url)
+                return time.perf_counter() - t0
+
+        for server in servers:
+            cpu0, pg0 = server.cpu(), sum(common._postgres_cpu().values())
+            took = asyncio.run(first_revenue(server.url))
+            print(f"revenueMetrics, 12 months, first answer (computed) on {server.name}: {ms(took)}; server CPU "
+                  f"{1000 * (server.cpu() - cpu0):.0f} ms, PostgreSQL CPU "
+                  f"{1000 * (sum(common._postgres_cpu().values()) - pg0):.0f} ms; {common.load_summary()}", flush=True)
+
     slice_seconds = args.seconds / args.rounds
     unasked = customers[len(asked):] if args.warm_usage and len(asked) < len(customers) else []
 

@@ -13,6 +13,7 @@ class LockNamespace(enum.IntEnum):
     CUSTOMER_BILLING = 2
     INVOICE_NUMBERING = 3
     USAGE_PARTITIONS = 4  # creating usage_events' monthly partitions (one key: the parent table)
+    CUSTOMER_USAGE_ALERTS = 5  # a customer's usage alerts counted and added one change at a time
 
 
 async def advisory_xact_lock(session: AsyncSession, namespace: LockNamespace, key: uuid.UUID | str) -> None:

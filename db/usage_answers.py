@@ -21,29 +21,34 @@ from typing import NamedTuple
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-# The versions, and either the kept answer (if computed under them, holding at $4 and kept by this code: its first
-# bytes are $5) or, to keep a new one, every
-# moment at which the customer's subscriptions change status or phase (their periods follow from these too).
+# The moment asked about (the customer's test clock's time if it lives on one, else $4), the versions, and either
+# the kept answer (if computed under them, holding at that moment and kept by this code: its first bytes are $5)
+# or, to keep a new one, every moment at which the customer's subscriptions change status or phase (their periods
+# follow from these too).
 LOOKUP = """
-WITH versions AS (
+WITH asked AS (
+    SELECT coalesce((SELECT t.frozen_time FROM customers c JOIN test_clocks t ON t.id = c.test_clock_id
+                     WHERE c.organization_id = $1 AND t.organization_id = $1 AND c.external_id = $2
+                       AND c.deleted_at IS NULL LIMIT 1), $4::timestamptz) AS at
+), versions AS (
     SELECT coalesce((SELECT version FROM usage_versions
                      WHERE organization_id = $1 AND customer_external_id = $2), 0) AS usage_version,
            coalesce((SELECT version FROM usage_catalog_versions WHERE organization_id = $1), 0) AS catalog_version
 ), kept AS (
-    SELECT a.answer FROM usage_answers a, versions v
+    SELECT a.answer FROM usage_answers a, versions v, asked
     WHERE a.organization_id = $1 AND a.customer_external_id = $2 AND a.subscription_external_id = $3
       AND a.usage_version = v.usage_version AND a.catalog_version = v.catalog_version
-      AND a.valid_from <= $4 AND $4 < a.valid_until AND substr(a.answer, 1, length($5::bytea)) = $5::bytea
+      AND a.valid_from <= asked.at AND asked.at < a.valid_until AND substr(a.answer, 1, length($5::bytea)) = $5::bytea
 )
-SELECT v.usage_version, v.catalog_version, (SELECT answer FROM kept) AS answer,
+SELECT asked.at, v.usage_version, v.catalog_version, (SELECT answer FROM kept) AS answer,
        CASE WHEN NOT EXISTS (SELECT FROM kept) THEN ARRAY(
            SELECT m FROM customers c
            JOIN subscriptions s ON s.organization_id = c.organization_id AND s.customer_id = c.id
            LEFT JOIN subscription_phases p ON p.subscription_id = s.id,
            unnest(ARRAY[s.started_at, s.trial_ends_at, s.ending_at, p.starts_at, p.ends_at]) AS m
-           WHERE c.organization_id = $1 AND c.external_id = $2 AND c.deleted_at IS NULL AND m > $4
+           WHERE c.organization_id = $1 AND c.external_id = $2 AND c.deleted_at IS NULL AND m > asked.at
        ) END AS moments
-FROM versions v
+FROM versions v, asked
 """
 
 KEEP = """
@@ -63,6 +68,7 @@ class Versions(NamedTuple):
 
 
 class Lookup(NamedTuple):
+    at: datetime  # the moment asked about: the customer's test clock's time if it lives on one
     versions: Versions
     answer: bytes | None  # the kept answer, if it holds for the moment asked about
     moments: list[datetime]  # without one: the moments after `at` at which the customer's subscriptions change
@@ -78,11 +84,13 @@ async def lookup(
     session: AsyncSession, organization_id: uuid.UUID, customer: str, subscription: str | None, at: datetime,
     code: bytes,
 ) -> Lookup:
-    """The current versions, and the kept answer if it was computed under them, holds at `at` and starts with `code`
-    (which names the code that computed it), in one statement."""
+    """The moment asked about (the customer's test clock's time, else `at`), the current versions, and the kept answer
+    if it was computed under them, holds at that moment and starts with `code` (which names the code that computed
+    it), in one statement."""
     conn = await _connection(session)
     row = await conn.fetchrow(LOOKUP, organization_id, customer, subscription or "", at, code)
-    return Lookup(Versions(row["usage_version"], row["catalog_version"]), row["answer"], row["moments"] or [])
+    return Lookup(row["at"], Versions(row["usage_version"], row["catalog_version"]), row["answer"],
+                  row["moments"] or [])
 
 
 async def keep(

@@ -45,10 +45,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import pairwise
 
 from domain.coupons import Coupon, CouponDuration, CouponKind
 from domain.errors import AnalyticsRangeTooLong, InvalidAnalyticsRange, InvalidRankingLimit
-from domain.money import require_decimal, round_minor, validate_currency
+from domain.money import from_minor_units, require_decimal, round_minor, validate_currency
 from domain.periods import Interval, add_months_clamped, local_midnight, require_aware
 from domain.proration import PERIODS_PER_YEAR
 
@@ -643,6 +644,18 @@ def cash_points(
     return figures
 
 
+def invoice_moments(invoices: Iterable[InvoiceFact], as_of: datetime) -> list[datetime]:
+    """The instants from `as_of` on at which the invoices alone could change figures computed at `as_of`:
+    an open invoice falling due, and `as_of` itself if an invoice was finalized or closed exactly then."""
+    require_aware(as_of, "as_of")
+    moments = [
+        since for i in invoices if i.closed_at is None and (since := i.overdue_from) is not None and since >= as_of
+    ]
+    # Windows end before `as_of` (half-open): what happened at `as_of` itself counts from the next instant on.
+    moments += [as_of for i in invoices if as_of in (i.finalized_at, i.closed_at)]
+    return moments
+
+
 def valid_until(
     customers: Iterable[CustomerHistory],
     invoices: Iterable[InvoiceFact],
@@ -652,15 +665,73 @@ def valid_until(
 ) -> datetime | None:
     """The first instant after `as_of` at which figures computed at `as_of` may change by time alone
     (the data unchanged): an MRR change point, an open invoice falling due, a bucket boundary."""
+    return valid_until_of(customers, invoice_moments(invoices, as_of), found, tz, as_of)
+
+
+def valid_until_of(
+    customers: Iterable[CustomerHistory],
+    invoice_changes: Iterable[datetime],
+    found: Sequence[Bucket],
+    tz: str,
+    as_of: datetime,
+) -> datetime | None:
+    """`valid_until` with the invoices' part given as `invoice_moments` (e.g. read in SQL)."""
     require_aware(as_of, "as_of")
     candidates = [at for customer in customers if (at := customer.next_change_after(as_of)) is not None]
-    candidates += [
-        since for i in invoices if i.closed_at is None and (since := i.overdue_from) is not None and since >= as_of
-    ]
-    # Windows end before `as_of` (half-open): what happened at `as_of` itself counts from the next instant on.
-    candidates += [as_of for i in invoices if as_of in (i.finalized_at, i.closed_at)]
+    candidates += invoice_changes
     candidates += [at for bucket in found for at in (bucket.starts_at(tz), bucket.ends_at(tz)) if at > as_of]
     return min(candidates, default=None)
+
+
+# --- the cash figures from sums in minor units (aggregated where the rows are) -----------
+
+
+def window_thresholds(windows: Sequence[tuple[datetime, datetime]]) -> list[datetime]:
+    """The boundaries of contiguous windows: the first start, then each window's end (len(windows) + 1 of them).
+
+    Bucket windows are contiguous (each ends where the next starts, `bucket_window`), so instant `at` lies in
+    window k exactly when thresholds[k] <= at < thresholds[k + 1]."""
+    if not windows:
+        raise ValueError("at least one window")
+    for (_, end), (start, _) in pairwise(windows):
+        if end != start:
+            raise ValueError("windows must be contiguous: each ends where the next starts")
+    if any(start > end for start, end in windows):
+        raise ValueError("a window must not end before it starts")
+    return [windows[0][0], *(end for _, end in windows)]
+
+
+@dataclass(frozen=True, slots=True)
+class CashSums:
+    """The cash figures of contiguous windows as integer minor units, summed where the rows are.
+
+    `invoiced[k]`, `usage[k]` and `collected[k]` are window k's sums (by `cash_figures`' definitions);
+    `overdue_changes[k]` is what becomes overdue at window k's end less what stops being overdue then,
+    so the overdue amount at the end of window k is the sum of `overdue_changes[0..k]`."""
+
+    invoiced: Sequence[int]
+    usage: Sequence[int]
+    collected: Sequence[int]
+    overdue_changes: Sequence[int]
+
+
+def cash_points_from_sums(sums: CashSums, currency: str) -> list[CashFigures]:
+    """`cash_points` from sums in minor units: the same figures, without a Decimal per invoice."""
+    count = len(sums.invoiced)
+    if not len(sums.usage) == len(sums.collected) == len(sums.overdue_changes) == count:
+        raise ValueError("one sum of each kind per window")
+    figures, overdue = [], 0
+    for index in range(count):
+        overdue += sums.overdue_changes[index]
+        figures.append(
+            CashFigures(
+                invoiced=round_minor(from_minor_units(sums.invoiced[index], currency), currency),
+                collected=round_minor(from_minor_units(sums.collected[index], currency), currency),
+                overdue=round_minor(from_minor_units(overdue, currency), currency),
+                usage_revenue=round_minor(from_minor_units(sums.usage[index], currency), currency),
+            )
+        )
+    return figures
 
 
 # --- rankings: customers by usage, revenue by plan -------------------------------------

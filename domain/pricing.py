@@ -410,9 +410,39 @@ def _read_fields(shape: type[charge_models.Shape], raw: Mapping[str, Any], at: t
     return values
 
 
+_PARSED_LIMIT = 4096
+_parsed: dict[tuple[ChargeModel, Any], ChargeProperties] = {}
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable copy of JSON-like input that keeps every type and spelling apart ("5", 5, Decimal("5.0"))."""
+    if isinstance(value, Mapping):
+        return ("{}", tuple((key, _frozen(item)) for key, item in value.items()))
+    if isinstance(value, list | tuple):
+        return ("[]", tuple(_frozen(item) for item in value))
+    return (type(value).__name__, repr(value))
+
+
 def parse_properties(model: ChargeModel, raw: Mapping[str, Any]) -> ChargeProperties:
-    """Build and validate a charge's properties from API input (camelCase, decimal strings)."""
+    """Build and validate a charge's properties from API input (camelCase, decimal strings).
+
+    The same input always gives the same (immutable) properties, and billing reads a plan's charges again for
+    every customer and billing date, so parsed properties are kept (a pure memo; refusals are never kept)."""
     model = ChargeModel(model)
+    try:
+        key = (model, _frozen(raw))
+        found = _parsed.get(key)
+    except TypeError:  # something unhashable inside: parse it every time
+        return _parse_properties(model, raw)
+    if found is None:
+        found = _parse_properties(model, raw)
+        if len(_parsed) >= _PARSED_LIMIT:
+            _parsed.clear()
+        _parsed[key] = found
+    return found
+
+
+def _parse_properties(model: ChargeModel, raw: Mapping[str, Any]) -> ChargeProperties:
     _reject_unknown(raw, _PROPERTY_NAMES[model], ())
     properties: ChargeProperties
     if model is ChargeModel.GRADUATED_PERCENTAGE:

@@ -16,13 +16,15 @@ from graph.pagination import BadPageRequest, Connection, connection, fetch_page,
 from graph.permissions import current_actor, portal_customer
 from graph.types.credits import Coupon, Wallet
 from graph.types.invoice import Invoice, InvoiceStatus
-from graph.types.payments import Payment
+from graph.types.payments import InvoicePaymentStatus, Payment
 from graph.types.tax_rate import TaxRate
 
 
 @strawberry.type
 class BillingQueries:
-    @strawberry.field(description="Invoices, newest first.")
+    @strawberry.field(
+        description="Invoices, newest first. paymentStatus FAILED with status OPEN: the invoices dunning chases."
+    )
     async def invoices(
         self,
         info: Info[Context, None],
@@ -30,6 +32,7 @@ class BillingQueries:
         status: InvoiceStatus | None = None,
         first: int | None = None,
         after: str | None = None,
+        payment_status: InvoicePaymentStatus | None = None,
     ) -> Connection[Invoice]:
         actor, customer_external_id = portal_customer(info, customer_external_id)
         async with info.context.db.read() as session:
@@ -40,6 +43,7 @@ class BillingQueries:
                     after=after,
                     customer_external_id=customer_external_id,
                     status=status.value if status else None,
+                    payment_status=payment_status.value if payment_status else None,
                     with_total=selects_total(info),
                     issued_only=actor.is_portal,
                 )

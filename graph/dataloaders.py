@@ -10,7 +10,7 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 
 from db.models import Customer, Organization, Payment, PaymentAttempt, PaymentMethod, Subscription
-from db.repositories.organizations import OrganizationRepository
+from db.repositories.organizations import OrganizationRepository, StaffSecondFactorRepository
 from db.repositories.payments import PaymentRepository
 from db.repositories.subscriptions import SubscriptionRepository
 from db.repositories.test_clocks import TestClockRepository
@@ -29,6 +29,7 @@ class Loaders:
         self.payments_of_invoice = DataLoader(load_fn=self._payments_of_invoices)
         self.attempts_of_invoice = DataLoader(load_fn=self._attempts_of_invoices)
         self.payment_methods_of_customer = DataLoader(load_fn=self._methods_of_customers)
+        self.second_factor_on = DataLoader(load_fn=self._second_factors_on)
 
     async def _subscriptions_of_customers(self, ids: Sequence[uuid.UUID]) -> list[list[Subscription]]:
         async with self.db.read() as session:
@@ -59,6 +60,11 @@ class Loaders:
         async with self.db.read() as session:
             grouped = await PaymentRepository(session, self.organization_id).methods_of_customers(ids)
         return [grouped.get(i, []) for i in ids]
+
+    async def _second_factors_on(self, ids: Sequence[uuid.UUID]) -> list[bool]:
+        async with self.db.read() as session:
+            on = await StaffSecondFactorRepository(session, self.organization_id).users_with_factor_on(ids)
+        return [i in on for i in ids]
 
 
 async def customer_now(info: Any, customer: Customer) -> datetime:

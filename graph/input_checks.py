@@ -37,6 +37,7 @@ from db.models import (
     StaffUser,
     Subscription,
     TaxRate,
+    UsageAlert,
 )
 from graph.errors import PublicError, UserError
 
@@ -60,6 +61,8 @@ STORED_IN: dict[str, type] = {
     "CreateCouponInput": Coupon,
     "CreateCreditNoteInput": CreditNote,
     "OneOffLineInput": InvoiceLine,
+    "CreateUsageAlertInput": UsageAlert,
+    "UpdateUsageAlertInput": UsageAlert,
 }
 # Codes the use cases look up in their list (ISO 3166, ISO 4217), which says more than a length would.
 CHECKED_AGAINST_A_LIST = frozenset({"country", "currency", "default_currency"})

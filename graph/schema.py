@@ -29,6 +29,7 @@ from graph.mutations.second_factor import SecondFactorMutations
 from graph.mutations.subscriptions import SubscriptionMutations, SubscriptionPreviewQueries
 from graph.mutations.test_clocks import TestClockMutations
 from graph.mutations.usage import UsageMutations
+from graph.mutations.usage_alerts import UsageAlertMutations, UsageAlertQueries
 from graph.mutations.webhooks import WebhookMutations
 from graph.queries import AccessQueries
 from graph.query_limits import ParseWithLimits, ValidationWithLimits
@@ -59,6 +60,7 @@ class Query(
     TestClockQueries,
     BankQueries,
     DunningQueries,
+    UsageAlertQueries,
 ):
     pass
 
@@ -80,6 +82,7 @@ class Mutation(
     BankStatementMutations,
     PortalMutations,
     SecondFactorMutations,
+    UsageAlertMutations,
 ):
     pass
 

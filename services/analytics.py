@@ -99,10 +99,9 @@ async def revenue_metrics(
     if currency is not None:
         currency = validate_currency(currency.strip().upper())
     async with db.read() as session:
-        organization = await OrganizationRepository(session).existing(organization_id)
-        currency = currency or organization.default_currency
-        key: _Key = (organization_id, currency, organization.timezone, first_day, last_day, granularity)
-        version = await AnalyticsRepository(session, organization_id).version()
+        tz, default_currency, version = await AnalyticsRepository(session, organization_id).settings_and_version()
+    currency = currency or default_currency
+    key: _Key = (organization_id, currency, tz, first_day, last_day, granularity)
     entry = _cache.get(key)
     if entry is not None and entry.answers(version, as_of):
         _cache.move_to_end(key)
@@ -122,41 +121,48 @@ async def revenue_metrics(
 
 async def _compute(db: Database, key: _Key, version: int, as_of: datetime) -> _Entry:
     organization_id, currency, tz, first_day, last_day, granularity = key
+    found = analytics.buckets(first_day, last_day, granularity)
+    windows = [analytics.bucket_window(bucket, tz, as_of) for bucket in found]
     # Read after the version: a change committed in between makes the next read recompute, never
     # keeps stale figures under a newer version.
     async with db.read() as session:
         repo = AnalyticsRepository(session, organization_id)
         phases = await repo.fee_phases(currency)
         coupons = await repo.recurring_coupons()
-        invoices = await repo.finalized_invoices(currency)
-        refunds = await repo.refunds(currency)
+        # The cash figures are summed in SQL, in integer minor units: no row per invoice comes back.
+        sums = cash_sums_of(await repo.cash_sums(currency, analytics.window_thresholds(windows)), len(windows))
+        invoice_moments = await repo.invoice_moments(currency, as_of)
     return await asyncio.to_thread(
-        _figures, phases, coupons, invoices, refunds, currency, tz, first_day, last_day, granularity, version, as_of
+        _figures, phases, coupons, sums, invoice_moments, currency, tz, found, windows, version, as_of
     )
+
+
+def cash_sums_of(rows: Sequence[Any], count: int) -> analytics.CashSums:
+    """`CashSums` of `count` windows from the (figure, k, minor) rows of `AnalyticsRepository.cash_sums`."""
+    sums = {name: [0] * count for name in ("invoiced", "usage", "collected", "overdue")}
+    for row in rows:
+        sums[row.figure][row.k] += int(row.minor)
+    return analytics.CashSums(sums["invoiced"], sums["usage"], sums["collected"], sums["overdue"])
 
 
 def _figures(
     phase_rows: Sequence[Any],
     coupon_rows: Sequence[Any],
-    invoice_rows: Sequence[Any],
-    refund_rows: Sequence[Any],
+    sums: analytics.CashSums,
+    invoice_moments: Sequence[datetime],
     currency: str,
     tz: str,
-    first_day: date,
-    last_day: date,
-    granularity: Granularity,
+    found: Sequence[analytics.Bucket],
+    windows: Sequence[tuple[datetime, datetime]],
     version: int,
     as_of: datetime,
 ) -> _Entry:
     customers = customer_histories(phase_rows, coupon_rows)
-    invoices, payments = cash_facts(invoice_rows, refund_rows, currency)
-    found = analytics.buckets(first_day, last_day, granularity)
-    windows = [analytics.bucket_window(bucket, tz, as_of) for bucket in found]
-    cash = analytics.cash_points(invoices, payments, currency, windows)
+    cash = analytics.cash_points_from_sums(sums, currency)
+    series = analytics.movement_series(customers, currency, windows)
     points = []
-    for bucket, window, figures in zip(found, windows, cash, strict=True):
-        point = analytics.MrrPoint(bucket, currency, analytics.movements(customers, currency, *window))
-        moved = point.movements
+    for bucket, moved, figures in zip(found, series, cash, strict=True):
+        point = analytics.MrrPoint(bucket, currency, moved)
         points.append(
             RevenuePoint(
                 period_start=bucket.first_day,
@@ -181,7 +187,7 @@ def _figures(
                 usage_revenue=figures.usage_revenue,
             )
         )
-    until = analytics.valid_until(customers, invoices, found, tz, as_of)
+    until = analytics.valid_until_of(customers, invoice_moments, found, tz, as_of)
     return _Entry(version, until, tuple(points))
 
 

@@ -191,10 +191,10 @@ def _user_view(user: StaffUser) -> dict[str, object]:
     return {"email": user.email, "role": user.role, "active": user.active}
 
 
-async def _managed_user(uow: UnitOfWork, actor: Actor, user_id: uuid.UUID) -> StaffUser:
-    """The user an ADMIN acts on: never one with a stronger role than the actor's."""
+async def managed_user(uow: UnitOfWork, actor: Actor, user_id: uuid.UUID, *, field: str = "id") -> StaffUser:
+    """The user an ADMIN acts on (locked for the change): never one with a stronger role than the actor's."""
     user = await StaffUserRepository(uow.session, actor.organization_id).get_or(
-        user_id, NotFound("no staff user with this id", field=("id",)), for_update=True
+        user_id, NotFound("no staff user with this id", field=(field,)), for_update=True
     )
     if ROLE_RANK[user.role] > ROLE_RANK[actor.role]:
         raise Forbidden(f"a {actor.role} cannot change a user with the stronger role {user.role}")
@@ -213,7 +213,7 @@ async def _keep_an_owner(uow: UnitOfWork, actor: Actor, user: StaffUser) -> None
 
 async def change_staff_user_role(uow: UnitOfWork, actor: Actor, user_id: uuid.UUID, role: Role) -> StaffUser:
     """A new role, effective at the user's next request; their live sockets are re-checked at once."""
-    user = await _managed_user(uow, actor, user_id)
+    user = await managed_user(uow, actor, user_id)
     if not actor.has_role(role):
         raise Forbidden(f"a {actor.role} cannot give the stronger role {role}")
     if user.role == role:
@@ -230,7 +230,7 @@ async def change_staff_user_role(uow: UnitOfWork, actor: Actor, user_id: uuid.UU
 
 async def set_staff_user_active(uow: UnitOfWork, actor: Actor, user_id: uuid.UUID, active: bool) -> StaffUser:
     """Disabling ends every session of the user (enabling again does not bring them back)."""
-    user = await _managed_user(uow, actor, user_id)
+    user = await managed_user(uow, actor, user_id)
     if user.active == active:
         return user
     if not active:

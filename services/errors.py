@@ -105,6 +105,7 @@ class AccessCode(StrEnum):
     INVALID_SECOND_FACTOR = "INVALID_SECOND_FACTOR"  # the code or recovery code is wrong
     SECOND_FACTOR_REUSED = "SECOND_FACTOR_REUSED"  # a code of a step already used (replay)
     INVALID_CHALLENGE = "INVALID_CHALLENGE"  # the login challenge is expired, forged or spent
+    CANNOT_RESET_OWN_SECOND_FACTOR = "CANNOT_RESET_OWN_SECOND_FACTOR"  # an admin turns their own off with a code
 
 
 class OrganizationCode(StrEnum):

@@ -7,7 +7,8 @@ job renders the Jinja2 templates of `services/email_templates/` (plain text and 
 its key, so a job that runs again sends nothing more. Links that leave the system start at PUBLIC_URL.
 
 Kinds: INVOICE_ISSUED (the PDF attached), PAYMENT_RECEIPT, PAYMENT_FAILED (a link to fix the payment method),
-ACTION_REQUIRED (the provider's 3-D Secure link), DUNNING_REMINDER, FINAL_NOTICE.
+ACTION_REQUIRED (the provider's 3-D Secure link), DUNNING_REMINDER, FINAL_NOTICE; and USAGE_ALERT, about a usage
+alert that fired (services/usage_alerts.py): its key names the firing (`usage_alert:<firing>:0`), not an invoice.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -24,15 +26,18 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from db.models import Invoice
+from db.repositories.alerts import UsageAlertRepository
 from db.repositories.billing import InvoiceRepository
+from db.repositories.customers import CustomerRepository
 from db.repositories.dunning import DunningRepository
 from db.repositories.organizations import OrganizationRepository
 from db.repositories.payments import PaymentRepository
 from db.session import Database, UnitOfWork
 from domain import money
 from integrations.email import Attachment, Mailer, OutgoingEmail, SendResult
-from services import documents, portal
-from services.actors import system_actor
+from services import audit, documents, portal
+from services.actors import Actor, system_actor
+from services.errors import Invalid, NotFound
 
 log = logging.getLogger("valueverse.notifications")
 
@@ -46,6 +51,7 @@ class EmailKind(StrEnum):
     ACTION_REQUIRED = "action_required"
     DUNNING_REMINDER = "dunning_reminder"
     FINAL_NOTICE = "final_notice"
+    USAGE_ALERT = "usage_alert"
 
 
 _SUBJECTS = {
@@ -55,6 +61,7 @@ _SUBJECTS = {
     EmailKind.ACTION_REQUIRED: "Confirm your payment for invoice {number} from {organization}",
     EmailKind.DUNNING_REMINDER: "Reminder: invoice {number} from {organization} is unpaid",
     EmailKind.FINAL_NOTICE: "Final notice: invoice {number} from {organization}",
+    EmailKind.USAGE_ALERT: "Usage alert from {organization}: {alert} reached",
 }
 
 _TEMPLATES = Environment(
@@ -74,6 +81,53 @@ def queue(uow: UnitOfWork, kind: EmailKind, invoice: Invoice, n: int = 0) -> Non
     """Send the customer the email of `kind` about `invoice` once this change commits (once per key)."""
     key = email_key(kind, invoice.id, n)
     uow.enqueue_after_commit(SEND_JOB, str(invoice.organization_id), key, job_id=f"email:{key}")
+
+
+def queue_usage_alert(uow: UnitOfWork, organization_id: uuid.UUID, firing_id: uuid.UUID) -> None:
+    """Tell the customer that a usage alert fired (once per firing) once this change commits."""
+    key = email_key(EmailKind.USAGE_ALERT, firing_id)
+    uow.enqueue_after_commit(SEND_JOB, str(organization_id), key, job_id=f"email:{key}")
+
+
+class NotificationCode(StrEnum):
+    INVOICE_NOT_ISSUED = "INVOICE_NOT_ISSUED"  # a draft: nothing was sent, there is nothing to send again
+    INVOICE_VOID = "INVOICE_VOID"  # a void invoice is not the customer's to pay
+    CUSTOMER_HAS_NO_EMAIL = "CUSTOMER_HAS_NO_EMAIL"  # nowhere to send it: the customer needs an email first
+
+
+async def resend_invoice_email(uow: UnitOfWork, actor: Actor, invoice_id: uuid.UUID) -> Invoice:
+    """Queue the invoice email (with its PDF) again: open, paid or uncollectible invoices of a customer with an email
+    address, never drafts or void ones.
+
+    Each resend is an email of its own: its key ends with the invoice's resend count, taken under the row lock."""
+    invoice = await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True)
+    if invoice is None:
+        raise NotFound("no invoice with this id", field=("invoiceId",))
+    if invoice.status == "DRAFT":
+        raise Invalid(
+            "a draft invoice is not issued yet: finalize it to send it",
+            field=("invoiceId",),
+            code=NotificationCode.INVOICE_NOT_ISSUED,
+        )
+    if invoice.status == "VOID":
+        raise Invalid("a void invoice is not sent again", field=("invoiceId",), code=NotificationCode.INVOICE_VOID)
+    if not (invoice.customer.email or "").strip():
+        raise Invalid(
+            "the customer has no email address: add one to the customer, then send the invoice again",
+            field=("invoiceId",),
+            code=NotificationCode.CUSTOMER_HAS_NO_EMAIL,
+        )
+    invoice.issued_email_resends += 1
+    queue(uow, EmailKind.INVOICE_ISSUED, invoice, invoice.issued_email_resends)
+    await audit.record(
+        uow,
+        actor,
+        "invoice.email_resent",
+        "invoice",
+        invoice.id,
+        after={"number": invoice.number, "resend": invoice.issued_email_resends, "to": invoice.customer.email},
+    )
+    return invoice
 
 
 @dataclass(frozen=True)
@@ -111,11 +165,18 @@ class RenderedEmail:
 
 
 def render(kind: EmailKind, context: dict[str, Any]) -> RenderedEmail:
-    subject = _SUBJECTS[kind].format(number=context["invoice_number"], organization=context["organization"])
+    subject = _SUBJECTS[kind].format(
+        number=context.get("invoice_number"), organization=context["organization"], alert=context.get("alert")
+    )
     values = {**context, "subject": subject}
     text = _TEMPLATES.get_template(f"{kind.value}.txt").render(values)
     html = _TEMPLATES.get_template(f"{kind.value}.html").render(values)
     return RenderedEmail(subject, text, html)
+
+
+def _plain(value: Decimal) -> str:
+    """A quantity as people write it: 80, 1250.5 (no trailing zeros, no exponent)."""
+    return format(value.normalize(), "f")
 
 
 def _amount(minor: int, currency: str) -> str:
@@ -135,6 +196,8 @@ async def send(db: Database, config: EmailConfig, organization_id: uuid.UUID, ke
     """The `send_email` job: render and send the email `key` names, once; None when there is nothing to send
     (sent before, no such invoice, a customer without an email address)."""
     kind, invoice_id, n = _parse_key(key)
+    if kind is EmailKind.USAGE_ALERT:
+        return await _send_usage_alert(db, config, organization_id, key, invoice_id)
     async with db.read() as session:
         if await DunningRepository(session, organization_id).email_sent(key):
             return None
@@ -186,6 +249,14 @@ async def send(db: Database, config: EmailConfig, organization_id: uuid.UUID, ke
             headers={"X-ValueVerse-Invoice": str(invoice.id), "X-ValueVerse-Email": kind.value},
         )
     )
+    await _note_sent(db, organization_id, key, kind, recipient, rendered, result)
+    return result
+
+
+async def _note_sent(
+    db: Database, organization_id: uuid.UUID, key: str, kind: EmailKind, recipient: str, rendered: RenderedEmail,
+    result: SendResult,
+) -> None:
     if result.sent:  # a logged email (no SMTP_URL) is not noted: logging it again harms nobody
         async with db.unit_of_work() as uow:
             await DunningRepository(uow.session, organization_id).keep_email(
@@ -198,4 +269,60 @@ async def send(db: Database, config: EmailConfig, organization_id: uuid.UUID, ke
                     "logged_only": result.logged_only,
                 }
             )
+
+
+async def _send_usage_alert(
+    db: Database, config: EmailConfig, organization_id: uuid.UUID, key: str, firing_id: uuid.UUID
+) -> SendResult | None:
+    async with db.read() as session:
+        if await DunningRepository(session, organization_id).email_sent(key):
+            return None
+        repo = UsageAlertRepository(session, organization_id)
+        firing = await repo.firing(firing_id)
+        if firing is None:  # the alert was deleted since
+            return None
+        alert = await repo.get(firing.alert_id)
+        customer = (await CustomerRepository(session, organization_id).by_ids([firing.customer_id])).get(
+            firing.customer_id
+        )
+        organization = await OrganizationRepository(session).existing(organization_id)
+        codes = await repo.metric_codes([alert.billable_metric_id] if alert and alert.billable_metric_id else [])
+    if alert is None or customer is None:
+        return None
+    recipient = (customer.email or "").strip()
+    if not recipient:
+        log.info("no usage alert email for %s: the customer has no email address", customer.external_id)
+        return None
+    metric = codes.get(alert.billable_metric_id) if alert.billable_metric_id else None
+    if alert.threshold_type == "UNITS":
+        threshold, value = f"{_plain(firing.threshold)} {metric}", f"{_plain(firing.value)} {metric}"
+        what = f"Your usage of {metric}"
+    else:
+        threshold = f"{money.round_minor(firing.threshold, firing.currency)} {firing.currency}"
+        value = f"{money.round_minor(firing.value, firing.currency)} {firing.currency}"
+        what = f"Your usage charges for {metric}" if metric else "Your usage charges"
+    origin = config.public_url or "http://localhost:8000"
+    context = {
+        "organization": organization.legal_name or organization.name,
+        "customer_name": customer.name or customer.external_id,
+        "alert": alert.name or threshold,
+        "what": what,
+        "threshold": threshold,
+        "value": value,
+        "period_start": _day(firing.period_start),
+        "period_end": _day(firing.period_end),
+        "portal_url": await _portal_link(db, organization_id, customer.external_id, origin),
+    }
+    rendered = render(EmailKind.USAGE_ALERT, context)
+    result = await config.mailer.send(
+        OutgoingEmail(
+            to=[recipient],
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            attachments=[],
+            headers={"X-ValueVerse-Usage-Alert": str(alert.id), "X-ValueVerse-Email": EmailKind.USAGE_ALERT.value},
+        )
+    )
+    await _note_sent(db, organization_id, key, EmailKind.USAGE_ALERT, recipient, rendered, result)
     return result

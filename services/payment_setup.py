@@ -18,6 +18,8 @@ from __future__ import annotations
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from db.models import Customer
 from db.repositories.customers import CustomerRepository
 from db.repositories.payments import PaymentRepository
@@ -76,14 +78,28 @@ def checked_url(value: str | None, field: str, public_url: str | None) -> str:
     return text
 
 
+def _origin_of(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
 def _with_stripe_session(url: str) -> str:
     parts = urlsplit(url)
     query = f"{parts.query}&" if parts.query else ""
     return urlunsplit(parts._replace(query=f"{query}session_id={STRIPE_SESSION_PLACEHOLDER}"))
 
 
+HOSTED_SETUP_PROVIDERS = (PaymentProvider.STRIPE, PaymentProvider.PAYPAL)
+
+
+async def hosted_providers(session: AsyncSession, organization_id: uuid.UUID) -> list[PaymentProvider]:
+    """The providers the organization configured that have a hosted setup page (what a portal may offer)."""
+    repo = PaymentRepository(session, organization_id)
+    return [p for p in HOSTED_SETUP_PROVIDERS if await repo.provider_config(p.value) is not None]
+
+
 def _supported(provider: PaymentProvider) -> None:
-    if provider not in (PaymentProvider.STRIPE, PaymentProvider.PAYPAL):
+    if provider not in HOSTED_SETUP_PROVIDERS:
         raise Invalid(
             f"{provider.value} has no provider-hosted setup page",
             field=("provider",),
@@ -119,11 +135,23 @@ async def create_setup_session(
     provider: PaymentProvider,
     return_url: str,
     cancel_url: str | None = None,
+    return_origin: str | None = None,
 ) -> tuple[SetupSession, PaymentProvider]:
-    """A provider-hosted page where the customer saves a payment method; its URL is what the customer opens."""
+    """A provider-hosted page where the customer saves a payment method; its URL is what the customer opens.
+
+    `return_origin` (a customer portal link's request: PUBLIC_URL or the portal's origin): the provider may send
+    the customer back there only, so that a portal link cannot make a page that sends them somewhere else."""
     _supported(provider)
     back = checked_url(return_url, "returnUrl", config.public_url)
     cancel = checked_url(cancel_url, "cancelUrl", config.public_url) if cancel_url else None
+    if return_origin is not None:
+        for field, url in (("returnUrl", back), ("cancelUrl", cancel)):
+            if url is not None and _origin_of(url) != _origin_of(return_origin):
+                raise Invalid(
+                    f"{field} must be a page of the customer portal ({return_origin.rstrip('/')}/portal/…)",
+                    field=(field,),
+                    code=SetupCode.INVALID_RETURN_URL,
+                )
     customer = await _customer(uow, actor, customer_external_id)
     gateway = await payments._gateway(uow.session, config, actor.organization_id, provider.value)
     try:

@@ -266,7 +266,10 @@ def build_gateway(config: PaymentConfig, row: PaymentProviderConfig) -> PaymentG
     secrets = open_credentials(config, row)
     if row.provider == PaymentProvider.STRIPE.value:
         return stripe_gateway.StripeGateway(
-            secrets["secretKey"], secrets.get("webhookSecret"), api_base=config.stripe_api_base, timeout=20.0
+            secrets["secretKey"],
+            secrets.get("webhookSecret"),
+            api_base=config.stripe_api_base,
+            http_client=stripe_gateway.shared_http_client(timeout=20.0),
         )
     if row.provider == PaymentProvider.PAYPAL.value:
         return paypal_payments.build_gateway(config, secrets, row.mode)

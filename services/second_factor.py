@@ -19,12 +19,12 @@ import pyotp
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Role, StaffSecondFactor, StaffUser
-from db.repositories.organizations import StaffSecondFactorRepository, StaffUserRepository
+from db.repositories.organizations import StaffSecondFactorRepository, StaffSessionRepository, StaffUserRepository
 from db.session import Database, UnitOfWork
 from domain import second_factor as rules
 from integrations import qr
 from integrations.secrets import SecretBox
-from services import audit
+from services import audit, auth
 from services.actors import Actor
 from services.errors import AccessCode, Invalid
 from services.rate_limits import LoginGuard, LoginVerdict
@@ -227,6 +227,33 @@ async def disable(
         await record_rejection(db, guard, verdict, user, exc.reason, ip, None, actor.request_id)
         raise
     await guard.succeeded(user.email, ip)
+
+
+async def reset_of_user(uow: UnitOfWork, actor: Actor, user_id: uuid.UUID) -> StaffUser:
+    """An ADMIN takes another staff user's second factor away (a lost phone and no recovery code left): the
+    TOTP secret and every recovery code go, every session of theirs ends; they sign in with their password
+    alone and enrol again. Never the caller's own (that takes a code: `disable`), never a stronger role."""
+    user = await auth.managed_user(uow, actor, user_id, field="staffUserId")
+    if actor.kind == "user" and actor.id == str(user.id):
+        raise Invalid(
+            "your own second factor is turned off with a code or a recovery code (disableSecondFactor)",
+            field=("staffUserId",), code=AccessCode.CANNOT_RESET_OWN_SECOND_FACTOR,
+        )
+    repo = StaffSecondFactorRepository(uow.session, actor.organization_id)
+    factor = await repo.of_user(user.id, for_update=True)
+    if factor is None:
+        raise Invalid(f"{user.email} has no second factor", field=("staffUserId",),
+                      code=AccessCode.SECOND_FACTOR_NOT_ON)
+    codes_left = await repo.recovery_codes_left(user.id)
+    await repo.remove_of_user(user.id)
+    ended = await StaffSessionRepository(uow.session, actor.organization_id).revoke_of_user(user.id, uow.clock.now())
+    await audit.record(
+        uow, actor, "staff_user.second_factor_reset", "staff_user", user.id,
+        before={"method": "totp", "enabled": factor.confirmed_at is not None, "recoveryCodesLeft": codes_left},
+        after={"enabled": False, "sessionsEnded": len(ended)},
+    )
+    auth.announce_change(uow, actor.organization_id, "staffUser", user.id)  # their open sockets close
+    return user
 
 
 async def record_rejection(

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from db.models import OrganizationMode, TestClock, TestClockStatus
+from db.repositories.alerts import UsageAlertRepository
 from db.repositories.billing import InvoiceRepository
 from db.repositories.customers import CustomerRepository
 from db.repositories.dunning import DunningRepository
@@ -36,12 +37,11 @@ from db.session import Database, UnitOfWork
 from integrations.clock import TestClockTime
 from integrations.payments.config import PaymentConfig
 from integrations.webhooks import WebhookSender
-from services import audit, dunning, payments, webhooks
+from services import audit, dunning, payments, usage_alerts, webhooks
 from services.actors import Actor
 from services.billing import drafts, progressive, runs
 from services.billing.due import _due
 from services.errors import CommonCode, Invalid, NotFound, found
-from services.usage.rating import BatchedRating
 from services.webhooks import WebhookConfig
 
 
@@ -183,8 +183,8 @@ def _next_scan(at: datetime) -> datetime:
 
 
 class UsageThresholds:
-    """Progressive billing: the threshold check (interim invoices, pay-in-advance charges) the worker's scan
-    runs every `SCAN_MINUTES`: at the first scan after a usage event of the clock's customers."""
+    """Progressive billing: the threshold check (interim invoices, pay-in-advance charges, then usage alerts) the
+    worker's scan runs every `SCAN_MINUTES`: at the first scan after a usage event of the clock's customers."""
 
     name = "usage thresholds"
 
@@ -208,10 +208,16 @@ class UsageThresholds:
                     moment, test_clock_id=scope.clock_id
                 )
             )
+            alerted = set(
+                await UsageAlertRepository(session, scope.organization_id).customers_with_alerts(scope.clock_id)
+            )
         for customer_id in scope.customer_ids:
             if customer_id in interim:
                 async with db.unit_of_work(clock=TestClockTime(moment, scope.clock_id)) as uow:
                     await progressive.check_usage_thresholds(uow, actor, customer_id, moment)
+            if customer_id in alerted:
+                async with db.unit_of_work(clock=TestClockTime(moment, scope.clock_id)) as uow:
+                    await usage_alerts.check_usage_alerts(uow, actor, customer_id, moment)
 
 
 class BillingDates:
@@ -226,12 +232,12 @@ class BillingDates:
             ids = [c for c, _ in subscribed]
             customers = await CustomerRepository(session, org.id).by_ids(ids)
             subscriptions = await SubscriptionRepository(session, org.id).of_customers(ids)
-            rate = BatchedRating(session, org.id)
             moments = [
                 # a date not billed yet at the clock's time (a subscription started then) waits for the next hourly run
                 moment if moment > after else _next_hour(after)
                 for customer_id, customer in customers.items()
-                for moment in await _due(rate, org, customer, subscriptions.get(customer_id, []), until)
+                # the dates only: what they bill (usage rated, fees priced) is for `run`
+                for moment in await _due(None, org, customer, subscriptions.get(customer_id, []), until)
             ]
         due = min(moments, default=None)
         return due if due is not None and due <= until else None

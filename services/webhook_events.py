@@ -45,6 +45,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "customer.created",
     "customer.updated",
     "customer.deleted",
+    "customer.usage_alert_triggered",
     "usage.threshold_reached",
     "dunning.exhausted",
 )
@@ -77,6 +78,7 @@ FROM_AUDIT: dict[str, str] = {
     "payment.recorded": "payment.succeeded",
     "payment.refunded": "payment.refunded",
     "dunning.exhausted": "dunning.exhausted",
+    "usage_alert.triggered": "customer.usage_alert_triggered",  # services/usage_alerts.py
 }
 # Audit actions that are a second event type as well: a failed attempt is the invoice's payment_failed and the
 # payment's failure (its data: the attempt, as `PaymentAttempt` shows it, with its invoice's id).
@@ -85,6 +87,7 @@ ALSO_FROM_AUDIT: dict[str, str] = {
     "payment.webhook.payment_failed": "payment.failed",
 }
 _PAYMENT_EVENTS = frozenset({"payment.succeeded", "payment.failed", "payment.refunded"})
+USAGE_ALERT_EVENT = "customer.usage_alert_triggered"
 
 DELIVER_JOB = "deliver_webhook"
 
@@ -120,7 +123,11 @@ def note(uow: UnitOfWork, organization_id: uuid.UUID, action: str, target_type: 
         status = None
     number = after.get("number") if isinstance(after, dict) else None
     for kind in (event_type, ALSO_FROM_AUDIT.get(action)):
-        if kind in _PAYMENT_EVENTS:
+        if kind == USAGE_ALERT_EVENT:
+            detail = dict(after) if isinstance(after, dict) else {}
+            firing = str(detail.get("firingId"))
+            _add(uow, _Pending(organization_id, kind, target_type, target_id, None, firing, detail))
+        elif kind in _PAYMENT_EVENTS:
             detail = after if isinstance(after, dict) else {}
             tag = str(detail.get("attempt") or detail.get("paymentId") or detail.get("refundedMinor") or "")
             _add(uow, _Pending(organization_id, kind, target_type, target_id, None, tag, dict(detail)))
@@ -213,6 +220,8 @@ _MODELS: dict[str, type[Any]] = {
 async def _render(uow: UnitOfWork, event: _Pending, now: datetime) -> dict[str, Any] | None:
     if event.type in _PAYMENT_EVENTS:
         return await _render_payment(uow, event)
+    if event.type == USAGE_ALERT_EVENT:
+        return await _render_usage_alert(uow, event)
     model = _MODELS.get(event.target_type)
     row: Any
     if event.type == "credit_note.created" and event.target_type == "invoice":
@@ -271,6 +280,25 @@ async def _render_payment(uow: UnitOfWork, event: _Pending) -> dict[str, Any] | 
         return None
     await _load(uow, payment, ())
     return payment_data(payment)
+
+
+async def _render_usage_alert(uow: UnitOfWork, event: _Pending) -> dict[str, Any] | None:
+    """The alert as the GraphQL `UsageAlert` shows it, what crossed its threshold in which period, the customer."""
+    detail = event.detail or {}
+    customer = await uow.session.get(Customer, uuid.UUID(str(detail.get("customerId"))))
+    if customer is None or customer.organization_id != event.organization_id:
+        return None
+    return {
+        "alert": {
+            "id": event.target_id, "name": detail.get("name") or "", "customerExternalId": customer.external_id,
+            "metricCode": detail.get("metricCode"), "thresholdType": detail.get("thresholdType"),
+            "threshold": detail.get("threshold"),
+        },
+        "value": detail.get("value"), "currency": detail.get("currency"),
+        "subscriptionExternalId": detail.get("subscriptionExternalId"),
+        "periodStart": detail.get("periodStart"), "periodEnd": detail.get("periodEnd"),
+        "customer": customer_data(customer),
+    }
 
 
 def payment_data(p: Payment) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from db.session import Database, UnitOfWork
 from integrations.clock import TestClockTime
 from integrations.secrets import SecretBox
 from integrations.webhooks import DeliveryResult, WebhookSender, check_target, generate_secret
-from services import audit
+from services import audit, staff_emails
 from services.actors import Actor, system_actor
 from services.errors import Invalid, NotFound
 from services.webhook_events import DELIVER_JOB, EVENT_TYPES, delivery_job_id
@@ -408,8 +408,8 @@ async def _record(
 
 
 async def _disable(uow: UnitOfWork, endpoint: WebhookEndpoint, reason: str) -> None:
-    """Disable an endpoint that is gone or keeps failing, and tell the organization (its audit trail; an email
-    once the organization's notifications exist). What was still to send to it is skipped."""
+    """Disable an endpoint that is gone or keeps failing, and tell the organization: its audit trail, and an email
+    to its owners and admins (services/staff_emails.py). What was still to send to it is skipped."""
     before = endpoint_view(endpoint)
     endpoint.enabled = False
     endpoint.disabled_reason = reason
@@ -421,4 +421,5 @@ async def _disable(uow: UnitOfWork, endpoint: WebhookEndpoint, reason: str) -> N
         .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == "PENDING")
         .values(status="SKIPPED", error=f"the endpoint was disabled: {reason}", next_attempt_at=None)
     )
+    staff_emails.queue_endpoint_disabled(uow, endpoint)
     log.warning("webhook endpoint %s of organization %s disabled: %s", endpoint.id, endpoint.organization_id, reason)

@@ -22,6 +22,7 @@ from workers.jobs.progressive import check_usage_thresholds, scan_usage_threshol
 from workers.jobs.usage import maintain_usage_partitions
 from workers.jobs.webhooks import (
     deliver_webhook,
+    send_staff_email,
     start_lane,
     start_sweep,
     start_webhooks,
@@ -95,6 +96,7 @@ def worker_settings(
             send_email,
             deliver_webhook,
             sweep_webhooks,
+            send_staff_email,
         ],
         "cron_jobs": [
             cron(maintain_usage_partitions, hour={3}, minute={17}, unique=True),

@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per aggregate."""
 
+from db.models.alerts import UsageAlert, UsageAlertFiring
 from db.models.audit import AuditEntry
 from db.models.bank import BankTransaction
 from db.models.base import Base
@@ -71,6 +72,8 @@ __all__ = [
     "TaxRateAssignment",
     "TestClock",
     "TestClockStatus",
+    "UsageAlert",
+    "UsageAlertFiring",
     "Wallet",
     "WalletTransaction",
     "WebhookDelivery",

@@ -134,6 +134,8 @@ class Invoice(Base):
     dunning_status: Mapped[str | None] = mapped_column(String(20))
     dunning_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     dunning_ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # How often staff sent the invoice email again (migration 0023): each resend's email key ends with its count.
+    issued_email_resends: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     created_at: Mapped[datetime] = created_at()
 
     customer: Mapped[Customer] = relationship(lazy="joined")

@@ -110,6 +110,7 @@ class InvoiceRepository(ScopedRepository[Invoice]):
         after: str | None,
         customer_external_id: str | None = None,
         status: str | None = None,
+        payment_status: str | None = None,
         with_total: bool = True,
         issued_only: bool = False,
     ) -> Page[Invoice]:
@@ -122,6 +123,8 @@ class InvoiceRepository(ScopedRepository[Invoice]):
             )
         if status is not None:
             stmt = stmt.where(Invoice.status == status)
+        if payment_status is not None:
+            stmt = stmt.where(Invoice.payment_status == payment_status)
         return await paginate(
             self.session,
             stmt,

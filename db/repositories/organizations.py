@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Row, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import (
@@ -67,9 +68,14 @@ class ApiKeyRepository(ScopedRepository[ApiKey]):
         return await paginate(self.session, self._scoped(), (ApiKey.created_at, ApiKey.id), first=first, after=after)
 
 
-async def find_api_key_by_hash(session: AsyncSession, secret_hash: str) -> ApiKey | None:
-    """The one unscoped read: a key's hash is what tells us its organization."""
-    return await session.scalar(select(ApiKey).where(ApiKey.secret_hash == secret_hash))
+async def find_api_key_by_hash(session: AsyncSession, secret_hash: str) -> Row | None:
+    """The one unscoped read: a key's hash is what tells us its organization. Every API request makes it, so it
+    reads the columns authentication needs as a plain row (id, organization_id, role, name, revoked_at), no ORM
+    object."""
+    stmt = select(ApiKey.id, ApiKey.organization_id, ApiKey.role, ApiKey.name, ApiKey.revoked_at).where(
+        ApiKey.secret_hash == secret_hash
+    )
+    return (await session.execute(stmt)).first()
 
 
 async def touch_api_key(session: AsyncSession, key_id: uuid.UUID, at: datetime) -> None:
@@ -90,6 +96,11 @@ class StaffUserRepository(ScopedRepository[StaffUser]):
 
     async def get_for_update(self, user_id: uuid.UUID) -> StaffUser | None:
         return await self.get(user_id, for_update=True)
+
+    async def active_admins(self) -> list[StaffUser]:
+        """The organization's active owners and admins (who is told what needs a person: services/staff_emails.py)."""
+        stmt = self._scoped().where(StaffUser.active.is_(True), StaffUser.role.in_((Role.OWNER, Role.ADMIN)))
+        return list(await self.session.scalars(stmt.order_by(StaffUser.created_at, StaffUser.id)))
 
     async def count_active_owners(self) -> int:
         """Locks the organization's active owners, so two demotions cannot both leave none."""
@@ -166,6 +177,17 @@ class StaffSecondFactorRepository(ScopedRepository[StaffSecondFactor]):
         if for_update:
             stmt = stmt.with_for_update()
         return await self.session.scalar(stmt)
+
+    async def users_with_factor_on(self, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these users have a confirmed second factor."""
+        rows = await self.session.scalars(
+            select(StaffSecondFactor.staff_user_id).where(
+                StaffSecondFactor.organization_id == self.organization_id,
+                StaffSecondFactor.staff_user_id.in_(list(user_ids)),
+                StaffSecondFactor.confirmed_at.is_not(None),
+            )
+        )
+        return set(rows)
 
     async def use_step(self, factor_id: uuid.UUID, step: int) -> bool:
         """Remember `step` as the last one used, unless it (or a later one) was used already: False then."""

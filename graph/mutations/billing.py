@@ -16,7 +16,7 @@ from graph.mutations.common import run_use_case
 from graph.permissions import require_role
 from graph.types.invoice import Invoice
 from graph.types.tax_rate import TaxRate
-from services import taxes
+from services import notifications, taxes
 from services.billing import drafts, runs, status
 from services.errors import CommonCode, Invalid
 
@@ -44,6 +44,11 @@ class RunBillingPayload:
 @strawberry.input
 class InvoiceIdInput:
     id: strawberry.ID
+
+
+@strawberry.input
+class ResendInvoiceEmailInput:
+    invoice_id: strawberry.ID
 
 
 @strawberry.type
@@ -74,11 +79,11 @@ class TaxRatePayload:
     user_errors: list[UserError]
 
 
-def _id(value: str) -> uuid.UUID:
+def _id(value: str, field: str = "id") -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise Invalid("not a valid id", field=("id",), code=CommonCode.INVALID_ID) from None
+        raise Invalid("not a valid id", field=(field,), code=CommonCode.INVALID_ID) from None
 
 
 @strawberry.type
@@ -154,6 +159,18 @@ class BillingMutations:
     async def mark_invoice_uncollectible(self, info: Info[Context, None], input: InvoiceIdInput) -> InvoicePayload:
         invoice, errors = await run_use_case(
             info, Role.FINANCE, lambda uow, a: status.mark_uncollectible(uow, a, _id(input.id))
+        )
+        return InvoicePayload(invoice=Invoice.of(invoice) if invoice else None, user_errors=errors)
+
+    @strawberry.mutation(
+        description="Send the customer the invoice email with its PDF again (FINANCE); not for drafts or void "
+        "invoices."
+    )
+    async def resend_invoice_email(self, info: Info[Context, None], input: ResendInvoiceEmailInput) -> InvoicePayload:
+        invoice, errors = await run_use_case(
+            info,
+            Role.FINANCE,
+            lambda uow, a: notifications.resend_invoice_email(uow, a, _id(input.invoice_id, "invoiceId")),
         )
         return InvoicePayload(invoice=Invoice.of(invoice) if invoice else None, user_errors=errors)
 

@@ -14,7 +14,7 @@ from domain.errors import DomainError
 from graph.context import Context
 from graph.errors import UserError, user_error
 from graph.mutations.billing import InvoiceIdInput, InvoicePayload
-from graph.mutations.common import run_use_case
+from graph.mutations.common import request_origin, run_customer_use_case, run_use_case
 from graph.mutations.customers import CustomerPayload
 from graph.permissions import portal_or_role
 from graph.types.customer import Customer
@@ -232,15 +232,16 @@ class PaymentMutations:
 
     @strawberry.mutation(
         description="A provider-hosted page (Stripe Checkout in setup mode, PayPal vault approval) where the customer "
-        "saves a payment method (FINANCE)."
+        "saves a payment method (FINANCE; a customer portal link: its own customer, returning to the portal)."
     )
     async def create_payment_setup_session(
         self, info: Info[Context, None], input: PaymentSetupSessionInput
     ) -> PaymentSetupSessionPayload:
         config = _config(info)
-        made, errors = await run_use_case(
+        made, errors = await run_customer_use_case(
             info,
             Role.FINANCE,
+            input.customer_external_id,
             lambda uow, a: payment_setup.create_setup_session(
                 uow,
                 a,
@@ -249,6 +250,7 @@ class PaymentMutations:
                 provider=input.provider,
                 return_url=input.return_url,
                 cancel_url=input.cancel_url,
+                return_origin=request_origin(info) if a.is_portal else None,
             ),
         )
         if made is None:
@@ -259,16 +261,18 @@ class PaymentMutations:
         )
 
     @strawberry.mutation(
-        description="Save the method the customer saved on the provider's page, the default by default (FINANCE). "
+        description="Save the method the customer saved on the provider's page, the default by default (FINANCE; a "
+        "customer portal link: its own customer). "
         "Stripe also does this by webhook (checkout.session.completed)."
     )
     async def complete_payment_setup_session(
         self, info: Info[Context, None], input: CompletePaymentSetupSessionInput
     ) -> CustomerPayload:
         config = _config(info)
-        row, errors = await run_use_case(
+        row, errors = await run_customer_use_case(
             info,
             Role.FINANCE,
+            input.customer_external_id,
             lambda uow, a: payment_setup.complete_setup_session(
                 uow,
                 a,

@@ -11,7 +11,7 @@ from strawberry.types import Info
 from db.models import Role
 from graph.context import Context
 from graph.errors import UserError
-from graph.mutations.common import run_use_case
+from graph.mutations.common import request_origin, run_use_case
 from graph.types.portal_session import PortalSession
 from services import portal
 from services.errors import CommonCode, Invalid
@@ -47,15 +47,6 @@ class RevokeCustomerPortalSessionPayload:
     user_errors: list[UserError]
 
 
-def _origin(info: Info[Context, None]) -> str:
-    """PUBLIC_URL, else the origin this request came to."""
-    payments = info.context.services.payments
-    if payments is not None and payments.public_url:
-        return payments.public_url
-    request = info.context.request
-    return str(request.base_url).rstrip("/") if request is not None else ""
-
-
 @strawberry.type
 class PortalMutations:
     @strawberry.mutation(
@@ -65,7 +56,7 @@ class PortalMutations:
     async def create_customer_portal_session(
         self, info: Info[Context, None], input: CreateCustomerPortalSessionInput
     ) -> CustomerPortalSessionPayload:
-        origin = _origin(info)
+        origin = request_origin(info)
 
         async def use_case(uow, actor):  # type: ignore[no-untyped-def]
             return await portal.create_portal_session(

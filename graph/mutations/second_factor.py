@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import strawberry
 from strawberry.types import Info
 
@@ -12,8 +14,10 @@ from graph.errors import UserError, user_error
 from graph.mutations.common import run_use_case
 from graph.permissions import require_role
 from graph.types.second_factor import SecondFactorStatus
+from graph.types.staff_user import StaffUser
 from integrations.secrets import SecretBox
 from services import second_factor, sessions
+from services.errors import CommonCode, Invalid
 
 
 @strawberry.type
@@ -50,6 +54,17 @@ class DisableSecondFactorPayload:
     retry_after_seconds: int | None = strawberry.field(
         default=None, description="After too many wrong codes (LOGIN_THROTTLED, LOGIN_LOCKED): wait this long."
     )
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class ResetStaffUserSecondFactorInput:
+    staff_user_id: strawberry.ID
+
+
+@strawberry.type
+class ResetStaffUserSecondFactorPayload:
+    staff_user: StaffUser | None
     user_errors: list[UserError]
 
 
@@ -135,3 +150,21 @@ class SecondFactorMutations:
                 second_factor=await _status(info), retry_after_seconds=retry, user_errors=[user_error(exc)]
             )
         return DisableSecondFactorPayload(second_factor=await _status(info), user_errors=[])
+
+    @strawberry.mutation(
+        description="Take another staff user's second factor away (ADMIN; a lost phone): their TOTP secret and "
+        "recovery codes are removed and every session of theirs ends; they sign in with their password and enrol "
+        "again. Not for the caller's own, nor for a user with a stronger role."
+    )
+    async def reset_staff_user_second_factor(
+        self, info: Info[Context, None], input: ResetStaffUserSecondFactorInput
+    ) -> ResetStaffUserSecondFactorPayload:
+        async def use_case(uow, actor):  # type: ignore[no-untyped-def]
+            try:
+                user_id = uuid.UUID(str(input.staff_user_id))
+            except ValueError:
+                raise Invalid("not a valid id", field=("staffUserId",), code=CommonCode.INVALID_ID) from None
+            return await second_factor.reset_of_user(uow, actor, user_id)
+
+        user, errors = await run_use_case(info, RoleModel.ADMIN, use_case)
+        return ResetStaffUserSecondFactorPayload(staff_user=StaffUser.of(user) if user else None, user_errors=errors)

@@ -3,8 +3,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from strawberry.types import Info
 
 from graph.types.customer import Customer
+from graph.types.payments import PaymentProvider
+from services import payment_setup
 from services.portal import PortalSessionView
 
 
@@ -18,6 +21,15 @@ class PortalSession:
     expires_at: datetime
     revoked_at: datetime | None
     active: bool = strawberry.field(description="Neither revoked nor expired.")
+
+    @strawberry.field(
+        description="Where the customer can save a payment method on the provider's own page "
+        "(createPaymentSetupSession): the providers the organization configured that have one (STRIPE, PAYPAL)."
+    )
+    async def payment_setup_providers(self, info: Info) -> list[PaymentProvider]:  # type: ignore[valid-type]
+        async with info.context.db.read() as session:
+            found = await payment_setup.hosted_providers(session, info.context.actor.organization_id)
+        return [PaymentProvider(p.value) for p in found]
 
     @classmethod
     def of(cls, view: PortalSessionView, now: datetime) -> PortalSession:

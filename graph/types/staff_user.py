@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 import strawberry
+from strawberry.types import Info
 
 from db.models import StaffUser as StaffUserModel
 from graph.types.enums import Role
@@ -16,6 +18,10 @@ class StaffUser:
     role: Role
     active: bool
     created_at: datetime
+
+    @strawberry.field(description="Whether their second factor (TOTP) is on.")
+    async def second_factor_enabled(self, info: Info) -> bool:
+        return await info.context.loaders.second_factor_on.load(uuid.UUID(str(self.id)))
 
     @classmethod
     def of(cls, user: StaffUserModel) -> StaffUser:

@@ -12,7 +12,9 @@ authenticates (REQUIRES_ACTION + `action_url`). Webhooks are verified by the SDK
 
 from __future__ import annotations
 
+import asyncio
 import json
+import weakref
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +43,20 @@ from integrations.payments.base import (
 
 WEBHOOK_TOLERANCE_SECONDS = 300
 DEFAULT_API_BASE = stripe.DEFAULT_API_BASE
+
+# One HTTP client per event loop, shared by every organization's gateway in this process: a gateway is built
+# per charge, and a client of its own cost each charge a new TLS context (the CA bundle read again) and a new
+# connection. Kept per loop because an httpx pool belongs to the loop it was first used in.
+_SHARED_HTTP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, stripe.HTTPXClient] = weakref.WeakKeyDictionary()
+
+
+def shared_http_client(timeout: float) -> stripe.HTTPXClient:
+    """This event loop's Stripe HTTP client (made on first use with `timeout`); gateways given it never close it."""
+    loop = asyncio.get_running_loop()
+    client = _SHARED_HTTP.get(loop)
+    if client is None:
+        client = _SHARED_HTTP[loop] = stripe.HTTPXClient(timeout=timeout)
+    return client
 
 
 def is_test_key(secret_key: str) -> bool:

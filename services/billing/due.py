@@ -185,12 +185,17 @@ class BillingDate:
 
 
 async def _due(
-    rate: BatchedRating, org: Organization, customer: Customer, subscriptions: Sequence[Subscription], as_of: datetime
+    rate: BatchedRating | None,
+    org: Organization,
+    customer: Customer,
+    subscriptions: Sequence[Subscription],
+    as_of: datetime,
 ) -> dict[datetime, BillingDate]:
     """What each billing date of the customer up to `as_of` bills, from where billing of each subscription stands.
 
     Usage is rated through `rate`, so that the dates of many customers computed side by side read their usage
-    together."""
+    together. With `rate=None`, the dates only (the same dates, periods and advances; no lines are priced and no
+    usage is read): for finding when billing next falls due (a test clock's advance asks at every moment)."""
     tz = customer_timezone(customer, org)
     dates: dict[datetime, BillingDate] = {}
 
@@ -208,7 +213,7 @@ async def _due(
         if cursor is None:
             if first.start > as_of:
                 continue
-            if first_phase.plan.pay_in_advance:
+            if first_phase.plan.pay_in_advance and rate is not None:
                 line = fee_line(sub, first_phase, first, first.end, tz, anchor)
                 if line is not None:
                     at(first.start).lines.append(line)
@@ -230,23 +235,24 @@ async def _due(
             bill.periods.append(Period(max(period.start, cursor), end))
             sub_lines: list[DueLine] = []
             paid_in_advance = Decimal(0)  # this period's fees billed at its start (net of any credit since)
-            for p in sub.phases:
-                if p.ends_at is not None and p.ends_at <= cursor:
-                    continue  # billed with an earlier period (an upgrade that changed the interval)
-                window = _phase_window(sub, p, period, end)
-                if window is None:
-                    continue
-                line = fee_line(sub, p, period, end, tz, anchor)
-                if line is not None and p.plan.pay_in_advance:
-                    paid_in_advance += money.round_minor(line.amount, p.plan.currency)
-                elif line is not None:
-                    sub_lines.append(line)
-                plan = effective_plan(p)
-                # a charge's minimum covers the days its charge covers, of the full period (domain/proration.py)
-                full = full_period_containing(anchor, Interval(phase.plan.interval), billing_time, period.start, tz)
-                share = proration.period_share(period, full, tz, window.start, billed_days_end(sub, window.end, tz))
-                sub_lines += _usage_lines(sub, p, plan, await rate(sub, plan, window, tz), window, share)
-            commitment = effective_plan(phase).minimum_commitment
+            if rate is not None:  # pricing the period (the dates alone need none of it)
+                for p in sub.phases:
+                    if p.ends_at is not None and p.ends_at <= cursor:
+                        continue  # billed with an earlier period (an upgrade that changed the interval)
+                    window = _phase_window(sub, p, period, end)
+                    if window is None:
+                        continue
+                    line = fee_line(sub, p, period, end, tz, anchor)
+                    if line is not None and p.plan.pay_in_advance:
+                        paid_in_advance += money.round_minor(line.amount, p.plan.currency)
+                    elif line is not None:
+                        sub_lines.append(line)
+                    plan = effective_plan(p)
+                    # a charge's minimum covers the days its charge covers, of the full period (domain/proration.py)
+                    full = full_period_containing(anchor, Interval(phase.plan.interval), billing_time, period.start, tz)
+                    share = proration.period_share(period, full, tz, window.start, billed_days_end(sub, window.end, tz))
+                    sub_lines += _usage_lines(sub, p, plan, await rate(sub, plan, window, tz), window, share)
+            commitment = effective_plan(phase).minimum_commitment if rate is not None else None
             if commitment:
                 # The commitment covers the days billed (not trial days), and every fee of the period counts
                 # towards it, whether billed now or in advance.
@@ -275,7 +281,7 @@ async def _due(
             ended = service_end is not None and end >= service_end
             if not ended and cadence_changed is None:  # after an upgrade, its own invoice billed the new fee
                 next_phase = _phase_at(sub, end)
-                if next_phase.plan.pay_in_advance:
+                if next_phase.plan.pay_in_advance and rate is not None:
                     following = period_containing(anchor, Interval(next_phase.plan.interval), billing_time, end, tz)
                     line = fee_line(sub, next_phase, following, following.end, tz, anchor)
                     if line is not None:

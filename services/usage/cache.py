@@ -29,7 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import domain
 import services
 from db import usage_answers
-from db.repositories.test_clocks import TestClockRepository
 from services.usage import rating
 from services.usage.rating import ChargeUsage, UsageReport
 
@@ -91,10 +90,9 @@ async def current_usage(
 ) -> UsageReport:
     """`rating.current_usage`, from the kept answer when it still holds (the same answer either way). A customer
     on a test clock is read at the clock's time, not at `at`."""
-    clock_time = await TestClockRepository(session, organization_id).clock_times({customer_external_id})
-    at = clock_time.get(customer_external_id, at)
     found = await usage_answers.lookup(session, organization_id, customer_external_id, subscription_external_id, at,
                                        CODE_VERSION)
+    at = found.at  # the customer's test clock's time if it lives on one (read in the same statement)
     if found.answer is not None:
         try:
             return _report(_decode(memoryview(found.answer)[len(CODE_VERSION):]))

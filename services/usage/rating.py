@@ -460,12 +460,24 @@ async def current_usage(
     # The organization's time zone is read only when the customer has none of its own.
     organization = None if customer.timezone else await OrganizationRepository(session).get(organization_id)
     tz = customer_timezone(customer, organization)
+    return await subscription_usage(session, organization_id, subscription, tz, at)
+
+
+def usage_window(subscription: Subscription, tz: str, at: datetime) -> Period:
+    """The part of a subscription's current period whose usage `customerUsage` shows: its current phase's."""
     period = current_period(subscription, tz, at)
     phase = phase_at(subscription, at)
     # The first phase covers its whole start day (as the fee does); a later phase starts at the change.
     opened = period.start if phase is subscription.phases[0] else max(period.start, phase.starts_at)
-    window = Period(opened, min(period.end, phase.ends_at or period.end))
-    plan = effective_plan(phase)
+    return Period(opened, min(period.end, phase.ends_at or period.end))
+
+
+async def subscription_usage(
+    session: AsyncSession, organization_id: Any, subscription: Subscription, tz: str, at: datetime
+) -> UsageReport:
+    """The usage charges of a live subscription's current period (its current phase's part of it) at `at`."""
+    window = usage_window(subscription, tz, at)
+    plan = effective_plan(phase_at(subscription, at))
     charges = await rate_window(session, organization_id, subscription, plan, window, tz)
     return UsageReport(
         subscription,

@@ -1,5 +1,7 @@
 """Revenue analytics: MRR, movements, retention, buckets (docs/analytics.md has the worked example)."""
 
+import bisect
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 from itertools import pairwise
@@ -8,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain import analytics
+from domain import analytics, money
 from domain.analytics import (
     Bucket,
     CustomerHistory,
@@ -517,6 +519,70 @@ def test_cash_points_in_one_pass_are_the_cash_figures_of_each_bucket(invoices, p
     for currency in CURRENCIES[:2]:
         expected = [analytics.cash_figures(invoices, payments, currency, *window) for window in windows]
         assert analytics.cash_points(invoices, payments, currency, windows) == expected
+
+
+r = money.round_minor
+
+
+def _width_bucket(at, thresholds):
+    """PostgreSQL's width_bucket(x, thresholds): how many thresholds are at or before x."""
+    return bisect.bisect_right(thresholds, at)
+
+
+def _sums_as_sql_adds_them(invoices, payments, currency, windows):
+    """`CashSums` the way db/repositories/analytics.py CASH_SUMS adds them up, in minor units."""
+    t = analytics.window_thresholds(windows)
+    e, n = t[1:], len(windows)
+    invoiced, usage, collected, overdue = [0] * n, [0] * n, [0] * n, [0] * n
+    minor = lambda amount: money.to_minor_units(amount, currency)  # noqa: E731
+    for i in (i for i in invoices if i.currency == currency):
+        if not i.voided and t[0] <= i.finalized_at < t[n]:
+            k = _width_bucket(i.finalized_at, t) - 1
+            invoiced[k] += minor(i.total)
+            usage[k] += minor(i.usage_amount)
+        if i.overdue_from is not None and i.overdue_from < e[-1]:
+            first = _width_bucket(i.overdue_from, e)
+            last = n if i.closed_at is None else _width_bucket(i.closed_at, e)
+            if first < last:
+                overdue[first] += minor(i.amount_due)
+                if last < n:
+                    overdue[last] -= minor(i.amount_due)
+    for p in (p for p in payments if p.currency == currency and t[0] <= p.received_at < t[n]):
+        collected[_width_bucket(p.received_at, t) - 1] += minor(p.amount)
+    return analytics.CashSums(invoiced, usage, collected, overdue)
+
+
+@quick
+@given(st.lists(invoice_facts(), max_size=30), st.lists(payment_facts, max_size=30), ranges, st.none() | moments)
+def test_cash_figures_from_sums_in_minor_units_are_the_cash_figures(invoices, payments, query, as_of):
+    first_day, days, granularity, tz = query
+    found = analytics.buckets(first_day, first_day + timedelta(days=days), granularity)
+    windows = [analytics.bucket_window(bucket, tz, as_of) for bucket in found]
+    # Stored amounts are whole minor units of their currency (JPY has none).
+    invoices = [
+        replace(
+            i,
+            total=r(i.total, i.currency),
+            amount_due=r(i.amount_due, i.currency),
+            usage_amount=r(i.usage_amount, i.currency),
+        )
+        for i in invoices
+    ]
+    payments = [replace(p, amount=r(p.amount, p.currency)) for p in payments]
+    for currency in CURRENCIES[:2]:
+        sums = _sums_as_sql_adds_them(invoices, payments, currency, windows)
+        assert analytics.cash_points_from_sums(sums, currency) == analytics.cash_points(
+            invoices, payments, currency, windows
+        )
+
+
+def test_window_thresholds_need_contiguous_windows():
+    a, b, c = utc(2026, 1, 1), utc(2026, 2, 1), utc(2026, 3, 1)
+    assert analytics.window_thresholds([(a, b), (b, c), (c, c)]) == [a, b, c, c]
+    with pytest.raises(ValueError):
+        analytics.window_thresholds([(a, b), (c, c)])
+    with pytest.raises(ValueError):
+        analytics.window_thresholds([])
 
 
 @quick

@@ -132,6 +132,19 @@ async def test_wire_bank_details_are_configured_and_the_stripe_webhook_url_is_sh
     await page.get_by_label("Secret key").fill("pk_test_not_a_secret_key")
     await page.get_by_role("button", name="Save Stripe settings").click()
     await expect(page.locator("#stripe-secret-key-error")).to_contain_text("sk_test_")
+
+    await expect(page.locator("#paypal-webhook-url")).to_have_value(
+        re.compile(rf"/webhooks/paypal/{shop.organization_id}$")
+    )
+    await page.get_by_role("button", name="Save PayPal settings").click()  # nothing filled: at the fields
+    await expect(page.locator("#paypal-client-id-error")).to_be_visible()
+    await page.get_by_label("Environment").select_option("TEST")
+    await page.get_by_label("Client id").fill("AeE2eSandboxClient0042")
+    await page.get_by_label("Client secret").fill("e2e-sandbox-secret")  # the fake PayPal's sandbox takes it
+    await page.get_by_role("button", name="Save PayPal settings").click()
+    await expect(page.get_by_role("status").filter(has_text="PayPal is configured")).to_contain_text("ending in 0042")
+    await expect(configured).to_contain_text("PayPal")
+    await expect(page.get_by_label("Client secret")).to_have_value("")
     await _shoot(page, "payment-providers")
 
 
@@ -176,7 +189,8 @@ async def test_an_api_key_is_shown_once_and_works_and_a_viewer_sees_less(
     await sign_in(other, Tenant(**{**shop.__dict__, "email": "vera@acme.example"}))
     nav = other.get_by_role("navigation", name="Admin sections")
     await expect(nav).to_contain_text("Invoices")
-    for hidden in ("Webhooks", "Payment providers", "API keys", "Staff users", "Audit log"):
+    hidden_from_viewers = ("Webhooks", "Payment providers", "API keys", "Staff users", "Audit log", "Dunning")
+    for hidden in (*hidden_from_viewers, "Bank statements"):
         await expect(nav.get_by_role("link", name=hidden)).to_have_count(0)
     await other.goto("/admin/webhooks")
     await expect(other.get_by_text("managed by administrators")).to_be_visible()

@@ -187,3 +187,86 @@ async def test_a_portal_token_used_on_another_customers_data_is_refused(
                          id=shop.invoice_id))["invoice"]
     assert (still["status"], still["paymentAttempts"]) == ("OPEN", [])
     await context.close()
+
+
+async def test_the_customer_sets_and_deletes_a_usage_alert_with_the_keyboard(
+    browser: Browser, stack: Stack, shop: Tenant
+) -> None:
+    url = await portal_link(stack, shop)
+    context, offline = await new_context(browser, stack, viewport=PHONE, color_scheme="dark")
+    page = await context.new_page()
+    await opened(page, url)
+    section = page.get_by_role("region", name="Usage alerts")
+    await expect(section.get_by_text("No alert is set.")).to_be_visible()
+    await section.get_by_label("Tell me when").select_option("AMOUNT")
+    await section.get_by_label("Amount (USD)").fill("0")
+    await section.get_by_label("Name (optional)").fill("Half the budget")
+    await section.get_by_label("Name (optional)").press("Enter")  # Enter submits the form
+    # The API's reason shows beside the field; the right amount is then accepted.
+    await expect(section.locator("#alert-threshold-error")).to_contain_text("positive")
+    await section.get_by_label("Amount (USD)").fill("500")
+    await section.get_by_label("Amount (USD)").press("Enter")
+    await expect(section.get_by_role("status")).to_contain_text("The alert is set")
+    table = section.get_by_role("table", name="Usage alerts")
+    await expect(table).to_contain_text("Half the budget")
+    await expect(table).to_contain_text("$500.00")
+    await expect(table).to_contain_text("Not yet")
+    await page.screenshot(path=artifact("portal-usage-alerts.png"), full_page=True)
+
+    await section.get_by_role("button", name="Delete… the alert at $500.00").click()
+    confirm = section.get_by_role("group", name="Confirm deleting the alert at $500.00")
+    await confirm.get_by_role("button", name="Delete alert").click()
+    await expect(section.get_by_role("status")).to_contain_text("is deleted")
+    await expect(section.get_by_text("No alert is set.")).to_be_visible()
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the page scrolls sideways at phone width ({width} px)"
+    await context.close()
+    assert offline.foreign == [], offline.foreign
+
+
+async def test_the_customer_adds_a_card_on_the_providers_page_from_the_portal(browser: Browser, stack: Stack) -> None:
+    """The button makes a setup session and sends the browser to Stripe's own page (the fake's page is stood in for
+    here, the browser staying offline); the customer picks a card there (done with the fake's form), Stripe sends the
+    browser back to the portal, and the portal saves the card as the default."""
+    import json
+    import secrets
+
+    import httpx
+
+    from tests.graph.test_payments import CONFIGURE, SET_METHOD
+
+    created = json.loads(stack.cli("create-org", "Stripe Shop").stdout)
+    api = Api(stack.graphql_url, created["apiKey"])
+    configured = await api(CONFIGURE, input={"provider": "STRIPE", "secretKey": f"sk_test_{secrets.token_hex(12)}"})
+    assert configured["configurePaymentProvider"]["userErrors"] == []
+    made = await api("mutation { createCustomer(input: {externalId: \"card-buyer\", name: \"Card Buyer\", "
+                     "currency: \"USD\"}) { userErrors { code } } }")
+    assert made["createCustomer"]["userErrors"] == []
+    saved = await api(SET_METHOD, input={"customerExternalId": "card-buyer", "provider": "STRIPE",
+                                         "providerPaymentMethodId": "pm_card_visa"})
+    assert saved["setCustomerPaymentMethod"]["userErrors"] == []
+    link = (await api(CREATE, c="card-buyer"))["createCustomerPortalSession"]["url"]
+
+    context, offline = await new_context(browser, stack, viewport=DESKTOP, color_scheme="light")
+    await context.route(f"{stack.stripe_url}/**", lambda route: route.fulfill(
+        status=200, content_type="text/html", body="<!doctype html><title>Stripe Checkout</title><h1>Stripe</h1>"))
+    page = await context.new_page()
+    await page.goto(link)
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Your account with Stripe Shop")
+    methods = page.get_by_role("region", name="Payment methods")
+    await expect(methods.get_by_test_id("default-payment-method")).to_contain_text("Visa ending in 4242")
+    async with page.expect_request(re.compile(re.escape(stack.stripe_url) + "/checkout/cs_")) as leaving:
+        await methods.get_by_role("button", name="Add a card or bank account").click()
+    checkout = (await leaving.value).url
+    await page.wait_for_url(checkout)  # the provider's page, never a card field of ours
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Stripe")
+    async with httpx.AsyncClient() as client:
+        back = await client.post(checkout, data={"payment_method": "pm_card_mastercard"}, follow_redirects=False)
+    returned = back.headers["Location"]
+    assert returned.startswith(f"{stack.api_url}/portal/session?setup=STRIPE&session_id=cs_")
+    await page.goto(returned)  # the tab's stored token opens the portal again, with no new link
+    await expect(methods.get_by_role("status")).to_contain_text("saved and is now the default")
+    await expect(methods.get_by_test_id("default-payment-method")).to_contain_text("Mastercard ending in 4444")
+    assert page.url == f"{stack.api_url}/portal/session"  # the provider's reference is taken out of the address
+    await context.close()
+    assert offline.foreign == [], offline.foreign

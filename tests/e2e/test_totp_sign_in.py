@@ -110,3 +110,43 @@ async def test_totp_enrol_then_sign_in_with_a_code_and_with_a_recovery_code(
     await context.close()
     assert offline.foreign == [], offline.foreign
     assert violations == {}, violations
+
+
+async def test_an_admin_resets_a_users_lost_second_factor_from_the_staff_page(
+    browser: Browser, stack: Stack, shop: Tenant
+) -> None:
+    from tests.e2e.conftest import sign_in
+
+    email = f"lost-{uuid.uuid4().hex[:8]}@acme.example"
+    api = Api(stack.graphql_url, shop.api_key)
+    created = await api(CREATE_USER, input={"email": email, "password": PASSWORD, "role": "VIEWER"})
+    assert created["createStaffUser"]["userErrors"] == []
+    login = "mutation($i: LoginInput!) { login(input: $i) { token } }"
+    signed_in = await Api(stack.graphql_url)(login, i={"email": email, "password": PASSWORD})
+    me = Api(stack.graphql_url, signed_in["login"]["token"])
+    secret = (await me("mutation { startSecondFactorEnrolment { secret } }"))["startSecondFactorEnrolment"]["secret"]
+    confirmed = await me("mutation($c: String!) { confirmSecondFactorEnrolment(input: {code: $c}) { userErrors "
+                         "{ code } } }", c=pyotp.TOTP(secret).now())
+    assert confirmed["confirmSecondFactorEnrolment"]["userErrors"] == []
+
+    context, offline = await new_context(browser, stack, viewport=DESKTOP, color_scheme="light")
+    page = await context.new_page()
+    await sign_in(page, shop)
+    await page.goto("/admin/staff")
+    row = page.get_by_role("row").filter(has_text=email)
+    await expect(row).to_contain_text("On")
+    await row.get_by_role("button", name=f"Reset second factor… of {email}").click()
+    confirm = row.get_by_role("group", name=f"Confirm resetting the second factor of {email}")
+    await expect(confirm).to_contain_text("every session of theirs ends")
+    await confirm.get_by_role("button", name="Reset second factor").click()
+    await expect(page.get_by_role("status")).to_contain_text(f"The second factor of {email} is removed")
+    await expect(row).to_contain_text("Off")
+    await expect(row.get_by_role("button", name=f"Reset second factor… of {email}")).to_have_count(0)
+    await context.close()
+    assert offline.foreign == [], offline.foreign
+    # They sign in with the password alone now.
+    again = await Api(stack.graphql_url)(
+        "mutation($i: LoginInput!) { login(input: $i) { token secondFactorRequired } }",
+        i={"email": email, "password": PASSWORD},
+    )
+    assert again["login"]["token"] and again["login"]["secondFactorRequired"] is False

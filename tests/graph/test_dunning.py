@@ -302,3 +302,28 @@ async def test_a_failed_attempt_plans_a_retry_that_charges_once_however_often_it
     # Attempt 3 is planned two days after attempt 2, counted from the first attempt (day 3).
     third = datetime.fromisoformat(after["nextPaymentAttemptAt"])
     assert abs(third - datetime.fromisoformat(first["createdAt"]) - timedelta(days=3)) < timedelta(minutes=1)
+
+
+async def test_the_invoices_dunning_chases_are_listed_by_their_payment_status(tenant):
+    """The admin portal's dunning queue: open invoices whose last collection attempt failed."""
+    await stripe_tenant(tenant, "pm_card_chargeDeclinedInsufficientFunds")
+    chased = await settled(tenant, (await invoice_of(tenant, "40"))["id"])
+    await customer(tenant.api, "wired", currency="USD")
+    paid = await invoice_of(tenant, "15", external_id="wired")
+    recorded = await tenant.api(
+        """mutation($id: ID!) { recordPayment(input: {invoiceId: $id, amount: "15", method: WIRE}) {
+             userErrors { code } } }""",
+        id=paid["id"],
+    )
+    assert recorded["recordPayment"]["userErrors"] == []
+    listed = """query($p: InvoicePaymentStatus) { invoices(status: OPEN, paymentStatus: $p) { totalCount
+      nodes { id paymentStatus dunningStatus nextPaymentAttemptAt paymentAttempts { number status } } } }"""
+
+    failing = (await tenant.api(listed, p="FAILED"))["invoices"]
+    assert failing["totalCount"] == 1
+    [row] = failing["nodes"]
+    assert (row["id"], row["paymentStatus"], row["dunningStatus"]) == (chased["id"], "FAILED", "RETRYING")
+    assert row["nextPaymentAttemptAt"] and row["paymentAttempts"] == [{"number": 1, "status": "FAILED"}]
+    assert (await tenant.api(listed, p="SUCCEEDED"))["invoices"]["totalCount"] == 0  # paid: no longer OPEN
+    everything = await tenant.api("query { invoices(paymentStatus: SUCCEEDED) { nodes { id status } } }")
+    assert everything["invoices"]["nodes"] == [{"id": paid["id"], "status": "PAID"}]

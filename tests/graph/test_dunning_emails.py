@@ -12,6 +12,7 @@ from aiosmtpd.smtp import SMTP
 
 from integrations.email import Mailer
 from services.notifications import EmailConfig
+from tests.client import TransportQueryError
 from tests.graph.test_payments import INVOICE, invoice_of, settled, stripe_tenant
 from workers.jobs.payments import send_email
 
@@ -133,3 +134,88 @@ async def test_without_smtp_url_an_email_is_logged_not_sent(tenant, operator_db,
         assert await send_email(ctx, tenant.organization_id, f"payment_receipt:{invoice['id']}:0") is True
     assert any("email not sent (no SMTP_URL)" in r.getMessage() and "ap@acme.test" in r.getMessage()
                for r in caplog.records)
+
+
+RESEND = """mutation($id: ID!) { resendInvoiceEmail(input: {invoiceId: $id}) {
+  invoice { id status } userErrors { field code message } } }"""
+
+
+async def queued_or_done(stack, job_id: str, within: float = 10.0) -> bool:
+    """Whether arq holds the job (queued, or its result once the stack's worker ran it)."""
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(stack.redis_url)
+    try:
+        deadline = asyncio.get_running_loop().time() + within
+        while asyncio.get_running_loop().time() < deadline:
+            if await redis.exists(f"arq:job:{job_id}", f"arq:result:{job_id}"):
+                return True
+            await asyncio.sleep(0.1)
+        return False
+    finally:
+        await redis.aclose()
+
+
+async def test_staff_resend_the_invoice_email_with_its_pdf_each_time_a_new_email(tenant, smtp, operator_db, stack):
+    from tests.graph.catalog_helpers import customer
+
+    await customer(tenant.api, "acme", currency="USD", email="ap@acme.test")
+    invoice = await invoice_of(tenant, "35")
+    number = (await tenant.api("query($id: ID!) { invoice(id: $id) { number } }", id=invoice["id"]))["invoice"][
+        "number"
+    ]
+    for resend in (1, 2):
+        answer = (await tenant.api(RESEND, id=invoice["id"]))["resendInvoiceEmail"]
+        assert answer == {"invoice": {"id": invoice["id"], "status": "OPEN"}, "userErrors": []}
+        assert await queued_or_done(stack, f"email:invoice_issued:{invoice['id']}:{resend}")
+
+    ctx = ctx_for(smtp, operator_db)
+    assert await send_email(ctx, tenant.organization_id, f"invoice_issued:{invoice['id']}:1") is True
+    assert await send_email(ctx, tenant.organization_id, f"invoice_issued:{invoice['id']}:2") is True
+    first, second = received(smtp)
+    for message in (first, second):
+        assert message["Subject"] == f"Invoice {number} from Acme Analytics"
+        [pdf] = list(message.iter_attachments())
+        assert pdf.get_filename() == f"invoice-{number}.pdf" and pdf.get_content().startswith(b"%PDF")
+    entries = await tenant.api(
+        'query($id: String!) { auditLogs(action: "invoice.email_resent", targetId: $id) { nodes { after } } }',
+        id=invoice["id"],
+    )
+    assert [e["after"]["resend"] for e in entries["auditLogs"]["nodes"]] == [2, 1]
+
+
+async def test_a_void_draft_or_unaddressed_invoice_is_not_sent_again_and_viewers_may_not(tenant):
+    from datetime import UTC, datetime, timedelta
+
+    from tests.graph.catalog_helpers import customer, plan, subscribe, uid
+
+    api = tenant.api
+    await customer(api, "acme", currency="USD", email="ap@acme.test")
+    voided = await invoice_of(tenant, "10")
+    await api("mutation($id: ID!) { voidInvoice(input: {id: $id}) { userErrors { code } } }", id=voided["id"])
+    answer = (await api(RESEND, id=voided["id"]))["resendInvoiceEmail"]
+    assert answer["invoice"] is None
+    assert [(e["field"], e["code"]) for e in answer["userErrors"]] == [(["input", "invoiceId"], "INVOICE_VOID")]
+
+    await api("mutation { updateOrganization(input: {invoiceGracePeriodDays: 3}) { userErrors { code } } }")
+    plan_code = uid("monthly")
+    await plan(api, plan_code, [], amount="30")
+    started = (datetime.now(UTC) - timedelta(days=40)).isoformat()
+    await subscribe(api, "acme", plan_code, uid("sub"), startedAt=started)
+    run = await api("mutation { runBilling(input: {}) { invoices { id status } userErrors { code } } }")
+    [draft] = [i for i in run["runBilling"]["invoices"] if i["status"] == "DRAFT"][:1]
+    answer = (await api(RESEND, id=draft["id"]))["resendInvoiceEmail"]
+    assert [(e["field"], e["code"]) for e in answer["userErrors"]] == [(["input", "invoiceId"], "INVOICE_NOT_ISSUED")]
+
+    await customer(api, "mute", currency="USD")  # no email address
+    silent = await invoice_of(tenant, "10", external_id="mute")
+    answer = (await api(RESEND, id=silent["id"]))["resendInvoiceEmail"]
+    assert [e["code"] for e in answer["userErrors"]] == ["CUSTOMER_HAS_NO_EMAIL"]
+
+    answer = (await api(RESEND, id="not-an-id"))["resendInvoiceEmail"]
+    assert [e["code"] for e in answer["userErrors"]] == ["INVALID_ID"]
+
+    created = await api('mutation { createApiKey(input: {name: "ro", role: VIEWER}) { secret } }')
+    with pytest.raises(TransportQueryError) as refused:
+        await api.as_(created["createApiKey"]["secret"])(RESEND, id=voided["id"])
+    assert refused.value.errors[0]["extensions"]["code"] == "FORBIDDEN"

@@ -209,7 +209,7 @@ async def test_bad_setup_sessions_are_user_errors(tenant, stack):
 
 async def test_with_an_https_public_url_only_https_return_urls_are_taken(tenant, stack):
     await stripe_with_webhooks(tenant, stack, "pm_card_visa")
-    api = start_api(stack, "public-url", PUBLIC_URL="https://billing.example.com")
+    api = start_api(stack, "public-url", PUBLIC_URL="https://billing.example.com", WEB_CONCURRENCY="1")
     try:
         from tests.client import Api
 
@@ -230,3 +230,58 @@ async def test_with_an_https_public_url_only_https_return_urls_are_taken(tenant,
         assert secure["userErrors"] == [] and secure["url"]
     finally:
         api.stop()
+
+
+PORTAL_LINK = """mutation($c: String!) { createCustomerPortalSession(input: {customerExternalId: $c}) {
+  url userErrors { code } } }"""
+
+
+async def portal_api(tenant, external_id: str):
+    made = (await tenant.api(PORTAL_LINK, c=external_id))["createCustomerPortalSession"]
+    assert made["userErrors"] == [], made
+    return tenant.api.as_(made["url"].split("#", 1)[1])
+
+
+async def test_a_portal_link_saves_its_own_customers_card_on_the_providers_page(tenant, stack):
+    from tests.client import TransportQueryError
+    from tests.graph.test_payments import stripe_tenant
+
+    await stripe_tenant(tenant, "pm_card_visa")
+    await customer(tenant.api, "someone-else", currency="USD")
+    portal = await portal_api(tenant, "acme")
+    shown = await portal("{ portalSession { paymentSetupProviders } }")
+    assert shown["portalSession"]["paymentSetupProviders"] == ["STRIPE"]
+    back_to = f"{stack.api_url}/portal/session?setup=STRIPE"  # the portal's own page (the request's origin here)
+    made = (
+        await portal(SETUP, input={"customerExternalId": "acme", "provider": "STRIPE", "returnUrl": back_to})
+    )["createPaymentSetupSession"]
+    assert made["userErrors"] == [] and made["url"] == f"{stack.stripe_url}/checkout/{made['sessionId']}"
+    # Another customer's setup page is refused, and a portal link's page returns to the portal only.
+    for other in ("someone-else", "no-such-customer"):
+        with pytest.raises(TransportQueryError) as refused:
+            await portal(SETUP, input={"customerExternalId": other, "provider": "STRIPE", "returnUrl": back_to})
+        assert refused.value.errors[0]["extensions"]["code"] == "FORBIDDEN"
+    away = (
+        await portal(SETUP, input={"customerExternalId": "acme", "provider": "STRIPE",
+                                   "returnUrl": "https://elsewhere.example/steal"})
+    )["createPaymentSetupSession"]
+    assert away["userErrors"][0]["field"] == ["input", "returnUrl"]
+    assert away["userErrors"][0]["code"] == "INVALID_RETURN_URL"
+
+    async with httpx.AsyncClient() as client:
+        back = await client.post(made["url"], data={"payment_method": "pm_card_mastercard"}, follow_redirects=False)
+    location = urlsplit(back.headers["Location"])
+    assert location.path == "/portal/session" and parse_qs(location.query)["session_id"] == [made["sessionId"]]
+    # The portal's return page finishes it (this account sends no webhooks): the new card is the default.
+    with pytest.raises(TransportQueryError):
+        await portal(COMPLETE, input={"customerExternalId": "someone-else", "provider": "STRIPE",
+                                      "sessionId": made["sessionId"]})
+    done = (
+        await portal(COMPLETE, input={"customerExternalId": "acme", "provider": "STRIPE",
+                                      "sessionId": made["sessionId"]})
+    )["completePaymentSetupSession"]
+    assert done["userErrors"] == []
+    saved = (await portal(METHODS, c="acme"))["customer"]
+    assert saved["defaultPaymentMethod"] == {"brand": "mastercard", "last4": "4444"}
+    entries = (await tenant.api("{ auditLogs(first: 10) { nodes { action actorType } } }"))["auditLogs"]["nodes"]
+    assert {"action": "payment_setup_session.created", "actorType": "portal"} in entries

@@ -235,9 +235,11 @@ def _operations(kind: str) -> list[tuple[str, str, dict[str, Any]]]:
 
 # What a portal link may reach; everything else is refused with FORBIDDEN.
 PORTAL_QUERIES = {"viewer", "portalSession", "customer", "customerUsage", "invoices", "invoice", "payments",
-                  "subscriptions", "subscription", "wallet"}
-# the sign-in steps need no credentials at all
-PORTAL_MUTATIONS = {"collectInvoice", "updatePortalBillingDetails", "login", "completeLogin"}
+                  "subscriptions", "subscription", "wallet", "usageAlerts"}
+# The sign-in steps need no credentials at all; the others act on the link's own customer only.
+PORTAL_MUTATIONS = {"collectInvoice", "createPaymentSetupSession", "completePaymentSetupSession",
+                    "createUsageAlert", "updateUsageAlert", "deleteUsageAlert", "updatePortalBillingDetails",
+                    "login", "completeLogin"}
 
 
 async def test_every_other_query_and_mutation_is_refused_to_a_portal_link(tenant, stack) -> None:

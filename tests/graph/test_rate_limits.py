@@ -95,7 +95,7 @@ async def test_a_viewer_cannot_change_the_limits(stack, tenant) -> None:
 @pytest.fixture(scope="module")
 def narrow_api(stack) -> Iterator[ApiProcess]:
     """An API process allowing 5 requests at once per IP address, then one per second."""
-    api = start_api(stack, "api-ip-limit", RATE_LIMIT_IP_PER_SECOND="1", RATE_LIMIT_IP_BURST="5")
+    api = start_api(stack, "api-ip-limit", RATE_LIMIT_IP_PER_SECOND="1", RATE_LIMIT_IP_BURST="5", WEB_CONCURRENCY="1")
     try:
         yield api
     finally:

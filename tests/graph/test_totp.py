@@ -305,3 +305,52 @@ async def test_an_api_key_has_no_second_factor(tenant, clocked) -> None:
     api = Api(clocked.url, tenant.api_key)
     assert (await api(STATUS))["viewer"]["secondFactor"] is None
     assert error((await api(START))["startSecondFactorEnrolment"]) == "NOT_A_SESSION"
+
+
+RESET = """mutation($id: ID!) { resetStaffUserSecondFactor(input: {staffUserId: $id}) {
+  staffUser { id email secondFactorEnabled } userErrors { field code message } } }"""
+STAFF = "query { staffUsers(first: 100) { nodes { id secondFactorEnabled } } }"
+
+
+async def test_an_admin_resets_another_users_second_factor_and_ends_their_sessions(tenant, clocked) -> None:
+    from tests.client import TransportQueryError
+
+    email, user_id, me, _secret, _codes = await enrolled(tenant, clocked)
+    _admin_email, admin_id, admin = await new_user(tenant, clocked)
+    shown = {n["id"]: n["secondFactorEnabled"] for n in (await admin(STAFF))["staffUsers"]["nodes"]}
+    assert (shown[user_id], shown[admin_id]) == (True, False)
+
+    reset = (await admin(RESET, id=user_id))["resetStaffUserSecondFactor"]
+    assert reset == {"staffUser": {"id": user_id, "email": email, "secondFactorEnabled": False}, "userErrors": []}
+    with pytest.raises(TransportQueryError):  # their session ended with it
+        await me(STATUS)
+    again = await login(clocked, email)  # the password alone now; they enrol again from there
+    assert again["token"] and again["secondFactorRequired"] is False
+    assert (await Api(clocked.url, again["token"])(STATUS))["viewer"]["secondFactor"]["enabled"] is False
+    entries = (await tenant.api(AUDIT, id=user_id))["auditLogs"]["nodes"]
+    [entry] = [n for n in entries if n["action"] == "staff_user.second_factor_reset"]
+    assert entry["actorType"] == "user" and entry["after"] == {"enabled": False, "sessionsEnded": 1}
+
+    # Nothing left to reset; one's own takes a code (disableSecondFactor); a malformed id is a userError.
+    assert error((await admin(RESET, id=user_id))["resetStaffUserSecondFactor"]) == "SECOND_FACTOR_NOT_ON"
+    assert error((await admin(RESET, id=admin_id))["resetStaffUserSecondFactor"]) == "CANNOT_RESET_OWN_SECOND_FACTOR"
+    assert error((await admin(RESET, id="not-an-id"))["resetStaffUserSecondFactor"]) == "INVALID_ID"
+
+
+async def test_resetting_a_second_factor_needs_an_admin_of_the_same_organization(tenant, other_tenant, clocked):
+    from tests.client import TransportQueryError
+
+    _email, user_id, _me, _secret, _codes = await enrolled(tenant, clocked)
+    finance_email = f"finance-{uuid.uuid4().hex[:8]}@acme.test"
+    made = await tenant.api(CREATE_USER, input={"email": finance_email, "password": PASSWORD, "role": "FINANCE"})
+    assert made["createStaffUser"]["userErrors"] == []
+    finance = Api(clocked.url, (await login(clocked, finance_email))["token"])
+    with pytest.raises(TransportQueryError) as refused:
+        await finance(RESET, id=user_id)
+    assert refused.value.errors[0]["extensions"]["code"] == "FORBIDDEN"
+    # Another organization's ADMIN (its API key) finds no such user; the factor stays on.
+    elsewhere = (await other_tenant.api(RESET, id=user_id))["resetStaffUserSecondFactor"]
+    assert elsewhere["staffUser"] is None and error(elsewhere) == "NOT_FOUND"
+    assert elsewhere["userErrors"][0]["field"] == ["input", "staffUserId"]
+    shown = {n["id"]: n["secondFactorEnabled"] for n in (await tenant.api(STAFF))["staffUsers"]["nodes"]}
+    assert shown[user_id] is True

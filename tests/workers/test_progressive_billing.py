@@ -110,7 +110,7 @@ async def test_a_plan_update_does_not_bill_a_kept_pay_in_advance_charge_again(st
     assert sorted(i["totalAmount"] for i in interims) == ["3.00", "6.00"]
 
 
-async def test_the_scan_checks_only_customers_whose_plan_can_bill_in_between(stack, tenant) -> None:
+async def test_the_scan_checks_only_customers_whose_plan_can_bill_in_between_or_who_set_an_alert(stack, tenant) -> None:
     api = tenant.api
     m = uid("api")
     await metric(api, m, "COUNT")
@@ -123,6 +123,14 @@ async def test_the_scan_checks_only_customers_whose_plan_can_bill_in_between(sta
         cust = uid("cust")
         ids[code] = (await customer(api, cust))["id"]
         await subscribe(api, cust, code, uid("sub"))
+    alerted = uid("cust")
+    ids["plain, with a usage alert"] = (await customer(api, alerted))["id"]
+    await subscribe(api, alerted, "plain", uid("sub"))
+    made = await api(
+        "mutation($i: CreateUsageAlertInput!) { createUsageAlert(input: $i) { userErrors { code } } }",
+        i={"customerExternalId": alerted, "thresholdType": "AMOUNT", "threshold": "100"},
+    )
+    assert made["createUsageAlert"]["userErrors"] == []
     redis = await create_pool(RedisSettings.from_dsn(stack.redis_url))
     try:
         before = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -141,6 +149,7 @@ async def test_the_scan_checks_only_customers_whose_plan_can_bill_in_between(sta
             "with-thresholds": True,
             "in-advance-charge": True,
             "plain": False,
+            "plain, with a usage alert": True,
         }
     finally:
         await redis.aclose()

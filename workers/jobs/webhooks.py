@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from typing import Any
 
 from arq.connections import RedisSettings
-from arq.worker import Worker
+from arq.worker import Retry, Worker
 
 from db.session import Database
 from integrations.jobs import WEBHOOK_QUEUE_NAME
 from integrations.webhooks import WebhookSender
+from services import staff_emails
 from services.webhooks import WebhookConfig, deliver_due
 
 log = logging.getLogger("valueverse.worker")
@@ -125,3 +127,18 @@ async def sweep_webhooks(ctx: dict[str, Any]) -> int:
         log.info("webhooks swept: %d sent (%d succeeded, %d failed), %d skipped, %d endpoint(s) disabled",
                  swept.sent, swept.succeeded, swept.failed, swept.skipped, len(swept.disabled))
     return swept.sent
+
+
+STAFF_EMAIL_TRIES = 5
+
+
+async def send_staff_email(ctx: dict[str, Any], organization_id: str, key: str) -> bool:
+    """An email to the organization's owners and admins (services/staff_emails.py), once; a passing SMTP failure is
+    tried again later."""
+    config = ctx.get("email")
+    if config is None:
+        return False
+    result = await staff_emails.send(ctx["db"], config, uuid.UUID(organization_id), key)
+    if result is not None and result.error and result.retryable and ctx.get("job_try", 1) < STAFF_EMAIL_TRIES:
+        raise Retry(defer=60 * ctx.get("job_try", 1))
+    return bool(result and (result.sent or result.logged_only))

@@ -6,7 +6,7 @@ import { useEffect, type ReactNode } from "react";
 import type { Role } from "@/gql/graphql";
 import { AuthProvider, useAuth, useRole } from "@/lib/auth";
 import { humanize } from "@/lib/format";
-import { atLeast } from "@/lib/roles";
+import { atLeast, NEEDED } from "@/lib/roles";
 import { ThemeSelect } from "./ThemeSelect";
 
 type NavItem = { href: string; label: string; needs: Role; sections: string[]; external?: boolean };
@@ -19,9 +19,11 @@ export const NAV: NavItem[] = [
   { href: "/admin/plans", label: "Plans", needs: "VIEWER", sections: ["/admin/plans", "/admin/plan", "/admin/plan-edit"] },
   { href: "/admin/metrics", label: "Billable metrics", needs: "VIEWER", sections: ["/admin/metrics"] },
   { href: "/admin/revenue", label: "Revenue", needs: "FINANCE", sections: ["/admin/revenue"] },
+  { href: "/admin/dunning", label: "Dunning", needs: NEEDED.dunningQueue, sections: ["/admin/dunning", "/admin/dunning-campaign"] },
+  { href: "/admin/bank-statements", label: "Bank statements", needs: NEEDED.bankStatements, sections: ["/admin/bank-statements"] },
   { href: "/admin/audit", label: "Audit log", needs: "FINANCE", sections: ["/admin/audit"] },
   { href: "/admin/webhooks", label: "Webhooks", needs: "ADMIN", sections: ["/admin/webhooks", "/admin/webhook"] },
-  { href: "/admin/payment-providers", label: "Payment providers", needs: "ADMIN", sections: ["/admin/payment-providers"] },
+  { href: "/admin/payment-providers", label: "Payment providers", needs: NEEDED.paymentProviders, sections: ["/admin/payment-providers"] },
   { href: "/admin/api-keys", label: "API keys", needs: "ADMIN", sections: ["/admin/api-keys"] },
   { href: "/admin/staff", label: "Staff users", needs: "ADMIN", sections: ["/admin/staff"] },
   { href: "/admin/security", label: "Security", needs: "VIEWER", sections: ["/admin/security"] },

@@ -1,23 +1,11 @@
 "use client";
 
-import { useRef, useState } from "react";
+import { useCopy } from "./CopyField";
 
 /** A secret the API returns once (an API key, a webhook signing secret): shown with a copy button and a warning. */
 export function OneTimeSecret({ label, secret, onDismiss }: { label: string; secret: string; onDismiss(): void }) {
-  const field = useRef<HTMLInputElement>(null);
-  const [copied, setCopied] = useState<string | null>(null);
+  const { field, copy, told } = useCopy(secret);
   const id = `secret-${label.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;
-
-  async function copy() {
-    try {
-      await navigator.clipboard.writeText(secret);
-      setCopied("Copied to the clipboard.");
-    } catch {
-      // No clipboard access (an insecure origin, a refused permission): select it for Ctrl+C instead.
-      field.current?.select();
-      setCopied("Selected: press Ctrl+C (⌘C) to copy it.");
-    }
-  }
 
   return (
     <div className="notice info secret" role="group" aria-labelledby={`${id}-label`}>
@@ -48,7 +36,7 @@ export function OneTimeSecret({ label, secret, onDismiss }: { label: string; sec
         </button>
       </div>
       <p role="status" className="muted">
-        {copied ?? ""}
+        {told}
       </p>
     </div>
   );

@@ -19,6 +19,30 @@ export function localToIso(value: string): string | null {
   return Number.isNaN(date.getTime()) ? null : date.toISOString();
 }
 
+/** The message of the userError at `path` under the input (["lines", "0", "amount"] is input.lines[0].amount). */
+export function errorAtPath(errors: UserError[], ...path: string[]): string | undefined {
+  const wanted = ["input", ...path].join("\u0000");
+  return errors.find((e) => (e.field ?? []).join("\u0000") === wanted)?.message;
+}
+
+/** The userErrors that name none of `paths` (shown above the form). */
+export function errorsElsewhere(errors: UserError[], paths: string[][]): UserError[] {
+  const known = new Set(paths.map((p) => ["input", ...p].join("\u0000")));
+  return errors.filter((e) => !known.has((e.field ?? []).join("\u0000")));
+}
+
+/** The messages of the userErrors at `path` under the input or below it (input.retryIntervals[2] is below
+ * ["retryIntervals"]), with the index of the item they name, if any. */
+export function errorsUnder(errors: UserError[], ...path: string[]): { index: number | null; message: string }[] {
+  const prefix = ["input", ...path];
+  return errors
+    .filter((e) => prefix.every((part, i) => e.field?.[i] === part))
+    .map((e) => {
+      const next = e.field?.[prefix.length];
+      return { index: next !== undefined && /^\d+$/.test(next) ? Number(next) : null, message: e.message };
+    });
+}
+
 /** A userError's field as a dotted path without the leading "input" (["input","charges","0","code"] → "charges.0.code"). */
 export function errorPath(error: UserError, prefix = ""): string {
   const parts = error.field?.[0] === "input" ? error.field.slice(1) : (error.field ?? []);

@@ -19,3 +19,20 @@ export const ROLE_WORDS: Record<Role, string> = {
 export function grantable(role: Role | undefined): Role[] {
   return (["VIEWER", "FINANCE", "ADMIN", "OWNER"] as Role[]).filter((r) => role !== undefined && RANK[r] <= RANK[role]);
 }
+
+/** The weakest role the API lets do each thing the portal offers (pages and buttons follow it; the API decides). */
+export const NEEDED: Record<"actOnInvoices" | "manageCustomers" | "changeSubscriptions" | "portalLinks" | "dunningQueue" | "dunningSettings" | "bankStatements" | "paymentProviders", Role> = {
+  actOnInvoices: "FINANCE", // finalize, collect, void, record payments, credit notes, resend the email
+  manageCustomers: "FINANCE", // create customers, edit their details, subscribe them to a plan
+  changeSubscriptions: "FINANCE", // change plans, terminate
+  portalLinks: "FINANCE",
+  dunningQueue: "FINANCE",
+  dunningSettings: "ADMIN",
+  bankStatements: "FINANCE",
+  paymentProviders: "ADMIN",
+};
+
+/** Whether `role` may do `what` (see NEEDED). */
+export function may(role: Role | undefined, what: keyof typeof NEEDED): boolean {
+  return atLeast(role, NEEDED[what]);
+}

@@ -18,6 +18,7 @@ export const WEBHOOK_EVENT_TYPES: { type: string; sent: boolean }[] = [
   { type: "customer.created", sent: true },
   { type: "customer.updated", sent: true },
   { type: "customer.deleted", sent: true },
+  { type: "customer.usage_alert_triggered", sent: true },
   { type: "usage.threshold_reached", sent: false },
   { type: "dunning.exhausted", sent: false },
 ];

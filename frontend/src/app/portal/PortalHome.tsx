@@ -8,6 +8,8 @@ import { useQuery } from "@/lib/hooks";
 import { BillingDetails } from "./BillingDetails";
 import { Invoices } from "./Invoices";
 import type { PortalInfo } from "./PortalApp";
+import { PaymentMethods } from "./PaymentMethods";
+import { UsageAlerts } from "./UsageAlerts";
 import { UsagePanel } from "./UsagePanel";
 
 const PortalCustomer = graphql(`
@@ -58,6 +60,12 @@ const PortalCustomer = graphql(`
           currency
           amount
           payInAdvance
+          charges {
+            billableMetric {
+              code
+              name
+            }
+          }
         }
       }
     }
@@ -70,6 +78,7 @@ export function PortalHome({ info }: { info: PortalInfo }) {
   const { data, error, loading, refetch } = useQuery(PortalCustomer, { customerExternalId: info.customerExternalId });
   const customer = data?.customer;
   const live = customer?.subscriptions.filter((s) => LIVE.has(s.status)) ?? [];
+  const metrics = [...new Map(live.flatMap((s) => s.plan.charges.map((c) => [c.billableMetric.code, c.billableMetric] as const))).values()];
   return (
     <>
       <div className="page-head">
@@ -97,6 +106,8 @@ export function PortalHome({ info }: { info: PortalInfo }) {
               ))
             )}
           </section>
+
+          <UsageAlerts customerExternalId={customer.externalId} currency={live[0]?.plan.currency ?? customer.currency} metrics={metrics} />
 
           <section aria-labelledby="plan-heading">
             <h2 id="plan-heading">Plan</h2>
@@ -161,31 +172,12 @@ export function PortalHome({ info }: { info: PortalInfo }) {
 
           <Invoices customerExternalId={customer.externalId} supplier={info.organizationName} />
 
-          <section aria-labelledby="methods-heading">
-            <h2 id="methods-heading">Payment methods</h2>
-            {customer.paymentMethods.length === 0 ? (
-              <Empty>
-                No payment method is saved. To pay by card or bank debit, ask {info.organizationName} to add one; invoices
-                can also be paid by bank transfer with the reference printed on them.
-              </Empty>
-            ) : (
-              <ul className="plain-list">
-                {customer.paymentMethods.map((m) => (
-                  <li key={m.id}>
-                    <strong>{m.brand ? humanize(m.brand) : humanize(m.kind)}</strong>
-                    {m.last4 ? ` ending in ${m.last4}` : ""}
-                    {m.expiresAt ? `, expires ${m.expiresAt}` : ""} <span className="muted">({humanize(m.provider)})</span>
-                    {m.isDefault ? (
-                      <>
-                        {" "}
-                        <span className="badge ok">Default</span>
-                      </>
-                    ) : null}
-                  </li>
-                ))}
-              </ul>
-            )}
-          </section>
+          <PaymentMethods
+            customerExternalId={customer.externalId}
+            supplier={info.organizationName}
+            methods={customer.paymentMethods}
+            onSaved={refetch}
+          />
 
           <BillingDetails customer={customer} supplier={info.organizationName} onSaved={refetch} />
         </>

@@ -3,8 +3,8 @@
 import { useState, type FormEvent } from "react";
 import { Field, FormProblems } from "@/components/Field";
 import { OneTimeSecret } from "@/components/OneTimeSecret";
-import { Pager } from "@/components/Pager";
-import { Empty, ErrorNotice, Loading } from "@/components/States";
+import { ConnectionView, PageHead } from "@/components/Page";
+import { Empty, Loading } from "@/components/States";
 import { Table } from "@/components/Table";
 import { graphql } from "@/gql";
 import type { Role } from "@/gql/graphql";
@@ -161,8 +161,7 @@ export default function ApiKeysPage() {
   const connection = data?.apiKeys;
   return (
     <>
-      <title>API keys · Admin · ValueVerse Billing</title>
-      <h1>API keys</h1>
+      <PageHead title="API keys" />
       <p className="muted">
         For your systems: send <code>Authorization: Bearer &lt;key&gt;</code> with each request. A key acts with its role, and only its
         first characters are kept to tell keys apart.
@@ -175,58 +174,56 @@ export default function ApiKeysPage() {
           {outcome.text}
         </p>
       ) : null}
-      {error ? <ErrorNotice error={error} onRetry={refetch} what="the API keys" /> : null}
-      {isAdmin && loading && !connection ? <Loading what="API keys" /> : null}
-      {connection && connection.nodes.length === 0 ? <Empty>No API keys yet: create one below.</Empty> : null}
-      {connection && connection.nodes.length > 0 ? (
-        <>
-          <Table caption="API keys">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Starts with</th>
-                <th scope="col">Role</th>
-                <th scope="col">Created</th>
-                <th scope="col">Last used</th>
-                <th scope="col">State</th>
-              </tr>
-            </thead>
-            <tbody>
-              {connection.nodes.map((k) => (
-                <tr key={k.id}>
-                  <td>{k.name}</td>
-                  <td className="mono">{k.prefix}…</td>
-                  <td>{humanize(k.role)}</td>
-                  <td>{formatDateTime(k.createdAt)}</td>
-                  <td>{k.lastUsedAt ? formatDateTime(k.lastUsedAt) : "never"}</td>
-                  <td>
-                    {k.revokedAt ? (
-                      <span className="muted">Revoked {formatDateTime(k.revokedAt)}</span>
-                    ) : (
-                      <RevokeButton
-                        id={k.id}
-                        name={k.name}
-                        onDone={(text, tone) => {
-                          setOutcome({ text, tone });
-                          refetch();
-                        }}
-                      />
-                    )}
-                  </td>
+      {isAdmin ? (
+        <ConnectionView
+          connection={connection}
+          state={{ error, loading, refetch }}
+          what="API keys"
+          noun="keys"
+          failed="the API keys"
+          empty="No API keys yet: create one below."
+          pager={pager}
+        >
+          {(nodes) => (
+            <Table caption="API keys">
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">Starts with</th>
+                  <th scope="col">Role</th>
+                  <th scope="col">Created</th>
+                  <th scope="col">Last used</th>
+                  <th scope="col">State</th>
                 </tr>
-              ))}
-            </tbody>
-          </Table>
-          <Pager
-            page={pager.page}
-            hasNext={connection.pageInfo.hasNextPage}
-            total={connection.totalCount}
-            shown={connection.nodes.length}
-            noun="keys"
-            onPrevious={pager.previous}
-            onNext={() => pager.next(connection.pageInfo.endCursor)}
-          />
-        </>
+              </thead>
+              <tbody>
+                {nodes.map((k) => (
+                  <tr key={k.id}>
+                    <td>{k.name}</td>
+                    <td className="mono">{k.prefix}…</td>
+                    <td>{humanize(k.role)}</td>
+                    <td>{formatDateTime(k.createdAt)}</td>
+                    <td>{k.lastUsedAt ? formatDateTime(k.lastUsedAt) : "never"}</td>
+                    <td>
+                      {k.revokedAt ? (
+                        <span className="muted">Revoked {formatDateTime(k.revokedAt)}</span>
+                      ) : (
+                        <RevokeButton
+                          id={k.id}
+                          name={k.name}
+                          onDone={(text, tone) => {
+                            setOutcome({ text, tone });
+                            refetch();
+                          }}
+                        />
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </Table>
+          )}
+        </ConnectionView>
       ) : null}
       {isAdmin && role ? (
         <NewKeyForm

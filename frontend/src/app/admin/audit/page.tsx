@@ -1,8 +1,7 @@
 "use client";
 
 import { useState } from "react";
-import { Pager } from "@/components/Pager";
-import { Empty, ErrorNotice, Loading } from "@/components/States";
+import { ConnectionView, PageHead } from "@/components/Page";
 import { Table } from "@/components/Table";
 import { graphql } from "@/gql";
 import type { VerifyAuditChainQuery } from "@/gql/graphql";
@@ -73,13 +72,14 @@ export default function AuditPage() {
 
   return (
     <>
-      <title>Audit log · Admin · ValueVerse Billing</title>
-      <div className="page-head">
-        <h1>Audit log</h1>
-        <button type="button" onClick={verify} disabled={verifying}>
-          {verifying ? "Verifying…" : "Verify the chain"}
-        </button>
-      </div>
+      <PageHead
+        title="Audit log"
+        actions={
+          <button type="button" onClick={verify} disabled={verifying}>
+            {verifying ? "Verifying…" : "Verify the chain"}
+          </button>
+        }
+      />
       <p className="muted">
         Every change, newest first. Each entry holds the SHA-256 of the previous one, so a later edit of any entry breaks the chain.
       </p>
@@ -115,11 +115,16 @@ export default function AuditPage() {
           </select>
         </div>
       </div>
-      {error ? <ErrorNotice error={error} onRetry={refetch} what="the audit log" /> : null}
-      {loading && !connection ? <Loading what="the audit log" /> : null}
-      {connection && connection.nodes.length === 0 ? <Empty>No entries{targetType ? " of this kind" : ""} yet.</Empty> : null}
-      {connection && connection.nodes.length > 0 ? (
-        <>
+      <ConnectionView
+        connection={connection}
+        state={{ error, loading, refetch }}
+        what="the audit log"
+        noun="entries"
+        failed="the audit log"
+        empty={<>No entries{targetType ? " of this kind" : ""} yet.</>}
+        pager={pager}
+      >
+        {(nodes) => (
           <Table caption="Audit entries, newest first">
             <thead>
               <tr>
@@ -134,7 +139,7 @@ export default function AuditPage() {
               </tr>
             </thead>
             <tbody>
-              {connection.nodes.map((entry) => (
+              {nodes.map((entry) => (
                 <tr key={entry.seq}>
                   <td className="num">{entry.seq}</td>
                   <td>{formatDateTime(entry.createdAt)}</td>
@@ -162,17 +167,8 @@ export default function AuditPage() {
               ))}
             </tbody>
           </Table>
-          <Pager
-            page={pager.page}
-            hasNext={connection.pageInfo.hasNextPage}
-            total={connection.totalCount}
-            shown={connection.nodes.length}
-            noun="entries"
-            onPrevious={pager.previous}
-            onNext={() => pager.next(connection.pageInfo.endCursor)}
-          />
-        </>
-      ) : null}
+        )}
+      </ConnectionView>
     </>
   );
 }

@@ -2,20 +2,22 @@
 
 import Link from "next/link";
 import { useSearchParams } from "next/navigation";
-import { Suspense, useState } from "react";
+import { useState } from "react";
 import { CustomerForm, customerValues } from "@/components/CustomerForm";
 import { InvoiceTable } from "@/components/InvoiceTable";
 import { LiveUsage } from "@/components/LiveUsage";
+import { PageHead, pending, withSuspense } from "@/components/Page";
+import { PortalLinkPanel } from "@/components/PortalLinkPanel";
 import { StatusBadge } from "@/components/StatusBadge";
 import { SubscribeForm } from "@/components/SubscribeForm";
 import { SubscriptionActions } from "@/components/SubscriptionActions";
-import { Empty, ErrorNotice, Loading } from "@/components/States";
+import { Empty } from "@/components/States";
 import { Table } from "@/components/Table";
 import { graphql } from "@/gql";
 import { useRole } from "@/lib/auth";
 import { formatDate, formatDateTime } from "@/lib/format";
 import { useQuery } from "@/lib/hooks";
-import { atLeast } from "@/lib/roles";
+import { may } from "@/lib/roles";
 
 const CustomerQuery = graphql(`
   query CustomerDetail($externalId: String!) {
@@ -98,13 +100,15 @@ function address(c: { addressLine1?: string | null; addressLine2?: string | null
 
 function CustomerDetail() {
   const externalId = useSearchParams().get("id") ?? "";
+  const role = useRole();
   const { data, error, loading, refetch } = useQuery(CustomerQuery, { externalId }, { skip: !externalId });
-  const mayChange = atLeast(useRole(), "FINANCE");
+  const mayChange = may(role, "changeSubscriptions");
   const [done, setDone] = useState<string | null>(null);
   const [editing, setEditing] = useState<"details" | "subscribe" | null>(null);
+  const mayManage = may(role, "manageCustomers");
   if (!externalId) return <Empty>No customer chosen: pick one from the customers list.</Empty>;
-  if (error) return <ErrorNotice error={error} onRetry={refetch} what="the customer" />;
-  if (loading && !data) return <Loading what="the customer" />;
+  const waiting = pending({ data, error, loading, refetch }, "the customer");
+  if (waiting) return waiting;
   const customer = data?.customer;
   if (!customer) {
     return (
@@ -116,23 +120,22 @@ function CustomerDetail() {
   const live = customer.subscriptions.filter((s) => LIVE.has(s.status));
   return (
     <>
-      <title>{`${customer.name || customer.externalId} · Customers · ValueVerse Billing`}</title>
-      <p className="breadcrumb">
-        <Link href="/admin/customers">Customers</Link> /
-      </p>
-      <div className="page-head">
-        <h1>{customer.name || customer.externalId}</h1>
-        {mayChange ? (
-          <div className="actions">
-            <button type="button" className="secondary" aria-expanded={editing === "details"} onClick={() => setEditing(editing === "details" ? null : "details")}>
-              Edit details
-            </button>
-            <button type="button" className="secondary" aria-expanded={editing === "subscribe"} onClick={() => setEditing(editing === "subscribe" ? null : "subscribe")}>
-              Subscribe to a plan
-            </button>
-          </div>
-        ) : null}
-      </div>
+      <PageHead
+        title={customer.name || customer.externalId}
+        section={{ href: "/admin/customers", label: "Customers" }}
+        actions={
+          mayManage ? (
+            <>
+              <button type="button" className="secondary" aria-expanded={editing === "details"} onClick={() => setEditing(editing === "details" ? null : "details")}>
+                Edit details
+              </button>
+              <button type="button" className="secondary" aria-expanded={editing === "subscribe"} onClick={() => setEditing(editing === "subscribe" ? null : "subscribe")}>
+                Subscribe to a plan
+              </button>
+            </>
+          ) : null
+        }
+      />
       {editing === "details" ? (
         <CustomerForm
           initial={customerValues(customer)}
@@ -203,6 +206,8 @@ function CustomerDetail() {
           </div>
         </dl>
       </section>
+
+      {may(role, "portalLinks") ? <PortalLinkPanel customerExternalId={customer.externalId} /> : null}
 
       <h2>Subscriptions</h2>
       {done ? (
@@ -295,10 +300,4 @@ function CustomerDetail() {
   );
 }
 
-export default function CustomerPage() {
-  return (
-    <Suspense fallback={<Loading what="the customer" />}>
-      <CustomerDetail />
-    </Suspense>
-  );
-}
+export default withSuspense(CustomerDetail, "the customer");

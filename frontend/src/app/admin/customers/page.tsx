@@ -4,14 +4,13 @@ import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useEffect, useState } from "react";
 import { CustomerForm } from "@/components/CustomerForm";
-import { Pager } from "@/components/Pager";
-import { Empty, ErrorNotice, Loading } from "@/components/States";
+import { ConnectionView, PageHead } from "@/components/Page";
 import { Table } from "@/components/Table";
 import { graphql } from "@/gql";
 import { useRole } from "@/lib/auth";
 import { formatDate } from "@/lib/format";
 import { useCursorPager, useQuery } from "@/lib/hooks";
-import { atLeast } from "@/lib/roles";
+import { may } from "@/lib/roles";
 
 const PAGE_SIZE = 25;
 
@@ -49,27 +48,28 @@ export default function CustomersPage() {
   }, [typed]);
   useEffect(() => reset(), [search, reset]);
 
-  const { data, error, loading, refetch } = useQuery(CustomersQuery, {
+  const query = useQuery(CustomersQuery, {
     first: PAGE_SIZE,
     after: pager.after,
     search: search || null,
   });
-  const connection = data?.customers;
-  const mayCreate = atLeast(useRole(), "FINANCE"); // createCustomer needs FINANCE
+  const connection = query.data?.customers;
+  const mayCreate = may(useRole(), "manageCustomers");
   const [creating, setCreating] = useState(false);
   const router = useRouter();
 
   return (
     <>
-      <title>Customers · Admin · ValueVerse Billing</title>
-      <div className="page-head">
-        <h1>Customers</h1>
-        {mayCreate && !creating ? (
-          <button type="button" onClick={() => setCreating(true)}>
-            New customer
-          </button>
-        ) : null}
-      </div>
+      <PageHead
+        title="Customers"
+        actions={
+          mayCreate && !creating ? (
+            <button type="button" onClick={() => setCreating(true)}>
+              New customer
+            </button>
+          ) : null
+        }
+      />
       {creating ? (
         <CustomerForm
           onSaved={(externalId) => router.push(`/admin/customer?id=${encodeURIComponent(externalId)}`)}
@@ -98,17 +98,19 @@ export default function CustomersPage() {
           Search
         </button>
       </form>
-      {error ? <ErrorNotice error={error} onRetry={refetch} what="the customers" /> : null}
-      {loading && !connection ? <Loading what="customers" /> : null}
-      {connection && connection.nodes.length === 0 ? (
-        <Empty>
-          {search
+      <ConnectionView
+        connection={connection}
+        state={query}
+        what="customers"
+        noun="customers"
+        empty={
+          search
             ? `No customer matches “${search}”.`
-            : "No customers yet. Create one with New customer, the createCustomer mutation (GraphiQL) or your integration."}
-        </Empty>
-      ) : null}
-      {connection && connection.nodes.length > 0 ? (
-        <>
+            : "No customers yet. Create one with New customer, the createCustomer mutation (GraphiQL) or your integration."
+        }
+        pager={pager}
+      >
+        {(nodes) => (
           <Table caption={search ? `Customers matching “${search}”` : "Customers, oldest first"}>
             <thead>
               <tr>
@@ -120,8 +122,8 @@ export default function CustomersPage() {
                 <th scope="col">Created</th>
               </tr>
             </thead>
-            <tbody aria-busy={loading}>
-              {connection.nodes.map((customer) => (
+            <tbody aria-busy={query.loading}>
+              {nodes.map((customer) => (
                 <tr key={customer.id}>
                   <td>
                     <Link href={`/admin/customer?id=${encodeURIComponent(customer.externalId)}`}>
@@ -137,17 +139,8 @@ export default function CustomersPage() {
               ))}
             </tbody>
           </Table>
-          <Pager
-            page={pager.page}
-            hasNext={connection.pageInfo.hasNextPage}
-            total={connection.totalCount}
-            shown={connection.nodes.length}
-            noun="customers"
-            onPrevious={pager.previous}
-            onNext={() => pager.next(connection.pageInfo.endCursor)}
-          />
-        </>
-      ) : null}
+        )}
+      </ConnectionView>
     </>
   );
 }

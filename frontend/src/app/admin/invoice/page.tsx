@@ -2,17 +2,20 @@
 
 import Link from "next/link";
 import { useSearchParams } from "next/navigation";
-import { Suspense, useState } from "react";
+import { useState } from "react";
+import { CreditNoteForm } from "@/components/CreditNoteForm";
 import { InvoicePayments, RecordPaymentForm } from "@/components/InvoicePayments";
+import { PageHead, pending, withSuspense } from "@/components/Page";
 import { StatusBadge } from "@/components/StatusBadge";
-import { Empty, ErrorNotice, Loading } from "@/components/States";
+import { Empty } from "@/components/States";
 import { Table } from "@/components/Table";
 import { graphql } from "@/gql";
 import { useRole } from "@/lib/auth";
 import { formatDate, formatDateTime, formatDecimal, formatMoney, humanize } from "@/lib/format";
+import { creditable } from "@/lib/creditNotes";
 import { ApiError } from "@/lib/graphql";
 import { useMutation, useQuery } from "@/lib/hooks";
-import { atLeast } from "@/lib/roles";
+import { may } from "@/lib/roles";
 
 const InvoiceQuery = graphql(`
   query InvoiceDetail($id: ID!) {
@@ -143,6 +146,21 @@ const CollectInvoice = graphql(`
   }
 `);
 
+const ResendInvoiceEmail = graphql(`
+  mutation ResendInvoiceEmail($id: ID!) {
+    resendInvoiceEmail(input: { invoiceId: $id }) {
+      invoice {
+        id
+      }
+      userErrors {
+        field
+        code
+        message
+      }
+    }
+  }
+`);
+
 type Outcome = { tone: "success" | "error"; text: string } | null;
 
 function InvoiceDetail() {
@@ -152,13 +170,15 @@ function InvoiceDetail() {
   const [finalize, finalizing] = useMutation(FinalizeInvoice);
   const [voidIt, voiding] = useMutation(VoidInvoice);
   const [collect, collecting] = useMutation(CollectInvoice);
+  const [resend, resending] = useMutation(ResendInvoiceEmail);
   const [confirmVoid, setConfirmVoid] = useState(false);
   const [recording, setRecording] = useState(false);
+  const [crediting, setCrediting] = useState(false);
   const [outcome, setOutcome] = useState<Outcome>(null);
 
   if (!id) return <Empty>No invoice chosen: pick one from the invoices list.</Empty>;
-  if (error) return <ErrorNotice error={error} onRetry={refetch} what="the invoice" />;
-  if (loading && !data) return <Loading what="the invoice" />;
+  const waiting = pending({ data, error, loading, refetch }, "the invoice");
+  if (waiting) return waiting;
   const invoice = data?.invoice;
   if (!invoice) {
     return (
@@ -168,7 +188,7 @@ function InvoiceDetail() {
     );
   }
   const money = (amount: string) => formatMoney(amount, invoice.currency);
-  const mayAct = atLeast(role, "FINANCE");
+  const mayAct = may(role, "actOnInvoices");
   const title = invoice.number ? `Invoice ${invoice.number}` : "Draft invoice";
 
   async function act(run: () => Promise<{ userErrors: { message: string }[] }>, done: string) {
@@ -185,15 +205,16 @@ function InvoiceDetail() {
 
   return (
     <>
-      <title>{`${title} · Invoices · ValueVerse Billing`}</title>
-      <p className="breadcrumb">
-        <Link href="/admin/invoices">Invoices</Link> /
-      </p>
-      <div className="page-head">
-        <h1>
-          {title} <StatusBadge status={invoice.status} />
-        </h1>
-        <div className="actions">
+      <PageHead
+        title={title}
+        heading={
+          <>
+            {title} <StatusBadge status={invoice.status} />
+          </>
+        }
+        section={{ href: "/admin/invoices", label: "Invoices" }}
+        actions={
+          <>
           {invoice.pdfUrl ? (
             <a className="button secondary" href={invoice.pdfUrl} target="_blank" rel="noopener">
               Open PDF<span className="visually-hidden"> (opens in a new tab; the link is valid for an hour)</span>
@@ -220,13 +241,31 @@ function InvoiceDetail() {
               Record payment…
             </button>
           ) : null}
+          {mayAct && creditable(invoice.status) ? (
+            <button type="button" className="secondary" aria-expanded={crediting} aria-controls="credit-note" onClick={() => setCrediting((c) => !c)}>
+              Credit note…
+            </button>
+          ) : null}
+          {mayAct && invoice.status !== "DRAFT" && invoice.status !== "VOID" ? (
+            <button
+              type="button"
+              className="secondary"
+              disabled={resending}
+              onClick={() =>
+                act(async () => (await resend({ id })).resendInvoiceEmail, "The invoice email is on its way to the customer again, with its PDF.")
+              }
+            >
+              {resending ? "Sending…" : "Resend email"}
+            </button>
+          ) : null}
           {mayAct && (invoice.status === "DRAFT" || invoice.status === "OPEN") ? (
             <button type="button" className="secondary" aria-expanded={confirmVoid} aria-controls="void-confirm" onClick={() => setConfirmVoid((v) => !v)}>
               Void…
             </button>
           ) : null}
-        </div>
-      </div>
+          </>
+        }
+      />
       {confirmVoid ? (
         <div id="void-confirm" className="confirm" role="group" aria-label="Confirm voiding">
           <span>Void this invoice? It stays on record but is no longer due. This cannot be undone.</span>
@@ -250,6 +289,18 @@ function InvoiceDetail() {
         <p className={`notice ${outcome.tone}`} role={outcome.tone === "error" ? "alert" : "status"}>
           {outcome.text}
         </p>
+      ) : null}
+
+      {crediting ? (
+        <CreditNoteForm
+          invoice={invoice}
+          onCancel={() => setCrediting(false)}
+          onDone={(text) => {
+            setCrediting(false);
+            setOutcome({ tone: "success", text });
+            refetch();
+          }}
+        />
       ) : null}
 
       {recording ? (
@@ -431,10 +482,4 @@ function InvoiceDetail() {
   );
 }
 
-export default function InvoicePage() {
-  return (
-    <Suspense fallback={<Loading what="the invoice" />}>
-      <InvoiceDetail />
-    </Suspense>
-  );
-}
+export default withSuspense(InvoiceDetail, "the invoice");

@@ -1,10 +1,9 @@
 "use client";
 
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
-import { Suspense, useEffect } from "react";
+import { useEffect } from "react";
 import { InvoiceTable } from "@/components/InvoiceTable";
-import { Pager } from "@/components/Pager";
-import { Empty, ErrorNotice, Loading } from "@/components/States";
+import { ConnectionView, PageHead, withSuspense } from "@/components/Page";
 import { graphql } from "@/gql";
 import type { InvoiceStatus } from "@/gql/graphql";
 import { humanize } from "@/lib/format";
@@ -49,16 +48,13 @@ function InvoiceList() {
   const pager = useCursorPager();
   const { reset } = pager;
   useEffect(() => reset(), [status, reset]);
-  const { data, error, loading, refetch } = useQuery(InvoicesQuery, { status, first: PAGE_SIZE, after: pager.after });
-  const connection = data?.invoices;
+  const query = useQuery(InvoicesQuery, { status, first: PAGE_SIZE, after: pager.after });
+  const connection = query.data?.invoices;
   const what = status ? `${humanize(status).toLowerCase()} invoices` : "invoices";
 
   return (
     <>
-      <title>Invoices · Admin · ValueVerse Billing</title>
-      <div className="page-head">
-        <h1>Invoices</h1>
-      </div>
+      <PageHead title="Invoices" />
       <div className="toolbar">
         <div className="field">
           <label htmlFor="invoice-status">Status</label>
@@ -79,33 +75,18 @@ function InvoiceList() {
           </select>
         </div>
       </div>
-      {error ? <ErrorNotice error={error} onRetry={refetch} what="the invoices" /> : null}
-      {loading && !connection ? <Loading what="invoices" /> : null}
-      {connection && connection.nodes.length === 0 ? (
-        <Empty>{status ? `No ${what}.` : "No invoices yet: they are issued when billing periods end."}</Empty>
-      ) : null}
-      {connection && connection.nodes.length > 0 ? (
-        <>
-          <InvoiceTable invoices={connection.nodes} caption={`${humanize(what)}, newest first`} showCustomer />
-          <Pager
-            page={pager.page}
-            hasNext={connection.pageInfo.hasNextPage}
-            total={connection.totalCount}
-            shown={connection.nodes.length}
-            noun={what}
-            onPrevious={pager.previous}
-            onNext={() => pager.next(connection.pageInfo.endCursor)}
-          />
-        </>
-      ) : null}
+      <ConnectionView
+        connection={connection}
+        state={query}
+        what="invoices"
+        noun={what}
+        empty={status ? `No ${what}.` : "No invoices yet: they are issued when billing periods end."}
+        pager={pager}
+      >
+        {(nodes) => <InvoiceTable invoices={nodes} caption={`${humanize(what)}, newest first`} showCustomer />}
+      </ConnectionView>
     </>
   );
 }
 
-export default function InvoicesPage() {
-  return (
-    <Suspense fallback={<Loading what="invoices" />}>
-      <InvoiceList />
-    </Suspense>
-  );
-}
+export default withSuspense(InvoiceList, "invoices");

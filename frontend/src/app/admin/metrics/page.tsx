@@ -1,8 +1,7 @@
 "use client";
 
 import { useState, type FormEvent } from "react";
-import { Pager } from "@/components/Pager";
-import { Empty, ErrorNotice, Loading } from "@/components/States";
+import { ConnectionView, PageHead } from "@/components/Page";
 import { Table } from "@/components/Table";
 import { graphql } from "@/gql";
 import type { Aggregation } from "@/gql/graphql";
@@ -182,19 +181,23 @@ export default function MetricsPage() {
   const connection = data?.billableMetrics;
   return (
     <>
-      <title>Billable metrics · Admin · ValueVerse Billing</title>
-      <h1>Billable metrics</h1>
+      <PageHead title="Billable metrics" />
       <p className="muted">What is measured from usage events, and how a period&apos;s events add up.</p>
       {created ? (
         <p className="notice success" role="status">
           The metric <code>{created}</code> is created.
         </p>
       ) : null}
-      {error ? <ErrorNotice error={error} onRetry={refetch} what="the billable metrics" /> : null}
-      {loading && !connection ? <Loading what="billable metrics" /> : null}
-      {connection && connection.nodes.length === 0 ? <Empty>No billable metrics yet.</Empty> : null}
-      {connection && connection.nodes.length > 0 ? (
-        <>
+      <ConnectionView
+        connection={connection}
+        state={{ error, loading, refetch }}
+        what="billable metrics"
+        noun="metrics"
+        failed="the billable metrics"
+        empty="No billable metrics yet."
+        pager={pager}
+      >
+        {(nodes) => (
           <Table caption="Billable metrics">
             <thead>
               <tr>
@@ -208,7 +211,7 @@ export default function MetricsPage() {
               </tr>
             </thead>
             <tbody>
-              {connection.nodes.map((m) => (
+              {nodes.map((m) => (
                 <tr key={m.id}>
                   <td>
                     {m.name}
@@ -224,17 +227,8 @@ export default function MetricsPage() {
               ))}
             </tbody>
           </Table>
-          <Pager
-            page={pager.page}
-            hasNext={connection.pageInfo.hasNextPage}
-            total={connection.totalCount}
-            shown={connection.nodes.length}
-            noun="metrics"
-            onPrevious={pager.previous}
-            onNext={() => pager.next(connection.pageInfo.endCursor)}
-          />
-        </>
-      ) : null}
+        )}
+      </ConnectionView>
       {atLeast(role, "ADMIN") ? (
         <NewMetricForm
           onCreated={(code) => {

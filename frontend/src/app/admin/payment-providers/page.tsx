@@ -1,9 +1,11 @@
 "use client";
 
 import { useState, type FormEvent, type ReactNode } from "react";
-import { Field, FormProblems } from "@/components/Field";
+import { CopyField } from "@/components/CopyField";
+import { Field, FormProblems, TextField } from "@/components/Field";
 import { Empty, ErrorNotice, Loading } from "@/components/States";
 import { Table } from "@/components/Table";
+import { PageHead } from "@/components/Page";
 import { graphql } from "@/gql";
 import type { ConfigurePaymentProviderInput, PaymentProvider } from "@/gql/graphql";
 import { useAuth, useRole, type UserError } from "@/lib/auth";
@@ -43,6 +45,8 @@ const ConfiguredQuery = graphql(`
 `);
 
 type Configured = { provider: PaymentProvider; mode: string | null; last4: string | null };
+
+const PROVIDER_NAMES: Record<PaymentProvider, string> = { STRIPE: "Stripe", PAYPAL: "PayPal", WIRE: "Wire" };
 
 function ProviderForm({
   provider,
@@ -92,11 +96,11 @@ function ProviderForm({
       <FormProblems failure={failure} messages={general} />
       {children(at)}
       <button type="submit" disabled={saving}>
-        {saving ? "Saving…" : `Save ${humanize(provider)} settings`}
+        {saving ? "Saving…" : `Save ${PROVIDER_NAMES[provider]} settings`}
       </button>
       {saved ? (
         <p className="notice success" role="status" style={{ marginTop: "0.75rem" }}>
-          {humanize(saved.provider)} is configured · mode {saved.mode ?? "—"} · ending in {saved.last4 ?? "—"}. The secrets are stored
+          {PROVIDER_NAMES[saved.provider]} is configured · mode {saved.mode ?? "—"} · ending in {saved.last4 ?? "—"}. The secrets are stored
           encrypted and are never shown again.
         </p>
       ) : null}
@@ -104,41 +108,7 @@ function ProviderForm({
   );
 }
 
-function TextField({ id, label, value, set, at, name, hint, type = "text" }: { id: string; label: string; value: string; set(v: string): void; at(name: string): string | undefined; name: string; hint?: string; type?: string }) {
-  const error = at(name);
-  return (
-    <Field id={id} label={label} hint={hint} error={error}>
-      <input id={id} type={type} value={value} onChange={(e) => set(e.target.value)} aria-invalid={!!error} aria-describedby={describedBy(id, !!hint, error)} spellCheck={false} />
-    </Field>
-  );
-}
-
-function CopyUrl({ url }: { url: string }) {
-  const [copied, setCopied] = useState("");
-  return (
-    <div className="secret-row">
-      <input id="stripe-webhook-url" className="mono" readOnly value={url} aria-labelledby="stripe-webhook-url-label" onFocus={(e) => e.target.select()} />
-      <button
-        type="button"
-        className="secondary"
-        onClick={async () => {
-          try {
-            await navigator.clipboard.writeText(url);
-            setCopied("Copied to the clipboard.");
-          } catch {
-            (document.getElementById("stripe-webhook-url") as HTMLInputElement | null)?.select();
-            setCopied("Selected: press Ctrl+C (⌘C) to copy it.");
-          }
-        }}
-      >
-        Copy URL
-      </button>
-      <span role="status" className="muted">
-        {copied}
-      </span>
-    </div>
-  );
-}
+const NO_PAYPAL = { clientId: "", clientSecret: "", webhookId: "", mode: "TEST" };
 
 export default function PaymentProvidersPage() {
   const role = useRole();
@@ -149,6 +119,8 @@ export default function PaymentProvidersPage() {
   const [webhookSecret, setWebhookSecret] = useState("");
   const [wire, setWire] = useState({ accountHolder: "", bankName: "", iban: "", bic: "", accountNumber: "", routingNumber: "" });
   const setWireField = (name: keyof typeof wire) => (value: string) => setWire((w) => ({ ...w, [name]: value }));
+  const [paypal, setPaypal] = useState(NO_PAYPAL);
+  const setPaypalField = (name: keyof typeof paypal) => (value: string) => setPaypal((p) => ({ ...p, [name]: value }));
 
   // The latest change per provider, from the audit trail (newest first).
   const latest = new Map<string, { after: Configured; at: string }>();
@@ -158,13 +130,13 @@ export default function PaymentProvidersPage() {
   }
   const origin = typeof window === "undefined" ? "" : window.location.origin;
   const stripeWebhookUrl = viewer ? `${origin}/webhooks/stripe/${viewer.organization.id}` : "";
+  const paypalWebhookUrl = viewer ? `${origin}/webhooks/paypal/${viewer.organization.id}` : "";
   const trim = (v: string) => v.trim() || null;
 
   return (
     <>
-      <title>Payment providers · Admin · ValueVerse Billing</title>
-      <h1>Payment providers</h1>
-      <p className="muted">How invoices are paid: cards and bank debits through Stripe, and bank transfers to your account (the details printed on invoices).</p>
+      <PageHead title="Payment providers" />
+      <p className="muted">How invoices are paid: cards and bank debits through Stripe, PayPal accounts, and bank transfers to your account (the details printed on invoices).</p>
       {!role ? <Loading what="your role" /> : null}
       {role && !isAdmin ? <Empty>Payment providers are configured by administrators of your organization.</Empty> : null}
       {isAdmin ? (
@@ -187,7 +159,7 @@ export default function PaymentProvidersPage() {
                 <tbody>
                   {[...latest.values()].map(({ after, at }) => (
                     <tr key={after.provider}>
-                      <td>{humanize(after.provider)}</td>
+                      <td>{PROVIDER_NAMES[after.provider] ?? humanize(after.provider)}</td>
                       <td>{after.mode ?? "—"}</td>
                       <td className="mono">{after.last4 ? `…${after.last4}` : "—"}</td>
                       <td>{formatDateTime(at)}</td>
@@ -208,7 +180,7 @@ export default function PaymentProvidersPage() {
                 <p id="stripe-webhook-url-label">
                   <strong>Webhook URL</strong> to add in the Stripe dashboard (Developers → Webhooks → Add endpoint); then paste its signing secret below.
                 </p>
-                {stripeWebhookUrl ? <CopyUrl url={stripeWebhookUrl} /> : <Loading what="your organization" />}
+                {stripeWebhookUrl ? <CopyField id="stripe-webhook-url" value={stripeWebhookUrl} labelledBy="stripe-webhook-url-label" button="Copy URL" /> : <Loading what="your organization" />}
               </>
             }
             fields={["secretKey", "webhookSecret"]}
@@ -221,8 +193,51 @@ export default function PaymentProvidersPage() {
           >
             {(at) => (
               <>
-                <TextField id="stripe-secret-key" label="Secret key" name="secretKey" type="password" value={secretKey} set={setSecretKey} at={at} hint="sk_test_… or sk_live_…" />
-                <TextField id="stripe-webhook-secret" label="Webhook signing secret" name="webhookSecret" type="password" value={webhookSecret} set={setWebhookSecret} at={at} hint="whsec_…, from the Stripe endpoint of the URL above." />
+                <TextField id="stripe-secret-key" label="Secret key" type="password" value={secretKey} onChange={setSecretKey} error={at("secretKey")} hint="sk_test_… or sk_live_…" spellCheck={false} />
+                <TextField id="stripe-webhook-secret" label="Webhook signing secret" type="password" value={webhookSecret} onChange={setWebhookSecret} error={at("webhookSecret")} hint="whsec_…, from the Stripe endpoint of the URL above." spellCheck={false} />
+              </>
+            )}
+          </ProviderForm>
+
+          <ProviderForm
+            provider="PAYPAL"
+            title="PayPal"
+            intro={
+              <>
+                <p className="muted">
+                  The client id and secret of a REST app (developer.paypal.com → Apps &amp; Credentials): sandbox credentials for testing, live ones to take real
+                  payments. PayPal checks them before they are stored.
+                </p>
+                <p id="paypal-webhook-url-label">
+                  <strong>Webhook URL</strong> to add to the app&apos;s webhooks; then paste the webhook&apos;s id below.
+                </p>
+                {paypalWebhookUrl ? <CopyField id="paypal-webhook-url" value={paypalWebhookUrl} labelledBy="paypal-webhook-url-label" button="Copy URL" /> : null}
+              </>
+            }
+            fields={["clientId", "clientSecret", "webhookId", "mode"]}
+            build={() => ({
+              provider: "PAYPAL",
+              clientId: paypal.clientId.trim(),
+              clientSecret: paypal.clientSecret.trim(),
+              webhookId: trim(paypal.webhookId),
+              mode: paypal.mode,
+            })}
+            onSaved={() => {
+              setPaypal(NO_PAYPAL);
+              refetch();
+            }}
+          >
+            {(at) => (
+              <>
+                <Field id="paypal-mode" label="Environment" error={at("mode")}>
+                  <select id="paypal-mode" value={paypal.mode} onChange={(e) => setPaypalField("mode")(e.target.value)} aria-invalid={!!at("mode")} aria-describedby={describedBy("paypal-mode", false, at("mode"))}>
+                    <option value="TEST">Sandbox (test)</option>
+                    <option value="LIVE">Live</option>
+                  </select>
+                </Field>
+                <TextField id="paypal-client-id" label="Client id" value={paypal.clientId} onChange={setPaypalField("clientId")} error={at("clientId")} spellCheck={false} />
+                <TextField id="paypal-client-secret" label="Client secret" type="password" value={paypal.clientSecret} onChange={setPaypalField("clientSecret")} error={at("clientSecret")} spellCheck={false} />
+                <TextField id="paypal-webhook-id" label="Webhook id" value={paypal.webhookId} onChange={setPaypalField("webhookId")} error={at("webhookId")} hint="Of the webhook PayPal sends to the URL above; without it, PayPal's notifications are refused." spellCheck={false} />
               </>
             )}
           </ProviderForm>
@@ -248,12 +263,12 @@ export default function PaymentProvidersPage() {
           >
             {(at) => (
               <>
-                <TextField id="wire-account-holder" label="Account holder" name="accountHolder" value={wire.accountHolder} set={setWireField("accountHolder")} at={at} />
-                <TextField id="wire-bank-name" label="Bank name" name="bankName" value={wire.bankName} set={setWireField("bankName")} at={at} />
-                <TextField id="wire-iban" label="IBAN" name="iban" value={wire.iban} set={setWireField("iban")} at={at} />
-                <TextField id="wire-bic" label="BIC (SWIFT)" name="bic" value={wire.bic} set={setWireField("bic")} at={at} />
-                <TextField id="wire-account-number" label="Account number" name="accountNumber" value={wire.accountNumber} set={setWireField("accountNumber")} at={at} hint="Instead of an IBAN, e.g. for US accounts." />
-                <TextField id="wire-routing-number" label="Routing number" name="routingNumber" value={wire.routingNumber} set={setWireField("routingNumber")} at={at} />
+                <TextField id="wire-account-holder" label="Account holder" value={wire.accountHolder} onChange={setWireField("accountHolder")} error={at("accountHolder")} spellCheck={false} />
+                <TextField id="wire-bank-name" label="Bank name" value={wire.bankName} onChange={setWireField("bankName")} error={at("bankName")} spellCheck={false} />
+                <TextField id="wire-iban" label="IBAN" value={wire.iban} onChange={setWireField("iban")} error={at("iban")} spellCheck={false} />
+                <TextField id="wire-bic" label="BIC (SWIFT)" value={wire.bic} onChange={setWireField("bic")} error={at("bic")} spellCheck={false} />
+                <TextField id="wire-account-number" label="Account number" value={wire.accountNumber} onChange={setWireField("accountNumber")} error={at("accountNumber")} hint="Instead of an IBAN, e.g. for US accounts." spellCheck={false} />
+                <TextField id="wire-routing-number" label="Routing number" value={wire.routingNumber} onChange={setWireField("routingNumber")} error={at("routingNumber")} spellCheck={false} />
               </>
             )}
           </ProviderForm>

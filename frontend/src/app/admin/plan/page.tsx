@@ -2,8 +2,8 @@
 
 import Link from "next/link";
 import { useSearchParams } from "next/navigation";
-import { Suspense } from "react";
-import { Empty, ErrorNotice, Loading } from "@/components/States";
+import { PageHead, pending, withSuspense } from "@/components/Page";
+import { Empty } from "@/components/States";
 import { Table } from "@/components/Table";
 import { graphql } from "@/gql";
 import type { PlanDetailQuery } from "@/gql/graphql";
@@ -215,8 +215,8 @@ function PlanDetail() {
   const { data, error, loading, refetch } = useQuery(PlanQuery, { code }, { skip: !code });
   const mayEdit = atLeast(useRole(), "ADMIN");
   if (!code) return <Empty>No plan chosen: pick one from the plans list.</Empty>;
-  if (error) return <ErrorNotice error={error} onRetry={refetch} what="the plan" />;
-  if (loading && !data) return <Loading what="the plan" />;
+  const waiting = pending({ data, error, loading, refetch }, "the plan");
+  if (waiting) return waiting;
   const plan = data?.plan;
   if (!plan) {
     return (
@@ -228,20 +228,22 @@ function PlanDetail() {
   const money = (v: string | null | undefined) => formatMoney(v, plan.currency);
   return (
     <>
-      <title>{`${plan.name} · Plans · ValueVerse Billing`}</title>
-      <p className="breadcrumb">
-        <Link href="/admin/plans">Plans</Link> /
-      </p>
-      <div className="page-head">
-        <h1>
-          {plan.name} {plan.archivedAt ? <span className="badge">Archived</span> : null}
-        </h1>
-        {mayEdit && !plan.archivedAt ? (
-          <Link className="button" href={`/admin/plan-edit?code=${encodeURIComponent(plan.code)}`}>
-            Edit plan
-          </Link>
-        ) : null}
-      </div>
+      <PageHead
+        title={plan.name}
+        heading={
+          <>
+            {plan.name} {plan.archivedAt ? <span className="badge">Archived</span> : null}
+          </>
+        }
+        section={{ href: "/admin/plans", label: "Plans" }}
+        actions={
+          mayEdit && !plan.archivedAt ? (
+            <Link className="button" href={`/admin/plan-edit?code=${encodeURIComponent(plan.code)}`}>
+              Edit plan
+            </Link>
+          ) : null
+        }
+      />
       {plan.description ? <p>{plan.description}</p> : null}
       <section className="panel" aria-labelledby="plan-facts">
         <h2 id="plan-facts">Subscription fee</h2>
@@ -300,10 +302,4 @@ function PlanDetail() {
   );
 }
 
-export default function PlanPage() {
-  return (
-    <Suspense fallback={<Loading what="the plan" />}>
-      <PlanDetail />
-    </Suspense>
-  );
-}
+export default withSuspense(PlanDetail, "the plan");

@@ -1,8 +1,7 @@
 "use client";
 
 import Link from "next/link";
-import { Pager } from "@/components/Pager";
-import { Empty, ErrorNotice, Loading } from "@/components/States";
+import { ConnectionView, PageHead } from "@/components/Page";
 import { Table } from "@/components/Table";
 import { graphql } from "@/gql";
 import { useRole } from "@/lib/auth";
@@ -38,27 +37,30 @@ const PlansQuery = graphql(`
 
 export default function PlansPage() {
   const pager = useCursorPager();
-  const { data, error, loading, refetch } = useQuery(PlansQuery, { first: 25, after: pager.after });
-  const connection = data?.plans;
+  const query = useQuery(PlansQuery, { first: 25, after: pager.after });
+  const connection = query.data?.plans;
   const mayEdit = atLeast(useRole(), "ADMIN");
   return (
     <>
-      <title>Plans · Admin · ValueVerse Billing</title>
-      <div className="page-head">
-        <h1>Plans</h1>
-        {mayEdit ? (
-          <Link className="button" href="/admin/plan-edit">
-            New plan
-          </Link>
-        ) : null}
-      </div>
-      {error ? <ErrorNotice error={error} onRetry={refetch} what="the plans" /> : null}
-      {loading && !connection ? <Loading what="plans" /> : null}
-      {connection && connection.nodes.length === 0 ? (
-        <Empty>{mayEdit ? "No plans yet: create the first one with New plan." : "No plans yet: an administrator defines them."}</Empty>
-      ) : null}
-      {connection && connection.nodes.length > 0 ? (
-        <>
+      <PageHead
+        title="Plans"
+        actions={
+          mayEdit ? (
+            <Link className="button" href="/admin/plan-edit">
+              New plan
+            </Link>
+          ) : null
+        }
+      />
+      <ConnectionView
+        connection={connection}
+        state={query}
+        what="plans"
+        noun="plans"
+        empty={mayEdit ? "No plans yet: create the first one with New plan." : "No plans yet: an administrator defines them."}
+        pager={pager}
+      >
+        {(nodes) => (
           <Table caption="Plans">
             <thead>
               <tr>
@@ -79,7 +81,7 @@ export default function PlansPage() {
               </tr>
             </thead>
             <tbody>
-              {connection.nodes.map((plan) => (
+              {nodes.map((plan) => (
                 <tr key={plan.id}>
                   <td>
                     <Link href={`/admin/plan?code=${encodeURIComponent(plan.code)}`}>{plan.name}</Link>
@@ -95,17 +97,8 @@ export default function PlansPage() {
               ))}
             </tbody>
           </Table>
-          <Pager
-            page={pager.page}
-            hasNext={connection.pageInfo.hasNextPage}
-            total={connection.totalCount}
-            shown={connection.nodes.length}
-            noun="plans"
-            onPrevious={pager.previous}
-            onNext={() => pager.next(connection.pageInfo.endCursor)}
-          />
-        </>
-      ) : null}
+        )}
+      </ConnectionView>
     </>
   );
 }

@@ -1,10 +1,12 @@
 "use client";
 
 import { useState, type FormEvent } from "react";
+import { ConfirmAction } from "@/components/ConfirmAction";
 import { Field, FormProblems } from "@/components/Field";
 import { Pager } from "@/components/Pager";
 import { Empty, ErrorNotice, Loading } from "@/components/States";
 import { Table } from "@/components/Table";
+import { PageHead } from "@/components/Page";
 import { graphql } from "@/gql";
 import type { Role } from "@/gql/graphql";
 import { useAuth, useRole, type UserError } from "@/lib/auth";
@@ -28,6 +30,7 @@ const StaffQuery = graphql(`
         name
         role
         active
+        secondFactorEnabled
         createdAt
       }
     }
@@ -88,6 +91,22 @@ const EnableUser = graphql(`
       staffUser {
         id
         active
+      }
+      userErrors {
+        field
+        code
+        message
+      }
+    }
+  }
+`);
+
+const ResetSecondFactor = graphql(`
+  mutation ResetStaffUserSecondFactor($id: ID!) {
+    resetStaffUserSecondFactor(input: { staffUserId: $id }) {
+      staffUser {
+        id
+        secondFactorEnabled
       }
       userErrors {
         field
@@ -176,14 +195,39 @@ function NewUserForm({ role, onCreated }: { role: Role; onCreated(email: string)
   );
 }
 
-type User = { id: string; email: string; role: Role; active: boolean };
+type User = { id: string; email: string; role: Role; active: boolean; secondFactorEnabled: boolean };
+
+/** An admin takes away another user's authenticator app (a lost phone, no recovery code left), after a confirmation. */
+function ResetSecondFactorAction({ user, notify }: { user: User; notify: Notify }) {
+  const [reset, resetting] = useMutation(ResetSecondFactor);
+  return (
+    <ConfirmAction
+      id={`reset-2fa-${user.id}`}
+      label="Reset second factor…"
+      hidden={`of ${user.email}`}
+      group={`Confirm resetting the second factor of ${user.email}`}
+      action="Reset second factor"
+      busyAction="Resetting…"
+      busy={resetting}
+      onConfirm={() =>
+        report(
+          async () => (await reset({ id: user.id })).resetStaffUserSecondFactor,
+          `The second factor of ${user.email} is removed and they are signed out everywhere.`,
+          notify,
+        )
+      }
+    >
+      Reset the second factor of {user.email}? Their authenticator app and recovery codes stop working and every session of
+      theirs ends; they sign in with their password alone and should enrol a new app at once.
+    </ConfirmAction>
+  );
+}
 
 function UserActions({ user, role, self, notify }: { user: User; role: Role; self: boolean; notify: Notify }) {
   const [change, changing] = useMutation(ChangeRole);
   const [disable, disabling] = useMutation(DisableUser);
   const [enable, enabling] = useMutation(EnableUser);
   const [newRole, setNewRole] = useState<Role>(user.role);
-  const [confirming, setConfirming] = useState(false);
   const roleId = `role-${user.id}`;
   if (!atLeast(role, user.role)) return <span className="muted">A stronger role: only an owner changes it.</span>;
   return (
@@ -209,29 +253,21 @@ function UserActions({ user, role, self, notify }: { user: User; role: Role; sel
           Change role<span className="visually-hidden"> of {user.email}</span>
         </button>
       </form>
+      {user.secondFactorEnabled && !self ? <ResetSecondFactorAction user={user} notify={notify} /> : null}
       {user.active ? (
         self ? null : (
-          <>
-            <button type="button" className="secondary" aria-expanded={confirming} aria-controls={`disable-${user.id}`} onClick={() => setConfirming((c) => !c)}>
-              Remove access…<span className="visually-hidden"> of {user.email}</span>
-            </button>
-            {confirming ? (
-              <div id={`disable-${user.id}`} className="confirm" role="group" aria-label={`Confirm removing ${user.email}`}>
-                <span>Disable {user.email}? Every session of theirs ends at once; they stay in the audit trail and can be enabled again.</span>
-                <button
-                  type="button"
-                  className="danger"
-                  disabled={disabling}
-                  onClick={() => report(async () => (await disable({ id: user.id })).disableStaffUser, `${user.email} is disabled and signed out everywhere.`, notify)}
-                >
-                  {disabling ? "Disabling…" : "Disable user"}
-                </button>
-                <button type="button" className="secondary" onClick={() => setConfirming(false)}>
-                  Cancel
-                </button>
-              </div>
-            ) : null}
-          </>
+          <ConfirmAction
+            id={`disable-${user.id}`}
+            label="Remove access…"
+            hidden={`of ${user.email}`}
+            group={`Confirm removing ${user.email}`}
+            action="Disable user"
+            busyAction="Disabling…"
+            busy={disabling}
+            onConfirm={() => report(async () => (await disable({ id: user.id })).disableStaffUser, `${user.email} is disabled and signed out everywhere.`, notify)}
+          >
+            Disable {user.email}? Every session of theirs ends at once; they stay in the audit trail and can be enabled again.
+          </ConfirmAction>
         )
       ) : (
         <button type="button" className="secondary" disabled={enabling} onClick={() => report(async () => (await enable({ id: user.id })).enableStaffUser, `${user.email} is enabled again and may sign in.`, notify)}>
@@ -256,8 +292,7 @@ export default function StaffPage() {
   };
   return (
     <>
-      <title>Staff users · Admin · ValueVerse Billing</title>
-      <h1>Staff users</h1>
+      <PageHead title="Staff users" />
       <p className="muted">Who signs in to this portal, and with which role. Nobody can hand out a role stronger than their own.</p>
       {!role ? <Loading what="your role" /> : null}
       {role && !isAdmin ? <Empty>Staff users are managed by administrators of your organization.</Empty> : null}
@@ -277,6 +312,7 @@ export default function StaffPage() {
                 <th scope="col">Name</th>
                 <th scope="col">Role</th>
                 <th scope="col">State</th>
+                <th scope="col">Second factor</th>
                 <th scope="col">Added</th>
                 <th scope="col">Actions</th>
               </tr>
@@ -293,6 +329,7 @@ export default function StaffPage() {
                   <td>
                     <span className={`badge ${u.active ? "ok" : ""}`}>{u.active ? "Active" : "Disabled"}</span>
                   </td>
+                  <td>{u.secondFactorEnabled ? "On" : <span className="muted">Off</span>}</td>
                   <td>{formatDateTime(u.createdAt)}</td>
                   <td>
                     <UserActions key={`${u.id}-${u.role}`} user={u} role={role} self={u.email === session?.email} notify={notify} />

@@ -2,9 +2,10 @@
 
 import Link from "next/link";
 import { useSearchParams } from "next/navigation";
-import { Suspense, useState } from "react";
+import { useState } from "react";
 import { Pager } from "@/components/Pager";
-import { Empty, ErrorNotice, Loading } from "@/components/States";
+import { PageHead, pending, withSuspense } from "@/components/Page";
+import { Empty, Loading } from "@/components/States";
 import { Table } from "@/components/Table";
 import { graphql } from "@/gql";
 import { useRole } from "@/lib/auth";
@@ -90,8 +91,8 @@ function Deliveries() {
   if (!id) return <Empty>No endpoint chosen: pick one from the webhook endpoints.</Empty>;
   if (!role) return <Loading what="your role" />;
   if (!isAdmin) return <Empty>Webhook deliveries are seen by administrators of your organization.</Empty>;
-  if (error) return <ErrorNotice error={error} onRetry={refetch} what="the deliveries" />;
-  if (loading && !data) return <Loading what="the deliveries" />;
+  const waiting = pending({ data, error, loading, refetch }, "the deliveries");
+  if (waiting) return waiting;
   const endpoint = data?.webhookEndpoints.nodes.find((e) => e.id === id);
   if (!endpoint) {
     return (
@@ -124,20 +125,20 @@ function Deliveries() {
 
   return (
     <>
-      <title>{`Deliveries to ${endpoint.url} · Webhooks · ValueVerse Billing`}</title>
-      <p className="breadcrumb">
-        <Link href="/admin/webhooks">Webhook endpoints</Link> /
-      </p>
-      <div className="page-head">
-        <h1>
-          Deliveries <span className="badge">{endpoint.enabled ? "Enabled" : "Disabled"}</span>
-        </h1>
-        <div className="actions">
+      <PageHead
+        title={`Deliveries to ${endpoint.url}`}
+        heading={
+          <>
+            Deliveries <span className="badge">{endpoint.enabled ? "Enabled" : "Disabled"}</span>
+          </>
+        }
+        section={{ href: "/admin/webhooks", label: "Webhook endpoints" }}
+        actions={
           <button type="button" className="secondary" onClick={refetch} disabled={loading}>
             {loading ? "Refreshing…" : "Refresh"}
           </button>
-        </div>
-      </div>
+        }
+      />
       <p>
         To <span className="mono">{endpoint.url}</span>
         {endpoint.description ? ` · ${endpoint.description}` : ""}
@@ -216,10 +217,4 @@ function Deliveries() {
   );
 }
 
-export default function WebhookPage() {
-  return (
-    <Suspense fallback={<Loading what="the deliveries" />}>
-      <Deliveries />
-    </Suspense>
-  );
-}
+export default withSuspense(Deliveries, "the deliveries");

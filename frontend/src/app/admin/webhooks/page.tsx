@@ -4,8 +4,8 @@ import Link from "next/link";
 import { useState, type FormEvent } from "react";
 import { Field, FormProblems } from "@/components/Field";
 import { OneTimeSecret } from "@/components/OneTimeSecret";
-import { Pager } from "@/components/Pager";
-import { Empty, ErrorNotice, Loading } from "@/components/States";
+import { ConnectionView, PageHead } from "@/components/Page";
+import { Empty, Loading } from "@/components/States";
 import { Table } from "@/components/Table";
 import { graphql } from "@/gql";
 import { useRole, type UserError } from "@/lib/auth";
@@ -232,8 +232,7 @@ export default function WebhooksPage() {
 
   return (
     <>
-      <title>Webhooks · Admin · ValueVerse Billing</title>
-      <h1>Webhook endpoints</h1>
+      <PageHead title="Webhooks" heading="Webhook endpoints" />
       <p className="muted">
         Where your systems are told what changed: a signed POST (Standard Webhooks) for each event an endpoint subscribes to,
         retried with backoff until it is answered with a 2xx.
@@ -246,58 +245,56 @@ export default function WebhooksPage() {
           {outcome.text}
         </p>
       ) : null}
-      {error ? <ErrorNotice error={error} onRetry={refetch} what="the webhook endpoints" /> : null}
-      {isAdmin && loading && !connection ? <Loading what="webhook endpoints" /> : null}
-      {connection && connection.nodes.length === 0 ? <Empty>No webhook endpoints yet: add one below.</Empty> : null}
-      {connection && connection.nodes.length > 0 ? (
-        <>
-          <Table caption="Webhook endpoints, oldest first">
-            <thead>
-              <tr>
-                <th scope="col">URL</th>
-                <th scope="col">Event types</th>
-                <th scope="col">State</th>
-                <th scope="col">Created</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {connection.nodes.map((e) => (
-                <tr key={e.id}>
-                  <td>
-                    <span className="mono">{e.url}</span>
-                    {e.description ? <div className="muted">{e.description}</div> : null}
-                  </td>
-                  <td className="mono">{e.eventTypes.join(", ")}</td>
-                  <td>
-                    <span className={`badge ${e.enabled ? (e.failingSince ? "warn" : "ok") : ""}`}>{e.enabled ? (e.failingSince ? "Failing" : "Enabled") : "Disabled"}</span>
-                    {e.failingSince ? <div className="muted">failing since {formatDateTime(e.failingSince)}</div> : null}
-                    {!e.enabled && e.disabledReason ? <div className="muted">{e.disabledReason}</div> : null}
-                  </td>
-                  <td>{formatDateTime(e.createdAt)}</td>
-                  <td>
-                    <EndpointActions
-                      endpoint={e}
-                      onChanged={(text, tone) => {
-                        setOutcome({ text, tone });
-                        refetch();
-                      }}
-                    />
-                  </td>
+      {isAdmin ? (
+        <ConnectionView
+          connection={connection}
+          state={{ error, loading, refetch }}
+          what="webhook endpoints"
+          noun="endpoints"
+          failed="the webhook endpoints"
+          empty="No webhook endpoints yet: add one below."
+          pager={pager}
+        >
+          {(nodes) => (
+            <Table caption="Webhook endpoints, oldest first">
+              <thead>
+                <tr>
+                  <th scope="col">URL</th>
+                  <th scope="col">Event types</th>
+                  <th scope="col">State</th>
+                  <th scope="col">Created</th>
+                  <th scope="col">Actions</th>
                 </tr>
-              ))}
-            </tbody>
-          </Table>
-          <Pager
-            page={pager.page}
-            hasNext={connection.pageInfo.hasNextPage}
-            total={connection.totalCount}
-            shown={connection.nodes.length}
-            noun="endpoints"
-            onPrevious={pager.previous}
-            onNext={() => pager.next(connection.pageInfo.endCursor)}
-          />
-        </>
+              </thead>
+              <tbody>
+                {nodes.map((e) => (
+                  <tr key={e.id}>
+                    <td>
+                      <span className="mono">{e.url}</span>
+                      {e.description ? <div className="muted">{e.description}</div> : null}
+                    </td>
+                    <td className="mono">{e.eventTypes.join(", ")}</td>
+                    <td>
+                      <span className={`badge ${e.enabled ? (e.failingSince ? "warn" : "ok") : ""}`}>{e.enabled ? (e.failingSince ? "Failing" : "Enabled") : "Disabled"}</span>
+                      {e.failingSince ? <div className="muted">failing since {formatDateTime(e.failingSince)}</div> : null}
+                      {!e.enabled && e.disabledReason ? <div className="muted">{e.disabledReason}</div> : null}
+                    </td>
+                    <td>{formatDateTime(e.createdAt)}</td>
+                    <td>
+                      <EndpointActions
+                        endpoint={e}
+                        onChanged={(text, tone) => {
+                          setOutcome({ text, tone });
+                          refetch();
+                        }}
+                      />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </Table>
+          )}
+        </ConnectionView>
       ) : null}
       {isAdmin ? (
         <NewEndpointForm
