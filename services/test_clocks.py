@@ -347,8 +347,10 @@ class WebhookDeliveries:
         if scope.webhooks is None or scope.sender is None:
             return
         at = TestClockTime(moment, scope.clock_id)
-        while (await webhooks.deliver_due(db, scope.sender, scope.webhooks, test_clock=at)).sent:
-            pass  # more than one batch was due
+        while True:  # more than one batch may be due; a batch of only skipped attempts (a disabled endpoint) too
+            swept = await webhooks.deliver_due(db, scope.sender, scope.webhooks, test_clock=at)
+            if not (swept.sent or swept.skipped):
+                break
 
 
 # In the order they run at one moment, as the worker would: usage checked, periods billed, drafts finalized,
