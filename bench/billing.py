@@ -1,4 +1,4 @@
-"""Billing run: 10,000 subscriptions with usage invoiced (SPEC §5: in < 60 s).
+"""Billing run: 10,000 subscriptions with usage invoiced (budget: in < 60 s).
 
     .venv/bin/python bench/billing.py [--subscriptions 10000] [--workers 1,2] [--profile /tmp/billing]
 

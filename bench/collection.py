@@ -1,5 +1,5 @@
-"""Collection: 10,000 finalized invoices charged against the fake Stripe (SPEC §5: < 5 min, no invoice charged
-twice), and outbound webhook delivery latency under a billing run (SPEC §5: committed -> delivered p95 < 2 s).
+"""Collection: 10,000 finalized invoices charged against the fake Stripe (budget: < 5 min, no invoice charged
+twice), and outbound webhook delivery latency under a billing run (budget: committed -> delivered p95 < 2 s).
 
     .venv/bin/python bench/collection.py [--invoices 10000] [--workers 2] [--billing-subscriptions 2000]
 

@@ -1,4 +1,4 @@
-"""Sustained usage ingestion through POST /v1/events (or ingestUsage), against raw COPY of the same rows (SPEC §5).
+"""Sustained usage ingestion through POST /v1/events (or ingestUsage), against raw COPY of the same rows (the budget).
 
     .venv/bin/python bench/ingest.py --seconds 30 [--connections 8] [--batch 1000] [--profile /tmp/ingest.raw]
     .venv/bin/python bench/ingest.py --via graphql     # the same batches as the ingestUsage mutation

@@ -1,4 +1,4 @@
-"""Event stored -> usageUpdated pushed, under ingestion load (SPEC §5: p95 < 500 ms).
+"""Event stored -> usageUpdated pushed, under ingestion load (budget: p95 < 500 ms).
 
     .venv/bin/python bench/live.py [--samples 100] [--background-rate 1000000] [--background-connections 8]
 

@@ -1,5 +1,5 @@
 """Typical portal queries under 50 concurrent clients, 10,000 customers and a year of invoices
-(SPEC §5: p95 < 100 ms).
+(budget: p95 < 100 ms).
 
     .venv/bin/python bench/portal.py [--customers 10000] [--processes 1,2] [--seconds 20] [--profile /tmp/portal]
     .venv/bin/python bench/portal.py --baseline-tree /tmp/before    # + the server of another checkout, first

@@ -1,4 +1,4 @@
-"""customerUsage latency for a customer with 1,000,000 events in the current period (SPEC §5: p95 < 50 ms).
+"""customerUsage latency for a customer with 1,000,000 events in the current period (budget: p95 < 50 ms).
 
     .venv/bin/python bench/usage_query.py [--events 1000000] [--raw-events 100000] [--profile /tmp/usage]
 

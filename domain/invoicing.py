@@ -175,7 +175,7 @@ def compute_invoice(
     *,
     progressive_billing_credit: Decimal = _ZERO,
 ) -> InvoiceTotals:
-    """Compute an invoice in SPEC order: fees, coupons, taxes, credit notes, wallet, amount due."""
+    """Compute an invoice in order: fees, coupons, taxes, credit notes, wallet, amount due."""
     zero = round_minor(_ZERO, currency)  # also validates the currency
     amounts: list[Decimal] = []
     for index, line in enumerate(lines):

@@ -17,7 +17,7 @@ import pycountry
 from domain.errors import InvalidDecimal, UnknownCurrency
 
 PRICE_DECIMAL_PLACES = 12
-"""Prices are decimal strings with up to 12 places (SPEC §2, Charge)."""
+"""Prices are decimal strings with up to 12 places (docs/billing-semantics.md, Charge)."""
 
 # pycountry validates that a code exists but carries no minor units; ISO 4217 gives every
 # currency not listed here an exponent of 2.
@@ -86,7 +86,7 @@ def require_decimal(value: object, name: str = "value") -> Decimal:
 def round_minor(amount: Decimal, currency: str) -> Decimal:
     """Round half away from zero to the currency's minor unit."""
     amount = require_decimal(amount, "amount")
-    # Decimal's ROUND_HALF_UP rounds ties away from zero (-0.005 -> -0.01), as SPEC asks.
+    # Decimal's ROUND_HALF_UP rounds ties away from zero (-0.005 -> -0.01), as documented.
     rounded = amount.quantize(_minor_unit(currency), rounding=ROUND_HALF_UP)
     return rounded.copy_abs() if rounded.is_zero() else rounded  # never show "-0.00"
 

@@ -19,7 +19,7 @@ Ranges (GRADUATED, VOLUME, GRADUATED_PERCENTAGE) -- decisions for docs/:
   zero units. GRADUATED_PERCENTAGE prices the same way with a percent rate per range.
 - VOLUME: the whole total is priced at the range it falls in, plus that range's flat
   amount. "Falls in" uses the same (previous toValue, toValue] rule, which for integer
-  bounds is exactly SPEC's ceiling placement (100.5 falls in 101-200); zero falls in the
+  bounds is exactly the ceiling placement (100.5 falls in 101-200); zero falls in the
   first range, whose flat amount is then due.
 
 Other models:
@@ -268,7 +268,7 @@ def _valid_rate(rate: Decimal, field: tuple[str, ...]) -> None:
 
 
 def validate_ranges(ranges: Sequence[GraduatedRange | PercentageRange], field: tuple[str, ...] = ()) -> None:
-    """Check ranges against SPEC; errors point at ``field + (index, "fromValue"|…)``."""
+    """Check ranges against the rules; errors point at ``field + (index, "fromValue"|…)``."""
     if not ranges:
         raise RangesEmpty("at least one range is required", field=field)
     last = len(ranges) - 1

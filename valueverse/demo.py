@@ -1,6 +1,6 @@
 """`valueverse demo`: a realistic demo tenant, made through the public GraphQL API as any client would.
 
-A TEST organization whose customers live on one test clock (SPEC §3.3). The clock starts on the first day
+A TEST organization whose customers live on one test clock (docs/api.md). The clock starts on the first day
 of the month twelve months ago; the story is then told month by month, each step at the clock's time:
 customers subscribe (some with a trial or a coupon), use the product (usage events), upgrade at once or
 downgrade at period end, cancel, come back; the clock is advanced and the advance bills the periods,
@@ -702,7 +702,7 @@ async def load_demo(
                 session = await api.mutate("createCustomerPortalSession", "CreateCustomerPortalSessionInput", "url",
                                            {"customerExternalId": portal_customer})  # fmt: skip
                 portal_url = session.get("url")
-            except DemoError as error:  # another shape than SPEC §3.2's: no link, the rest stands
+            except DemoError as error:  # another shape than docs/api.md's: no link, the rest stands
                 say(f"  (no customer portal link: {error})")
                 portal_customer = None
     forget_cached()

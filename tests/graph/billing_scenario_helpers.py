@@ -263,7 +263,7 @@ AMOUNTS = (
 
 
 def check_invariants(inv: dict) -> None:
-    """SPEC §2 Invoice: every line rounded to the currency's minor unit, totals are sums of lines, and
+    """docs, Invoice: every line rounded to the currency's minor unit, totals are sums of lines, and
     total = Σ lines - discounts - progressive credit + taxes; amountDue = total - credit notes - credits."""
     places = EXPONENT[inv["currency"]]
     where = (inv["customer"]["externalId"], inv["periodStart"], inv["periodEnd"], inv["number"])

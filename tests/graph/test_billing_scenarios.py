@@ -2,7 +2,7 @@
 
 Each test builds a customer month from scratch (metrics, plans, customers, subscriptions, usage,
 taxes, coupons, wallets, credit notes, plan changes) and bills it with `runBilling(asOf)`. Every
-expected figure is computed by hand from SPEC §2 and docs/billing-semantics.md, the arithmetic
+expected figure is computed by hand from docs/billing-semantics.md, the arithmetic
 next to it; every invoice is also checked against the invariants
 total = Σ rounded lines - discounts - progressive credit + taxes and
 amountDue = total - credit notes - prepaid credits (`check_invariants`).
@@ -92,7 +92,7 @@ async def test_calendar_first_period_is_prorated_by_days_then_full_months(tenant
     )
     await customer(api, "jan15", timezone="UTC")
     await customer(api, "sep24", timezone="UTC")
-    # SPEC/billing-semantics example: "a monthly plan started on Jan 15 bills 17/31"; started at 14:00, it
+    # billing-semantics example: "a monthly plan started on Jan 15 bills 17/31"; started at 14:00, it
     # owns its start day in full.
     await subscribe(
         api,
@@ -199,7 +199,7 @@ async def test_anniversary_periods_clamp_to_short_month_ends(tenant) -> None:
 
 
 async def test_periods_and_proration_follow_the_customer_time_zone(tenant) -> None:
-    """Proration counts calendar days in the customer's time zone (SPEC 'Proration'); periods run between local
+    """Proration counts calendar days in the customer's time zone (docs 'Proration'); periods run between local
     midnights, whatever daylight saving time does to their length in hours (billing-semantics 'Billing periods')."""
     api = tenant.api
     tokyo, new_york = ZoneInfo("Asia/Tokyo"), ZoneInfo("America/New_York")
@@ -421,7 +421,7 @@ async def test_upgrade_mid_period_on_a_pay_in_advance_plan_credits_unused_time(t
 
 async def test_upgrade_then_termination_bills_each_phase_by_days_with_its_own_usage(tenant) -> None:
     """Pay in arrears: the old plan to the day before the change day, the new one from it through the termination
-    day (SPEC 'Proration'), each phase's charges over its own window (billing-semantics 'Lines')."""
+    day (docs 'Proration'), each phase's charges over its own window (billing-semantics 'Lines')."""
     api = tenant.api
     await metric(api, "calls", "COUNT")
     await make_plan(api, "ops-wk", "Ops", "7", [standard("calls", "1.00")], interval="WEEKLY")

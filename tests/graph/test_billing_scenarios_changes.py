@@ -1,4 +1,4 @@
-"""Billing scenarios of upgrades, terminations, commitments and in-advance periods (SPEC §2 'Proration',
+"""Billing scenarios of upgrades, terminations, commitments and in-advance periods (docs 'Proration',
 'Invoice'); each was a bug found by these scenarios, and stays as its regression test.
 
 Same style and helpers as test_billing_scenarios.py; expected figures are computed by hand from the spec, the
@@ -54,7 +54,7 @@ async def _weekly_in_advance(api, customers: list[str]) -> dict[str, dict]:
 
 
 async def test_upgrade_after_a_discounted_in_advance_invoice_credits_what_was_paid(tenant) -> None:
-    """SPEC 'Proration': an upgrade applies at once and "unused time already paid in advance is credited":
+    """docs 'Proration': an upgrade applies at once and "unused time already paid in advance is credited":
     what was paid, after the coupon (was: 4/7 of the undiscounted fee, and with 50 % or 100 % off the credit
     exceeded the invoice and the upgrade was refused with CREDIT_NOTE_TOO_LARGE)."""
     api = tenant.api
@@ -98,7 +98,7 @@ async def test_upgrade_after_a_discounted_in_advance_invoice_credits_what_was_pa
 
 
 async def test_upgrade_applies_at_once_even_after_a_credit_note_on_the_in_advance_invoice(tenant) -> None:
-    """SPEC: an upgrade "applies at once", even after an 8.00 goodwill credit note on the 10.00 in-advance
+    """docs: an upgrade "applies at once", even after an 8.00 goodwill credit note on the 10.00 in-advance
     invoice (was refused with CREDIT_NOTE_TOO_LARGE). The credit is capped at what the invoice can still take;
     this test asks that the upgrade happens and notes never exceed the invoice."""
     api = tenant.api
@@ -117,7 +117,7 @@ async def test_upgrade_applies_at_once_even_after_a_credit_note_on_the_in_advanc
 
 
 async def test_a_second_upgrade_the_same_day_credits_the_plan_it_replaces(tenant) -> None:
-    """Starter → Growth → Enterprise on the same day. SPEC: the unused part of the fee paid in advance for the
+    """Starter → Growth → Enterprise on the same day. docs: the unused part of the fee paid in advance for the
     plan being left is credited: on the invoice that billed Growth (the upgrade's own), not Starter's again."""
     api = tenant.api
     await _customers(api, "twice")
@@ -141,7 +141,7 @@ async def test_a_second_upgrade_the_same_day_credits_the_plan_it_replaces(tenant
 
 
 async def test_in_advance_invoices_do_not_repeat_an_invoice_period(tenant) -> None:
-    """SPEC 'Invoice': one invoice per customer per billing period. A monthly plan paid in advance, started on the
+    """docs 'Invoice': one invoice per customer per billing period. A monthly plan paid in advance, started on the
     first of the month two months ago, billed up to the anchor: 3 invoices, each month's fee once (the start,
     then each month end bills the next month), and each invoice's period covers what it bills."""
     api = tenant.api
@@ -163,7 +163,7 @@ async def test_in_advance_invoices_do_not_repeat_an_invoice_period(tenant) -> No
 
 
 async def test_termination_credits_the_unused_days_of_a_fee_paid_in_advance(tenant) -> None:
-    """SPEC 'Proration': "Termination bills to the termination day." A weekly 14.00 plan paid in advance,
+    """docs 'Proration': "Termination bills to the termination day." A weekly 14.00 plan paid in advance,
     terminated on day 4 of 7: billed through the termination day (4 days), the 3 days after it were paid and
     not used: credit 14 * 3/7 = 6.00."""
     api = tenant.api
@@ -188,7 +188,7 @@ async def test_termination_credits_the_unused_days_of_a_fee_paid_in_advance(tena
 
 
 async def test_minimum_commitment_counts_the_fee_paid_in_advance(tenant) -> None:
-    """SPEC §2: a minimum commitment is "a true-up fee when fees fall short". Lago's example (getlago/lago-api#1787:
+    """docs: a minimum commitment is "a true-up fee when fees fall short". Lago's example (getlago/lago-api#1787:
     "$50 + 3 * $10 = $80 + $20 (true-up fee) = $100"), with the $50 fee paid in advance: the period's fees are
     still 50 + 30 = 80, so the true-up is 20.00 (Lago: the commitment "applies to the total spending in the
     billing period including the subscription fee", getlago.com/docs/guide/plans/commitment), not 100 - 30 = 70

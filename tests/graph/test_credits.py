@@ -1,4 +1,4 @@
-"""Coupons, prepaid credits, credit notes, one-off invoices: the deductions after fees, in SPEC order."""
+"""Coupons, prepaid credits, credit notes, one-off invoices: the deductions after fees, in their order."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One tenant's bad events never fail another tenant, nor the valid events beside them (SPEC §6).
+"""One tenant's bad events never fail another tenant, nor the valid events beside them (docs/reliability.md).
 
 Every bad event is rejected by itself with a code before it reaches the group commit that requests
 of all organizations share; 503 means only that storage is unavailable.

@@ -1,4 +1,4 @@
-"""Many writers adding to the same rollup rows and claiming the same keys at once (SPEC §6: no 503 unless
+"""Many writers adding to the same rollup rows and claiming the same keys at once (docs: no 503 unless
 storage is unavailable; every acknowledged event counted once).
 
 The test stack runs two API processes, each with its own group-commit writers: concurrent batches for the
