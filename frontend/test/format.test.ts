@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addDecimals, formatDate, formatDateTime, formatDecimal, formatMoney, formatUnitPrice, humanize, subtractDecimal } from "@/lib/format";
+import { addDecimals, countOf, formatDate, formatDateTime, formatDecimal, formatMoney, formatUnitPrice, humanize, subtractDecimal } from "@/lib/format";
 
 // Intl puts a narrow or plain no-break space between some amounts and their symbol: compare with plain spaces.
 const plain = (text: string) => text.replace(/[\u00a0\u202f]/g, " ");
@@ -55,4 +55,18 @@ describe("dates", () => {
 it("humanizes the API's enum values", () => {
   expect(humanize("PAST_DUE")).toBe("Past due");
   expect(humanize("ACTIVE")).toBe("Active");
+});
+
+describe("countOf", () => {
+  it("makes the first plural word singular for one, and leaves other counts alone", () => {
+    expect(countOf(1, "invoices")).toBe("1 invoice");
+    expect(countOf(0, "invoices")).toBe("0 invoices");
+    expect(countOf(2, "entries")).toBe("2 entries");
+    expect(countOf(1, "entries")).toBe("1 entry");
+    expect(countOf(1, "deliveries")).toBe("1 delivery");
+    expect(countOf(1, "staff users")).toBe("1 staff user");
+    expect(countOf(1, "unmatched lines")).toBe("1 unmatched line");
+    expect(countOf(1, "invoices with a failed payment")).toBe("1 invoice with a failed payment");
+    expect(countOf(1, "open invoices")).toBe("1 open invoice");
+  });
 });

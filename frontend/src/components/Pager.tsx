@@ -1,3 +1,5 @@
+import { countOf } from "@/lib/format";
+
 type Props = {
   page: number;
   hasNext: boolean;
@@ -12,7 +14,7 @@ export function Pager({ page, hasNext, total, shown, noun, onPrevious, onNext }:
   if (page === 1 && !hasNext) {
     return (
       <p className="pager count">
-        {total} {noun}
+        {countOf(total, noun)}
       </p>
     );
   }
@@ -22,7 +24,7 @@ export function Pager({ page, hasNext, total, shown, noun, onPrevious, onNext }:
         Previous page
       </button>
       <span className="count" aria-live="polite">
-        Page {page} · {shown} of {total} {noun}
+        Page {page} · {shown} of {countOf(total, noun)}
       </span>
       <button type="button" className="secondary" onClick={onNext} disabled={!hasNext}>
         Next page

@@ -107,3 +107,16 @@ function scaled(value: string, scale: number): bigint {
   const [whole, fraction = ""] = value.trim().split(".");
   return BigInt(whole + fraction.padEnd(scale, "0"));
 }
+
+/** "1 invoice", "2 invoices": `noun` is written in the plural; for one, its first plural word is made singular
+ * ("entries" → "entry", "staff users" → "staff user", "invoices with a failed payment" → "invoice with …"). */
+export function countOf(count: number, noun: string): string {
+  if (count !== 1) return `${count} ${noun}`;
+  const words = noun.split(" ");
+  const at = words.findIndex((word) => word.length > 2 && word.endsWith("s") && !word.endsWith("ss"));
+  if (at >= 0) {
+    const word = words[at];
+    words[at] = word.endsWith("ies") ? `${word.slice(0, -3)}y` : word.slice(0, -1);
+  }
+  return `${count} ${words.join(" ")}`;
+}
