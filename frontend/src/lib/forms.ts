@@ -21,14 +21,14 @@ export function localToIso(value: string): string | null {
 
 /** The message of the userError at `path` under the input (["lines", "0", "amount"] is input.lines[0].amount). */
 export function errorAtPath(errors: UserError[], ...path: string[]): string | undefined {
-  const wanted = ["input", ...path].join("\u0000");
-  return errors.find((e) => (e.field ?? []).join("\u0000") === wanted)?.message;
+  const wanted = path.join(".");
+  return errors.find((e) => errorPath(e) === wanted)?.message;
 }
 
 /** The userErrors that name none of `paths` (shown above the form). */
 export function errorsElsewhere(errors: UserError[], paths: string[][]): UserError[] {
-  const known = new Set(paths.map((p) => ["input", ...p].join("\u0000")));
-  return errors.filter((e) => !known.has((e.field ?? []).join("\u0000")));
+  const known = new Set(paths.map((p) => p.join(".")));
+  return errors.filter((e) => !known.has(errorPath(e)));
 }
 
 /** The messages of the userErrors at `path` under the input or below it (input.retryIntervals[2] is below
