@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     user.set_defaults(func=cmd_create_user)
 
     demo = sub.add_parser("demo", help="load a demo TEST organization: a year of billing history (docs/portals.md)")
-    demo.add_argument("--customers", type=int, default=50, help="how many customers (default 50; 200 takes long)")
+    demo.add_argument("--customers", type=int, default=200, help="how many customers (default 200: about a minute)")
     demo.add_argument("--seed", type=int, default=7, help="the random seed (the same seed, the same story)")
     demo.add_argument("--email", default="demo-admin@valueverse.example", help="the demo admin's sign-in")
     demo.set_defaults(func=cmd_demo)
