@@ -88,6 +88,7 @@ ALSO_FROM_AUDIT: dict[str, str] = {
 }
 _PAYMENT_EVENTS = frozenset({"payment.succeeded", "payment.failed", "payment.refunded"})
 USAGE_ALERT_EVENT = "customer.usage_alert_triggered"
+THRESHOLD_EVENT = "usage.threshold_reached"
 
 DELIVER_JOB = "deliver_webhook"
 
@@ -136,6 +137,14 @@ def note(uow: UnitOfWork, organization_id: uuid.UUID, action: str, target_type: 
     was = before.get("status") if isinstance(before, dict) else None
     if target_type == "invoice" and event_type != "invoice.paid" and status == "PAID" and was != "PAID":
         _add(uow, _Pending(organization_id, "invoice.paid", target_type, target_id, status))
+
+
+def threshold_reached(
+    uow: UnitOfWork, invoice: Invoice, *, threshold: str, used: str, subscription_external_id: str
+) -> None:
+    """Progressive billing issued `invoice` because a subscription's usage reached `threshold` this period."""
+    detail = {"threshold": threshold, "usage": used, "subscriptionExternalId": subscription_external_id}
+    _add(uow, _Pending(invoice.organization_id, THRESHOLD_EVENT, "invoice", str(invoice.id), None, threshold, detail))
 
 
 def invoice_moved(uow: UnitOfWork, invoice: Invoice, was: str) -> None:
@@ -222,6 +231,8 @@ async def _render(uow: UnitOfWork, event: _Pending, now: datetime) -> dict[str, 
         return await _render_payment(uow, event)
     if event.type == USAGE_ALERT_EVENT:
         return await _render_usage_alert(uow, event)
+    if event.type == THRESHOLD_EVENT:
+        return await _render_threshold(uow, event)
     model = _MODELS.get(event.target_type)
     row: Any
     if event.type == "credit_note.created" and event.target_type == "invoice":
@@ -298,6 +309,19 @@ async def _render_usage_alert(uow: UnitOfWork, event: _Pending) -> dict[str, Any
         "subscriptionExternalId": detail.get("subscriptionExternalId"),
         "periodStart": detail.get("periodStart"), "periodEnd": detail.get("periodEnd"),
         "customer": customer_data(customer),
+    }
+
+
+async def _render_threshold(uow: UnitOfWork, event: _Pending) -> dict[str, Any] | None:
+    """The threshold reached, the usage amount that reached it, and the interim invoice it issued."""
+    invoice = await uow.session.get(Invoice, uuid.UUID(event.target_id))
+    if invoice is None:
+        return None
+    await _load(uow, invoice, _RELATIONS[Invoice])
+    detail = event.detail or {}
+    return {
+        "threshold": detail.get("threshold"), "usageAmount": detail.get("usage"), "currency": invoice.currency,
+        "subscriptionExternalId": detail.get("subscriptionExternalId"), "invoice": invoice_data(invoice),
     }
 
 

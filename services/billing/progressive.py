@@ -20,6 +20,7 @@ from domain.billing_keys import BillingKey
 from domain.invoicing import InvoiceLineKind
 from domain.periods import Period
 from domain.subscriptions import SubscriptionStatus
+from services import webhook_events
 from services.actors import Actor
 from services.billing.due import DueLine, _phase_at, _phase_window
 from services.billing.issue import issue_invoice
@@ -65,12 +66,14 @@ async def check_usage_thresholds(uow: UnitOfWork, actor: Actor, customer_id: uui
             line: DueLine,
             currency: str = currency,
             window: Period = window,
-        ) -> None:
+        ) -> Invoice | None:
             billed = money.from_minor_units(await repo.progressive_billed(key_prefix), currency)
             if amount > billed and not await repo.has_billing_key(customer.id, str(key)):
                 line.amount = amount - billed
                 new = InterimInvoice(key=key, lines=[line], currency=currency, period=Period(window.start, now))
                 invoices.append(await issue_invoice(uow, actor, org, customer, new))
+                return invoices[-1]
+            return None
 
         for effective, usage in zip(plan.charges, charges, strict=True):
             if effective.charge.pay_in_advance:
@@ -93,7 +96,7 @@ async def check_usage_thresholds(uow: UnitOfWork, actor: Actor, customer_id: uui
         used = sum((c.amount for c in charges), Decimal(0))
         reached = [t for t in thresholds if t <= used]
         if reached:
-            await interim(
+            issued = await interim(
                 BillingKey.progressive_prefix(sub.id, period.start),
                 BillingKey.threshold(sub.id, period.start, reached[-1]),
                 used,
@@ -106,4 +109,9 @@ async def check_usage_thresholds(uow: UnitOfWork, actor: Actor, customer_id: uui
                     period=Period(window.start, now),
                 ),
             )
+            if issued is not None:  # the tenant's systems hear of it too (the customer gets the interim invoice)
+                webhook_events.threshold_reached(
+                    uow, issued, threshold=str(money.round_minor(reached[-1], currency)),
+                    used=str(money.round_minor(used, currency)), subscription_external_id=sub.external_id,
+                )
     return invoices

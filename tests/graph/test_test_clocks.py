@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 
 from db.session import Database
@@ -362,6 +363,33 @@ async def test_threshold_checks_run_at_the_workers_scan_after_the_usage(test_ten
     [interim] = await invoices_of(api, who)
     assert (interim["kind"], interim["totalAmount"]) == ("PROGRESSIVE", "60.00")
     assert interim["issuedAt"] == (START + timedelta(days=3, hours=10, minutes=5)).isoformat()
+
+
+async def test_a_threshold_reached_is_told_to_webhook_endpoints_with_its_interim_invoice(test_tenant):
+    api = test_tenant.api
+    clock = await create_clock(api, START + timedelta(days=3))
+    code, plan, who, sub = uid("calls"), uid("progressive"), uid("cust"), uid("sub")
+    await metric(api, code)
+    await make_plan(api, plan, "Progressive", "10.00", [standard(code, "1")], usageThresholds=["50"])
+    await customer(api, who, testClockId=clock["id"])
+    await subscribe(api, who, plan, sub, startedAt=START.isoformat())
+    async with WebhookReceiver() as receiver:
+        _, secret = await endpoint(api, receiver.url, ["usage.threshold_reached"])
+        event = {"transactionId": uid("tx"), "customerExternalId": who, "metricCode": code,
+                 "properties": {"value": 60}, "timestamp": (START + timedelta(days=3)).isoformat()}
+        assert (await api(INGEST, input={"events": [event]}))["ingestUsage"]["accepted"] == 1
+        await advance(api, clock, START + timedelta(days=4))
+        [interim] = await invoices_of(api, who)
+        [request] = receiver.received  # sent during the advance
+        await advance(api, clock, START + timedelta(days=5))  # the same threshold in the same period: told once
+        assert len(receiver.received) == 1
+    assert signature_matches(secret, request)
+    body = orjson.loads(request.body)
+    assert body["type"] == "usage.threshold_reached"
+    data = body["data"]
+    assert (data["threshold"], data["usageAmount"], data["subscriptionExternalId"]) == ("50.00", "60.00", sub)
+    assert data["currency"] == data["invoice"]["currency"]
+    assert (data["invoice"]["id"], data["invoice"]["totalAmount"]) == (interim["id"], "60.00")
 
 
 async def test_a_one_off_invoice_of_a_clock_customer_is_issued_at_the_clocks_time(test_tenant):

@@ -137,14 +137,13 @@ function NewEndpointForm({ onCreated }: { onCreated(url: string, secret: string)
       <fieldset aria-describedby={describedBy("endpoint-types", true, typesError)}>
         <legend>Event types</legend>
         <p className="hint muted" id="endpoint-types-hint">
-          What this endpoint is sent. Those marked “later” are accepted now and sent once collection and dunning emit them.
+          What this endpoint is sent.
         </p>
         <div className="choices">
-          {WEBHOOK_EVENT_TYPES.map(({ type, sent }) => (
+          {WEBHOOK_EVENT_TYPES.map((type) => (
             <label key={type}>
               <input type="checkbox" checked={types.includes(type)} onChange={(e) => toggle(type, e.target.checked)} />
               {type}
-              {sent ? null : <span className="muted"> (later)</span>}
             </label>
           ))}
         </div>
