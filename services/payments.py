@@ -984,6 +984,12 @@ async def apply_provider_event(
         attempt.decline_code = event.decline_code or attempt.decline_code
         attempt.failure_message = event.message or attempt.failure_message
         latest = AttemptOutcome.FAILED
+    elif event.type is ProviderEventType.PAYMENT_REINSTATED:
+        # A card dispute won: the funds come back, and with them what the payment paid of the invoice.
+        if payment is None or payment.status != PaymentState.RETURNED.value:
+            return WebhookOutcome.IGNORED
+        payment.status = PaymentState.SUCCEEDED.value
+        latest = AttemptOutcome.SUCCEEDED
     elif event.type is ProviderEventType.PAYMENT_REFUNDED:
         if payment is None or event.amount is None:
             return WebhookOutcome.IGNORED

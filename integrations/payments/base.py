@@ -149,6 +149,7 @@ class ProviderEventType(enum.StrEnum):
     PAYMENT_ACTION_REQUIRED = "PAYMENT_ACTION_REQUIRED"
     PAYMENT_REFUNDED = "PAYMENT_REFUNDED"
     PAYMENT_RETURNED = "PAYMENT_RETURNED"  # settled, then taken back (ACH return, dispute, reversal)
+    PAYMENT_REINSTATED = "PAYMENT_REINSTATED"  # taken back, then given back (a dispute won)
     SETUP_COMPLETED = "SETUP_COMPLETED"  # a setup session ended with a saved payment method
     OTHER = "OTHER"  # verified, but nothing collection acts on
 

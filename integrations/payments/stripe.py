@@ -367,6 +367,17 @@ def event_from_stripe(event: Mapping[str, Any]) -> ProviderEvent:
             metadata=metadata,
             **common,
         )
+    if kind == "charge.dispute.closed" and obj.get("status") == "won":  # lost: the dispute's creation said so
+        return ProviderEvent(
+            type=ProviderEventType.PAYMENT_REINSTATED,
+            payment_id=_id(obj.get("payment_intent")),
+            charge_id=_id(obj.get("charge")),
+            amount=obj.get("amount"),
+            currency=currency,
+            message=f"dispute {obj.get('id')} won",
+            metadata=metadata,
+            **common,
+        )
     if kind == "checkout.session.completed" and obj.get("mode") == "setup":
         return ProviderEvent(
             type=ProviderEventType.SETUP_COMPLETED,

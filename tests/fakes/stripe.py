@@ -342,6 +342,7 @@ class FakeStripe(Fake):
                 web.post("/_control/payment_intents/{id}/settle", self.control_settle),
                 web.post("/_control/payment_intents/{id}/authenticate", self.control_authenticate),
                 web.post("/_control/payment_intents/{id}/return", self.control_return),
+                web.post("/_control/payment_intents/{id}/close_dispute", self.control_close_dispute),
                 web.post("/_control/checkout/sessions/{id}/complete", self.control_complete_checkout),
                 web.post("/_control/events/{id}/resend", self.control_resend),
                 web.get("/_control/deliveries", self.control_deliveries),
@@ -1226,6 +1227,20 @@ class FakeStripe(Fake):
         status = "lost" if charge["payment_method_details"]["type"] == "us_bank_account" else "needs_response"
         return self._dispute(account, charge, reason, status, None)
 
+    def close_dispute(self, payment_intent_id: str, status: str) -> dict[str, Any]:
+        """The card network decides the open dispute of a payment: `won` (the funds come back) or `lost`."""
+        if status not in ("won", "lost"):
+            raise web.HTTPBadRequest(text="a dispute closes as won or lost")
+        account = self.owner(payment_intent_id)
+        open_ = [o for o in account.objects.values() if o.get("object") == "dispute"
+                 and o.get("payment_intent") == payment_intent_id and o.get("status") not in ("won", "lost")]
+        if not open_:
+            raise web.HTTPConflict(text="the payment has no open dispute")
+        dispute = open_[-1]
+        dispute["status"] = status
+        self.emit(account, "charge.dispute.closed", dispute, None)
+        return dispute
+
     def authenticate(self, payment_intent_id: str, outcome: str = "succeed") -> dict[str, Any]:
         """The customer completes (or fails) 3-D Secure on the page of `next_action`."""
         account = self.owner(payment_intent_id)
@@ -1275,6 +1290,10 @@ class FakeStripe(Fake):
     async def control_return(self, request: web.Request) -> web.Response:
         data = await read_json(request)
         return json_response(self.return_payment(request.match_info["id"], data.get("code", "R01")))
+
+    async def control_close_dispute(self, request: web.Request) -> web.Response:
+        data = await read_json(request)
+        return json_response(self.close_dispute(request.match_info["id"], str(data.get("status", "won"))))
 
     async def control_complete_checkout(self, request: web.Request) -> web.Response:
         data = await read_json(request)

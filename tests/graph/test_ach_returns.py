@@ -99,3 +99,22 @@ async def test_credits_bought_with_a_returned_ach_debit_leave_the_wallet_until_p
     assert paid["payment"]["status"] == "SUCCEEDED"
     assert (await api(INVOICE, id=purchase["id"]))["invoice"]["status"] == "PAID"
     assert (await api(WALLET))["wallet"]["balance"] == "100.00"
+
+
+async def test_a_card_dispute_leaves_the_invoice_paid_and_a_dispute_won_gives_the_payment_back(tenant, stack):
+    await stripe_with_webhooks(tenant, stack, "pm_card_visa")
+    opened = await invoice_of(tenant, "75")
+    paid = await until_invoice(tenant, opened["id"], lambda i: i["status"] == "PAID")
+    pi = paid["payments"][0]["providerPaymentId"]
+    async with httpx.AsyncClient() as client:
+        # The cardholder disputes the charge (for a card, the dispute needs a response: it may still be won).
+        await client.post(f"{stack.stripe_url}/_control/payment_intents/{pi}/return", json={"code": "R10"})
+        disputed = await until_invoice(tenant, opened["id"], lambda i: i["payments"][0]["status"] == "RETURNED")
+        assert (disputed["status"], disputed["amountPaid"]) == ("PAID", "0.00")  # held, not yet lost
+        closed = await client.post(f"{stack.stripe_url}/_control/payment_intents/{pi}/close_dispute",
+                                   json={"status": "won"})
+        assert closed.status_code == 200 and closed.json()["status"] == "won"
+    won = await until_invoice(tenant, opened["id"], lambda i: i["payments"][0]["status"] == "SUCCEEDED")
+    assert (won["status"], won["amountPaid"], won["paymentStatus"]) == ("PAID", "75.00", "SUCCEEDED")
+    entries = (await tenant.api(AUDIT, t=opened["id"]))["auditLogs"]["nodes"]
+    assert [e["action"] for e in entries].count("payment.webhook.payment_reinstated") == 1
