@@ -63,6 +63,33 @@ def selects_total(info: Any) -> bool:
     )
 
 
+def node_fields(info: Any) -> set[str] | None:
+    """The fields the query selects on the connection's nodes (under `edges { node }` and `nodes`), by their
+    GraphQL names; None when it cannot tell (a fragment anywhere on the way): the caller then loads everything."""
+    names: set[str] = set()
+    for field in info.selected_fields:
+        for selection in field.selections:
+            if not isinstance(selection, SelectedField):
+                return None
+            if selection.name == "nodes":
+                nodes = [selection]
+            elif selection.name == "edges":
+                nodes = []
+                for edge_field in selection.selections:
+                    if not isinstance(edge_field, SelectedField):
+                        return None
+                    if edge_field.name == "node":
+                        nodes.append(edge_field)
+            else:
+                continue
+            for node in nodes:
+                for leaf in node.selections:
+                    if not isinstance(leaf, SelectedField):
+                        return None
+                    names.add(leaf.name)
+    return names
+
+
 class BadPageRequest(PublicError):
     code = "BAD_PAGINATION"
 
