@@ -184,7 +184,7 @@ class Database:
         self.clock = clock  # handed to every unit of work
         self.engine = create_async_engine(
             async_url(url),
-            # At most 2 × pool_size connections, as before (pool_size + as many overflow), but all of them kept once
+            # At most 2 x pool_size connections, as before (pool_size + as many overflow), but all of them kept once
             # opened: an overflow connection was closed on return while pool_size others sat idle, so a busy server
             # opened and closed connections all the time (a TLS attempt, a backend fork and every statement
             # prepared again on each; docs/performance.md).
