@@ -43,7 +43,7 @@ class BillingQueries:
         async with info.context.db.read() as session:
             repo = InvoiceRepository(session, actor.organization_id)
             page = await fetch_page(
-                lambda: repo.list(
+                lambda: repo.list_plain(
                     first=first,
                     after=after,
                     customer_external_id=customer_external_id,
@@ -53,7 +53,6 @@ class BillingQueries:
                     issued_only=actor.is_portal,
                     with_lines=with_lines,
                     with_customer=with_customer,
-                    lean=True,
                 )
             )
             return connection(page, lambda row: Invoice.of(row, lines=with_lines))
