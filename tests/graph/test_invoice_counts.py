@@ -129,6 +129,14 @@ async def test_an_invoice_never_moves_and_deleting_them_all_counts_zero(stack, t
             assert "never moves" in str(exc)
         else:
             raise AssertionError("an invoice moved to another organization")
+        # deleting the organization takes its counts with it (ON DELETE CASCADE; rolled back here)
+        gone = conn.transaction()
+        await gone.start()
+        await conn.execute("DELETE FROM organizations WHERE id = $1::uuid", other.organization_id)
+        assert await conn.fetchval(
+            "SELECT count(*) FROM invoice_counts WHERE organization_id = $1::uuid", other.organization_id
+        ) == 0
+        await gone.rollback()
         # what the test clock's deletion does, in one statement (db/repositories/test_clocks.py)
         await conn.execute("DELETE FROM invoices WHERE organization_id = $1::uuid", other.organization_id)
     finally:

@@ -32,9 +32,12 @@ depends_on: str | Sequence[str] | None = None
 
 UPGRADE = """
 CREATE TABLE invoice_counts (
-    id bigserial PRIMARY KEY,
-    organization_id uuid NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
-    n bigint NOT NULL
+    id bigserial NOT NULL,
+    organization_id uuid NOT NULL,
+    n bigint NOT NULL,
+    CONSTRAINT pk_invoice_counts PRIMARY KEY (id),
+    CONSTRAINT fk_invoice_counts_organization_id_organizations FOREIGN KEY (organization_id)
+        REFERENCES organizations(id) ON DELETE CASCADE
 );
 
 CREATE INDEX ix_invoice_counts_organization ON invoice_counts (organization_id) INCLUDE (n);
