@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import delete, func, select, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import defer, raiseload
 
 from db.models import Customer, Invoice, InvoiceLine, InvoiceNumberSequence, TaxRate, TaxRateAssignment
 from db.repositories.base import ScopedRepository
@@ -116,23 +115,9 @@ class InvoiceRepository(ScopedRepository[Invoice]):
         payment_status: str | None = None,
         with_total: bool = True,
         issued_only: bool = False,
-        with_lines: bool = True,
-        with_customer: bool = True,
-        lean: bool = False,
     ) -> Page[Invoice]:
-        """`with_lines` / `with_customer` False: those relationships are not loaded (touching them raises), for a
-        page that does not show them. `lean`: the JSONB columns no list shows (seller, buyer, deductions,
-        billed_from) stay unread (touching them raises too)."""
+        """The page as ORM objects (lines and customer loaded); the API's lists read `list_plain`."""
         stmt = select(Invoice).where(Invoice.organization_id == self.organization_id)
-        options = []
-        if not with_lines:
-            options.append(raiseload(Invoice.lines))
-        if not with_customer:
-            options.append(raiseload(Invoice.customer))
-        if lean:
-            options += [defer(column, raiseload=True) for column in _UNLISTED]
-        if options:
-            stmt = stmt.options(*options)
         if issued_only:  # what a customer may see: drafts are still the organization's to change
             stmt = stmt.where(Invoice.status != InvoiceStatus.DRAFT.value)
         if customer_external_id is not None:
