@@ -14,6 +14,7 @@ class LockNamespace(enum.IntEnum):
     INVOICE_NUMBERING = 3
     USAGE_PARTITIONS = 4  # creating usage_events' monthly partitions (one key: the parent table)
     CUSTOMER_USAGE_ALERTS = 5  # a customer's usage alerts counted and added one change at a time
+    INVOICE_COUNTS = 6  # folding an organization's invoice_counts rows (migration 0024's triggers: tried, never waited)
 
 
 async def advisory_xact_lock(session: AsyncSession, namespace: LockNamespace, key: uuid.UUID | str) -> None:

@@ -184,9 +184,13 @@ class Database:
         self.clock = clock  # handed to every unit of work
         self.engine = create_async_engine(
             async_url(url),
-            pool_size=pool_size,
+            # At most 2 x pool_size connections, as before (pool_size + as many overflow), but all of them kept once
+            # opened: an overflow connection was closed on return while pool_size others sat idle, so a busy server
+            # opened and closed connections all the time (a TLS attempt, a backend fork and every statement
+            # prepared again on each; docs/performance.md).
+            pool_size=2 * pool_size,
             pool_pre_ping=True,  # a connection that broke (an outage, a restart) is replaced before it is used
-            max_overflow=pool_size,
+            max_overflow=0,
             json_deserializer=_read_json,
         )
         self.engine.sync_engine.dialect.do_ping = _ping  # type: ignore[method-assign]

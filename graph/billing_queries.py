@@ -12,7 +12,7 @@ from db.repositories.credits import CreditRepository
 from db.repositories.customers import CustomerRepository
 from domain.numbering import InvoiceStatus as StoredStatus
 from graph.context import Context
-from graph.pagination import BadPageRequest, Connection, connection, fetch_page, selects_total
+from graph.pagination import BadPageRequest, Connection, connection, fetch_page, node_fields, selects_total
 from graph.permissions import current_actor, portal_customer
 from graph.types.credits import Coupon, Wallet
 from graph.types.invoice import Invoice, InvoiceStatus
@@ -35,20 +35,27 @@ class BillingQueries:
         payment_status: InvoicePaymentStatus | None = None,
     ) -> Connection[Invoice]:
         actor, customer_external_id = portal_customer(info, customer_external_id)
+        # Only what the page shows is read: a list without lines (or customers) loads none (None: load it all).
+        selected = info.selected_fields
+        fields = node_fields(info, selected)
+        with_lines = fields is None or "lines" in fields
+        with_customer = fields is None or "customer" in fields
         async with info.context.db.read() as session:
             repo = InvoiceRepository(session, actor.organization_id)
             page = await fetch_page(
-                lambda: repo.list(
+                lambda: repo.list_plain(
                     first=first,
                     after=after,
                     customer_external_id=customer_external_id,
                     status=status.value if status else None,
                     payment_status=payment_status.value if payment_status else None,
-                    with_total=selects_total(info),
+                    with_total=selects_total(info, selected),
                     issued_only=actor.is_portal,
+                    with_lines=with_lines,
+                    with_customer=with_customer,
                 )
             )
-            return connection(page, Invoice.of)
+            return connection(page, lambda row: Invoice.of(row, lines=with_lines))
 
     @strawberry.field(description="Payments, newest first.")
     async def payments(

@@ -53,14 +53,42 @@ def connection(page: Page[Any], to_node: Callable[[Any], T]) -> Connection[T]:
     )
 
 
-def selects_total(info: Any) -> bool:
+def selects_total(info: Any, selected: list[Any] | None = None) -> bool:
     """Whether the query asks for the connection's totalCount (counting every matching row costs more than the
-    page itself). A fragment in the selection counts as asking, to be safe."""
+    page itself). A fragment in the selection counts as asking, to be safe. `selected`: `info.selected_fields`,
+    when the caller has it already (Strawberry builds it anew on each access)."""
     return any(
         not isinstance(selection, SelectedField) or selection.name == "totalCount"
-        for field in info.selected_fields
+        for field in (info.selected_fields if selected is None else selected)
         for selection in field.selections
     )
+
+
+def node_fields(info: Any, selected: list[Any] | None = None) -> set[str] | None:
+    """The fields the query selects on the connection's nodes (under `edges { node }` and `nodes`), by their
+    GraphQL names; None when it cannot tell (a fragment anywhere on the way): the caller then loads everything."""
+    names: set[str] = set()
+    for field in info.selected_fields if selected is None else selected:
+        for selection in field.selections:
+            if not isinstance(selection, SelectedField):
+                return None
+            if selection.name == "nodes":
+                nodes = [selection]
+            elif selection.name == "edges":
+                nodes = []
+                for edge_field in selection.selections:
+                    if not isinstance(edge_field, SelectedField):
+                        return None
+                    if edge_field.name == "node":
+                        nodes.append(edge_field)
+            else:
+                continue
+            for node in nodes:
+                for leaf in node.selections:
+                    if not isinstance(leaf, SelectedField):
+                        return None
+                    names.add(leaf.name)
+    return names
 
 
 class BadPageRequest(PublicError):

@@ -7,12 +7,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import insert
 
-from db.models import Customer, Invoice, InvoiceNumberSequence, TaxRate, TaxRateAssignment
+from db.models import Customer, Invoice, InvoiceLine, InvoiceNumberSequence, TaxRate, TaxRateAssignment
 from db.repositories.base import ScopedRepository
 from db.repositories.pagination import Page, paginate
 from domain.numbering import InvoiceKind, InvoiceStatus
@@ -114,6 +116,7 @@ class InvoiceRepository(ScopedRepository[Invoice]):
         with_total: bool = True,
         issued_only: bool = False,
     ) -> Page[Invoice]:
+        """The page as ORM objects (lines and customer loaded); the API's lists read `list_plain`."""
         stmt = select(Invoice).where(Invoice.organization_id == self.organization_id)
         if issued_only:  # what a customer may see: drafts are still the organization's to change
             stmt = stmt.where(Invoice.status != InvoiceStatus.DRAFT.value)
@@ -125,6 +128,7 @@ class InvoiceRepository(ScopedRepository[Invoice]):
             stmt = stmt.where(Invoice.status == status)
         if payment_status is not None:
             stmt = stmt.where(Invoice.payment_status == payment_status)
+        unfiltered = customer_external_id is None and status is None and payment_status is None and not issued_only
         return await paginate(
             self.session,
             stmt,
@@ -133,7 +137,91 @@ class InvoiceRepository(ScopedRepository[Invoice]):
             after=after,
             descending=True,
             with_total=with_total,
+            total=_KEPT_COUNT.bindparams(org=self.organization_id) if unfiltered else None,
         )
+
+    async def list_plain(
+        self,
+        *,
+        first: int | None,
+        after: str | None,
+        customer_external_id: str | None = None,
+        status: str | None = None,
+        payment_status: str | None = None,
+        with_total: bool = True,
+        issued_only: bool = False,
+        with_lines: bool = True,
+        with_customer: bool = True,
+    ) -> Page[Any]:
+        """`list` for a read-only page, without ORM objects: each item is a plain object with the attributes of
+        an Invoice row (less the JSONB columns no list shows: touching one raises AttributeError), `customer` (the
+        attributes of a Customer row, if `with_customer`) and `lines` (InvoiceLine rows' attributes, by position,
+        if `with_lines`). The same rows, order, cursors and count as `list`."""
+        invoices, customers = Invoice.__table__, Customer.__table__
+        stmt = select(*_LISTED_COLUMNS).where(invoices.c.organization_id == self.organization_id)
+        if customer_external_id is not None or with_customer:
+            stmt = stmt.select_from(invoices.join(customers, customers.c.id == invoices.c.customer_id))
+            if with_customer:
+                stmt = stmt.add_columns(*(column.label(f"customer__{column.key}") for column in customers.c))
+        if issued_only:
+            stmt = stmt.where(invoices.c.status != InvoiceStatus.DRAFT.value)
+        if customer_external_id is not None:
+            stmt = stmt.where(customers.c.external_id == customer_external_id)
+        if status is not None:
+            stmt = stmt.where(invoices.c.status == status)
+        if payment_status is not None:
+            stmt = stmt.where(invoices.c.payment_status == payment_status)
+        unfiltered = customer_external_id is None and status is None and payment_status is None and not issued_only
+        page = await paginate(
+            self.session,
+            stmt,
+            (invoices.c.created_at, invoices.c.id),
+            first=first,
+            after=after,
+            descending=True,
+            with_total=with_total,
+            total=_KEPT_COUNT.bindparams(org=self.organization_id) if unfiltered else None,
+            rows=True,
+        )
+        items = []
+        for cursor, row in page.items:
+            values = row._mapping
+            item = _Plain({key: values[key] for key in _LISTED_KEYS})
+            if with_customer:
+                item.customer = _Plain({attr: values[f"customer__{key}"] for key, attr in _CUSTOMER_ATTRS})
+            items.append((cursor, item))
+        if with_lines and items:
+            lines = InvoiceLine.__table__
+            by_invoice: dict[uuid.UUID, list[Any]] = {item.id: [] for _, item in items}
+            for line in await self.session.execute(
+                select(lines).where(lines.c.invoice_id.in_(list(by_invoice))).order_by(lines.c.position)
+            ):
+                by_invoice[line.invoice_id].append(line)
+            for _, item in items:
+                item.lines = by_invoice[item.id]
+        return Page(items, page.has_next_page, page.has_previous_page, page.total_count)
+
+    async def count(self) -> int:
+        """The organization's invoices, as kept by migration 0024's triggers (what totalCount of the unfiltered
+        list shows): the same number as counting them, from a row or a few."""
+        return int(await self.session.scalar(_KEPT_COUNT.bindparams(org=self.organization_id)) or 0)
+
+
+# Migration 0024: one row per organization, plus about one per transaction in flight that inserted or deleted some.
+_KEPT_COUNT = text("SELECT coalesce(sum(n), 0) FROM invoice_counts WHERE organization_id = :org")
+
+# What an invoice list never shows (the PDF, voiding and refreshing a draft read them from the invoice itself).
+_UNLISTED = (Invoice.seller, Invoice.buyer, Invoice.deductions, Invoice.billed_from)
+_LISTED_COLUMNS = [c for c in Invoice.__table__.c if c.key not in {column.key for column in _UNLISTED}]
+_LISTED_KEYS = [c.key for c in _LISTED_COLUMNS]  # Invoice's attributes are named as its columns
+_CUSTOMER_ATTRS = [(prop.columns[0].key, prop.key) for prop in sa_inspect(Customer).column_attrs]  # metadata_
+
+
+class _Plain(SimpleNamespace):
+    """A row's values as attributes (what the GraphQL types read of an ORM object)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
 
 
 @dataclass

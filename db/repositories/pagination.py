@@ -59,13 +59,20 @@ async def paginate(
     after: str | None,
     descending: bool = False,
     with_total: bool = True,
+    total: Any = None,
+    rows: bool = False,
 ) -> Page[Any]:
     """Run `stmt` (already filtered and scoped) one page at a time, ordered by `keys`. `with_total=False` skips
-    counting every matching row (the page's `total_count` is then -1): the count costs more than the page."""
+    counting every matching row (the page's `total_count` is then -1): the count costs more than the page.
+    `total`: a statement that gives the same number as counting `stmt`'s rows, cheaper (a kept count).
+    `rows`: the items are the result's rows (a Core select of several columns), not its first column."""
     size = page_size(first)
-    total = (
-        await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) if with_total else -1
-    )
+    if not with_total:
+        total = -1
+    elif total is not None:
+        total = await session.scalar(total)
+    else:
+        total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     ordered = stmt.order_by(*[k.desc() if descending else k.asc() for k in keys])
     if after is not None:
         raw = decode_cursor(after)
@@ -77,9 +84,10 @@ async def paginate(
             raise InvalidCursor("the cursor is not one this API produced") from exc
         bound = tuple_(*keys)
         ordered = ordered.where(bound < typed if descending else bound > typed)
-    rows = (await session.execute(ordered.limit(size + 1))).scalars().all()
-    items = [(encode_cursor(tuple(_key_values(row, keys))), row) for row in rows[:size]]
-    return Page(items, len(rows) > size, after is not None, int(total or 0))
+    result = await session.execute(ordered.limit(size + 1))
+    found = result.all() if rows else result.scalars().all()
+    items = [(encode_cursor(tuple(_key_values(row, keys))), row) for row in found[:size]]
+    return Page(items, len(found) > size, after is not None, int(total or 0))
 
 
 def _parse(key: Any, raw: str) -> Any:

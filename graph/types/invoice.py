@@ -149,7 +149,8 @@ class Invoice:
         )
 
     @classmethod
-    def of(cls, i: InvoiceModel) -> Invoice:
+    def of(cls, i: InvoiceModel, *, lines: bool = True) -> Invoice:
+        """`lines=False`: a list that does not select them (and did not load them) leaves them empty."""
         amount = money.from_minor_units
         c = i.currency
         return cls(
@@ -172,6 +173,6 @@ class Invoice:
             amount_due=amount(i.amount_due_minor, c),
             reverse_charge=i.reverse_charge,
             notes=i.notes,
-            lines=[InvoiceLine.of(line, c) for line in i.lines],
+            lines=[InvoiceLine.of(line, c) for line in i.lines] if lines else [],
             row=i,
         )
