@@ -22,6 +22,19 @@ def _drop_color_message(_: object, __: str, event: dict) -> dict:
     return event
 
 
+class _ClientGone(logging.Filter):
+    """A live subscriber that disconnects while a push is on its way makes strawberry log "Exception in worker
+    task" with a traceback: the client left, nothing failed. That is one info line without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and type(exc).__name__ == "WebSocketDisconnected":
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg, record.args = "a live subscriber disconnected while a message was sent to it", None
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     renderer = structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer()
     shared = [
@@ -50,6 +63,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    logging.getLogger("strawberry.ws.task").addFilter(_ClientGone())
     for noisy in ("uvicorn.access",):
         logging.getLogger(noisy).disabled = True
     for name in ("uvicorn", "uvicorn.error", "arq"):
