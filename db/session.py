@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -150,12 +152,28 @@ class _Marks:
             await self._task
 
 
+# A connection given back less than this long ago is handed out again without a ping: under load every
+# checkout used to cost a round trip (and PostgreSQL's CPU) for a connection that had just answered.
+PING_IDLE_AFTER_S = 1.0
+_returned_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+
+def _returned(dbapi_connection: Any, _record: Any) -> None:
+    if dbapi_connection is not None:  # None: it was invalidated on its way back
+        _returned_at[dbapi_connection._connection] = time.monotonic()
+
+
 def _ping(dbapi_connection: Any) -> bool:
-    """The pool's check before handing out a connection, in one round trip.
+    """The pool's check before handing out a connection that sat idle, in one round trip.
 
     SQLAlchemy's asyncpg ping wraps its `;` in BEGIN … ROLLBACK (for pgbouncer in transaction mode, which this
-    project does not run behind): three round trips per checkout, two checkouts per API request. A broken
-    connection still fails here and is replaced, as before (docs/performance.md)."""
+    project does not run behind): three round trips per checkout, two checkouts per API request. A connection
+    that broke while idle (an outage, a restart) still fails here and is replaced, as before; one that answered
+    in the last `PING_IDLE_AFTER_S` is not asked again (a failure in between is met by the statement, and
+    SQLAlchemy then replaces every connection of the pool). docs/performance.md."""
+    returned = _returned_at.get(dbapi_connection._connection)
+    if returned is not None and time.monotonic() - returned < PING_IDLE_AFTER_S:
+        return True
     try:
         await_(dbapi_connection._connection.fetchrow(";"))
     except Exception as error:
@@ -194,6 +212,7 @@ class Database:
             json_deserializer=_read_json,
         )
         self.engine.sync_engine.dialect.do_ping = _ping  # type: ignore[method-assign]
+        event.listen(self.engine.sync_engine.pool, "checkin", _returned)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # Reads need no transaction: under READ COMMITTED each statement sees its own snapshot either way, and
         # without BEGIN and ROLLBACK a read session costs two round trips less.

@@ -140,7 +140,7 @@ class CredentialWatchingHandler(BaseGraphQLTransportWSHandler[Context, None]):
         """(close code and reason, or None to keep the socket open; the credentials' expiry)."""
         context = self.context
         try:
-            credentials = await context.services.authenticator.verify(context.authorization, touch=False)
+            credentials = await context.services.authenticator.verify(context.authorization, touch=False, kept=False)
         except Unauthenticated as exc:
             return (CREDENTIALS_INVALID, exc.reason), None
         except Exception:  # the database is away: keep the socket, check again at the next round

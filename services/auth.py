@@ -11,6 +11,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ import orjson
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from db.catalog_changes import notify_catalog_changed
 from db.models import ApiKey, Role, StaffUser
 from db.repositories.customers import find_portal_session_by_hash
 from db.repositories.organizations import (
@@ -30,13 +32,18 @@ from db.repositories.organizations import (
     touch_api_key,
 )
 from db.session import Database, UnitOfWork
-from services import audit
+from services import audit, catalog_changes
 from services.actors import ROLE_RANK, Actor
 from services.errors import AccessCode, AlreadyExists, CommonCode, Forbidden, Invalid, NotFound, Unauthenticated
 
 API_KEY_PREFIX = "vv_"
 PORTAL_TOKEN_PREFIX = "vvp_"  # noqa: S105 (a prefix) — a customer portal link's token (services/portal.py)
 LAST_USED_RESOLUTION_S = 60.0
+# How long an API process trusts credentials it read without reading them again. A change (a key revoked, a
+# session ended, a user disabled or given another role, a portal link revoked) is forgotten at once in every
+# process through PostgreSQL's notification (announce_change); this bounds it if a notification is missed.
+KEPT_CREDENTIALS_S = 2.0
+KEPT_CREDENTIALS_MAX = 10_000
 MIN_PASSWORD_LENGTH = 10
 # Longer passwords are refused before any hashing: argon2 reads the whole input.
 MAX_PASSWORD_LENGTH = 1024
@@ -106,10 +113,21 @@ def credentials_channel(organization_id: uuid.UUID) -> str:
 
 
 def announce_change(uow: UnitOfWork, organization_id: uuid.UUID, kind: str, target_id: object) -> None:
-    """After commit, tell the API processes that a credential changed: `kind` is apiKey, staffUser or session."""
+    """After commit, tell the API processes that a credential changed: `kind` is apiKey, staffUser, session or
+    portalSession. Their live sockets hear it over pub/sub; the credentials they keep (Authenticator) are forgotten
+    at once here and, through PostgreSQL's notification at COMMIT, in every other process."""
     uow.publish_after_commit(
         credentials_channel(organization_id), orjson.dumps({"kind": kind, "id": str(target_id)})
     )
+
+    async def notify() -> None:
+        await notify_catalog_changed(uow.session, organization_id)
+
+    async def forget_now() -> None:
+        catalog_changes.forget_here(organization_id)
+
+    uow.before_commit(f"credentials-changed:{organization_id}", notify)
+    uow.after_commit(forget_now)
 
 
 # --- API keys -----------------------------------------------------------------------------------
@@ -278,20 +296,41 @@ class Credentials:
 class Authenticator:
     """Turns an `Authorization` header value into an Actor, or says why it cannot.
 
-    Every call reads the key or the session and its user from the database: a revocation, a disabled
-    user or a new role takes effect at the caller's next request, in every API process."""
+    Credentials read from the database (the key, the session and its user, the portal link) are kept by this
+    process for `KEPT_CREDENTIALS_S`, so that a burst of requests reads them once: a revocation, a disabled user
+    or a new role is forgotten at commit (`announce_change`) in every API process, and takes effect at the
+    caller's next request. Nothing is kept while `listening()` says that the process might not hear of such a
+    change (its LISTEN connection is down; everything kept is forgotten when it is back). Refusals are never
+    kept. `verify(..., kept=False)` always reads."""
 
-    def __init__(self, db: Database, config: SessionConfig) -> None:
+    def __init__(self, db: Database, config: SessionConfig, listening: Callable[[], bool] = lambda: False) -> None:
         self.db = db
         self.config = config
+        self._listening = listening  # False: a change might go unheard, so nothing is kept
         self._last_touch: dict[uuid.UUID, float] = {}
+        self._kept: dict[bytes, tuple[float, Credentials]] = {}
+        self._forgotten = 0  # bumped by every forget: a read begun before it is not kept (it may predate it)
+        catalog_changes.register(self)
+
+    def forget(self, organization_id: uuid.UUID) -> None:
+        """A credential of the organization changed (here or in another process): read them all again."""
+        self._forgotten += 1
+        for digest in [d for d, (_, c) in self._kept.items() if c.actor.organization_id == organization_id]:
+            del self._kept[digest]
+
+    def forget_all(self) -> None:
+        self._forgotten += 1
+        self._kept.clear()
 
     async def authenticate(self, authorization: str | None) -> Actor | None:
         credentials = await self.verify(authorization)
         return credentials.actor if credentials else None
 
-    async def verify(self, authorization: str | None, *, touch: bool = True) -> Credentials | None:
-        """None without credentials; `touch=False` for re-checks that are not a use of the credentials."""
+    async def verify(
+        self, authorization: str | None, *, touch: bool = True, kept: bool = True
+    ) -> Credentials | None:
+        """None without credentials; `touch=False` for re-checks that are not a use of the credentials, `kept=False`
+        to read them from the database whatever this process keeps."""
         if not authorization:
             return None
         scheme, _, token = authorization.strip().partition(" ")
@@ -300,11 +339,49 @@ class Authenticator:
             raise Unauthenticated(
                 "the Authorization header must be 'Bearer <API key, session token or portal token>'"
             )
+        digest = hashlib.sha256(token.encode()).digest()
+        if kept and (found := self._still_kept(digest)) is not None:
+            if touch:
+                await self._touch(found.actor)
+            return found
+        forgotten = self._forgotten
         if token.startswith(PORTAL_TOKEN_PREFIX):
-            return await self._portal(token)
-        if token.startswith(API_KEY_PREFIX):
-            return await self._api_key(token, touch)
-        return await self._session(token, touch)
+            credentials = await self._portal(token)
+        elif token.startswith(API_KEY_PREFIX):
+            credentials = await self._api_key(token, touch)
+        else:
+            credentials = await self._session(token, touch)
+        if forgotten == self._forgotten and self._listening():
+            if len(self._kept) >= KEPT_CREDENTIALS_MAX:
+                self._kept.clear()
+            self._kept[digest] = (time.monotonic() + KEPT_CREDENTIALS_S, credentials)
+        return credentials
+
+    def _still_kept(self, digest: bytes) -> Credentials | None:
+        entry = self._kept.get(digest)
+        if entry is None:
+            return None
+        if not self._listening():
+            self._kept.clear()
+            return None
+        until, credentials = entry
+        if time.monotonic() >= until or (
+            credentials.expires_at is not None and credentials.expires_at <= self.db.clock.now()
+        ):
+            del self._kept[digest]  # read again: the database says why it no longer holds, if it does not
+            return None
+        return credentials
+
+    async def _touch(self, actor: Actor) -> None:
+        """lastUsedAt / lastSeenAt of kept credentials, as often as when they are read (`_due`)."""
+        if actor.kind == "api_key" and self._due(uuid.UUID(actor.id)):
+            async with self.db.unit_of_work() as uow:
+                await touch_api_key(uow.session, uuid.UUID(actor.id), uow.clock.now())
+        elif actor.kind == "user" and actor.session_id is not None and self._due(actor.session_id):
+            async with self.db.unit_of_work() as uow:
+                await StaffSessionRepository(uow.session, actor.organization_id).touch(
+                    actor.session_id, uow.clock.now()
+                )
 
     async def _api_key(self, secret: str, touch: bool) -> Credentials:
         async with self.db.read() as session:

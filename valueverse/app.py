@@ -136,6 +136,13 @@ class GraphQLApp(GraphQL):
             )
         await response(scope, receive, send)
 
+    def encode_json(self, data: object) -> str:
+        # orjson, several times faster than json.dumps on a page of invoices; text, as WebSocket frames must be.
+        try:
+            return orjson.dumps(data).decode()
+        except TypeError:  # what orjson refuses (an integer beyond 64 bits) json writes
+            return super().encode_json(data).__str__()
+
     def decode_json(self, data: str | bytes) -> object:
         # Numbers are read exactly as written: 0.1 is one tenth, never a binary float. Bad UTF-8, bad
         # JSON and deep nesting raise limits.BadJSON (a JSONDecodeError: a WebSocket closes with 4400).
@@ -304,7 +311,9 @@ def create_app(settings: Settings, database_url: str, redis_url: str, clock: Clo
     db = Database(database_url, pool_size=settings.db_pool_size, publish=publish, enqueue=jobs, clock=clock)
     session_config = SessionConfig(settings.resolved_secret_key(), settings.session_ttl_seconds)
     writer = UsageWriter(db.url)
-    authenticator = Authenticator(db, session_config)
+    ingestor = UsageIngestor(db, writer, publish)
+    # Credentials are kept only while this process hears of their changes (the ingestion cache's LISTEN).
+    authenticator = Authenticator(db, session_config, listening=lambda: ingestor.cache.listening)
     limit_store = RedisLimitStore(redis_url)
     limiter = RateLimiter(
         limit_store,
@@ -331,7 +340,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str, clock: Clo
         authenticator,
         session_config,
         broadcast,
-        UsageIngestor(db, writer, publish),
+        ingestor,
         limiter,
         login_guard,
         settings.socket_recheck_seconds,

@@ -137,6 +137,11 @@ class CatalogCache:
                     return {}
             return await TestClockRepository(session, org).clock_times(wanted)
 
+    @property
+    def listening(self) -> bool:
+        """Whether this process hears of every committed catalog change (db/catalog_changes.py)."""
+        return self._listener.listening
+
     def _version(self, org: Any) -> tuple[int, int]:
         return self._forgotten, self._forgotten_org.get(org, 0)
 

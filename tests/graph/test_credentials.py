@@ -155,3 +155,38 @@ async def test_weak_password_and_bad_email_are_user_errors(tenant) -> None:
         "role: VIEWER}) { staffUser { id } userErrors { field code } } }"
     )
     assert data["createStaffUser"]["userErrors"] == [{"field": ["input", "email"], "code": "INVALID_EMAIL"}]
+
+
+async def _statuses(url: str, token: str, times: int, query: str = '{"query": "{ viewer { role } }"}') -> list[tuple]:
+    """`times` requests, each on a connection of its own (so both API processes of the stack answer some)."""
+    answers = [await _post(url, token, query) for _ in range(times)]
+    return [(status, (body.get("data") or {}).get("viewer")) for status, body in answers]
+
+
+async def test_a_key_kept_by_every_api_process_is_refused_by_all_of_them_right_after_its_revocation(
+    stack, tenant
+) -> None:
+    """Each API process keeps credentials it read for a moment (services/auth.py): a revocation through one
+    process is forgotten by the others at COMMIT (PostgreSQL's notification), not when the moment ends."""
+    created = (await tenant.api(CREATE_KEY, input={"name": "kept", "role": "ADMIN"}))["createApiKey"]
+    assert await _statuses(stack.graphql_url, created["secret"], 12) == [(200, {"role": "ADMIN"})] * 12
+    revoked = await tenant.api(
+        "mutation($id: ID!) { revokeApiKey(input: {id: $id}) { apiKey { revokedAt } userErrors { code } } }",
+        id=created["apiKey"]["id"],
+    )
+    assert revoked["revokeApiKey"]["userErrors"] == []
+    assert [status for status, _ in await _statuses(stack.graphql_url, created["secret"], 12)] == [401] * 12
+
+
+async def test_a_kept_session_takes_its_new_role_and_its_end_at_the_next_request_in_every_process(
+    stack, tenant
+) -> None:
+    from tests.graph.test_sessions import DISABLE, ROLE, add_user, log_in
+
+    user = await add_user(tenant.api, "ADMIN")
+    token = await log_in(tenant.api, user["email"])
+    assert await _statuses(stack.graphql_url, token, 12) == [(200, {"role": "ADMIN"})] * 12
+    assert (await tenant.api(ROLE, id=user["id"], role="VIEWER"))["changeStaffUserRole"]["userErrors"] == []
+    assert await _statuses(stack.graphql_url, token, 12) == [(200, {"role": "VIEWER"})] * 12
+    assert (await tenant.api(DISABLE, id=user["id"]))["disableStaffUser"]["userErrors"] == []
+    assert [status for status, _ in await _statuses(stack.graphql_url, token, 12)] == [401] * 12
