@@ -17,7 +17,7 @@ from db.repositories.organizations import (
 )
 from graph.context import Context
 from graph.errors import AccessDenied, PublicError
-from graph.pagination import Connection, connection, fetch_page
+from graph.pagination import Connection, connection, fetch_page, selects_total
 from graph.permissions import current_actor, require_role
 from graph.types.api_key import ApiKey
 from graph.types.audit_log import AuditChainVerification, AuditLog
@@ -53,6 +53,29 @@ class AccessQueries:
         async with info.context.db.read() as session:
             view = await portal.own_session(session, actor)
         return PortalSession.of(view, info.context.clock.now()) if view else None
+
+    @strawberry.field(
+        description="A customer's portal links, newest first, ended ones too (FINANCE; not for a portal link): "
+        "when each was made, by whom, until when, whether it was revoked. Never the link or its token (shown once). "
+        "An unknown customer has none."
+    )
+    async def customer_portal_sessions(
+        self,
+        info: Info[Context, None],
+        customer_external_id: str,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[PortalSession]:
+        actor = require_role(info, Role.FINANCE)
+        with_total = selects_total(info)
+        now = info.context.clock.now()
+        async with info.context.db.read() as session:
+            page = await fetch_page(
+                lambda: portal.sessions_of_customer(
+                    session, actor, customer_external_id, first=first, after=after, with_total=with_total
+                )
+            )
+        return connection(page, lambda view: PortalSession.of(view, now))
 
     @strawberry.field(description="The caller's organization.")
     async def organization(self, info: Info[Context, None]) -> Organization:

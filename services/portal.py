@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import Customer, PortalSession
 from db.repositories.customers import CustomerRepository, PortalSessionRepository
 from db.repositories.organizations import OrganizationRepository
+from db.repositories.pagination import Page
 from db.session import UnitOfWork
 from services import audit
 from services.actors import Actor
@@ -118,6 +119,36 @@ async def own_session(session: AsyncSession, actor: Actor) -> PortalSessionView 
         return None
     record = await PortalSessionRepository(session, actor.organization_id).get(uuid.UUID(actor.id))
     return await _view(session, actor.organization_id, record) if record is not None else None
+
+
+async def sessions_of_customer(
+    session: AsyncSession,
+    actor: Actor,
+    customer_external_id: str,
+    *,
+    first: int | None,
+    after: str | None,
+    with_total: bool = True,
+) -> Page[PortalSessionView]:
+    """A customer's portal links, newest first, revoked and expired ones too (none for an unknown customer).
+
+    For staff: a portal token is refused before this (graph/permissions.py)."""
+    page = await PortalSessionRepository(session, actor.organization_id).list_of_customer(
+        customer_external_id, first=first, after=after, with_total=with_total
+    )
+    if not page.items:
+        return Page([], page.has_next_page, page.has_previous_page, page.total_count)
+    # Every session of the page is of the same customer and organization: each is read once.
+    customer = await CustomerRepository(session, actor.organization_id).by_external_id(customer_external_id)
+    if customer is None:  # deleted since the page was read (reads are not one transaction)
+        return Page([], False, page.has_previous_page, 0)
+    organization = await OrganizationRepository(session).existing(actor.organization_id)
+    return Page(
+        [(cursor, PortalSessionView(record, customer, organization.name)) for cursor, record in page.items],
+        page.has_next_page,
+        page.has_previous_page,
+        page.total_count,
+    )
 
 
 async def _view(session: AsyncSession, organization_id: uuid.UUID, record: PortalSession) -> PortalSessionView:

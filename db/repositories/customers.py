@@ -67,6 +67,21 @@ class PortalSessionRepository(ScopedRepository[PortalSession]):
 
     model = PortalSession
 
+    async def list_of_customer(
+        self, customer_external_id: str, *, first: int | None, after: str | None, with_total: bool = True
+    ) -> Page[PortalSession]:
+        """A live customer's portal sessions, newest first (none for an unknown or deleted customer)."""
+        customer = select(Customer.id).where(
+            Customer.organization_id == self.organization_id,
+            Customer.external_id == customer_external_id,
+            Customer.deleted_at.is_(None),
+        )
+        stmt = self._scoped().where(PortalSession.customer_id.in_(customer))
+        return await paginate(
+            self.session, stmt, (PortalSession.created_at, PortalSession.id),
+            first=first, after=after, descending=True, with_total=with_total,
+        )
+
 
 async def find_portal_session_by_hash(session: AsyncSession, token_hash: str) -> tuple[PortalSession, Customer] | None:
     """The one unscoped read of portal sessions: a token's hash tells its organization; with its customer (live)."""

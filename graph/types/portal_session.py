@@ -5,6 +5,8 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
+from graph.context import Context
+from graph.permissions import current_actor
 from graph.types.customer import Customer
 from graph.types.payments import PaymentProvider
 from services import payment_setup
@@ -21,6 +23,14 @@ class PortalSession:
     expires_at: datetime
     revoked_at: datetime | None
     active: bool = strawberry.field(description="Neither revoked nor expired.")
+    created_by_name: strawberry.Private[str]
+
+    @strawberry.field(
+        description="Who made the link: the staff user's email or the API key's name (not for a portal link itself)."
+    )
+    def created_by(self, info: Info[Context, None]) -> str | None:
+        current_actor(info)
+        return self.created_by_name or None
 
     @strawberry.field(
         description="Where the customer can save a payment method on the provider's own page "
@@ -43,4 +53,5 @@ class PortalSession:
             expires_at=record.expires_at,
             revoked_at=record.revoked_at,
             active=record.revoked_at is None and record.expires_at > now,
+            created_by_name=record.created_by,
         )

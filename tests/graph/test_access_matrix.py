@@ -27,6 +27,9 @@ OPERATIONS = [
     Operation("staffUsers", "{ staffUsers { totalCount } }", "ADMIN"),
     Operation("sessions", "{ sessions { totalCount } }", "ADMIN"),  # an API key has none of its own
     Operation("auditLogs", "{ auditLogs { totalCount } }", "FINANCE"),
+    Operation(
+        "customerPortalSessions", '{ customerPortalSessions(customerExternalId: "nobody") { totalCount } }', "FINANCE"
+    ),
     Operation("verifyAuditChain", "{ verifyAuditChain { valid } }", "FINANCE"),
     Operation("revenueMetrics", '{ revenueMetrics(from: "2025-01-01", to: "2025-01-31") { mrr } }', "FINANCE"),
     Operation(

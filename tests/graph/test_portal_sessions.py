@@ -412,3 +412,93 @@ async def test_a_portal_link_never_sees_a_draft_invoice(tenant) -> None:
         assert (await portal_api(INVOICE, id=draft["id"]))["invoice"] is None
     # staff still see the drafts
     assert (await api(INVOICE, id=drafts[0]["id"]))["invoice"]["id"] == drafts[0]["id"]
+
+
+# --- a customer's earlier links, for staff ------------------------------------------------------------
+
+LINKS = """query($c: String!, $first: Int, $after: String) {
+  customerPortalSessions(customerExternalId: $c, first: $first, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor }
+    nodes { id createdAt expiresAt revokedAt createdBy active customerExternalId } } }"""
+
+
+async def test_staff_list_a_customers_links_newest_first_with_whether_each_still_opens(tenant, stack) -> None:
+    await customer(tenant.api, "history", currency="USD")
+    await customer(tenant.api, "bystander", currency="USD")
+    # The oldest: made 12 h and a second ago by the clock of the one who made it, so expired by now.
+    clock = ManualClock(datetime.now(UTC) - timedelta(hours=12, seconds=1))
+    db = Database(stack.database_url, pool_size=1, clock=clock)
+    try:
+        async with db.unit_of_work() as uow:
+            expired = await portal.create_portal_session(
+                uow, system_actor(uuid.UUID(tenant.organization_id)), customer_external_id="history", origin="",
+            )
+    finally:
+        await db.dispose()
+    revoked = await link(tenant.api, "history")
+    assert (await tenant.api(REVOKE, id=revoked["portalSession"]["id"]))["revokeCustomerPortalSession"][
+        "userErrors"] == []
+    live = await link(tenant.api, "history", expiresInSeconds=3600)
+    await link(tenant.api, "bystander")
+    key_name = (await tenant.api("{ viewer { name } }"))["viewer"]["name"]
+
+    listed = (await tenant.api(LINKS, c="history"))["customerPortalSessions"]
+    assert listed["totalCount"] == 3 and listed["pageInfo"]["hasNextPage"] is False
+    nodes = listed["nodes"]
+    assert [n["id"] for n in nodes] == [live["portalSession"]["id"], revoked["portalSession"]["id"],
+                                        str(expired.session.id)]
+    assert [n["active"] for n in nodes] == [True, False, False]
+    assert [n["revokedAt"] is not None for n in nodes] == [False, True, False]
+    assert [n["createdBy"] for n in nodes] == [key_name, key_name, "system"]
+    assert {n["customerExternalId"] for n in nodes} == {"history"}
+    assert datetime.fromisoformat(nodes[0]["expiresAt"]) == datetime.fromisoformat(live["expiresAt"])
+    assert datetime.fromisoformat(nodes[2]["expiresAt"]) < datetime.now(UTC) < datetime.fromisoformat(
+        nodes[0]["expiresAt"])
+    created = [datetime.fromisoformat(n["createdAt"]) for n in nodes]
+    assert created == sorted(created, reverse=True)
+    # The links themselves are shown once, when made: no token is in the list.
+    for made in (revoked, live):
+        assert token_of(made["url"]) not in str(listed)
+
+    # Paged: two, then the rest after the cursor.
+    first = (await tenant.api(LINKS, c="history", first=2))["customerPortalSessions"]
+    assert [n["id"] for n in first["nodes"]] == [n["id"] for n in nodes[:2]] and first["pageInfo"]["hasNextPage"]
+    rest = (await tenant.api(LINKS, c="history", first=2, after=first["pageInfo"]["endCursor"])
+            )["customerPortalSessions"]
+    assert [n["id"] for n in rest["nodes"]] == [nodes[2]["id"]] and rest["pageInfo"]["hasNextPage"] is False
+    with pytest.raises(TransportQueryError) as bad:
+        await tenant.api(LINKS, c="history", after="not-a-cursor")
+    assert codes(bad.value) == ["BAD_PAGINATION"]
+    # An unknown customer has none.
+    assert (await tenant.api(LINKS, c="nobody"))["customerPortalSessions"] == {
+        "totalCount": 0, "pageInfo": {"hasNextPage": False, "endCursor": None}, "nodes": []}
+
+
+async def test_another_organizations_customer_shows_no_links(tenant, other_tenant) -> None:
+    await customer(tenant.api, "shared-id", currency="USD")
+    await customer(other_tenant.api, "shared-id", currency="USD")
+    await customer(other_tenant.api, "theirs-only", currency="USD")
+    ours = await link(tenant.api, "shared-id")
+    await link(other_tenant.api, "shared-id")
+    await link(other_tenant.api, "theirs-only")
+
+    listed = (await tenant.api(LINKS, c="shared-id"))["customerPortalSessions"]
+    assert [n["id"] for n in listed["nodes"]] == [ours["portalSession"]["id"]] and listed["totalCount"] == 1
+    assert (await tenant.api(LINKS, c="theirs-only"))["customerPortalSessions"]["nodes"] == []
+    assert (await tenant.api(LINKS, c="theirs-only"))["customerPortalSessions"]["totalCount"] == 0
+
+
+async def test_a_portal_link_and_a_viewer_cannot_list_links(tenant) -> None:
+    await customer(tenant.api, "curious", currency="USD")
+    portal_api = tenant.api.as_(token_of((await link(tenant.api, "curious"))["url"]))
+    viewer_key = (await tenant.api('mutation { createApiKey(input: {name: "ro", role: VIEWER}) { secret } }')
+                  )["createApiKey"]["secret"]
+    for caller in (portal_api, tenant.api.as_(viewer_key)):
+        with pytest.raises(TransportQueryError) as refused:
+            await caller(LINKS, c="curious")
+        assert codes(refused.value) == ["FORBIDDEN"]
+    # Nor may a link read who made it: that is for staff.
+    assert (await portal_api("{ portalSession { active } }"))["portalSession"]["active"] is True
+    with pytest.raises(TransportQueryError) as refused:
+        await portal_api("{ portalSession { createdBy } }")
+    assert codes(refused.value) == ["FORBIDDEN"]
