@@ -1,6 +1,6 @@
 """The admin portal's billing operations in a real browser, against the real API: a credit note issued from the
 invoice page (the API's userErrors at the fields first), a customer portal link made, opened and revoked from the
-customer page, a bank statement uploaded with one matched and one unmatched line, and the dunning pages.
+customer page (and its table of links made so far, one revoked there), a bank statement uploaded with one matched and one unmatched line, and the dunning pages.
 Screenshots at phone and desktop width go to the artifacts directory."""
 
 from __future__ import annotations
@@ -101,6 +101,48 @@ async def test_the_portal_link_button_gives_a_link_to_copy_that_opens_the_portal
     await customer_page.goto(url.replace("/portal/session#", "/portal/session?again#"))
     await expect(customer_page.locator(".notice.error")).to_contain_text("This portal link cannot be used.")
     await context.close()
+
+
+PORTAL_LINK = """mutation($c: String!) { createCustomerPortalSession(input: {customerExternalId: $c}) {
+  portalSession { id } userErrors { code } } }"""
+
+
+async def test_the_customer_page_lists_its_portal_links_made_so_far_and_revokes_an_active_one(
+    page: Page, shop: Tenant, stack: Stack
+) -> None:
+    # An earlier link, made through the API (by the organization's key); initech has no other.
+    staff = Api(stack.graphql_url, shop.api_key)
+    assert (await staff(PORTAL_LINK, c="initech"))["createCustomerPortalSession"]["userErrors"] == []
+    key_name = (await staff("{ viewer { name } }"))["viewer"]["name"]
+    await sign_in(page, shop)
+    await page.goto("/admin/customer?id=initech")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Initech Ltd")
+    links = page.get_by_role("table", name="Portal links, newest first")
+    rows = links.get_by_role("row")
+    await expect(rows).to_have_count(2)  # the header and the earlier link
+    await expect(rows.nth(1)).to_contain_text("Active")
+    await expect(rows.nth(1)).to_contain_text(key_name)
+
+    # Revoked from its row, after a confirmation: it stays listed, as revoked, with nothing left to do.
+    await rows.nth(1).get_by_role("button", name=re.compile("^Revoke…")).click()
+    await links.get_by_role("group", name=re.compile("^Confirm revoking the link made")).get_by_role(
+        "button", name="Revoke link").click()
+    await expect(page.get_by_role("status").filter(has_text="is revoked")).to_be_visible()
+    await expect(rows.nth(1)).to_contain_text("Revoked")
+    await expect(rows.nth(1).get_by_role("button")).to_have_count(0)
+
+    # A link made here comes first in the table, by the signed-in user, active.
+    await page.get_by_role("button", name="Portal link").click()
+    await expect(page.locator("#portal-link-url")).to_have_value(re.compile(r"/portal/session#\S{20,}$"))
+    await expect(rows).to_have_count(3)
+    await expect(rows.nth(1)).to_contain_text("Active")
+    await expect(rows.nth(1)).to_contain_text(shop.email)
+    await expect(rows.nth(1).get_by_role("button", name=re.compile("^Revoke…"))).to_be_visible()
+    await expect(rows.nth(2)).to_contain_text("Revoked")
+    # The list never shows a link itself: only the notice of the one just made does.
+    url = await page.locator("#portal-link-url").input_value()
+    assert url.split("#", 1)[1] not in (await links.inner_text())
+    await _shoot(page, "portal-links-table")
 
 
 async def test_a_bank_statement_upload_matches_one_line_and_leaves_one_to_review(

@@ -270,3 +270,48 @@ async def test_the_customer_adds_a_card_on_the_providers_page_from_the_portal(br
     assert page.url == f"{stack.api_url}/portal/session"  # the provider's reference is taken out of the address
     await context.close()
     assert offline.foreign == [], offline.foreign
+
+
+ALERT = """mutation($input: CreateUsageAlertInput!) { createUsageAlert(input: $input) {
+  usageAlert { id } userErrors { field code message } } }"""
+
+
+async def test_the_customer_changes_a_usage_alerts_threshold_and_sees_it_after_a_reload(
+    browser: Browser, stack: Stack, shop: Tenant
+) -> None:
+    # globex's own alert (the other portal tests use acme's, which starts with none).
+    made = (await Api(stack.graphql_url, shop.api_key)(ALERT, input={
+        "customerExternalId": "globex", "thresholdType": "AMOUNT", "threshold": "500", "name": "Budget"}))
+    assert made["createUsageAlert"]["userErrors"] == [], made
+    url = await portal_link(stack, shop, "globex")
+    context, offline = await new_context(browser, stack, viewport=DESKTOP)
+    page = await context.new_page()
+    await page.goto(url)
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Your account with Acme Analytics")
+    section = page.get_by_role("region", name="Usage alerts")
+    table = section.get_by_role("table", name="Usage alerts")
+    await expect(table).to_contain_text("$500.00")
+
+    await section.get_by_role("button", name="Edit… the alert at $500.00").click()
+    form = section.get_by_role("form", name="Change the alert at $500.00")
+    threshold = form.get_by_label("Amount (USD)")
+    await expect(threshold).to_have_value("500")
+    await threshold.fill("-5")
+    await form.get_by_role("button", name="Save alert").click()
+    # The API's reason shows at the field; nothing changed.
+    await expect(form.locator("[id$='-threshold-error']")).to_contain_text("positive")
+    await expect(threshold).to_have_attribute("aria-invalid", "true")
+    await threshold.fill("750")
+    await form.get_by_label("Name (optional)").fill("Most of the budget")
+    await form.get_by_label("Name (optional)").press("Enter")
+    await expect(section.get_by_role("status")).to_contain_text("is changed")
+    await expect(form).to_have_count(0)
+    await expect(table).to_contain_text("$750.00")
+    await page.screenshot(path=artifact("portal-usage-alert-edited.png"), full_page=True)
+
+    await page.reload()
+    await expect(table).to_contain_text("$750.00")
+    await expect(table).to_contain_text("Most of the budget")
+    await expect(table).not_to_contain_text("$500.00")
+    await context.close()
+    assert offline.foreign == [], offline.foreign

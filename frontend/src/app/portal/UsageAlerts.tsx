@@ -1,6 +1,6 @@
 "use client";
 
-import { useState, type FormEvent } from "react";
+import { Fragment, useState, type FormEvent } from "react";
 import { ConfirmAction } from "@/components/ConfirmAction";
 import { Field, FormProblems } from "@/components/Field";
 import { Empty, ErrorNotice, Loading } from "@/components/States";
@@ -33,6 +33,23 @@ const CreateAlert = graphql(`
     createUsageAlert(input: $input) {
       usageAlert {
         id
+      }
+      userErrors {
+        field
+        code
+        message
+      }
+    }
+  }
+`);
+
+const UpdateAlert = graphql(`
+  mutation PortalUpdateUsageAlert($input: UpdateUsageAlertInput!) {
+    updateUsageAlert(input: $input) {
+      usageAlert {
+        id
+        threshold
+        name
       }
       userErrors {
         field
@@ -198,6 +215,87 @@ function NewAlertForm({
   );
 }
 
+/** The threshold and the name of one alert, changed in place (what it measures stays: delete and add for that). */
+function EditAlertForm({
+  alert,
+  label,
+  currency,
+  onDone,
+  onCancel,
+}: {
+  alert: Alert;
+  label: string;
+  currency: string;
+  onDone(text: string): void;
+  onCancel(): void;
+}) {
+  const [update, saving] = useMutation(UpdateAlert);
+  const [threshold, setThreshold] = useState(alert.threshold);
+  const [name, setName] = useState(alert.name);
+  const [errors, setErrors] = useState<UserError[]>([]);
+  const [failure, setFailure] = useState<string | null>(null);
+  const { at, general } = errorsByField(errors, ["threshold", "name"]);
+  const units = alert.thresholdType === "UNITS";
+  const id = `edit-alert-${alert.id}`;
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    setFailure(null);
+    const value = threshold.trim().replace(",", ".");
+    if (!value) {
+      setErrors([{ field: ["input", "threshold"], code: "REQUIRED", message: "Give the amount or quantity to be told at." }]);
+      return;
+    }
+    try {
+      const payload = (await update({ input: { id: alert.id, threshold: value, name: name.trim() } })).updateUsageAlert;
+      setErrors(payload.userErrors);
+      if (!payload.userErrors.length && payload.usageAlert) onDone(`The alert at ${label} is changed.`);
+    } catch (error) {
+      setFailure(error instanceof ApiError ? error.message : "The alert could not be changed.");
+    }
+  }
+
+  return (
+    <form onSubmit={submit} aria-label={`Change the alert at ${label}`} noValidate autoComplete="off">
+      <FormProblems failure={failure} messages={general} />
+      <div className="inline-form">
+        <Field
+          id={`${id}-threshold`}
+          label={units ? "Quantity" : `Amount (${currency})`}
+          hint={units ? "In the metric's units, e.g. 10000" : "Before tax, e.g. 800.00"}
+          error={at("threshold")}
+        >
+          <input
+            id={`${id}-threshold`}
+            inputMode="decimal"
+            required
+            value={threshold}
+            onChange={(e) => setThreshold(e.target.value)}
+            aria-invalid={!!at("threshold")}
+            aria-describedby={describedBy(`${id}-threshold`, true, at("threshold"))}
+          />
+        </Field>
+        <Field id={`${id}-name`} label="Name (optional)" error={at("name")}>
+          <input
+            id={`${id}-name`}
+            value={name}
+            maxLength={200}
+            onChange={(e) => setName(e.target.value)}
+            aria-invalid={!!at("name")}
+            aria-describedby={describedBy(`${id}-name`, false, at("name"))}
+          />
+        </Field>
+        <button type="submit" disabled={saving}>
+          {saving ? "Saving…" : "Save alert"}
+        </button>
+        <button type="button" className="secondary" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
+
 function DeleteButton({ alert, label, onDone }: { alert: Alert; label: string; onDone(text: string, ok: boolean): void }) {
   const [remove, removing] = useMutation(DeleteAlert);
   async function run() {
@@ -210,8 +308,7 @@ function DeleteButton({ alert, label, onDone }: { alert: Alert; label: string; o
     }
   }
   return (
-    <div className="actions">
-      <ConfirmAction
+    <ConfirmAction
         id={`delete-alert-${alert.id}`}
         label="Delete…"
         hidden={`the alert at ${label}`}
@@ -223,14 +320,14 @@ function DeleteButton({ alert, label, onDone }: { alert: Alert; label: string; o
       >
         Delete this alert? You will no longer be told when usage reaches {label}.
       </ConfirmAction>
-    </div>
   );
 }
 
-/** The customer's usage alerts: what they are set at, when each last fired; add one, delete one. */
+/** The customer's usage alerts: what they are set at, when each last fired; add one, change its threshold or name, delete one. */
 export function UsageAlerts({ customerExternalId, currency, metrics }: { customerExternalId: string; currency: string; metrics: Metric[] }) {
   const { data, error, loading, refetch } = useQuery(PortalUsageAlerts, { customerExternalId });
   const [outcome, setOutcome] = useState<{ text: string; ok: boolean } | null>(null);
+  const [editing, setEditing] = useState<string | null>(null);
   const alerts = data?.usageAlerts;
   const done = (text: string, ok: boolean) => {
     setOutcome({ text, ok });
@@ -264,27 +361,57 @@ export function UsageAlerts({ customerExternalId, currency, metrics }: { custome
           <tbody>
             {alerts.map((a) => {
               const label = describe(a, currency, metrics);
+              const open = editing === a.id;
               return (
-                <tr key={a.id}>
-                  <td>{a.name || <span className="muted">Unnamed</span>}</td>
-                  <td>{label}</td>
-                  <td>
-                    {a.lastTriggeredAt ? (
-                      <>
-                        {formatDateTime(a.lastTriggeredAt)}{" "}
-                        <span className="muted">
-                          ({a.thresholdType === "UNITS" ? formatDecimal(a.lastTriggeredValue) : formatMoney(a.lastTriggeredValue, currency)} in
-                          the period from {formatDate(a.lastTriggeredPeriodStart)})
-                        </span>
-                      </>
-                    ) : (
-                      <span className="muted">Not yet</span>
-                    )}
-                  </td>
-                  <td>
-                    <DeleteButton alert={a} label={label} onDone={done} />
-                  </td>
-                </tr>
+                <Fragment key={a.id}>
+                  <tr>
+                    <td>{a.name || <span className="muted">Unnamed</span>}</td>
+                    <td>{label}</td>
+                    <td>
+                      {a.lastTriggeredAt ? (
+                        <>
+                          {formatDateTime(a.lastTriggeredAt)}{" "}
+                          <span className="muted">
+                            ({a.thresholdType === "UNITS" ? formatDecimal(a.lastTriggeredValue) : formatMoney(a.lastTriggeredValue, currency)} in
+                            the period from {formatDate(a.lastTriggeredPeriodStart)})
+                          </span>
+                        </>
+                      ) : (
+                        <span className="muted">Not yet</span>
+                      )}
+                    </td>
+                    <td>
+                      <div className="actions">
+                        <button
+                          type="button"
+                          className="secondary"
+                          aria-expanded={open}
+                          aria-controls={`edit-alert-${a.id}-row`}
+                          onClick={() => setEditing(open ? null : a.id)}
+                        >
+                          Edit…<span className="visually-hidden"> the alert at {label}</span>
+                        </button>
+                        <DeleteButton alert={a} label={label} onDone={done} />
+                      </div>
+                    </td>
+                  </tr>
+                  {open ? (
+                    <tr id={`edit-alert-${a.id}-row`}>
+                      <td colSpan={4}>
+                        <EditAlertForm
+                          alert={a}
+                          label={label}
+                          currency={currency}
+                          onCancel={() => setEditing(null)}
+                          onDone={(text) => {
+                            setEditing(null);
+                            done(text, true);
+                          }}
+                        />
+                      </td>
+                    </tr>
+                  ) : null}
+                </Fragment>
               );
             })}
           </tbody>
