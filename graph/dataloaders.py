@@ -15,6 +15,8 @@ from db.repositories.payments import PaymentRepository
 from db.repositories.subscriptions import SubscriptionRepository
 from db.repositories.test_clocks import TestClockRepository
 from db.session import Database
+from domain.payments import PaymentProvider
+from services import payment_setup
 
 
 class Loaders:
@@ -30,6 +32,8 @@ class Loaders:
         self.attempts_of_invoice = DataLoader(load_fn=self._attempts_of_invoices)
         self.payment_methods_of_customer = DataLoader(load_fn=self._methods_of_customers)
         self.second_factor_on = DataLoader(load_fn=self._second_factors_on)
+        # Keyed by organization (only the caller's): every portal session of a list shares one read.
+        self.hosted_setup_providers = DataLoader(load_fn=self._hosted_setup_providers)
 
     async def _subscriptions_of_customers(self, ids: Sequence[uuid.UUID]) -> list[list[Subscription]]:
         async with self.db.read() as session:
@@ -65,6 +69,11 @@ class Loaders:
         async with self.db.read() as session:
             on = await StaffSecondFactorRepository(session, self.organization_id).users_with_factor_on(ids)
         return [i in on for i in ids]
+
+    async def _hosted_setup_providers(self, ids: Sequence[uuid.UUID]) -> list[list[PaymentProvider]]:
+        async with self.db.read() as session:
+            found = await payment_setup.hosted_providers(session, self.organization_id)
+        return [found if i == self.organization_id else [] for i in ids]
 
 
 async def customer_now(info: Any, customer: Customer) -> datetime:

@@ -9,7 +9,6 @@ from graph.context import Context
 from graph.permissions import current_actor
 from graph.types.customer import Customer
 from graph.types.payments import PaymentProvider
-from services import payment_setup
 from services.portal import PortalSessionView
 
 
@@ -37,8 +36,7 @@ class PortalSession:
         "(createPaymentSetupSession): the providers the organization configured that have one (STRIPE, PAYPAL)."
     )
     async def payment_setup_providers(self, info: Info) -> list[PaymentProvider]:  # type: ignore[valid-type]
-        async with info.context.db.read() as session:
-            found = await payment_setup.hosted_providers(session, info.context.actor.organization_id)
+        found = await info.context.loaders.hosted_setup_providers.load(info.context.actor.organization_id)
         return [PaymentProvider(p.value) for p in found]
 
     @classmethod

@@ -1,7 +1,8 @@
 """The admin portal's billing operations in a real browser, against the real API: a credit note issued from the
 invoice page (the API's userErrors at the fields first), a customer portal link made, opened and revoked from the
-customer page (and its table of links made so far, one revoked there), a bank statement uploaded with one matched and one unmatched line, and the dunning pages.
-Screenshots at phone and desktop width go to the artifacts directory."""
+customer page (and its table of links made so far, one revoked there), a bank statement uploaded with one matched
+and one unmatched line, and the dunning pages. Screenshots at phone and desktop width go to the artifacts
+directory."""
 
 from __future__ import annotations
 

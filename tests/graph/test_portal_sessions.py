@@ -460,6 +460,13 @@ async def test_staff_list_a_customers_links_newest_first_with_whether_each_still
     for made in (revoked, live):
         assert token_of(made["url"]) not in str(listed)
 
+    # What each node shows with it is read once for the page (the customer, the organization's setup providers).
+    nested = (await tenant.api('{ customerPortalSessions(customerExternalId: "history") { nodes { '
+                               'customer { externalId } organizationName paymentSetupProviders } } }'))
+    assert nested["customerPortalSessions"]["nodes"] == [
+        {"customer": {"externalId": "history"}, "organizationName": "Acme Analytics", "paymentSetupProviders": []}
+    ] * 3
+
     # Paged: two, then the rest after the cursor.
     first = (await tenant.api(LINKS, c="history", first=2))["customerPortalSessions"]
     assert [n["id"] for n in first["nodes"]] == [n["id"] for n in nodes[:2]] and first["pageInfo"]["hasNextPage"]
