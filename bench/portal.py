@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -312,6 +313,65 @@ async def closed_loop(url: str, token: str, clients: int, seconds: float, make_r
     return samples, errors
 
 
+# wrk's Lua side: a random body of the file per request, GraphQL errors counted, the latency histogram (µs) written
+# out at the end so that rounds can be merged as samples. Latency is wrk's: from the request's write to its answer.
+WRK_SCRIPT = r"""
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+bodies = {}
+bad = 0
+function init(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+  math.randomseed(os.time() + tonumber(args[2]) + (tonumber(tostring({}):match("0x(%x+)"), 16) or 0) % 100000)
+  headers = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. os.getenv("WRK_TOKEN")}
+end
+function request() return wrk.format("POST", "/graphql", headers, bodies[math.random(#bodies)]) end
+function response(status, hdrs, body)
+  if status ~= 200 or string.find(body, '"errors"', 1, true) then bad = bad + 1 end
+end
+function done(summary, latency, requests)
+  local failed = 0
+  for _, t in ipairs(threads) do failed = failed + t:get("bad") end
+  local e = summary.errors
+  io.write(string.format("WRK %d %d %d\n", summary.requests, failed,
+                         e.connect + e.read + e.write + e.status + e.timeout))
+  local parts, i = {}, 1
+  while true do  -- latency(i): the i-th distinct latency (µs) recorded and how often; past the last, 0
+    local us, n = latency(i)
+    if us == 0 or us > latency.max then break end
+    parts[#parts + 1] = string.format("%d:%d", us, n)
+    i = i + 1
+  end
+  io.write("HIST " .. table.concat(parts, " ") .. "\n")
+end
+"""
+
+
+def wrk_loop(url: str, token: str, clients: int, seconds: float, bodies: list[bytes],
+             workdir: Path) -> tuple[list[float], int]:
+    """`clients` connections of wrk (threads: one per core), each sending its next request when the last one is
+    answered, as `closed_loop` does, from a C load generator that costs the machine a fraction of aiohttp's CPU."""
+    script, body_file = workdir / "portal.lua", workdir / f"bodies-{len(bodies)}-{hash(bodies[0]) & 0xffff}.jsonl"
+    script.write_text(WRK_SCRIPT)
+    if not body_file.exists():
+        body_file.write_bytes(b"\n".join(bodies) + b"\n")
+    threads = min(clients, psutil.cpu_count() or 2)
+    run = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "30s", "-s", str(script),
+         f"{url}/graphql", "--", str(body_file), str(random.randrange(1 << 20))],
+        env={"WRK_TOKEN": token, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=seconds + 120)
+    totals = next((line.split()[1:] for line in run.stdout.splitlines() if line.startswith("WRK ")), None)
+    hist = next((line.split()[1:] for line in run.stdout.splitlines() if line.startswith("HIST")), None)
+    if run.returncode != 0 or totals is None or hist is None:
+        raise common.BenchError(f"wrk failed ({run.returncode}): {run.stdout[-500:]} {run.stderr[-500:]}")
+    samples: list[float] = []
+    for part in hist:
+        us, n = part.split(":")
+        samples += [int(us) / 1e6] * int(n)
+    _, failed, socket_errors = (int(v) for v in totals)
+    return samples, failed + socket_errors
+
+
 def measured(server: Server, tally: Tally, run) -> None:
     """Run `run()` (one slice of load on `server`) and add what it cost to `tally`."""
     cpu0, pg0, machine0, t0 = server.cpu(), common._postgres_cpu(), psutil.cpu_times(), time.monotonic()
@@ -386,6 +446,24 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
     slice_seconds = args.seconds / args.rounds
     unasked = customers[len(asked):] if args.warm_usage and len(asked) < len(customers) else []
 
+    def body(query: str, **variables: Any) -> bytes:
+        return orjson.dumps({"query": query, "variables": variables})
+
+    revenue_range = {"from": year_ago.replace(day=1).isoformat(), "to": today.isoformat()}
+    wrk_bodies = {  # what wrk sends, a random line per request: the same questions as the aiohttp clients ask
+        "customerUsage": [body(USAGE, c=c) for c in asked],
+        "customerUsage, customers not asked before": [body(USAGE, c=c) for c in unasked],
+        "customer invoices": [body(CUSTOMER_INVOICES, c=c) for c in customers],
+        "organization invoices": [body(ORG_INVOICES)],
+        "revenueMetrics, 12 months": [body(REVENUE, **revenue_range)],
+    }
+    workdir = stack.log_dir
+
+    def load(server: Server, name: str, make, clients: int, seconds: float) -> tuple[list[float], int]:
+        if args.load_generator == "wrk":
+            return wrk_loop(server.url, token, clients, seconds, wrk_bodies[name], workdir)
+        return asyncio.run(closed_loop(server.url, token, clients, seconds, make))
+
     async def first_usage(api: Api, http, rng: random.Random, url: str) -> None:
         await api(USAGE, c=rng.choice(unasked))
 
@@ -401,8 +479,8 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
         tallies = {s.name: Tally() for s in servers}
         for round_ in range(args.rounds):
             for server in servers if round_ % 2 == 0 else reversed(servers):
-                measured(server, tallies[server.name], lambda server=server, make=make: asyncio.run(
-                    closed_loop(server.url, token, args.clients, slice_seconds, make)))
+                measured(server, tallies[server.name], lambda server=server, make=make, name=name: load(
+                    server, name, make, args.clients, slice_seconds))
         for server in servers:
             tally = tallies[server.name]
             print(f"  {server.name}: {tally.line()}")
@@ -414,7 +492,7 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
             prof = common.Profiler(target.process.pid, Path(f"{args.profile}.{name.split()[0].strip(',')}.raw"),
                                    min(slice_seconds, 15), subprocesses=True)
             prof.start()
-            asyncio.run(closed_loop(target.url, token, args.clients, slice_seconds, make))
+            load(target, name, make, args.clients, slice_seconds)
             print(f"  profile of {target.name}:")
             prof.finish(20)
 
@@ -424,6 +502,15 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
         return
     print(f"\nPDF burst: {half} clients downloading PDFs while {half} list a customer's invoices; "
           f"{common.load_summary()}", flush=True)
+    async def fill_pdf_paths(url: str) -> None:  # what the aiohttp clients gathered as they listed (not wrk)
+        async with aiohttp.ClientSession() as http:
+            rng = random.Random(7)
+            for _ in range(100):
+                await customer_invoices(Api(http, f"{url}/graphql", token), http, rng, url)
+
+    for server in servers:
+        if not pdf_paths[server.url]:
+            asyncio.run(fill_pdf_paths(server.url))
     pdf_tallies = {s.name: Tally() for s in servers}
     list_tallies = {s.name: Tally() for s in servers}
 
@@ -478,6 +565,9 @@ def main() -> int:
                    default={"customerUsage", "customer", "organization", "revenue", "pdf"},
                    help="what to measure: customerUsage, customer (its invoices), organization (its invoices), "
                         "revenue (revenueMetrics), pdf")
+    p.add_argument("--load-generator", choices=("wrk", "aiohttp"), default="wrk" if shutil.which("wrk") else "aiohttp",
+                   help="who sends the requests: wrk (C, `apt-get install wrk`; the default when installed) or this "
+                        "process's aiohttp clients (which take a good part of the machine's CPU themselves)")
     p.add_argument("--db-pool-size", type=int, default=5, help="DB_POOL_SIZE of every server (per API process)")
     p.add_argument("--candidate-index", action="store_true",
                    help="add an index on invoices (organization_id, created_at, id) after the set-up, to measure "

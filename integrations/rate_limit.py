@@ -10,27 +10,36 @@ from redis.asyncio import Redis
 
 PREFIX = "valueverse:rl:"
 
-# KEYS[1] the bucket; ARGV: tokens per second, capacity (burst).
-# Returns {1, 0} when a token was taken, else {0, milliseconds until one is there} (nothing written).
+# KEYS: the buckets; ARGV: tokens per second and capacity (burst) of each, in turn.
+# A token is taken from every bucket or from none: returns {0, 0} when taken, else {i, milliseconds until the
+# i-th bucket (1-based; the first empty one) has a token again} (nothing written).
 BUCKET_SCRIPT = """
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1])
-local at = tonumber(state[2])
-if tokens == nil or at == nil then
-  tokens = burst
-elseif now > at then
-  tokens = math.min(burst, tokens + (now - at) * rate / 1000)
+local left = {}
+for i = 1, #KEYS do
+  local rate = tonumber(ARGV[2 * i - 1])
+  local burst = tonumber(ARGV[2 * i])
+  local state = redis.call('HMGET', KEYS[i], 'tokens', 'at')
+  local tokens = tonumber(state[1])
+  local at = tonumber(state[2])
+  if tokens == nil or at == nil then
+    tokens = burst
+  elseif now > at then
+    tokens = math.min(burst, tokens + (now - at) * rate / 1000)
+  end
+  if tokens < 1 then
+    return {i, math.ceil((1 - tokens) * 1000 / rate)}
+  end
+  left[i] = tokens - 1
 end
-if tokens < 1 then
-  return {0, math.ceil((1 - tokens) * 1000 / rate)}
+for i = 1, #KEYS do
+  local rate = tonumber(ARGV[2 * i - 1])
+  local burst = tonumber(ARGV[2 * i])
+  redis.call('HSET', KEYS[i], 'tokens', tostring(left[i]), 'at', tostring(now))
+  redis.call('PEXPIRE', KEYS[i], math.ceil(burst * 1000 / rate) + 1000)
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'at', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
-return {1, 0}
+return {0, 0}
 """
 
 # KEYS[1] the account's counter, KEYS[2] the IP address's.
@@ -100,9 +109,14 @@ class RedisLimitStore:
         self._attempt = self.redis.register_script(LOGIN_ATTEMPT_SCRIPT)
         self._succeeded = self.redis.register_script(LOGIN_SUCCEEDED_SCRIPT)
 
-    async def take(self, key: str, per_second: float, burst: int) -> float:
-        taken, wait_ms = await self._bucket(keys=[PREFIX + "bucket:" + key], args=[per_second, burst])
-        return 0.0 if taken else wait_ms / 1000
+    async def take(self, buckets: list[tuple[str, float, int]]) -> tuple[int, float]:
+        """A token from each (key, per second, burst), or from none: (-1, 0) when taken, else (the index of the
+        first empty bucket, seconds until it has a token). One round trip, whatever the number of buckets."""
+        empty, wait_ms = await self._bucket(
+            keys=[PREFIX + "bucket:" + key for key, _, _ in buckets],
+            args=[value for _, rate, burst in buckets for value in (rate, burst)],
+        )
+        return int(empty) - 1, wait_ms / 1000
 
     @staticmethod
     def _login_keys(account: str, ip: str) -> list[str]:

@@ -27,6 +27,11 @@ class Actor:
         return ROLE_RANK[self.role] >= ROLE_RANK[needed]
 
     @property
+    def bucket(self) -> str:
+        """Whose rate limit the actor's requests count against: the API key, or the user across their sessions."""
+        return f"{self.kind}:{self.id}"
+
+    @property
     def is_portal(self) -> bool:
         return self.kind == "portal"
 

@@ -357,6 +357,14 @@ class Authenticator:
             self._kept[digest] = (time.monotonic() + KEPT_CREDENTIALS_S, credentials)
         return credentials
 
+    def kept_actor(self, authorization: str | None) -> Actor | None:
+        """Who the header names if this process keeps its credentials (no I/O, nothing touched), else None."""
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not (token := token.strip()):
+            return None
+        credentials = self._still_kept(hashlib.sha256(token.encode()).digest())
+        return credentials.actor if credentials else None
+
     def _still_kept(self, digest: bytes) -> Credentials | None:
         entry = self._kept.get(digest)
         if entry is None:

@@ -67,8 +67,9 @@ class RateLimited(Exception):
 
 
 class LimitStore(Protocol):
-    async def take(self, key: str, per_second: float, burst: int) -> float:
-        """Take one token; 0 when taken, else the seconds until one is there (nothing taken)."""
+    async def take(self, buckets: list[tuple[str, float, int]]) -> tuple[int, float]:
+        """One token from each (key, per second, burst) or from none: (-1, 0) when taken, else (the index of the
+        first empty bucket, seconds until it has one)."""
         ...
 
     async def login_attempt(self, account: str, ip: str, policy: LoginPolicy) -> tuple[bool, int, int]:
@@ -118,23 +119,30 @@ class RateLimiter:
         catalog_changes.register(self)
 
     async def check_ip(self, ip: str | None) -> None:
-        if ip:
-            await self._take("ip", f"ip:{ip}", self.config.per_ip)
+        await self._take([("ip", f"ip:{ip}", self.config.per_ip)] if ip else [])
 
     async def check_credential(self, actor: Actor) -> None:
         """Per API key, or per staff user across their sessions, with the organization's override."""
         rule = await self.limit_of(actor.organization_id)
-        await self._take("credential", f"{actor.kind}:{actor.id}", rule)
+        await self._take([("credential", actor.bucket, rule)])
 
-    async def _take(self, limit: str, key: str, rule: Limit) -> None:
-        if rule.unlimited or self.fail_open.skipping():
+    async def check_ip_and_credential(self, ip: str | None, actor: Actor) -> None:
+        """Both checks in one round trip to the store: a token from each bucket, or (RateLimited) from neither."""
+        rule = await self.limit_of(actor.organization_id)
+        await self._take([*([("ip", f"ip:{ip}", self.config.per_ip)] if ip else []),
+                          ("credential", actor.bucket, rule)])
+
+    async def _take(self, buckets: list[tuple[str, str, Limit]]) -> None:
+        buckets = [bucket for bucket in buckets if not bucket[2].unlimited]
+        if not buckets or self.fail_open.skipping():
             return
         try:
-            wait = await self.store.take(key, rule.per_second, rule.burst)
+            empty, wait = await self.store.take([(key, rule.per_second, rule.burst) for _, key, rule in buckets])
         except Exception as exc:  # any failure of the store: fail open, never closed
-            self.fail_open(limit, exc)
+            self.fail_open("+".join(limit for limit, _, _ in buckets), exc)
             return
-        if wait > 0:
+        if empty >= 0:
+            limit, _, rule = buckets[empty]
             raise RateLimited(limit, wait, rule)
 
     async def limit_of(self, organization_id: uuid.UUID) -> Limit:

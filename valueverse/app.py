@@ -183,7 +183,7 @@ class GraphQLApp(GraphQL):
             return Context(self.services, None, None, request, response)  # authenticated in on_ws_connect
         try:
             actor = await self.services.authenticator.authenticate(request.headers.get("authorization"))
-            if actor is not None:
+            if actor is not None and request.scope.get("state", {}).get(ADMITTED) != actor.bucket:
                 await self.services.limiter.check_credential(actor)  # RateLimited: 429 (rate_limited_response)
         except Unauthenticated as exc:
             raise HTTPException(401, exc.reason) from exc
@@ -243,17 +243,30 @@ def rate_limited_response(exc: RateLimited) -> Response:
 
 
 class IpRateLimit:
-    """The per-IP bucket, before any other work, for /graphql (HTTP and the WebSocket handshake) and /v1/…"""
+    """The per-IP bucket, before any other work, for /graphql (HTTP and the WebSocket handshake) and /v1/…
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+    A GraphQL request over HTTP whose credentials this process keeps (services/auth.py) takes from its IP
+    address's bucket and its credential's in one round trip to Redis; the view then does not take again
+    (`ADMITTED`). Other requests take from the IP address's bucket here, before their credentials are read."""
+
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, authenticator: Authenticator) -> None:
         self.app = app
         self.limiter = limiter
+        self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket") and (scope["path"] == "/graphql" or scope["path"].startswith("/v1/")):
             client = scope.get("client")
+            ip = client[0] if client else None
             try:
-                await self.limiter.check_ip(client[0] if client else None)
+                kept = None
+                if scope["type"] == "http" and scope["path"] == "/graphql":
+                    kept = self.authenticator.kept_actor(_header(scope, b"authorization"))
+                if kept is not None:
+                    await self.limiter.check_ip_and_credential(ip, kept)
+                    scope.setdefault("state", {})[ADMITTED] = kept.bucket
+                else:
+                    await self.limiter.check_ip(ip)
             except RateLimited as exc:
                 response = rate_limited_response(exc)
                 if scope["type"] == "http" or "websocket.http.response" in scope.get("extensions", {}):
@@ -262,6 +275,16 @@ class IpRateLimit:
                     await send({"type": "websocket.close", "code": 1008, "reason": "rate limited"})
                 return
         await self.app(scope, receive, send)
+
+
+ADMITTED = "valueverse.admitted"  # scope["state"]: the credential bucket IpRateLimit already took from
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
 
 
 class RequestMetrics:
@@ -494,7 +517,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str, clock: Clo
             Middleware(CorrelationIdMiddleware, header_name="X-Request-ID", validator=valid_request_id),
             Middleware(RequestMetrics),
             *cors_middleware(settings.cors_origin_list()),
-            Middleware(IpRateLimit, limiter=limiter),
+            Middleware(IpRateLimit, limiter=limiter, authenticator=authenticator),
         ],
         exception_handlers={RateLimited: lambda _request, exc: rate_limited_response(exc), Exception: server_error},
         lifespan=lifespan,
