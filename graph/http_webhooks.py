@@ -41,6 +41,8 @@ def provider_webhook_endpoint(db: Database, config: PaymentConfig, provider: Pay
             return JSONResponse({"error": "NOT_FOUND", "message": str(exc)}, status_code=404)
         except WebhookRejected as exc:
             return JSONResponse({"error": exc.code, "message": exc.message}, status_code=400)
+        except payments.TooEarly as exc:  # before the charge's own answer: the provider sends the event again
+            return JSONResponse({"error": "TOO_EARLY", "message": f"{exc}: send the event again later"}, 409)
         except ProviderError as exc:  # the provider could not verify or answer now: it sends the event again
             return JSONResponse({"error": exc.code, "message": exc.message}, status_code=503)
         return JSONResponse({"received": True, "outcome": outcome.value})

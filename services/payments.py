@@ -836,6 +836,11 @@ class WebhookOutcome(StrEnum):
     IGNORED = "IGNORED"  # verified, but about nothing collection tracks
 
 
+class TooEarly(Exception):
+    """The event is about a payment whose charge has not been answered yet (the provider sent it before its answer):
+    nothing is kept, not even its receipt, and the endpoint answers 409 so that the provider sends it again."""
+
+
 class UnknownWebhookTarget(Exception):
     """No such organization, or it has not configured the provider: answered 404."""
 
@@ -914,6 +919,8 @@ async def apply_provider_event(
         return WebhookOutcome.IGNORED
     if _may_resend(attempt.status, attempt.retryable):  # the event came before the charge's own answer
         result = _event_result(event, attempt)
+        if result is None and event.type in _AFTER_SETTLEMENT:  # a dispute or refund of what is not recorded yet
+            raise TooEarly(f"the payment of attempt {number} of invoice {invoice_id} is not recorded yet")
         if result is None:
             return WebhookOutcome.IGNORED
         planned = _Planned(number, _stub_request(attempt), attempt.provider)
@@ -1009,6 +1016,13 @@ async def apply_provider_event(
         await reopen_taken_back(uow, actor, invoice, reason=event.decline_code, event_id=event.id)
     await settle(uow, actor, invoice, latest)
     return WebhookOutcome.APPLIED
+
+
+# Events about a payment that must have been recorded first: one of them arriving before the charge's answer is
+# refused for now (TooEarly), never dropped.
+_AFTER_SETTLEMENT = frozenset(
+    {ProviderEventType.PAYMENT_RETURNED, ProviderEventType.PAYMENT_REINSTATED, ProviderEventType.PAYMENT_REFUNDED}
+)
 
 
 def _settled_debit(payment: Payment) -> bool:

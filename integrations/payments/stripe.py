@@ -16,6 +16,7 @@ import asyncio
 import json
 import weakref
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -300,7 +301,14 @@ class StripeGateway:
             raise WebhookRejected(f"Stripe-Signature does not verify: {error.user_message or error}") from None
         except ValueError:
             raise WebhookRejected("the webhook body is not a Stripe event", code="WEBHOOK_MALFORMED") from None
-        return event_from_stripe(json.loads(body))
+        event = event_from_stripe(json.loads(body))
+        if event.type in _ABOUT_A_PAYMENT and event.payment_id and "invoice_id" not in event.metadata:
+            # A dispute or refund carries its own metadata, not the PaymentIntent's: read whose payment it is (it
+            # may come before the charge's answer, when the payment is not recorded yet).
+            intent = await self._call(self.client.v1.payment_intents.retrieve_async(event.payment_id))
+            metadata = {str(k): str(v) for k, v in (intent.get("metadata") or {}).items()}
+            event = replace(event, metadata={**metadata, **event.metadata})
+        return event
 
     # -- helpers --
 
@@ -311,6 +319,11 @@ class StripeGateway:
         except stripe.StripeError as error:
             raise _provider_error(error) from None
         return found.to_dict()
+
+
+_ABOUT_A_PAYMENT = frozenset(
+    {ProviderEventType.PAYMENT_RETURNED, ProviderEventType.PAYMENT_REINSTATED, ProviderEventType.PAYMENT_REFUNDED}
+)
 
 
 def event_from_stripe(event: Mapping[str, Any]) -> ProviderEvent:

@@ -35,7 +35,9 @@ class Fault:
     kinds: ``error`` answers `status` (500 by default) without doing anything; ``drop`` closes
     the connection without an answer before doing anything; ``drop_after`` does the work (and
     stores its idempotent result) and then closes the connection, as a response lost on the
-    way back; ``delay`` waits `seconds` before handling the request.
+    way back; ``delay`` waits `seconds` before handling the request; ``late_answer`` does the work (its
+    events are sent at once, as Stripe sends them) and waits `seconds` before answering, so that the events
+    reach their endpoint before the caller has the answer.
     """
 
     kind: str = "error"

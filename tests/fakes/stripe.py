@@ -433,6 +433,8 @@ class FakeStripe(Fake):
             recorded.status = status
             if fault is not None and fault.kind == "drop_after":
                 return drop_connection(request)
+            if fault is not None and fault.kind == "late_answer":
+                await asyncio.sleep(fault.seconds)
             return json_response(answer, status, headers)
 
         return serve

@@ -118,3 +118,32 @@ async def test_a_card_dispute_leaves_the_invoice_paid_and_a_dispute_won_gives_th
     assert (won["status"], won["amountPaid"], won["paymentStatus"]) == ("PAID", "75.00", "SUCCEEDED")
     entries = (await tenant.api(AUDIT, t=opened["id"]))["auditLogs"]["nodes"]
     assert [e["action"] for e in entries].count("payment.webhook.payment_reinstated") == 1
+
+
+async def test_a_dispute_sent_before_the_charges_answer_is_refused_for_now_and_applied_when_sent_again(tenant, stack):
+    """Stripe may send an event before the API call that caused it has answered. A dispute of a payment not recorded
+    yet is answered 409 and nothing of it is kept, so that the provider's next delivery of it is applied."""
+    await stripe_with_webhooks(tenant, stack, "pm_card_createDispute", events="charge.dispute.created")
+    late = {"kind": "late_answer", "seconds": 3, "path_prefix": "/v1/payment_intents", "method": "POST", "count": 1}
+    async with httpx.AsyncClient() as client:
+        assert (await client.post(f"{stack.stripe_url}/_control/faults", json=late)).status_code == 201
+        try:
+            opened = await invoice_of(tenant, "60")
+            paid = await until_invoice(tenant, opened["id"], lambda i: i["status"] == "PAID")
+        finally:
+            await client.delete(f"{stack.stripe_url}/_control/faults")
+        assert paid["payments"][0]["status"] == "SUCCEEDED"  # the charge's answer; the dispute was not applied
+        deliveries = (await client.get(f"{stack.stripe_url}/_control/deliveries")).json()
+        url = f"/webhooks/stripe/{tenant.organization_id}"
+        [early] = [d for d in deliveries if d["url"].endswith(url) and d["event_type"] == "charge.dispute.created"]
+        assert early["status"] == 409
+        resent = await client.post(f"{stack.stripe_url}/_control/events/{early['event_id']}/resend", json={})
+        assert resent.status_code == 200
+        await client.post(f"{stack.stripe_url}/_control/drain")
+        deliveries = (await client.get(f"{stack.stripe_url}/_control/deliveries")).json()
+    again = [d for d in deliveries if d["event_id"] == early["event_id"]]
+    assert [d["status"] for d in again] == [409, 200]
+    disputed = await until_invoice(tenant, opened["id"], lambda i: i["payments"][0]["status"] == "RETURNED")
+    assert (disputed["status"], disputed["amountPaid"]) == ("PAID", "0.00")  # held, as a dispute is, not lost
+    entries = (await tenant.api(AUDIT, t=opened["id"]))["auditLogs"]["nodes"]
+    assert [e["action"] for e in entries].count("payment.webhook.payment_returned") == 1

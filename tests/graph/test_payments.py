@@ -301,14 +301,16 @@ async def test_a_stripe_payment_is_refunded_at_stripe_within_what_was_paid(tenan
     assert [(r["status"], r["params"]["amount"]) for r in refunds] == [(200, "2000")]
 
 
-async def stripe_with_webhooks(tenant, stack, method: str, external_id: str = "acme") -> tuple[str, str]:
-    """A Stripe account whose events the fake signs and sends to POST /webhooks/stripe/{organizationId}."""
+async def stripe_with_webhooks(tenant, stack, method: str, external_id: str = "acme",
+                               events: str = "*") -> tuple[str, str]:
+    """A Stripe account whose events (`events`: one type, or all) the fake signs and sends to
+    POST /webhooks/stripe/{organizationId}."""
     key = f"sk_test_{secrets.token_hex(12)}"
     url = f"{stack.api_url}/webhooks/stripe/{tenant.organization_id}"
     async with httpx.AsyncClient() as client:
         created = await client.post(
             f"{stack.stripe_url}/v1/webhook_endpoints",
-            data={"url": url, "enabled_events[]": "*"},
+            data={"url": url, "enabled_events[]": events},
             headers={"Authorization": f"Bearer {key}"},
         )
     secret = created.json()["secret"]
