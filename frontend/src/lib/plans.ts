@@ -1,5 +1,5 @@
 // The plan editor's drafts: what the form holds (strings as typed), and the API inputs built from them.
-import type { ChargeFilterInput, ChargeInput, ChargeModel, ChargePropertiesInput } from "@/gql/graphql";
+import type { ChargeFilterInput, ChargeInput, ChargeModel, ChargeOverrideInput, ChargePropertiesInput, PlanOverridesInput } from "@/gql/graphql";
 
 export const CHARGE_MODELS: { model: ChargeModel; label: string; hint: string }[] = [
   { model: "STANDARD", label: "Standard", hint: "units × a unit price" },
@@ -350,4 +350,64 @@ export function chargeFromPlan(charge: {
     })),
     quantity: "",
   };
+}
+
+/** A subscription's own price for one of its plan's charges (an enterprise deal), by the charge's model. */
+export type ChargeOverrideDraft = PropertiesDraft & {
+  billableMetricCode: string;
+  metricName: string;
+  model: ChargeModel;
+  enabled: boolean; // off: the plan's price
+};
+
+/** What a plan change may override of the new plan; blank fields and charges not enabled keep the plan's. */
+export type OverridesDraft = { amount: string; minimumCommitment: string; charges: ChargeOverrideDraft[] };
+
+/** The overrides a plan offers: one per charged metric (the API keys charge overrides by metric), starting from the plan's price. */
+export function overridesDraft(
+  charges: { model: ChargeModel; billableMetric: { code: string; name: string }; properties: LoadedProperties }[],
+): OverridesDraft {
+  const seen = new Set<string>();
+  const drafts: ChargeOverrideDraft[] = [];
+  for (const c of charges) {
+    if (seen.has(c.billableMetric.code)) continue;
+    seen.add(c.billableMetric.code);
+    drafts.push({ billableMetricCode: c.billableMetric.code, metricName: c.billableMetric.name, model: c.model, enabled: false, ...propertiesDraft(c.model, c.properties) });
+  }
+  return { amount: "", minimumCommitment: "", charges: drafts };
+}
+
+/** The position of an enabled charge override in the list sent (the API's userErrors name that position), or null. */
+export function sentOverrideIndex(draft: OverridesDraft, k: number): number | null {
+  if (!draft.charges[k]?.enabled) return null;
+  return draft.charges.slice(0, k).filter((c) => c.enabled).length;
+}
+
+/** The planOverrides input: null when nothing is overridden; `incomplete` names a charge whose tiers lack a value. */
+export function planOverridesInput(draft: OverridesDraft): { input: PlanOverridesInput | null; incomplete: string | null } {
+  const charges: ChargeOverrideInput[] = [];
+  for (const c of draft.charges.filter((c) => c.enabled)) {
+    const properties = propertiesInput(c.model, c);
+    if (!properties) return { input: null, incomplete: c.metricName };
+    charges.push({ billableMetricCode: c.billableMetricCode, properties });
+  }
+  const amount = orNull(draft.amount);
+  const minimumCommitment = orNull(draft.minimumCommitment);
+  if (amount === null && minimumCommitment === null && !charges.length) return { input: null, incomplete: null };
+  const input: PlanOverridesInput = {};
+  if (amount !== null) input.amount = amount;
+  if (minimumCommitment !== null) input.minimumCommitment = minimumCommitment;
+  if (charges.length) input.charges = charges;
+  return { input, incomplete: null };
+}
+
+/** Every field path the overrides show an error for ("planOverrides.charges.0.properties.amount"). */
+export function overridePaths(draft: OverridesDraft): string[] {
+  const paths = ["planOverrides", "planOverrides.amount", "planOverrides.minimumCommitment", "planOverrides.charges"];
+  draft.charges.forEach((c, k) => {
+    const sent = sentOverrideIndex(draft, k);
+    if (sent === null) return;
+    paths.push(`planOverrides.charges.${sent}.billableMetricCode`, ...propertyPaths(c.model, c, `planOverrides.charges.${sent}.properties`));
+  });
+  return paths;
 }
