@@ -1,6 +1,6 @@
 "use client";
 
-import { useState } from "react";
+import { useMemo, useState } from "react";
 import { Field } from "@/components/Field";
 import { PropertiesEditor } from "@/components/PropertiesEditor";
 import { ErrorNotice, Loading } from "@/components/States";
@@ -250,7 +250,8 @@ export function SubscriptionActions({ subscription, plans, currency, onChanged }
   const { externalId } = subscription;
   const overridable = useQuery(OverridablePlan, { code: planCode }, { skip: !planCode || !customizing });
   const loadedPlan = overridable.data?.plan?.code === planCode ? overridable.data.plan : null;
-  const overrides = customizing ? (drafts[planCode] ?? (loadedPlan ? overridesDraft(loadedPlan.charges) : null)) : null;
+  const fromPlan = useMemo(() => (loadedPlan ? overridesDraft(loadedPlan.charges) : null), [loadedPlan]);
+  const overrides = customizing ? (drafts[planCode] ?? fromPlan) : null;
   const built = overrides ? planOverridesInput(overrides) : { input: null, incomplete: null };
   // The preview follows the overrides as they are typed, asked once the typing stops.
   const wanted = JSON.stringify({ externalId, planCode, planOverrides: built.input });
