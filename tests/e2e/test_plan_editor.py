@@ -18,7 +18,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.client import Api
-from tests.e2e.conftest import DESKTOP, PHONE, artifact, sign_in
+from tests.e2e.conftest import DESKTOP, PHONE, artifact, serious_violations, sign_in
 from tests.e2e.seed import PASSWORD
 from tests.stack import Stack
 
@@ -190,7 +190,7 @@ async def test_a_plan_change_is_previewed_then_confirmed_and_a_subscription_term
 
 
 async def test_a_prorated_charge_with_a_minimum_and_a_filter_is_stored_and_edited_again(
-    page: Page, planner: Planner
+    page: Page, planner: Planner, axe_source: str
 ) -> None:
     seats = {"code": "seats", "name": "Seats", "aggregation": "COUNT", "recurring": True,
              "filters": [{"key": "region", "values": ["eu", "us"]}]}
@@ -225,6 +225,7 @@ async def test_a_prorated_charge_with_a_minimum_and_a_filter_is_stored_and_edite
     await expect(minimum).to_have_attribute("aria-invalid", "true")
     await expect(minimum).to_have_attribute("aria-describedby", "charge-0-minAmount-hint charge-0-minAmount-error")
     assert (await planner.api(STORED_CHARGES, code="teams"))["plan"] is None
+    assert await serious_violations(page, axe_source) == []
     await _shoot(page, "editor-filters")
 
     await minimum.fill("25.50")
@@ -259,7 +260,9 @@ async def test_a_prorated_charge_with_a_minimum_and_a_filter_is_stored_and_edite
     assert (await planner.api(STORED_CHARGES, code="teams"))["plan"]["charges"] == [charge]
 
 
-async def test_a_plan_change_with_its_own_fee_previews_and_applies_that_fee(page: Page, planner: Planner) -> None:
+async def test_a_plan_change_with_its_own_fee_previews_and_applies_that_fee(
+    page: Page, planner: Planner, axe_source: str
+) -> None:
     await _scale_plan(planner)
     wayne = {"externalId": "wayne", "name": "Wayne Enterprises", "currency": "USD", "timezone": "UTC"}
     assert not (await planner.api(CUSTOMER, input=wayne))["createCustomer"]["userErrors"]
@@ -292,6 +295,7 @@ async def test_a_plan_change_with_its_own_fee_previews_and_applies_that_fee(page
     await expect(page.get_by_test_id("preview-charge")).to_have_text(_usd(custom["preview"]["chargeAmount"]))
     await expect(page.get_by_test_id("preview-overrides")).to_contain_text("a fee of $79.00 per interval")
     await expect(fee).not_to_have_attribute("aria-invalid", "true")
+    assert await serious_violations(page, axe_source) == []
     await _shoot(page, "change-overrides")
 
     await page.get_by_role("button", name="Confirm plan change").click()
