@@ -98,8 +98,9 @@ def _usd(amount: str) -> str:
 async def _scale_plan(planner: Planner) -> None:
     """The monthly plan the first test creates in the browser, made through the API when a test runs alone."""
     if not (await planner.api('query { plan(code: "scale") { code } }'))["plan"]:
+        charge = {"billableMetricCode": "api_calls", "model": "GRADUATED", "properties": {"graduatedRanges": TIERS}}
         scale = {"code": "scale", "name": "Scale", "interval": "MONTHLY", "currency": "USD", "amount": "99",
-                 "payInAdvance": True}
+                 "payInAdvance": True, "charges": [charge]}
         assert not (await planner.api(PLAN, input=scale))["createPlan"]["userErrors"]
 
 
@@ -271,7 +272,10 @@ async def test_a_plan_change_with_its_own_fee_previews_and_applies_that_fee(
     assert not (await planner.api(SUBSCRIBE, input=subscription))["createSubscription"]["userErrors"]
     change = {"externalId": "wayne-sub", "planCode": "scale"}
     plain = (await planner.api(PREVIEW_WITH_OVERRIDES, input=change))["previewSubscriptionPlanChange"]
-    custom = (await planner.api(PREVIEW_WITH_OVERRIDES, input={**change, "planOverrides": {"amount": "79"}}))[
+    own_tiers = [{**TIERS[0], "perUnitAmount": "0.8"}, TIERS[1]]
+    overrides = {"amount": "79", "charges": [{"billableMetricCode": "api_calls",
+                                               "properties": {"graduatedRanges": own_tiers}}]}  # fmt: skip
+    custom = (await planner.api(PREVIEW_WITH_OVERRIDES, input={**change, "planOverrides": overrides}))[
         "previewSubscriptionPlanChange"
     ]
     assert plain["userErrors"] == [] == custom["userErrors"], (plain, custom)
@@ -292,9 +296,20 @@ async def test_a_plan_change_with_its_own_fee_previews_and_applies_that_fee(
     await expect(page.get_by_role("button", name="Confirm plan change")).to_have_count(0)
 
     await fee.fill("79")
-    await expect(page.get_by_test_id("preview-charge")).to_have_text(_usd(custom["preview"]["chargeAmount"]))
-    await expect(page.get_by_test_id("preview-overrides")).to_contain_text("a fee of $79.00 per interval")
     await expect(fee).not_to_have_attribute("aria-invalid", "true")
+    # The charge's own price, in the plan editor's tier table, starting from the plan's tiers.
+    await page.get_by_label("Own price for API calls").check()
+    await expect(page.get_by_label("API calls tier 1 per unit")).to_have_value("1")
+    await page.get_by_label("API calls tier 2 from").fill("99")  # overlaps tier 1: refused on that field
+    overlap = page.locator("#sub-wayne-sub-override-charge-0-tier-1-fromValue-error")
+    await expect(overlap).to_contain_text("fromValue must be 100 or 101")
+    await page.get_by_label("API calls tier 2 from").fill("101")
+    await expect(overlap).to_have_count(0)
+    await page.get_by_label("API calls tier 1 per unit").fill("0.8")
+    await expect(page.get_by_test_id("preview-charge")).to_have_text(_usd(custom["preview"]["chargeAmount"]))
+    await expect(page.get_by_test_id("preview-overrides")).to_contain_text(
+        "a fee of $79.00 per interval; own prices for API calls"
+    )
     assert await serious_violations(page, axe_source) == []
     await _shoot(page, "change-overrides")
 
@@ -302,3 +317,5 @@ async def test_a_plan_change_with_its_own_fee_previews_and_applies_that_fee(
     await expect(page.get_by_role("status").filter(has_text="wayne-sub is now on Scale.")).to_be_visible()
     stored = (await planner.api(OVERRIDDEN, s="wayne-sub"))["subscription"]
     assert stored["plan"]["code"] == "scale" and Decimal(stored["planOverrides"]["amount"]) == 79
+    [tier_1, _] = stored["planOverrides"]["charges"]["api_calls"]["graduatedRanges"]
+    assert Decimal(tier_1["perUnitAmount"]) == Decimal("0.8")

@@ -464,7 +464,7 @@ function OverridesEditor({ draft, base, currency, planAmount, planCommitment, at
   const money = (name: "amount" | "minimumCommitment", label: string, plan: string | null) => {
     const id = `${base}-override-${name}`;
     const error = at(`planOverrides.${name}`);
-    const hint = plan ? `Blank: the plan’s ${formatMoney(plan, currency)}.` : "Blank: the plan’s (none).";
+    const hint = plan ? `Blank: the plan’s ${formatMoney(plan, currency)}.` : "Blank: none, as on the plan.";
     return (
       <Field id={id} label={label} hint={hint} error={error}>
         <input
