@@ -112,6 +112,17 @@ async def sign_in(page: Page, shop: Tenant) -> None:
     await page.wait_for_url("**/admin")
 
 
+async def serious_violations(page: Page, axe_source: str) -> list[str]:
+    """axe-core's serious and critical findings on the page as it is now."""
+    await page.evaluate(axe_source + "\n;true")  # evaluated by the browser's debugger: no CSP applies
+    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
 def artifact(name: str) -> Path:
     """Where a screenshot is kept (not committed): .valueverse/e2e-artifacts/ unless E2E_ARTIFACTS says."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

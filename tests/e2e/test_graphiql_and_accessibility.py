@@ -8,7 +8,7 @@ import re
 from playwright.async_api import Browser, Page, expect
 
 from tests.client import Api
-from tests.e2e.conftest import BUILD, DESKTOP, PHONE, Offline, artifact, new_context, sign_in
+from tests.e2e.conftest import BUILD, DESKTOP, PHONE, Offline, artifact, new_context, serious_violations, sign_in
 from tests.e2e.seed import Tenant
 from tests.stack import Stack
 from valueverse.frontend import StaticExport
@@ -72,16 +72,6 @@ PAGES = [
 ]
 
 
-async def _serious_violations(page: Page, axe_source: str) -> list[str]:
-    await page.evaluate(axe_source + "\n;true")  # evaluated by the browser's debugger: no CSP applies
-    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-
-
 ENDPOINT = """mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) {
   endpoint { id } userErrors { field code message } } }"""
 
@@ -118,7 +108,7 @@ async def test_main_pages_have_no_serious_accessibility_violation(
             if name == "customer":
                 await expect(page.get_by_test_id("usage-amount")).to_be_visible()
             await page.screenshot(path=artifact(f"{name}-{label}.png"), full_page=True)
-            if violations := await _serious_violations(page, axe_source):
+            if violations := await serious_violations(page, axe_source):
                 found[f"{name} ({label})"] = violations
         await context.close()
         assert offline.foreign == [], offline.foreign

@@ -1,6 +1,8 @@
 """The plan editor and plan changes in a real browser, against the real API: a plan with graduated tiers whose
 live price preview shows what the API computes for a quantity, an overlapping tier refused on its field; then a
-subscription moved to that plan with the proration preview shown before it is confirmed, and terminated.
+subscription moved to that plan with the proration preview shown before it is confirmed, and terminated. A
+prorated charge with a charge minimum and a filter is stored as typed and comes back into the editor (a negative
+minimum refused on its field); a plan change with the subscription's own fee previews and applies that fee.
 Screenshots at phone and desktop width go to the artifacts directory.
 
 These tests use an organization of their own: the shared shop's customers and plans are counted by others."""
@@ -10,12 +12,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from playwright.async_api import Page, expect
 
 from tests.client import Api
-from tests.e2e.conftest import DESKTOP, PHONE, artifact, sign_in
+from tests.e2e.conftest import DESKTOP, PHONE, artifact, serious_violations, sign_in
 from tests.e2e.seed import PASSWORD
 from tests.stack import Stack
 
@@ -35,6 +38,12 @@ PREVIEW_CHANGE = """query($s: String!, $p: String!) {
   previewSubscriptionPlanChange(input: {externalId: $s, planCode: $p}) {
   preview { kind creditAmount chargeAmount } userErrors { field message } } }"""
 SUBSCRIPTION = 'query { subscription(externalId: "umbrella-sub") { status plan { code } } }'
+STORED_CHARGES = """query($code: String!) { plan(code: $code) { charges { model payInAdvance prorated minAmount
+  invoiceDisplayName billableMetric { code } properties { amount }
+  filters { values invoiceDisplayName properties { amount } } } } }"""
+PREVIEW_WITH_OVERRIDES = """query($input: ChangeSubscriptionPlanInput!) { previewSubscriptionPlanChange(input: $input) {
+  preview { kind chargeAmount } userErrors { field message } } }"""
+OVERRIDDEN = """query($s: String!) { subscription(externalId: $s) { plan { code } planOverrides } }"""
 
 TIERS = [
     {"fromValue": "0", "toValue": "100", "perUnitAmount": "1", "flatAmount": "10"},
@@ -84,6 +93,15 @@ async def _shoot(page: Page, name: str) -> None:
 
 def _usd(amount: str) -> str:
     return f"${amount}"
+
+
+async def _scale_plan(planner: Planner) -> None:
+    """The monthly plan the first test creates in the browser, made through the API when a test runs alone."""
+    if not (await planner.api('query { plan(code: "scale") { code } }'))["plan"]:
+        charge = {"billableMetricCode": "api_calls", "model": "GRADUATED", "properties": {"graduatedRanges": TIERS}}
+        scale = {"code": "scale", "name": "Scale", "interval": "MONTHLY", "currency": "USD", "amount": "99",
+                 "payInAdvance": True, "charges": [charge]}
+        assert not (await planner.api(PLAN, input=scale))["createPlan"]["userErrors"]
 
 
 async def test_a_plan_with_graduated_tiers_previews_the_api_price_and_refuses_an_overlap_on_its_field(
@@ -142,10 +160,7 @@ async def test_a_plan_with_graduated_tiers_previews_the_api_price_and_refuses_an
 async def test_a_plan_change_is_previewed_then_confirmed_and_a_subscription_terminated(
     page: Page, planner: Planner
 ) -> None:
-    if not (await planner.api('query { plan(code: "scale") { code } }'))["plan"]:  # run alone: the plan
-        scale = {"code": "scale", "name": "Scale", "interval": "MONTHLY", "currency": "USD", "amount": "99",
-                 "payInAdvance": True}
-        assert not (await planner.api(PLAN, input=scale))["createPlan"]["userErrors"]
+    await _scale_plan(planner)
     await sign_in(page, planner)
     await page.goto("/admin/customer?id=umbrella")
     await expect(page.get_by_role("heading", level=1)).to_contain_text("Umbrella Corp")
@@ -173,3 +188,134 @@ async def test_a_plan_change_is_previewed_then_confirmed_and_a_subscription_term
     await expect(page.get_by_role("table", name="Subscriptions, oldest first")).to_contain_text("Terminated")
     assert (await planner.api(SUBSCRIPTION))["subscription"]["status"] == "TERMINATED"
     await _shoot(page, "terminated")
+
+
+async def test_a_prorated_charge_with_a_minimum_and_a_filter_is_stored_and_edited_again(
+    page: Page, planner: Planner, axe_source: str
+) -> None:
+    seats = {"code": "seats", "name": "Seats", "aggregation": "COUNT", "recurring": True,
+             "filters": [{"key": "region", "values": ["eu", "us"]}]}
+    assert not (await planner.api(METRIC, input=seats))["createBillableMetric"]["userErrors"]
+    await sign_in(page, planner)
+    await page.goto("/admin/plan-edit")
+    await page.get_by_label("Code").fill("teams")
+    await page.get_by_label("Name", exact=True).fill("Teams")
+    await page.get_by_label("Fee per interval").fill("20")
+    await page.get_by_role("button", name="Add a charge").click()
+    await page.get_by_label("Billable metric").select_option("seats")
+    await page.get_by_label("Charge model").select_option("STANDARD")
+    await page.get_by_label("Price per unit", exact=True).fill("10")
+    prorate = page.get_by_label("Prorate: bill each unit for the days it was in use")
+    await expect(prorate).to_be_enabled()  # a recurring COUNT metric, standard, in arrears
+    await prorate.check()
+    await page.get_by_label("Charge minimum (USD)").fill("-5")
+    await page.get_by_label("Name on invoices", exact=True).fill("Team seats")
+
+    await page.get_by_role("button", name="Add a filter to charge 1").click()
+    region = page.get_by_role("group", name="Filter 1: region")
+    await expect(region.get_by_label("eu")).to_be_focused()  # the keyboard goes to the new filter
+    await region.get_by_label("eu").check()
+    await page.get_by_label("Filter 1 price per unit").fill("12")
+    await page.get_by_label("Filter 1 name on invoices").fill("Team seats (EU)")
+    await expect(page.get_by_role("group", name="Filter 1 of charge 1: region: eu")).to_be_visible()
+
+    # A negative minimum: the API's userError under the minimum's field, and nothing is stored.
+    await page.get_by_role("button", name="Create plan").click()
+    minimum = page.get_by_label("Charge minimum (USD)")
+    await expect(page.locator("#charge-0-minAmount-error")).to_have_text("must not be negative")
+    await expect(minimum).to_have_attribute("aria-invalid", "true")
+    await expect(minimum).to_have_attribute("aria-describedby", "charge-0-minAmount-hint charge-0-minAmount-error")
+    assert (await planner.api(STORED_CHARGES, code="teams"))["plan"] is None
+    assert await serious_violations(page, axe_source) == []
+    await _shoot(page, "editor-filters")
+
+    await minimum.fill("25.50")
+    await expect(page.locator("#charge-0-minAmount-error")).to_have_count(0)  # editing the charge clears it
+    await page.get_by_role("button", name="Create plan").click()
+    await page.wait_for_url("**/admin/plan?code=teams")
+
+    [charge] = (await planner.api(STORED_CHARGES, code="teams"))["plan"]["charges"]
+    assert charge["billableMetric"]["code"] == "seats" and charge["model"] == "STANDARD"
+    assert charge["prorated"] is True and charge["payInAdvance"] is False
+    assert Decimal(charge["minAmount"]) == Decimal("25.50")
+    assert charge["invoiceDisplayName"] == "Team seats"
+    assert Decimal(charge["properties"]["amount"]) == 10
+    [stored] = charge["filters"]
+    assert stored["values"] == {"region": ["eu"]} and stored["invoiceDisplayName"] == "Team seats (EU)"
+    assert Decimal(stored["properties"]["amount"]) == 12
+
+    await page.goto("/admin/plan-edit?code=teams")
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Edit Teams")
+    await expect(page.get_by_label("Prorate: bill each unit for the days it was in use")).to_be_checked()
+    await expect(page.get_by_label("Charge minimum (USD)")).to_have_value(charge["minAmount"])
+    await expect(page.get_by_label("Name on invoices", exact=True)).to_have_value("Team seats")
+    region = page.get_by_role("group", name="Filter 1: region")
+    await expect(region.get_by_label("eu")).to_be_checked()
+    await expect(region.get_by_label("us")).not_to_be_checked()
+    await expect(page.get_by_label("Filter 1 price per unit")).to_have_value(stored["properties"]["amount"])
+    await expect(page.get_by_label("Filter 1 name on invoices")).to_have_value("Team seats (EU)")
+
+    # Saved again untouched, the plan keeps them.
+    await page.get_by_role("button", name="Save changes").click()
+    await page.wait_for_url("**/admin/plan?code=teams")
+    assert (await planner.api(STORED_CHARGES, code="teams"))["plan"]["charges"] == [charge]
+
+
+async def test_a_plan_change_with_its_own_fee_previews_and_applies_that_fee(
+    page: Page, planner: Planner, axe_source: str
+) -> None:
+    await _scale_plan(planner)
+    wayne = {"externalId": "wayne", "name": "Wayne Enterprises", "currency": "USD", "timezone": "UTC"}
+    assert not (await planner.api(CUSTOMER, input=wayne))["createCustomer"]["userErrors"]
+    subscription = {"customerExternalId": "wayne", "planCode": "starter-wk", "externalId": "wayne-sub",
+                    "billingTime": "ANNIVERSARY"}
+    assert not (await planner.api(SUBSCRIBE, input=subscription))["createSubscription"]["userErrors"]
+    change = {"externalId": "wayne-sub", "planCode": "scale"}
+    plain = (await planner.api(PREVIEW_WITH_OVERRIDES, input=change))["previewSubscriptionPlanChange"]
+    own_tiers = [{**TIERS[0], "perUnitAmount": "0.8"}, TIERS[1]]
+    overrides = {"amount": "79", "charges": [{"billableMetricCode": "api_calls",
+                                               "properties": {"graduatedRanges": own_tiers}}]}  # fmt: skip
+    custom = (await planner.api(PREVIEW_WITH_OVERRIDES, input={**change, "planOverrides": overrides}))[
+        "previewSubscriptionPlanChange"
+    ]
+    assert plain["userErrors"] == [] == custom["userErrors"], (plain, custom)
+    assert plain["preview"]["chargeAmount"] != custom["preview"]["chargeAmount"]  # the new fee is billed now
+
+    await sign_in(page, planner)
+    await page.goto("/admin/customer?id=wayne")
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Wayne Enterprises")
+    await page.get_by_label("Change plan to").select_option("scale")
+    await expect(page.get_by_test_id("preview-charge")).to_have_text(_usd(plain["preview"]["chargeAmount"]))
+    await page.get_by_role("button", name="Custom prices for this subscription…").click()
+    fee = page.get_by_label("Fee per interval (USD)")
+    await expect(page.locator("#sub-wayne-sub-override-amount-hint")).to_have_text("Blank: the plan\u2019s $99.00.")
+
+    await fee.fill("-1")  # the preview's userError shows on the fee, and there is nothing to confirm
+    await expect(page.locator("#sub-wayne-sub-override-amount-error")).to_have_text("must not be negative")
+    await expect(fee).to_have_attribute("aria-invalid", "true")
+    await expect(page.get_by_role("button", name="Confirm plan change")).to_have_count(0)
+
+    await fee.fill("79")
+    await expect(fee).not_to_have_attribute("aria-invalid", "true")
+    # The charge's own price, in the plan editor's tier table, starting from the plan's tiers.
+    await page.get_by_label("Own price for API calls").check()
+    await expect(page.get_by_label("API calls tier 1 per unit")).to_have_value("1")
+    await page.get_by_label("API calls tier 2 from").fill("99")  # overlaps tier 1: refused on that field
+    overlap = page.locator("#sub-wayne-sub-override-charge-0-tier-1-fromValue-error")
+    await expect(overlap).to_contain_text("fromValue must be 100 or 101")
+    await page.get_by_label("API calls tier 2 from").fill("101")
+    await expect(overlap).to_have_count(0)
+    await page.get_by_label("API calls tier 1 per unit").fill("0.8")
+    await expect(page.get_by_test_id("preview-charge")).to_have_text(_usd(custom["preview"]["chargeAmount"]))
+    await expect(page.get_by_test_id("preview-overrides")).to_contain_text(
+        "a fee of $79.00 per interval; own prices for API calls"
+    )
+    assert await serious_violations(page, axe_source) == []
+    await _shoot(page, "change-overrides")
+
+    await page.get_by_role("button", name="Confirm plan change").click()
+    await expect(page.get_by_role("status").filter(has_text="wayne-sub is now on Scale.")).to_be_visible()
+    stored = (await planner.api(OVERRIDDEN, s="wayne-sub"))["subscription"]
+    assert stored["plan"]["code"] == "scale" and Decimal(stored["planOverrides"]["amount"]) == 79
+    [tier_1, _] = stored["planOverrides"]["charges"]["api_calls"]["graduatedRanges"]
+    assert Decimal(tier_1["perUnitAmount"]) == Decimal("0.8")

@@ -1,7 +1,7 @@
 "use client";
 
 import { Field } from "@/components/Field";
-import { Table } from "@/components/Table";
+import { PropertiesEditor, focusSoon } from "@/components/PropertiesEditor";
 import { graphql } from "@/gql";
 import type { ChargeModel, ChargePricePreviewQuery } from "@/gql/graphql";
 import type { UserError } from "@/lib/auth";
@@ -10,13 +10,16 @@ import { formatDecimal, formatMoney, formatUnitPrice } from "@/lib/format";
 import { useDebounced, useQuery } from "@/lib/hooks";
 import {
   CHARGE_MODELS,
-  MODEL_FIELDS,
-  RANGES_FIELD,
-  appendTier,
   chargePaths,
+  filterSummary,
+  filtersForMetric,
+  newFilter,
+  prorationBlocker,
   propertiesInput,
+  toggleDimension,
   type ChargeDraft,
-  type TierDraft,
+  type FilterDraft,
+  type MetricChoice,
 } from "@/lib/plans";
 
 const PricePreviewQuery = graphql(`
@@ -53,18 +56,15 @@ const PricePreviewQuery = graphql(`
 
 type Breakdown = NonNullable<ChargePricePreviewQuery["chargePricePreview"]["preview"]>["breakdown"][number];
 
-export type Metric = { code: string; name: string; aggregation: string };
+export type Metric = MetricChoice;
 
 const PREVIEW_DELAY_MS = 300;
 
-/** Move the keyboard focus to a control rendered by the coming update (a tier just added or removed). */
-export function focusSoon(id: string) {
-  window.requestAnimationFrame(() => document.getElementById(id)?.focus());
-}
+export { focusSoon };
 
 /** The price preview's request: debounced, and only once every tier has what the API needs. */
 function usePricePreview(charge: ChargeDraft, currency: string) {
-  const properties = propertiesInput(charge);
+  const properties = propertiesInput(charge.model, charge);
   const wanted = JSON.stringify({ model: charge.model, properties, quantity: charge.quantity.trim(), currency: currency.trim() });
   const settled = useDebounced(wanted, PREVIEW_DELAY_MS);
   const input = JSON.parse(settled) as { model: ChargeModel; properties: typeof properties; quantity: string; currency: string };
@@ -166,18 +166,35 @@ export function ChargeEditor({ charge, index, currency, metrics, saveErrors, onC
   const fromSave = errorsByPath(saveErrors, shown);
   const at = (path: string) => fromPreview.at(`charges.${index}.${path}`) ?? fromSave.at(`charges.${index}.${path}`);
   const previewGeneral = fromPreview.general;
-  const ranges = RANGES_FIELD[charge.model];
-  const percent = charge.model === "GRADUATED_PERCENTAGE";
   const base = `charge-${index}`;
+  const owner = `charge ${index + 1}`;
   const metric = metrics.find((m) => m.code === charge.billableMetricCode);
+  const blocker = prorationBlocker(charge.model, charge.payInAdvance, metric);
 
   const set = (patch: Partial<ChargeDraft>) => onChange({ ...charge, ...patch });
-  const setTier = (j: number, patch: Partial<TierDraft>) => set({ tiers: charge.tiers.map((t, k) => (k === j ? { ...t, ...patch } : t)) });
-  const removeTier = (j: number) => set({ tiers: charge.tiers.filter((_, k) => k !== j) });
+  const setFilter = (j: number, next: FilterDraft) => set({ filters: charge.filters.map((f, k) => (k === j ? next : f)) });
 
   const metricError = at("billableMetricCode");
   const modelError = at("model");
-  const rangesError = ranges ? (at(`properties.${ranges}`) ?? at("properties")) : at("properties");
+  const advanceError = at("payInAdvance");
+  const proratedError = at("prorated");
+  const filtersError = at("filters");
+  const text = (name: "minAmount" | "invoiceDisplayName", label: string, hint: string, decimal = false) => {
+    const id = `${base}-${name}`;
+    const error = at(name);
+    return (
+      <Field id={id} label={label} hint={hint} error={error}>
+        <input
+          id={id}
+          inputMode={decimal ? "decimal" : undefined}
+          value={charge[name]}
+          onChange={(e) => set({ [name]: e.target.value })}
+          aria-invalid={!!error}
+          aria-describedby={describedBy(id, true, error)}
+        />
+      </Field>
+    );
+  };
 
   return (
     <fieldset className="charge">
@@ -190,7 +207,10 @@ export function ChargeEditor({ charge, index, currency, metrics, saveErrors, onC
           <select
             id={`${base}-metric`}
             value={charge.billableMetricCode}
-            onChange={(e) => set({ billableMetricCode: e.target.value })}
+            onChange={(e) => {
+              const next = metrics.find((m) => m.code === e.target.value);
+              set({ billableMetricCode: e.target.value, filters: filtersForMetric(charge.filters, next) });
+            }}
             aria-invalid={!!metricError}
             aria-describedby={describedBy(`${base}-metric`, false, metricError)}
           >
@@ -219,118 +239,61 @@ export function ChargeEditor({ charge, index, currency, metrics, saveErrors, onC
         </Field>
       </div>
       <div className="field-inline">
-        <input id={`${base}-advance`} type="checkbox" checked={charge.payInAdvance} onChange={(e) => set({ payInAdvance: e.target.checked })} />
+        <input
+          id={`${base}-advance`}
+          type="checkbox"
+          checked={charge.payInAdvance}
+          onChange={(e) => set({ payInAdvance: e.target.checked })}
+          aria-invalid={!!advanceError}
+          aria-describedby={advanceError ? `${base}-advance-error` : undefined}
+        />
         <label htmlFor={`${base}-advance`}>Bill this charge in advance (as each event arrives)</label>
       </div>
-
-      {MODEL_FIELDS[charge.model].length ? (
-        <div className="field-row">
-          {MODEL_FIELDS[charge.model].map(({ name, label, hint, optional }) => {
-            const id = `${base}-${name}`;
-            const error = at(`properties.${name}`);
-            return (
-              <Field key={name} id={id} label={label} hint={hint ?? (optional ? "Optional." : undefined)} error={error}>
-                <input
-                  id={id}
-                  inputMode={name === "freeUnitsPerEvents" ? "numeric" : "decimal"}
-                  value={charge.values[name] ?? ""}
-                  onChange={(e) => set({ values: { ...charge.values, [name]: e.target.value } })}
-                  aria-invalid={!!error}
-                  aria-describedby={describedBy(id, !!(hint ?? optional), error)}
-                />
-              </Field>
-            );
-          })}
-        </div>
+      {advanceError ? (
+        <p className="error form-error" id={`${base}-advance-error`}>
+          {advanceError}
+        </p>
       ) : null}
-
-      {ranges ? (
-        <div className="tiers">
-          <p className="hint muted" id={`${base}-tiers-hint`}>
-            The first tier starts at 0; each next one starts where the previous ends (10, then 10) or on the next unit (10, then 11); only the last tier
-            is open (leave its “To” empty).
-          </p>
-          {rangesError ? (
-            <p className="error form-error" id={`${base}-tiers-error`}>
-              {rangesError}
-            </p>
-          ) : null}
-          <Table caption={`Tiers of charge ${index + 1}`}>
-            <thead>
-              <tr>
-                <th scope="col">Tier</th>
-                <th scope="col">From</th>
-                <th scope="col">To</th>
-                <th scope="col">{percent ? "Rate (%)" : `Per unit (${currency || "—"})`}</th>
-                <th scope="col">Flat fee</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {charge.tiers.map((tier, j) => {
-                const cell = (column: "fromValue" | "toValue" | "perUnitAmount" | "rate" | "flatAmount", label: string, placeholder?: string) => {
-                  const id = `${base}-tier-${j}-${column}`;
-                  const error = at(`properties.${ranges}.${j}.${column}`);
-                  return (
-                    <td>
-                      <input
-                        id={id}
-                        className="tier-input"
-                        inputMode="decimal"
-                        aria-label={`Tier ${j + 1} ${label}`}
-                        placeholder={placeholder}
-                        value={tier[column]}
-                        onChange={(e) => setTier(j, { [column]: e.target.value })}
-                        aria-invalid={!!error}
-                        aria-describedby={error ? `${id}-error` : undefined}
-                      />
-                      {error ? (
-                        <span className="error cell-error" id={`${id}-error`}>
-                          {error}
-                        </span>
-                      ) : null}
-                    </td>
-                  );
-                };
-                return (
-                  <tr key={tier.key}>
-                    <th scope="row">{j + 1}</th>
-                    {cell("fromValue", "from")}
-                    {cell("toValue", "to", j === charge.tiers.length - 1 ? "∞" : undefined)}
-                    {percent ? cell("rate", "rate") : cell("perUnitAmount", "per unit")}
-                    {cell("flatAmount", "flat fee")}
-                    <td>
-                      <button
-                        type="button"
-                        className="secondary"
-                        disabled={charge.tiers.length === 1}
-                        onClick={() => {
-                          removeTier(j);
-                          focusSoon(`${base}-tier-${Math.max(j - 1, 0)}-fromValue`);
-                        }}
-                      >
-                        Remove<span className="visually-hidden"> tier {j + 1}</span>
-                      </button>
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </Table>
-          <button
-            type="button"
-            className="secondary"
-            onClick={() => {
-              set({ tiers: appendTier(charge.tiers) });
-              focusSoon(`${base}-tier-${charge.tiers.length}-${percent ? "rate" : "perUnitAmount"}`);
-            }}
-          >
-            Add tier<span className="visually-hidden"> to charge {index + 1}</span>
-          </button>
-        </div>
+      <div className="field-inline">
+        <input
+          id={`${base}-prorated`}
+          type="checkbox"
+          checked={charge.prorated}
+          disabled={!!blocker && !charge.prorated}
+          onChange={(e) => set({ prorated: e.target.checked })}
+          aria-invalid={!!proratedError}
+          aria-describedby={describedBy(`${base}-prorated`, true, proratedError)}
+        />
+        <label htmlFor={`${base}-prorated`}>Prorate: bill each unit for the days it was in use</label>
+      </div>
+      <p className="hint muted" id={`${base}-prorated-hint`}>
+        For seats and other recurring levels: a unit added mid-period is billed from that day, one removed up to that day. It applies to standard,
+        graduated and volume charges billed in arrears on a recurring COUNT or SUM metric.{blocker ? ` ${blocker}` : ""}
+      </p>
+      {proratedError ? (
+        <p className="error form-error" id={`${base}-prorated-error`}>
+          {proratedError}
+        </p>
       ) : null}
+      <div className="field-row">
+        {text(
+          "minAmount",
+          `Charge minimum (${currency || "plan currency"})`,
+          "Optional: when the charge bills less in a period, a true-up fee makes up the difference (in proportion for a partial period).",
+          true,
+        )}
+        {text("invoiceDisplayName", "Name on invoices", `Optional: ${metric ? `“${metric.name}”` : "the metric's name"} otherwise.`)}
+      </div>
+
+      <PropertiesEditor
+        model={charge.model}
+        draft={charge}
+        base={base}
+        owner={owner}
+        currency={currency}
+        errorAt={(path) => at(path ? `properties.${path}` : "properties")}
+        onChange={(next) => set(next)}
+      />
 
       <div className="preview-box">
         <Field
@@ -358,9 +321,136 @@ export function ChargeEditor({ charge, index, currency, metrics, saveErrors, onC
         ) : null}
       </div>
 
+      <ChargeFilters charge={charge} index={index} metric={metric} currency={currency} at={at} error={filtersError} onChange={setFilter} set={set} />
+
       <button type="button" className="secondary" onClick={onRemove}>
         Remove charge {index + 1}
       </button>
     </fieldset>
+  );
+}
+
+type FiltersProps = {
+  charge: ChargeDraft;
+  index: number;
+  metric: Metric | undefined;
+  currency: string;
+  at(path: string): string | undefined;
+  error: string | undefined;
+  onChange(j: number, next: FilterDraft): void;
+  set(patch: Partial<ChargeDraft>): void;
+};
+
+/** The charge's filters: each prices the events with some of the metric's dimension values, by the charge's model. */
+function ChargeFilters({ charge, index, metric, currency, at, error, onChange, set }: FiltersProps) {
+  const base = `charge-${index}`;
+  const keys = metric?.filters ?? [];
+  if (!keys.length && !charge.filters.length) {
+    return metric ? <p className="hint muted">{metric.name} has no filters (dimensions) to price differently.</p> : null;
+  }
+  return (
+    <section className="charge-filters" aria-labelledby={`${base}-filters-title`}>
+      <h4 id={`${base}-filters-title`}>Filters of charge {index + 1}</h4>
+      <p className="hint muted" id={`${base}-filters-hint`}>
+        A filter prices the events whose dimensions have the values you tick, with its own price ({CHARGE_MODELS.find((m) => m.model === charge.model)?.label.toLowerCase()},
+        as the charge). Events that match no filter are priced as above.
+      </p>
+      {error ? (
+        <p className="error form-error" id={`${base}-filters-error`}>
+          {error}
+        </p>
+      ) : null}
+      {charge.filters.map((filter, j) => {
+        const fbase = `${base}-filter-${j}`;
+        const here = `filters.${j}`;
+        const valuesError = at(`${here}.values`);
+        const nameError = at(`${here}.invoiceDisplayName`);
+        // A key the metric no longer has (it was edited since) is still shown, so that it can be unticked.
+        const shownKeys = [
+          ...keys,
+          ...Object.keys(filter.dimensions)
+            .filter((k) => !keys.some((m) => m.key === k))
+            .map((k) => ({ key: k, values: filter.dimensions[k] ?? [] })),
+        ];
+        return (
+          <fieldset key={filter.key} className="charge-filter" aria-describedby={valuesError ? `${fbase}-values-error` : undefined}>
+            <legend>
+              Filter {j + 1} of charge {index + 1}: {filterSummary(filter)}
+            </legend>
+            {shownKeys.map(({ key, values }) => (
+              <fieldset key={key} className="options">
+                <legend>
+                  Filter {j + 1}: {key}
+                </legend>
+                {values.map((value, v) => {
+                  const id = `${fbase}-${key}-${v}`.replace(/[^A-Za-z0-9_-]/g, "_");
+                  return (
+                    <label key={value} htmlFor={id}>
+                      <input
+                        id={id}
+                        type="checkbox"
+                        checked={(filter.dimensions[key] ?? []).includes(value)}
+                        onChange={(e) => onChange(j, toggleDimension(filter, key, value, e.target.checked, values))}
+                        aria-describedby={valuesError ? `${fbase}-values-error` : undefined}
+                      />
+                      {value}
+                    </label>
+                  );
+                })}
+              </fieldset>
+            ))}
+            {valuesError ? (
+              <p className="error form-error" id={`${fbase}-values-error`}>
+                {valuesError}
+              </p>
+            ) : null}
+            <Field id={`${fbase}-invoiceDisplayName`} label={`Filter ${j + 1} name on invoices`} hint="Optional." error={nameError}>
+              <input
+                id={`${fbase}-invoiceDisplayName`}
+                value={filter.invoiceDisplayName}
+                onChange={(e) => onChange(j, { ...filter, invoiceDisplayName: e.target.value })}
+                aria-invalid={!!nameError}
+                aria-describedby={describedBy(`${fbase}-invoiceDisplayName`, true, nameError)}
+              />
+            </Field>
+            <PropertiesEditor
+              model={charge.model}
+              draft={filter}
+              base={fbase}
+              owner={`filter ${j + 1} of charge ${index + 1}`}
+              labelPrefix={`Filter ${j + 1}`}
+              currency={currency}
+              errorAt={(path) => at(path ? `${here}.properties.${path}` : `${here}.properties`)}
+              onChange={(next) => onChange(j, { ...filter, ...next })}
+            />
+            <button
+              type="button"
+              className="secondary"
+              onClick={() => {
+                set({ filters: charge.filters.filter((_, k) => k !== j) });
+                focusSoon(`${base}-add-filter`);
+              }}
+            >
+              Remove filter {j + 1}
+              <span className="visually-hidden"> of charge {index + 1}</span>
+            </button>
+          </fieldset>
+        );
+      })}
+      {keys.length ? (
+        <button
+          type="button"
+          id={`${base}-add-filter`}
+          className="secondary"
+          onClick={() => {
+            set({ filters: [...charge.filters, newFilter()] });
+            const first = keys[0];
+            if (first?.values.length) focusSoon(`${base}-filter-${charge.filters.length}-${first.key}-0`.replace(/[^A-Za-z0-9_-]/g, "_"));
+          }}
+        >
+          Add a filter<span className="visually-hidden"> to charge {index + 1}</span>
+        </button>
+      ) : null}
+    </section>
   );
 }

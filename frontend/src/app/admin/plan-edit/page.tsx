@@ -12,7 +12,7 @@ import { useRole, type UserError } from "@/lib/auth";
 import { describedBy, errorsByPath } from "@/lib/forms";
 import { ApiError } from "@/lib/graphql";
 import { useMutation, useQuery } from "@/lib/hooks";
-import { chargeFromPlan, chargeInput, chargePaths, newCharge, type ChargeDraft } from "@/lib/plans";
+import { chargeFromPlan, chargeInput, chargePaths, incompletePart, newCharge, type ChargeDraft } from "@/lib/plans";
 import { atLeast } from "@/lib/roles";
 
 const EditorData = graphql(`
@@ -22,6 +22,11 @@ const EditorData = graphql(`
         code
         name
         aggregation
+        recurring
+        filters {
+          key
+          values
+        }
       }
     }
     organization {
@@ -220,7 +225,7 @@ function PlanEditor() {
     const inputs = charges.map(chargeInput);
     const incomplete = inputs.findIndex((c) => c === null);
     if (incomplete >= 0) {
-      setFailure(`Charge ${incomplete + 1}: fill in every tier's From and price before saving.`);
+      setFailure(`Charge ${incomplete + 1}: fill in every From and price of ${incompletePart(charges[incomplete]) ?? "its tiers"} before saving.`);
       return;
     }
     const chargeInputs = inputs as ChargeInput[];
