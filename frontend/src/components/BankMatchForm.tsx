@@ -117,19 +117,34 @@ export function BankMatchForm({ line, onDone, onCancel }: { line: MatchLine; onD
       ) : candidates.loading && !candidates.data ? (
         <Loading what="open invoices" />
       ) : (
-        <fieldset aria-busy={candidates.loading}>
+        <fieldset className="match-choices" aria-busy={candidates.loading}>
           <legend>Open invoices in {line.currency}</legend>
           {invoices.length ? (
             invoices.map((invoice) => {
               const owed = subtractDecimal(invoice.amountDue, invoice.amountPaid);
               return (
-                <div key={invoice.id}>
-                  <label style={{ fontWeight: 400 }}>
-                    <input type="radio" name="match-invoice" value={invoice.id} checked={chosen === invoice.id} onChange={() => setChosen(invoice.id)} />{" "}
+                <label key={invoice.id}>
+                  <input
+                    type="radio"
+                    name="match-invoice"
+                    value={invoice.id}
+                    checked={chosen === invoice.id}
+                    onChange={() => {
+                      setChosen(invoice.id);
+                      setErrors([]);
+                    }}
+                  />
+                  <span>
                     <span className="mono">{invoice.number ?? invoice.id}</span> · {invoice.customer.name} · {formatMoney(owed, invoice.currency)} due
-                    {isZero(subtractDecimal(owed, line.amount)) ? <span className="badge"> exact amount</span> : null}
-                  </label>
-                </div>
+                    {invoice.dueAt ? ` by ${formatDate(invoice.dueAt)}` : ""}
+                    {isZero(subtractDecimal(owed, line.amount)) ? (
+                      <>
+                        {" "}
+                        <span className="badge">exact amount</span>
+                      </>
+                    ) : null}
+                  </span>
+                </label>
               );
             })
           ) : (

@@ -151,7 +151,7 @@ function TransactionTable({ caption, rows, busy, match }: { caption: string; row
             {match ? (
               <td>
                 {matchable(t) ? (
-                  <button type="button" className="secondary" aria-expanded={match.current === t.id} aria-controls="match-line" onClick={() => match.open(t)}>
+                  <button type="button" className="secondary nowrap" aria-expanded={match.current === t.id} aria-controls="match-line" onClick={() => match.open(t)}>
                     Match to invoice
                   </button>
                 ) : null}
