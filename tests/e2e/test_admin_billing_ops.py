@@ -17,6 +17,7 @@ from tests.client import Api
 from tests.conftest import make_tenant
 from tests.e2e.conftest import DESKTOP, PHONE, artifact, new_context, sign_in
 from tests.e2e.seed import PASSWORD, Tenant
+from tests.e2e.test_graphiql_and_accessibility import _serious_violations
 from tests.graph.test_payments import CONFIGURE, SET_METHOD
 from tests.stack import Stack
 
@@ -139,7 +140,9 @@ async def test_a_bank_statement_upload_matches_one_line_and_leaves_one_to_review
     await _shoot(page, "bank-statements")
 
 
-async def test_an_unmatched_line_is_matched_to_an_open_invoice_by_hand(page: Page, shop: Tenant, stack: Stack) -> None:
+async def test_an_unmatched_line_is_matched_to_an_open_invoice_by_hand(
+    page: Page, shop: Tenant, stack: Stack, axe_source: str
+) -> None:
     tag = secrets.token_hex(4)
     api = Api(stack.graphql_url, shop.api_key)
     invoice = await _one_off(stack, shop, "initech", [{"description": f"Workshop {tag}", "amount": "42.17"}])
@@ -167,6 +170,7 @@ async def test_an_unmatched_line_is_matched_to_an_open_invoice_by_hand(page: Pag
     await choice.check()
     await expect(form).to_contain_text(f"Record $42.17 as a payment of {invoice['number']} (Initech Ltd)?")
     await expect(form).to_contain_text("The invoice is then paid.")
+    assert await _serious_violations(page, axe_source) == []
     await _shoot(page, "bank-match")
     await form.get_by_role("button", name="Record payment").click()
     done = page.get_by_role("status").filter(has_text="is recorded as a payment")
@@ -182,7 +186,8 @@ async def test_an_unmatched_line_is_matched_to_an_open_invoice_by_hand(page: Pag
     await page.go_back()
 
     # The other line: chosen here, but matched elsewhere before it is confirmed — the refusal is said in words.
-    await review.get_by_role("row").filter(has_text=f"Travel {tag}").get_by_role("button", name="Match to invoice").click()
+    travel_row = review.get_by_role("row").filter(has_text=f"Travel {tag}")
+    await travel_row.get_by_role("button", name="Match to invoice").click()
     form = page.get_by_role("form", name="Match $13.71 to an invoice")
     await form.get_by_label("Find an open invoice").fill(spare["number"])
     await form.get_by_role("radio", name=re.compile(re.escape(spare["number"]))).check()

@@ -52,8 +52,11 @@ async def payment_count(tenant) -> int:
 
 
 async def test_an_unmatched_line_matched_by_hand_pays_the_invoice_as_an_import_would(tenant):
-    hook = (await tenant.api(HOOK, i={"url": "https://hooks.example.com/in",
-                                      "eventTypes": ["invoice.paid", "payment.succeeded"]}))["createWebhookEndpoint"]
+    hook = (
+        await tenant.api(
+            HOOK, i={"url": "https://hooks.example.com/in", "eventTypes": ["invoice.paid", "payment.succeeded"]}
+        )
+    )["createWebhookEndpoint"]
     assert hook["userErrors"] == []
     await customer(tenant.api, "hand", currency="USD")
     named = await numbered(tenant, (await invoice_of(tenant, "100", external_id="hand"))["id"])
@@ -67,7 +70,7 @@ async def test_an_unmatched_line_matched_by_hand_pays_the_invoice_as_an_import_w
     # What the line could pay: open USD invoices, the one owing exactly its amount first; the paid one is not there.
     candidates = (await tenant.api(TO_MATCH, t=line["id"]))["invoicesToMatchBankTransaction"]
     assert [c["id"] for c in candidates] == [chosen["id"], other_amount["id"]]
-    by_number = (await tenant.api(TO_MATCH, t=line["id"], s=chosen["number"].lower()))
+    by_number = await tenant.api(TO_MATCH, t=line["id"], s=chosen["number"].lower())
     assert [c["id"] for c in by_number["invoicesToMatchBankTransaction"]] == [chosen["id"]]
 
     done = await match(tenant.api, line["id"], chosen["id"])
@@ -143,9 +146,7 @@ async def test_bad_matches_are_user_errors_and_record_nothing(tenant, other_tena
     paid = await numbered(tenant, (await invoice_of(tenant, "10", external_id="bad"))["id"])
     opened = await invoice_of(tenant, "10", external_id="bad")
     in_euro = await invoice_of(tenant, "10", external_id="euro")
-    result = await imported(
-        tenant, f"10;USD;{paid['paymentReference']};M1", "10;USD;no idea;U1", "-5;USD;bank fees;D1"
-    )
+    result = await imported(tenant, f"10;USD;{paid['paymentReference']};M1", "10;USD;no idea;U1", "-5;USD;bank fees;D1")
     [auto] = result["matched"]
     line = await unmatched_line(tenant, "10.00")
     [debit] = [u for u in result["unmatched"] if u["reason"] == "DEBIT"]
