@@ -11,6 +11,9 @@
   pending entries (NOT_BOOKED), reversals (REVERSAL), lines without a reference (NO_REFERENCE) or naming no invoice
   (UNKNOWN_REFERENCE), an invoice in another currency (CURRENCY_MISMATCH), an invoice that is not open for payment
   — paid, void (INVOICE_NOT_OPEN).
+- An UNMATCHED line that is money received can be matched by hand to an invoice staff choose (`matchBankTransaction`,
+  `match_transaction`): the same check (`unpayable`) and the same recording (`_pay`) as a line that names the invoice.
+  The line's row is locked first, so it pays once however many matches race.
 - Every line is stored once per organization under a fingerprint of what the bank says about it (account, date,
   direction, amount, currency, the bank's and the payer's references, counterparty, and which occurrence of such a
   line it is in the file): importing the same statement again, or a later statement that repeats its entries,
@@ -36,7 +39,6 @@ from db.repositories.billing import InvoiceRepository
 from db.repositories.pagination import Page
 from db.session import UnitOfWork
 from domain.money import from_minor_units
-from domain.numbering import InvoiceStatus
 from domain.payments import ManualPaymentMethod
 from integrations.bank.camt053 import parse_camt053
 from integrations.bank.csv_statement import parse_csv_statement
@@ -44,7 +46,7 @@ from integrations.bank.statement import BankStatement, Direction, StatementLine,
 from services import audit
 from services.actors import Actor
 from services.errors import BankTransactionCode, Invalid, NotFound, Resource, found
-from services.payments import record_payment
+from services.payments import OPEN_FOR_PAYMENT, record_payment
 
 
 class StatementFormat(StrEnum):
@@ -69,7 +71,11 @@ class TransactionStatus(StrEnum):
 
 # Lines that are no customer's payment: matched by hand to nothing either.
 NOT_PAYMENTS = frozenset({UnmatchedReason.DEBIT, UnmatchedReason.NOT_BOOKED, UnmatchedReason.REVERSAL})
-PAYABLE_STATUSES = (InvoiceStatus.OPEN.value, InvoiceStatus.UNCOLLECTIBLE.value)
+
+
+def _money_received(row: BankTransaction) -> bool:
+    """Whether a stored line is a credit that may pay an invoice (not paid out, pending, reversed, or of nothing)."""
+    return row.direction == Direction.CREDIT.value and row.reason not in NOT_PAYMENTS and row.amount_minor > 0
 
 
 @dataclass(frozen=True)
@@ -163,7 +169,7 @@ def unpayable(invoice: Invoice, *, currency: str, amount_minor: int) -> Unmatche
     invoice or staff chose it: the invoice's currency, and an invoice open for payment (OPEN or UNCOLLECTIBLE)."""
     if invoice.currency != currency:
         return UnmatchedReason.CURRENCY_MISMATCH
-    if invoice.status not in PAYABLE_STATUSES or amount_minor <= 0:
+    if invoice.status not in OPEN_FOR_PAYMENT or amount_minor <= 0:
         return UnmatchedReason.INVOICE_NOT_OPEN
     return None
 
@@ -292,9 +298,9 @@ async def match_transaction(
             field=("id",),
             code=BankTransactionCode.BANK_TRANSACTION_ALREADY_MATCHED,
         )
-    if row.reason in NOT_PAYMENTS:
+    if not _money_received(row):
         raise Invalid(
-            f"this line is not a payment received ({row.reason}): nothing to match",
+            f"this line is not a payment received ({row.reason or row.direction}): nothing to match",
             field=("id",),
             code=BankTransactionCode.BANK_TRANSACTION_NOT_A_PAYMENT,
         )
@@ -343,10 +349,10 @@ async def invoices_to_match(
     exactly its amount first; none for a line that is matched or no payment. An unknown line: not found."""
     repo = BankTransactionRepository(session, actor.organization_id)
     row = await repo.get_or(transaction_id, NotFound(Resource.BANK_TRANSACTION, field=("transactionId",)))
-    if row.status != TransactionStatus.UNMATCHED.value or row.reason in NOT_PAYMENTS:
+    if row.status != TransactionStatus.UNMATCHED.value or not _money_received(row):
         return []
     found_rows = await repo.invoices_to_match(
-        statuses=PAYABLE_STATUSES,
+        statuses=OPEN_FOR_PAYMENT,
         currency=row.currency,
         amount_minor=row.amount_minor,
         search=(search or "").strip() or None,
