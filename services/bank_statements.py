@@ -11,6 +11,9 @@
   pending entries (NOT_BOOKED), reversals (REVERSAL), lines without a reference (NO_REFERENCE) or naming no invoice
   (UNKNOWN_REFERENCE), an invoice in another currency (CURRENCY_MISMATCH), an invoice that is not open for payment
   — paid, void (INVOICE_NOT_OPEN).
+- An UNMATCHED line that is money received can be matched by hand to an invoice staff choose (`matchBankTransaction`,
+  `match_transaction`): the same check (`unpayable`) and the same recording (`_pay`) as a line that names the invoice.
+  The line's row is locked first, so it pays once however many matches race.
 - Every line is stored once per organization under a fingerprint of what the bank says about it (account, date,
   direction, amount, currency, the bank's and the payer's references, counterparty, and which occurrence of such a
   line it is in the file): importing the same statement again, or a later statement that repeats its entries,
@@ -28,22 +31,22 @@ from datetime import UTC, datetime, time
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import BankTransaction, Invoice, Payment
 from db.repositories.bank import BankTransactionRepository
+from db.repositories.billing import InvoiceRepository
 from db.repositories.pagination import Page
 from db.session import UnitOfWork
 from domain.money import from_minor_units
-from domain.numbering import InvoiceStatus
 from domain.payments import ManualPaymentMethod
 from integrations.bank.camt053 import parse_camt053
 from integrations.bank.csv_statement import parse_csv_statement
 from integrations.bank.statement import BankStatement, Direction, StatementLine, creditor_references_in
 from services import audit
 from services.actors import Actor
-from services.payments import record_payment
+from services.errors import BankTransactionCode, Invalid, NotFound, Resource, found
+from services.payments import OPEN_FOR_PAYMENT, record_payment
 
 
 class StatementFormat(StrEnum):
@@ -64,6 +67,15 @@ class UnmatchedReason(StrEnum):
 class TransactionStatus(StrEnum):
     MATCHED = "MATCHED"
     UNMATCHED = "UNMATCHED"
+
+
+# Lines that are no customer's payment: matched by hand to nothing either.
+NOT_PAYMENTS = frozenset({UnmatchedReason.DEBIT, UnmatchedReason.NOT_BOOKED, UnmatchedReason.REVERSAL})
+
+
+def _money_received(row: BankTransaction) -> bool:
+    """Whether a stored line is a credit that may pay an invoice (not paid out, pending, reversed, or of nothing)."""
+    return row.direction == Direction.CREDIT.value and row.reason not in NOT_PAYMENTS and row.amount_minor > 0
 
 
 @dataclass(frozen=True)
@@ -149,11 +161,38 @@ def _decide(
     invoice, reference = _named_invoice(line, by_token)
     if invoice is None:
         return None, None, UnmatchedReason.UNKNOWN_REFERENCE
-    if invoice.currency != line.currency:
-        return invoice, reference, UnmatchedReason.CURRENCY_MISMATCH
-    if invoice.status not in (InvoiceStatus.OPEN.value, InvoiceStatus.UNCOLLECTIBLE.value) or line.amount_minor <= 0:
-        return invoice, reference, UnmatchedReason.INVOICE_NOT_OPEN
-    return invoice, reference, None
+    return invoice, reference, unpayable(invoice, currency=line.currency, amount_minor=line.amount_minor)
+
+
+def unpayable(invoice: Invoice, *, currency: str, amount_minor: int) -> UnmatchedReason | None:
+    """Why a credit of `amount_minor` in `currency` cannot pay `invoice` (None: it can), whether the line named the
+    invoice or staff chose it: the invoice's currency, and an invoice open for payment (OPEN or UNCOLLECTIBLE)."""
+    if invoice.currency != currency:
+        return UnmatchedReason.CURRENCY_MISMATCH
+    if invoice.status not in OPEN_FOR_PAYMENT or amount_minor <= 0:
+        return UnmatchedReason.INVOICE_NOT_OPEN
+    return None
+
+
+async def _pay(uow: UnitOfWork, actor: Actor, row: BankTransaction, invoice: Invoice) -> Payment:
+    """The stored line recorded as a payment of `invoice`, as `recordPayment` records one (partial, exact, or over:
+    the excess is wallet credit), paid on its booking date; the line is then MATCHED to it."""
+    payment = await record_payment(
+        uow,
+        actor,
+        invoice_id=invoice.id,
+        amount=amount_of(row),
+        method=ManualPaymentMethod.WIRE,
+        currency=row.currency,
+        paid_at=datetime.combine(row.booked_on, time(), tzinfo=UTC),
+        reference=row.reference,
+    )
+    row.status = TransactionStatus.MATCHED.value
+    row.reason = None
+    row.invoice_id = invoice.id
+    row.payment_id = payment.id
+    await uow.session.flush()
+    return payment
 
 
 async def import_statement(
@@ -198,23 +237,11 @@ async def import_statement(
         if claimed is None:  # a concurrent import of the same statement stored this line first
             result.already_imported += 1
             continue
+        row = await repo.existing(claimed)
         if reason is not None or invoice is None:
-            result.unmatched.append(await repo.existing(claimed))
+            result.unmatched.append(row)
             continue
-        payment = await record_payment(
-            uow,
-            actor,
-            invoice_id=invoice.id,
-            amount=line.amount,
-            method=ManualPaymentMethod.WIRE,
-            currency=line.currency,
-            paid_at=datetime.combine(line.booked_on, time(), tzinfo=UTC),
-            reference=reference,
-        )
-        await uow.session.execute(
-            update(BankTransaction).where(BankTransaction.id == claimed).values(payment_id=payment.id)
-        )
-        result.matched.append(Matched(await repo.existing(claimed), invoice, payment))
+        result.matched.append(Matched(row, invoice, await _pay(uow, actor, row, invoice)))
     await audit.record(
         uow,
         actor,
@@ -253,3 +280,82 @@ async def list_transactions(
     return await BankTransactionRepository(session, actor.organization_id).list(
         status=status.value if status else None, first=first, after=after, with_total=with_total
     )
+
+
+async def match_transaction(
+    uow: UnitOfWork, actor: Actor, *, transaction_id: uuid.UUID, invoice_id: uuid.UUID
+) -> Matched:
+    """`matchBankTransaction`: an UNMATCHED credit line recorded as a payment of the invoice staff chose, exactly as
+    an import records a line that names it (`unpayable`, `_pay`), with an audit entry of its own.
+
+    The line's row is locked first: a second match of the same line waits, then finds it MATCHED (one payment)."""
+    row = await BankTransactionRepository(uow.session, actor.organization_id).get_or(
+        transaction_id, NotFound(Resource.BANK_TRANSACTION, field=("id",)), for_update=True
+    )
+    if row.status != TransactionStatus.UNMATCHED.value:
+        raise Invalid(
+            "this line is matched already: it paid an invoice once",
+            field=("id",),
+            code=BankTransactionCode.BANK_TRANSACTION_ALREADY_MATCHED,
+        )
+    if not _money_received(row):
+        raise Invalid(
+            f"this line is not a payment received ({row.reason or row.direction}): nothing to match",
+            field=("id",),
+            code=BankTransactionCode.BANK_TRANSACTION_NOT_A_PAYMENT,
+        )
+    invoice = found(
+        await InvoiceRepository(uow.session, actor.organization_id).get(invoice_id, for_update=True),
+        NotFound(Resource.INVOICE, field=("invoiceId",)),
+    )
+    why_not = unpayable(invoice, currency=row.currency, amount_minor=row.amount_minor)
+    if why_not is UnmatchedReason.CURRENCY_MISMATCH:
+        raise Invalid(
+            f"the line is in {row.currency} but the invoice is in {invoice.currency}",
+            field=("invoiceId",),
+            code=BankTransactionCode.CURRENCY_MISMATCH,
+        )
+    if why_not is not None:
+        raise Invalid(
+            f"the invoice is {invoice.status}: only an open invoice can be paid",
+            field=("invoiceId",),
+            code=BankTransactionCode.INVOICE_NOT_OPEN,
+        )
+    before = {"status": row.status, "reason": row.reason, "invoiceId": str(row.invoice_id) if row.invoice_id else None}
+    payment = await _pay(uow, actor, row, invoice)
+    await audit.record(
+        uow,
+        actor,
+        "bank_transaction.matched",
+        "bank_transaction",
+        row.id,
+        before=before,
+        after={
+            "status": row.status,
+            "invoiceId": str(invoice.id),
+            "invoiceNumber": invoice.number,
+            "paymentId": str(payment.id),
+            "amountMinor": row.amount_minor,
+            "currency": row.currency,
+        },
+    )
+    return Matched(row, invoice, payment)
+
+
+async def invoices_to_match(
+    session: AsyncSession, actor: Actor, *, transaction_id: uuid.UUID, search: str | None, first: int
+) -> list[Invoice]:
+    """The invoices an UNMATCHED line could pay (open, in its currency, something left to pay), those owing
+    exactly its amount first; none for a line that is matched or no payment. An unknown line: not found."""
+    repo = BankTransactionRepository(session, actor.organization_id)
+    row = await repo.get_or(transaction_id, NotFound(Resource.BANK_TRANSACTION, field=("transactionId",)))
+    if row.status != TransactionStatus.UNMATCHED.value or not _money_received(row):
+        return []
+    found_rows = await repo.invoices_to_match(
+        statuses=OPEN_FOR_PAYMENT,
+        currency=row.currency,
+        amount_minor=row.amount_minor,
+        search=(search or "").strip() or None,
+        first=first,
+    )
+    return list(found_rows)

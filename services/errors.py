@@ -42,6 +42,7 @@ class Resource(StrEnum):
     WALLET = "WALLET"
     INVOICE = "INVOICE"
     INVOICE_LINE = "INVOICE_LINE"
+    BANK_TRANSACTION = "BANK_TRANSACTION"
 
     @property
     def not_found(self) -> str:
@@ -113,6 +114,15 @@ class OrganizationCode(StrEnum):
     INVALID_PAYMENT_TERM = "INVALID_PAYMENT_TERM"
     INVALID_GRACE_PERIOD = "INVALID_GRACE_PERIOD"
     INVALID_RATE_LIMIT = "INVALID_RATE_LIMIT"
+
+
+class BankTransactionCode(StrEnum):
+    """Matching an imported bank statement line to an invoice by hand (`matchBankTransaction`)."""
+
+    BANK_TRANSACTION_ALREADY_MATCHED = "BANK_TRANSACTION_ALREADY_MATCHED"
+    BANK_TRANSACTION_NOT_A_PAYMENT = "BANK_TRANSACTION_NOT_A_PAYMENT"  # money paid out, pending, or a reversal
+    INVOICE_NOT_OPEN = "INVOICE_NOT_OPEN"
+    CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
 
 
 class UseCaseError(DomainError):

@@ -389,8 +389,12 @@ async def save_payment_method(
 FINISHED = frozenset({"SUCCEEDED", "PROCESSING", "REQUIRES_ACTION"})
 
 
+OPEN_FOR_PAYMENT = (InvoiceStatus.OPEN.value, InvoiceStatus.UNCOLLECTIBLE.value)
+"""The statuses an invoice can be paid in (collected, recorded by hand, matched from a bank statement)."""
+
+
 def _is_open_for_collection(invoice: Invoice) -> bool:
-    return invoice.status in (InvoiceStatus.OPEN.value, InvoiceStatus.UNCOLLECTIBLE.value)
+    return invoice.status in OPEN_FOR_PAYMENT
 
 
 def _record(payment: Payment) -> PaymentRecord:

@@ -6,15 +6,17 @@ import uuid
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 
-from db.models import BankTransaction, Invoice
-from db.repositories.base import OrganizationScoped
+from db.models import BankTransaction, Customer, Invoice
+from db.repositories.base import ScopedRepository, contains_pattern
 from db.repositories.pagination import Page, paginate
 
 
-class BankTransactionRepository(OrganizationScoped):
+class BankTransactionRepository(ScopedRepository[BankTransaction]):
+    model = BankTransaction
+
     async def claim(self, values: dict[str, Any]) -> uuid.UUID | None:
         """The new line's id, or None when this entry (its fingerprint) was imported before. A concurrent import of
         the same entry waits on the unique index until the first commits, then gets None."""
@@ -57,6 +59,49 @@ class BankTransactionRepository(OrganizationScoped):
             )
             .order_by(Invoice.id)
             .with_for_update(of=Invoice)  # what the statement pays stays payable until the import commits
+        )
+        return rows.all()
+
+    async def invoices_to_match(
+        self,
+        *,
+        statuses: Collection[str],
+        currency: str,
+        amount_minor: int,
+        search: str | None,
+        first: int,
+    ) -> Sequence[Invoice]:
+        """Invoices in these statuses and this currency with something left to pay, those still owing exactly
+        `amount_minor` first, then the newest; `search`: part of the number, payment reference, customer's name or
+        external id (case does not matter)."""
+        outstanding = Invoice.amount_due_minor - Invoice.paid_minor
+        stmt = (
+            select(Invoice)
+            .join(Customer, Customer.id == Invoice.customer_id)
+            .where(
+                Invoice.organization_id == self.organization_id,
+                Invoice.status.in_(list(statuses)),
+                Invoice.currency == currency,
+                outstanding > 0,
+            )
+        )
+        if search:
+            pattern = contains_pattern(search)
+            stmt = stmt.where(
+                or_(
+                    Invoice.number.ilike(pattern),
+                    Invoice.payment_reference.ilike(pattern),
+                    Customer.name.ilike(pattern),
+                    Customer.external_id.ilike(pattern),
+                )
+            )
+        rows = await self.session.scalars(
+            stmt.order_by(
+                case((outstanding == amount_minor, 0), else_=1),
+                func.abs(outstanding - amount_minor),
+                Invoice.created_at.desc(),
+                Invoice.id,
+            ).limit(first)
         )
         return rows.all()
 

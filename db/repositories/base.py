@@ -17,6 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 M = TypeVar("M")
 
 
+def contains_pattern(search: str) -> str:
+    """An ILIKE pattern matching text that contains `search` as typed (its % and _ are not wildcards)."""
+    return "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 class OrganizationScoped:
     """A session and the organization whose rows it reads and writes."""
 

@@ -9,7 +9,7 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Customer, PortalSession, Subscription
-from db.repositories.base import ScopedRepository
+from db.repositories.base import ScopedRepository, contains_pattern
 from db.repositories.pagination import Page, paginate
 
 
@@ -50,7 +50,7 @@ class CustomerRepository(ScopedRepository[Customer]):
     async def list(self, *, first: int | None, after: str | None, search: str | None) -> Page[Customer]:
         stmt = self._live()
         if search:
-            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            pattern = contains_pattern(search)
             stmt = stmt.where(
                 or_(
                     Customer.name.ilike(pattern),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { statementFormat, UNMATCHED_WORDS } from "@/lib/bank";
+import { matchable, matchConsequence, matchErrorWords, statementFormat, UNMATCHED_WORDS } from "@/lib/bank";
 import { creditable, creditNoteInput, draftProblems, emptyDraft } from "@/lib/creditNotes";
 import { attemptsSummary, durationWords, parseIntervals } from "@/lib/dunning";
 
@@ -71,5 +71,25 @@ describe("bank statements", () => {
 
   it("has words for every reason a line is left unmatched", () => {
     expect(Object.keys(UNMATCHED_WORDS)).toHaveLength(7);
+  });
+
+  it("offers to match by hand only unmatched money received", () => {
+    expect(matchable({ status: "UNMATCHED", direction: "CREDIT", reason: "UNKNOWN_REFERENCE" })).toBe(true);
+    expect(matchable({ status: "UNMATCHED", direction: "CREDIT", reason: "CURRENCY_MISMATCH" })).toBe(true);
+    expect(matchable({ status: "MATCHED", direction: "CREDIT", reason: null })).toBe(false);
+    expect(matchable({ status: "UNMATCHED", direction: "DEBIT", reason: "DEBIT" })).toBe(false);
+    expect(matchable({ status: "UNMATCHED", direction: "CREDIT", reason: "NOT_BOOKED" })).toBe(false);
+    expect(matchable({ status: "UNMATCHED", direction: "CREDIT", reason: "REVERSAL" })).toBe(false);
+  });
+
+  it("says what a match does to the invoice before it is confirmed", () => {
+    expect(matchConsequence("100.00", "100.00", "USD")).toBe("The invoice is then paid.");
+    expect(matchConsequence("40", "100.00", "USD")).toContain("partly paid: $60.00 still due");
+    expect(matchConsequence("130.00", "100.00", "USD")).toContain("the $30.00 paid beyond it becomes the customer's prepaid credit");
+  });
+
+  it("puts a refused match in words, the API's message for a code it does not know", () => {
+    expect(matchErrorWords({ code: "BANK_TRANSACTION_ALREADY_MATCHED", message: "x" })).toContain("matched already");
+    expect(matchErrorWords({ code: "SOMETHING_NEW", message: "the API says why" })).toBe("the API says why");
   });
 });

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
+
 import strawberry
 from strawberry.types import Info
 
 from db.models import Role
+from db.session import UnitOfWork
 from graph.context import Context
 from graph.errors import UserError
 from graph.mutations.common import run_use_case
 from graph.types.bank import BankStatementMatch, BankTransaction, StatementFormat
+from graph.types.invoice import Invoice
+from graph.types.payments import Payment
 from services import bank_statements
+from services.actors import Actor
+from services.errors import CommonCode, Invalid
 
 
 @strawberry.input
@@ -28,6 +35,29 @@ class BankStatementImportPayload:
     )
     account: str | None = strawberry.field(description="The statement's account (IBAN), when the file names it.")
     user_errors: list[UserError]
+
+
+@strawberry.input
+class MatchBankTransactionInput:
+    id: strawberry.ID = strawberry.field(description="An UNMATCHED bank statement line (a credit received).")
+    invoice_id: strawberry.ID = strawberry.field(
+        description="The invoice it pays: open (or uncollectible), in the line's currency."
+    )
+
+
+@strawberry.type
+class MatchBankTransactionPayload:
+    transaction: BankTransaction | None = strawberry.field(description="The line, now MATCHED to the invoice.")
+    invoice: Invoice | None = strawberry.field(description="The invoice as the payment left it (PAID or partly paid).")
+    payment: Payment | None
+    user_errors: list[UserError]
+
+
+def _id(value: strawberry.ID, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Invalid("not a valid id", field=(field,), code=CommonCode.INVALID_ID) from None
 
 
 @strawberry.type
@@ -54,5 +84,27 @@ class BankStatementMutations:
             unmatched=[BankTransaction.of(row) for row in result.unmatched],
             already_imported=result.already_imported,
             account=result.account,
+            user_errors=[],
+        )
+
+    @strawberry.mutation(
+        description="Record an UNMATCHED bank statement line as a payment of an open invoice chosen by hand, as an "
+        "import records a line that names it: partly or fully paid, an overpayment's excess as wallet credit (FINANCE)."
+    )
+    async def match_bank_transaction(
+        self, info: Info[Context, None], input: MatchBankTransactionInput
+    ) -> MatchBankTransactionPayload:
+        async def use_case(uow: UnitOfWork, actor: Actor) -> bank_statements.Matched:
+            return await bank_statements.match_transaction(
+                uow, actor, transaction_id=_id(input.id, "id"), invoice_id=_id(input.invoice_id, "invoiceId")
+            )
+
+        match, errors = await run_use_case(info, Role.FINANCE, use_case)
+        if match is None:
+            return MatchBankTransactionPayload(transaction=None, invoice=None, payment=None, user_errors=errors)
+        return MatchBankTransactionPayload(
+            transaction=BankTransaction.of(match.transaction),
+            invoice=Invoice.of(match.invoice),
+            payment=Payment.of(match.payment),
             user_errors=[],
         )

@@ -1,8 +1,8 @@
 """The admin portal's billing operations in a real browser, against the real API: a credit note issued from the
 invoice page (the API's userErrors at the fields first), a customer portal link made, opened and revoked from the
 customer page (and its table of links made so far, one revoked there), a bank statement uploaded with one matched
-and one unmatched line, and the dunning pages. Screenshots at phone and desktop width go to the artifacts
-directory."""
+and one unmatched line, an unmatched line matched to an invoice by hand (and a match refused because the line was
+matched meanwhile), and the dunning pages. Screenshots at phone and desktop width go to the artifacts directory."""
 
 from __future__ import annotations
 
@@ -17,12 +17,17 @@ from tests.client import Api
 from tests.conftest import make_tenant
 from tests.e2e.conftest import DESKTOP, PHONE, artifact, new_context, sign_in
 from tests.e2e.seed import PASSWORD, Tenant
+from tests.e2e.test_graphiql_and_accessibility import _serious_violations
 from tests.graph.test_payments import CONFIGURE, SET_METHOD
 from tests.stack import Stack
 
 # The shop is shared by every browser test: these tests bill existing customers and add no customer.
 ONE_OFF = """mutation($input: CreateOneOffInvoiceInput!) { createOneOffInvoice(input: $input) {
   invoice { id number status amountDue paymentReference } userErrors { field code message } } }"""
+IMPORT = """mutation($input: ImportBankStatementInput!) { importBankStatement(input: $input) {
+  unmatched { id reference } userErrors { code message } } }"""
+MATCH = """mutation($input: MatchBankTransactionInput!) { matchBankTransaction(input: $input) {
+  transaction { status } userErrors { code } } }"""
 
 
 async def _shoot(page: Page, name: str) -> None:
@@ -175,6 +180,63 @@ async def test_a_bank_statement_upload_matches_one_line_and_leaves_one_to_review
     everything = page.get_by_role("table", name="Imported lines, newest first")
     await expect(everything).to_contain_text("Matched")
     await _shoot(page, "bank-statements")
+
+
+async def test_an_unmatched_line_is_matched_to_an_open_invoice_by_hand(
+    page: Page, shop: Tenant, stack: Stack, axe_source: str
+) -> None:
+    tag = secrets.token_hex(4)
+    api = Api(stack.graphql_url, shop.api_key)
+    invoice = await _one_off(stack, shop, "initech", [{"description": f"Workshop {tag}", "amount": "42.17"}])
+    spare = await _one_off(stack, shop, "initech", [{"description": f"Travel {tag}", "amount": "13.71"}])
+    statement = (
+        "booking_date,amount,currency,reference,counterparty\n"
+        f"2026-12-02,42.17,USD,Workshop {tag} thanks,Initech Ltd\n"
+        f"2026-12-02,13.71,USD,Travel {tag},Initech Ltd\n"
+    )
+    imported = (await api(IMPORT, input={"format": "CSV", "content": statement}))["importBankStatement"]
+    assert imported["userErrors"] == [] and len(imported["unmatched"]) == 2, imported
+    travel_line = next(u["id"] for u in imported["unmatched"] if u["reference"] == f"Travel {tag}")
+
+    await sign_in(page, shop)
+    await page.get_by_role("navigation", name="Admin sections").get_by_role("link", name="Bank statements").click()
+    review = page.get_by_role("table", name="Unmatched lines, newest first")
+    row = review.get_by_role("row").filter(has_text=f"Workshop {tag} thanks")
+    await row.get_by_role("button", name="Match to invoice").click()
+    form = page.get_by_role("form", name="Match $42.17 to an invoice")
+    await form.get_by_role("button", name="Record payment").click()  # nothing chosen: said in words
+    await expect(form.get_by_role("alert")).to_contain_text("Choose the invoice this line pays.")
+    await form.get_by_label("Find an open invoice").fill(invoice["number"])
+    choice = form.get_by_role("radio", name=re.compile(re.escape(invoice["number"])))
+    await expect(form.get_by_role("radio")).to_have_count(1)
+    await choice.check()
+    await expect(form).to_contain_text(f"Record $42.17 as a payment of {invoice['number']} (Initech Ltd)?")
+    await expect(form).to_contain_text("The invoice is then paid.")
+    assert await _serious_violations(page, axe_source) == []
+    await _shoot(page, "bank-match")
+    await form.get_by_role("button", name="Record payment").click()
+    done = page.get_by_role("status").filter(has_text="is recorded as a payment")
+    await expect(done).to_contain_text(
+        f"$42.17 is recorded as a payment of invoice {invoice['number']}: it is paid.", timeout=30_000
+    )
+    await expect(review).not_to_contain_text(f"Workshop {tag} thanks")
+    everything = page.get_by_role("table", name="Imported lines, newest first")
+    await expect(everything.get_by_role("row").filter(has_text=f"Workshop {tag} thanks")).to_contain_text("Matched")
+    await done.get_by_role("link", name=f"Open invoice {invoice['number']}").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text(invoice["number"])
+    await expect(page.locator("main")).to_contain_text("Paid")
+    await page.go_back()
+
+    # The other line: chosen here, but matched elsewhere before it is confirmed — the refusal is said in words.
+    travel_row = review.get_by_role("row").filter(has_text=f"Travel {tag}")
+    await travel_row.get_by_role("button", name="Match to invoice").click()
+    form = page.get_by_role("form", name="Match $13.71 to an invoice")
+    await form.get_by_label("Find an open invoice").fill(spare["number"])
+    await form.get_by_role("radio", name=re.compile(re.escape(spare["number"]))).check()
+    elsewhere = (await api(MATCH, input={"id": travel_line, "invoiceId": spare["id"]}))["matchBankTransaction"]
+    assert elsewhere == {"transaction": {"status": "MATCHED"}, "userErrors": []}
+    await form.get_by_role("button", name="Record payment").click()
+    await expect(form.get_by_role("alert")).to_contain_text("This line is matched already", timeout=30_000)
 
 
 async def test_the_dunning_queue_and_a_bad_campaign_refused_at_its_field(page: Page, shop: Tenant) -> None:

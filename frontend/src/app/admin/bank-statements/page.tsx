@@ -2,13 +2,14 @@
 
 import Link from "next/link";
 import { useState, type FormEvent } from "react";
+import { BankMatchForm, type Matched } from "@/components/BankMatchForm";
 import { Field, FormProblems } from "@/components/Field";
 import { ConnectionView, PageHead } from "@/components/Page";
 import { Table } from "@/components/Table";
 import { graphql } from "@/gql";
 import type { BankStatementFormat, BankTransactionUnmatchedReason } from "@/gql/graphql";
 import { useRole, type UserError } from "@/lib/auth";
-import { MAX_STATEMENT_BYTES, statementFormat, UNMATCHED_WORDS } from "@/lib/bank";
+import { matchable, MAX_STATEMENT_BYTES, statementFormat, UNMATCHED_WORDS } from "@/lib/bank";
 import { formatDate, formatMoney } from "@/lib/format";
 import { describedBy, errorsByField } from "@/lib/forms";
 import { ApiError } from "@/lib/graphql";
@@ -99,7 +100,10 @@ type Row = {
   invoiceId?: string | null;
 };
 
-function TransactionTable({ caption, rows, busy }: { caption: string; rows: Row[]; busy: boolean }) {
+type MatchControl = { current: string | null; open(row: Row): void };
+
+/** `match`: the review table's "Match to invoice" button on each line that is money received. */
+function TransactionTable({ caption, rows, busy, match }: { caption: string; rows: Row[]; busy: boolean; match?: MatchControl }) {
   return (
     <Table caption={caption}>
       <thead>
@@ -111,6 +115,11 @@ function TransactionTable({ caption, rows, busy }: { caption: string; rows: Row[
           <th scope="col">Status</th>
           <th scope="col">Reference</th>
           <th scope="col">From</th>
+          {match ? (
+            <th scope="col">
+              <span className="visually-hidden">Actions</span>
+            </th>
+          ) : null}
         </tr>
       </thead>
       <tbody aria-busy={busy}>
@@ -139,6 +148,15 @@ function TransactionTable({ caption, rows, busy }: { caption: string; rows: Row[
               {t.remittance && t.remittance !== t.reference ? <div className="muted">{t.remittance}</div> : null}
             </td>
             <td>{t.counterparty ?? "—"}</td>
+            {match ? (
+              <td>
+                {matchable(t) ? (
+                  <button type="button" className="secondary nowrap" aria-expanded={match.current === t.id} aria-controls="match-line" onClick={() => match.open(t)}>
+                    Match to invoice
+                  </button>
+                ) : null}
+              </td>
+            ) : null}
           </tr>
         ))}
       </tbody>
@@ -161,6 +179,17 @@ export default function BankStatementsPage() {
   const { at, general } = errorsByField(errors, ["content", "format"]);
   const fileError = at("content");
   const mayImport = may(role, "bankStatements");
+  const [matching, setMatching] = useState<Row | null>(null);
+  const [matched, setMatched] = useState<Matched | null>(null);
+  const match: MatchControl | undefined = mayImport
+    ? {
+        current: matching?.id ?? null,
+        open: (row) => {
+          setMatched(null);
+          setMatching((open) => (open?.id === row.id ? null : row));
+        },
+      }
+    : undefined;
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -197,7 +226,7 @@ export default function BankStatementsPage() {
   return (
     <>
       <PageHead title="Bank statements" />
-      <p className="muted">Bank transfers that quote an invoice&apos;s payment reference (or number) are recorded as its payments; the other lines wait here for review.</p>
+      <p className="muted">Bank transfers that quote an invoice&apos;s payment reference (or number) are recorded as its payments; the other lines wait here for review, where money received can be matched to an open invoice by hand.</p>
       {mayImport ? (
         <form className="panel" onSubmit={submit} aria-labelledby="import-statement" noValidate>
           <h2 id="import-statement">Import a statement</h2>
@@ -248,14 +277,32 @@ export default function BankStatementsPage() {
       ) : null}
 
       <h2>To review</h2>
+      {matched ? (
+        <p className="notice success" role="status">
+          {matched.text}{" "}
+          <Link href={`/admin/invoice?id=${encodeURIComponent(matched.invoice.id)}`}>Open invoice {matched.invoice.number ?? matched.invoice.id}</Link>
+        </p>
+      ) : null}
       <ConnectionView connection={unmatched} state={query} what="the unmatched lines" noun="unmatched lines" empty="No unmatched lines: every imported line was matched to an invoice.">
         {(nodes) => (
           <>
-            <TransactionTable caption="Unmatched lines, newest first" rows={nodes} busy={query.loading} />
+            <TransactionTable caption="Unmatched lines, newest first" rows={nodes} busy={query.loading} match={match} />
             {unmatched && unmatched.totalCount > nodes.length ? <p className="muted">The {nodes.length} newest of {unmatched.totalCount} unmatched lines.</p> : null}
           </>
         )}
       </ConnectionView>
+      {matching ? (
+        <BankMatchForm
+          key={matching.id}
+          line={matching}
+          onCancel={() => setMatching(null)}
+          onDone={(done) => {
+            setMatching(null);
+            setMatched(done);
+            query.refetch();
+          }}
+        />
+      ) : null}
 
       <h2>All imported lines</h2>
       <ConnectionView connection={query.data?.bankTransactions} state={query} what="the imported lines" noun="imported lines" empty="No statement imported yet." pager={pager}>
