@@ -14,9 +14,8 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.client import Api
-from tests.e2e.conftest import DESKTOP, PHONE, artifact, new_context, sign_in
+from tests.e2e.conftest import DESKTOP, PHONE, artifact, new_context, serious_violations, sign_in
 from tests.e2e.seed import PASSWORD, send_usage
-from tests.e2e.test_graphiql_and_accessibility import _serious_violations
 from tests.stack import Stack
 
 METRIC = """mutation($input: CreateBillableMetricInput!) { createBillableMetric(input: $input) {
@@ -96,7 +95,7 @@ async def test_a_customer_is_created_subscribed_and_its_live_usage_moves_without
     # The API's userError shows on its field; nothing was created.
     await expect(page.locator("#new-customer-email-error")).to_contain_text("not an email address")
     await expect(form.get_by_label("Billing email")).to_have_attribute("aria-invalid", "true")
-    assert await _serious_violations(page, axe_source) == []
+    assert await serious_violations(page, axe_source) == []
     await _shoot(page, "new-customer-error")
     await form.get_by_label("Billing email").fill("ap@piedpiper.example")
     await form.get_by_role("button", name="Create customer").click()
@@ -118,7 +117,7 @@ async def test_a_customer_is_created_subscribed_and_its_live_usage_moves_without
     await expect(subscribe.get_by_label("Subscription external id")).to_have_value("pied-piper-sub-1")
     await subscribe.get_by_label("Subscription external id").fill("pied-piper-pro")
     await subscribe.get_by_label("Billing time").select_option("ANNIVERSARY")
-    assert await _serious_violations(page, axe_source) == []
+    assert await serious_violations(page, axe_source) == []
     await _shoot(page, "subscribe")
     await subscribe.get_by_role("button", name="Subscribe").click()
     await expect(page.get_by_role("status").filter(has_text="pied-piper-pro is subscribed to Pro")).to_be_visible()
@@ -160,7 +159,7 @@ async def test_a_customer_edits_its_billing_details_in_the_portal(
     await form.get_by_role("button", name="Save billing details").click()
     await expect(page.locator("#billing-taxIdentificationNumber-error")).to_be_visible()
     await expect(form.get_by_label("Tax id")).to_have_attribute("aria-invalid", "true")
-    assert await _serious_violations(page, axe_source) == []
+    assert await serious_violations(page, axe_source) == []
     await page.screenshot(path=artifact("onboarding-portal-error-desktop.png"), full_page=True)
 
     await form.get_by_label("Tax id").fill("DE 136695976")

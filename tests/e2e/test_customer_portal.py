@@ -14,9 +14,8 @@ from integrations.clock import ManualClock
 from services import portal
 from services.actors import system_actor
 from tests.client import Api
-from tests.e2e.conftest import DESKTOP, PHONE, artifact, new_context
+from tests.e2e.conftest import DESKTOP, PHONE, artifact, new_context, serious_violations
 from tests.e2e.seed import Tenant, send_usage
-from tests.e2e.test_graphiql_and_accessibility import _serious_violations
 from tests.stack import Stack
 
 # A loaded 2-core machine answers slowly: the portal's first requests (and the live socket) get more time.
@@ -89,7 +88,7 @@ async def test_a_portal_link_shows_live_meters_that_move_without_a_reload_and_in
     await expect(page.get_by_text("billing@acme.example")).to_be_visible()
 
     await page.screenshot(path=artifact("portal-desktop-light.png"), full_page=True)
-    violations = await _serious_violations(page, axe_source)
+    violations = await serious_violations(page, axe_source)
     # A reload keeps the portal open (the token is in this tab's storage), "Forget this link" ends it here.
     await page.reload()
     await expect(page.get_by_test_id("usage-amount")).to_be_visible()
@@ -116,7 +115,7 @@ async def test_the_portal_at_phone_width_in_the_dark_theme(
     wide = await page.evaluate("""[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right
       > window.innerWidth + 1 && !e.closest('.table-wrap')).slice(0, 5).map(e => e.tagName + '.' + e.className)""")
     assert width <= PHONE["width"], f"the page scrolls sideways at phone width ({width} px): {wide}"
-    violations = await _serious_violations(page, axe_source)
+    violations = await serious_violations(page, axe_source)
     await context.close()
     assert offline.foreign == [], offline.foreign
     assert violations == []

@@ -12,9 +12,8 @@ import pyotp
 from playwright.async_api import Browser, Page, expect
 
 from tests.client import Api
-from tests.e2e.conftest import DESKTOP, new_context
+from tests.e2e.conftest import DESKTOP, new_context, serious_violations
 from tests.e2e.seed import PASSWORD, Tenant
-from tests.e2e.test_graphiql_and_accessibility import _serious_violations
 from tests.stack import Stack
 
 CREATE_USER = """mutation($input: CreateStaffUserInput!) { createStaffUser(input: $input) {
@@ -57,7 +56,7 @@ async def test_totp_enrol_then_sign_in_with_a_code_and_with_a_recovery_code(
     assert (await qr.get_attribute("src") or "").startswith("data:image/svg+xml")
     secret = (await page.get_by_test_id("secret").inner_text()).strip()
     totp = pyotp.TOTP(secret)
-    if found := await _serious_violations(page, axe_source):
+    if found := await serious_violations(page, axe_source):
         violations["enrolment"] = found
     await page.get_by_label("Authentication code").fill(wrong_code(totp))
     await page.get_by_role("button", name="Turn on the second factor").click()
@@ -79,7 +78,7 @@ async def test_totp_enrol_then_sign_in_with_a_code_and_with_a_recovery_code(
     await expect(page.get_by_role("heading", name="Confirm it is you")).to_be_visible()
     code_field = page.get_by_label("Authentication code")
     await expect(code_field).to_be_focused()
-    if found := await _serious_violations(page, axe_source):
+    if found := await serious_violations(page, axe_source):
         violations["challenge"] = found
     await code_field.fill(wrong_code(totp))
     await code_field.press("Enter")
