@@ -27,7 +27,13 @@ query only if named in --queries:
   * a burst of PDF downloads: half the clients fetch random invoices' PDFs while the other half run the
     customer invoice list; the list's p95 against its p95 alone shows whether rendering stalls GraphQL.
   * the revenue dashboard's `revenueMetrics` over the last 12 months, by month (the same question from every
-    client, as a dashboard that many staff open asks it).
+    client, as a dashboard that many staff open asks it);
+  * with --queries floor: `{ __typename }` with the API key, what every request costs before its resolvers run
+    (HTTP, middlewares, authentication, rate limits, Strawberry), the floor under the three above.
+
+The load comes from wrk (C; `apt-get install wrk`) when it is installed, else from this process's aiohttp clients
+(--load-generator): both are closed loops, each of the --clients connections sending its next request when the last
+one is answered; wrk costs the machine far less CPU per request, which leaves more of it to the server measured.
 """
 
 from __future__ import annotations
@@ -446,6 +452,9 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
     slice_seconds = args.seconds / args.rounds
     unasked = customers[len(asked):] if args.warm_usage and len(asked) < len(customers) else []
 
+    async def floor(api: Api, http, rng: random.Random, url: str) -> None:
+        await api("{ __typename }")
+
     def body(query: str, **variables: Any) -> bytes:
         return orjson.dumps({"query": query, "variables": variables})
 
@@ -456,6 +465,7 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
         "customer invoices": [body(CUSTOMER_INVOICES, c=c) for c in customers],
         "organization invoices": [body(ORG_INVOICES)],
         "revenueMetrics, 12 months": [body(REVENUE, **revenue_range)],
+        "floor: { __typename }": [body("{ __typename }")],
     }
     workdir = stack.log_dir
 
@@ -471,7 +481,8 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
                             ("customerUsage", "customerUsage, customers not asked before", first_usage),
                             ("customer", "customer invoices", customer_invoices),
                             ("organization", "organization invoices", org_invoices),
-                            ("revenue", "revenueMetrics, 12 months", revenue)):
+                            ("revenue", "revenueMetrics, 12 months", revenue),
+                            ("floor", "floor: { __typename }", floor)):
         if key not in args.queries or (make is first_usage and not unasked):
             continue
         print(f"\n{name}: {args.clients} clients, {args.rounds} rounds of {slice_seconds:.0f} s per server, "
@@ -564,7 +575,8 @@ def main() -> int:
     p.add_argument("--queries", type=lambda text: set(text.split(",")),
                    default={"customerUsage", "customer", "organization", "revenue", "pdf"},
                    help="what to measure: customerUsage, customer (its invoices), organization (its invoices), "
-                        "revenue (revenueMetrics), pdf")
+                        "revenue (revenueMetrics), pdf, floor (`{ __typename }` with the API key: what any request "
+                        "costs before its resolvers do anything; not in the default set)")
     p.add_argument("--load-generator", choices=("wrk", "aiohttp"), default="wrk" if shutil.which("wrk") else "aiohttp",
                    help="who sends the requests: wrk (C, `apt-get install wrk`; the default when installed) or this "
                         "process's aiohttp clients (which take a good part of the machine's CPU themselves)")

@@ -36,8 +36,7 @@ class BillingQueries:
     ) -> Connection[Invoice]:
         actor, customer_external_id = portal_customer(info, customer_external_id)
         # Only what the page shows is read: a list without lines (or customers) loads none (None: load it all).
-        selected = info.selected_fields
-        fields = node_fields(info, selected)
+        fields = node_fields(info)
         with_lines = fields is None or "lines" in fields
         with_customer = fields is None or "customer" in fields
         async with info.context.db.read() as session:
@@ -49,7 +48,7 @@ class BillingQueries:
                     customer_external_id=customer_external_id,
                     status=status.value if status else None,
                     payment_status=payment_status.value if payment_status else None,
-                    with_total=selects_total(info, selected),
+                    with_total=selects_total(info),
                     issued_only=actor.is_portal,
                     with_lines=with_lines,
                     with_customer=with_customer,

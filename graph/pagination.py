@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import strawberry
-from strawberry.types.nodes import SelectedField
+from graphql import FieldNode
 
 from db.repositories.pagination import InvalidCursor, Page
 from graph.errors import PublicError
@@ -53,41 +53,45 @@ def connection(page: Page[Any], to_node: Callable[[Any], T]) -> Connection[T]:
     )
 
 
-def selects_total(info: Any, selected: list[Any] | None = None) -> bool:
+def _children(field: FieldNode) -> tuple[Any, ...]:
+    return tuple(field.selection_set.selections) if field.selection_set else ()
+
+
+def selects_total(info: Any) -> bool:
     """Whether the query asks for the connection's totalCount (counting every matching row costs more than the
-    page itself). A fragment in the selection counts as asking, to be safe. `selected`: `info.selected_fields`,
-    when the caller has it already (Strawberry builds it anew on each access)."""
+    page itself). A fragment in the selection counts as asking, to be safe. Read off graphql-core's own syntax
+    tree: Strawberry's `info.selected_fields` builds a converted copy of it on each access."""
     return any(
-        not isinstance(selection, SelectedField) or selection.name == "totalCount"
-        for field in (info.selected_fields if selected is None else selected)
-        for selection in field.selections
+        not isinstance(selection, FieldNode) or selection.name.value == "totalCount"
+        for field in info._raw_info.field_nodes
+        for selection in _children(field)
     )
 
 
-def node_fields(info: Any, selected: list[Any] | None = None) -> set[str] | None:
+def node_fields(info: Any) -> set[str] | None:
     """The fields the query selects on the connection's nodes (under `edges { node }` and `nodes`), by their
     GraphQL names; None when it cannot tell (a fragment anywhere on the way): the caller then loads everything."""
     names: set[str] = set()
-    for field in info.selected_fields if selected is None else selected:
-        for selection in field.selections:
-            if not isinstance(selection, SelectedField):
+    for field in info._raw_info.field_nodes:
+        for selection in _children(field):
+            if not isinstance(selection, FieldNode):
                 return None
-            if selection.name == "nodes":
+            if selection.name.value == "nodes":
                 nodes = [selection]
-            elif selection.name == "edges":
+            elif selection.name.value == "edges":
                 nodes = []
-                for edge_field in selection.selections:
-                    if not isinstance(edge_field, SelectedField):
+                for edge_field in _children(selection):
+                    if not isinstance(edge_field, FieldNode):
                         return None
-                    if edge_field.name == "node":
+                    if edge_field.name.value == "node":
                         nodes.append(edge_field)
             else:
                 continue
             for node in nodes:
-                for leaf in node.selections:
-                    if not isinstance(leaf, SelectedField):
+                for leaf in _children(node):
+                    if not isinstance(leaf, FieldNode):
                         return None
-                    names.add(leaf.name)
+                    names.add(leaf.name.value)
     return names
 
 

@@ -39,7 +39,12 @@ def status_now(subscription: Subscription, at: datetime) -> SubscriptionStatus:
 
 
 def customer_timezone(customer: Customer, organization: Organization | None) -> str:
-    return customer.timezone or (organization.timezone if organization else None) or "UTC"
+    return timezone_of(customer, organization.timezone if organization else None)
+
+
+def timezone_of(customer: Customer, organization_timezone: str | None) -> str:
+    """The customer's own time zone, else its organization's, else UTC."""
+    return customer.timezone or organization_timezone or "UTC"
 
 
 def phase_at(subscription: Subscription, at: datetime) -> SubscriptionPhase:

@@ -31,6 +31,9 @@ class OrganizationRepository:
         await self.session.flush()
         return organization
 
+    async def timezone(self, organization_id: uuid.UUID) -> str | None:
+        return await self.session.scalar(select(Organization.timezone).where(Organization.id == organization_id))
+
     async def get(self, organization_id: uuid.UUID) -> Organization | None:
         return await self.session.get(Organization, organization_id)
 

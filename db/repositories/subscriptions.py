@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload, noload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from db.models import Charge, Customer, Plan, Subscription, SubscriptionPhase
 from db.repositories.base import ScopedRepository
@@ -62,6 +63,31 @@ class SubscriptionRepository(ScopedRepository[Subscription]):
             .order_by(Subscription.started_at)
         )
         return list(rows.unique())
+
+    async def of_customer_with_kept_plans(
+        self, customer_external_id: str, plan_of: Callable[[uuid.UUID], Awaitable[Plan]]
+    ) -> list[Subscription]:
+        """The subscriptions of the customer (not deleted) with this external id, each with its customer and phases in
+        one round trip; the phases' plans are `plan_of(plan_id)`'s, plans the caller keeps, not read again. Empty
+        when the customer has no subscription or does not exist (the caller reads the customer to tell which)."""
+        rows = await self.session.scalars(
+            self._scoped()
+            .join(Customer, Customer.id == Subscription.customer_id)
+            .where(
+                Customer.organization_id == self.organization_id,
+                Customer.external_id == customer_external_id,
+                Customer.deleted_at.is_(None),
+            )
+            .options(contains_eager(Subscription.customer),
+                     joinedload(Subscription.phases).options(noload(SubscriptionPhase.plan)))
+            .order_by(Subscription.started_at)
+        )
+        subscriptions = list(rows.unique())
+        for subscription in subscriptions:
+            for phase in subscription.phases:
+                # As if loaded with the phase: nothing is changed, nothing is added to the session.
+                set_committed_value(phase, "plan", await plan_of(phase.plan_id))
+        return subscriptions
 
     async def of_customers(self, customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[Subscription]]:
         rows = await self.session.scalars(

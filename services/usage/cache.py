@@ -29,6 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import domain
 import services
 from db import usage_answers
+from db.models import Plan
+from db.repositories.catalog import PlanRepository
+from db.repositories.organizations import OrganizationRepository
 from services.usage import rating
 from services.usage.rating import ChargeUsage, UsageReport
 
@@ -81,6 +84,46 @@ def _answer(report: UsageReport) -> bytes:
                          report.currency, report.amount, report.charges))
 
 
+class _Catalog:
+    """An organization's plans and time zone as of one catalog version (`rating.KeptCatalog`), read once per API
+    process. The catalog version covers the plans, their charges and metrics and the organization's time zone: while
+    it is unchanged, so are they. The plans are ORM objects read by one request and then only read, never changed
+    or added to another session (`SubscriptionRepository.of_customer_with_kept_plans`)."""
+
+    def __init__(self, organization_id: uuid.UUID) -> None:
+        self.organization_id = organization_id
+        self._plans: dict[uuid.UUID, Plan] = {}
+        self._timezone: tuple[str | None] | None = None
+
+    async def plan(self, session: AsyncSession, plan_id: uuid.UUID) -> Plan:
+        plan = self._plans.get(plan_id)
+        if plan is None:
+            plan = await PlanRepository(session, self.organization_id).by_id(plan_id)
+            if plan is None:  # a guard: a phase's plan is never deleted (a foreign key)
+                raise LookupError(f"plan {plan_id} of a subscription phase not found")
+            self._plans[plan_id] = plan
+        return plan
+
+    async def organization_timezone(self, session: AsyncSession) -> str | None:
+        if self._timezone is None:
+            self._timezone = (await OrganizationRepository(session).timezone(self.organization_id),)
+        return self._timezone[0]
+
+
+_catalogs: dict[tuple[uuid.UUID, int], _Catalog] = {}
+KEPT_CATALOGS = 1000  # organizations x versions kept at most; then all are dropped and read again
+
+
+def _catalog(organization_id: uuid.UUID, version: int) -> _Catalog:
+    key = (organization_id, version)
+    catalog = _catalogs.get(key)
+    if catalog is None:
+        if len(_catalogs) >= KEPT_CATALOGS:
+            _catalogs.clear()
+        catalog = _catalogs[key] = _Catalog(organization_id)
+    return catalog
+
+
 async def current_usage(
     session: AsyncSession,
     organization_id: uuid.UUID,
@@ -99,7 +142,8 @@ async def current_usage(
         except (msgspec.DecodeError, msgspec.ValidationError):  # a guard: CODE_VERSION covers what writes them
             log.warning("a kept usage answer could not be read back: computing it again")
     # Everything below is read after the versions were: see db/usage_answers.py for why that keeps it exact.
-    report = await rating.current_usage(session, organization_id, customer_external_id, subscription_external_id, at)
+    report = await rating.current_usage(session, organization_id, customer_external_id, subscription_external_id, at,
+                                        _catalog(organization_id, found.versions.catalog))
     valid_until = min([report.to_datetime, *found.moments])
     # (Without a kept answer the lookup gave the subscriptions' moments; after an unreadable one it did not.)
     if found.answer is None and at < valid_until:

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, DecimalException
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import BillableMetric, Subscription
+from db.models import BillableMetric, Plan, Subscription
 from db.repositories.customers import CustomerRepository
 from db.repositories.organizations import OrganizationRepository
 from db.repositories.subscriptions import SubscriptionRepository
@@ -36,6 +37,7 @@ from services.subscriptions import (
     effective_plan,
     phase_at,
     status_now,
+    timezone_of,
 )
 
 log = logging.getLogger("valueverse.usage")
@@ -428,22 +430,37 @@ class BatchedRating:
                 future.set_result(result)
 
 
+class KeptCatalog(Protocol):
+    """What an organization's catalog version fixes, kept by an API process: its plans and its time zone."""
+
+    async def plan(self, session: AsyncSession, plan_id: uuid.UUID) -> Plan: ...
+
+    async def organization_timezone(self, session: AsyncSession) -> str | None: ...
+
+
 async def current_usage(
     session: AsyncSession,
     organization_id: Any,
     customer_external_id: str,
     subscription_external_id: str | None,
     at: datetime,
+    catalog: KeptCatalog | None = None,
 ) -> UsageReport:
-    """What the customer's current period would cost in usage charges if it were invoiced now."""
-    customer = await CustomerRepository(session, organization_id).by_external_id(customer_external_id)
+    """What the customer's current period would cost in usage charges if it were invoiced now. With `catalog`, the
+    plans and the organization's time zone are the catalog's (kept by the caller for the catalog's version) and the
+    customer and its subscriptions are read in one statement."""
+    found: list[Subscription] = []
+    if catalog is not None:
+        found = await SubscriptionRepository(session, organization_id).of_customer_with_kept_plans(
+            customer_external_id, lambda plan_id: catalog.plan(session, plan_id)
+        )
+    customer = found[0].customer if found else None
     if customer is None:
-        raise UsageUnavailable(f"no customer with externalId {customer_external_id!r}", code="CUSTOMER_NOT_FOUND")
-    subscriptions = [
-        s
-        for s in await SubscriptionRepository(session, organization_id).of_customer_with_plans(customer.id)
-        if status_now(s, at) in LIVE
-    ]
+        customer = await CustomerRepository(session, organization_id).by_external_id(customer_external_id)
+        if customer is None:
+            raise UsageUnavailable(f"no customer with externalId {customer_external_id!r}", code="CUSTOMER_NOT_FOUND")
+        found = await SubscriptionRepository(session, organization_id).of_customer_with_plans(customer.id)
+    subscriptions = [s for s in found if status_now(s, at) in LIVE]
     if subscription_external_id is not None:
         subscriptions = [s for s in subscriptions if s.external_id == subscription_external_id]
     if not subscriptions:
@@ -458,8 +475,12 @@ async def current_usage(
         )
     subscription = subscriptions[0]
     # The organization's time zone is read only when the customer has none of its own.
-    organization = None if customer.timezone else await OrganizationRepository(session).get(organization_id)
-    tz = customer_timezone(customer, organization)
+    if customer.timezone:
+        tz = timezone_of(customer, None)
+    elif catalog is not None:
+        tz = timezone_of(customer, await catalog.organization_timezone(session))
+    else:
+        tz = customer_timezone(customer, await OrganizationRepository(session).get(organization_id))
     return await subscription_usage(session, organization_id, subscription, tz, at)
 
 
