@@ -577,6 +577,7 @@ def main() -> int:
                    help="what to measure: customerUsage, customer (its invoices), organization (its invoices), "
                         "revenue (revenueMetrics), pdf, floor (`{ __typename }` with the API key: what any request "
                         "costs before its resolvers do anything; not in the default set)")
+    p.add_argument("--baseline-processes", type=int, default=1, help="API processes of the --baseline-tree server")
     p.add_argument("--load-generator", choices=("wrk", "aiohttp"), default="wrk" if shutil.which("wrk") else "aiohttp",
                    help="who sends the requests: wrk (C, `apt-get install wrk`; the default when installed) or this "
                         "process's aiohttp clients (which take a good part of the machine's CPU themselves)")
@@ -591,7 +592,8 @@ def main() -> int:
     common.exit_cleanly_on_sigterm()
     configs = [(f"this tree, WEB_CONCURRENCY={c}", common.ROOT, c) for c in args.processes.split(",") if c.strip()]
     if args.baseline_tree:
-        configs.insert(0, (f"baseline {args.baseline_tree.name}", args.baseline_tree.resolve(), 1))
+        configs.insert(0, (f"baseline {args.baseline_tree.name}, WEB_CONCURRENCY={args.baseline_processes}",
+                           args.baseline_tree.resolve(), args.baseline_processes))
 
     lines: list[str] = []
     servers: list[Server] = []

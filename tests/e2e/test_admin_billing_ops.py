@@ -15,9 +15,8 @@ from playwright.async_api import Browser, Page, expect
 from db.session import Database
 from tests.client import Api
 from tests.conftest import make_tenant
-from tests.e2e.conftest import DESKTOP, PHONE, artifact, new_context, sign_in
+from tests.e2e.conftest import DESKTOP, PHONE, artifact, new_context, serious_violations, sign_in
 from tests.e2e.seed import PASSWORD, Tenant
-from tests.e2e.test_graphiql_and_accessibility import _serious_violations
 from tests.graph.test_payments import CONFIGURE, SET_METHOD
 from tests.stack import Stack
 
@@ -212,7 +211,7 @@ async def test_an_unmatched_line_is_matched_to_an_open_invoice_by_hand(
     await choice.check()
     await expect(form).to_contain_text(f"Record $42.17 as a payment of {invoice['number']} (Initech Ltd)?")
     await expect(form).to_contain_text("The invoice is then paid.")
-    assert await _serious_violations(page, axe_source) == []
+    assert await serious_violations(page, axe_source) == []
     await _shoot(page, "bank-match")
     await form.get_by_role("button", name="Record payment").click()
     done = page.get_by_role("status").filter(has_text="is recorded as a payment")
