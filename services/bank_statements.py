@@ -174,23 +174,23 @@ def unpayable(invoice: Invoice, *, currency: str, amount_minor: int) -> Unmatche
     return None
 
 
-async def _pay(uow: UnitOfWork, actor: Actor, row: BankTransaction, invoice: Invoice) -> Payment:
+async def _pay(uow: UnitOfWork, actor: Actor, line: BankTransaction, invoice: Invoice) -> Payment:
     """The stored line recorded as a payment of `invoice`, as `recordPayment` records one (partial, exact, or over:
     the excess is wallet credit), paid on its booking date; the line is then MATCHED to it."""
     payment = await record_payment(
         uow,
         actor,
         invoice_id=invoice.id,
-        amount=amount_of(row),
+        amount=amount_of(line),
         method=ManualPaymentMethod.WIRE,
-        currency=row.currency,
-        paid_at=datetime.combine(row.booked_on, time(), tzinfo=UTC),
-        reference=row.reference,
+        currency=line.currency,
+        paid_at=datetime.combine(line.booked_on, time(), tzinfo=UTC),
+        reference=line.reference,
     )
-    row.status = TransactionStatus.MATCHED.value
-    row.reason = None
-    row.invoice_id = invoice.id
-    row.payment_id = payment.id
+    line.status = TransactionStatus.MATCHED.value
+    line.reason = None
+    line.invoice_id = invoice.id
+    line.payment_id = payment.id
     await uow.session.flush()
     return payment
 

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import contains_eager, joinedload, noload
+from sqlalchemy.orm import contains_eager, joinedload, raiseload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from db.models import Charge, Customer, Plan, Subscription, SubscriptionPhase
@@ -79,7 +79,7 @@ class SubscriptionRepository(ScopedRepository[Subscription]):
                 Customer.deleted_at.is_(None),
             )
             .options(contains_eager(Subscription.customer),
-                     joinedload(Subscription.phases).options(noload(SubscriptionPhase.plan)))
+                     joinedload(Subscription.phases).options(raiseload(SubscriptionPhase.plan)))
             .order_by(Subscription.started_at)
         )
         subscriptions = list(rows.unique())
