@@ -169,11 +169,13 @@ def _ping(dbapi_connection: Any) -> bool:
     SQLAlchemy's asyncpg ping wraps its `;` in BEGIN … ROLLBACK (for pgbouncer in transaction mode, which this
     project does not run behind): three round trips per checkout, two checkouts per API request. A connection
     that broke while idle (an outage, a restart) still fails here and is replaced, as before; one that answered
-    in the last `PING_IDLE_AFTER_S` is not asked again (a failure in between is met by the statement, and
-    SQLAlchemy then replaces every connection of the pool). docs/performance.md."""
-    returned = _returned_at.get(dbapi_connection._connection)
-    if returned is not None and time.monotonic() - returned < PING_IDLE_AFTER_S:
-        return True
+    in the last `PING_IDLE_AFTER_S` and whose socket asyncpg has not seen end is not asked again (a connection
+    that went silent without being closed in that second is met by the statement instead, and SQLAlchemy then
+    replaces every connection of the pool). docs/performance.md."""
+    raw = dbapi_connection._connection
+    returned = _returned_at.get(raw)
+    if returned is not None and time.monotonic() - returned < PING_IDLE_AFTER_S and not raw.is_closed():
+        return True  # asyncpg saw no end of the connection (a server restart, a reset, a cut relay close it at once)
     try:
         await_(dbapi_connection._connection.fetchrow(";"))
     except Exception as error:

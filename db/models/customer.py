@@ -23,6 +23,8 @@ class Customer(Base):
             unique=True,
             postgresql_where=text("deleted_at IS NULL"),
         ),
+        # Deleted customers too (the unique index above is partial): a customer's invoice list finds them by it.
+        Index("ix_customers_external_id", "organization_id", "external_id"),
         Index("ix_customers_test_clock_id", "test_clock_id", postgresql_where=text("test_clock_id IS NOT NULL")),
     )
 
