@@ -165,8 +165,9 @@ class InvoiceRepository(ScopedRepository[Invoice]):
                 stmt = stmt.add_columns(*(column.label(f"customer__{column.key}") for column in customers.c))
         if issued_only:
             stmt = stmt.where(invoices.c.status != InvoiceStatus.DRAFT.value)
-        if customer_external_id is not None:
-            stmt = stmt.where(customers.c.external_id == customer_external_id)
+        if customer_external_id is not None:  # the customer found by ix_customers_external_id, deleted ones too
+            stmt = stmt.where(customers.c.organization_id == self.organization_id,
+                              customers.c.external_id == customer_external_id)
         if status is not None:
             stmt = stmt.where(invoices.c.status == status)
         if payment_status is not None:
