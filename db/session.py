@@ -183,6 +183,14 @@ def _ping(dbapi_connection: Any) -> bool:
     return True
 
 
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under a session's: for a hot read sent as it is, without SQLAlchemy's statement
+    machinery (compiling, cache keys, result processing), in the session's transaction if it has one."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
 class Database:
     """The engine and its sessions; `publish` and `enqueue` dispatch what units of work leave in the outbox.
 

@@ -21,6 +21,8 @@ from typing import NamedTuple
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.session import driver_connection
+
 # The moment asked about (the customer's test clock's time if it lives on one, else $4), the versions, and either
 # the kept answer (if computed under them, holding at that moment and kept by this code: its first bytes are $5)
 # or, to keep a new one, every moment at which the customer's subscriptions change status or phase (their periods
@@ -74,12 +76,6 @@ class Lookup(NamedTuple):
     moments: list[datetime]  # without one: the moments after `at` at which the customer's subscriptions change
 
 
-async def _connection(session: AsyncSession) -> asyncpg.Connection:
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection  # type: ignore[return-value]
-
-
 async def lookup(
     session: AsyncSession, organization_id: uuid.UUID, customer: str, subscription: str | None, at: datetime,
     code: bytes,
@@ -87,7 +83,7 @@ async def lookup(
     """The moment asked about (the customer's test clock's time, else `at`), the current versions, and the kept answer
     if it was computed under them, holds at that moment and starts with `code` (which names the code that computed
     it), in one statement."""
-    conn = await _connection(session)
+    conn: asyncpg.Connection = await driver_connection(session)
     row = await conn.fetchrow(LOOKUP, organization_id, customer, subscription or "", at, code)
     return Lookup(row["at"], Versions(row["usage_version"], row["catalog_version"]), row["answer"],
                   row["moments"] or [])
@@ -104,6 +100,6 @@ async def keep(
     answer: bytes,
 ) -> None:
     """Keep an answer computed after `versions` were read, for [valid_from, valid_until) (one statement)."""
-    conn = await _connection(session)
+    conn: asyncpg.Connection = await driver_connection(session)
     await conn.execute(KEEP, organization_id, customer, subscription or "", versions.usage, versions.catalog,
                        valid_from, valid_until, answer)

@@ -17,11 +17,11 @@ from db.models import (
     Customer,
     Invoice,
     InvoiceLine,
-    Organization,
     Plan,
     Subscription,
     SubscriptionPhase,
 )
+from db.session import driver_connection
 
 # When a finalized invoice stopped being open (services/analytics.py `cash_facts` says the same in Python): paid,
 # voided, or made uncollectible (its moment is not stored: counted as closed when finalized, so never overdue).
@@ -84,6 +84,13 @@ WHERE i.organization_id = :org AND i.currency = :currency AND i.finalized_at IS 
 """)
 
 
+# `version`: the organization's latest audit sequence number (every change to what analytics read writes one).
+SETTINGS_AND_VERSION = """
+SELECT o.timezone, o.default_currency,
+       coalesce((SELECT max(a.seq) FROM audit_entries a WHERE a.organization_id = $1), 0)
+FROM organizations o WHERE o.id = $1
+"""
+
 class AnalyticsRepository:
     def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
         self.session = session
@@ -91,19 +98,9 @@ class AnalyticsRepository:
 
     async def settings_and_version(self) -> tuple[str, str, int]:
         """The organization's time zone, default currency and `version`, in one statement (every revenueMetrics
-        request reads them; LookupError if there is no such organization)."""
-        version = (
-            select(func.coalesce(func.max(AuditEntry.seq), 0))
-            .where(AuditEntry.organization_id == self.organization_id)
-            .scalar_subquery()
-        )
-        row = (
-            await self.session.execute(
-                select(Organization.timezone, Organization.default_currency, version).where(
-                    Organization.id == self.organization_id
-                )
-            )
-        ).first()
+        request reads them, so it goes to asyncpg as it is; LookupError if there is no such organization)."""
+        conn = await driver_connection(self.session)
+        row = await conn.fetchrow(SETTINGS_AND_VERSION, self.organization_id)
         if row is None:
             raise LookupError(f"no organization {self.organization_id}")
         return row[0], row[1], int(row[2])
