@@ -96,33 +96,7 @@ const OverridablePlan = graphql(`
           name
         }
         properties {
-          amount
-          packageSize
-          freeUnits
-          rate
-          fixedAmount
-          freeUnitsPerEvents
-          freeUnitsPerTotalAggregation
-          perTransactionMinAmount
-          perTransactionMaxAmount
-          graduatedRanges {
-            fromValue
-            toValue
-            perUnitAmount
-            flatAmount
-          }
-          volumeRanges {
-            fromValue
-            toValue
-            perUnitAmount
-            flatAmount
-          }
-          graduatedPercentageRanges {
-            fromValue
-            toValue
-            rate
-            flatAmount
-          }
+          ...ChargePropertiesFields
         }
       }
     }

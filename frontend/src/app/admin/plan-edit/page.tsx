@@ -53,48 +53,19 @@ const EditorData = graphql(`
           code
         }
         properties {
-          ...EditableProperties
+          ...ChargePropertiesFields
         }
         filters {
           values
           invoiceDisplayName
           properties {
-            ...EditableProperties
+            ...ChargePropertiesFields
           }
         }
       }
     }
   }
 
-  fragment EditableProperties on ChargeProperties {
-    amount
-    packageSize
-    freeUnits
-    rate
-    fixedAmount
-    freeUnitsPerEvents
-    freeUnitsPerTotalAggregation
-    perTransactionMinAmount
-    perTransactionMaxAmount
-    graduatedRanges {
-      fromValue
-      toValue
-      perUnitAmount
-      flatAmount
-    }
-    volumeRanges {
-      fromValue
-      toValue
-      perUnitAmount
-      flatAmount
-    }
-    graduatedPercentageRanges {
-      fromValue
-      toValue
-      rate
-      flatAmount
-    }
-  }
 `);
 
 const CreatePlan = graphql(`

@@ -41,33 +41,7 @@ const PlanQuery = graphql(`
           aggregation
         }
         properties {
-          amount
-          packageSize
-          freeUnits
-          rate
-          fixedAmount
-          freeUnitsPerEvents
-          freeUnitsPerTotalAggregation
-          perTransactionMinAmount
-          perTransactionMaxAmount
-          graduatedRanges {
-            fromValue
-            toValue
-            perUnitAmount
-            flatAmount
-          }
-          volumeRanges {
-            fromValue
-            toValue
-            perUnitAmount
-            flatAmount
-          }
-          graduatedPercentageRanges {
-            fromValue
-            toValue
-            rate
-            flatAmount
-          }
+          ...ChargePropertiesFields
         }
         filters {
           values
