@@ -293,6 +293,18 @@ class Credentials:
     expires_at: datetime | None
 
 
+def _bearer_token(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value, None for any other shape."""
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def _digest(token: str) -> bytes:
+    """What kept credentials are found by: the token itself is not kept."""
+    return hashlib.sha256(token.encode()).digest()
+
+
 class Authenticator:
     """Turns an `Authorization` header value into an Actor, or says why it cannot.
 
@@ -333,13 +345,12 @@ class Authenticator:
         to read them from the database whatever this process keeps."""
         if not authorization:
             return None
-        scheme, _, token = authorization.strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        token = _bearer_token(authorization)
+        if token is None:
             raise Unauthenticated(
                 "the Authorization header must be 'Bearer <API key, session token or portal token>'"
             )
-        digest = hashlib.sha256(token.encode()).digest()
+        digest = _digest(token)
         if kept and (found := self._still_kept(digest)) is not None:
             if touch:
                 await self._touch(found.actor)
@@ -359,10 +370,8 @@ class Authenticator:
 
     def kept_actor(self, authorization: str | None) -> Actor | None:
         """Who the header names if this process keeps its credentials (no I/O, nothing touched), else None."""
-        scheme, _, token = (authorization or "").strip().partition(" ")
-        if scheme.lower() != "bearer" or not (token := token.strip()):
-            return None
-        credentials = self._still_kept(hashlib.sha256(token.encode()).digest())
+        token = _bearer_token(authorization or "")
+        credentials = self._still_kept(_digest(token)) if token is not None else None
         return credentials.actor if credentials else None
 
     def _still_kept(self, digest: bytes) -> Credentials | None:
