@@ -18,11 +18,13 @@ Set-up (reported, not timed against the budget):
 
 Measured, for each API process count in --processes (the server is restarted with WEB_CONCURRENCY=N), each
 query only if named in --queries:
-  * `customerUsage` of a random customer (of the first --usage-customers, if given): --clients closed-loop clients
-    (no think time) for --seconds; with --warm-usage each of those customers is asked about once per server
-    first (a kept answer then serves the repeats), and the customers never asked are measured apart (each
+  * `customerUsage` of a random customer (of the first --viewers, if given): --clients closed-loop clients
+    (no think time) for --seconds; with --warm each of those customers is asked about several times per server
+    first (kept answers then serve the repeats), and the customers never asked are measured apart (each
     answer computed, then kept);
-  * the customer portal's invoice list: `invoices(customerExternalId: random, first: 12)` with lines, pdfUrl;
+  * the customer portal's invoice list: `invoices(customerExternalId: random, first: 12)` with lines, pdfUrl, of
+    the same customers as `customerUsage` (and with --warm, of those never asked apart);
+  Each measurement prints the share of requests answered from kept answers (graph/kept_responses.py).
   * the admin portal's list: `invoices(first: 20)` of the whole organization, with totalCount;
   * a burst of PDF downloads: half the clients fetch random invoices' PDFs while the other half run the
     customer invoice list; the list's p95 against its p95 alone shows whether rendering stalls GraphQL.
@@ -41,10 +43,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -79,6 +83,8 @@ REVENUE = """query Revenue($from: Date!, $to: Date!) { revenueMetrics(from: $fro
 ORG_INVOICES = """query OrgInvoices { invoices(first: 20) { totalCount
   edges { node { id number status issuedAt currency totalAmount amountDue customer { externalId name } } }
   pageInfo { hasNextPage endCursor } } }"""
+
+WARM_PASSES = 6
 
 # Customers beyond the first --seeded ones are copies of the first one's rows (customer, subscription, phase), with
 # their own ids and external ids: the same shape the use cases write, at SQL speed.
@@ -233,7 +239,9 @@ class Server:
         # 50 clients share the one API key and address, where a portal's visitors each have their own link: limits far
         # above what is reached (the buckets are still taken from, at the cost of every request, but never empty).
         env = {**stack.env, "WEB_CONCURRENCY": str(processes), "RATE_LIMIT_PER_SECOND": "100000",
-               "RATE_LIMIT_BURST": "200000", "RATE_LIMIT_IP_PER_SECOND": "100000", "RATE_LIMIT_IP_BURST": "200000"}
+               "RATE_LIMIT_BURST": "200000", "RATE_LIMIT_IP_PER_SECOND": "100000", "RATE_LIMIT_IP_BURST": "200000",
+               "METRICS_TOKEN": uuid.uuid4().hex}
+        self.metrics_token = env["METRICS_TOKEN"]
         self.log = stack.log_dir / f"api-{self.port}.log"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "valueverse.cli", "serve", "--port", str(self.port), "--no-worker"],
@@ -248,6 +256,16 @@ class Server:
             devstack.wait_ready(self.url, self.process, self.log, timeout_s=90)
         except devstack.NotReady as exc:
             raise common.BenchError(f"{self.name}: {exc}") from None
+
+    def kept_answers(self) -> float | None:
+        """Kept answers the server gave so far, over its API processes (None: a tree without them)."""
+        headers = {"Authorization": f"Bearer {self.metrics_token}"}
+        request = urllib.request.Request(f"{self.url}/metrics", headers=headers)
+        with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=10) as response:
+            text = response.read().decode()
+            found = re.search(r'^valueverse_graphql_kept_responses_total\{outcome="hit"\} (\S+)$', text, re.M)
+            return float(found.group(1)) if found else 0.0
+        return None
 
     def cpu(self) -> float:
         total = 0.0
@@ -279,6 +297,7 @@ class Tally:
     server_cpu: float = 0.0
     postgres_cpu: float = 0.0
     machine_cpu: float = 0.0
+    kept: float | None = None  # answers served from what a process kept
 
     def line(self) -> str:
         n = max(1, len(self.samples))
@@ -289,7 +308,8 @@ class Tally:
                 + f"; per request: server CPU {1000 * self.server_cpu / n:.1f} ms, PostgreSQL CPU "
                   f"{1000 * self.postgres_cpu / n:.1f} ms; server {100 * self.server_cpu / self.seconds:.0f} %, "
                   f"PostgreSQL {100 * self.postgres_cpu / self.seconds:.0f} %, whole machine "
-                  f"{100 * self.machine_cpu / self.seconds:.0f} % (of 200 %)")
+                  f"{100 * self.machine_cpu / self.seconds:.0f} % (of 200 %)"
+                + (f"; kept answers {100 * self.kept / n:.0f} % of requests" if self.kept is not None else ""))
 
 
 def _busy(t: Any) -> float:
@@ -383,8 +403,12 @@ def wrk_loop(url: str, token: str, clients: int, seconds: float, bodies: list[by
 
 def measured(server: Server, tally: Tally, run) -> None:
     """Run `run()` (one slice of load on `server`) and add what it cost to `tally`."""
+    kept0 = server.kept_answers()
     cpu0, pg0, machine0, t0 = server.cpu(), common._postgres_cpu(), psutil.cpu_times(), time.monotonic()
     samples, errors = run()
+    kept1 = server.kept_answers()
+    if kept0 is not None and kept1 is not None:
+        tally.kept = (tally.kept or 0.0) + kept1 - kept0
     tally.seconds += time.monotonic() - t0
     tally.server_cpu += server.cpu() - cpu0
     tally.postgres_cpu += sum(common._postgres_cpu().values()) - sum(pg0.values())
@@ -403,28 +427,39 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
     async def usage(api: Api, http, rng: random.Random, url: str) -> None:
         await api(USAGE, c=rng.choice(asked))
 
-    if "customerUsage" in args.queries and args.warm_usage:
-        # Each customer asked about once per server before the measurement: what a portal that shows the usage
-        # again and again sees (an answer kept since the last change), not the first read after each change.
-        async def warm(url: str) -> None:
-            pending = list(asked)
-            async with aiohttp.ClientSession() as http:
+    if args.warm_usage:
+        # Each viewer's pages asked about before the measurement: what a portal that shows them again and again sees
+        # (answers kept since the last change), not the first read after each change. An API process keeps its own
+        # answers and a connection stays with the process that accepted it: each question is asked WARM_PASSES times,
+        # each time on a new connection, so that both processes have likely kept it (the measurement prints how many
+        # answers were kept ones).
+        warmed = [(name, query) for key, name, query in (("customerUsage", "customerUsage", USAGE),
+                                                         ("customer", "customer invoices", CUSTOMER_INVOICES))
+                  if key in args.queries]
+
+        async def warm(url: str, query: str) -> None:
+            rng = random.Random(3)
+            pending = [c for _ in range(WARM_PASSES) for c in rng.sample(asked, len(asked))]
+            # A new connection per request: each is accepted by whichever process is free, so both see each question.
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.clients,
+                                                                            force_close=True)) as http:
                 api = Api(http, f"{url}/graphql", token)
 
                 async def client() -> None:
                     while pending:
-                        await api(USAGE, c=pending.pop())
+                        await api(query, c=pending.pop())
 
-                await asyncio.gather(*(client() for _ in range(min(args.clients, 20))))
+                await asyncio.gather(*(client() for _ in range(args.clients)))
 
         for server in servers:
-            t0 = time.monotonic()
-            asyncio.run(warm(server.url))
-            print(f"warm-up: customerUsage of {len(asked):,} customers once on {server.name} in "
-                  f"{time.monotonic() - t0:.1f} s", flush=True)
+            for name, query in warmed:
+                t0 = time.monotonic()
+                asyncio.run(warm(server.url, query))
+                print(f"warm-up: {name} of {len(asked):,} customers {WARM_PASSES} times on {server.name} in "
+                      f"{time.monotonic() - t0:.1f} s", flush=True)
 
     async def customer_invoices(api: Api, http, rng: random.Random, url: str) -> None:
-        data = await api(CUSTOMER_INVOICES, c=rng.choice(customers))
+        data = await api(CUSTOMER_INVOICES, c=rng.choice(asked))
         if len(pdf_paths[url]) < 2000:
             pdf_paths[url].extend(e["node"]["pdfUrl"] for e in data["invoices"]["edges"][:2])
 
@@ -465,7 +500,8 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
     wrk_bodies = {  # what wrk sends, a random line per request: the same questions as the aiohttp clients ask
         "customerUsage": [body(USAGE, c=c) for c in asked],
         "customerUsage, customers not asked before": [body(USAGE, c=c) for c in unasked],
-        "customer invoices": [body(CUSTOMER_INVOICES, c=c) for c in customers],
+        "customer invoices": [body(CUSTOMER_INVOICES, c=c) for c in asked],
+        "customer invoices, customers not asked before": [body(CUSTOMER_INVOICES, c=c) for c in unasked],
         "organization invoices": [body(ORG_INVOICES)],
         "revenueMetrics, 12 months": [body(REVENUE, **revenue_range)],
         "floor: { __typename }": [body("{ __typename }")],
@@ -480,13 +516,17 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
     async def first_usage(api: Api, http, rng: random.Random, url: str) -> None:
         await api(USAGE, c=rng.choice(unasked))
 
+    async def first_invoices(api: Api, http, rng: random.Random, url: str) -> None:
+        await api(CUSTOMER_INVOICES, c=rng.choice(unasked))
+
     for key, name, make in (("customerUsage", "customerUsage", usage),
                             ("customerUsage", "customerUsage, customers not asked before", first_usage),
                             ("customer", "customer invoices", customer_invoices),
+                            ("customer", "customer invoices, customers not asked before", first_invoices),
                             ("organization", "organization invoices", org_invoices),
                             ("revenue", "revenueMetrics, 12 months", revenue),
                             ("floor", "floor: { __typename }", floor)):
-        if key not in args.queries or (make is first_usage and not unasked):
+        if key not in args.queries or (make in (first_usage, first_invoices) and not unasked):
             continue
         print(f"\n{name}: {args.clients} clients, {args.rounds} rounds of {slice_seconds:.0f} s per server, "
               f"servers in turn; {common.load_summary()}", flush=True)
@@ -501,7 +541,7 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
             p95 = percentile(tally.samples, 95)
             lines.append(budget_line(f"{name} p95, {args.clients} clients, {server.name}", ms(p95), "< 100 ms",
                                      p95 < 0.100 and not tally.errors))
-        if args.profile and make is not first_usage:
+        if args.profile and make not in (first_usage, first_invoices):
             target = servers[-1]
             prof = common.Profiler(target.process.pid, Path(f"{args.profile}.{name.split()[0].strip(',')}.raw"),
                                    min(slice_seconds, 15), subprocesses=True)
@@ -571,10 +611,11 @@ def main() -> int:
                         "what else runs on the machine weighs on all of them alike")
     p.add_argument("--processes", default="1,2", help="API process counts of this tree's servers (WEB_CONCURRENCY)")
     p.add_argument("--profile", type=Path, help="py-spy the last server once more per query: <PATH>.<query>.raw")
-    p.add_argument("--usage-customers", type=int, default=0,
-                   help="customerUsage asks about the first N customers only (0: all of them)")
-    p.add_argument("--warm-usage", action="store_true",
-                   help="ask customerUsage of each of those customers once per server before measuring it")
+    p.add_argument("--viewers", "--usage-customers", dest="usage_customers", type=int, default=0,
+                   help="customerUsage and the customer invoice list ask about the first N customers only (0: all)")
+    p.add_argument("--warm", "--warm-usage", dest="warm_usage", action="store_true",
+                   help=f"ask customerUsage and the invoice list of each of those customers {WARM_PASSES} times per "
+                        "server before measuring them; the customers never asked are measured apart")
     p.add_argument("--queries", type=lambda text: set(text.split(",")),
                    default={"customerUsage", "customer", "organization", "revenue", "pdf"},
                    help="what to measure: customerUsage, customer (its invoices), organization (its invoices), "

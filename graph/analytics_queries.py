@@ -34,7 +34,7 @@ class AnalyticsQueries:
     ) -> list[RevenuePoint]:
         actor = require_role(info, Role.FINANCE)
         try:
-            points = await analytics.revenue_metrics(
+            points, valid_until = await analytics.revenue_answer(
                 info.context.db,
                 actor.organization_id,
                 from_,
@@ -45,6 +45,8 @@ class AnalyticsQueries:
             )
         except DomainError as error:
             raise PublicError(error.message, error.code) from None
+        if valid_until is not None:
+            info.context.not_after(valid_until)
         return [RevenuePoint.of(point) for point in points]
 
     @strawberry.field(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from db.models import Role
@@ -58,6 +59,13 @@ class Context:
         # The role each running subscription of a WebSocket needs, by its operation's task.
         self.live_roles: dict[asyncio.Task, Role] = {}
         self._loaders: Loaders | None = None
+        # The first moment at which time alone could change this request's answer (graph/kept_responses.py).
+        self.kept_until: datetime | None = None
+
+    def not_after(self, moment: datetime) -> None:
+        """Say that what this request answers may change at `moment` without any write: a kept answer then expires."""
+        if self.kept_until is None or moment < self.kept_until:
+            self.kept_until = moment
 
     @property
     def loaders(self) -> Loaders:

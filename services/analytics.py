@@ -93,6 +93,21 @@ async def revenue_metrics(
     as_of: datetime,
 ) -> list[RevenuePoint]:
     """The organization's revenue figures per bucket of [first_day, last_day], as they stand at `as_of`."""
+    points, _ = await revenue_answer(db, organization_id, first_day, last_day, granularity, currency, as_of)
+    return points
+
+
+async def revenue_answer(
+    db: Database,
+    organization_id: uuid.UUID,
+    first_day: date,
+    last_day: date,
+    granularity: Granularity,
+    currency: str | None,
+    as_of: datetime,
+) -> tuple[list[RevenuePoint], datetime | None]:
+    """`revenue_metrics`, and the first moment after `as_of` at which time alone could change a figure (None: only
+    a change of the organization's data can)."""
     require_aware(as_of, "as_of")
     granularity = Granularity(granularity)
     analytics.check_range(first_day, last_day)
@@ -105,7 +120,7 @@ async def revenue_metrics(
     entry = _cache.get(key)
     if entry is not None and entry.answers(version, as_of):
         _cache.move_to_end(key)
-        return list(entry.points)
+        return list(entry.points), entry.valid_until
     lock = _computing.setdefault(key, asyncio.Lock())
     async with lock:  # concurrent misses of one key wait for one computation
         entry = _cache.get(key)
@@ -116,7 +131,7 @@ async def revenue_metrics(
             while len(_cache) > CACHE_ENTRIES:
                 _cache.popitem(last=False)
     _computing.pop(key, None)
-    return list(entry.points)
+    return list(entry.points), entry.valid_until
 
 
 async def _compute(db: Database, key: _Key, version: int, as_of: datetime) -> _Entry:

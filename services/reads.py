@@ -23,6 +23,11 @@ async def organization(session: AsyncSession, organization_id: uuid.UUID) -> Org
     return await OrganizationRepository(session).get(organization_id)
 
 
+async def audit_version(session: AsyncSession, organization_id: uuid.UUID) -> int:
+    """The organization's last audit sequence number: it moves with every change of its audited rows."""
+    return await AuditRepository(session, organization_id).last_seq()
+
+
 async def audit_entry(session: AsyncSession, organization_id: uuid.UUID, entry_id: int) -> AuditEntry | None:
     return await AuditRepository(session, organization_id).get(entry_id)
 

@@ -32,6 +32,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 
 from db.faults import storage_unavailable
 from db.health import database_answers
@@ -44,6 +45,7 @@ from graph.context import AppServices, Context
 from graph.errors import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, storage_was_unavailable
 from graph.http_events import events_endpoint
 from graph.http_webhooks import paypal_webhook_endpoint, stripe_webhook_endpoint
+from graph.kept_responses import KeptResponse, KeptResponses
 from graph.live_credentials import CredentialWatchingHandler
 from graph.schema import schema
 from integrations.clock import SYSTEM_CLOCK, Clock
@@ -113,6 +115,7 @@ class GraphQLApp(GraphQL):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         )
         self.services = services
+        self.kept = KeptResponses(schema._schema, services.db)  # the portals' hottest reads (graph/kept_responses.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -137,6 +140,8 @@ class GraphQLApp(GraphQL):
         await response(scope, receive, send)
 
     def encode_json(self, data: object) -> str:
+        if isinstance(data, KeptResponse):
+            return data.body
         # orjson, several times faster than json.dumps on a page of invoices; text, as WebSocket frames must be.
         try:
             return orjson.dumps(data).decode()
@@ -164,10 +169,35 @@ class GraphQLApp(GraphQL):
             for data in request_data if isinstance(request_data, list) else [request_data]:
                 if (reason := limits.anonymous_refusal(data.query)) is not None:
                     raise HTTPException(401, reason)
-        return await super().execute_operation(
-            request=request, request_adapter=request_adapter, request_data=request_data, context=context,
-            root_value=root_value, sub_response=sub_response,
-        )
+        pending = None
+        if context.actor is not None and not isinstance(request_data, list) and request_data.query:
+            found = await self.kept.look_up(context.actor, request_data.query, request_data.operation_name,
+                                            request_data.variables, str(request.base_url), context.clock.now())
+            if isinstance(found, KeptResponse):
+                return found
+            pending = found
+        try:
+            result = await super().execute_operation(
+                request=request, request_adapter=request_adapter, request_data=request_data, context=context,
+                root_value=root_value, sub_response=sub_response,
+            )
+        except BaseException:
+            if pending is not None:
+                self.kept.abandon(pending)
+            raise
+        if pending is not None:
+            if isinstance(result, ExecutionResult) and not result.errors and not result.extensions:
+                # Encoded once: the body kept is the body sent.
+                kept = KeptResponse(self.encode_json({"data": result.data}))
+                self.kept.keep(pending, kept.body, context.kept_until)
+                return kept
+            self.kept.abandon(pending)
+        return result
+
+    async def process_result(self, request: Any, result: Any) -> Any:
+        if isinstance(result, KeptResponse):
+            return result  # written as it is by encode_json
+        return await super().process_result(request, result)
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
         response = super().create_response(response_data, sub_response)

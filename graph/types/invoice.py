@@ -10,6 +10,7 @@ from db.models import Invoice as InvoiceModel
 from db.models import InvoiceLine as InvoiceLineModel
 from domain import invoicing, money, numbering
 from graph.context import Context
+from graph.kept_responses import PDF_LINK_REUSE
 from graph.scalars import JSON, price
 from graph.types.credits import CreditNote
 from graph.types.customer import Customer
@@ -137,16 +138,20 @@ class Invoice:
             rows = await reads.credit_notes_of_invoice(session, self.row.organization_id, self.row.id)
         return [CreditNote.of(n) for n in rows]
 
-    @strawberry.field(description="A link to the PDF, valid for an hour (finalized invoices only).")
+    @strawberry.field(
+        description="A link to the PDF, valid for an hour after it was signed (finalized invoices only); the same "
+        "list asked again within 5 minutes may give the same link."
+    )
     def pdf_url(self, info: Info[Context, None]) -> str | None:
         if self.row.number is None:
             return None
         from services.documents import signed_pdf_path
 
         base = str(info.context.request.base_url).rstrip("/") if info.context.request is not None else ""
-        return base + signed_pdf_path(
-            self.row.id, info.context.services.session_config.secret_key, now=info.context.clock.now().timestamp()
-        )
+        now = info.context.clock.now()
+        info.context.not_after(now + PDF_LINK_REUSE)  # a kept list hands this link out again until then
+        return base + signed_pdf_path(self.row.id, info.context.services.session_config.secret_key,
+                                      now=now.timestamp())
 
     @classmethod
     def of(cls, i: InvoiceModel, *, lines: bool = True) -> Invoice:

@@ -124,6 +124,16 @@ def _catalog(organization_id: uuid.UUID, version: int) -> _Catalog:
     return catalog
 
 
+async def kept_answer(
+    session: AsyncSession, organization_id: uuid.UUID, customer_external_id: str, subscription_external_id: str | None,
+    at: datetime,
+) -> bytes | None:
+    """The kept answer `current_usage` would read back now, as it is kept (None: it would compute one)."""
+    found = await usage_answers.lookup(session, organization_id, customer_external_id, subscription_external_id, at,
+                                       CODE_VERSION)
+    return None if found.answer is None else bytes(found.answer)
+
+
 async def current_usage(
     session: AsyncSession,
     organization_id: uuid.UUID,
