@@ -280,6 +280,20 @@ class Database:
         async with self._read_sessions() as session:
             yield session
 
+    @asynccontextmanager
+    async def driver_read(self) -> AsyncIterator[Any]:
+        """The asyncpg connection of one of the pool's connections, for a hot read or two sent as they are: each
+        statement on its own (no transaction), without a session around it (which costs several times the
+        statement: graph/kept_responses.py reads its versions so on every request it answers)."""
+        raw = await self.engine.raw_connection()
+        try:
+            yield raw.driver_connection
+        except BaseException:
+            raw.invalidate()  # whatever went wrong, the pool opens a fresh connection rather than reuse this one
+            raise
+        finally:
+            raw.close()
+
     async def dispose(self) -> None:
         await self._marks.close()
         await self.engine.dispose()

@@ -83,7 +83,14 @@ async def lookup(
     """The moment asked about (the customer's test clock's time, else `at`), the current versions, and the kept answer
     if it was computed under them, holds at that moment and starts with `code` (which names the code that computed
     it), in one statement."""
-    conn: asyncpg.Connection = await driver_connection(session)
+    return await lookup_on(await driver_connection(session), organization_id, customer, subscription, at, code)
+
+
+async def lookup_on(
+    conn: asyncpg.Connection, organization_id: uuid.UUID, customer: str, subscription: str | None, at: datetime,
+    code: bytes,
+) -> Lookup:
+    """`lookup` on an asyncpg connection (`Database.driver_read`)."""
     row = await conn.fetchrow(LOOKUP, organization_id, customer, subscription or "", at, code)
     return Lookup(row["at"], Versions(row["usage_version"], row["catalog_version"]), row["answer"],
                   row["moments"] or [])

@@ -306,15 +306,15 @@ class KeptResponses:
 
     async def _versions(self, actor: Actor, roots: tuple[_Root, ...], variables: dict[str, Any],
                         now: datetime) -> tuple[Any, ...] | None:
-        """One version per root field, read in one session: the organization's last audit sequence number, or the
+        """One version per root field, read on one connection: the organization's last audit sequence number, or the
         customer's kept usage answer itself (None if it has none now: nothing to keep the answer under)."""
         found: list[Any] = []
         audited: int | None = None
-        async with self.db.read() as session:
+        async with self.db.driver_read() as conn:
             for root in roots:
                 if root.source == AUDITED:
                     if audited is None:
-                        audited = await reads.audit_version(session, actor.organization_id)
+                        audited = await reads.audit_version(conn, actor.organization_id)
                     found.append(audited)
                     continue
                 arguments = {
@@ -324,7 +324,7 @@ class KeptResponses:
                 customer, subscription = arguments.get("customerExternalId"), arguments.get("subscriptionExternalId")
                 if not isinstance(customer, str) or not (subscription is None or isinstance(subscription, str)):
                     return None
-                answer = await cache.kept_answer(session, actor.organization_id, customer, subscription, now)
+                answer = await cache.kept_answer(conn, actor.organization_id, customer, subscription, now)
                 if answer is None:
                     return None
                 found.append(answer)

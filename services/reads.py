@@ -9,10 +9,12 @@ through db/repositories directly: see docs/architecture.md for that rule.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import AuditEntry, CreditNote, Invoice, Organization
+from db.repositories import audit as audit_repository
 from db.repositories.audit import AuditRepository
 from db.repositories.billing import InvoiceRepository
 from db.repositories.credits import CreditRepository
@@ -23,9 +25,10 @@ async def organization(session: AsyncSession, organization_id: uuid.UUID) -> Org
     return await OrganizationRepository(session).get(organization_id)
 
 
-async def audit_version(session: AsyncSession, organization_id: uuid.UUID) -> int:
-    """The organization's last audit sequence number: it moves with every change of its audited rows."""
-    return await AuditRepository(session, organization_id).last_seq()
+async def audit_version(conn: Any, organization_id: uuid.UUID) -> int:
+    """The organization's last audit sequence number, on an asyncpg connection (`Database.driver_read`): it moves
+    with every change of its audited rows."""
+    return await audit_repository.last_seq(conn, organization_id)
 
 
 async def audit_entry(session: AsyncSession, organization_id: uuid.UUID, entry_id: int) -> AuditEntry | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -11,9 +12,14 @@ from db.locks import LockNamespace, advisory_xact_lock
 from db.models import AuditEntry
 from db.repositories.base import ScopedRepository
 from db.repositories.pagination import Page, paginate
-from db.session import driver_connection
 
 LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM audit_entries WHERE organization_id = $1"
+
+
+async def last_seq(conn: Any, organization_id: uuid.UUID) -> int:
+    """The organization's newest entry's sequence number (0 for none), on an asyncpg connection
+    (`Database.driver_read`): the kept answers read it on every request they serve (graph/kept_responses.py)."""
+    return int(await conn.fetchval(LAST_SEQ, organization_id))
 
 
 class AuditRepository(ScopedRepository[AuditEntry]):
@@ -22,12 +28,6 @@ class AuditRepository(ScopedRepository[AuditEntry]):
     async def lock_chain(self) -> None:
         """Serialize appends so that each entry links to exactly one predecessor."""
         await advisory_xact_lock(self.session, LockNamespace.AUDIT_CHAIN, self.organization_id)
-
-    async def last_seq(self) -> int:
-        """The newest entry's sequence number (0 for none): the organization's data version. Sent to asyncpg as it
-        is, as the kept answers read it on every request they serve (graph/kept_responses.py)."""
-        conn = await driver_connection(self.session)
-        return int(await conn.fetchval(LAST_SEQ, self.organization_id))
 
     async def last_link(self) -> tuple[int, str] | None:
         """(seq, hash) of the newest entry: what the next one links to."""

@@ -21,7 +21,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -125,12 +125,13 @@ def _catalog(organization_id: uuid.UUID, version: int) -> _Catalog:
 
 
 async def kept_answer(
-    session: AsyncSession, organization_id: uuid.UUID, customer_external_id: str, subscription_external_id: str | None,
+    conn: Any, organization_id: uuid.UUID, customer_external_id: str, subscription_external_id: str | None,
     at: datetime,
 ) -> bytes | None:
-    """The kept answer `current_usage` would read back now, as it is kept (None: it would compute one)."""
-    found = await usage_answers.lookup(session, organization_id, customer_external_id, subscription_external_id, at,
-                                       CODE_VERSION)
+    """The kept answer `current_usage` would read back now, as it is kept (None: it would compute one), on an
+    asyncpg connection (`Database.driver_read`)."""
+    found = await usage_answers.lookup_on(conn, organization_id, customer_external_id, subscription_external_id, at,
+                                          CODE_VERSION)
     return None if found.answer is None else bytes(found.answer)
 
 
