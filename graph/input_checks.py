@@ -26,6 +26,7 @@ from strawberry.utils.str_converters import to_camel_case
 from db.columns import column_lengths
 from db.models import (
     ApiKey,
+    BankTransaction,
     BillableMetric,
     Charge,
     Coupon,
@@ -63,6 +64,7 @@ STORED_IN: dict[str, type] = {
     "OneOffLineInput": InvoiceLine,
     "CreateUsageAlertInput": UsageAlert,
     "UpdateUsageAlertInput": UsageAlert,
+    "IgnoreBankTransactionInput": BankTransaction,  # note: its python name is the column's, ignore_note
 }
 # Codes the use cases look up in their list (ISO 3166, ISO 4217), which says more than a length would.
 CHECKED_AGAINST_A_LIST = frozenset({"country", "currency", "default_currency"})
