@@ -391,7 +391,9 @@ async def ignore_transaction(
     row.ignored_by = actor.name[:300]
     row.ignore_note = (note or "").strip() or None
     await uow.session.flush()
-    await audit.record(uow, actor, "bank_transaction.ignored", "bank_transaction", row.id, before=before, after=_ignored(row))
+    await audit.record(
+        uow, actor, "bank_transaction.ignored", "bank_transaction", row.id, before=before, after=_ignored(row)
+    )
     return row
 
 
