@@ -58,9 +58,8 @@ class MatchBankTransactionPayload:
 @strawberry.input
 class IgnoreBankTransactionInput:
     id: strawberry.ID = strawberry.field(description="An UNMATCHED bank statement line.")
-    # Stored as `ignore_note` (graph/input_checks.py bounds it by that column: at most 500 characters).
-    ignore_note: str | None = strawberry.field(
-        default=None, name="note", description="Why it is ignored (at most 500 characters), shown with it."
+    note: str | None = strawberry.field(
+        default=None, description="Why it is ignored (at most 500 characters), shown with it."
     )
 
 
@@ -146,7 +145,7 @@ class BankStatementMutations:
     ) -> IgnoreBankTransactionPayload:
         async def use_case(uow: UnitOfWork, actor: Actor) -> BankTransactionModel:
             return await bank_statements.ignore_transaction(
-                uow, actor, transaction_id=_id(input.id, "id"), note=input.ignore_note
+                uow, actor, transaction_id=_id(input.id, "id"), note=input.note
             )
 
         row, errors = await run_use_case(info, Role.FINANCE, use_case)
