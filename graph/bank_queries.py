@@ -22,7 +22,10 @@ MAX_INVOICES_TO_MATCH = 50
 
 @strawberry.type
 class BankQueries:
-    @strawberry.field(description="Imported bank statement lines, newest first; status UNMATCHED: left to review.")
+    @strawberry.field(
+        description="Imported bank statement lines, newest first; status UNMATCHED: left to review, IGNORED: "
+        "dismissed by staff (restoreBankTransaction puts one back)."
+    )
     async def bank_transactions(
         self,
         info: Info[Context, None],
@@ -44,7 +47,10 @@ class BankQueries:
             )
             return connection(page, BankTransaction.of)
 
-    @strawberry.field(description="Bank statement lines not matched to an invoice, newest first: left to review.")
+    @strawberry.field(
+        description="Bank statement lines not matched to an invoice, newest first: left to review (IGNORED "
+        "lines are not: bankTransactions(status: IGNORED))."
+    )
     async def unmatched_bank_transactions(
         self, info: Info[Context, None], first: int | None = None, after: str | None = None
     ) -> Connection[BankTransaction]:

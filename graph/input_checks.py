@@ -26,6 +26,7 @@ from strawberry.utils.str_converters import to_camel_case
 from db.columns import column_lengths
 from db.models import (
     ApiKey,
+    BankTransaction,
     BillableMetric,
     Charge,
     Coupon,
@@ -63,7 +64,10 @@ STORED_IN: dict[str, type] = {
     "OneOffLineInput": InvoiceLine,
     "CreateUsageAlertInput": UsageAlert,
     "UpdateUsageAlertInput": UsageAlert,
+    "IgnoreBankTransactionInput": BankTransaction,
 }
+# Input fields stored in a column of another name: input type → {field: column}.
+STORED_AS: dict[str, dict[str, str]] = {"IgnoreBankTransactionInput": {"note": "ignore_note"}}
 # Codes the use cases look up in their list (ISO 3166, ISO 4217), which says more than a length would.
 CHECKED_AGAINST_A_LIST = frozenset({"country", "currency", "default_currency"})
 # Root fields that check their own text, item by item (a bad event is rejected by itself).
@@ -74,10 +78,14 @@ TOO_LONG = "TOO_LONG"
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-MAX_LENGTHS = {
-    name: {field: n for field, n in column_lengths(model).items() if field not in CHECKED_AGAINST_A_LIST}
-    for name, model in STORED_IN.items()
-}
+def _lengths(name: str, model: type) -> dict[str, int]:
+    lengths = {field: n for field, n in column_lengths(model).items() if field not in CHECKED_AGAINST_A_LIST}
+    for field, column in STORED_AS.get(name, {}).items():
+        lengths[field] = lengths[column]
+    return lengths
+
+
+MAX_LENGTHS = {name: _lengths(name, model) for name, model in STORED_IN.items()}
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,10 @@
 - An UNMATCHED line that is money received can be matched by hand to an invoice staff choose (`matchBankTransaction`,
   `match_transaction`): the same check (`unpayable`) and the same recording (`_pay`) as a line that names the invoice.
   The line's row is locked first, so it pays once however many matches race.
+- An UNMATCHED line that will never be matched (a supplier's refund, a transfer between own accounts, a duplicate)
+  can be dismissed (`ignoreBankTransaction`, `ignore_transaction`): IGNORED, its reason kept, with who ignored it,
+  when and an optional note; `restoreBankTransaction` (`restore_transaction`) makes it UNMATCHED again. Both lock the
+  line's row as a match does, so an ignore and a match of one line cannot both win; an IGNORED line is not matched.
 - Every line is stored once per organization under a fingerprint of what the bank says about it (account, date,
   direction, amount, currency, the bank's and the payer's references, counterparty, and which occurrence of such a
   line it is in the file): importing the same statement again, or a later statement that repeats its entries,
@@ -67,6 +71,7 @@ class UnmatchedReason(StrEnum):
 class TransactionStatus(StrEnum):
     MATCHED = "MATCHED"
     UNMATCHED = "UNMATCHED"
+    IGNORED = "IGNORED"  # dismissed by staff: never to be matched (restoreBankTransaction undoes it)
 
 
 # Lines that are no customer's payment: matched by hand to nothing either.
@@ -292,12 +297,7 @@ async def match_transaction(
     row = await BankTransactionRepository(uow.session, actor.organization_id).get_or(
         transaction_id, NotFound(Resource.BANK_TRANSACTION, field=("id",)), for_update=True
     )
-    if row.status != TransactionStatus.UNMATCHED.value:
-        raise Invalid(
-            "this line is matched already: it paid an invoice once",
-            field=("id",),
-            code=BankTransactionCode.BANK_TRANSACTION_ALREADY_MATCHED,
-        )
+    _refuse_unless_unmatched(row)
     if not _money_received(row):
         raise Invalid(
             f"this line is not a payment received ({row.reason or row.direction}): nothing to match",
@@ -340,6 +340,85 @@ async def match_transaction(
         },
     )
     return Matched(row, invoice, payment)
+
+
+def _refuse_unless_unmatched(row: BankTransaction) -> None:
+    """BANK_TRANSACTION_ALREADY_MATCHED or BANK_TRANSACTION_IGNORED (at `id`) for a line not left to review."""
+    if row.status == TransactionStatus.MATCHED.value:
+        raise Invalid(
+            "this line is matched already: it paid an invoice once",
+            field=("id",),
+            code=BankTransactionCode.BANK_TRANSACTION_ALREADY_MATCHED,
+        )
+    if row.status == TransactionStatus.IGNORED.value:
+        raise Invalid(
+            "this line is ignored: restore it first (restoreBankTransaction)",
+            field=("id",),
+            code=BankTransactionCode.BANK_TRANSACTION_IGNORED,
+        )
+
+
+def _ignored(row: BankTransaction) -> dict[str, str | None]:
+    return {
+        "status": row.status,
+        "reason": row.reason,
+        "ignoredAt": row.ignored_at.isoformat() if row.ignored_at else None,
+        "ignoredBy": row.ignored_by,
+        "ignoreNote": row.ignore_note,
+    }
+
+
+async def ignore_transaction(
+    uow: UnitOfWork, actor: Actor, *, transaction_id: uuid.UUID, note: str | None
+) -> BankTransaction:
+    """`ignoreBankTransaction`: an UNMATCHED line dismissed (IGNORED), its reason kept, with who, when and the note.
+
+    The line's row is locked first, as `match_transaction` locks it: of an ignore and a match (or two ignores) at
+    once, the second waits, then finds the line MATCHED or IGNORED and is refused."""
+    row = await BankTransactionRepository(uow.session, actor.organization_id).get_or(
+        transaction_id, NotFound(Resource.BANK_TRANSACTION, field=("id",)), for_update=True
+    )
+    if row.status == TransactionStatus.IGNORED.value:
+        raise Invalid(
+            "this line is ignored already",
+            field=("id",),
+            code=BankTransactionCode.BANK_TRANSACTION_ALREADY_IGNORED,
+        )
+    _refuse_unless_unmatched(row)
+    before = _ignored(row)
+    row.status = TransactionStatus.IGNORED.value
+    row.ignored_at = uow.clock.now()
+    row.ignored_by = actor.name[:300]
+    row.ignore_note = (note or "").strip() or None
+    await uow.session.flush()
+    await audit.record(
+        uow, actor, "bank_transaction.ignored", "bank_transaction", row.id, before=before, after=_ignored(row)
+    )
+    return row
+
+
+async def restore_transaction(uow: UnitOfWork, actor: Actor, *, transaction_id: uuid.UUID) -> BankTransaction:
+    """`restoreBankTransaction`: an IGNORED line UNMATCHED again (left to review, its reason as it was), the ignore's
+    who, when and note cleared (the audit entry keeps them). Locked as an ignore or a match locks it."""
+    row = await BankTransactionRepository(uow.session, actor.organization_id).get_or(
+        transaction_id, NotFound(Resource.BANK_TRANSACTION, field=("id",)), for_update=True
+    )
+    if row.status != TransactionStatus.IGNORED.value:
+        raise Invalid(
+            f"this line is {row.status}, not ignored: nothing to restore",
+            field=("id",),
+            code=BankTransactionCode.BANK_TRANSACTION_NOT_IGNORED,
+        )
+    before = _ignored(row)
+    row.status = TransactionStatus.UNMATCHED.value
+    row.ignored_at = None
+    row.ignored_by = None
+    row.ignore_note = None
+    await uow.session.flush()
+    await audit.record(
+        uow, actor, "bank_transaction.restored", "bank_transaction", row.id, before=before, after=_ignored(row)
+    )
+    return row
 
 
 async def invoices_to_match(

@@ -117,9 +117,13 @@ class OrganizationCode(StrEnum):
 
 
 class BankTransactionCode(StrEnum):
-    """Matching an imported bank statement line to an invoice by hand (`matchBankTransaction`)."""
+    """Matching an imported bank statement line to an invoice by hand (`matchBankTransaction`), ignoring it
+    (`ignoreBankTransaction`) and restoring it (`restoreBankTransaction`)."""
 
     BANK_TRANSACTION_ALREADY_MATCHED = "BANK_TRANSACTION_ALREADY_MATCHED"
+    BANK_TRANSACTION_ALREADY_IGNORED = "BANK_TRANSACTION_ALREADY_IGNORED"  # ignoreBankTransaction: IGNORED already
+    BANK_TRANSACTION_IGNORED = "BANK_TRANSACTION_IGNORED"  # matchBankTransaction: restore the line first
+    BANK_TRANSACTION_NOT_IGNORED = "BANK_TRANSACTION_NOT_IGNORED"  # restoreBankTransaction: nothing to restore
     BANK_TRANSACTION_NOT_A_PAYMENT = "BANK_TRANSACTION_NOT_A_PAYMENT"  # money paid out, pending, or a reversal
     INVOICE_NOT_OPEN = "INVOICE_NOT_OPEN"
     CURRENCY_MISMATCH = "CURRENCY_MISMATCH"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -13,8 +13,9 @@ from db.models.base import Base, created_at, uuid_pk
 
 
 class BankTransaction(Base):
-    """A line of an imported bank statement and what became of it: MATCHED (a payment recorded on an invoice) or
-    UNMATCHED (kept for review, with the reason). `fingerprint` names the entry whatever file it comes in."""
+    """A line of an imported bank statement and what became of it: MATCHED (a payment recorded on an invoice),
+    UNMATCHED (kept for review, with the reason) or IGNORED (dismissed by staff, its reason kept, with who, when and
+    why: `ignored_*`, cleared when it is restored). `fingerprint` names the entry whatever file it comes in."""
 
     __tablename__ = "bank_transactions"
     __table_args__ = (
@@ -39,7 +40,7 @@ class BankTransaction(Base):
     references: Mapped[list[str]] = mapped_column(JSONB, default=list)
     remittance: Mapped[str | None] = mapped_column(Text)
     counterparty: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16))  # MATCHED, UNMATCHED
+    status: Mapped[str] = mapped_column(String(16))  # MATCHED, UNMATCHED, IGNORED
     reason: Mapped[str | None] = mapped_column(String(32))
     invoice_id: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), ForeignKey("invoices.id", ondelete="SET NULL")
@@ -48,3 +49,6 @@ class BankTransaction(Base):
         UUID(as_uuid=True), ForeignKey("payments.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = created_at()
+    ignored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ignored_by: Mapped[str | None] = mapped_column(String(300))  # the actor's name when it was ignored
+    ignore_note: Mapped[str | None] = mapped_column(String(500))

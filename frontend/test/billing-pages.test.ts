@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { matchable, matchConsequence, matchErrorWords, statementFormat, UNMATCHED_WORDS } from "@/lib/bank";
+import { ignorable, ignoreErrorWords, matchable, matchConsequence, matchErrorWords, statementFormat, UNMATCHED_WORDS } from "@/lib/bank";
 import { creditable, creditNoteInput, draftProblems, emptyDraft } from "@/lib/creditNotes";
 import { attemptsSummary, durationWords, parseIntervals } from "@/lib/dunning";
 
@@ -91,5 +91,19 @@ describe("bank statements", () => {
   it("puts a refused match in words, the API's message for a code it does not know", () => {
     expect(matchErrorWords({ code: "BANK_TRANSACTION_ALREADY_MATCHED", message: "x" })).toContain("matched already");
     expect(matchErrorWords({ code: "SOMETHING_NEW", message: "the API says why" })).toBe("the API says why");
+    expect(matchErrorWords({ code: "BANK_TRANSACTION_IGNORED", message: "x" })).toContain("restore it");
+  });
+
+  it("offers to ignore any unmatched line, and only those", () => {
+    expect(ignorable({ status: "UNMATCHED" })).toBe(true);
+    expect(ignorable({ status: "MATCHED" })).toBe(false);
+    expect(ignorable({ status: "IGNORED" })).toBe(false);
+  });
+
+  it("puts a refused ignore or restore in words, the API's message for a code it does not know", () => {
+    expect(ignoreErrorWords({ code: "BANK_TRANSACTION_ALREADY_IGNORED", message: "x" })).toContain("ignored already");
+    expect(ignoreErrorWords({ code: "BANK_TRANSACTION_NOT_IGNORED", message: "x" })).toContain("nothing to restore");
+    expect(ignoreErrorWords({ code: "TOO_LONG", message: "x" })).toContain("at most 500 characters");
+    expect(ignoreErrorWords({ code: "SOMETHING_NEW", message: "the API says why" })).toBe("the API says why");
   });
 });

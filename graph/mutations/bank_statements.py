@@ -1,4 +1,5 @@
-"""Bank statements: imported, their credit lines matched to invoices as payments (FINANCE)."""
+"""Bank statements: imported, their credit lines matched to invoices as payments, lines ignored and restored
+(FINANCE)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import uuid
 import strawberry
 from strawberry.types import Info
 
+from db.models import BankTransaction as BankTransactionModel
 from db.models import Role
 from db.session import UnitOfWork
 from graph.context import Context
@@ -50,6 +52,31 @@ class MatchBankTransactionPayload:
     transaction: BankTransaction | None = strawberry.field(description="The line, now MATCHED to the invoice.")
     invoice: Invoice | None = strawberry.field(description="The invoice as the payment left it (PAID or partly paid).")
     payment: Payment | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class IgnoreBankTransactionInput:
+    id: strawberry.ID = strawberry.field(description="An UNMATCHED bank statement line.")
+    note: str | None = strawberry.field(
+        default=None, description="Why it is ignored (at most 500 characters), shown with it."
+    )
+
+
+@strawberry.type
+class IgnoreBankTransactionPayload:
+    transaction: BankTransaction | None = strawberry.field(description="The line, now IGNORED.")
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class RestoreBankTransactionInput:
+    id: strawberry.ID = strawberry.field(description="An IGNORED bank statement line.")
+
+
+@strawberry.type
+class RestoreBankTransactionPayload:
+    transaction: BankTransaction | None = strawberry.field(description="The line, UNMATCHED again.")
     user_errors: list[UserError]
 
 
@@ -107,4 +134,35 @@ class BankStatementMutations:
             invoice=Invoice.of(match.invoice),
             payment=Payment.of(match.payment),
             user_errors=[],
+        )
+
+    @strawberry.mutation(
+        description="Dismiss an UNMATCHED bank statement line that will never be matched: IGNORED, its reason kept, "
+        "with who ignored it, when and the note; no longer in unmatchedBankTransactions (FINANCE)."
+    )
+    async def ignore_bank_transaction(
+        self, info: Info[Context, None], input: IgnoreBankTransactionInput
+    ) -> IgnoreBankTransactionPayload:
+        async def use_case(uow: UnitOfWork, actor: Actor) -> BankTransactionModel:
+            return await bank_statements.ignore_transaction(
+                uow, actor, transaction_id=_id(input.id, "id"), note=input.note
+            )
+
+        row, errors = await run_use_case(info, Role.FINANCE, use_case)
+        return IgnoreBankTransactionPayload(
+            transaction=BankTransaction.of(row) if row is not None else None, user_errors=errors
+        )
+
+    @strawberry.mutation(
+        description="Restore an IGNORED bank statement line: UNMATCHED again, left to review (FINANCE)."
+    )
+    async def restore_bank_transaction(
+        self, info: Info[Context, None], input: RestoreBankTransactionInput
+    ) -> RestoreBankTransactionPayload:
+        async def use_case(uow: UnitOfWork, actor: Actor) -> BankTransactionModel:
+            return await bank_statements.restore_transaction(uow, actor, transaction_id=_id(input.id, "id"))
+
+        row, errors = await run_use_case(info, Role.FINANCE, use_case)
+        return RestoreBankTransactionPayload(
+            transaction=BankTransaction.of(row) if row is not None else None, user_errors=errors
         )

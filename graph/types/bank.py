@@ -18,12 +18,14 @@ TransactionStatus = strawberry.enum(bank_statements.TransactionStatus, name="Ban
 
 
 @strawberry.type(
-    description="A line of an imported bank statement: matched to an invoice's payment, or kept for review."
+    description="A line of an imported bank statement: matched to an invoice's payment, kept for review, or ignored."
 )
 class BankTransaction:
     id: strawberry.ID
     status: TransactionStatus
-    reason: UnmatchedReason | None = strawberry.field(description="Why it was not matched (UNMATCHED only).")
+    reason: UnmatchedReason | None = strawberry.field(
+        description="Why it was not matched (UNMATCHED, and IGNORED: kept when it was ignored)."
+    )
     amount: Decimal = strawberry.field(description="Positive, in `currency`; `direction` says money in or out.")
     currency: str
     direction: str = strawberry.field(description="CREDIT (money received) or DEBIT (paid out).")
@@ -37,6 +39,11 @@ class BankTransaction:
     statement_format: StatementFormat
     account: str | None = strawberry.field(description="The statement's account (IBAN), when the file names it.")
     created_at: datetime = strawberry.field(description="When it was imported.")
+    ignored_at: datetime | None = strawberry.field(
+        default=None, description="When it was ignored (IGNORED only: cleared when it is restored)."
+    )
+    ignored_by: str | None = strawberry.field(default=None, description="Who ignored it: the user's or API key's name.")
+    ignore_note: str | None = strawberry.field(default=None, description="Why it was ignored, as written then.")
 
     @classmethod
     def of(cls, row: BankTransactionModel) -> BankTransaction:
@@ -57,6 +64,9 @@ class BankTransaction:
             statement_format=StatementFormat(row.statement_format),
             account=row.account,
             created_at=row.created_at,
+            ignored_at=row.ignored_at,
+            ignored_by=row.ignored_by,
+            ignore_note=row.ignore_note,
         )
 
 

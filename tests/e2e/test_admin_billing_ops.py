@@ -2,7 +2,8 @@
 invoice page (the API's userErrors at the fields first), a customer portal link made, opened and revoked from the
 customer page (and its table of links made so far, one revoked there), a bank statement uploaded with one matched
 and one unmatched line, an unmatched line matched to an invoice by hand (and a match refused because the line was
-matched meanwhile), and the dunning pages. Screenshots at phone and desktop width go to the artifacts directory."""
+matched meanwhile), an unmatched line ignored with a note and restored, and the dunning pages. Screenshots at phone
+and desktop width go to the artifacts directory."""
 
 from __future__ import annotations
 
@@ -236,6 +237,54 @@ async def test_an_unmatched_line_is_matched_to_an_open_invoice_by_hand(
     assert elsewhere == {"transaction": {"status": "MATCHED"}, "userErrors": []}
     await form.get_by_role("button", name="Record payment").click()
     await expect(form.get_by_role("alert")).to_contain_text("This line is matched already", timeout=30_000)
+
+
+async def test_an_unmatched_line_is_ignored_with_a_note_and_restored(
+    page: Page, shop: Tenant, stack: Stack, axe_source: str
+) -> None:
+    tag = secrets.token_hex(4)
+    api = Api(stack.graphql_url, shop.api_key)
+    statement = (
+        "booking_date,amount,currency,reference,counterparty\n"
+        f"2026-12-03,31.07,USD,Supplier refund {tag},Paper Supplies Ltd\n"
+    )
+    imported = (await api(IMPORT, input={"format": "CSV", "content": statement}))["importBankStatement"]
+    assert imported["userErrors"] == [] and len(imported["unmatched"]) == 1, imported
+
+    await sign_in(page, shop)
+    await page.get_by_role("navigation", name="Admin sections").get_by_role("link", name="Bank statements").click()
+    review = page.get_by_role("table", name="Unmatched lines, newest first")
+    row = review.get_by_role("row").filter(has_text=f"Supplier refund {tag}")
+    await row.get_by_role("button", name="Ignore").focus()  # reachable from the keyboard
+    await page.keyboard.press("Enter")
+    form = page.get_by_role("form", name="Ignore the $31.07 line")
+    note = form.get_by_label("Note (optional)")
+    await note.fill("x" * 501)  # too long: said at the field, nothing ignored
+    await form.get_by_role("button", name="Ignore line").click()
+    await expect(page.locator("#ignore-note-error")).to_contain_text("at most 500 characters")
+    await note.fill(f"Refund from the paper supplier {tag}")
+    assert await serious_violations(page, axe_source) == []
+    await form.get_by_role("button", name="Ignore line").click()
+    done = page.get_by_role("status").filter(has_text="is ignored")
+    await expect(done).to_contain_text("The $31.07 line of", timeout=30_000)
+    await expect(row).to_have_count(0)  # no longer to review (the table may be gone: nothing left to review)
+    ignored = page.get_by_role("table", name="Ignored lines, newest first")
+    ignored_row = ignored.get_by_role("row").filter(has_text=f"Supplier refund {tag}")
+    await expect(ignored_row).to_contain_text(f"Refund from the paper supplier {tag}")
+    await expect(ignored_row).to_contain_text("The reference names no invoice")
+    await expect(ignored_row).to_contain_text("by ")
+    everything = page.get_by_role("table", name="Imported lines, newest first")
+    await expect(everything.get_by_role("row").filter(has_text=f"Supplier refund {tag}")).to_contain_text("Ignored")
+    await _shoot(page, "bank-ignored")
+
+    await ignored_row.get_by_role("button", name="Restore").click()
+    await expect(page.get_by_role("status").filter(has_text="is restored")).to_contain_text(
+        "it is to review again", timeout=30_000
+    )
+    await expect(ignored_row).to_have_count(0)
+    back = review.get_by_role("row").filter(has_text=f"Supplier refund {tag}")
+    await expect(back).to_contain_text("Unmatched")
+    await expect(back.get_by_role("button", name="Ignore")).to_be_visible()
 
 
 async def test_the_dunning_queue_and_a_bad_campaign_refused_at_its_field(page: Page, shop: Tenant) -> None:

@@ -36,6 +36,7 @@ export function matchable(line: { status: string; direction: string; reason?: Ba
 export const MATCH_ERROR_WORDS: Record<string, string> = {
   BANK_TRANSACTION_ALREADY_MATCHED: "This line is matched already (perhaps by someone else a moment ago): it paid an invoice once and cannot pay another. Nothing was recorded.",
   BANK_TRANSACTION_NOT_A_PAYMENT: "This line is not money received (paid out, pending or a reversal): there is nothing to match.",
+  BANK_TRANSACTION_IGNORED: "This line was ignored (perhaps by someone else a moment ago): restore it under “Ignored lines” before matching it. Nothing was recorded.",
   BANK_TRANSACTION_NOT_FOUND: "This line is no longer on record. Reload the page.",
   INVOICE_NOT_FOUND: "That invoice is not found. Choose another one.",
   INVOICE_NOT_OPEN: "That invoice is not open for payment any more (paid or void in the meantime). Choose another one.",
@@ -58,4 +59,26 @@ export function matchConsequence(amount: string, owed: string, currency: string)
   if (isZero(rest)) return "The invoice is then paid.";
   if (!rest.startsWith("-")) return `The invoice is then partly paid: ${formatMoney(rest, currency)} still due.`;
   return `The invoice is then paid, and the ${formatMoney(rest.slice(1), currency)} paid beyond it becomes the customer's prepaid credit.`;
+}
+
+/** The longest note an ignored line keeps (the API refuses a longer one: TOO_LONG at input.note). */
+export const MAX_IGNORE_NOTE = 500;
+
+/** Whether a line may be ignored: an unmatched one (any reason: a debit or a pending entry too). */
+export function ignorable(line: { status: string }): boolean {
+  return line.status === "UNMATCHED";
+}
+
+/** ignoreBankTransaction's and restoreBankTransaction's userErrors in words (the API's own message otherwise). */
+export const IGNORE_ERROR_WORDS: Record<string, string> = {
+  BANK_TRANSACTION_ALREADY_MATCHED: "This line is matched already (perhaps by someone else a moment ago): it paid an invoice and cannot be ignored.",
+  BANK_TRANSACTION_ALREADY_IGNORED: "This line is ignored already (perhaps by someone else a moment ago).",
+  BANK_TRANSACTION_NOT_IGNORED: "This line is not ignored any more (perhaps restored or matched by someone else a moment ago): nothing to restore.",
+  BANK_TRANSACTION_NOT_FOUND: "This line is no longer on record. Reload the page.",
+  TOO_LONG: `The note is too long: at most ${MAX_IGNORE_NOTE} characters.`,
+  INVALID_TEXT: "The note contains characters that cannot be stored.",
+};
+
+export function ignoreErrorWords(error: { code: string; message: string }): string {
+  return IGNORE_ERROR_WORDS[error.code] ?? error.message;
 }

@@ -2,6 +2,7 @@
 
 import Link from "next/link";
 import { useState, type FormEvent } from "react";
+import { BankIgnoreForm } from "@/components/BankIgnoreForm";
 import { BankMatchForm, type Matched } from "@/components/BankMatchForm";
 import { Field, FormProblems } from "@/components/Field";
 import { ConnectionView, PageHead } from "@/components/Page";
@@ -9,8 +10,8 @@ import { Table } from "@/components/Table";
 import { graphql } from "@/gql";
 import type { BankStatementFormat, BankTransactionUnmatchedReason } from "@/gql/graphql";
 import { useRole, type UserError } from "@/lib/auth";
-import { matchable, MAX_STATEMENT_BYTES, statementFormat, UNMATCHED_WORDS } from "@/lib/bank";
-import { formatDate, formatMoney } from "@/lib/format";
+import { ignorable, ignoreErrorWords, matchable, MAX_STATEMENT_BYTES, statementFormat, UNMATCHED_WORDS } from "@/lib/bank";
+import { formatDate, formatDateTime, formatMoney } from "@/lib/format";
 import { describedBy, errorsByField } from "@/lib/forms";
 import { ApiError } from "@/lib/graphql";
 import { useCursorPager, useMutation, useQuery } from "@/lib/hooks";
@@ -57,6 +58,9 @@ const TransactionFields = graphql(`
     counterparty
     bookedAt
     invoiceId
+    ignoredAt
+    ignoredBy
+    ignoreNote
   }
 `);
 void TransactionFields; // spread below; codegen adds its text to the documents that use it
@@ -75,9 +79,28 @@ const TransactionPage = graphql(`
 `);
 void TransactionPage;
 
+const RestoreTransaction = graphql(`
+  mutation RestoreBankTransaction($input: RestoreBankTransactionInput!) {
+    restoreBankTransaction(input: $input) {
+      transaction {
+        id
+        status
+      }
+      userErrors {
+        field
+        code
+        message
+      }
+    }
+  }
+`);
+
 const TransactionsQuery = graphql(`
   query BankTransactions($first: Int, $after: String, $unmatchedAfter: String) {
     unmatchedBankTransactions(first: 50, after: $unmatchedAfter) {
+      ...BankTransactionPage
+    }
+    ignoredBankTransactions: bankTransactions(status: IGNORED, first: 50) {
       ...BankTransactionPage
     }
     bankTransactions(first: $first, after: $after) {
@@ -98,12 +121,21 @@ type Row = {
   counterparty?: string | null;
   bookedAt: string;
   invoiceId?: string | null;
+  ignoredAt?: string | null;
+  ignoredBy?: string | null;
+  ignoreNote?: string | null;
 };
 
 type MatchControl = { current: string | null; open(row: Row): void };
 
-/** `match`: the review table's "Match to invoice" button on each line that is money received. */
-function TransactionTable({ caption, rows, busy, match }: { caption: string; rows: Row[]; busy: boolean; match?: MatchControl }) {
+function amountOf(t: Row): string {
+  return `${t.direction === "DEBIT" ? "−" : ""}${formatMoney(t.amount, t.currency)}`;
+}
+
+/** `match`: the review table's "Match to invoice" button on each line that is money received; `ignore`: its
+ * "Ignore" button on each unmatched line. */
+function TransactionTable({ caption, rows, busy, match, ignore }: { caption: string; rows: Row[]; busy: boolean; match?: MatchControl; ignore?: MatchControl }) {
+  const actions = !!(match || ignore);
   return (
     <Table caption={caption}>
       <thead>
@@ -115,7 +147,7 @@ function TransactionTable({ caption, rows, busy, match }: { caption: string; row
           <th scope="col">Status</th>
           <th scope="col">Reference</th>
           <th scope="col">From</th>
-          {match ? (
+          {actions ? (
             <th scope="col">
               <span className="visually-hidden">Actions</span>
             </th>
@@ -126,12 +158,13 @@ function TransactionTable({ caption, rows, busy, match }: { caption: string; row
         {rows.map((t) => (
           <tr key={t.id}>
             <td>{formatDate(t.bookedAt)}</td>
-            <td className="num">
-              {t.direction === "DEBIT" ? "−" : ""}
-              {formatMoney(t.amount, t.currency)}
-            </td>
+            <td className="num">{amountOf(t)}</td>
             <td>
-              {t.status === "MATCHED" ? (
+              {t.status === "IGNORED" ? (
+                <>
+                  <span className="badge">Ignored</span> {t.reason ? UNMATCHED_WORDS[t.reason] : null}
+                </>
+              ) : t.status === "MATCHED" ? (
                 t.invoiceId ? (
                   <Link href={`/admin/invoice?id=${encodeURIComponent(t.invoiceId)}`}>Matched</Link>
                 ) : (
@@ -148,13 +181,70 @@ function TransactionTable({ caption, rows, busy, match }: { caption: string; row
               {t.remittance && t.remittance !== t.reference ? <div className="muted">{t.remittance}</div> : null}
             </td>
             <td>{t.counterparty ?? "—"}</td>
-            {match ? (
+            {actions ? (
               <td>
-                {matchable(t) ? (
-                  <button type="button" className="secondary nowrap" aria-expanded={match.current === t.id} aria-controls="match-line" onClick={() => match.open(t)}>
-                    Match to invoice
-                  </button>
-                ) : null}
+                <div className="actions nowrap">
+                  {match && matchable(t) ? (
+                    <button type="button" className="secondary nowrap" aria-expanded={match.current === t.id} aria-controls="match-line" onClick={() => match.open(t)}>
+                      Match to invoice
+                    </button>
+                  ) : null}
+                  {ignore && ignorable(t) ? (
+                    <button type="button" className="secondary nowrap" aria-expanded={ignore.current === t.id} aria-controls="ignore-line" onClick={() => ignore.open(t)}>
+                      Ignore
+                    </button>
+                  ) : null}
+                </div>
+              </td>
+            ) : null}
+          </tr>
+        ))}
+      </tbody>
+    </Table>
+  );
+}
+
+/** The lines staff ignored, with who, when and why; `restore` puts one back to review. */
+function IgnoredTable({ rows, busy, restore, restoring }: { rows: Row[]; busy: boolean; restore?: (row: Row) => void; restoring: string | null }) {
+  return (
+    <Table caption="Ignored lines, newest first">
+      <thead>
+        <tr>
+          <th scope="col">Booked</th>
+          <th scope="col" className="num">
+            Amount
+          </th>
+          <th scope="col">Why unmatched</th>
+          <th scope="col">Reference</th>
+          <th scope="col">Ignored</th>
+          <th scope="col">Note</th>
+          {restore ? (
+            <th scope="col">
+              <span className="visually-hidden">Actions</span>
+            </th>
+          ) : null}
+        </tr>
+      </thead>
+      <tbody aria-busy={busy}>
+        {rows.map((t) => (
+          <tr key={t.id}>
+            <td>{formatDate(t.bookedAt)}</td>
+            <td className="num">{amountOf(t)}</td>
+            <td>{t.reason ? UNMATCHED_WORDS[t.reason] : "—"}</td>
+            <td>
+              <span className="mono">{t.reference ?? "—"}</span>
+              {t.counterparty ? <div className="muted">{t.counterparty}</div> : null}
+            </td>
+            <td>
+              {t.ignoredAt ? formatDateTime(t.ignoredAt) : "—"}
+              {t.ignoredBy ? <div className="muted">by {t.ignoredBy}</div> : null}
+            </td>
+            <td>{t.ignoreNote ?? <span className="muted">No note</span>}</td>
+            {restore ? (
+              <td>
+                <button type="button" className="secondary nowrap" disabled={restoring === t.id} onClick={() => restore(t)}>
+                  {restoring === t.id ? "Restoring…" : "Restore"}
+                </button>
               </td>
             ) : null}
           </tr>
@@ -181,15 +271,53 @@ export default function BankStatementsPage() {
   const mayImport = may(role, "bankStatements");
   const [matching, setMatching] = useState<Row | null>(null);
   const [matched, setMatched] = useState<Matched | null>(null);
+  const [ignoring, setIgnoring] = useState<Row | null>(null);
+  const [reviewNotice, setReviewNotice] = useState<string | null>(null);
+  const [restoreIt] = useMutation(RestoreTransaction);
+  const [restoring, setRestoring] = useState<string | null>(null);
+  const [restoreProblem, setRestoreProblem] = useState<string | null>(null);
+  const [restored, setRestored] = useState<string | null>(null);
   const match: MatchControl | undefined = mayImport
     ? {
         current: matching?.id ?? null,
         open: (row) => {
           setMatched(null);
+          setReviewNotice(null);
+          setIgnoring(null);
           setMatching((open) => (open?.id === row.id ? null : row));
         },
       }
     : undefined;
+  const ignore: MatchControl | undefined = mayImport
+    ? {
+        current: ignoring?.id ?? null,
+        open: (row) => {
+          setMatched(null);
+          setReviewNotice(null);
+          setMatching(null);
+          setIgnoring((open) => (open?.id === row.id ? null : row));
+        },
+      }
+    : undefined;
+
+  async function restore(row: Row) {
+    setRestoreProblem(null);
+    setRestored(null);
+    setRestoring(row.id);
+    try {
+      const payload = (await restoreIt({ input: { id: row.id } })).restoreBankTransaction;
+      if (payload.userErrors.length) {
+        setRestoreProblem(payload.userErrors.map(ignoreErrorWords).join(" "));
+      } else {
+        setRestored(`The ${amountOf(row)} line of ${formatDate(row.bookedAt)} is restored: it is to review again.`);
+      }
+      query.refetch();
+    } catch (error) {
+      setRestoreProblem(error instanceof ApiError ? error.message : "The line could not be restored.");
+    } finally {
+      setRestoring(null);
+    }
+  }
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -223,10 +351,11 @@ export default function BankStatementsPage() {
   }
 
   const unmatched = query.data?.unmatchedBankTransactions;
+  const ignoredLines = query.data?.ignoredBankTransactions;
   return (
     <>
       <PageHead title="Bank statements" />
-      <p className="muted">Bank transfers that quote an invoice&apos;s payment reference (or number) are recorded as its payments; the other lines wait here for review, where money received can be matched to an open invoice by hand.</p>
+      <p className="muted">Bank transfers that quote an invoice&apos;s payment reference (or number) are recorded as its payments; the other lines wait here for review, where money received can be matched to an open invoice by hand, and a line that will never be matched can be ignored (and restored).</p>
       {mayImport ? (
         <form className="panel" onSubmit={submit} aria-labelledby="import-statement" noValidate>
           <h2 id="import-statement">Import a statement</h2>
@@ -283,10 +412,15 @@ export default function BankStatementsPage() {
           <Link href={`/admin/invoice?id=${encodeURIComponent(matched.invoice.id)}`}>Open invoice {matched.invoice.number ?? matched.invoice.id}</Link>
         </p>
       ) : null}
-      <ConnectionView connection={unmatched} state={query} what="the unmatched lines" noun="unmatched lines" empty="No unmatched lines: every imported line was matched to an invoice.">
+      {reviewNotice ? (
+        <p className="notice success" role="status">
+          {reviewNotice}
+        </p>
+      ) : null}
+      <ConnectionView connection={unmatched} state={query} what="the unmatched lines" noun="unmatched lines" empty="No unmatched lines: every imported line was matched to an invoice or ignored.">
         {(nodes) => (
           <>
-            <TransactionTable caption="Unmatched lines, newest first" rows={nodes} busy={query.loading} match={match} />
+            <TransactionTable caption="Unmatched lines, newest first" rows={nodes} busy={query.loading} match={match} ignore={ignore} />
             {unmatched && unmatched.totalCount > nodes.length ? <p className="muted">The {nodes.length} newest of {unmatched.totalCount} unmatched lines.</p> : null}
           </>
         )}
@@ -303,6 +437,40 @@ export default function BankStatementsPage() {
           }}
         />
       ) : null}
+      {ignoring ? (
+        <BankIgnoreForm
+          key={ignoring.id}
+          line={ignoring}
+          onCancel={() => setIgnoring(null)}
+          onDone={(text) => {
+            setIgnoring(null);
+            setReviewNotice(text);
+            setRestored(null);
+            query.refetch();
+          }}
+        />
+      ) : null}
+
+      <h2>Ignored lines</h2>
+      <p className="muted">Lines staff dismissed as never to be matched (a supplier&apos;s refund, a transfer between own accounts). Restored, a line is to review again.</p>
+      {restoreProblem ? (
+        <div className="notice error" role="alert">
+          <p>{restoreProblem}</p>
+        </div>
+      ) : null}
+      {restored ? (
+        <p className="notice success" role="status">
+          {restored}
+        </p>
+      ) : null}
+      <ConnectionView connection={ignoredLines} state={query} what="the ignored lines" noun="ignored lines" empty="No ignored lines.">
+        {(nodes) => (
+          <>
+            <IgnoredTable rows={nodes} busy={query.loading} restore={mayImport ? restore : undefined} restoring={restoring} />
+            {ignoredLines && ignoredLines.totalCount > nodes.length ? <p className="muted">The {nodes.length} newest of {ignoredLines.totalCount} ignored lines.</p> : null}
+          </>
+        )}
+      </ConnectionView>
 
       <h2>All imported lines</h2>
       <ConnectionView connection={query.data?.bankTransactions} state={query} what="the imported lines" noun="imported lines" empty="No statement imported yet." pager={pager}>
