@@ -397,8 +397,8 @@ export function SubscriptionActions({ subscription, plans, currency, onChanged }
               {[
                 built.input.amount ? `a fee of ${formatMoney(built.input.amount, preview.currency)} per interval` : null,
                 built.input.minimumCommitment ? `a minimum commitment of ${formatMoney(built.input.minimumCommitment, preview.currency)}` : null,
-                built.input.trialPeriodDays != null ? `a trial of ${built.input.trialPeriodDays} day${built.input.trialPeriodDays === 1 ? "" : "s"}` : null,
                 built.input.charges?.length ? `own prices for ${overrides?.charges.filter((c) => c.enabled).map((c) => c.metricName).join(", ")}` : null,
+                built.input.trialPeriodDays != null ? `a trial of ${built.input.trialPeriodDays} day${built.input.trialPeriodDays === 1 ? "" : "s"}` : null,
               ]
                 .filter(Boolean)
                 .join("; ")}
