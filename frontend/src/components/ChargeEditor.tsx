@@ -1,5 +1,6 @@
 "use client";
 
+import { useCallback, useEffect, useState } from "react";
 import { Field } from "@/components/Field";
 import { PropertiesEditor, focusSoon } from "@/components/PropertiesEditor";
 import { graphql } from "@/gql";
@@ -8,6 +9,7 @@ import type { UserError } from "@/lib/auth";
 import { describedBy, errorsByPath } from "@/lib/forms";
 import { formatDecimal, formatMoney, formatUnitPrice } from "@/lib/format";
 import { useDebounced, useQuery } from "@/lib/hooks";
+import { previewErrorPrefix, previewTargets, type PreviewInput, type PreviewTarget } from "@/lib/pricePreview";
 import {
   CHARGE_MODELS,
   chargePaths,
@@ -15,7 +17,6 @@ import {
   filtersForMetric,
   newFilter,
   prorationBlocker,
-  propertiesInput,
   toggleDimension,
   type ChargeDraft,
   type FilterDraft,
@@ -62,27 +63,28 @@ const PREVIEW_DELAY_MS = 300;
 
 export { focusSoon };
 
-/** The price preview's request: debounced, and only once every tier has what the API needs. */
-function usePricePreview(charge: ChargeDraft, currency: string) {
-  const properties = propertiesInput(charge.model, charge);
-  const wanted = JSON.stringify({ model: charge.model, properties, quantity: charge.quantity.trim(), currency: currency.trim() });
+/** A price preview's request: debounced, and only once every field it needs is filled in (`input` not null). */
+function usePricePreview(input: PreviewInput | null, asked: boolean) {
+  const wanted = JSON.stringify(input);
   const settled = useDebounced(wanted, PREVIEW_DELAY_MS);
-  const input = JSON.parse(settled) as { model: ChargeModel; properties: typeof properties; quantity: string; currency: string };
-  const ready = input.properties !== null && input.quantity !== "" && input.currency !== "";
+  const sent = JSON.parse(settled) as PreviewInput | null;
+  const ready = sent !== null;
   const { data, error, loading } = useQuery(
     PricePreviewQuery,
-    { input: { model: input.model, properties: input.properties ?? {}, quantity: input.quantity, currency: input.currency } },
+    { input: sent ?? { model: "STANDARD" as ChargeModel, properties: {}, quantity: "0", currency: "" } },
     { skip: !ready },
   );
   const current = ready && wanted === settled;
   return {
-    incomplete: properties === null,
-    asked: charge.quantity.trim() !== "",
+    incomplete: input === null,
+    asked,
     pending: loading || wanted !== settled,
     result: current ? data?.chargePricePreview : undefined,
     error: current ? error : undefined,
   };
 }
+
+type Preview = ReturnType<typeof usePricePreview>;
 
 function stepText(step: Breakdown, currency: string): string {
   const money = (v: string | null | undefined) => formatMoney(v, currency);
@@ -114,19 +116,17 @@ function stepText(step: Breakdown, currency: string): string {
   }
 }
 
-function PricePreview({ charge, index, currency, preview }: { charge: ChargeDraft; index: number; currency: string; preview: ReturnType<typeof usePricePreview> }) {
-  const id = `charge-${index}-preview`;
-  let body;
-  if (!preview.asked) body = <p className="muted">Type a quantity to see what it costs.</p>;
-  else if (preview.incomplete) body = <p className="muted">Fill in every tier’s From and {charge.model === "GRADUATED_PERCENTAGE" ? "Rate" : "Per unit"} to see the price.</p>;
-  else if (preview.error) body = <p className="error form-error">The price could not be computed: {preview.error.message}</p>;
-  else if (preview.result?.preview) {
+function PreviewBody({ model, testId, preview }: { model: ChargeModel; testId: string; preview: Preview }) {
+  if (!preview.asked) return <p className="muted">Type a quantity to see what it costs.</p>;
+  if (preview.incomplete) return <p className="muted">Fill in every tier’s From and {model === "GRADUATED_PERCENTAGE" ? "Rate" : "Per unit"} to see the price.</p>;
+  if (preview.error) return <p className="error form-error">The price could not be computed: {preview.error.message}</p>;
+  if (preview.result?.preview) {
     const p = preview.result.preview;
-    body = (
+    return (
       <>
         <p className="preview-amount">
           <span className="muted">{formatDecimal(p.units)} units cost </span>
-          <strong data-testid={`charge-${index}-preview-amount`}>{formatMoney(p.amount, p.currency)}</strong>
+          <strong data-testid={testId}>{formatMoney(p.amount, p.currency)}</strong>
         </p>
         <ol className="plain-list breakdown">
           {p.breakdown.map((step, k) => (
@@ -137,14 +137,59 @@ function PricePreview({ charge, index, currency, preview }: { charge: ChargeDraf
         </ol>
       </>
     );
-  } else if (preview.result) body = <p className="muted">Correct the marked fields to see the price.</p>;
-  else body = <p className="muted">Pricing…</p>;
+  }
+  if (preview.result) return <p className="muted">Correct the marked fields to see the price.</p>;
+  return <p className="muted">Pricing…</p>;
+}
+
+function PricePreview({ charge, index, preview, filters }: { charge: ChargeDraft; index: number; preview: Preview; filters: PreviewTarget[] }) {
+  const id = `charge-${index}-preview`;
+  const body = <PreviewBody model={charge.model} testId={`charge-${index}-preview-amount`} preview={preview} />;
   return (
     <section className="preview" aria-labelledby={`${id}-title`} aria-live="polite" aria-busy={preview.pending}>
       <h4 id={`${id}-title`}>
         Price preview{preview.pending && preview.asked ? <span className="muted"> · updating…</span> : null}
       </h4>
-      {body}
+      {filters.length ? (
+        <section className="preview-target" aria-labelledby={`${id}-default-title`}>
+          <h5 id={`${id}-default-title`}>Default price (events matching no filter)</h5>
+          {body}
+        </section>
+      ) : (
+        body
+      )}
+    </section>
+  );
+}
+
+/** The price of the same quantity under one filter's own properties; its userErrors go to the editor's fields. */
+function FilterPricePreview({
+  charge,
+  index,
+  target,
+  onErrors,
+}: {
+  charge: ChargeDraft;
+  index: number;
+  target: PreviewTarget;
+  onErrors(key: string, errors: UserError[]): void;
+}) {
+  const preview = usePricePreview(target.input, charge.quantity.trim() !== "");
+  const errors = preview.result?.userErrors;
+  const key = target.key;
+  const json = JSON.stringify(errors ?? []);
+  useEffect(() => {
+    onErrors(key, JSON.parse(json) as UserError[]);
+  }, [key, json, onErrors]);
+  useEffect(() => () => onErrors(key, []), [key, onErrors]);
+  const id = `charge-${index}-preview-${target.key}`;
+  return (
+    <section className="preview preview-target" aria-labelledby={`${id}-title`} aria-live="polite" aria-busy={preview.pending}>
+      <h5 id={`${id}-title`}>
+        Filter {(target.filter ?? 0) + 1}: {target.label}
+        {preview.pending && preview.asked ? <span className="muted"> · updating…</span> : null}
+      </h5>
+      <PreviewBody model={charge.model} testId={`charge-${index}-preview-${target.key}-amount`} preview={preview} />
     </section>
   );
 }
@@ -160,12 +205,31 @@ type Props = {
 };
 
 export function ChargeEditor({ charge, index, currency, metrics, saveErrors, onChange, onRemove }: Props) {
-  const preview = usePricePreview(charge, currency);
+  const targets = previewTargets(charge, currency);
+  const [defaultTarget, ...filterTargets] = targets;
+  const preview = usePricePreview(defaultTarget?.input ?? null, charge.quantity.trim() !== "");
+  const [filterErrors, setFilterErrors] = useState<Record<string, UserError[]>>({});
+  const onFilterErrors = useCallback(
+    (key: string, errors: UserError[]) =>
+      setFilterErrors((now) => (JSON.stringify(now[key] ?? []) === JSON.stringify(errors) ? now : { ...now, [key]: errors })),
+    [],
+  );
   const shown = new Set(chargePaths(charge, index));
   const fromPreview = errorsByPath(preview.result?.userErrors ?? [], shown, `charges.${index}`);
+  const fromFilters = filterTargets.map((t) => {
+    const errors = filterErrors[t.key] ?? [];
+    const byPrefix = errors.map((e) => errorsByPath([e], shown, previewErrorPrefix(e, index, t.filter)));
+    return {
+      at: (path: string) => byPrefix.map((b) => b.at(path)).find((m) => m !== undefined),
+      general: byPrefix.flatMap((b) => b.general),
+    };
+  });
   const fromSave = errorsByPath(saveErrors, shown);
-  const at = (path: string) => fromPreview.at(`charges.${index}.${path}`) ?? fromSave.at(`charges.${index}.${path}`);
-  const previewGeneral = fromPreview.general;
+  const at = (path: string) => {
+    const full = `charges.${index}.${path}`;
+    return fromPreview.at(full) ?? fromFilters.map((f) => f.at(full)).find((m) => m !== undefined) ?? fromSave.at(full);
+  };
+  const previewGeneral = [...fromPreview.general, ...fromFilters.flatMap((f) => f.general)];
   const base = `charge-${index}`;
   const owner = `charge ${index + 1}`;
   const metric = metrics.find((m) => m.code === charge.billableMetricCode);
@@ -311,7 +375,10 @@ export function ChargeEditor({ charge, index, currency, metrics, saveErrors, onC
             aria-describedby={describedBy(`${base}-quantity`, true, at("quantity"))}
           />
         </Field>
-        <PricePreview charge={charge} index={index} currency={currency} preview={preview} />
+        <PricePreview charge={charge} index={index} preview={preview} filters={filterTargets} />
+        {filterTargets.map((t) => (
+          <FilterPricePreview key={t.key} charge={charge} index={index} target={t} onErrors={onFilterErrors} />
+        ))}
         {previewGeneral.length ? (
           <div className="notice error" role="alert">
             {previewGeneral.map((e) => (
