@@ -75,6 +75,7 @@ class CustomerCode(StrEnum):
 class SubscriptionCode(StrEnum):
     CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
     INVALID_TRIAL = "INVALID_TRIAL"
+    TRIAL_NOT_CHANGEABLE = "TRIAL_NOT_CHANGEABLE"  # a plan change keeps the subscription's trial
     SUBSCRIPTION_ENDED = "SUBSCRIPTION_ENDED"
     SAME_PLAN = "SAME_PLAN"
 

@@ -298,6 +298,14 @@ async def change_plan(
     new_plan = await _plan_for(uow, actor, plan_code, subscription.customer, "planCode")
     current = phase_at(subscription, at)
     previous_plan = current.plan
+    if overrides is not None and overrides.trial_period_days is not None:
+        # A trial belongs to the subscription (trialEndsAt, set when it started): a new phase does not start one,
+        # and a value taken and then ignored would say it did.
+        raise Invalid(
+            "a trial starts with the subscription; a plan change keeps the subscription's trial as it is",
+            field=("planOverrides", "trialPeriodDays"),
+            code=SubscriptionCode.TRIAL_NOT_CHANGEABLE,
+        )
     new_overrides = _check_overrides(new_plan, overrides)
     if new_plan.id == current.plan_id and new_overrides == (current.overrides or {}):
         if upcoming_phase(subscription, at) is None:

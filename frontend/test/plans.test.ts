@@ -13,7 +13,6 @@ import {
   prorationBlocker,
   sentOverrideIndex,
   toggleDimension,
-  trialDaysError,
   type ChargeDraft,
 } from "@/lib/plans";
 
@@ -161,7 +160,7 @@ describe("a plan change's own prices", () => {
       ["calls", { amount: "0.01" }],
       ["storage", { amount: "5", packageSize: "100" }],
     ]); // one per metric: the API keys charge overrides by metric
-    expect(planOverridesInput(draft)).toEqual({ input: null, incomplete: null, invalid: null });
+    expect(planOverridesInput(draft)).toEqual({ input: null, incomplete: null });
   });
 
   it("send the fee and the charges ticked, numbered as sent", () => {
@@ -171,7 +170,6 @@ describe("a plan change's own prices", () => {
     expect(planOverridesInput(draft)).toEqual({
       input: { amount: "79", charges: [{ billableMetricCode: "storage", properties: { amount: "4", packageSize: "100" } }] },
       incomplete: null,
-      invalid: null,
     });
     expect(sentOverrideIndex(draft, 0)).toBeNull();
     expect(sentOverrideIndex(draft, 1)).toBe(0);
@@ -181,27 +179,6 @@ describe("a plan change's own prices", () => {
   it("wait for a ticked charge's tiers", () => {
     const draft = overridesDraft([{ model: "GRADUATED", billableMetric: { code: "calls", name: "API calls" }, properties: { graduatedRanges: [] } }]);
     draft.charges[0] = { ...draft.charges[0]!, enabled: true, tiers: [{ ...draft.charges[0]!.tiers[0]!, perUnitAmount: "" }] };
-    expect(planOverridesInput(draft)).toEqual({ input: null, incomplete: "API calls", invalid: null });
-  });
-});
-
-describe("the trial days override of a plan change", () => {
-  const empty = () => overridesDraft([]);
-
-  it("sends whole days, 0 included, and nothing when blank", () => {
-    expect(planOverridesInput({ ...empty(), trialPeriodDays: " 14 " })).toEqual({ input: { trialPeriodDays: 14 }, incomplete: null, invalid: null });
-    expect(planOverridesInput({ ...empty(), trialPeriodDays: "0" }).input).toEqual({ trialPeriodDays: 0 });
-    expect(planOverridesInput({ ...empty(), trialPeriodDays: "" })).toEqual({ input: null, incomplete: null, invalid: null });
-  });
-
-  it("refuses a negative or fractional number in words, and sends nothing then", () => {
-    expect(trialDaysError("-3")).toMatch(/cannot be negative/);
-    expect(trialDaysError("1.5")).toMatch(/whole number of days/);
-    expect(trialDaysError("two")).toMatch(/whole number of days/);
-    expect(planOverridesInput({ ...empty(), amount: "10", trialPeriodDays: "-1" })).toMatchObject({ input: null, invalid: expect.stringMatching(/negative/) });
-  });
-
-  it("shows the API's error on the field", () => {
-    expect(overridePaths(empty())).toContain("planOverrides.trialPeriodDays");
+    expect(planOverridesInput(draft)).toEqual({ input: null, incomplete: "API calls" });
   });
 });

@@ -80,6 +80,24 @@ async def test_upgrade_applies_now_and_downgrade_at_period_end(tenant) -> None:
     assert again["userErrors"][0]["code"] == "SAME_PLAN"
 
 
+async def test_a_plan_change_refuses_a_trial_and_keeps_the_subscriptions(tenant) -> None:
+    await plan(tenant.api, "trial-basic", [], amount="10", trialPeriodDays=14)
+    await plan(tenant.api, "trial-premium", [], amount="50")
+    await customer(tenant.api, "c-trial-move")
+    await subscribe(tenant.api, "c-trial-move", "trial-basic", "s-trial-move")
+    trial_ends = (await tenant.api(STATE, id="s-trial-move"))["subscription"]
+    change = {"externalId": "s-trial-move", "planCode": "trial-premium", "planOverrides": {"trialPeriodDays": 7}}
+    for root in ("previewSubscriptionPlanChange", "changeSubscriptionPlan"):
+        answer = (await tenant.api(f"mutation($input: ChangeSubscriptionPlanInput!) {{ {root}(input: $input) "
+                                   "{ userErrors { field code message } } }" if root == "changeSubscriptionPlan" else
+                                   f"query($input: ChangeSubscriptionPlanInput!) {{ {root}(input: $input) "
+                                   "{ userErrors { field code message } } }", input=change))[root]
+        assert [(e["field"], e["code"]) for e in answer["userErrors"]] == [
+            (["input", "planOverrides", "trialPeriodDays"], "TRIAL_NOT_CHANGEABLE")
+        ], answer
+    assert (await tenant.api(STATE, id="s-trial-move"))["subscription"] == trial_ends  # nothing changed
+
+
 async def test_cancel_ends_at_period_end_and_terminate_ends_now(tenant) -> None:
     await plan(tenant.api, "monthly", [], amount="10")
     await customer(tenant.api, "c-end")

@@ -88,7 +88,6 @@ const OverridablePlan = graphql(`
       code
       amount
       minimumCommitment
-      trialPeriodDays
       currency
       charges {
         model
@@ -227,12 +226,12 @@ export function SubscriptionActions({ subscription, plans, currency, onChanged }
   const loadedPlan = overridable.data?.plan?.code === planCode ? overridable.data.plan : null;
   const fromPlan = useMemo(() => (loadedPlan ? overridesDraft(loadedPlan.charges) : null), [loadedPlan]);
   const overrides = customizing ? (drafts[planCode] ?? fromPlan) : null;
-  const built = overrides ? planOverridesInput(overrides) : { input: null, incomplete: null, invalid: null };
+  const built = overrides ? planOverridesInput(overrides) : { input: null, incomplete: null };
   // The preview follows the overrides as they are typed, asked once the typing stops.
   const wanted = JSON.stringify({ externalId, planCode, planOverrides: built.input });
   const settled = useDebounced(wanted, PREVIEW_DELAY_MS);
-  const previewed = useQuery(PreviewQuery, { input: JSON.parse(settled) }, { skip: !planCode || !!built.incomplete || !!built.invalid || (customizing && !overrides) });
-  const current = wanted === settled && !built.incomplete && !built.invalid;
+  const previewed = useQuery(PreviewQuery, { input: JSON.parse(settled) }, { skip: !planCode || !!built.incomplete || (customizing && !overrides) });
+  const current = wanted === settled && !built.incomplete;
   const base = `sub-${externalId.replace(/[^A-Za-z0-9_-]/g, "_")}`;
   // The current plan is a choice only while a downgrade is scheduled: choosing it drops the downgrade.
   const scheduled = !!subscription.nextPlan;
@@ -366,8 +365,6 @@ export function SubscriptionActions({ subscription, plans, currency, onChanged }
               currency={planCurrency}
               planAmount={loadedPlan?.amount ?? null}
               planCommitment={loadedPlan?.minimumCommitment ?? null}
-              planTrialDays={loadedPlan?.trialPeriodDays ?? null}
-              trialError={built.invalid}
               at={at}
               onChange={setOverrides}
             />
@@ -378,7 +375,7 @@ export function SubscriptionActions({ subscription, plans, currency, onChanged }
         </fieldset>
       ) : null}
       {planCode && previewed.error ? <ErrorNotice error={previewed.error} onRetry={previewed.refetch} what="the preview of the change" /> : null}
-      {planCode && !built.incomplete && !built.invalid && (previewed.loading || !current) ? <Loading what="the preview of the change" /> : null}
+      {planCode && !built.incomplete && (previewed.loading || !current) ? <Loading what="the preview of the change" /> : null}
       {general.length ? (
         <div className="notice error" role="alert">
           {general.map((e) => (
@@ -398,7 +395,6 @@ export function SubscriptionActions({ subscription, plans, currency, onChanged }
                 built.input.amount ? `a fee of ${formatMoney(built.input.amount, preview.currency)} per interval` : null,
                 built.input.minimumCommitment ? `a minimum commitment of ${formatMoney(built.input.minimumCommitment, preview.currency)}` : null,
                 built.input.charges?.length ? `own prices for ${overrides?.charges.filter((c) => c.enabled).map((c) => c.metricName).join(", ")}` : null,
-                built.input.trialPeriodDays != null ? `a trial of ${built.input.trialPeriodDays} day${built.input.trialPeriodDays === 1 ? "" : "s"}` : null,
               ]
                 .filter(Boolean)
                 .join("; ")}
@@ -433,15 +429,12 @@ type OverridesProps = {
   currency: string;
   planAmount: string | null;
   planCommitment: string | null;
-  planTrialDays: number | null;
-  /** The trial days' client-side error in words (the API's is shown too, on the same field). */
-  trialError: string | null;
   at(path: string): string | undefined;
   onChange(next: OverridesDraft): void;
 };
 
 /** The fee, the minimum commitment and, per charged metric, an own price edited with the plan editor's property editor. */
-function OverridesEditor({ draft, base, currency, planAmount, planCommitment, planTrialDays, trialError, at, onChange }: OverridesProps) {
+function OverridesEditor({ draft, base, currency, planAmount, planCommitment, at, onChange }: OverridesProps) {
   const money = (name: "amount" | "minimumCommitment", label: string, plan: string | null) => {
     const id = `${base}-override-${name}`;
     const error = at(`planOverrides.${name}`);
@@ -465,7 +458,6 @@ function OverridesEditor({ draft, base, currency, planAmount, planCommitment, pl
       <div className="field-row">
         {money("amount", `Fee per interval (${currency})`, planAmount)}
         {money("minimumCommitment", `Minimum commitment (${currency})`, planCommitment)}
-        <TrialDaysField base={base} value={draft.trialPeriodDays} planDays={planTrialDays} error={trialError ?? at("planOverrides.trialPeriodDays")} onChange={(v) => onChange({ ...draft, trialPeriodDays: v })} />
       </div>
       {chargesError ? <p className="error form-error">{chargesError}</p> : null}
       {draft.charges.map((charge, k) => {
@@ -508,23 +500,5 @@ function OverridesEditor({ draft, base, currency, planAmount, planCommitment, pl
         );
       })}
     </>
-  );
-}
-
-/** The trial override: whole days, 0 or more; blank keeps the new plan's trial. */
-function TrialDaysField({ base, value, planDays, error, onChange }: { base: string; value: string; planDays: number | null; error: string | undefined | null; onChange(v: string): void }) {
-  const id = `${base}-override-trialPeriodDays`;
-  const hint = planDays === null ? "Whole days, 0 or more. Blank: the plan’s trial." : `Whole days, 0 or more. Blank: the plan’s ${planDays} day${planDays === 1 ? "" : "s"}.`;
-  return (
-    <Field id={id} label="Trial days" hint={hint} error={error ?? undefined}>
-      <input
-        id={id}
-        inputMode="numeric"
-        value={value}
-        onChange={(e) => onChange(e.target.value)}
-        aria-invalid={!!error}
-        aria-describedby={describedBy(id, true, error ?? undefined)}
-      />
-    </Field>
   );
 }

@@ -361,15 +361,7 @@ export type ChargeOverrideDraft = PropertiesDraft & {
 };
 
 /** What a plan change may override of the new plan; blank fields and charges not enabled keep the plan's. */
-export type OverridesDraft = { amount: string; minimumCommitment: string; trialPeriodDays: string; charges: ChargeOverrideDraft[] };
-
-/** Why the trial days typed cannot be sent, in words, or null (blank: the plan's trial). */
-export function trialDaysError(value: string): string | null {
-  const v = value.trim();
-  if (v === "" || /^\d+$/.test(v)) return null;
-  if (/^-\s*\d+$/.test(v)) return "Trial days cannot be negative: enter 0 or more, or leave it blank for the plan’s trial.";
-  return "Trial days must be a whole number of days (0 or more), or blank for the plan’s trial.";
-}
+export type OverridesDraft = { amount: string; minimumCommitment: string; charges: ChargeOverrideDraft[] };
 
 /** The overrides a plan offers: one per charged metric (the API keys charge overrides by metric), starting from the plan's price. */
 export function overridesDraft(
@@ -382,7 +374,7 @@ export function overridesDraft(
     seen.add(c.billableMetric.code);
     drafts.push({ billableMetricCode: c.billableMetric.code, metricName: c.billableMetric.name, model: c.model, enabled: false, ...propertiesDraft(c.model, c.properties) });
   }
-  return { amount: "", minimumCommitment: "", trialPeriodDays: "", charges: drafts };
+  return { amount: "", minimumCommitment: "", charges: drafts };
 }
 
 /** The position of an enabled charge override in the list sent (the API's userErrors name that position), or null. */
@@ -391,32 +383,27 @@ export function sentOverrideIndex(draft: OverridesDraft, k: number): number | nu
   return draft.charges.slice(0, k).filter((c) => c.enabled).length;
 }
 
-/** The planOverrides input: null when nothing is overridden; `incomplete` names a charge whose tiers lack a value;
- * `invalid` is the trial days' error in words (nothing can be sent until it is fixed). */
-export function planOverridesInput(draft: OverridesDraft): { input: PlanOverridesInput | null; incomplete: string | null; invalid: string | null } {
-  const invalid = trialDaysError(draft.trialPeriodDays ?? "");
-  if (invalid) return { input: null, incomplete: null, invalid };
+/** The planOverrides input: null when nothing is overridden; `incomplete` names a charge whose tiers lack a value. */
+export function planOverridesInput(draft: OverridesDraft): { input: PlanOverridesInput | null; incomplete: string | null } {
   const charges: ChargeOverrideInput[] = [];
   for (const c of draft.charges.filter((c) => c.enabled)) {
     const properties = propertiesInput(c.model, c);
-    if (!properties) return { input: null, incomplete: c.metricName, invalid: null };
+    if (!properties) return { input: null, incomplete: c.metricName };
     charges.push({ billableMetricCode: c.billableMetricCode, properties });
   }
   const amount = orNull(draft.amount);
   const minimumCommitment = orNull(draft.minimumCommitment);
-  const trial = orNull(draft.trialPeriodDays);
-  if (amount === null && minimumCommitment === null && trial === null && !charges.length) return { input: null, incomplete: null, invalid: null };
+  if (amount === null && minimumCommitment === null && !charges.length) return { input: null, incomplete: null };
   const input: PlanOverridesInput = {};
   if (amount !== null) input.amount = amount;
   if (minimumCommitment !== null) input.minimumCommitment = minimumCommitment;
-  if (trial !== null) input.trialPeriodDays = Number(trial);
   if (charges.length) input.charges = charges;
-  return { input, incomplete: null, invalid: null };
+  return { input, incomplete: null };
 }
 
 /** Every field path the overrides show an error for ("planOverrides.charges.0.properties.amount"). */
 export function overridePaths(draft: OverridesDraft): string[] {
-  const paths = ["planOverrides", "planOverrides.amount", "planOverrides.minimumCommitment", "planOverrides.trialPeriodDays", "planOverrides.charges"];
+  const paths = ["planOverrides", "planOverrides.amount", "planOverrides.minimumCommitment", "planOverrides.charges"];
   draft.charges.forEach((c, k) => {
     const sent = sentOverrideIndex(draft, k);
     if (sent === null) return;
