@@ -83,20 +83,6 @@ def forget_cached() -> None:
     _cache.clear()
 
 
-async def revenue_metrics(
-    db: Database,
-    organization_id: uuid.UUID,
-    first_day: date,
-    last_day: date,
-    granularity: Granularity,
-    currency: str | None,
-    as_of: datetime,
-) -> list[RevenuePoint]:
-    """The organization's revenue figures per bucket of [first_day, last_day], as they stand at `as_of`."""
-    points, _ = await revenue_answer(db, organization_id, first_day, last_day, granularity, currency, as_of)
-    return points
-
-
 async def revenue_answer(
     db: Database,
     organization_id: uuid.UUID,
@@ -106,8 +92,8 @@ async def revenue_answer(
     currency: str | None,
     as_of: datetime,
 ) -> tuple[list[RevenuePoint], datetime | None]:
-    """`revenue_metrics`, and the first moment after `as_of` at which time alone could change a figure (None: only
-    a change of the organization's data can)."""
+    """The organization's revenue figures per bucket of [first_day, last_day], as they stand at `as_of`, and the first
+    moment after `as_of` at which time alone could change one (None: only a change of the organization's data can)."""
     require_aware(as_of, "as_of")
     granularity = Granularity(granularity)
     analytics.check_range(first_day, last_day)

@@ -373,52 +373,52 @@ async def ignore_transaction(
 ) -> BankTransaction:
     """`ignoreBankTransaction`: an UNMATCHED line dismissed (IGNORED), its reason kept, with who, when and the note.
 
-    The line's row is locked first, as `match_transaction` locks it: of an ignore and a match (or two ignores) at
+    The line's line is locked first, as `match_transaction` locks it: of an ignore and a match (or two ignores) at
     once, the second waits, then finds the line MATCHED or IGNORED and is refused."""
-    row = await BankTransactionRepository(uow.session, actor.organization_id).get_or(
+    line = await BankTransactionRepository(uow.session, actor.organization_id).get_or(
         transaction_id, NotFound(Resource.BANK_TRANSACTION, field=("id",)), for_update=True
     )
-    if row.status == TransactionStatus.IGNORED.value:
+    if line.status == TransactionStatus.IGNORED.value:
         raise Invalid(
             "this line is ignored already",
             field=("id",),
             code=BankTransactionCode.BANK_TRANSACTION_ALREADY_IGNORED,
         )
-    _refuse_unless_unmatched(row)
-    before = _ignored(row)
-    row.status = TransactionStatus.IGNORED.value
-    row.ignored_at = uow.clock.now()
-    row.ignored_by = actor.name[:300]
-    row.ignore_note = (note or "").strip() or None
+    _refuse_unless_unmatched(line)
+    before = _ignored(line)
+    line.status = TransactionStatus.IGNORED.value
+    line.ignored_at = uow.clock.now()
+    line.ignored_by = actor.name[:300]
+    line.ignore_note = (note or "").strip() or None
     await uow.session.flush()
     await audit.record(
-        uow, actor, "bank_transaction.ignored", "bank_transaction", row.id, before=before, after=_ignored(row)
+        uow, actor, "bank_transaction.ignored", "bank_transaction", line.id, before=before, after=_ignored(line)
     )
-    return row
+    return line
 
 
 async def restore_transaction(uow: UnitOfWork, actor: Actor, *, transaction_id: uuid.UUID) -> BankTransaction:
     """`restoreBankTransaction`: an IGNORED line UNMATCHED again (left to review, its reason as it was), the ignore's
     who, when and note cleared (the audit entry keeps them). Locked as an ignore or a match locks it."""
-    row = await BankTransactionRepository(uow.session, actor.organization_id).get_or(
+    line = await BankTransactionRepository(uow.session, actor.organization_id).get_or(
         transaction_id, NotFound(Resource.BANK_TRANSACTION, field=("id",)), for_update=True
     )
-    if row.status != TransactionStatus.IGNORED.value:
+    if line.status != TransactionStatus.IGNORED.value:
         raise Invalid(
-            f"this line is {row.status}, not ignored: nothing to restore",
+            f"this line is {line.status}, not ignored: nothing to restore",
             field=("id",),
             code=BankTransactionCode.BANK_TRANSACTION_NOT_IGNORED,
         )
-    before = _ignored(row)
-    row.status = TransactionStatus.UNMATCHED.value
-    row.ignored_at = None
-    row.ignored_by = None
-    row.ignore_note = None
+    before = _ignored(line)
+    line.status = TransactionStatus.UNMATCHED.value
+    line.ignored_at = None
+    line.ignored_by = None
+    line.ignore_note = None
     await uow.session.flush()
     await audit.record(
-        uow, actor, "bank_transaction.restored", "bank_transaction", row.id, before=before, after=_ignored(row)
+        uow, actor, "bank_transaction.restored", "bank_transaction", line.id, before=before, after=_ignored(line)
     )
-    return row
+    return line
 
 
 async def invoices_to_match(

@@ -124,7 +124,7 @@ async def _reference(db, organization_id: uuid.UUID, granularity, currency: str,
 
 async def _fast(db, organization_id: uuid.UUID, granularity, currency: str, as_of: datetime, tz: str):
     service.forget_cached()
-    points = await service.revenue_metrics(db, organization_id, FIRST_DAY, LAST_DAY, granularity, currency, as_of)
+    points, _ = await service.revenue_answer(db, organization_id, FIRST_DAY, LAST_DAY, granularity, currency, as_of)
     entry = service._cache[(organization_id, currency, tz, FIRST_DAY, LAST_DAY, analytics.Granularity(granularity))]
     return points, entry.valid_until
 
