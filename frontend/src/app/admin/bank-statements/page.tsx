@@ -132,6 +132,11 @@ function amountOf(t: Row): string {
   return `${t.direction === "DEBIT" ? "−" : ""}${formatMoney(t.amount, t.currency)}`;
 }
 
+/** Which line a row's button acts on, for screen readers: every row has the same buttons. */
+function lineWords(t: Row): string {
+  return `the line of ${amountOf(t)} booked ${formatDate(t.bookedAt)}`;
+}
+
 /** `match`: the review table's "Match to invoice" button on each line that is money received; `ignore`: its
  * "Ignore" button on each unmatched line. */
 function TransactionTable({ caption, rows, busy, match, ignore }: { caption: string; rows: Row[]; busy: boolean; match?: MatchControl; ignore?: MatchControl }) {
@@ -186,12 +191,12 @@ function TransactionTable({ caption, rows, busy, match, ignore }: { caption: str
                 <div className="actions nowrap">
                   {match && matchable(t) ? (
                     <button type="button" className="secondary nowrap" aria-expanded={match.current === t.id} aria-controls="match-line" onClick={() => match.open(t)}>
-                      Match to invoice
+                      Match to invoice<span className="visually-hidden"> {lineWords(t)}</span>
                     </button>
                   ) : null}
                   {ignore && ignorable(t) ? (
                     <button type="button" className="secondary nowrap" aria-expanded={ignore.current === t.id} aria-controls="ignore-line" onClick={() => ignore.open(t)}>
-                      Ignore
+                      Ignore<span className="visually-hidden"> {lineWords(t)}</span>
                     </button>
                   ) : null}
                 </div>
@@ -243,7 +248,7 @@ function IgnoredTable({ rows, busy, restore, restoring }: { rows: Row[]; busy: b
             {restore ? (
               <td>
                 <button type="button" className="secondary nowrap" disabled={restoring === t.id} onClick={() => restore(t)}>
-                  {restoring === t.id ? "Restoring…" : "Restore"}
+                  {restoring === t.id ? "Restoring…" : "Restore"}<span className="visually-hidden"> {lineWords(t)}</span>
                 </button>
               </td>
             ) : null}
