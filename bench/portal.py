@@ -531,17 +531,27 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
         print(f"\n{name}: {args.clients} clients, {args.rounds} rounds of {slice_seconds:.0f} s per server, "
               f"servers in turn; {common.load_summary()}", flush=True)
         tallies = {s.name: Tally() for s in servers}
+        first_time = make in (first_usage, first_invoices)
+        prof = None
         for round_ in range(args.rounds):
             for server in servers if round_ % 2 == 0 else reversed(servers):
+                if args.profile and first_time and round_ == args.rounds - 1 and server is servers[-1]:
+                    # answers asked for the first time can't be asked again for a profile: sample the last slice
+                    prof = common.Profiler(server.process.pid, Path(f"{args.profile}.{name.split()[0].strip(',')}"
+                                                                      f"-first.raw"), slice_seconds, subprocesses=True)
+                    prof.start()
                 measured(server, tallies[server.name], lambda server=server, make=make, name=name: load(
                     server, name, make, args.clients, slice_seconds))
+        if prof is not None:
+            print(f"  profile of {servers[-1].name}'s last slice (with the load measured):")
+            prof.finish(20)
         for server in servers:
             tally = tallies[server.name]
             print(f"  {server.name}: {tally.line()}")
             p95 = percentile(tally.samples, 95)
             lines.append(budget_line(f"{name} p95, {args.clients} clients, {server.name}", ms(p95), "< 100 ms",
                                      p95 < 0.100 and not tally.errors))
-        if args.profile and make not in (first_usage, first_invoices):
+        if args.profile and not first_time:
             target = servers[-1]
             prof = common.Profiler(target.process.pid, Path(f"{args.profile}.{name.split()[0].strip(',')}.raw"),
                                    min(slice_seconds, 15), subprocesses=True)

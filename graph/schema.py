@@ -14,6 +14,7 @@ from graph.bank_queries import BankQueries
 from graph.billing_queries import BillingQueries
 from graph.catalog_queries import CatalogQueries, PricePreviewQueries
 from graph.errors import MaskUnexpectedErrors
+from graph.execution import ExecutionContext
 from graph.metrics import OperationMetrics
 from graph.mutations.access import AccessMutations
 from graph.mutations.bank_statements import BankStatementMutations
@@ -97,6 +98,7 @@ def build_schema() -> strawberry.Schema:
         mutation=Mutation,
         subscription=Live,
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
+        execution_context_class=ExecutionContext,
         extensions=[
             OperationMetrics,
             MaskUnexpectedErrors,
