@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import msgspec
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -288,8 +289,14 @@ class Database:
         raw = await self.engine.raw_connection()
         try:
             yield raw.driver_connection
-        except BaseException:
-            raw.invalidate()  # whatever went wrong, the pool opens a fresh connection rather than reuse this one
+        except Exception as exc:
+            # A statement PostgreSQL refused, or a mistake of the caller's (a bad cursor) leaves the connection as it
+            # was; a broken or timed-out one may be mid-statement: the pool opens a fresh connection instead.
+            if isinstance(exc, asyncpg.InterfaceError | OSError | TimeoutError):
+                raw.invalidate()
+            raise
+        except BaseException:  # cancelled mid-statement
+            raw.invalidate()
             raise
         finally:
             raw.close()

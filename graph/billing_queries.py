@@ -7,7 +7,7 @@ import uuid
 import strawberry
 from strawberry.types import Info
 
-from db.repositories.billing import InvoiceRepository, TaxRateRepository
+from db.repositories.billing import InvoiceRepository, TaxRateRepository, invoice_page
 from db.repositories.credits import CreditRepository
 from db.repositories.customers import CustomerRepository
 from domain.numbering import InvoiceStatus as StoredStatus
@@ -39,10 +39,11 @@ class BillingQueries:
         fields = node_fields(info)
         with_lines = fields is None or "lines" in fields
         with_customer = fields is None or "customer" in fields
-        async with info.context.db.read() as session:
-            repo = InvoiceRepository(session, actor.organization_id)
+        async with info.context.db.driver_read() as conn:  # two statements sent as they are (db/driver_sql.py)
             page = await fetch_page(
-                lambda: repo.list_plain(
+                lambda: invoice_page(
+                    conn,
+                    actor.organization_id,
                     first=first,
                     after=after,
                     customer_external_id=customer_external_id,

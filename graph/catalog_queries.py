@@ -107,18 +107,21 @@ class CatalogQueries:
         self, info: Info[Context, None], customer_external_id: str, subscription_external_id: str | None = None
     ) -> CustomerUsage:
         actor, _ = portal_customer(info, customer_external_id)
+        key = (customer_external_id, subscription_external_id)
         async with info.context.db.read() as session:
             try:
-                report = await cache.current_usage(
+                answer = await cache.answer(
                     session,
                     actor.organization_id,
                     customer_external_id,
                     subscription_external_id,
                     info.context.clock.now(),
+                    found=info.context.usage_lookups.get(key),  # read with the kept responses' versions, if it was
                 )
             except rating.UsageUnavailable as exc:
                 raise PublicError(exc.message, exc.code) from None
-            return CustomerUsage.of(report)
+            info.context.answered_from(key, answer.kept)
+            return CustomerUsage.of(answer.report)
 
 
 @strawberry.input(description="A charge as ChargeInput describes it, and the quantity to price.")

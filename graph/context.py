@@ -61,6 +61,17 @@ class Context:
         self._loaders: Loaders | None = None
         # The first moment at which time alone could change this request's answer (graph/kept_responses.py).
         self.kept_until: datetime | None = None
+        # customerUsage's kept answers by (customer, subscription) external ids (graph/kept_responses.py): what was
+        # read with the request's versions before it ran, and the kept answers its fields answered from (None: two
+        # fields about the same customer answered from different ones).
+        self.usage_lookups: dict[tuple[str, str | None], Any] = {}
+        self.usage_answered: dict[tuple[str, str | None], bytes | None] = {}
+
+    def answered_from(self, key: tuple[str, str | None], kept: bytes | None) -> None:
+        """Say that a customerUsage field answered from this kept usage answer (None: from none kept)."""
+        if key in self.usage_answered and self.usage_answered[key] != kept:
+            kept = None
+        self.usage_answered[key] = kept
 
     def not_after(self, moment: datetime) -> None:
         """Say that what this request answers may change at `moment` without any write: a kept answer then expires."""

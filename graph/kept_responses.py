@@ -75,6 +75,9 @@ KEPT_TYPES = frozenset({
 })
 """The object types whose fields (leaf fields, and object fields of these types) a kept answer may select."""
 
+UNANSWERED = b""
+"""The version of a customer's usage while it has no kept answer (never one an answer is kept under)."""
+
 MAX_AGE = timedelta(minutes=10)
 PDF_LINK_REUSE = timedelta(minutes=5)
 """A kept invoice list hands out PDF links signed up to this long before: valid for the rest of their hour."""
@@ -116,6 +119,8 @@ class Pending:
     versions: tuple[Any, ...]
     kept_at: datetime
     flight: asyncio.Future[_Entry | None] | None = None  # what requests asking the same meanwhile wait for
+    # USAGE roots: (position in `versions`, (customer, subscription)): kept under the usage answer they answered from
+    usage: tuple[tuple[int, tuple[str, str | None]], ...] = ()
 
 
 class KeptResponse:
@@ -228,9 +233,12 @@ class KeptResponses:
     # --- the answers --------------------------------------------------------------------------------------------
 
     async def look_up(self, actor: Actor, text: str, operation_name: str | None, variables: dict[str, Any] | None,
-                      base_url: str, now: datetime) -> KeptResponse | Pending | None:
+                      base_url: str, now: datetime,
+                      usage_lookups: dict[tuple[str, str | None], Any] | None = None) -> KeptResponse | Pending | None:
         """The kept answer to this request if it still holds; else what to keep its answer under (`Pending`), or
-        None when it is not one to keep (or its versions could not be read: the request runs as it would)."""
+        None when it is not one to keep (or its versions could not be read: the request runs as it would).
+        `usage_lookups` receives what was read of each customer's kept usage answer (`cache.look_up`): customerUsage
+        answers from it rather than reading it again (`Context.usage_lookups`)."""
         roots = self._shape(text, operation_name).roots
         if roots is None:
             return None
@@ -238,8 +246,10 @@ class KeptResponses:
             key = _key(actor, text, operation_name, variables, base_url)
         except TypeError:  # variables orjson cannot write: not one to keep
             return None
+        usage: list[tuple[int, tuple[str, str | None]]] = []
         try:
-            versions = await self._versions(actor, roots, variables or {}, now)
+            versions = await self._versions(actor, roots, variables or {}, now,
+                                            {} if usage_lookups is None else usage_lookups, usage)
         except Exception:  # the request runs as it would, and meets the same trouble itself
             log.debug("the versions of a kept answer could not be read", exc_info=True)
             return None
@@ -264,23 +274,29 @@ class KeptResponses:
                 KEPT.labels("hit").inc()
                 return KeptResponse(entry.body)
             KEPT.labels("miss").inc()
-            return Pending(key, versions, now)  # computed by this request alone
+            return Pending(key, versions, now, usage=tuple(usage))  # computed by this request alone
         KEPT.labels("miss").inc()
         future: asyncio.Future[_Entry | None] = asyncio.get_running_loop().create_future()
         self._flights[key] = (versions, future)
-        return Pending(key, versions, now, future)
+        return Pending(key, versions, now, future, tuple(usage))
 
-    def keep(self, pending: Pending, body: str, valid_until: datetime | None) -> None:
+    def keep(self, pending: Pending, body: str, valid_until: datetime | None,
+             usage_answered: dict[tuple[str, str | None], bytes | None] | None = None) -> None:
+        """Keep the answer to `pending`'s request. `usage_answered`: the kept usage answer each customerUsage field
+        answered from (`Context.usage_answered`); the answer is kept under those, which it follows from alone."""
         until = pending.kept_at + MAX_AGE
         if valid_until is not None:
             until = min(until, valid_until)
-        if len(body) > MAX_BODY_CHARS or until <= pending.kept_at:
+        versions = list(pending.versions)
+        for position, customer in pending.usage:
+            versions[position] = (usage_answered or {}).get(customer)
+        if len(body) > MAX_BODY_CHARS or until <= pending.kept_at or any(v is None for v in versions):
             self.abandon(pending)
             return
         replaced = self._entries.pop(pending.key, None)
         if replaced is not None:
             self._chars -= len(replaced.body)
-        entry = self._entries[pending.key] = _Entry(pending.versions, pending.kept_at, until, body)
+        entry = self._entries[pending.key] = _Entry(tuple(versions), pending.kept_at, until, body)
         self._chars += len(body)
         while self._chars > MAX_CHARS:
             _, dropped = self._entries.popitem(last=False)
@@ -304,10 +320,13 @@ class KeptResponses:
         if current is not None and current[1] is pending.flight:
             del self._flights[pending.key]
 
-    async def _versions(self, actor: Actor, roots: tuple[_Root, ...], variables: dict[str, Any],
-                        now: datetime) -> tuple[Any, ...] | None:
+    async def _versions(self, actor: Actor, roots: tuple[_Root, ...], variables: dict[str, Any], now: datetime,
+                        lookups: dict[tuple[str, str | None], Any],
+                        usage: list[tuple[int, tuple[str, str | None]]]) -> tuple[Any, ...] | None:
         """One version per root field, read on one connection: the organization's last audit sequence number, or the
-        customer's kept usage answer itself (None if it has none now: nothing to keep the answer under)."""
+        customer's kept usage answer itself (`UNANSWERED` if it has none now: the request computes and keeps one,
+        and its answer is kept under that one). `lookups` receives what was read of each customer's usage answer,
+        `usage` the positions of the USAGE roots."""
         found: list[Any] = []
         audited: int | None = None
         async with self.db.driver_read() as conn:
@@ -324,10 +343,10 @@ class KeptResponses:
                 customer, subscription = arguments.get("customerExternalId"), arguments.get("subscriptionExternalId")
                 if not isinstance(customer, str) or not (subscription is None or isinstance(subscription, str)):
                     return None
-                answer = await cache.kept_answer(conn, actor.organization_id, customer, subscription, now)
-                if answer is None:
-                    return None
-                found.append(answer)
+                lookup = lookups[(customer, subscription)] = await cache.look_up(
+                    conn, actor.organization_id, customer, subscription, now)
+                usage.append((len(found), (customer, subscription)))
+                found.append(UNANSWERED if lookup.answer is None else bytes(lookup.answer))
         return tuple(found)
 
 

@@ -172,7 +172,8 @@ class GraphQLApp(GraphQL):
         pending = None
         if context.actor is not None and not isinstance(request_data, list) and request_data.query:
             found = await self.kept.look_up(context.actor, request_data.query, request_data.operation_name,
-                                            request_data.variables, str(request.base_url), context.clock.now())
+                                            request_data.variables, str(request.base_url), context.clock.now(),
+                                            context.usage_lookups)
             if isinstance(found, KeptResponse):
                 return found
             pending = found
@@ -189,7 +190,7 @@ class GraphQLApp(GraphQL):
             if isinstance(result, ExecutionResult) and not result.errors and not result.extensions:
                 # Encoded once: the body kept is the body sent.
                 kept = KeptResponse(self.encode_json({"data": result.data}))
-                self.kept.keep(pending, kept.body, context.kept_until)
+                self.kept.keep(pending, kept.body, context.kept_until, context.usage_answered)
                 return kept
             self.kept.abandon(pending)
         return result

@@ -10,13 +10,14 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import any_, bindparam, cast, delete, func, select, text
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 
+from db import driver_sql
 from db.models import Customer, Invoice, InvoiceLine, InvoiceNumberSequence, TaxRate, TaxRateAssignment
 from db.repositories.base import ScopedRepository
-from db.repositories.pagination import Page, paginate
+from db.repositories.pagination import Page, paginate, paginate_on
 from domain.numbering import InvoiceKind, InvoiceStatus
 
 
@@ -116,7 +117,7 @@ class InvoiceRepository(ScopedRepository[Invoice]):
         with_total: bool = True,
         issued_only: bool = False,
     ) -> Page[Invoice]:
-        """The page as ORM objects (lines and customer loaded); the API's lists read `list_plain`."""
+        """The page as ORM objects (lines and customer loaded); the API's lists read `invoice_page`."""
         stmt = select(Invoice).where(Invoice.organization_id == self.organization_id)
         if issued_only:  # what a customer may see: drafts are still the organization's to change
             stmt = stmt.where(Invoice.status != InvoiceStatus.DRAFT.value)
@@ -140,68 +141,6 @@ class InvoiceRepository(ScopedRepository[Invoice]):
             total=_KEPT_COUNT.bindparams(org=self.organization_id) if unfiltered else None,
         )
 
-    async def list_plain(
-        self,
-        *,
-        first: int | None,
-        after: str | None,
-        customer_external_id: str | None = None,
-        status: str | None = None,
-        payment_status: str | None = None,
-        with_total: bool = True,
-        issued_only: bool = False,
-        with_lines: bool = True,
-        with_customer: bool = True,
-    ) -> Page[Any]:
-        """`list` for a read-only page, without ORM objects: each item is a plain object with the attributes of
-        an Invoice row (less the JSONB columns no list shows: touching one raises AttributeError), `customer` (the
-        attributes of a Customer row, if `with_customer`) and `lines` (InvoiceLine rows' attributes, by position,
-        if `with_lines`). The same rows, order, cursors and count as `list`."""
-        invoices, customers = Invoice.__table__, Customer.__table__
-        stmt = select(*_LISTED_COLUMNS).where(invoices.c.organization_id == self.organization_id)
-        if customer_external_id is not None or with_customer:
-            stmt = stmt.select_from(invoices.join(customers, customers.c.id == invoices.c.customer_id))
-            if with_customer:
-                stmt = stmt.add_columns(*(column.label(f"customer__{column.key}") for column in customers.c))
-        if issued_only:
-            stmt = stmt.where(invoices.c.status != InvoiceStatus.DRAFT.value)
-        if customer_external_id is not None:  # the customer found by ix_customers_external_id, deleted ones too
-            stmt = stmt.where(customers.c.organization_id == self.organization_id,
-                              customers.c.external_id == customer_external_id)
-        if status is not None:
-            stmt = stmt.where(invoices.c.status == status)
-        if payment_status is not None:
-            stmt = stmt.where(invoices.c.payment_status == payment_status)
-        unfiltered = customer_external_id is None and status is None and payment_status is None and not issued_only
-        page = await paginate(
-            self.session,
-            stmt,
-            (invoices.c.created_at, invoices.c.id),
-            first=first,
-            after=after,
-            descending=True,
-            with_total=with_total,
-            total=_KEPT_COUNT.bindparams(org=self.organization_id) if unfiltered else None,
-            rows=True,
-        )
-        items = []
-        for cursor, row in page.items:
-            values = row._mapping
-            item = _Plain({key: values[key] for key in _LISTED_KEYS})
-            if with_customer:
-                item.customer = _Plain({attr: values[f"customer__{key}"] for key, attr in _CUSTOMER_ATTRS})
-            items.append((cursor, item))
-        if with_lines and items:
-            lines = InvoiceLine.__table__
-            by_invoice: dict[uuid.UUID, list[Any]] = {item.id: [] for _, item in items}
-            for line in await self.session.execute(
-                select(lines).where(lines.c.invoice_id.in_(list(by_invoice))).order_by(lines.c.position)
-            ):
-                by_invoice[line.invoice_id].append(line)
-            for _, item in items:
-                item.lines = by_invoice[item.id]
-        return Page(items, page.has_next_page, page.has_previous_page, page.total_count)
-
     async def count(self) -> int:
         """The organization's invoices, as kept by migration 0024's triggers (what totalCount of the unfiltered
         list shows): the same number as counting them, from a row or a few."""
@@ -210,6 +149,82 @@ class InvoiceRepository(ScopedRepository[Invoice]):
 
 # Migration 0024: one row per organization, plus about one per transaction in flight that inserted or deleted some.
 _KEPT_COUNT = text("SELECT coalesce(sum(n), 0) FROM invoice_counts WHERE organization_id = :org")
+
+
+async def invoice_page(
+    conn: Any,
+    organization_id: uuid.UUID,
+    *,
+    first: int | None,
+    after: str | None,
+    customer_external_id: str | None = None,
+    status: str | None = None,
+    payment_status: str | None = None,
+    with_total: bool = True,
+    issued_only: bool = False,
+    with_lines: bool = True,
+    with_customer: bool = True,
+) -> Page[Any]:
+    """`InvoiceRepository.list` for a read-only page, on an asyncpg connection (`Database.driver_read`), without ORM
+    objects: each item is a plain object with the attributes of an Invoice row (less the JSONB columns no list
+    shows: touching one raises AttributeError), `customer` (the attributes of a Customer row, if `with_customer`)
+    and `lines` (InvoiceLine rows' attributes, by position, if `with_lines`). The same rows, order, cursors and
+    count as `list`: two statements (three with a filtered count), each compiled once per shape."""
+    invoices, customers = Invoice.__table__, Customer.__table__
+    join = customer_external_id is not None or with_customer
+
+    def matching(columns: Any) -> Any:
+        stmt = select(*columns).where(invoices.c.organization_id == bindparam("org"))
+        if join:
+            stmt = stmt.select_from(invoices.join(customers, customers.c.id == invoices.c.customer_id))
+        if issued_only:  # what a customer may see: drafts are still the organization's to change
+            stmt = stmt.where(invoices.c.status != bindparam("draft"))
+        if customer_external_id is not None:  # the customer found by ix_customers_external_id, deleted ones too
+            stmt = stmt.where(customers.c.organization_id == bindparam("org"),
+                              customers.c.external_id == bindparam("customer"))
+        if status is not None:
+            stmt = stmt.where(invoices.c.status == bindparam("status"))
+        if payment_status is not None:
+            stmt = stmt.where(invoices.c.payment_status == bindparam("payment_status"))
+        return stmt
+
+    def listed() -> Any:
+        stmt = matching(_LISTED_COLUMNS)
+        if with_customer:
+            stmt = stmt.add_columns(*(column.label(f"customer__{column.key}") for column in customers.c))
+        return stmt
+
+    def counted() -> Any:
+        if unfiltered:
+            return _KEPT_COUNT.bindparams(bindparam("org", type_=invoices.c.organization_id.type))
+        return select(func.count()).select_from(matching([invoices.c.id]).subquery())
+
+    unfiltered = customer_external_id is None and status is None and payment_status is None and not issued_only
+    shape = ("invoices", customer_external_id is not None, status is not None, payment_status is not None,
+             issued_only, with_customer)
+    values = {"org": organization_id, "draft": InvoiceStatus.DRAFT.value, "customer": customer_external_id,
+              "status": status, "payment_status": payment_status}
+    page = await paginate_on(conn, shape, listed, (invoices.c.created_at, invoices.c.id), values, first=first,
+                             after=after, descending=True, total=counted if with_total else None)
+    items = []
+    for cursor, row in page.items:
+        item = _Plain({key: row[key] for key in _LISTED_KEYS})
+        if with_customer:
+            item.customer = _Plain({attr: row[f"customer__{key}"] for key, attr in _CUSTOMER_ATTRS})
+        items.append((cursor, item))
+    if with_lines and items:
+        by_invoice: dict[uuid.UUID, list[Any]] = {item.id: [] for _, item in items}
+        for line in await driver_sql.fetch(conn, "invoice lines", _lines_of_invoices, ids=list(by_invoice)):
+            by_invoice[line["invoice_id"]].append(_Plain(dict(line)))
+        for _, item in items:
+            item.lines = by_invoice[item.id]
+    return Page(items, page.has_next_page, page.has_previous_page, page.total_count)
+
+
+def _lines_of_invoices() -> Any:
+    lines = InvoiceLine.__table__
+    ids = cast(bindparam("ids"), ARRAY(lines.c.invoice_id.type))  # a list of ids, as asyncpg sends it (uuid[])
+    return select(lines).where(lines.c.invoice_id == any_(ids)).order_by(lines.c.position)
 
 # What an invoice list never shows (the PDF, voiding and refreshing a draft read them from the invoice itself).
 _UNLISTED = (Invoice.seller, Invoice.buyer, Invoice.deductions, Invoice.billed_from)

@@ -124,15 +124,20 @@ def _catalog(organization_id: uuid.UUID, version: int) -> _Catalog:
     return catalog
 
 
-async def kept_answer(
+async def look_up(
     conn: Any, organization_id: uuid.UUID, customer_external_id: str, subscription_external_id: str | None,
     at: datetime,
-) -> bytes | None:
-    """The kept answer `current_usage` would read back now, as it is kept (None: it would compute one), on an
-    asyncpg connection (`Database.driver_read`)."""
-    found = await usage_answers.lookup_on(conn, organization_id, customer_external_id, subscription_external_id, at,
-                                          CODE_VERSION)
-    return None if found.answer is None else bytes(found.answer)
+) -> usage_answers.Lookup:
+    """What `answer` reads first, on an asyncpg connection (`Database.driver_read`): the moment asked about, the
+    versions, and the kept answer it would read back now, as it is kept (None: it would compute one). `answer` takes
+    it instead of reading it again."""
+    return await usage_answers.lookup_on(conn, organization_id, customer_external_id, subscription_external_id, at,
+                                         CODE_VERSION)
+
+
+class Answer(NamedTuple):
+    report: UsageReport
+    kept: bytes | None  # the kept answer the report is (read back, or computed and kept now); None: not kept
 
 
 async def current_usage(
@@ -144,12 +149,26 @@ async def current_usage(
 ) -> UsageReport:
     """`rating.current_usage`, from the kept answer when it still holds (the same answer either way). A customer
     on a test clock is read at the clock's time, not at `at`."""
-    found = await usage_answers.lookup(session, organization_id, customer_external_id, subscription_external_id, at,
-                                       CODE_VERSION)
+    return (await answer(session, organization_id, customer_external_id, subscription_external_id, at)).report
+
+
+async def answer(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    customer_external_id: str,
+    subscription_external_id: str | None,
+    at: datetime,
+    found: usage_answers.Lookup | None = None,
+) -> Answer:
+    """`current_usage`, and the kept answer it is. `found`: what `look_up` read for the same question moments ago
+    (in this request), used instead of reading it again."""
+    if found is None:
+        found = await usage_answers.lookup(session, organization_id, customer_external_id, subscription_external_id,
+                                           at, CODE_VERSION)
     at = found.at  # the customer's test clock's time if it lives on one (read in the same statement)
     if found.answer is not None:
         try:
-            return _report(_decode(memoryview(found.answer)[len(CODE_VERSION):]))
+            return Answer(_report(_decode(memoryview(found.answer)[len(CODE_VERSION):])), bytes(found.answer))
         except (msgspec.DecodeError, msgspec.ValidationError):  # a guard: CODE_VERSION covers what writes them
             log.warning("a kept usage answer could not be read back: computing it again")
     # Everything below is read after the versions were: see db/usage_answers.py for why that keeps it exact.
@@ -158,6 +177,8 @@ async def current_usage(
     valid_until = min([report.to_datetime, *found.moments])
     # (Without a kept answer the lookup gave the subscriptions' moments; after an unreadable one it did not.)
     if found.answer is None and at < valid_until:
+        kept = _answer(report)
         await usage_answers.keep(session, organization_id, customer_external_id, subscription_external_id,
-                                 found.versions, at, valid_until, _answer(report))
-    return report
+                                 found.versions, at, valid_until, kept)
+        return Answer(report, kept)
+    return Answer(report, None)

@@ -160,7 +160,7 @@ async def test_a_role_too_weak_is_refused_after_a_stronger_one_was_answered(tena
         assert error.value.errors[0]["extensions"]["code"] == "FORBIDDEN"
 
 
-async def test_usage_asked_again_moves_with_every_event(tenant) -> None:
+async def test_usage_asked_again_moves_with_every_event(stack, tenant) -> None:
     api = tenant.api
     code = uid("kept-calls")
     await metric(api, code, "SUM")
@@ -170,8 +170,12 @@ async def test_usage_asked_again_moves_with_every_event(tenant) -> None:
     await subscribe(api, "kept-usage", plan_code, uid("kept-sub"))
     for sent in (1, 2, 3):
         await send(api, "kept-usage", code, [2])
-        answers = [(await api(USAGE, c="kept-usage"))["customerUsage"] for _ in range(3)]
+        hits = await _hits(stack)
+        answers = [(await api(USAGE, c="kept-usage"))["customerUsage"] for _ in range(5)]
         assert all(answer == answers[0] for answer in answers)
+        # The first answer after the event is kept at once (under the usage answer it computed and kept), so two
+        # API processes compute it twice at most.
+        assert await _hits(stack) >= hits + 3
         assert (answers[0]["amount"], answers[0]["charges"][0]["units"]) == (f"{sent * 1}.00", str(2 * sent))
 
 
@@ -233,11 +237,23 @@ async def test_documents_that_name_anything_else_are_never_kept(operator_db: Dat
     assert await kept.look_up(_actor(tenant), document, None, None, "http://api.test/", SYSTEM_CLOCK.now()) is None
 
 
-async def test_usage_is_kept_only_under_a_kept_usage_answer(operator_db: Database, tenant) -> None:
+async def test_usage_is_kept_only_under_the_usage_answer_it_answered_from(operator_db: Database, tenant) -> None:
     kept = KeptResponses(schema._schema, operator_db)
-    # No usage answer is kept for this customer: nothing to keep an answer under (the request runs as it would).
-    assert await kept.look_up(_actor(tenant), USAGE, None, {"c": "nobody"}, "http://api.test/",
-                              SYSTEM_CLOCK.now()) is None
+    actor, now = _actor(tenant), SYSTEM_CLOCK.now()
+    ask = (USAGE, None, {"c": "nobody"}, "http://api.test/")
+    lookups: dict = {}
+    # No usage answer is kept for this customer: the request computes one, and what it read is handed on to it.
+    pending = await kept.look_up(actor, *ask, now, lookups)
+    assert isinstance(pending, Pending) and lookups[("nobody", None)].answer is None
+    kept.keep(pending, '{"data":1}', None, {})  # no customerUsage field said what it answered from: not kept
+    assert isinstance(await kept.look_up(actor, *ask, now), Pending)
+    pending = await kept.look_up(actor, *ask, now)
+    kept.keep(pending, '{"data":1}', None, {("nobody", None): None})  # two fields answered from different ones
+    assert isinstance(await kept.look_up(actor, *ask, now), Pending)
+    pending = await kept.look_up(actor, *ask, now)
+    kept.keep(pending, '{"data":1}', None, {("nobody", None): b"an answer"})
+    # Kept under that usage answer, which the database does not hold: never given.
+    assert isinstance(await kept.look_up(actor, *ask, now), Pending)
 
 
 async def test_the_least_recently_used_answers_go_first(operator_db: Database, tenant, monkeypatch) -> None:
