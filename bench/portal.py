@@ -36,6 +36,8 @@ query only if named in --queries:
 The load comes from wrk (C; `apt-get install wrk`) when it is installed, else from this process's aiohttp clients
 (--load-generator): both are closed loops, each of the --clients connections sending its next request when the last
 one is answered; wrk costs the machine far less CPU per request, which leaves more of it to the server measured.
+With --think S each client pauses S seconds x 0.5-1.5 between an answer and its next request (people reading pages);
+without it (the budget's run) there is no pause at all, so the 50 clients keep the server saturated.
 """
 
 from __future__ import annotations
@@ -316,8 +318,10 @@ def _busy(t: Any) -> float:
     return t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0)
 
 
-async def closed_loop(url: str, token: str, clients: int, seconds: float, make_request) -> tuple[list[float], int]:
-    """`clients` concurrent clients, each sending its next request when the previous one is answered."""
+async def closed_loop(url: str, token: str, clients: int, seconds: float, make_request,
+                      think: float = 0.0) -> tuple[list[float], int]:
+    """`clients` concurrent clients, each sending its next request when the previous one is answered (and, with
+    `think` seconds, after a pause of 0.5 to 1.5 times that: a person reading the page)."""
     samples: list[float] = []
     errors = 0
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients),
@@ -337,6 +341,8 @@ async def closed_loop(url: str, token: str, clients: int, seconds: float, make_r
                         print(f"    first error: {str(exc)[:300]}", flush=True)
                     errors += 1
                 samples.append(time.perf_counter() - t0)
+                if think:
+                    await asyncio.sleep(think * (0.5 + rng.random()))
 
         await asyncio.gather(*(client(i) for i in range(clients)))
     return samples, errors
@@ -353,6 +359,7 @@ function init(args)
   for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
   math.randomseed(os.time() + tonumber(args[2]) + (tonumber(tostring({}):match("0x(%x+)"), 16) or 0) % 100000)
   headers = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. os.getenv("WRK_TOKEN")}
+  think_ms = tonumber(args[3])
 end
 function request() return wrk.format("POST", "/graphql", headers, bodies[math.random(#bodies)]) end
 function response(status, hdrs, body)
@@ -374,20 +381,25 @@ function done(summary, latency, requests)
   io.write("HIST " .. table.concat(parts, " ") .. "\n")
 end
 """
+# With --think only (a script with delay() makes wrk schedule every request as a timer, even after 0 ms).
+WRK_THINKING = r"""
+function delay() return think_ms * (0.5 + math.random()) end  -- wrk waits this long (ms) before each request
+"""
 
 
 def wrk_loop(url: str, token: str, clients: int, seconds: float, bodies: list[bytes],
-             workdir: Path) -> tuple[list[float], int]:
+             workdir: Path, think: float = 0.0) -> tuple[list[float], int]:
     """`clients` connections of wrk (threads: one per core), each sending its next request when the last one is
-    answered, as `closed_loop` does, from a C load generator that costs the machine a fraction of aiohttp's CPU."""
+    answered (after `think` seconds x 0.5 to 1.5), as `closed_loop` does, from a C load generator that costs the
+    machine a fraction of aiohttp's CPU."""
     script, body_file = workdir / "portal.lua", workdir / f"bodies-{len(bodies)}-{hash(bodies[0]) & 0xffff}.jsonl"
-    script.write_text(WRK_SCRIPT)
+    script.write_text(WRK_SCRIPT + (WRK_THINKING if think else ""))
     if not body_file.exists():
         body_file.write_bytes(b"\n".join(bodies) + b"\n")
     threads = min(clients, psutil.cpu_count() or 2)
     run = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "30s", "-s", str(script),
-         f"{url}/graphql", "--", str(body_file), str(random.randrange(1 << 20))],
+         f"{url}/graphql", "--", str(body_file), str(random.randrange(1 << 20)), str(round(think * 1000))],
         env={"WRK_TOKEN": token, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=seconds + 120)
     totals = next((line.split()[1:] for line in run.stdout.splitlines() if line.startswith("WRK ")), None)
     hist = next((line.split()[1:] for line in run.stdout.splitlines() if line.startswith("HIST")), None)
@@ -510,8 +522,8 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
 
     def load(server: Server, name: str, make, clients: int, seconds: float) -> tuple[list[float], int]:
         if args.load_generator == "wrk":
-            return wrk_loop(server.url, token, clients, seconds, wrk_bodies[name], workdir)
-        return asyncio.run(closed_loop(server.url, token, clients, seconds, make))
+            return wrk_loop(server.url, token, clients, seconds, wrk_bodies[name], workdir, args.think)
+        return asyncio.run(closed_loop(server.url, token, clients, seconds, make, args.think))
 
     async def first_usage(api: Api, http, rng: random.Random, url: str) -> None:
         await api(USAGE, c=rng.choice(unasked))
@@ -528,7 +540,8 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
                             ("floor", "floor: { __typename }", floor)):
         if key not in args.queries or (make in (first_usage, first_invoices) and not unasked):
             continue
-        print(f"\n{name}: {args.clients} clients, {args.rounds} rounds of {slice_seconds:.0f} s per server, "
+        thinking = f", each pausing {args.think:g} s x 0.5-1.5 between answer and request" if args.think else ""
+        print(f"\n{name}: {args.clients} clients{thinking}, {args.rounds} rounds of {slice_seconds:.0f} s per server, "
               f"servers in turn; {common.load_summary()}", flush=True)
         tallies = {s.name: Tally() for s in servers}
         first_time = make in (first_usage, first_invoices)
@@ -549,7 +562,8 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
             tally = tallies[server.name]
             print(f"  {server.name}: {tally.line()}")
             p95 = percentile(tally.samples, 95)
-            lines.append(budget_line(f"{name} p95, {args.clients} clients, {server.name}", ms(p95), "< 100 ms",
+            who = f"{args.clients} clients" + (f" pausing {args.think:g} s" if args.think else "")
+            lines.append(budget_line(f"{name} p95, {who}, {server.name}", ms(p95), "< 100 ms",
                                      p95 < 0.100 and not tally.errors))
         if args.profile and not first_time:
             target = servers[-1]
@@ -626,6 +640,9 @@ def main() -> int:
     p.add_argument("--warm", "--warm-usage", dest="warm_usage", action="store_true",
                    help=f"ask customerUsage and the invoice list of each of those customers {WARM_PASSES} times per "
                         "server before measuring them; the customers never asked are measured apart")
+    p.add_argument("--think", type=float, default=0.0,
+                   help="seconds each client pauses (x 0.5 to 1.5, at random) between an answer and its next request: "
+                        "people reading portal pages, not a closed loop at full speed (0: no pause, the budget's run)")
     p.add_argument("--queries", type=lambda text: set(text.split(",")),
                    default={"customerUsage", "customer", "organization", "revenue", "pdf"},
                    help="what to measure: customerUsage, customer (its invoices), organization (its invoices), "

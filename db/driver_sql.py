@@ -13,6 +13,7 @@ engine's deserializer, which the pool's connections were set up with).
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
@@ -50,3 +51,11 @@ async def fetch(conn: Any, shape: Hashable, build: Callable[[], ClauseElement], 
     """The rows of `build()`'s statement with these values, on the asyncpg connection `conn`."""
     sql, names = compiled(shape, build)
     return await conn.fetch(sql, *(values[name] for name in names))
+
+
+class Plain(SimpleNamespace):
+    """A row's values as attributes (what the rules and the GraphQL types read of an ORM object), read-only by
+    convention: nothing of it is ever written back."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)

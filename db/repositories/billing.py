@@ -7,7 +7,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import any_, bindparam, cast, delete, func, select, text
@@ -15,6 +14,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from db import driver_sql
+from db.driver_sql import Plain
 from db.models import Customer, Invoice, InvoiceLine, InvoiceNumberSequence, TaxRate, TaxRateAssignment
 from db.repositories.base import ScopedRepository
 from db.repositories.pagination import Page, paginate, paginate_on
@@ -208,14 +208,14 @@ async def invoice_page(
                              after=after, descending=True, total=counted if with_total else None)
     items = []
     for cursor, row in page.items:
-        item = _Plain({key: row[key] for key in _LISTED_KEYS})
+        item = Plain({key: row[key] for key in _LISTED_KEYS})
         if with_customer:
-            item.customer = _Plain({attr: row[f"customer__{key}"] for key, attr in _CUSTOMER_ATTRS})
+            item.customer = Plain({attr: row[f"customer__{key}"] for key, attr in _CUSTOMER_ATTRS})
         items.append((cursor, item))
     if with_lines and items:
         by_invoice: dict[uuid.UUID, list[Any]] = {item.id: [] for _, item in items}
         for line in await driver_sql.fetch(conn, "invoice lines", _lines_of_invoices, ids=list(by_invoice)):
-            by_invoice[line["invoice_id"]].append(_Plain(dict(line)))
+            by_invoice[line["invoice_id"]].append(Plain(dict(line)))
         for _, item in items:
             item.lines = by_invoice[item.id]
     return Page(items, page.has_next_page, page.has_previous_page, page.total_count)
@@ -231,13 +231,6 @@ _UNLISTED = (Invoice.seller, Invoice.buyer, Invoice.deductions, Invoice.billed_f
 _LISTED_COLUMNS = [c for c in Invoice.__table__.c if c.key not in {column.key for column in _UNLISTED}]
 _LISTED_KEYS = [c.key for c in _LISTED_COLUMNS]  # Invoice's attributes are named as its columns
 _CUSTOMER_ATTRS = [(prop.columns[0].key, prop.key) for prop in sa_inspect(Customer).column_attrs]  # metadata_
-
-
-class _Plain(SimpleNamespace):
-    """A row's values as attributes (what the GraphQL types read of an ORM object)."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(values)
 
 
 @dataclass

@@ -6,14 +6,18 @@ import builtins
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import contains_eager, joinedload, raiseload
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import joinedload
 
+from db import driver_sql
+from db.driver_sql import Plain
 from db.models import Charge, Customer, Plan, Subscription, SubscriptionPhase
 from db.repositories.base import ScopedRepository
 from db.repositories.pagination import Page, paginate
+from db.session import driver_connection
 
 
 class SubscriptionRepository(ScopedRepository[Subscription]):
@@ -66,28 +70,31 @@ class SubscriptionRepository(ScopedRepository[Subscription]):
 
     async def of_customer_with_kept_plans(
         self, customer_external_id: str, plan_of: Callable[[uuid.UUID], Awaitable[Plan]]
-    ) -> list[Subscription]:
+    ) -> list[Any]:
         """The subscriptions of the customer (not deleted) with this external id, each with its customer and phases in
-        one round trip; the phases' plans are `plan_of(plan_id)`'s, plans the caller keeps, not read again. Empty
-        when the customer has no subscription or does not exist (the caller reads the customer to tell which)."""
-        rows = await self.session.scalars(
-            self._scoped()
-            .join(Customer, Customer.id == Subscription.customer_id)
-            .where(
-                Customer.organization_id == self.organization_id,
-                Customer.external_id == customer_external_id,
-                Customer.deleted_at.is_(None),
-            )
-            .options(contains_eager(Subscription.customer),
-                     joinedload(Subscription.phases).options(raiseload(SubscriptionPhase.plan)))
-            .order_by(Subscription.started_at)
-        )
-        subscriptions = list(rows.unique())
-        for subscription in subscriptions:
-            for phase in subscription.phases:
-                # As if loaded with the phase: nothing is changed, nothing is added to the session.
-                set_committed_value(phase, "plan", await plan_of(phase.plan_id))
-        return subscriptions
+        one statement, as plain read-only objects with the attributes of their rows (`subscription.customer`,
+        `subscription.phases` by start, `phase.plan`): no ORM objects are made, the statement is sent as it is
+        (db/driver_sql.py). The phases' plans are `plan_of(plan_id)`'s, plans the caller keeps, not read again.
+        Empty when the customer has no subscription or does not exist (the caller reads the customer to tell
+        which)."""
+        rows = await driver_sql.fetch(await driver_connection(self.session), "subscriptions of a customer",
+                                      _subscriptions_of_customer, org=self.organization_id,
+                                      customer=customer_external_id)
+        subscriptions: dict[uuid.UUID, Any] = {}
+        customer = None
+        for row in rows:
+            subscription = subscriptions.get(row["id"])
+            if subscription is None:
+                if customer is None:
+                    customer = Plain({attr: row[f"customer__{key}"] for key, attr in _CUSTOMER_ATTRS})
+                subscription = subscriptions[row["id"]] = Plain({attr: row[key] for key, attr in _SUBSCRIPTION_ATTRS})
+                subscription.customer = customer
+                subscription.phases = []
+            if row["phase__id"] is not None:
+                phase = Plain({attr: row[f"phase__{key}"] for key, attr in _PHASE_ATTRS})
+                phase.plan = await plan_of(phase.plan_id)
+                subscription.phases.append(phase)
+        return list(subscriptions.values())
 
     async def of_customers(self, customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[Subscription]]:
         rows = await self.session.scalars(
@@ -159,3 +166,23 @@ def _on_clock(organization_id: uuid.UUID, test_clock_id: uuid.UUID | None):
     """The organization's customers on real time (no test clock), or on the test clock `test_clock_id`."""
     clock = Customer.test_clock_id.is_(None) if test_clock_id is None else Customer.test_clock_id == test_clock_id
     return select(Customer.id).where(Customer.organization_id == organization_id, clock)
+
+
+_CUSTOMER_ATTRS = [(prop.columns[0].key, prop.key) for prop in sa_inspect(Customer).column_attrs]  # metadata_
+_SUBSCRIPTION_ATTRS = [(prop.columns[0].key, prop.key) for prop in sa_inspect(Subscription).column_attrs]
+_PHASE_ATTRS = [(prop.columns[0].key, prop.key) for prop in sa_inspect(SubscriptionPhase).column_attrs]
+
+
+def _subscriptions_of_customer() -> Any:
+    subscriptions, customers = Subscription.__table__, Customer.__table__
+    phases = SubscriptionPhase.__table__
+    return (
+        select(subscriptions,
+               *(column.label(f"customer__{column.key}") for column in customers.c),
+               *(column.label(f"phase__{column.key}") for column in phases.c))
+        .select_from(subscriptions.join(customers, customers.c.id == subscriptions.c.customer_id)
+                     .outerjoin(phases, phases.c.subscription_id == subscriptions.c.id))
+        .where(subscriptions.c.organization_id == bindparam("org"), customers.c.organization_id == bindparam("org"),
+               customers.c.external_id == bindparam("customer"), customers.c.deleted_at.is_(None))
+        .order_by(subscriptions.c.started_at, subscriptions.c.id, phases.c.starts_at)
+    )

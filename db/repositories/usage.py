@@ -10,12 +10,14 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from sqlalchemy import DateTime, Integer, String, Text, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db import driver_sql
 from db.locks import LockNamespace, advisory_xact_lock
 from db.models import usage_events
 from db.repositories.base import OrganizationScoped
+from db.session import driver_connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,25 +67,9 @@ class UsageEventRepository(OrganizationScoped):
         """Every event of each span, in time order, by span key: one query for all of them."""
         if not spans:
             return {}
-        rows = await self.session.execute(
-            text(
-                f"""SELECT s.key, e.transaction_id, e.metric_code, e.timestamp, e.properties::text FROM {_SPANS}
-                JOIN usage_events e ON e.organization_id = :org AND e.customer_external_id = s.customer
-                 AND e.metric_code = s.code
-                 AND (e.subscription_external_id IS NULL OR e.subscription_external_id = s.subscription)
-                 AND e.timestamp >= s.start_at AND e.timestamp < s.end_at
-                ORDER BY s.key, e.timestamp, e.transaction_id"""
-            ).columns(
-                key=Integer,
-                transaction_id=String,
-                metric_code=String,
-                timestamp=DateTime(timezone=True),
-                properties=Text,  # read here, row by row: one unreadable row must not fail the query
-            ),
-            {"org": self.organization_id, **_span_params(spans)},
-        )
         found: dict[int, list[StoredEvent]] = defaultdict(list)
-        for key, tid, code, moment, properties in rows:
+        for key, tid, code, moment, properties in await self._fetch("usage events in spans", _EVENTS_IN, spans):
+            # properties read here, row by row: one unreadable row must not fail the query
             found[key].append(StoredEvent(tid, code, moment, _read_properties(properties)))
         return found
 
@@ -91,22 +77,16 @@ class UsageEventRepository(OrganizationScoped):
         """COUNT, SUM and MAX per metric and filter dimensions over each span's whole hours, by span key."""
         if not spans:
             return {}
-        rows = await self.session.execute(
-            text(
-                f"""SELECT s.key, r.metric_code, r.dims, sum(r.events), sum(r.value_sum), max(r.value_max)
-                FROM {_SPANS}
-                JOIN usage_rollups r ON r.organization_id = :org AND r.customer_external_id = s.customer
-                 AND r.metric_code = s.code
-                 AND (r.subscription_external_id = '' OR r.subscription_external_id = s.subscription)
-                 AND r.hour >= s.start_at AND r.hour < s.end_at
-                GROUP BY s.key, r.metric_code, r.dims"""
-            ),
-            {"org": self.organization_id, **_span_params(spans)},
-        )
         found: dict[int, list[Rollup]] = defaultdict(list)
-        for key, code, dims, n, total, peak in rows:
+        for key, code, dims, n, total, peak in await self._fetch("usage rollups in spans", _ROLLUPS_IN, spans):
             found[key].append(Rollup(code, dims, int(n), Decimal(total), peak))
         return found
+
+    async def _fetch(self, shape: str, sql: str, spans: Sequence[UsageSpan]) -> list[Any]:
+        """The statement sent as it is on the session's connection (db/driver_sql.py), in its transaction if it has
+        one (as `session.execute` of a text statement: nothing pending is flushed first)."""
+        return await driver_sql.fetch(await driver_connection(self.session), shape, lambda: text(sql),
+                                      org=self.organization_id, **_span_params(spans))
 
 
 # One row per span and metric code: (key, customer, subscription, code, start_at, end_at).
@@ -154,3 +134,18 @@ async def ensure_month_partitions(session: AsyncSession, around: datetime, month
             created.append(name)
         month = following
     return created
+
+_EVENTS_IN = f"""SELECT s.key, e.transaction_id, e.metric_code, e.timestamp, e.properties::text FROM {_SPANS}
+JOIN usage_events e ON e.organization_id = :org AND e.customer_external_id = s.customer
+ AND e.metric_code = s.code
+ AND (e.subscription_external_id IS NULL OR e.subscription_external_id = s.subscription)
+ AND e.timestamp >= s.start_at AND e.timestamp < s.end_at
+ORDER BY s.key, e.timestamp, e.transaction_id"""
+
+_ROLLUPS_IN = f"""SELECT s.key, r.metric_code, r.dims, sum(r.events), sum(r.value_sum), max(r.value_max)
+FROM {_SPANS}
+JOIN usage_rollups r ON r.organization_id = :org AND r.customer_external_id = s.customer
+ AND r.metric_code = s.code
+ AND (r.subscription_external_id = '' OR r.subscription_external_id = s.subscription)
+ AND r.hour >= s.start_at AND r.hour < s.end_at
+GROUP BY s.key, r.metric_code, r.dims"""
