@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import random
 import re
 import shutil
@@ -352,7 +353,7 @@ async def closed_loop(url: str, token: str, clients: int, seconds: float, make_r
 # out at the end so that rounds can be merged as samples. Latency is wrk's: from the request's write to its answer.
 WRK_SCRIPT = r"""
 local threads = {}
-function setup(thread) table.insert(threads, thread) end
+function setup(thread) table.insert(threads, thread); thread:set("tid", #threads - 1) end
 bodies = {}
 bad = 0
 function init(args)
@@ -360,8 +361,14 @@ function init(args)
   math.randomseed(os.time() + tonumber(args[2]) + (tonumber(tostring({}):match("0x(%x+)"), 16) or 0) % 100000)
   headers = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. os.getenv("WRK_TOKEN")}
   think_ms = tonumber(args[3])
+  start, step, sent = tonumber(args[4]), tonumber(args[5]), 0  -- step > 0: the bodies in turn, from start
 end
-function request() return wrk.format("POST", "/graphql", headers, bodies[math.random(#bodies)]) end
+function request()
+  if step == 0 then return wrk.format("POST", "/graphql", headers, bodies[math.random(#bodies)]) end
+  local i = start + tid + sent * step  -- each thread its own share of the turns: no body asked twice
+  sent = sent + 1
+  return wrk.format("POST", "/graphql", headers, bodies[i % #bodies + 1])
+end
 function response(status, hdrs, body)
   if status ~= 200 or string.find(body, '"errors"', 1, true) then bad = bad + 1 end
 end
@@ -388,10 +395,11 @@ function delay() return think_ms * (0.5 + math.random()) end  -- wrk waits this 
 
 
 def wrk_loop(url: str, token: str, clients: int, seconds: float, bodies: list[bytes],
-             workdir: Path, think: float = 0.0) -> tuple[list[float], int]:
+             workdir: Path, think: float = 0.0, turns: list[int] | None = None) -> tuple[list[float], int]:
     """`clients` connections of wrk (threads: one per core), each sending its next request when the last one is
     answered (after `think` seconds x 0.5 to 1.5), as `closed_loop` does, from a C load generator that costs the
-    machine a fraction of aiohttp's CPU."""
+    machine a fraction of aiohttp's CPU. A random body per request; with `turns` ([next body]) the bodies in turn
+    from there instead, each once (`turns` is advanced past those sent)."""
     script, body_file = workdir / "portal.lua", workdir / f"bodies-{len(bodies)}-{hash(bodies[0]) & 0xffff}.jsonl"
     script.write_text(WRK_SCRIPT + (WRK_THINKING if think else ""))
     if not body_file.exists():
@@ -399,7 +407,8 @@ def wrk_loop(url: str, token: str, clients: int, seconds: float, bodies: list[by
     threads = min(clients, psutil.cpu_count() or 2)
     run = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "30s", "-s", str(script),
-         f"{url}/graphql", "--", str(body_file), str(random.randrange(1 << 20)), str(round(think * 1000))],
+         f"{url}/graphql", "--", str(body_file), str(random.randrange(1 << 20)), str(round(think * 1000)),
+         str(turns[0] if turns else 0), str(threads if turns is not None else 0)],
         env={"WRK_TOKEN": token, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=seconds + 120)
     totals = next((line.split()[1:] for line in run.stdout.splitlines() if line.startswith("WRK ")), None)
     hist = next((line.split()[1:] for line in run.stdout.splitlines() if line.startswith("HIST")), None)
@@ -409,7 +418,9 @@ def wrk_loop(url: str, token: str, clients: int, seconds: float, bodies: list[by
     for part in hist:
         us, n = part.split(":")
         samples += [int(us) / 1e6] * int(n)
-    _, failed, socket_errors = (int(v) for v in totals)
+    requests, failed, socket_errors = (int(v) for v in totals)
+    if turns is not None:  # past every body sent: those answered, and those still in flight when wrk stopped
+        turns[0] += requests + 2 * clients
     return samples, failed + socket_errors
 
 
@@ -501,6 +512,7 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
 
     slice_seconds = args.seconds / args.rounds
     unasked = customers[len(asked):] if args.warm_usage and len(asked) < len(customers) else []
+    random.Random(11).shuffle(unasked)
 
     async def floor(api: Api, http, rng: random.Random, url: str) -> None:
         await api("{ __typename }")
@@ -520,16 +532,23 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
     }
     workdir = stack.log_dir
 
+    # Customers not asked before are asked in turn, each once (random.shuffle'd once), across every slice and server:
+    # a repeat would be answered from what the first ask kept. The benchmark says when they ran out.
+    first_turns: dict[str, list[int]] = {}
+
     def load(server: Server, name: str, make, clients: int, seconds: float) -> tuple[list[float], int]:
         if args.load_generator == "wrk":
-            return wrk_loop(server.url, token, clients, seconds, wrk_bodies[name], workdir, args.think)
+            turns = first_turns.setdefault(name, [0]) if "not asked before" in name else None
+            return wrk_loop(server.url, token, clients, seconds, wrk_bodies[name], workdir, args.think, turns)
         return asyncio.run(closed_loop(server.url, token, clients, seconds, make, args.think))
 
+    usage_turns, invoice_turns = itertools.cycle(unasked), itertools.cycle(unasked)
+
     async def first_usage(api: Api, http, rng: random.Random, url: str) -> None:
-        await api(USAGE, c=rng.choice(unasked))
+        await api(USAGE, c=next(usage_turns))
 
     async def first_invoices(api: Api, http, rng: random.Random, url: str) -> None:
-        await api(CUSTOMER_INVOICES, c=rng.choice(unasked))
+        await api(CUSTOMER_INVOICES, c=next(invoice_turns))
 
     for key, name, make in (("customerUsage", "customerUsage", usage),
                             ("customerUsage", "customerUsage, customers not asked before", first_usage),
@@ -558,6 +577,10 @@ def compare(stack: BenchStack, args, servers: list[Server], customers: list[str]
         if prof is not None:
             print(f"  profile of {servers[-1].name}'s last slice (with the load measured):")
             prof.finish(20)
+        used = first_turns.get(name, [0])[0]
+        if used > len(unasked) > 0:
+            print(f"  (the {len(unasked):,} customers not asked before ran out: about {used - len(unasked):,} were "
+                  f"asked again; fewer --seconds or more --customers keep every one a first ask)")
         for server in servers:
             tally = tallies[server.name]
             print(f"  {server.name}: {tally.line()}")
