@@ -81,7 +81,7 @@ def rebuild_rows(result: LoadResult, cfg: LoadConfig, organization_id: str) -> t
         t0 = time.perf_counter()
         for tx, customer, value, region in fields:
             event = EventInput(tx, METRIC, customer, None, received_at, {"value": Decimal(value), "region": region})
-            rows.append(_validated(scratch, 0, event, org, metrics, customers, {}, received_at))
+            rows.append(_validated(scratch, 0, event, org, metrics, customers, {}, received_at, {}))
         spent += time.perf_counter() - t0
     if scratch.rejected:
         raise common.BenchError(f"rebuilt rows rejected: {scratch.rejected[:3]}")
@@ -112,7 +112,7 @@ def python_costs(cfg: LoadConfig, organization_id: str) -> dict[str, float]:
     now = datetime.now(UTC)
     for _ in range(rounds):
         scratch = IngestResult()
-        rows = [_validated(scratch, i, e, org, metrics, customers, {}, now) for i, e in enumerate(events)]
+        rows = [_validated(scratch, i, e, org, metrics, customers, {}, now, {}) for i, e in enumerate(events)]
     t3 = time.perf_counter()
     assert not scratch.rejected and len(rows) == cfg.batch and isinstance(msgspec.json.decode(b"1"), int)
     per = rounds * cfg.batch / 1e6

@@ -93,7 +93,7 @@ async def load(stack: BenchStack, subs: dict[str, dict], n_sum: int, n_raw: int)
                                   if metric == SUM_METRIC else {"user": f"user-{(i * 7919) % 5000}"})
                     event = EventInput(f"q-{customer}-{i}", metric, customer, None, start + span * (i + 0.5),
                                        properties)
-                    rows.append(_validated(scratch, i, event, org, metrics, customers, {}, now))
+                    rows.append(_validated(scratch, i, event, org, metrics, customers, {}, now, {}))  # no test clocks
                 if scratch.rejected:
                     raise common.BenchError(f"rejected while loading: {scratch.rejected[:3]}")
                 done = await asyncio.gather(*(writer.write(rows[j:j + 5000]) for j in range(0, len(rows), 5000)))
