@@ -48,6 +48,20 @@ def _leaf(type_: GraphQLOutputType) -> tuple[GraphQLLeafType, bool] | None:
     return (inner, non_null) if is_leaf_type(inner) else None
 
 
+def _coerced(value: Any, coerce: Callable[[Any], Any], non_null: bool, is_awaitable: Callable[[Any], bool]) -> Any:
+    """`value` as graphql-core completes a leaf of its type, or _Ordinary when its own path must handle it."""
+    if value is None:
+        if non_null:
+            raise _ORDINARY
+        return None
+    if isinstance(value, Exception) or is_awaitable(value):
+        raise _ORDINARY
+    coerced = coerce(value)
+    if coerced is None or coerced is Undefined:
+        raise _ORDINARY
+    return coerced
+
+
 def _completion(field: GraphQLField) -> Complete | None:
     """How to read and complete `field` directly, if it is a plain leaf field (or a list of leaves)."""
     if not getattr(field.resolve, "_is_default", False):  # Strawberry's marker of a field without a resolver
@@ -61,17 +75,7 @@ def _completion(field: GraphQLField) -> Complete | None:
         coerce, non_null = leaf[0].coerce_output_value, leaf[1]
 
         def complete_leaf(source: Any, is_awaitable: Callable[[Any], bool]) -> Any:
-            value = get(source, name)
-            if value is None:
-                if non_null:
-                    raise _ORDINARY
-                return None
-            if isinstance(value, Exception) or is_awaitable(value):
-                raise _ORDINARY
-            coerced = coerce(value)
-            if coerced is None or coerced is Undefined:
-                raise _ORDINARY
-            return coerced
+            return _coerced(get(source, name), coerce, non_null, is_awaitable)
 
         return complete_leaf
     non_null = isinstance(field.type, GraphQLNonNull)
@@ -91,20 +95,7 @@ def _completion(field: GraphQLField) -> Complete | None:
             return None
         if not isinstance(value, list | tuple):
             raise _ORDINARY
-        completed: list[Any] = []
-        for entry in value:
-            if entry is None:
-                if item_non_null:
-                    raise _ORDINARY
-                completed.append(None)
-                continue
-            if isinstance(entry, Exception) or is_awaitable(entry):
-                raise _ORDINARY
-            coerced = coerce_item(entry)
-            if coerced is None or coerced is Undefined:
-                raise _ORDINARY
-            completed.append(coerced)
-        return completed
+        return [_coerced(entry, coerce_item, item_non_null, is_awaitable) for entry in value]
 
     return complete_leaves
 

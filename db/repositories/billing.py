@@ -106,46 +106,6 @@ class InvoiceRepository(ScopedRepository[Invoice]):
         )
         return range(last - count + 1, last + 1)
 
-    async def list(
-        self,
-        *,
-        first: int | None,
-        after: str | None,
-        customer_external_id: str | None = None,
-        status: str | None = None,
-        payment_status: str | None = None,
-        with_total: bool = True,
-        issued_only: bool = False,
-    ) -> Page[Invoice]:
-        """The page as ORM objects (lines and customer loaded); the API's lists read `invoice_page`."""
-        stmt = select(Invoice).where(Invoice.organization_id == self.organization_id)
-        if issued_only:  # what a customer may see: drafts are still the organization's to change
-            stmt = stmt.where(Invoice.status != InvoiceStatus.DRAFT.value)
-        if customer_external_id is not None:
-            stmt = stmt.join(Customer, Customer.id == Invoice.customer_id).where(
-                Customer.external_id == customer_external_id
-            )
-        if status is not None:
-            stmt = stmt.where(Invoice.status == status)
-        if payment_status is not None:
-            stmt = stmt.where(Invoice.payment_status == payment_status)
-        unfiltered = customer_external_id is None and status is None and payment_status is None and not issued_only
-        return await paginate(
-            self.session,
-            stmt,
-            (Invoice.created_at, Invoice.id),
-            first=first,
-            after=after,
-            descending=True,
-            with_total=with_total,
-            total=_KEPT_COUNT.bindparams(org=self.organization_id) if unfiltered else None,
-        )
-
-    async def count(self) -> int:
-        """The organization's invoices, as kept by migration 0024's triggers (what totalCount of the unfiltered
-        list shows): the same number as counting them, from a row or a few."""
-        return int(await self.session.scalar(_KEPT_COUNT.bindparams(org=self.organization_id)) or 0)
-
 
 # Migration 0024: one row per organization, plus about one per transaction in flight that inserted or deleted some.
 _KEPT_COUNT = text("SELECT coalesce(sum(n), 0) FROM invoice_counts WHERE organization_id = :org")
@@ -165,11 +125,12 @@ async def invoice_page(
     with_lines: bool = True,
     with_customer: bool = True,
 ) -> Page[Any]:
-    """`InvoiceRepository.list` for a read-only page, on an asyncpg connection (`Database.driver_read`), without ORM
-    objects: each item is a plain object with the attributes of an Invoice row (less the JSONB columns no list
-    shows: touching one raises AttributeError), `customer` (the attributes of a Customer row, if `with_customer`)
-    and `lines` (InvoiceLine rows' attributes, by position, if `with_lines`). The same rows, order, cursors and
-    count as `list`: two statements (three with a filtered count), each compiled once per shape."""
+    """A page of the organization's invoices, newest first (keyset cursors over created_at and id), on an asyncpg
+    connection (`Database.driver_read`), without ORM objects: each item is a plain object with the attributes of an
+    Invoice row (less the JSONB columns no list shows: touching one raises AttributeError), `customer` (the
+    attributes of a Customer row, if `with_customer`) and `lines` (InvoiceLine rows' attributes, by position, if
+    `with_lines`). `issued_only`: drafts left out (a customer's view). Two statements (three with a filtered
+    count), each compiled once per shape."""
     invoices, customers = Invoice.__table__, Customer.__table__
     join = customer_external_id is not None or with_customer
 
