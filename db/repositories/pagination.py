@@ -63,12 +63,10 @@ async def paginate(
     descending: bool = False,
     with_total: bool = True,
     total: Any = None,
-    rows: bool = False,
 ) -> Page[Any]:
     """Run `stmt` (already filtered and scoped) one page at a time, ordered by `keys`. `with_total=False` skips
     counting every matching row (the page's `total_count` is then -1): the count costs more than the page.
-    `total`: a statement that gives the same number as counting `stmt`'s rows, cheaper (a kept count).
-    `rows`: the items are the result's rows (a Core select of several columns), not its first column."""
+    `total`: a statement that gives the same number as counting `stmt`'s rows, cheaper (a kept count)."""
     size = page_size(first)
     if not with_total:
         total = -1
@@ -82,7 +80,7 @@ async def paginate(
         bound = tuple_(*keys)
         ordered = ordered.where(bound < typed if descending else bound > typed)
     result = await session.execute(ordered.limit(size + 1))
-    found = result.all() if rows else result.scalars().all()
+    found = result.scalars().all()
     items = [(encode_cursor(tuple(_key_values(row, keys))), row) for row in found[:size]]
     return Page(items, len(found) > size, after is not None, int(total or 0))
 
@@ -99,8 +97,9 @@ async def paginate_on(
     descending: bool = False,
     total: Callable[[], Any] | None = None,
 ) -> Page[Any]:
-    """`paginate(..., rows=True)` on an asyncpg connection (db/driver_sql.py): `build()` makes the statement of
-    `shape` with its values as named bindparams, `values` gives them; the page's rows are asyncpg records.
+    """`paginate` of a Core select of several columns, on an asyncpg connection (db/driver_sql.py): `build()` makes
+    the statement of `shape` with its values as named bindparams, `values` gives them; the page's rows are asyncpg
+    records.
     `total`: a statement giving the number of matching rows (None: not counted, `total_count` -1)."""
     size = page_size(first)
     typed = cursor_values(keys, after) if after is not None else None
