@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -66,6 +67,12 @@ class Context:
         # fields about the same customer answered from different ones).
         self.usage_lookups: dict[tuple[str, str | None], Any] = {}
         self.usage_answered: dict[tuple[str, str | None], bytes | None] = {}
+
+    @functools.cached_property
+    def base_url(self) -> str:
+        """The origin this request came to, without a trailing slash ("" without a request): read once per request
+        (Starlette builds it anew on each read)."""
+        return str(self.request.base_url).rstrip("/") if self.request is not None else ""
 
     def answered_from(self, key: tuple[str, str | None], kept: bytes | None) -> None:
         """Say that a customerUsage field answered from this kept usage answer (None: from none kept)."""

@@ -14,7 +14,6 @@ and their paths are exactly graphql-core's. Reading an attribute twice changes n
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +26,7 @@ from graphql import (
     GraphQLOutputType,
     Undefined,
 )
+from graphql.pyutils import Path, gather_with_cancel
 from graphql.type.definition import is_leaf_type
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -39,6 +39,15 @@ class _Ordinary(Exception):
 
 
 _ORDINARY = _Ordinary()
+ORDINARY: Any = object()  # what `_directly` gives when the value needs graphql-core's own completion
+
+
+def _directly(complete: Callable[..., Any], *args: Any) -> Any:
+    """`complete(*args)`, or ORDINARY when it raised: graphql-core's own path then raises (and locates) it again."""
+    try:
+        return complete(*args)
+    except Exception:
+        return ORDINARY
 
 
 def _leaf(type_: GraphQLOutputType) -> tuple[GraphQLLeafType, bool] | None:
@@ -115,8 +124,46 @@ def _completions_of(parent_type: GraphQLObjectType) -> dict[str, Complete]:
     return found
 
 
+Plan = Callable[[Any, Callable[[Any], bool]], Any]
+
+
+def _object_plan(item_type: GraphQLOutputType, grouped_field_set: Any, defers: Any) -> Plan | None:
+    """How to complete a list entry of `item_type` directly, if every field selected of it is a plain leaf field
+    (no `__typename`, no deferred part, no type check of its own): a dict of the fields in their selected order."""
+    non_null = isinstance(item_type, GraphQLNonNull)
+    object_type = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+    if not isinstance(object_type, GraphQLObjectType) or object_type.is_type_of is not None or defers:
+        return None
+    completions = _completions_of(object_type)
+    fields = []
+    for response_name, field_details_list in grouped_field_set.items():
+        complete = completions.get(field_details_list[0].node.name.value)
+        if complete is None:
+            return None
+        fields.append((response_name, complete))
+
+    def complete_object(item: Any, is_awaitable: Callable[[Any], bool]) -> Any:
+        if item is None:
+            if non_null:
+                raise _ORDINARY
+            return None
+        if isinstance(item, Exception) or is_awaitable(item):
+            raise _ORDINARY
+        return {response_name: complete(item, is_awaitable) for response_name, complete in fields}
+
+    return complete_object
+
+
+def _each(plan: Plan, items: list[Any] | tuple[Any, ...], is_awaitable: Callable[[Any], bool]) -> list[Any]:
+    return [plan(item, is_awaitable) for item in items]
+
+
 class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """graphql-core's execution, plain leaf fields read directly (the module docstring)."""
+
+    def _plain(self) -> bool:
+        middleware = self.middleware_manager
+        return middleware is None or not middleware.middlewares  # no extension resolves fields (Strawberry's manager)
 
     def execute_field(
         self,
@@ -126,10 +173,90 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         path: Any,
         position_context: Any,
     ) -> Any:
-        middleware = self.middleware_manager
-        if middleware is None or not middleware.middlewares:  # no extension resolves fields (Strawberry's manager)
+        if self._plain():
             complete = _completions_of(parent_type).get(field_details_list[0].node.name.value)
             if complete is not None:
-                with contextlib.suppress(Exception):  # graphql-core's own path below raises (and locates) it again
-                    return complete(source, self.is_awaitable)
+                result = _directly(complete, source, self.is_awaitable)
+                if result is not ORDINARY:
+                    return result
         return super().execute_field(parent_type, source, field_details_list, path, position_context)
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: Any,
+        position_context: Any,
+    ) -> Any:
+        """graphql-core's `execute_fields` (3.3), with a plain leaf field completed in the loop itself: no path,
+        no call through `execute_field`, no awaitable check of what is never awaitable."""
+        if not self._plain():
+            return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
+        completions = _completions_of(parent_type)
+        results: dict[str, Any] = {}
+        is_awaitable = self.is_awaitable
+        awaitable_fields: list[str] = []
+        try:
+            for response_name, field_details_list in grouped_field_set.items():
+                complete = completions.get(field_details_list[0].node.name.value)
+                if complete is not None:
+                    result = _directly(complete, source_value, is_awaitable)
+                    if result is not ORDINARY:
+                        results[response_name] = result
+                        continue
+                result = super().execute_field(parent_type, source_value, field_details_list,
+                                               Path(path, response_name, parent_type.name), position_context)
+                if result is not Undefined:
+                    results[response_name] = result
+                    if is_awaitable(result):
+                        awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:  # settled, as they may fail too (graphql-core's rule)
+                self.settle_in_background([results[field] for field in awaitable_fields])
+            raise
+        if not awaitable_fields:
+            return results
+
+        async def get_results() -> dict[str, Any]:
+            if len(awaitable_fields) == 1:
+                field = awaitable_fields[0]
+                results[field] = await results[field]
+            else:
+                awaited = await gather_with_cancel(*(results[field] for field in awaitable_fields))
+                results.update(zip(awaitable_fields, awaited, strict=True))
+            return results
+
+        return get_results()
+
+    def complete_iterable_value(
+        self,
+        item_type: GraphQLOutputType,
+        field_details_list: Any,
+        info: Any,
+        path: Path,
+        items: Any,
+        position_context: Any,
+    ) -> Any:
+        """A list (or tuple) of objects whose selected fields are all plain leaf fields, completed in one go; if any
+        entry or value is unusual, the whole list again graphql-core's way (reading it twice changes nothing)."""
+        if isinstance(items, list | tuple) and self._plain():
+            plan = self._plan_of(item_type, field_details_list)
+            if plan is not None and not self.get_stream_usage(field_details_list, path):
+                completed = _directly(_each, plan, items, self.is_awaitable)
+                if completed is not ORDINARY:
+                    return completed
+        return super().complete_iterable_value(item_type, field_details_list, info, path, items, position_context)
+
+    def _plan_of(self, item_type: GraphQLOutputType, field_details_list: Any) -> Plan | None:
+        plans: dict[tuple[Any, int], tuple[Any, Plan | None]] = self.__dict__.setdefault("_object_plans", {})
+        key = (item_type, id(field_details_list))  # graphql-core's memo key, the list kept alive alongside
+        found = plans.get(key)
+        if found is None:
+            object_type = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+            plan = None
+            if isinstance(object_type, GraphQLObjectType):
+                grouped_field_set, defers, _ = self.collect_subfields(object_type, field_details_list)
+                plan = _object_plan(item_type, grouped_field_set, defers)
+            found = plans[key] = (field_details_list, plan)
+        return found[1]

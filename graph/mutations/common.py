@@ -94,5 +94,4 @@ def request_origin(info: Info[Context, None]) -> str:
     payments = info.context.services.payments
     if payments is not None and payments.public_url:
         return payments.public_url
-    request = info.context.request
-    return str(request.base_url).rstrip("/") if request is not None else ""
+    return info.context.base_url

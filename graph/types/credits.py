@@ -105,7 +105,7 @@ class CreditNote:
     def pdf_url(self, info: Info[Context, None]) -> str:
         from services.documents import signed_pdf_path
 
-        base = str(info.context.request.base_url).rstrip("/") if info.context.request is not None else ""
+        base = info.context.base_url
         return base + signed_pdf_path(
             uuid.UUID(str(self.id)),
             info.context.services.session_config.secret_key,

@@ -147,7 +147,7 @@ class Invoice:
             return None
         from services.documents import signed_pdf_path
 
-        base = str(info.context.request.base_url).rstrip("/") if info.context.request is not None else ""
+        base = info.context.base_url
         now = info.context.clock.now()
         info.context.not_after(now + PDF_LINK_REUSE)  # a kept list hands this link out again until then
         return base + signed_pdf_path(self.row.id, info.context.services.session_config.secret_key,

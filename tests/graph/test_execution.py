@@ -49,6 +49,7 @@ class Item:
 class Holder:
     items: list[Item]
     first: Item | None
+    maybe_items: list[Item | None] | None = None
 
 
 VALUES: dict[str, st.SearchStrategy[Any]] = {}
@@ -69,6 +70,9 @@ items = st.builds(Item, **VALUES)
 
 QUERY = """{ holder { items { name note count amount at colour tags maybeTags data shout again: name }
                       first { name count } } }"""
+# Every field selected of the listed items plain: the lists are completed in one go (or graphql-core's way again).
+PLAIN_QUERY = """{ holder { items { name note count amount at colour tags maybeTags data again: name }
+                            maybeItems { count name } first { name count } } }"""
 
 
 def _schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
@@ -97,10 +101,14 @@ def _outcome(schema: strawberry.Schema, value: Holder, query: str = QUERY) -> tu
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(items, max_size=4), st.one_of(st.none(), items))
-def test_plain_fields_read_directly_give_graphql_cores_data_and_errors(listed: list[Item], first: Item | None) -> None:
-    holder = Holder(items=listed, first=first)
+@given(st.lists(items, max_size=4), st.one_of(st.none(), items),
+       st.one_of(st.none(), st.lists(st.one_of(st.none(), items), max_size=3), _bad))
+def test_plain_fields_read_directly_give_graphql_cores_data_and_errors(
+    listed: list[Item], first: Item | None, maybe: Any
+) -> None:
+    holder = Holder(items=listed, first=first, maybe_items=maybe)
     assert _outcome(OURS, holder) == _outcome(STOCK, holder)
+    assert _outcome(OURS, holder, PLAIN_QUERY) == _outcome(STOCK, holder, PLAIN_QUERY)
 
 
 def test_an_awaitable_attribute_is_awaited_as_graphql_core_awaits_it() -> None:
@@ -148,3 +156,27 @@ def test_the_direct_path_is_taken_for_plain_fields() -> None:
     assert not errors
     assert data["holder"]["items"][0]["shout"] == "A"
     assert taken.count("Item") == 10  # every plain leaf of the item (and the alias), not the resolver
+
+
+def test_a_list_of_plain_objects_is_completed_in_one_go() -> None:
+    """Not a speed test: with every selected field plain, the list's entries are not completed one by one."""
+    import graph.execution as execution
+
+    item = Item(name="a", note=None, count=1, amount=Decimal("1.00"), at=None, colour=Colour.RED, tags=[],
+                maybe_tags=None, data={})
+    calls: list[str] = []
+    original = execution.ExecutionContext.complete_list_item_value
+
+    def counting(self: Any, *args: Any) -> Any:
+        calls.append("entry")
+        return original(self, *args)
+
+    execution.ExecutionContext.complete_list_item_value = counting  # type: ignore[method-assign]
+    try:
+        data, errors = _outcome(OURS, Holder(items=[item, item], first=None, maybe_items=[None, item]), PLAIN_QUERY)
+        assert not errors and data["holder"]["maybeItems"] == [None, {"count": 1, "name": "a"}]
+        assert calls == []
+        _outcome(OURS, Holder(items=[item, item], first=None))  # `shout` has a resolver: entries one by one
+        assert calls == ["entry", "entry"]
+    finally:
+        execution.ExecutionContext.complete_list_item_value = original  # type: ignore[method-assign]
