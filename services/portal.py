@@ -81,11 +81,13 @@ async def create_portal_session(
         raise NotFound(Resource.CUSTOMER, f"no customer with external id {customer_external_id!r}",
                        field=("customerExternalId",))
     token = PORTAL_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    expires_at = uow.clock.now() + timedelta(seconds=ttl)
+    now = uow.clock.now()  # made and expiring by the same clock (the database's could differ from the use case's)
+    expires_at = now + timedelta(seconds=ttl)
     record = await PortalSessionRepository(uow.session, actor.organization_id).add(
         PortalSession(
             customer_id=customer.id,
             token_hash=hash_secret(token),
+            created_at=now,
             expires_at=expires_at,
             created_by=actor.name[:300],
         )

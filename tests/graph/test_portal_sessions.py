@@ -456,6 +456,9 @@ async def test_staff_list_a_customers_links_newest_first_with_whether_each_still
         nodes[0]["expiresAt"])
     created = [datetime.fromisoformat(n["createdAt"]) for n in nodes]
     assert created == sorted(created, reverse=True)
+    # Made and expiring by the same clock, the maker's: 12 hours apart (the default), 1 hour for the one asked so.
+    assert datetime.fromisoformat(nodes[2]["expiresAt"]) - created[2] == timedelta(hours=12)
+    assert datetime.fromisoformat(nodes[0]["expiresAt"]) - created[0] == timedelta(hours=1)
     # The links themselves are shown once, when made: no token is in the list.
     for made in (revoked, live):
         assert token_of(made["url"]) not in str(listed)
