@@ -71,6 +71,7 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 class SessionConfig:
     secret_key: str
     ttl_seconds: int = 900
+    max_age_seconds: int = 43_200  # how long refreshSession keeps a session alive after its login (12 hours)
 
 
 def hash_secret(secret: str) -> str:

@@ -1,4 +1,5 @@
-"""Staff sessions: login (behind its brakes), logout, and ending a session early."""
+"""Staff sessions: login (behind its brakes), a longer life for a session in use, logout, and ending a session
+early."""
 
 from __future__ import annotations
 
@@ -218,6 +219,7 @@ async def _open_session(
         record = await StaffSessionRepository(uow.session, user.organization_id).add(
             StaffSession(
                 staff_user_id=user.id,
+                created_at=now,  # by the clock the expiry is reckoned by: a session's longest life counts from here
                 expires_at=expires_at,
                 last_seen_at=now,
                 ip=ip[:64] if ip else None,
@@ -304,6 +306,30 @@ async def logout(uow: UnitOfWork, actor: Actor, *, everywhere: bool = False) -> 
     await audit.record(uow, actor, "session.ended", "session", record.id, after=_session_view(record))
     announce_change(uow, actor.organization_id, "session", record.id)
     return 1
+
+
+async def refresh_session(uow: UnitOfWork, actor: Actor, config: SessionConfig) -> LoggedIn:
+    """The caller's session lives on: SESSION_TTL_SECONDS from now, never past SESSION_MAX_AGE_SECONDS after its
+    login (then the user logs in again). A new token carries the new expiry; the old one still works until its own."""
+    session_id = _own_session(actor)
+    record = await StaffSessionRepository(uow.session, actor.organization_id).get(session_id)
+    now = uow.clock.now()
+    if record is None or record.revoked_at is not None or record.expires_at <= now:  # a guard: refused at sign-in
+        raise NotFound("this session has ended: log in again", field=())
+    expires_at = min(now + timedelta(seconds=config.ttl_seconds),
+                     record.created_at + timedelta(seconds=config.max_age_seconds))
+    if expires_at <= record.expires_at:
+        raise Invalid(
+            f"this session is as long as a session gets ({config.max_age_seconds} s after its login): log in again",
+            field=(), code=AccessCode.SESSION_AT_MAX_AGE,
+        )
+    before = _session_view(record)
+    record.expires_at = expires_at
+    await audit.record(uow, actor, "session.refreshed", "session", record.id, before=before,
+                       after=_session_view(record))
+    announce_change(uow, actor.organization_id, "session", record.id)  # every process reads the new expiry
+    user = record.user
+    return LoggedIn(issue_session_token(config, user, record.id, now, expires_at), user, expires_at)
 
 
 async def revoke_session(uow: UnitOfWork, actor: Actor, session_id: uuid.UUID) -> StaffSession:

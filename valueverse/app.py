@@ -363,7 +363,8 @@ def create_app(settings: Settings, database_url: str, redis_url: str, clock: Clo
     broadcast = LiveHub(redis_url, publish=publish, on_connect=publish.resume)
     jobs = JobQueue(redis_url)
     db = Database(database_url, pool_size=settings.db_pool_size, publish=publish, enqueue=jobs, clock=clock)
-    session_config = SessionConfig(settings.resolved_secret_key(), settings.session_ttl_seconds)
+    session_config = SessionConfig(settings.resolved_secret_key(), settings.session_ttl_seconds,
+                                   max(settings.session_max_age_seconds, settings.session_ttl_seconds))
     writer = UsageWriter(db.url)
     ingestor = UsageIngestor(db, writer, publish)
     # Credentials are kept only while this process hears of their changes (the ingestion cache's LISTEN).

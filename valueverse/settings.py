@@ -24,7 +24,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     secret_key: str | None = None
-    session_ttl_seconds: int = 900
+    session_ttl_seconds: int = Field(default=900, ge=1)
+    # How long refreshSession keeps a staff session alive after its login; then the user signs in again.
+    session_max_age_seconds: int = Field(default=43_200, ge=1)
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = Path(".valueverse")

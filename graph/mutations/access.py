@@ -71,6 +71,13 @@ class LogoutPayload:
     user_errors: list[UserError]
 
 
+@strawberry.type
+class RefreshSessionPayload:
+    token: str | None = strawberry.field(description="The session's new token; the old one works until its own expiry.")
+    expires_at: datetime | None
+    user_errors: list[UserError]
+
+
 @strawberry.input
 class RevokeSessionInput:
     id: strawberry.ID
@@ -213,6 +220,20 @@ class AccessMutations:
             info, RoleModel.VIEWER, lambda uow, actor: sessions.logout(uow, actor, everywhere=everywhere)
         )
         return LogoutPayload(ended_sessions=ended or 0, user_errors=errors)
+
+    @strawberry.mutation(
+        description="Keep the caller's session alive: it now expires SESSION_TTL_SECONDS from now, never later than "
+        "SESSION_MAX_AGE_SECONDS after its login (SESSION_AT_MAX_AGE: log in again). Session tokens only "
+        "(NOT_A_SESSION)."
+    )
+    async def refresh_session(self, info: Info[Context, None]) -> RefreshSessionPayload:
+        config = info.context.services.session_config
+        done, errors = await run_use_case(
+            info, RoleModel.VIEWER, lambda uow, actor: sessions.refresh_session(uow, actor, config)
+        )
+        if done is None:
+            return RefreshSessionPayload(token=None, expires_at=None, user_errors=errors)
+        return RefreshSessionPayload(token=done.token, expires_at=done.expires_at, user_errors=[])
 
     @strawberry.mutation(description="End a session: one's own, or (ADMIN) any of the organization's.")
     async def revoke_session(self, info: Info[Context, None], input: RevokeSessionInput) -> StaffSessionPayload:

@@ -5,10 +5,20 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
+import jwt
 import pytest
 
+from db.models import Role
+from db.repositories.organizations import StaffSessionRepository, StaffUserRepository
+from db.session import Database
+from integrations.clock import ManualClock
+from services import sessions
+from services.actors import Actor
+from services.auth import SessionConfig
+from services.errors import AccessCode, Invalid, NotFound
 from tests.client import Api, LiveSubscription, TransportQueryError
 from tests.db import execute
 from tests.graph.catalog_helpers import customer, metric, plan, subscribe, uid
@@ -321,3 +331,69 @@ async def test_a_revocation_whose_message_is_lost_is_caught_by_the_periodic_chec
         code, elapsed = await closed_after(live, started)
     print(f"revoked without a message -> socket closed {code} after {elapsed * 1000:.0f} ms")
     assert code == 4401 and elapsed < CLOSE_WITHIN_S
+
+
+# --- a session in use lives on (refreshSession) -------------------------------------------------------
+
+REFRESH = "mutation { refreshSession { token expiresAt userErrors { field code message } } }"
+
+
+async def test_a_session_in_use_is_refreshed_with_a_new_token_and_the_old_one_ends_with_it(stack, tenant) -> None:
+    user = await add_user(tenant.api, "VIEWER")
+    login = (await tenant.api.as_(None)(LOGIN, input={"email": user["email"], "password": PASSWORD,
+                                                       "expiresInSeconds": 60}))["login"]
+    refreshed = (await tenant.api.as_(login["token"])(REFRESH))["refreshSession"]
+    assert refreshed["userErrors"] == [] and refreshed["token"] != login["token"]
+    # SESSION_TTL_SECONDS from now (the stack's default: 15 minutes), where the login asked for a minute.
+    assert datetime.fromisoformat(refreshed["expiresAt"]) - datetime.fromisoformat(login["expiresAt"]) > timedelta(
+        minutes=13)
+    assert (await status_of(stack.graphql_url, refreshed["token"]))[0] == 200
+    listed = (await tenant.api(SESSIONS, user=user["id"]))["sessions"]["nodes"]
+    assert [datetime.fromisoformat(n["expiresAt"]) for n in listed] == [datetime.fromisoformat(refreshed["expiresAt"])]
+    logged = await tenant.api('{ auditLogs(action: "session.refreshed") { nodes { targetId } } }')
+    assert [n["targetId"] for n in logged["auditLogs"]["nodes"]] == [listed[0]["id"]]
+    # One session, two tokens: logging out with the new one ends the old one too.
+    assert (await tenant.api.as_(refreshed["token"])(LOGOUT, all=False))["logout"]["endedSessions"] == 1
+    for token in (login["token"], refreshed["token"]):
+        assert (await status_of(stack.graphql_url, token))[0] == 401
+    assert (await status_of(stack.graphql_url, login["token"], REFRESH))[0] == 401
+    # An API key has no session to keep alive.
+    assert (await tenant.api(REFRESH))["refreshSession"]["userErrors"][0]["code"] == "NOT_A_SESSION"
+
+
+async def test_a_refreshed_session_never_outlives_its_longest_life(stack, tenant) -> None:
+    """Time as an input: the use case on a clock of its own (a 15-minute session, 1 hour at most after login)."""
+    user = await add_user(tenant.api, "VIEWER")
+    organization = uuid.UUID(tenant.organization_id)
+    start = datetime(2031, 3, 4, 9, 0, tzinfo=UTC)
+    clock = ManualClock(start)
+    config = SessionConfig(stack.secret_key, ttl_seconds=900, max_age_seconds=3600)
+    db = Database(stack.database_url, pool_size=1, clock=clock)
+    try:
+        async with db.unit_of_work() as uow:
+            staff = await StaffUserRepository(uow.session, organization).get(uuid.UUID(user["id"]))
+        assert staff is not None
+        opened = await sessions._open_session(db, config, staff, None, None, None, None)
+        claims = jwt.decode(opened.token, options={"verify_signature": False})  # its session id
+        actor = Actor(organization, Role.VIEWER, "user", user["id"], user["email"], None,
+                      session_id=uuid.UUID(claims["sid"]))
+
+        async def refresh_at(minutes: int) -> datetime:
+            clock.set(start + timedelta(minutes=minutes))
+            async with db.unit_of_work() as uow:
+                return (await sessions.refresh_session(uow, actor, config)).expires_at
+
+        assert opened.expires_at == start + timedelta(minutes=15)
+        for minutes in (10, 20, 30, 40):  # each time before it expires: 15 minutes from then
+            assert await refresh_at(minutes) == start + timedelta(minutes=minutes + 15)
+        assert await refresh_at(50) == start + timedelta(hours=1)  # not 65 minutes: the longest life
+        with pytest.raises(Invalid) as refused:
+            await refresh_at(55)
+        assert refused.value.code == AccessCode.SESSION_AT_MAX_AGE
+        with pytest.raises(NotFound):  # expired: nothing to keep alive
+            await refresh_at(61)
+        async with db.unit_of_work() as uow:
+            record = await StaffSessionRepository(uow.session, organization).get(actor.session_id)
+        assert record is not None and record.created_at == start and record.expires_at == start + timedelta(hours=1)
+    finally:
+        await db.dispose()
