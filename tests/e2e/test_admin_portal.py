@@ -118,3 +118,36 @@ async def test_metrics_plans_and_the_audit_chain(page: Page, shop: Tenant) -> No
     await expect(entries).to_contain_text("billable_metric.created")
     await page.get_by_role("button", name="Verify the chain").click()
     await expect(page.get_by_text(re.compile(r"The chain is intact: \d+ entries checked"))).to_be_visible()
+
+
+async def test_a_session_in_use_lives_on_and_one_left_alone_ends(page: Page, shop: Tenant) -> None:
+    """Time as an input: the page's clock (Playwright's) is moved; the server's runs as usual."""
+    await page.clock.install()
+    await sign_in(page, shop)
+
+    async def stored() -> dict:
+        return await page.evaluate("JSON.parse(sessionStorage.getItem('valueverse.admin.session'))")
+
+    first = await stored()
+    await page.get_by_role("navigation", name="Admin sections").get_by_role("link", name="Customers").click()
+    await page.wait_for_url("**/admin/customers")  # the user did something
+    async with page.expect_response(
+        lambda r: r.url.endswith("/graphql") and "refreshSession" in (r.request.post_data or "")
+    ) as renewal:
+        await page.clock.fast_forward("08:00")  # past half of the 15-minute session
+    assert (await renewal.value).ok
+    renewed = await stored()
+    assert renewed["token"] != first["token"] and renewed["expiresAt"] > first["expiresAt"]
+    # Pages go on with the new token, without a reload (`fill` types no keys: not an action that renews).
+    await page.get_by_label("Search customers").fill("globex")
+    await page.clock.run_for(1000)  # the search waits for typing to settle
+    await expect(page.get_by_role("table", name="Customers matching “globex”").get_by_role("row")).to_have_count(2)
+
+    # Left alone from now on: no renewal, and signed out at the expiry.
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.post_data or "") if r.url.endswith("/graphql") else None)
+    await page.clock.fast_forward("16:00")
+    await page.wait_for_url("**/admin/login?next=*")
+    await expect(page.get_by_text("Your session expired. Sign in again.")).to_be_visible()
+    assert not any("refreshSession" in body for body in asked)
+    assert await page.evaluate("sessionStorage.length") == 0

@@ -5,6 +5,7 @@ import type { Client } from "graphql-ws";
 import { graphql } from "@/gql";
 import type { Role } from "@/gql/graphql";
 import { ApiError, execute, liveClient, type LiveStatus } from "./graphql";
+import { renewalAt, shouldRenew } from "./sessionRenewal";
 
 // The staff session: the token lives in memory and in sessionStorage (this tab only, gone when the tab
 // closes), never in localStorage or a cookie. Logging out forgets it at once.
@@ -43,6 +44,20 @@ const CompleteLoginMutation = graphql(`
         name
         role
       }
+      userErrors {
+        field
+        code
+        message
+      }
+    }
+  }
+`);
+
+const RefreshSessionMutation = graphql(`
+  mutation RefreshSession {
+    refreshSession {
+      token
+      expiresAt
       userErrors {
         field
         code
@@ -95,6 +110,9 @@ export type AuthState = {
 
 const AuthContext = createContext<AuthState | null>(null);
 
+// What counts as the user doing something, for keeping the session alive.
+const ACTIVITY = ["pointerdown", "keydown", "wheel", "touchstart"] as const;
+
 function readStored(): Session | null {
   try {
     const raw = window.sessionStorage.getItem(STORAGE_KEY);
@@ -117,10 +135,22 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   const [endedReason, setEndedReason] = useState<string | null>(null);
   const [liveStatus, setLiveStatus] = useState<LiveStatus | null>(null);
   const clientRef = useRef<Client | null>(null);
+  // When the session's current token was issued (or read back after a reload), and the user's last action.
+  const issuedRef = useRef(0);
+  const activityRef = useRef(0);
+  const [renewals, setRenewals] = useState(0);
 
   useEffect(() => {
+    issuedRef.current = Date.now();
     setSession(readStored());
     setReady(true);
+    const seen = () => {
+      activityRef.current = Date.now();
+    };
+    for (const kind of ACTIVITY) window.addEventListener(kind, seen, { passive: true, capture: true });
+    return () => {
+      for (const kind of ACTIVITY) window.removeEventListener(kind, seen, { capture: true });
+    };
   }, []);
 
   const logout = useCallback((reason?: string) => {
@@ -139,7 +169,48 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     const left = new Date(session.expiresAt).getTime() - Date.now();
     const timer = window.setTimeout(() => logout("Your session expired. Sign in again."), Math.max(left, 0));
     return () => window.clearTimeout(timer);
-  }, [session, logout]);
+  }, [session, renewals, logout]);
+
+  // A session in use lives on (lib/sessionRenewal.ts): halfway through its life, if the user did something since,
+  // refreshSession gives it a new expiry and token. The token is replaced in the same session object, so that pages
+  // keep their state and read the new one with their next request; the live connection reconnects with it.
+  useEffect(() => {
+    if (!session) return;
+    let ended = false;
+    let waiting = false;
+    const renew = async () => {
+      const expiresAt = new Date(session.expiresAt).getTime();
+      if (ended || !shouldRenew(Date.now(), issuedRef.current, expiresAt, activityRef.current)) {
+        waiting = !ended && Date.now() < expiresAt; // asked again at the user's next action
+        return;
+      }
+      waiting = false;
+      try {
+        const payload = (await execute(RefreshSessionMutation, {}, session.token)).refreshSession;
+        if (ended || !payload.token || !payload.expiresAt) return; // at its longest life: it ends at its expiry
+        session.token = payload.token;
+        session.expiresAt = payload.expiresAt;
+        issuedRef.current = Date.now();
+        window.sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
+        clientRef.current?.terminate(); // not fatal: graphql-ws reconnects, with the new token, and resubscribes
+        setRenewals((n) => n + 1);
+      } catch {
+        waiting = !ended; // the network or the server: asked again at the user's next action
+      }
+    };
+    const onActivity = () => {
+      activityRef.current = Date.now();
+      if (waiting) void renew();
+    };
+    const due = renewalAt(issuedRef.current, new Date(session.expiresAt).getTime()) - Date.now();
+    const timer = window.setTimeout(() => void renew(), Math.max(due, 0));
+    for (const kind of ACTIVITY) window.addEventListener(kind, onActivity, { passive: true });
+    return () => {
+      ended = true;
+      window.clearTimeout(timer);
+      for (const kind of ACTIVITY) window.removeEventListener(kind, onActivity);
+    };
+  }, [session, renewals]);
 
   // Who we are now (the role may have changed since the login).
   useEffect(() => {
@@ -177,6 +248,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
         role: payload.user.role,
       };
       window.sessionStorage.setItem(STORAGE_KEY, JSON.stringify(next));
+      issuedRef.current = Date.now();
       setEndedReason(null);
       setSession(next);
       return [];
@@ -212,7 +284,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     if (!session) return null;
     if (!clientRef.current) {
       // Only the current connection reports its state (a disposed one still says "closed" once).
-      const client: Client = liveClient(session.token, (status) => {
+      const client: Client = liveClient(() => session.token, (status) => {
         if (clientRef.current === client) setLiveStatus(status);
       });
       clientRef.current = client;

@@ -84,10 +84,12 @@ export function websocketUrl(): string {
 }
 
 /** A graphql-transport-ws client whose connection_init carries {"authorization": "Bearer …"}. */
-export function liveClient(token: string, onStatus?: (status: LiveStatus) => void): Client {
+/** `token`: the credential, or how to read the current one when (re)connecting (a renewed staff session's). */
+export function liveClient(token: string | (() => string), onStatus?: (status: LiveStatus) => void): Client {
+  const current = typeof token === "function" ? token : () => token;
   return createClient({
     url: websocketUrl(),
-    connectionParams: { authorization: `Bearer ${token}` },
+    connectionParams: () => ({ authorization: `Bearer ${current()}` }),
     lazy: true,
     keepAlive: 10_000,
     retryAttempts: 30,
