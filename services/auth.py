@@ -279,6 +279,7 @@ def issue_session_token(
             "sid": str(session_id),
             "iat": int(issued_at.timestamp()),
             "exp": int(expires_at.timestamp()),
+            "jti": secrets.token_urlsafe(9),  # each token its own, even two issued within one second
             "typ": "session",
         },
         config.secret_key,
