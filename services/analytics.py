@@ -245,7 +245,7 @@ def cash_facts(
         elif row.status == "VOID":
             closed_at = row.voided_at or row.finalized_at
         elif row.status == "UNCOLLECTIBLE":
-            closed_at = row.finalized_at  # the moment it was given up on is not stored: never overdue
+            closed_at = row.uncollectible_at or row.finalized_at  # none before migration 0027: never overdue
         else:
             closed_at = None
         invoices.append(

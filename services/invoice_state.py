@@ -55,10 +55,10 @@ async def move_invoice(
     """Move `invoice` to `to` (or through each status of `to` in turn, e.g. OPEN then PAID for a finalized
     invoice with nothing due), each step allowed by the transition rules, or INVALID_INVOICE_TRANSITION.
 
-    Stamps the time of the new status (`paid_at`, `voided_at`: `at`, or now), records the audit entry `action` (before:
-    the invoice as it was, unless the caller's `before` was taken earlier in the change) and announces the
-    invoice. `action=None` when the move is part of a change that records its own entry (a credit note
-    that leaves nothing due)."""
+    Stamps the time of the new status (`paid_at`, `voided_at`, `uncollectible_at`: `at`, or now), records the
+    audit entry `action` (before: the invoice as it was, unless the caller's `before` was taken earlier in the
+    change) and announces the invoice. `action=None` when the move is part of a change that records its own
+    entry (a credit note that leaves nothing due)."""
     steps = [to] if isinstance(to, InvoiceStatus) else list(to)
     before = before if before is not None else invoice_view(invoice)
     was = invoice.status
@@ -73,6 +73,8 @@ async def move_invoice(
         invoice.paid_at = None
     elif status is InvoiceStatus.VOID:
         invoice.voided_at = now
+    elif status is InvoiceStatus.UNCOLLECTIBLE:
+        invoice.uncollectible_at = now
     if action is not None:
         await audit.record(uow, actor, action, "invoice", invoice.id, before=before, after=invoice_view(invoice))
     else:  # the change's own entry is not an invoice's: the invoice's webhook events are told here

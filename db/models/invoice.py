@@ -124,6 +124,7 @@ class Invoice(Base):
     buyer: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     finalized_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    uncollectible_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # kept if paid later
     paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Collection (migration 0016): domain.payments.InvoicePaymentStatus, the reference for wire transfers.
     payment_status: Mapped[str] = mapped_column(String(20), default="PENDING", server_default="PENDING")

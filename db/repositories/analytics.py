@@ -24,10 +24,10 @@ from db.models import (
 from db.session import driver_connection
 
 # When a finalized invoice stopped being open (services/analytics.py `cash_facts` says the same in Python): paid,
-# voided, or made uncollectible (its moment is not stored: counted as closed when finalized, so never overdue).
+# voided, or made uncollectible (an invoice marked before migration 0027 has no such moment: closed when finalized).
 _CLOSED_AT = """CASE i.status WHEN 'PAID' THEN coalesce(i.paid_at, i.finalized_at)
                      WHEN 'VOID' THEN coalesce(i.voided_at, i.finalized_at)
-                     WHEN 'UNCOLLECTIBLE' THEN i.finalized_at END"""
+                     WHEN 'UNCOLLECTIBLE' THEN coalesce(i.uncollectible_at, i.finalized_at) END"""
 
 # The cash figures of contiguous windows, summed in minor units where the rows are (domain/analytics.py
 # `CashSums`). :t holds the :n windows' boundaries (`window_thresholds`; width_bucket counts the thresholds at or
@@ -180,6 +180,7 @@ class AnalyticsRepository:
                 Invoice.due_at,
                 Invoice.paid_at,
                 Invoice.voided_at,
+                Invoice.uncollectible_at,
                 Invoice.total_minor,
                 Invoice.amount_due_minor,
                 Invoice.paid_minor,

@@ -108,6 +108,13 @@ class Invoice:
     def paid_at(self) -> datetime | None:
         return self.row.paid_at
 
+    @strawberry.field(
+        description="When it was marked uncollectible (markInvoiceUncollectible, or dunning's final action); kept if "
+        "it is paid later. Until then an unpaid invoice past its due date counts as overdue."
+    )
+    def marked_uncollectible_at(self) -> datetime | None:
+        return self.row.uncollectible_at
+
     @strawberry.field(description="The reference a wire transfer quotes (ISO 11649 RF…); empty until finalized.")
     def payment_reference(self) -> str:
         return self.row.payment_reference or ""

@@ -33,6 +33,7 @@ UPDATE = """mutation($input: UpdateDunningCampaignInput!) { updateDunningCampaig
   dunningCampaign { enabled retryIntervals maxAttempts reminderEmails finalAction plannedOffsets }
   userErrors { field code message } } }"""
 INVOICE = """query($id: ID!) { invoice(id: $id) { id status paymentStatus amountPaid nextPaymentAttemptAt dunningStatus
+  markedUncollectibleAt
   paymentAttempts { number status declineCode hardDecline createdAt } } }"""
 SUBSCRIPTION = """query($id: String!) { subscription(externalId: $id) { status } }"""
 AUDIT = """query($action: String!) { auditLogs(action: $action, first: 50) { nodes { action targetId after } } }"""
@@ -164,6 +165,8 @@ async def test_a_soft_decline_is_retried_on_the_schedule_then_the_final_action_a
     [exhausted] = (await api(AUDIT, action="dunning.exhausted"))["auditLogs"]["nodes"]
     assert exhausted["targetId"] == opened["id"] and exhausted["after"]["finalAction"] == "MARK_UNCOLLECTIBLE"
     assert len(await charges_at_fake(stack, key)) == 8
+    # Given up on at the last attempt, by the customer's clock.
+    assert datetime.fromisoformat(invoice["markedUncollectibleAt"]) == PERIOD_END + timedelta(days=14)
 
     # Time goes on: nothing more is charged for this invoice.
     await advance(api, clock, PERIOD_END + timedelta(days=20))

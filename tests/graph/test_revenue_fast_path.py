@@ -48,6 +48,9 @@ async def _build(db, organization_id: uuid.UUID, customer_ids: list[uuid.UUID], 
             voided_at = None
             if status == "VOID" and finalized_at is not None and rng.random() < 0.7:
                 voided_at = finalized_at + timedelta(days=rng.uniform(0, 90))
+            uncollectible_at = None  # none: marked before migration 0027
+            if status == "UNCOLLECTIBLE" and finalized_at is not None and rng.random() < 0.7:
+                uncollectible_at = finalized_at + timedelta(days=rng.uniform(0, 90))
             invoice = Invoice(
                 id=uuid.uuid4(),
                 organization_id=organization_id,
@@ -66,6 +69,7 @@ async def _build(db, organization_id: uuid.UUID, customer_ids: list[uuid.UUID], 
                 finalized_at=finalized_at,
                 paid_at=paid_at,
                 voided_at=voided_at,
+                uncollectible_at=uncollectible_at,
                 seller={},
                 buyer={},
             )
@@ -99,7 +103,7 @@ async def _build(db, organization_id: uuid.UUID, customer_ids: list[uuid.UUID], 
                 )
             if finalized_at is not None and finalized_at < AS_OF:
                 instants.append(finalized_at)
-            for closed in (paid_at, voided_at):
+            for closed in (paid_at, voided_at, uncollectible_at):
                 if closed is not None and closed < AS_OF:
                     instants.append(closed)
     return instants

@@ -43,6 +43,7 @@ const InvoiceQuery = graphql(`
       paymentStatus
       amountPaid
       paidAt
+      markedUncollectibleAt
       paymentReference
       nextPaymentAttemptAt
       customer {
@@ -361,6 +362,12 @@ function InvoiceDetail() {
             <div>
               <dt>Payment reference</dt>
               <dd className="mono">{invoice.paymentReference}</dd>
+            </div>
+          ) : null}
+          {invoice.markedUncollectibleAt ? (
+            <div>
+              <dt>Marked uncollectible</dt>
+              <dd>{formatDateTime(invoice.markedUncollectibleAt)}</dd>
             </div>
           ) : null}
           {invoice.nextPaymentAttemptAt ? (
