@@ -123,9 +123,7 @@ class GraphQLApp(GraphQL):
             return
         try:
             response = await self.run(Request(scope=scope, receive=receive))
-        except ClientDisconnect:
-            return  # the client went away before its request was read (a closed tab): nobody to answer
-        except HTTPException as exc:
+        except HTTPException as exc:  # (a client gone before its request was read: RequestMetrics counts it)
             code = {401: "UNAUTHENTICATED", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE",
                     503: "SERVICE_UNAVAILABLE"}.get(exc.status_code, "BAD_REQUEST")
             headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
@@ -318,6 +316,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+# What a request counts as when its client closed the connection before the request was read (nginx's number).
+CLIENT_WENT_AWAY = 499
+
+
 class RequestMetrics:
     """Counts and times every HTTP request by route (unknown paths share one label); logs failed ones.
 
@@ -341,6 +343,8 @@ class RequestMetrics:
 
         try:
             await self.app(scope, receive, send_with_status)
+        except ClientDisconnect:  # the client went away before its request was read (a closed tab): nobody to answer
+            status = CLIENT_WENT_AWAY
         finally:
             elapsed = time.perf_counter() - started
             HTTP_REQUESTS.labels(route, scope["method"], str(status)).inc()
@@ -348,7 +352,7 @@ class RequestMetrics:
             if status >= 400:  # successful requests are counted, not logged: the hot path stays quiet
                 log.log(
                     logging.ERROR if status >= 500 else logging.INFO,
-                    "request failed",
+                    "client went away" if status == CLIENT_WENT_AWAY else "request failed",
                     extra={
                         "method": scope["method"],
                         "path": scope["path"],

@@ -133,3 +133,32 @@ def test_env_example_documents_every_setting() -> None:
         if "=" in line and line.lstrip("# ").split("=", 1)[0].isupper()
     }
     assert {name.upper() for name in Settings.model_fields} <= documented
+
+
+async def test_a_client_gone_before_its_request_was_read_is_no_server_error(stack, tenant) -> None:
+    """A body promised and not sent, then the connection closed (a tab closed mid-upload, a client's timeout): the
+    request counts as 499 and is logged at INFO as the client's doing; never a 500 or a traceback (GraphQL and
+    POST /v1/events alike)."""
+    host, port = stack.api_url.removeprefix("http://").split(":")
+    log = stack.log_dir / "api.log"
+    for path in ("/graphql", "/v1/events"):
+        request_id = f"gone-{secrets.token_hex(6)}"
+        _, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {tenant.api_key}\r\nX-Request-ID: {request_id}\r\nContent-Length: 5000\r\n\r\n"
+            '{"query": "{ viewer'.encode()
+        )
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        [record] = await _log_records_mentioning(log, request_id)
+        assert (record["event"], record["level"], record["status"], record["path"]) == (
+            "client went away", "info", 499, path)
+    status, _, text = await _get(f"{stack.api_url}/metrics",
+                                 headers={"Authorization": f"Bearer {stack.env['METRICS_TOKEN']}"})
+    assert status == 200
+    counted = {line.split(" ")[0] for line in text.splitlines()
+               if line.startswith("valueverse_http_requests_total{") and 'status="499"' in line}
+    assert any('route="/graphql"' in c for c in counted) and any('route="/v1/events"' in c for c in counted)
+    assert not any("Traceback" in line for line in _log_lines(log))
