@@ -57,14 +57,21 @@ def _leaf(type_: GraphQLOutputType) -> tuple[GraphQLLeafType, bool] | None:
     return (inner, non_null) if is_leaf_type(inner) else None
 
 
-def _coerced(value: Any, coerce: Callable[[Any], Any], non_null: bool, is_awaitable: Callable[[Any], bool]) -> Any:
-    """`value` as graphql-core completes a leaf of its type, or _Ordinary when its own path must handle it."""
+def _checked(value: Any, non_null: bool, is_awaitable: Callable[[Any], bool]) -> Any:
+    """`value`, unless graphql-core must complete it itself (a null where the type forbids it, an exception, an
+    awaitable): then _Ordinary."""
     if value is None:
         if non_null:
             raise _ORDINARY
-        return None
-    if isinstance(value, Exception) or is_awaitable(value):
+    elif isinstance(value, Exception) or is_awaitable(value):
         raise _ORDINARY
+    return value
+
+
+def _coerced(value: Any, coerce: Callable[[Any], Any], non_null: bool, is_awaitable: Callable[[Any], bool]) -> Any:
+    """`value` as graphql-core completes a leaf of its type, or _Ordinary when its own path must handle it."""
+    if _checked(value, non_null, is_awaitable) is None:
+        return None
     coerced = coerce(value)
     if coerced is None or coerced is Undefined:
         raise _ORDINARY
@@ -143,12 +150,8 @@ def _object_plan(item_type: GraphQLOutputType, grouped_field_set: Any, defers: A
         fields.append((response_name, complete))
 
     def complete_object(item: Any, is_awaitable: Callable[[Any], bool]) -> Any:
-        if item is None:
-            if non_null:
-                raise _ORDINARY
+        if _checked(item, non_null, is_awaitable) is None:
             return None
-        if isinstance(item, Exception) or is_awaitable(item):
-            raise _ORDINARY
         return {response_name: complete(item, is_awaitable) for response_name, complete in fields}
 
     return complete_object
