@@ -135,7 +135,8 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   const [endedReason, setEndedReason] = useState<string | null>(null);
   const [liveStatus, setLiveStatus] = useState<LiveStatus | null>(null);
   const clientRef = useRef<Client | null>(null);
-  // When the session's current token was issued (or read back after a reload), and the user's last action.
+  // When the session's current token was issued (or read back after a reload), and the user's last action while
+  // signed in (the renewal's listener below).
   const issuedRef = useRef(0);
   const activityRef = useRef(0);
   const [renewals, setRenewals] = useState(0);
@@ -144,13 +145,6 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     issuedRef.current = Date.now();
     setSession(readStored());
     setReady(true);
-    const seen = () => {
-      activityRef.current = Date.now();
-    };
-    for (const kind of ACTIVITY) window.addEventListener(kind, seen, { passive: true, capture: true });
-    return () => {
-      for (const kind of ACTIVITY) window.removeEventListener(kind, seen, { capture: true });
-    };
   }, []);
 
   const logout = useCallback((reason?: string) => {
@@ -204,11 +198,11 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     };
     const due = renewalAt(issuedRef.current, new Date(session.expiresAt).getTime()) - Date.now();
     const timer = window.setTimeout(() => void renew(), Math.max(due, 0));
-    for (const kind of ACTIVITY) window.addEventListener(kind, onActivity, { passive: true });
+    for (const kind of ACTIVITY) window.addEventListener(kind, onActivity, { passive: true, capture: true });
     return () => {
       ended = true;
       window.clearTimeout(timer);
-      for (const kind of ACTIVITY) window.removeEventListener(kind, onActivity);
+      for (const kind of ACTIVITY) window.removeEventListener(kind, onActivity, { capture: true });
     };
   }, [session, renewals]);
 
